@@ -1,0 +1,42 @@
+// The Frost HDF5 dataset schema (see docs/data.md).
+//
+//   /inputs          [N, ...]  uint8 images [N,C,H,W], float32 features [N,D], or int32 token ids [N,L]
+//   /attention_mask  [N, L]    uint8, optional (text)
+//   /labels          [N]       int64 class index
+//   root attributes: frost_schema (int, = kFrostSchemaVersion), task ("classification"),
+//                    num_classes (int64), input_kind ("image" | "features" | "tokens"),
+//                    mean / std (float64 arrays, one per channel, images only; in [0,1] units)
+// Every dataset is chunked along axis 0.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace frost::data {
+
+inline constexpr int kFrostSchemaVersion = 1;
+
+enum class InputKind { kImage, kFeatures, kTokens };
+
+/// "image" | "features" | "tokens" -> InputKind. Throws frost::Error on anything else.
+InputKind parse_input_kind(const std::string& s);
+const char* input_kind_name(InputKind k);
+
+/// What a dataset file (or a list of shard files) holds, read from its attributes and shapes.
+struct DatasetInfo {
+  int64_t num_samples = 0;            ///< N, summed over shard files
+  std::vector<int64_t> sample_shape;  ///< shape of one /inputs row, e.g. {1, 28, 28}
+  InputKind input_kind = InputKind::kImage;
+  int64_t num_classes = 0;
+  std::string task = "classification";
+  std::vector<double> mean, std;  ///< per channel, images only (normalise x/255 then (x-mean)/std)
+  bool has_attention_mask = false;
+
+  /// Elements in one /inputs row (product of sample_shape).
+  int64_t sample_numel() const;
+  /// Bytes per element of /inputs (1 uint8, 4 float32/int32).
+  int64_t element_bytes() const;
+};
+
+}  // namespace frost::data

@@ -1,0 +1,898 @@
+// HDF5 C API implementation of the Frost dataset schema. Every HDF5 call in this file runs
+// under hdf5_mutex() (Note [HDF5 lock] in h5_dataset.h); functions in the anonymous namespace
+// below expect the caller to hold it, the public entry points take it.
+#include "frost/data/h5_dataset.h"
+
+#include <fcntl.h>
+#include <glob.h>
+#include <hdf5.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "frost/core/error.h"
+#include "frost/core/fs.h"
+
+namespace frost::data {
+
+// ---- DatasetInfo / InputKind ------------------------------------------------------------
+
+InputKind parse_input_kind(const std::string& s) {
+  if (s == "image") return InputKind::kImage;
+  if (s == "features") return InputKind::kFeatures;
+  if (s == "tokens") return InputKind::kTokens;
+  throw Error("unknown input_kind '" + s + "'; expected one of: image, features, tokens");
+}
+
+const char* input_kind_name(InputKind k) {
+  switch (k) {
+    case InputKind::kImage: return "image";
+    case InputKind::kFeatures: return "features";
+    case InputKind::kTokens: return "tokens";
+  }
+  return "unknown";
+}
+
+int64_t DatasetInfo::sample_numel() const {
+  int64_t n = 1;
+  for (int64_t d : sample_shape) n *= d;
+  return n;
+}
+
+int64_t DatasetInfo::element_bytes() const { return input_kind == InputKind::kImage ? 1 : 4; }
+
+std::mutex& hdf5_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+namespace {
+
+// ---- HDF5 plumbing -----------------------------------------------------------------------
+
+// Holds hdf5_mutex() and, the first time, turns off HDF5's automatic printing of its error
+// stack to stderr: H5_CHECK reports errors itself, and expected failures (probing) stay quiet.
+class H5Lock {
+ public:
+  H5Lock() : lock_(hdf5_mutex()) {
+    static bool silenced = false;
+    if (!silenced) {
+      H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+      silenced = true;
+    }
+  }
+
+ private:
+  std::lock_guard<std::mutex> lock_;
+};
+
+herr_t collect_error(unsigned n, const H5E_error2_t* err, void* client) {
+  auto* out = static_cast<std::string*>(client);
+  if (n >= 6) return 0;  // the innermost few say it all; deeper frames are library internals
+  char minor[128] = "";
+  H5Eget_msg(err->min_num, nullptr, minor, sizeof minor);
+  if (!out->empty()) *out += " <- ";
+  std::string desc = (err->desc != nullptr && err->desc[0] != '\0') ? err->desc : minor;
+  std::replace(desc.begin(), desc.end(), '\n', ' ');
+  *out += desc;
+  if (minor[0] != '\0' && err->desc != nullptr && std::strstr(err->desc, minor) == nullptr) {
+    *out += " (";
+    *out += minor;
+    *out += ")";
+  }
+  return 0;
+}
+
+// The current HDF5 error stack as one line, innermost (the actual cause) first; then clears it.
+std::string hdf5_error_text() {
+  std::string text;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collect_error, &text);
+  H5Eclear2(H5E_DEFAULT);
+  return text.empty() ? "no HDF5 error message" : text;
+}
+
+const char* short_file(const char* file) {
+  const char* s = std::strstr(file, "src/frost/");
+  return s != nullptr ? s : file;
+}
+
+template <typename T, typename Context>
+T h5_check(T ret, const char* call, const char* file, int line, Context&& context) {
+  if (ret < 0) {
+    throw Error(detail::str_cat(context(), ": HDF5 call ", call, " failed at ", short_file(file),
+                                ":", line, ": ", hdf5_error_text()));
+  }
+  return ret;
+}
+
+}  // namespace
+}  // namespace frost::data
+
+// H5_CHECK(call, context...): runs an HDF5 call (caller holds hdf5_mutex()); on a negative
+// return throws frost::Error "<context>: HDF5 call <call> failed at <file>:<line>: <HDF5's
+// own error stack>". The context names the file and dataset, for the user.
+#define H5_CHECK(call, ...)                                              \
+  ::frost::data::h5_check((call), #call, __FILE__, __LINE__,            \
+                          [&] { return ::frost::detail::str_cat(__VA_ARGS__); })
+
+namespace frost::data {
+namespace {
+
+// Owns an HDF5 identifier. The destructor closes it without checking, and must run while
+// hdf5_mutex() is held (every H5Id lives inside a locked scope or inside H5Dataset::Impl,
+// whose destructor takes the lock).
+class H5Id {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  H5Id() = default;
+  H5Id(hid_t id, Closer close) : id_(id), close_(close) {}
+  H5Id(H5Id&& o) noexcept : id_(std::exchange(o.id_, -1)), close_(o.close_) {}
+  H5Id& operator=(H5Id&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = std::exchange(o.id_, -1);
+      close_ = o.close_;
+    }
+    return *this;
+  }
+  H5Id(const H5Id&) = delete;
+  H5Id& operator=(const H5Id&) = delete;
+  ~H5Id() { reset(); }
+
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  void reset() {
+    if (id_ >= 0 && close_ != nullptr) close_(id_);
+    id_ = -1;
+  }
+  // Closes and reports failure (for the file being written, where a failed close loses data).
+  herr_t close() {
+    const herr_t rc = (id_ >= 0 && close_ != nullptr) ? close_(id_) : 0;
+    id_ = -1;
+    return rc;
+  }
+
+ private:
+  hid_t id_ = -1;
+  Closer close_ = nullptr;
+};
+
+H5Id file_id(hid_t id) { return {id, H5Fclose}; }
+H5Id dataset_id(hid_t id) { return {id, H5Dclose}; }
+H5Id space_id(hid_t id) { return {id, H5Sclose}; }
+H5Id type_id(hid_t id) { return {id, H5Tclose}; }
+H5Id attr_id(hid_t id) { return {id, H5Aclose}; }
+H5Id plist_id(hid_t id) { return {id, H5Pclose}; }
+H5Id object_id(hid_t id) { return {id, H5Oclose}; }
+
+// Chunk cache per opened dataset: room for kChunkCacheChunks chunks, at least HDF5's default
+// 1 MiB, at most kChunkCacheMaxBytes (larger chunks bypass the cache: HDF5 then reads only the
+// selected rows of an uncompressed chunk straight into the caller's buffer). The slot count is
+// a prime well above the number of chunks that fit, as the H5Pset_chunk_cache docs advise.
+constexpr int64_t kChunkCacheChunks = 4;
+constexpr int64_t kChunkCacheMinBytes = int64_t{1} << 20;
+constexpr int64_t kChunkCacheMaxBytes = int64_t{256} << 20;
+constexpr size_t kChunkCacheSlots = 10007;
+// HDF5 limits one chunk to 4 GiB; stay well below.
+constexpr int64_t kMaxChunkBytes = int64_t{1} << 30;
+
+std::string shape_str(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+std::string values_str(const std::vector<double>& v) {
+  std::ostringstream os;
+  os.precision(17);
+  os << "[";
+  for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
+  os << "]";
+  return os.str();
+}
+
+// A short dtype name for messages, e.g. "uint8", "float64", "string".
+std::string dtype_name(hid_t type) {
+  const H5T_class_t cls = H5Tget_class(type);
+  const size_t size = H5Tget_size(type);
+  switch (cls) {
+    case H5T_INTEGER:
+      return std::string(H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") +
+             std::to_string(size * 8);
+    case H5T_FLOAT: return "float" + std::to_string(size * 8);
+    case H5T_STRING: return "string";
+    case H5T_COMPOUND: return "compound";
+    case H5T_ENUM: return "enum";
+    case H5T_ARRAY: return "array";
+    case H5T_VLEN: return "vlen";
+    default: return "non-numeric";
+  }
+}
+
+// ---- attributes --------------------------------------------------------------------------
+
+void write_string_attr(hid_t loc, const char* name, const std::string& value,
+                       const std::string& where) {
+  H5Id type = type_id(H5_CHECK(H5Tcopy(H5T_C_S1), where));
+  H5_CHECK(H5Tset_size(type.get(), H5T_VARIABLE), where);
+  H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8), where);
+  H5Id space = space_id(H5_CHECK(H5Screate(H5S_SCALAR), where));
+  H5Id attr = attr_id(H5_CHECK(H5Acreate2(loc, name, type.get(), space.get(), H5P_DEFAULT,
+                                          H5P_DEFAULT),
+                               where, ": creating attribute ", name));
+  const char* data = value.c_str();
+  H5_CHECK(H5Awrite(attr.get(), type.get(), &data), where, ": writing attribute ", name);
+}
+
+void write_int64_attr(hid_t loc, const char* name, const int64_t* values, hsize_t n, bool scalar,
+                      const std::string& where) {
+  H5Id space = space_id(scalar ? H5_CHECK(H5Screate(H5S_SCALAR), where)
+                               : H5_CHECK(H5Screate_simple(1, &n, nullptr), where));
+  H5Id attr = attr_id(H5_CHECK(H5Acreate2(loc, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT,
+                                          H5P_DEFAULT),
+                               where, ": creating attribute ", name));
+  H5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_INT64, values), where, ": writing attribute ", name);
+}
+
+void write_double_array_attr(hid_t loc, const char* name, const std::vector<double>& values,
+                             const std::string& where) {
+  const hsize_t n = values.size();
+  H5Id space = space_id(H5_CHECK(H5Screate_simple(1, &n, nullptr), where));
+  H5Id attr = attr_id(H5_CHECK(H5Acreate2(loc, name, H5T_IEEE_F64LE, space.get(), H5P_DEFAULT,
+                                          H5P_DEFAULT),
+                               where, ": creating attribute ", name));
+  H5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, values.data()), where,
+           ": writing attribute ", name);
+}
+
+bool has_attr(hid_t loc, const char* name, const std::string& path) {
+  return H5_CHECK(H5Aexists(loc, name), path, ": looking for root attribute ", name) > 0;
+}
+
+// Opens attribute `name` and returns it with its number of elements.
+H5Id open_attr(hid_t loc, const char* name, const std::string& path, hssize_t* npoints) {
+  H5Id attr = attr_id(H5_CHECK(H5Aopen(loc, name, H5P_DEFAULT), path, ": opening attribute ",
+                               name));
+  H5Id space = space_id(H5_CHECK(H5Aget_space(attr.get()), path, ": attribute ", name));
+  *npoints = H5_CHECK(H5Sget_simple_extent_npoints(space.get()), path, ": attribute ", name);
+  return attr;
+}
+
+std::string read_string_attr(hid_t loc, const char* name, const std::string& path) {
+  hssize_t npoints = 0;
+  H5Id attr = open_attr(loc, name, path, &npoints);
+  H5Id ftype = type_id(H5_CHECK(H5Aget_type(attr.get()), path, ": attribute ", name));
+  FROST_CHECK(H5Tget_class(ftype.get()) == H5T_STRING && npoints == 1, path,
+              ": root attribute '", name, "' must be a single string, found ", npoints,
+              " value(s) of type ", dtype_name(ftype.get()));
+  H5Id mtype = type_id(H5_CHECK(H5Tcopy(H5T_C_S1), path));
+  H5_CHECK(H5Tset_cset(mtype.get(), H5Tget_cset(ftype.get())), path);
+  if (H5_CHECK(H5Tis_variable_str(ftype.get()), path) > 0) {
+    H5_CHECK(H5Tset_size(mtype.get(), H5T_VARIABLE), path);
+    char* data = nullptr;
+    H5_CHECK(H5Aread(attr.get(), mtype.get(), &data), path, ": reading attribute ", name);
+    std::string s = data != nullptr ? data : "";
+    H5free_memory(data);
+    return s;
+  }
+  const size_t size = H5Tget_size(ftype.get());
+  H5_CHECK(H5Tset_size(mtype.get(), size), path);
+  std::string s(size, '\0');
+  H5_CHECK(H5Aread(attr.get(), mtype.get(), s.data()), path, ": reading attribute ", name);
+  s.resize(std::strlen(s.c_str()));  // fixed-length strings are NUL- or space-padded
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+int64_t read_int_attr(hid_t loc, const char* name, const std::string& path) {
+  hssize_t npoints = 0;
+  H5Id attr = open_attr(loc, name, path, &npoints);
+  H5Id ftype = type_id(H5_CHECK(H5Aget_type(attr.get()), path, ": attribute ", name));
+  FROST_CHECK(H5Tget_class(ftype.get()) == H5T_INTEGER && npoints == 1, path,
+              ": root attribute '", name, "' must be a single integer, found ", npoints,
+              " value(s) of type ", dtype_name(ftype.get()));
+  int64_t v = 0;
+  H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_INT64, &v), path, ": reading attribute ", name);
+  return v;
+}
+
+std::vector<double> read_double_array_attr(hid_t loc, const char* name,
+                                           const std::string& path) {
+  hssize_t npoints = 0;
+  H5Id attr = open_attr(loc, name, path, &npoints);
+  H5Id ftype = type_id(H5_CHECK(H5Aget_type(attr.get()), path, ": attribute ", name));
+  const H5T_class_t cls = H5Tget_class(ftype.get());
+  FROST_CHECK(cls == H5T_FLOAT || cls == H5T_INTEGER, path, ": root attribute '", name,
+              "' must hold numbers, found type ", dtype_name(ftype.get()));
+  std::vector<double> v(static_cast<size_t>(npoints));
+  if (!v.empty())
+    H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, v.data()), path, ": reading attribute ",
+             name);
+  return v;
+}
+
+// ---- writing -------------------------------------------------------------------------------
+
+// Creates dataset `name` [N, row_dims...] chunked along axis 0 and writes `data` (all N rows).
+void write_rows(hid_t file, const char* name, hid_t file_type, hid_t mem_type,
+                const std::vector<int64_t>& row_dims, int64_t n, int64_t chunk_rows,
+                const void* data, const std::string& where) {
+  std::vector<hsize_t> dims{static_cast<hsize_t>(n)};
+  for (int64_t d : row_dims) dims.push_back(static_cast<hsize_t>(d));
+  std::vector<hsize_t> chunk = dims;
+  chunk[0] = static_cast<hsize_t>(std::min(chunk_rows, n));
+  H5Id space = space_id(H5_CHECK(H5Screate_simple(static_cast<int>(dims.size()), dims.data(),
+                                                  nullptr),
+                                 where, ": dataspace of /", name));
+  H5Id dcpl = plist_id(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where));
+  H5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), where,
+           ": chunking /", name);
+  H5_CHECK(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), where);
+  H5Id dset = dataset_id(H5_CHECK(H5Dcreate2(file, name, file_type, space.get(), H5P_DEFAULT,
+                                             dcpl.get(), H5P_DEFAULT),
+                                  where, ": creating /", name));
+  H5_CHECK(H5Dwrite(dset.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), where,
+           ": writing /", name);
+}
+
+void validate_for_write(const std::string& path, const DatasetInfo& info, const void* inputs,
+                        const int64_t* labels, const WriteOptions& opt) {
+  const std::string w = "write_dataset('" + path + "')";
+  FROST_CHECK(!path.empty(), "write_dataset: the output path is empty");
+  FROST_CHECK(inputs != nullptr && labels != nullptr, w, ": inputs and labels must not be null");
+  FROST_CHECK(info.num_samples >= 1, w, ": a dataset needs at least one sample, got N = ",
+              info.num_samples);
+  FROST_CHECK(info.num_classes >= 1, w, ": num_classes must be >= 1, got ", info.num_classes);
+  FROST_CHECK(opt.chunk_rows >= 1, w, ": chunk_rows must be >= 1, got ", opt.chunk_rows);
+  FROST_CHECK(!info.sample_shape.empty(), w, ": sample_shape is empty");
+  for (int64_t d : info.sample_shape)
+    FROST_CHECK(d >= 1, w, ": every sample dimension must be >= 1, got sample_shape ",
+                shape_str(info.sample_shape));
+  const int64_t row_bytes = info.sample_numel() * info.element_bytes();
+  FROST_CHECK(std::min(opt.chunk_rows, info.num_samples) * row_bytes <= kMaxChunkBytes, w,
+              ": a chunk of ", std::min(opt.chunk_rows, info.num_samples), " rows x ", row_bytes,
+              " bytes exceeds ", kMaxChunkBytes, " bytes; lower chunk_rows");
+  switch (info.input_kind) {
+    case InputKind::kImage: {
+      FROST_CHECK(info.sample_shape.size() == 3, w, ": images need sample_shape [C, H, W], got ",
+                  shape_str(info.sample_shape));
+      const auto channels = static_cast<size_t>(info.sample_shape[0]);
+      FROST_CHECK(info.mean.size() == channels && info.std.size() == channels, w,
+                  ": images need one mean and one std per channel (", channels, "), got ",
+                  info.mean.size(), " and ", info.std.size());
+      for (size_t c = 0; c < channels; ++c)
+        FROST_CHECK(std::isfinite(info.mean[c]) && std::isfinite(info.std[c]) && info.std[c] > 0,
+                    w, ": channel ", c, " has mean ", info.mean[c], ", std ", info.std[c],
+                    "; std must be finite and > 0");
+      break;
+    }
+    case InputKind::kTokens:
+      FROST_CHECK(info.sample_shape.size() == 1, w, ": tokens need sample_shape [L], got ",
+                  shape_str(info.sample_shape));
+      break;
+    case InputKind::kFeatures: break;
+  }
+  FROST_CHECK(!info.has_attention_mask || info.input_kind == InputKind::kTokens, w,
+              ": /attention_mask is only for input_kind tokens");
+  FROST_CHECK(info.has_attention_mask == (opt.attention_mask != nullptr), w,
+              ": info.has_attention_mask is ", info.has_attention_mask,
+              " but an attention mask was ", opt.attention_mask ? "" : "not ", "given");
+  for (int64_t i = 0; i < info.num_samples; ++i)
+    FROST_CHECK(labels[i] >= 0 && labels[i] < info.num_classes, w, ": labels[", i, "] = ",
+                labels[i], " is outside [0, ", info.num_classes, ") (num_classes)");
+  static const std::set<std::string> kReserved = {"frost_schema", "task", "num_classes",
+                                                  "input_kind", "mean", "std"};
+  for (const auto& [name, values] : opt.int64_attributes) {
+    FROST_CHECK(!name.empty() && kReserved.count(name) == 0, w, ": attribute name '", name,
+                "' is empty or reserved by the schema");
+    FROST_CHECK(!values.empty(), w, ": attribute '", name, "' has no values");
+  }
+}
+
+}  // namespace
+
+// ---- write_dataset ---------------------------------------------------------------------------
+
+void write_dataset(const std::string& path, const DatasetInfo& info, const void* inputs,
+                   const int64_t* labels, int64_t chunk_rows) {
+  WriteOptions options;
+  options.chunk_rows = chunk_rows;
+  write_dataset(path, info, inputs, labels, options);
+}
+
+void write_dataset(const std::string& path, const DatasetInfo& info, const void* inputs,
+                   const int64_t* labels, const WriteOptions& options) {
+  validate_for_write(path, info, inputs, labels, options);
+  const std::string tmp = fs::temp_path_for(path);
+  const std::string where = "writing dataset '" + path + "' (temporary file '" + tmp + "')";
+  const int64_t n = info.num_samples;
+  try {
+    {
+      H5Lock lock;  // declared first: the handles below close while it is still held
+      H5Id fapl = plist_id(H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), where));
+      // STRONG: H5Fclose closes every object still open, so the file is complete on disk.
+      H5_CHECK(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), where);
+      H5Id file = file_id(H5_CHECK(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()),
+                                   where, ": creating the file"));
+      hid_t file_type = H5T_STD_U8LE, mem_type = H5T_NATIVE_UINT8;
+      if (info.input_kind == InputKind::kFeatures) {
+        file_type = H5T_IEEE_F32LE;
+        mem_type = H5T_NATIVE_FLOAT;
+      } else if (info.input_kind == InputKind::kTokens) {
+        file_type = H5T_STD_I32LE;
+        mem_type = H5T_NATIVE_INT32;
+      }
+      write_rows(file.get(), "inputs", file_type, mem_type, info.sample_shape, n,
+                 options.chunk_rows, inputs, where);
+      write_rows(file.get(), "labels", H5T_STD_I64LE, H5T_NATIVE_INT64, {}, n,
+                 options.chunk_rows, labels, where);
+      if (info.has_attention_mask)
+        write_rows(file.get(), "attention_mask", H5T_STD_U8LE, H5T_NATIVE_UINT8,
+                   info.sample_shape, n, options.chunk_rows, options.attention_mask, where);
+
+      const hid_t root = file.get();
+      const int64_t schema = kFrostSchemaVersion;
+      write_int64_attr(root, "frost_schema", &schema, 1, /*scalar=*/true, where);
+      write_string_attr(root, "task", info.task, where);
+      write_int64_attr(root, "num_classes", &info.num_classes, 1, /*scalar=*/true, where);
+      write_string_attr(root, "input_kind", input_kind_name(info.input_kind), where);
+      if (info.input_kind == InputKind::kImage) {
+        write_double_array_attr(root, "mean", info.mean, where);
+        write_double_array_attr(root, "std", info.std, where);
+      }
+      for (const auto& [name, values] : options.int64_attributes)
+        write_int64_attr(root, name.c_str(), values.data(), values.size(), /*scalar=*/false,
+                         where);
+      H5_CHECK(file.close(), where, ": closing the file");
+    }
+  } catch (...) {
+    std::remove(tmp.c_str());  // nothing partial is left behind; `path` was never touched
+    throw;
+  }
+  // fsync, rename over `path`, fsync the directory; removes `tmp` itself if that fails.
+  fs::commit_temp_file(tmp, path);
+}
+
+// ---- expand_paths -------------------------------------------------------------------------
+
+std::vector<std::string> expand_paths(const std::vector<std::string>& paths) {
+  FROST_CHECK(!paths.empty(), "no dataset path given; pass a file or a glob such as "
+                              "'data/train-*.h5'");
+  std::vector<std::string> out;
+  for (const std::string& p : paths) {
+    FROST_CHECK(!p.empty(), "an empty dataset path was given");
+    if (p.find_first_of("*?[") == std::string::npos) {
+      out.push_back(p);
+      continue;
+    }
+    glob_t g{};
+    const int rc = ::glob(p.c_str(), GLOB_ERR, nullptr, &g);
+    std::vector<std::string> matches;
+    if (rc == 0)
+      for (size_t i = 0; i < g.gl_pathc; ++i) matches.emplace_back(g.gl_pathv[i]);
+    globfree(&g);
+    FROST_CHECK(rc != GLOB_NOMATCH, "dataset pattern '", p,
+                "' matches no file; check the directory and the pattern");
+    FROST_CHECK(rc == 0, "dataset pattern '", p, "': glob failed (",
+                rc == GLOB_ABORTED ? "a directory could not be read" : "out of memory", ")");
+    std::sort(matches.begin(), matches.end());  // byte order, independent of the locale
+    out.insert(out.end(), matches.begin(), matches.end());
+  }
+  std::set<std::string> seen;
+  for (const std::string& p : out)
+    FROST_CHECK(seen.insert(p).second, "dataset file '", p,
+                "' is listed more than once (directly or through a glob); its samples would "
+                "be counted twice");
+  return out;
+}
+
+// ---- H5Dataset -----------------------------------------------------------------------------
+
+namespace {
+
+struct Shard {
+  std::string path;
+  int64_t first_row = 0;  // global index of this shard's row 0
+  int64_t rows = 0;
+  H5Id file;
+  H5Id inputs;
+  H5Id attention_mask;  // invalid when the dataset has none
+};
+
+// Opens dataset `name` (which must exist and be a dataset) with a chunk cache sized for it.
+H5Id open_dataset(hid_t file, const char* name, const std::string& path) {
+  const htri_t exists = H5_CHECK(H5Lexists(file, name, H5P_DEFAULT), path, ": looking for /",
+                                 name);
+  FROST_CHECK(exists > 0, path, ": dataset /", name,
+              " is missing; a Frost dataset needs /inputs and /labels (see docs/data.md); "
+              "write it with frost-prep or write_dataset");
+  {
+    H5Id obj = object_id(H5_CHECK(H5Oopen(file, name, H5P_DEFAULT), path, ": opening /", name));
+    FROST_CHECK(H5Iget_type(obj.get()) == H5I_DATASET, path, ": /", name,
+                " is not a dataset (a group or a named type?)");
+  }
+  H5Id probe = dataset_id(H5_CHECK(H5Dopen2(file, name, H5P_DEFAULT), path, ": opening /", name));
+  H5Id dcpl = plist_id(H5_CHECK(H5Dget_create_plist(probe.get()), path, ": /", name));
+  if (H5Pget_layout(dcpl.get()) != H5D_CHUNKED) return probe;  // contiguous: no chunk cache
+  H5Id space = space_id(H5_CHECK(H5Dget_space(probe.get()), path, ": /", name));
+  const int rank = H5_CHECK(H5Sget_simple_extent_ndims(space.get()), path, ": /", name);
+  std::vector<hsize_t> chunk(static_cast<size_t>(std::max(rank, 1)));
+  H5_CHECK(H5Pget_chunk(dcpl.get(), rank, chunk.data()), path, ": /", name);
+  H5Id ftype = type_id(H5_CHECK(H5Dget_type(probe.get()), path, ": /", name));
+  int64_t chunk_bytes = static_cast<int64_t>(H5Tget_size(ftype.get()));
+  for (int i = 0; i < rank; ++i) chunk_bytes *= static_cast<int64_t>(chunk[static_cast<size_t>(i)]);
+  const int64_t cache_bytes = std::clamp(kChunkCacheChunks * chunk_bytes, kChunkCacheMinBytes,
+                                         kChunkCacheMaxBytes);
+  H5Id dapl = plist_id(H5_CHECK(H5Pcreate(H5P_DATASET_ACCESS), path));
+  H5_CHECK(H5Pset_chunk_cache(dapl.get(), kChunkCacheSlots, static_cast<size_t>(cache_bytes),
+                              H5D_CHUNK_CACHE_W0_DEFAULT),
+           path, ": chunk cache for /", name);
+  probe.reset();
+  return dataset_id(H5_CHECK(H5Dopen2(file, name, dapl.get()), path, ": opening /", name));
+}
+
+std::vector<int64_t> dataset_dims(hid_t dset, const std::string& path, const char* name) {
+  H5Id space = space_id(H5_CHECK(H5Dget_space(dset), path, ": /", name));
+  const int rank = H5_CHECK(H5Sget_simple_extent_ndims(space.get()), path, ": /", name);
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  H5_CHECK(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr), path, ": /", name);
+  return {dims.begin(), dims.end()};
+}
+
+// Opens and validates one shard file; fills `shard` and `labels_out` (appended), returns the
+// shard's schema (num_samples = its rows).
+DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_t>& labels_out) {
+  struct stat st {};
+  FROST_CHECK(::stat(path.c_str(), &st) == 0, path, ": cannot open dataset file: ",
+              std::strerror(errno), "; check the path");
+  FROST_CHECK(S_ISREG(st.st_mode), path, ": is not a regular file (a directory?)");
+  FROST_CHECK(::access(path.c_str(), R_OK) == 0, path, ": cannot read dataset file: ",
+              std::strerror(errno));
+  const htri_t is_h5 = H5_CHECK(H5Fis_hdf5(path.c_str()), path, ": checking the file format");
+  FROST_CHECK(is_h5 > 0, path, ": is not an HDF5 file (no HDF5 signature); expected a Frost "
+                               "dataset written by frost-prep or write_dataset");
+  shard.path = path;
+  shard.file = file_id(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path,
+                                ": opening the file"));
+  const hid_t root = shard.file.get();
+
+  DatasetInfo info;
+  FROST_CHECK(has_attr(root, "frost_schema", path), path,
+              ": root attribute frost_schema is missing, so this is not a Frost dataset; "
+              "write it with frost-prep or write_dataset (see docs/data.md)");
+  const int64_t schema = read_int_attr(root, "frost_schema", path);
+  FROST_CHECK(schema == kFrostSchemaVersion, path, ": frost_schema = ", schema,
+              " but this Frost reads schema version ", kFrostSchemaVersion,
+              "; re-create the file with this version's frost-prep");
+  FROST_CHECK(has_attr(root, "input_kind", path), path,
+              ": root attribute input_kind (image | features | tokens) is missing");
+  const std::string kind = read_string_attr(root, "input_kind", path);
+  try {
+    info.input_kind = parse_input_kind(kind);
+  } catch (const Error& e) {
+    throw Error(path + ": root attribute " + e.what());
+  }
+  FROST_CHECK(has_attr(root, "num_classes", path), path,
+              ": root attribute num_classes is missing");
+  info.num_classes = read_int_attr(root, "num_classes", path);
+  FROST_CHECK(info.num_classes >= 1, path, ": num_classes = ", info.num_classes,
+              " but must be >= 1");
+  if (has_attr(root, "task", path)) info.task = read_string_attr(root, "task", path);
+
+  // /inputs: dtype class and rank by input kind.
+  shard.inputs = open_dataset(root, "inputs", path);
+  {
+    H5Id ftype = type_id(H5_CHECK(H5Dget_type(shard.inputs.get()), path, ": /inputs"));
+    const H5T_class_t cls = H5Tget_class(ftype.get());
+    const std::string found = dtype_name(ftype.get());
+    switch (info.input_kind) {
+      case InputKind::kImage:
+        FROST_CHECK(cls == H5T_INTEGER && H5Tget_size(ftype.get()) == 1 &&
+                        H5Tget_sign(ftype.get()) == H5T_SGN_NONE,
+                    path, ": /inputs has dtype ", found,
+                    " but input_kind 'image' needs uint8 pixels in [0, 255]");
+        break;
+      case InputKind::kFeatures:
+        FROST_CHECK(cls == H5T_FLOAT, path, ": /inputs has dtype ", found,
+                    " but input_kind 'features' needs a float dtype (float32 preferred)");
+        break;
+      case InputKind::kTokens:
+        FROST_CHECK(cls == H5T_INTEGER && H5Tget_size(ftype.get()) <= 4, path,
+                    ": /inputs has dtype ", found,
+                    " but input_kind 'tokens' needs integer token ids of at most 32 bits");
+        break;
+    }
+  }
+  const std::vector<int64_t> in_dims = dataset_dims(shard.inputs.get(), path, "inputs");
+  const size_t want_rank = info.input_kind == InputKind::kImage    ? 4
+                           : info.input_kind == InputKind::kTokens ? 2
+                                                                   : 0;
+  FROST_CHECK(want_rank == 0 ? in_dims.size() >= 2 : in_dims.size() == want_rank, path,
+              ": /inputs has shape ", shape_str(in_dims), " but input_kind '", kind, "' needs ",
+              info.input_kind == InputKind::kImage    ? "[N, C, H, W]"
+              : info.input_kind == InputKind::kTokens ? "[N, L]"
+                                                      : "[N, D...] (rank >= 2)");
+  info.num_samples = in_dims[0];
+  info.sample_shape.assign(in_dims.begin() + 1, in_dims.end());
+  FROST_CHECK(info.num_samples >= 1, path, ": /inputs has no rows (N = 0)");
+  for (int64_t d : info.sample_shape)
+    FROST_CHECK(d >= 1, path, ": /inputs has an empty sample dimension: shape ",
+                shape_str(in_dims));
+
+  // /labels: integer [N], all in [0, num_classes).
+  {
+    H5Id labels = open_dataset(root, "labels", path);
+    H5Id ftype = type_id(H5_CHECK(H5Dget_type(labels.get()), path, ": /labels"));
+    FROST_CHECK(H5Tget_class(ftype.get()) == H5T_INTEGER, path, ": /labels has dtype ",
+                dtype_name(ftype.get()), " but class indices must be integers (int64)");
+    const std::vector<int64_t> dims = dataset_dims(labels.get(), path, "labels");
+    FROST_CHECK(dims.size() == 1, path, ": /labels has shape ", shape_str(dims),
+                " but must be [N]");
+    FROST_CHECK(dims[0] == info.num_samples, path, ": /labels has ", dims[0],
+                " rows but /inputs has ", info.num_samples, "; they must match row for row");
+    const size_t base = labels_out.size();
+    labels_out.resize(base + static_cast<size_t>(info.num_samples));
+    H5_CHECK(H5Dread(labels.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                     labels_out.data() + base),
+             path, ": reading /labels");
+    for (int64_t i = 0; i < info.num_samples; ++i) {
+      const int64_t y = labels_out[base + static_cast<size_t>(i)];
+      FROST_CHECK(y >= 0 && y < info.num_classes, path, ": /labels[", i, "] = ", y,
+                  " is outside [0, ", info.num_classes, ") (num_classes attribute)");
+    }
+  }
+
+  // /attention_mask (optional, tokens only): integer [N, L].
+  const htri_t has_mask = H5_CHECK(H5Lexists(root, "attention_mask", H5P_DEFAULT), path,
+                                   ": looking for /attention_mask");
+  if (has_mask > 0) {
+    FROST_CHECK(info.input_kind == InputKind::kTokens, path,
+                ": /attention_mask is present but input_kind is '", kind,
+                "'; masks are only for tokens");
+    shard.attention_mask = open_dataset(root, "attention_mask", path);
+    H5Id ftype = type_id(H5_CHECK(H5Dget_type(shard.attention_mask.get()), path,
+                                  ": /attention_mask"));
+    FROST_CHECK(H5Tget_class(ftype.get()) == H5T_INTEGER, path, ": /attention_mask has dtype ",
+                dtype_name(ftype.get()), " but must be an integer type (uint8)");
+    const std::vector<int64_t> dims = dataset_dims(shard.attention_mask.get(), path,
+                                                   "attention_mask");
+    FROST_CHECK(dims == in_dims, path, ": /attention_mask has shape ", shape_str(dims),
+                " but /inputs has ", shape_str(in_dims), "; they must match");
+    info.has_attention_mask = true;
+  }
+
+  // mean / std (images).
+  if (info.input_kind == InputKind::kImage) {
+    FROST_CHECK(has_attr(root, "mean", path) && has_attr(root, "std", path), path,
+                ": root attributes mean and std (one per channel, in [0, 1] pixel units) are "
+                "required for images; frost-prep writes them");
+    info.mean = read_double_array_attr(root, "mean", path);
+    info.std = read_double_array_attr(root, "std", path);
+    const auto channels = static_cast<size_t>(info.sample_shape[0]);
+    FROST_CHECK(info.mean.size() == channels && info.std.size() == channels, path, ": mean has ",
+                info.mean.size(), " and std ", info.std.size(), " values but the images have ",
+                channels, " channel(s); there must be one per channel");
+    for (size_t c = 0; c < channels; ++c)
+      FROST_CHECK(std::isfinite(info.mean[c]) && std::isfinite(info.std[c]) && info.std[c] > 0,
+                  path, ": channel ", c, " has mean ", info.mean[c], " and std ", info.std[c],
+                  "; std must be finite and > 0");
+  }
+  shard.rows = info.num_samples;
+  return info;
+}
+
+// Throws when shard `b` disagrees with shard `a` on the schema (Horovod-style message).
+void check_same_schema(const DatasetInfo& a, const std::string& path_a, const DatasetInfo& b,
+                       const std::string& path_b) {
+  auto fail = [&](const char* what, const std::string& va, const std::string& vb) {
+    throw Error(detail::str_cat("dataset shards disagree on ", what, ": '", path_a, "' has ", va,
+                                " but '", path_b, "' has ", vb,
+                                "; all shard files of one dataset must share the schema"));
+  };
+  if (a.input_kind != b.input_kind)
+    fail("input_kind", input_kind_name(a.input_kind), input_kind_name(b.input_kind));
+  if (a.sample_shape != b.sample_shape)
+    fail("the sample shape", shape_str(a.sample_shape), shape_str(b.sample_shape));
+  if (a.num_classes != b.num_classes)
+    fail("num_classes", std::to_string(a.num_classes), std::to_string(b.num_classes));
+  if (a.task != b.task) fail("task", a.task, b.task);
+  if (a.mean != b.mean) fail("mean", values_str(a.mean), values_str(b.mean));
+  if (a.std != b.std) fail("std", values_str(a.std), values_str(b.std));
+  if (a.has_attention_mask != b.has_attention_mask)
+    fail("/attention_mask", a.has_attention_mask ? "one" : "none",
+         b.has_attention_mask ? "one" : "none");
+}
+
+hid_t memory_type(InputKind kind) {
+  switch (kind) {
+    case InputKind::kImage: return H5T_NATIVE_UINT8;
+    case InputKind::kFeatures: return H5T_NATIVE_FLOAT;
+    case InputKind::kTokens: return H5T_NATIVE_INT32;
+  }
+  return H5T_NATIVE_UINT8;
+}
+
+// Reads rows[0..n) (ascending, unique, local to the shard) of `dset` into `dst`
+// (n * row_numel elements of `mem_type`), with one hyperslab selection made of the runs of
+// consecutive rows, OR-ed together, and one H5Dread.
+void read_rows(hid_t dset, const char* name, const std::string& path, hid_t mem_type,
+               const std::vector<int64_t>& sample_shape, const int64_t* rows, size_t n,
+               void* dst) {
+  H5Id fspace = space_id(H5_CHECK(H5Dget_space(dset), path, ": /", name));
+  const size_t rank = sample_shape.size() + 1;
+  std::vector<hsize_t> start(rank, 0), count(rank);
+  for (size_t i = 1; i < rank; ++i) count[i] = static_cast<hsize_t>(sample_shape[i - 1]);
+  bool first = true;
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1;
+    while (j < n && rows[j] == rows[j - 1] + 1) ++j;
+    start[0] = static_cast<hsize_t>(rows[i]);
+    count[0] = static_cast<hsize_t>(j - i);
+    H5_CHECK(H5Sselect_hyperslab(fspace.get(), first ? H5S_SELECT_SET : H5S_SELECT_OR,
+                                 start.data(), nullptr, count.data(), nullptr),
+             path, ": selecting rows of /", name);
+    first = false;
+    i = j;
+  }
+  count[0] = static_cast<hsize_t>(n);
+  H5Id mspace = space_id(H5_CHECK(H5Screate_simple(static_cast<int>(rank), count.data(),
+                                                   nullptr),
+                                  path, ": /", name));
+  H5_CHECK(H5Dread(dset, mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, dst), path,
+           ": reading ", n, " rows of /", name);
+}
+
+}  // namespace
+
+struct H5Dataset::Impl {
+  std::vector<std::string> paths;
+  std::vector<Shard> shards;    // in global row order
+  std::vector<int64_t> labels;  // all N labels, validated at open
+  DatasetInfo info;
+
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl() {
+    H5Lock lock;
+    shards.clear();  // closes the HDF5 handles under the lock
+  }
+};
+
+H5Dataset::H5Dataset(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+H5Dataset::H5Dataset(H5Dataset&&) noexcept = default;
+H5Dataset& H5Dataset::operator=(H5Dataset&&) noexcept = default;
+H5Dataset::~H5Dataset() = default;
+
+H5Dataset H5Dataset::open(const std::vector<std::string>& paths) {
+  // Declared before the lock: if open fails after `impl` owns handles, the lock is released
+  // first and ~Impl takes it again (it is not recursive).
+  auto impl = std::make_unique<Impl>();
+  impl->paths = expand_paths(paths);
+  {
+    H5Lock lock;
+    std::vector<Shard> shards;  // destroyed (handles closed) under the lock on failure
+    int64_t total = 0;
+    for (const std::string& path : impl->paths) {
+      Shard shard;
+      DatasetInfo info = open_shard(path, shard, impl->labels);
+      if (shards.empty()) {
+        impl->info = info;
+      } else {
+        check_same_schema(impl->info, shards.front().path, info, path);
+      }
+      shard.first_row = total;
+      total += shard.rows;
+      shards.push_back(std::move(shard));
+    }
+    impl->info.num_samples = total;
+    impl->shards = std::move(shards);
+  }
+  return H5Dataset(std::move(impl));
+}
+
+const DatasetInfo& H5Dataset::info() const {
+  FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
+  return impl_->info;
+}
+
+int64_t H5Dataset::size() const { return info().num_samples; }
+
+const std::vector<std::string>& H5Dataset::paths() const {
+  FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
+  return impl_->paths;
+}
+
+void H5Dataset::read(const std::vector<int64_t>& indices, void* inputs_out, int64_t* labels_out,
+                     uint8_t* attention_mask_out) const {
+  FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
+  const Impl& d = *impl_;
+  const int64_t n_total = d.info.num_samples;
+  for (size_t i = 0; i < indices.size(); ++i)
+    FROST_CHECK(indices[i] >= 0 && indices[i] < n_total, "H5Dataset::read: index ", indices[i],
+                " (position ", i, " of the request) is outside [0, ", n_total,
+                "), the rows of '", d.paths.front(), "'",
+                d.paths.size() > 1 ? detail::str_cat(" and ", d.paths.size() - 1, " more shard(s)")
+                                   : std::string());
+  FROST_CHECK(attention_mask_out == nullptr || d.info.has_attention_mask,
+              "H5Dataset::read: an attention mask was requested but '", d.paths.front(),
+              "' has no /attention_mask");
+  if (indices.empty()) return;
+  FROST_CHECK(inputs_out != nullptr, "H5Dataset::read: inputs_out is null");
+
+  const int64_t row_numel = d.info.sample_numel();
+  const auto row_bytes = static_cast<size_t>(row_numel * d.info.element_bytes());
+  const auto mask_row_bytes = static_cast<size_t>(row_numel);  // uint8 [L]
+
+  if (labels_out != nullptr)
+    for (size_t i = 0; i < indices.size(); ++i)
+      labels_out[i] = d.labels[static_cast<size_t>(indices[i])];
+
+  // Rows to read: ascending and unique. Already so (eval batches) -> read straight into the
+  // caller's buffers; otherwise read into staging buffers and scatter afterwards.
+  bool ascending = true;
+  for (size_t i = 1; i < indices.size() && ascending; ++i) ascending = indices[i] > indices[i - 1];
+  std::vector<int64_t> rows;
+  std::vector<uint8_t> stage_inputs, stage_mask;
+  uint8_t* dst_inputs = static_cast<uint8_t*>(inputs_out);
+  uint8_t* dst_mask = attention_mask_out;
+  if (ascending) {
+    rows = indices;
+  } else {
+    rows = indices;
+    std::sort(rows.begin(), rows.end());
+    rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+    stage_inputs.resize(rows.size() * row_bytes);
+    dst_inputs = stage_inputs.data();
+    if (attention_mask_out != nullptr) {
+      stage_mask.resize(rows.size() * mask_row_bytes);
+      dst_mask = stage_mask.data();
+    }
+  }
+
+  {
+    H5Lock lock;
+    const hid_t mem_type = memory_type(d.info.input_kind);
+    size_t begin = 0;
+    for (const Shard& shard : d.shards) {
+      if (begin == rows.size()) break;
+      const int64_t shard_end = shard.first_row + shard.rows;
+      size_t end = begin;
+      while (end < rows.size() && rows[end] < shard_end) ++end;
+      if (end == begin) continue;
+      std::vector<int64_t> local(rows.begin() + static_cast<std::ptrdiff_t>(begin),
+                                 rows.begin() + static_cast<std::ptrdiff_t>(end));
+      for (int64_t& r : local) r -= shard.first_row;
+      read_rows(shard.inputs.get(), "inputs", shard.path, mem_type, d.info.sample_shape,
+                local.data(), local.size(), dst_inputs + begin * row_bytes);
+      if (dst_mask != nullptr)
+        read_rows(shard.attention_mask.get(), "attention_mask", shard.path, H5T_NATIVE_UINT8,
+                  d.info.sample_shape, local.data(), local.size(),
+                  dst_mask + begin * mask_row_bytes);
+      begin = end;
+    }
+    FROST_ASSERT(begin == rows.size(), "rows past the last shard");
+  }
+
+  if (ascending) return;
+  auto* out = static_cast<uint8_t*>(inputs_out);
+  for (size_t i = 0; i < indices.size(); ++i) {
+    const auto slot = static_cast<size_t>(
+        std::lower_bound(rows.begin(), rows.end(), indices[i]) - rows.begin());
+    std::memcpy(out + i * row_bytes, stage_inputs.data() + slot * row_bytes, row_bytes);
+    if (attention_mask_out != nullptr)
+      std::memcpy(attention_mask_out + i * mask_row_bytes,
+                  stage_mask.data() + slot * mask_row_bytes, mask_row_bytes);
+  }
+}
+
+}  // namespace frost::data

@@ -1,0 +1,126 @@
+// Reading and writing Frost HDF5 datasets (schema: frost/data/dataset_info.h, docs/data.md).
+//
+// Note [HDF5 lock]
+// ----------------
+// The HDF5 library Frost links (Debian's libhdf5, serial) is not built thread-safe: two threads
+// inside the library at once corrupt its global state (error stack, caches, id tables). Every
+// HDF5 call made by Frost therefore runs under one process-wide std::mutex, hdf5_mutex(). The
+// functions and methods below take it themselves; callers must NOT hold it when calling them
+// (it is not recursive). Code outside this library that calls HDF5 directly must take it too.
+// Consequence: H5Dataset reads from several threads are safe but serialised; the prefetching
+// BatchLoader overlaps them with compute, not with each other.
+//
+// No LibTorch here: this header is cheap to include and the data tests build without torch.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "frost/data/dataset_info.h"
+
+namespace frost::data {
+
+/// The process-wide lock around every HDF5 call; see Note [HDF5 lock].
+std::mutex& hdf5_mutex();
+
+/// Expands dataset paths: an entry containing a glob metacharacter (* ? [) is expanded with
+/// glob(3) and its matches sorted in byte order; any other entry is kept as it is (its existence
+/// is checked when it is opened). Entries stay in the order given.
+/// Throws frost::Error when a pattern matches nothing (naming the pattern), when the list or
+/// its expansion is empty, or when a file appears twice (it would count its samples twice).
+std::vector<std::string> expand_paths(const std::vector<std::string>& paths);
+
+/// Optional extras for write_dataset.
+struct WriteOptions {
+  /// Rows per chunk along axis 0 (>= 1); the chunk is min(chunk_rows, N) rows.
+  int64_t chunk_rows = 1024;
+  /// /attention_mask, uint8 [N, L] row-major; required iff info.has_attention_mask.
+  const uint8_t* attention_mask = nullptr;
+  /// Extra root attributes stored as int64 1-D arrays, e.g. {"class_ids", {5, 6, 7, 8, 9}}.
+  std::map<std::string, std::vector<int64_t>> int64_attributes;
+};
+
+/// Writes one dataset file atomically: everything goes to `path + ".tmp.<pid>"`, which is
+/// fsync'ed and renamed over `path` (and the directory fsync'ed); on any error the temporary
+/// file is removed and nothing is left at `path` (an older file there stays untouched).
+///
+/// info: num_samples N >= 1, sample_shape (each dim >= 1; images [C, H, W]), input_kind,
+///       num_classes >= 1, task, has_attention_mask (tokens only), mean/std (images: one per
+///       channel, std > 0; in [0, 1] pixel units).
+/// inputs: N * info.sample_numel() elements, row-major: uint8 (image), float32 (features) or
+///         int32 (tokens), written as /inputs [N, sample_shape...].
+/// labels: N int64 class indices, each in [0, num_classes), written as /labels [N].
+/// Root attributes: frost_schema (= kFrostSchemaVersion), task, num_classes, input_kind,
+/// mean/std (images), and options.int64_attributes. Datasets are chunked along axis 0 with no
+/// compression. Throws frost::Error (naming `path`) on a bad argument or any HDF5/I/O failure.
+void write_dataset(const std::string& path, const DatasetInfo& info, const void* inputs,
+                   const int64_t* labels, const WriteOptions& options);
+
+/// write_dataset with default options and the given rows per chunk (see WriteOptions).
+void write_dataset(const std::string& path, const DatasetInfo& info, const void* inputs,
+                   const int64_t* labels, int64_t chunk_rows = 1024);
+
+/// A dataset made of one or more shard files, read-only. Rows of the shards are numbered
+/// globally in shard order: shard 0's rows first, then shard 1's, and so on.
+///
+/// /labels of every shard is read and validated at open() and kept in memory (8 bytes per row);
+/// read() takes labels from there and reads only /inputs (and /attention_mask) from disk.
+///
+/// Threads: any thread may use an H5Dataset, including one other than the thread that opened
+/// it; const methods may be called concurrently (HDF5 access is serialised, Note [HDF5 lock]).
+/// Movable, not copyable; the destructor closes the HDF5 handles (taking the HDF5 lock).
+class H5Dataset {
+ public:
+  /// Opens the shard files named by `paths` (files or glob patterns, see expand_paths) and
+  /// validates each: readable, an HDF5 file, root attribute frost_schema == kFrostSchemaVersion,
+  /// input_kind and num_classes (>= 1) present, /inputs with the dtype class of input_kind
+  /// (image: unsigned 8-bit integer, rank 4; features: float, rank >= 2; tokens: integer,
+  /// rank 2), /labels integer [N] with N >= 1 equal to /inputs' N, every label in
+  /// [0, num_classes), mean/std (images) with one value per channel and std > 0, and
+  /// /attention_mask (if present) integer [N, L] matching tokens. All shards must agree on
+  /// input_kind, sample shape, num_classes, task, mean/std and presence of /attention_mask.
+  /// Throws frost::Error naming the file (and both files for a disagreement) and the dataset
+  /// or index at fault, e.g. "train.h5: /labels[1042] = 12 is outside [0, 10) (num_classes
+  /// attribute)".
+  static H5Dataset open(const std::vector<std::string>& paths);
+
+  H5Dataset(H5Dataset&&) noexcept;
+  H5Dataset& operator=(H5Dataset&&) noexcept;
+  H5Dataset(const H5Dataset&) = delete;
+  H5Dataset& operator=(const H5Dataset&) = delete;
+  ~H5Dataset();
+
+  /// Schema and total size (num_samples summed over shards).
+  const DatasetInfo& info() const;
+  /// Total number of rows N over all shards.
+  int64_t size() const;
+  /// The shard files in global row order (after glob expansion).
+  const std::vector<std::string>& paths() const;
+
+  /// Reads the rows `indices` (global, each in [0, size()), any order, may span shards, may
+  /// repeat) into the caller's buffers in the order given:
+  ///   inputs_out: indices.size() * info().sample_numel() elements of the /inputs type
+  ///               (uint8 image, float32 features, int32 tokens), row-major;
+  ///   labels_out: indices.size() int64 (may be nullptr to skip labels);
+  ///   attention_mask_out: indices.size() * L uint8, or nullptr to skip (must be nullptr when
+  ///               the dataset has no /attention_mask).
+  /// How: indices are sorted and de-duplicated, consecutive rows grouped into runs, and each
+  /// shard's runs are combined into ONE hyperslab selection (H5S_SELECT_OR) read with ONE
+  /// H5Dread per dataset into a staging buffer in ascending row order, which is then scattered
+  /// to the requested order (skipped when `indices` is already strictly ascending).
+  /// Throws frost::Error when an index is out of range (naming it and its position) or an HDF5
+  /// read fails (naming the file); the out buffers are then unspecified.
+  void read(const std::vector<int64_t>& indices, void* inputs_out, int64_t* labels_out,
+            uint8_t* attention_mask_out = nullptr) const;
+
+ private:
+  struct Impl;
+  explicit H5Dataset(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace frost::data

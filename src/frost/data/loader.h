@@ -1,0 +1,93 @@
+// Prefetching batch loader: reads batches of an H5Dataset on a background thread and turns
+// them into tensors, so that disk reads overlap with compute.
+//
+// Thread contract
+// ---------------
+// * One consumer thread calls next() (and destroys the loader); BatchLoader is not safe for
+//   concurrent next() calls from several threads.
+// * One background thread, started by the constructor, reads the batches strictly in the order
+//   given and keeps at most `prefetch_batches` finished batches waiting in a queue.
+// * An exception on the background thread (unreadable file, out-of-range index, ...) is stored
+//   and re-thrown by next() in the consumer thread once the batches before the failing one have
+//   been handed out; every later next() throws it again.
+// * The destructor asks the background thread to stop and joins it. It returns promptly even if
+//   the consumer stopped early: at worst it waits for the one batch read in progress.
+// * The H5Dataset must outlive the loader. HDF5 reads are serialised process-wide (Note [HDF5
+//   lock] in h5_dataset.h), so two loaders on one dataset work but do not read in parallel.
+//
+// Only <ATen/core/Tensor.h> is included here; the .cpp includes the rest of LibTorch.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace frost::data {
+
+class H5Dataset;
+
+/// One batch of B samples, on the CPU.
+struct Batch {
+  /// image:    float32 [B, C, H, W], normalised per channel: (x / 255 - mean[c]) / std[c]
+  ///           (mean/std from the dataset's attributes);
+  /// features: float32 [B, ...] as stored;
+  /// tokens:   int64 [B, L] token ids.
+  at::Tensor inputs;
+  /// int64 [B] class indices in [0, num_classes).
+  at::Tensor labels;
+  /// uint8 [B, L] for tokens when the dataset has /attention_mask; undefined otherwise.
+  at::Tensor attention_mask;
+  /// The B global sample indices, in the order of the rows above.
+  std::vector<int64_t> indices;
+};
+
+/// Reads `batches` of `dataset` in order on a background thread (see the thread contract above).
+class BatchLoader {
+ public:
+  /// dataset: must outlive the loader. batches: global sample indices per batch, e.g. from
+  /// TrainSampler::epoch_batches or EvalSampler::batches (indices are checked when read; a bad
+  /// one surfaces from next()). prefetch_batches: how many finished batches may wait (>= 1).
+  /// Throws frost::Error for prefetch_batches < 1. Starts the background thread.
+  BatchLoader(const H5Dataset& dataset, std::vector<std::vector<int64_t>> batches,
+              int prefetch_batches = 2);
+  /// Stops and joins the background thread (promptly; see the thread contract).
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
+  BatchLoader(BatchLoader&&) = delete;
+  BatchLoader& operator=(BatchLoader&&) = delete;
+
+  /// Moves the next batch into `out` and returns true; returns false once every batch has been
+  /// handed out. Blocks while the next batch is being read. Re-throws (in this thread) the
+  /// exception that stopped the background thread, e.g. frost::Error for an unreadable file.
+  bool next(Batch& out);
+
+  /// Number of batches this loader hands out in total.
+  int64_t num_batches() const { return static_cast<int64_t>(batches_.size()); }
+
+ private:
+  void run();  // the background thread
+  Batch load(const std::vector<int64_t>& indices) const;
+
+  const H5Dataset& dataset_;
+  const std::vector<std::vector<int64_t>> batches_;
+  const size_t prefetch_batches_;
+  at::Tensor mean_, std_;  // float32 [1, C, 1, 1] for images, undefined otherwise
+
+  std::mutex mutex_;  // guards everything below
+  std::condition_variable cv_;
+  std::deque<Batch> ready_;
+  std::exception_ptr error_;
+  bool finished_ = false;  // the background thread has produced everything it will produce
+  bool stop_ = false;      // the destructor asked the background thread to stop
+
+  std::thread thread_;  // last member: started after everything above is initialised
+};
+
+}  // namespace frost::data

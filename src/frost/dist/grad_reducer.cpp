@@ -1,0 +1,211 @@
+#include "frost/dist/grad_reducer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <mutex>
+
+#include "frost/comm/communicator.h"
+#include "frost/core/error.h"
+
+namespace frost::dist {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+}  // namespace
+
+struct GradReducer::Impl {
+  struct Slot {
+    std::string name;
+    torch::Tensor param;
+    int64_t bucket = 0;
+    int64_t offset = 0;  // elements into the bucket
+    int64_t numel = 0;
+    bool filled = false;
+  };
+  struct Bucket {
+    torch::Tensor flat;          // [numel], the parameters' dtype
+    std::vector<int64_t> slots;  // indices into slots_
+    int64_t pending = 0;         // slots not yet filled this step
+    std::shared_ptr<comm::Work> work;
+  };
+
+  comm::Communicator& comm;
+  std::vector<Slot> slots;
+  std::vector<Bucket> buckets;
+  std::vector<std::pair<torch::Tensor, unsigned>> hooks;  // (param, hook id)
+  double inv_world = 1.0;
+  std::mutex mu;
+  bool step_open = false;
+  int64_t next_launch = 0;  // buckets [0, next_launch) are launched
+  ReduceStats last;
+
+  explicit Impl(comm::Communicator& c) : comm(c) {}
+
+  void launch_ready_locked() {
+    while (next_launch < static_cast<int64_t>(buckets.size()) && buckets[next_launch].pending == 0) {
+      launch_locked(next_launch);
+    }
+  }
+
+  void launch_locked(int64_t b) {
+    FROST_ASSERT(b == next_launch, "bucket ", b, " launched out of order (next is ", next_launch, ")");
+    Bucket& bucket = buckets[b];
+    bucket.work = comm.all_reduce_async(bucket.flat, comm::ReduceOp::kSum);
+    last.collectives += 1;
+    last.all_reduce_bytes += bucket.flat.numel() * static_cast<int64_t>(bucket.flat.element_size());
+    ++next_launch;
+  }
+
+  void on_grad(int64_t s, const torch::Tensor& grad) {
+    std::lock_guard<std::mutex> g(mu);
+    if (!step_open) return;  // backward outside a step (e.g. a user's own probe): ignored
+    Slot& slot = slots[s];
+    FROST_CHECK(!slot.filled, "parameter '", slot.name,
+                "' received a second gradient in one step: call GradReducer::prepare_step() "
+                "before each backward");
+    Bucket& bucket = buckets[slot.bucket];
+    FROST_ASSERT(bucket.work == nullptr, "bucket ", slot.bucket, " already launched");
+    torch::NoGradGuard no_grad;
+    auto view = bucket.flat.narrow(0, slot.offset, slot.numel);
+    view.copy_(grad.reshape({-1}));
+    view.mul_(inv_world);
+    slot.filled = true;
+    if (--bucket.pending == 0) launch_ready_locked();
+  }
+};
+
+GradReducer::GradReducer(torch::nn::Module& model, comm::Communicator& comm,
+                         int64_t bucket_cap_bytes)
+    : impl_(std::make_unique<Impl>(comm)) {
+  FROST_CHECK(bucket_cap_bytes >= 1, "dist.bucket_cap_mb must be positive, got ",
+              bucket_cap_bytes, " bytes");
+  impl_->inv_world = 1.0 / comm.world_size();
+  auto named = model.named_parameters(/*recurse=*/true);
+  std::vector<std::pair<std::string, torch::Tensor>> trainable;
+  for (const auto& item : named) {
+    if (item.value().requires_grad()) trainable.emplace_back(item.key(), item.value());
+  }
+  // Reverse registration order: the head and last layers get their gradients first.
+  int64_t bucket_bytes = 0;
+  c10::ScalarType bucket_dtype = c10::ScalarType::Undefined;
+  std::vector<std::vector<int64_t>> bucket_slots;
+  for (auto it = trainable.rbegin(); it != trainable.rend(); ++it) {
+    const auto& p = it->second;
+    FROST_CHECK(p.scalar_type() == torch::kFloat || p.scalar_type() == torch::kDouble,
+                "parameter '", it->first, "' has dtype ", p.scalar_type(),
+                "; the gradient reducer supports float32 and float64 parameters");
+    const int64_t bytes = p.numel() * static_cast<int64_t>(p.element_size());
+    const bool start_new = bucket_slots.empty() || p.scalar_type() != bucket_dtype ||
+                           (bucket_bytes > 0 && bucket_bytes + bytes > bucket_cap_bytes);
+    if (start_new) {
+      bucket_slots.emplace_back();
+      bucket_bytes = 0;
+      bucket_dtype = p.scalar_type();
+    }
+    Impl::Slot slot;
+    slot.name = it->first;
+    slot.param = p;
+    slot.bucket = static_cast<int64_t>(bucket_slots.size()) - 1;
+    slot.numel = p.numel();
+    bucket_slots.back().push_back(static_cast<int64_t>(impl_->slots.size()));
+    impl_->slots.push_back(std::move(slot));
+    bucket_bytes += bytes;
+  }
+  for (auto& members : bucket_slots) {
+    Impl::Bucket bucket;
+    int64_t numel = 0;
+    for (int64_t s : members) {
+      impl_->slots[s].offset = numel;
+      numel += impl_->slots[s].numel;
+    }
+    bucket.flat = torch::zeros({numel}, impl_->slots[members.front()].param.options()
+                                            .requires_grad(false));
+    bucket.slots = std::move(members);
+    impl_->buckets.push_back(std::move(bucket));
+  }
+  Impl* impl = impl_.get();
+  for (int64_t s = 0; s < static_cast<int64_t>(impl_->slots.size()); ++s) {
+    auto& p = impl_->slots[s].param;
+    unsigned id = p.register_hook([impl, s](const torch::Tensor& grad) { impl->on_grad(s, grad); });
+    impl_->hooks.emplace_back(p, id);
+  }
+}
+
+GradReducer::~GradReducer() {
+  for (auto& [p, id] : impl_->hooks) {
+    try {
+      p.remove_hook(id);
+    } catch (...) {
+      // The parameter may already be gone; nothing to undo then.
+    }
+  }
+}
+
+void GradReducer::prepare_step() {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  FROST_ASSERT(!impl_->step_open, "prepare_step() called twice without finalize()");
+  for (auto& b : impl_->buckets) {
+    b.flat.zero_();
+    b.pending = static_cast<int64_t>(b.slots.size());
+    b.work.reset();
+  }
+  for (auto& s : impl_->slots) s.filled = false;
+  impl_->next_launch = 0;
+  impl_->last = ReduceStats{};
+  impl_->step_open = true;
+}
+
+void GradReducer::finalize() {
+  const auto t0 = Clock::now();
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    FROST_ASSERT(impl_->step_open, "finalize() without prepare_step()");
+    impl_->step_open = false;
+    // Buckets with slots that got no gradient carry zeros there (Note [Bucket order]).
+    while (impl_->next_launch < static_cast<int64_t>(impl_->buckets.size())) {
+      impl_->launch_locked(impl_->next_launch);
+    }
+  }
+  const auto tw = Clock::now();
+  for (auto& b : impl_->buckets) b.work->wait();
+  impl_->last.wait_s = seconds_since(tw);
+  torch::NoGradGuard no_grad;
+  for (auto& s : impl_->slots) {
+    auto src = impl_->buckets[s.bucket].flat.narrow(0, s.offset, s.numel).view(s.param.sizes());
+    auto& grad = s.param.mutable_grad();
+    if (!grad.defined()) {
+      grad = src.clone();
+    } else {
+      grad.copy_(src);
+    }
+  }
+  impl_->last.finalize_s = seconds_since(t0);
+}
+
+int64_t GradReducer::num_buckets() const { return static_cast<int64_t>(impl_->buckets.size()); }
+
+std::vector<std::string> GradReducer::bucket_param_names(int64_t i) const {
+  FROST_CHECK(i >= 0 && i < num_buckets(), "bucket index ", i, " outside [0, ", num_buckets(), ")");
+  std::vector<std::string> names;
+  for (int64_t s : impl_->buckets[i].slots) names.push_back(impl_->slots[s].name);
+  return names;
+}
+
+int64_t GradReducer::bucket_numel(int64_t i) const {
+  FROST_CHECK(i >= 0 && i < num_buckets(), "bucket index ", i, " outside [0, ", num_buckets(), ")");
+  return impl_->buckets[i].flat.numel();
+}
+
+int64_t GradReducer::total_numel() const {
+  int64_t n = 0;
+  for (const auto& b : impl_->buckets) n += b.flat.numel();
+  return n;
+}
+
+ReduceStats GradReducer::last_step() const { return impl_->last; }
+
+}  // namespace frost::dist

@@ -1,0 +1,100 @@
+#include "frost/dist/state_sync.h"
+
+#include <torch/torch.h>
+
+#include <sstream>
+
+#include "frost/comm/communicator.h"
+#include "frost/core/error.h"
+
+namespace frost::dist {
+
+namespace {
+constexpr uint64_t kFnvOffset = 14695981039346656037ULL;
+constexpr uint64_t kFnvPrime = 1099511628211ULL;
+
+uint64_t fnv1a64_bytes(const void* data, size_t n, uint64_t h) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= kFnvPrime;
+  }
+  return h;
+}
+
+std::string hex(uint64_t v) {
+  std::ostringstream os;
+  os << "0x" << std::hex << v;
+  return os.str();
+}
+}  // namespace
+
+void broadcast_state(torch::nn::Module& module, comm::Communicator& comm, int root) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::shared_ptr<comm::Work>> works;
+  std::vector<torch::Tensor> staged;  // non-contiguous tensors go through a contiguous copy
+  std::vector<torch::Tensor> targets;
+  auto issue = [&](const torch::Tensor& t) {
+    if (t.is_contiguous()) {
+      works.push_back(comm.broadcast_async(t, root));
+    } else {
+      staged.push_back(t.contiguous());
+      targets.push_back(t);
+      works.push_back(comm.broadcast_async(staged.back(), root));
+    }
+  };
+  for (const auto& p : module.named_parameters(true)) issue(p.value());
+  for (const auto& b : module.named_buffers(true)) issue(b.value());
+  for (auto& w : works) w->wait();
+  for (size_t i = 0; i < staged.size(); ++i) targets[i].copy_(staged[i]);
+}
+
+std::string module_signature(torch::nn::Module& module) {
+  std::ostringstream os;
+  for (const auto& p : module.named_parameters(true)) {
+    os << "param " << p.key() << " " << p.value().sizes() << " " << p.value().scalar_type() << " "
+       << p.value().requires_grad() << "\n";
+  }
+  for (const auto& b : module.named_buffers(true)) {
+    os << "buffer " << b.key() << " " << b.value().sizes() << " " << b.value().scalar_type() << "\n";
+  }
+  return os.str();
+}
+
+uint64_t fnv1a64(const std::string& text) { return fnv1a64_bytes(text.data(), text.size(), kFnvOffset); }
+
+void check_same_across_ranks(const std::string& text, const std::string& what,
+                             comm::Communicator& comm) {
+  const int world = comm.world_size();
+  auto mine = torch::tensor({static_cast<int64_t>(fnv1a64(text))}, torch::kLong);
+  auto all = torch::empty({world}, torch::kLong);
+  comm.all_gather(mine, all);
+  const int64_t ref = all[0].item<int64_t>();
+  std::vector<int> differ;
+  for (int r = 1; r < world; ++r) {
+    if (all[r].item<int64_t>() != ref) differ.push_back(r);
+  }
+  if (differ.empty()) return;
+  std::ostringstream os;
+  os << "[rank " << comm.rank() << "] ranks disagree on the " << what << ": ";
+  for (size_t i = 0; i < differ.size(); ++i) {
+    os << (i ? ", " : "") << "rank " << differ[i] << " has "
+       << hex(static_cast<uint64_t>(all[differ[i]].item<int64_t>()));
+  }
+  os << " but rank 0 has " << hex(static_cast<uint64_t>(ref))
+     << "; every rank must be started with the same config file, command line, model and data";
+  throw Error(os.str());
+}
+
+uint64_t state_digest(torch::nn::Module& module) {
+  uint64_t h = kFnvOffset;
+  auto add = [&](const torch::Tensor& t) {
+    auto c = t.detach().contiguous();
+    h = fnv1a64_bytes(c.data_ptr(), c.numel() * c.element_size(), h);
+  };
+  for (const auto& p : module.named_parameters(true)) add(p.value());
+  for (const auto& b : module.named_buffers(true)) add(b.value());
+  return h;
+}
+
+}  // namespace frost::dist

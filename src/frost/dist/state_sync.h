@@ -1,0 +1,40 @@
+// Replica set-up across ranks (DESIGN invariant 3): rank 0's parameters and buffers are
+// broadcast to every rank, and a fingerprint of the effective config and of the model's
+// parameter names/shapes is compared across ranks so that a rank started with a different
+// config or model is named instead of silently training something else.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace torch::nn {
+class Module;
+}
+namespace frost::comm {
+class Communicator;
+}
+
+namespace frost::dist {
+
+/// Broadcasts every parameter and buffer of `module` (named_parameters then named_buffers,
+/// recursive, in registration order, so the same order on every rank) from `root`, in place.
+/// Must be called by every rank on a module of the same structure (check with
+/// check_same_across_ranks first). Throws frost::TimeoutError if a rank does not join.
+void broadcast_state(torch::nn::Module& module, comm::Communicator& comm, int root = 0);
+
+/// "name shape dtype requires_grad" of every parameter and buffer, one per line.
+std::string module_signature(torch::nn::Module& module);
+
+/// 64-bit FNV-1a hash of `text` (Fowler-Noll-Vo, http://www.isthe.com/chongo/tech/comp/fnv/).
+uint64_t fnv1a64(const std::string& text);
+
+/// All-gathers fnv1a64(`text`) and throws frost::Error on every rank when any rank's hash
+/// differs from rank 0's, naming those ranks and `what` ("config and model", ...).
+void check_same_across_ranks(const std::string& text, const std::string& what,
+                             comm::Communicator& comm);
+
+/// Order-independent digest of a module's parameter and buffer values (for tests and logs):
+/// FNV-1a over the raw bytes of every tensor in registration order.
+uint64_t state_digest(torch::nn::Module& module);
+
+}  // namespace frost::dist

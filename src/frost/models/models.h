@@ -1,0 +1,67 @@
+// Models: backbones (ResNet family with torchvision parameter names, MLP) and the
+// Classifier = backbone + linear head that both fine-tuning strategies train.
+//
+// Parameter names follow torchvision (conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, ...)
+// under the prefix `backbone.`; the head is `head.weight` [C, D] and `head.bias` [C].
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/any.h>
+#include <torch/nn/modules/linear.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace frost::models {
+
+/// How to build a backbone. Defaults follow torchvision's ResNet (He et al. 2016).
+struct BackboneSpec {
+  std::string arch = "resnet18";  ///< resnet18 | resnet34 | resnet50 | mlp
+  int64_t in_channels = 3;        ///< image channels (ResNet)
+  int64_t width = 64;             ///< ResNet base width (torchvision: 64); stages use w, 2w, 4w, 8w
+  bool small_input = false;       ///< 3x3 stride-1 stem and no max-pool (for 28x28 / 32x32 inputs)
+  int64_t in_features = 0;        ///< MLP input dimension D_in (inputs are flattened)
+  std::vector<int64_t> hidden = {256, 256};  ///< MLP hidden sizes
+};
+
+/// A backbone maps an input batch to features [B, D] float32.
+class BackboneImpl : public torch::nn::Module {
+ public:
+  /// x: [B, C, H, W] float32 for ResNet; [B, ...] float32 (flattened to [B, D_in]) for MLP.
+  /// Returns [B, feature_dim()] float32.
+  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  /// D, the width of the features.
+  virtual int64_t feature_dim() const = 0;
+};
+
+/// Builds a backbone from `spec`. Throws frost::Error for an unknown arch or bad sizes.
+std::shared_ptr<BackboneImpl> make_backbone(const BackboneSpec& spec);
+
+/// Classifier = backbone + linear head (logits = head(backbone(x))).
+/// Submodules are registered as "backbone" and "head".
+class ClassifierImpl : public torch::nn::Module {
+ public:
+  ClassifierImpl(std::shared_ptr<BackboneImpl> backbone, int64_t num_classes);
+  /// x as for the backbone; returns logits [B, num_classes] float32.
+  torch::Tensor forward(torch::Tensor x);
+  /// Replaces the head with a fresh Linear(D, num_classes) (torch default init).
+  void reset_head(int64_t num_classes);
+
+  std::shared_ptr<BackboneImpl> backbone;
+  torch::nn::Linear head{nullptr};
+};
+TORCH_MODULE(Classifier);
+
+/// The parameters and buffers of `module` under the names and in the order of PyTorch's
+/// `nn.Module.state_dict()`: depth-first over submodules, each module's own parameters
+/// before its own buffers (so BatchNorm gives weight, bias, running_mean, running_var,
+/// num_batches_tracked). For a backbone these are torchvision's keys (see models.cpp,
+/// Note [torchvision compatibility]); for a Classifier they carry the prefixes `backbone.`
+/// and `head.`. The tensors alias the module's (no copy). Throws nothing.
+std::vector<std::pair<std::string, torch::Tensor>> state_dict_items(
+    const torch::nn::Module& module);
+
+}  // namespace frost::models

@@ -1,0 +1,264 @@
+#include "frost/train/config.h"
+
+#include <boost/program_options.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <iomanip>
+#include <map>
+#include <sstream>
+
+#include "frost/core/error.h"
+
+namespace po = boost::program_options;
+
+namespace frost::train {
+
+namespace {
+
+std::string format_value(const std::string& v) { return v; }
+std::string format_value(bool v) { return v ? "true" : "false"; }
+std::string format_value(double v) {
+  std::ostringstream os;
+  os << std::setprecision(17) << v;
+  return os.str();
+}
+template <typename T>
+std::string format_value(T v) {
+  return std::to_string(v);
+}
+
+// One table binds every key to its field, its help text and its printer, so that parsing,
+// --help and config.ini come from the same description.
+struct OptionTable {
+  po::options_description desc{"Options (INI: [section] key = value; command line: --section.key value)"};
+  std::vector<std::pair<std::string, std::function<std::string()>>> printers;
+
+  template <typename T>
+  void add(const char* key, T* field, const char* help) {
+    desc.add_options()(key, po::value<T>(field)->default_value(*field, format_value(*field)), help);
+    printers.emplace_back(key, [field] { return format_value(*field); });
+  }
+};
+
+void describe(OptionTable& t, Config& c) {
+  // [model]
+  t.add("model.backbone", &c.model.backbone, "backbone: resnet18 | resnet34 | resnet50 | mlp");
+  t.add("model.width", &c.model.width, "ResNet base width (torchvision: 64); stages use w, 2w, 4w, 8w");
+  t.add("model.small_input", &c.model.small_input,
+        "ResNet stem for small images: 3x3 stride-1 conv, no max-pool (28x28, 32x32 inputs)");
+  t.add("model.mlp_hidden", &c.model.mlp_hidden, "MLP hidden sizes, comma separated");
+  t.add("model.num_classes", &c.model.num_classes,
+        "classes of the head; 0 = the training data's num_classes attribute");
+  t.add("model.init", &c.model.init,
+        "model.pt of an earlier run: its backbone is loaded (and its head when the class count "
+        "matches; otherwise a fresh head is used)");
+  // [data]
+  t.add("data.train", &c.data.train, "training HDF5 file(s): path, glob or comma-separated list");
+  t.add("data.test", &c.data.test, "evaluation HDF5 file(s); empty = no evaluation");
+  t.add("data.batch_size", &c.data.batch_size,
+        "per-rank micro-batch; the global batch is batch_size x world size");
+  t.add("data.eval_batch_size", &c.data.eval_batch_size, "per-rank evaluation batch");
+  t.add("data.prefetch", &c.data.prefetch, "batches the loader thread reads ahead");
+  t.add("data.shuffle", &c.data.shuffle, "shuffle every epoch with a permutation seeded by (train.seed, epoch)");
+  t.add("data.drop_last", &c.data.drop_last, "drop the last, short global batch of each epoch");
+  // [train]
+  t.add("train.strategy", &c.train.strategy,
+        "full (everything trains) | head (frozen backbone + linear head, a linear probe)");
+  t.add("train.epochs", &c.train.epochs, "epochs over the training set");
+  t.add("train.seed", &c.train.seed, "seed of model init and data order (the same on every rank)");
+  t.add("train.threads", &c.train.threads, "intra-op threads per rank; 0 = cores / ranks on this node");
+  t.add("train.max_steps", &c.train.max_steps, "stop after this many optimizer steps (0 = no limit)");
+  // [optim]
+  t.add("optim.name", &c.optim.name, "optimizer: sgd | adamw");
+  t.add("optim.lr", &c.optim.lr, "peak learning rate");
+  t.add("optim.momentum", &c.optim.momentum, "SGD momentum");
+  t.add("optim.nesterov", &c.optim.nesterov, "SGD Nesterov momentum");
+  t.add("optim.weight_decay", &c.optim.weight_decay,
+        "weight decay (SGD: L2 in the gradient; AdamW: decoupled)");
+  t.add("optim.beta1", &c.optim.beta1, "AdamW beta1");
+  t.add("optim.beta2", &c.optim.beta2, "AdamW beta2");
+  t.add("optim.eps", &c.optim.eps, "AdamW epsilon");
+  t.add("optim.schedule", &c.optim.schedule, "learning-rate schedule after warmup: cosine | constant");
+  t.add("optim.warmup_frac", &c.optim.warmup_frac, "fraction of all steps in linear warmup from 0");
+  t.add("optim.warmup_steps", &c.optim.warmup_steps, "warmup steps (overrides warmup_frac when > 0)");
+  t.add("optim.min_lr", &c.optim.min_lr, "learning rate at the end of the cosine schedule");
+  t.add("optim.grad_clip", &c.optim.grad_clip, "clip the global gradient L2 norm to this (0 = off)");
+  // [dist]
+  t.add("dist.bucket_cap_mb", &c.dist.bucket_cap_mb, "gradient bucket cap in MiB (PyTorch DDP default: 25)");
+  t.add("dist.timeout_s", &c.dist.timeout_s,
+        "seconds a collective may wait before the whole job is ended with an error");
+  // [log]
+  t.add("log.dir", &c.log.dir, "run directory: config.ini, metrics.jsonl, model.pt");
+  t.add("log.level", &c.log.level, "log level: trace | debug | info | warn | error");
+  t.add("log.every", &c.log.every, "progress line every this many steps (rank 0)");
+  t.add("log.overwrite", &c.log.overwrite,
+        "allow starting in a run directory that already holds a finished run (its outputs are replaced)");
+}
+
+std::string suggestion(const std::string& key) {
+  std::string best;
+  int64_t best_d = 1 << 30;
+  for (const auto& k : option_keys()) {
+    const int64_t d = edit_distance(key, k);
+    if (d < best_d) {
+      best_d = d;
+      best = k;
+    }
+  }
+  if (best.empty() || best_d > std::max<int64_t>(3, static_cast<int64_t>(key.size()) / 3)) return "";
+  return " (did you mean '" + best + "'?)";
+}
+
+std::string strip_dashes(std::string s) {
+  while (!s.empty() && s.front() == '-') s.erase(s.begin());
+  return s;
+}
+
+}  // namespace
+
+int64_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<int64_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = static_cast<int64_t>(j);
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = static_cast<int64_t>(i);
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::vector<std::string> option_keys() {
+  Config c;
+  OptionTable t;
+  describe(t, c);
+  std::vector<std::string> keys;
+  for (const auto& p : t.printers) keys.push_back(p.first);
+  return keys;
+}
+
+std::string Config::to_ini() const {
+  Config copy = *this;
+  OptionTable t;
+  describe(t, copy);
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> sections;
+  for (const auto& [key, print] : t.printers) {
+    const auto dot = key.find('.');
+    sections[key.substr(0, dot)].emplace_back(key.substr(dot + 1), print());
+  }
+  std::ostringstream os;
+  for (const auto& [section, entries] : sections) {
+    os << "[" << section << "]\n";
+    for (const auto& [k, v] : entries) os << k << " = " << v << "\n";
+    os << "\n";
+  }
+  return os.str();
+}
+
+void Config::validate() const {
+  auto one_of = [](const std::string& key, const std::string& v, std::initializer_list<const char*> ok) {
+    std::string list;
+    for (const char* o : ok) {
+      if (v == o) return;
+      list += list.empty() ? o : std::string(" | ") + o;
+    }
+    throw Error("config key " + key + " = '" + v + "' is not one of: " + list);
+  };
+  one_of("model.backbone", model.backbone, {"resnet18", "resnet34", "resnet50", "mlp"});
+  one_of("train.strategy", train.strategy, {"full", "head"});
+  one_of("optim.name", optim.name, {"sgd", "adamw"});
+  one_of("optim.schedule", optim.schedule, {"cosine", "constant"});
+  one_of("log.level", log.level, {"trace", "debug", "info", "warn", "error"});
+  FROST_CHECK(!data.train.empty(), "config key data.train is empty: give the training HDF5 file(s)");
+  FROST_CHECK(model.width >= 1, "config key model.width must be >= 1, got ", model.width);
+  FROST_CHECK(model.num_classes >= 0, "config key model.num_classes must be >= 0, got ", model.num_classes);
+  FROST_CHECK(data.batch_size >= 1, "config key data.batch_size must be >= 1, got ", data.batch_size);
+  FROST_CHECK(data.eval_batch_size >= 1, "config key data.eval_batch_size must be >= 1, got ",
+              data.eval_batch_size);
+  FROST_CHECK(data.prefetch >= 1, "config key data.prefetch must be >= 1, got ", data.prefetch);
+  FROST_CHECK(train.epochs >= 1, "config key train.epochs must be >= 1, got ", train.epochs);
+  FROST_CHECK(train.threads >= 0, "config key train.threads must be >= 0, got ", train.threads);
+  FROST_CHECK(train.max_steps >= 0, "config key train.max_steps must be >= 0, got ", train.max_steps);
+  FROST_CHECK(optim.lr > 0, "config key optim.lr must be > 0, got ", optim.lr);
+  FROST_CHECK(optim.momentum >= 0 && optim.momentum < 1, "config key optim.momentum must be in [0, 1), got ",
+              optim.momentum);
+  FROST_CHECK(optim.weight_decay >= 0, "config key optim.weight_decay must be >= 0, got ", optim.weight_decay);
+  FROST_CHECK(optim.beta1 >= 0 && optim.beta1 < 1, "config key optim.beta1 must be in [0, 1), got ", optim.beta1);
+  FROST_CHECK(optim.beta2 >= 0 && optim.beta2 < 1, "config key optim.beta2 must be in [0, 1), got ", optim.beta2);
+  FROST_CHECK(optim.eps > 0, "config key optim.eps must be > 0, got ", optim.eps);
+  FROST_CHECK(optim.warmup_frac >= 0 && optim.warmup_frac <= 1,
+              "config key optim.warmup_frac must be in [0, 1], got ", optim.warmup_frac);
+  FROST_CHECK(optim.warmup_steps >= 0, "config key optim.warmup_steps must be >= 0, got ", optim.warmup_steps);
+  FROST_CHECK(optim.min_lr >= 0 && optim.min_lr <= optim.lr,
+              "config key optim.min_lr must be in [0, optim.lr], got ", optim.min_lr);
+  FROST_CHECK(optim.grad_clip >= 0, "config key optim.grad_clip must be >= 0, got ", optim.grad_clip);
+  FROST_CHECK(dist.bucket_cap_mb > 0, "config key dist.bucket_cap_mb must be > 0, got ", dist.bucket_cap_mb);
+  FROST_CHECK(dist.timeout_s > 0, "config key dist.timeout_s must be > 0, got ", dist.timeout_s);
+  FROST_CHECK(log.every >= 1, "config key log.every must be >= 1, got ", log.every);
+  FROST_CHECK(!log.dir.empty(), "config key log.dir is empty: give a run directory");
+  if (model.backbone == "mlp") {
+    std::stringstream ss(model.mlp_hidden);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      try {
+        size_t used = 0;
+        const long long v = std::stoll(item, &used);
+        FROST_CHECK(v >= 1 && item.find_first_not_of(" ", used) == std::string::npos, "");
+      } catch (const std::exception&) {
+        throw Error("config key model.mlp_hidden = '" + model.mlp_hidden +
+                    "' must be positive integers separated by commas, e.g. 256,256");
+      }
+    }
+  }
+}
+
+ParseResult parse_args(int argc, const char* const* argv) {
+  ParseResult result;
+  Config& c = result.config;
+  OptionTable t;
+  describe(t, c);
+  po::options_description generic("Frost");
+  generic.add_options()("help,h", "print this help and exit")(
+      "config,c", po::value<std::string>(&c.config_file), "INI file with [section] key = value lines");
+  po::options_description all;
+  all.add(generic).add(t.desc);
+
+  po::variables_map vm;
+  try {
+    // The command line is stored first, so its values win over the file's.
+    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+    if (vm.count("config")) {
+      const std::string path = vm["config"].as<std::string>();
+      std::ifstream in(path);
+      FROST_CHECK(in.good(), "cannot open config file '", path, "'");
+      try {
+        po::store(po::parse_config_file(in, t.desc, /*allow_unregistered=*/false), vm);
+      } catch (const po::unknown_option& e) {
+        const std::string key = strip_dashes(e.get_option_name());
+        throw Error("config file '" + path + "': unknown key '" + key + "'" + suggestion(key));
+      } catch (const po::error& e) {
+        throw Error("config file '" + path + "': " + e.what());
+      }
+    }
+    po::notify(vm);
+  } catch (const po::unknown_option& e) {
+    const std::string key = strip_dashes(e.get_option_name());
+    throw Error("unknown option '--" + key + "'" + suggestion(key) + "; see --help");
+  } catch (const po::error& e) {
+    throw Error(std::string("command line: ") + e.what() + "; see --help");
+  }
+  if (vm.count("help")) {
+    result.help = true;
+    std::ostringstream os;
+    os << "usage: frost-train --config FILE [--section.key value ...]\n\n" << generic << "\n" << t.desc;
+    result.help_text = os.str();
+    return result;
+  }
+  c.validate();
+  return result;
+}
+
+}  // namespace frost::train

@@ -1,0 +1,102 @@
+// Configuration of a Frost run: one struct per INI section, filled by Boost.Program_options
+// from an INI file (`--config FILE`, sections [model] [data] [train] [optim] [dist] [log])
+// and command-line overrides of the same keys (`--train.epochs 3`). The command line wins
+// over the file; the file wins over the defaults. `--help` is generated from the same
+// option description that parses, so the two cannot drift. docs/configuration.md lists
+// every key.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace frost::train {
+
+struct ModelConfig {
+  std::string backbone = "resnet18";  ///< resnet18 | resnet34 | resnet50 | mlp
+  int64_t width = 64;                 ///< ResNet base width (torchvision: 64)
+  bool small_input = false;           ///< ResNet 3x3 stem, no max-pool (28x28 inputs)
+  std::string mlp_hidden = "256,256";  ///< MLP hidden sizes, comma separated
+  int64_t num_classes = 0;            ///< 0: from the training data's num_classes attribute
+  std::string init;                   ///< model.pt of an earlier run to start from ("" = random)
+};
+
+struct DataConfig {
+  std::string train;  ///< HDF5 file, glob, or comma-separated list of them
+  std::string test;   ///< same, for evaluation ("" = no evaluation)
+  int64_t batch_size = 64;        ///< per-rank micro-batch; global batch = batch_size x world size
+  int64_t eval_batch_size = 256;  ///< per-rank evaluation batch
+  int64_t prefetch = 2;           ///< batches read ahead by the loader thread
+  bool shuffle = true;            ///< per-epoch permutation seeded by (train.seed, epoch)
+  bool drop_last = false;         ///< drop the last, short global batch of an epoch
+};
+
+struct TrainConfig {
+  std::string strategy = "full";  ///< full | head (frozen backbone + linear head)
+  int64_t epochs = 1;
+  uint64_t seed = 0;        ///< model init and data order; identical on every rank
+  int64_t threads = 0;      ///< intra-op threads per rank; 0 = cores / local ranks
+  int64_t max_steps = 0;    ///< stop after this many optimizer steps in total (0 = no limit)
+};
+
+struct OptimConfig {
+  std::string name = "sgd";    ///< sgd | adamw
+  double lr = 0.1;             ///< peak learning rate (for the global batch)
+  double momentum = 0.9;       ///< SGD momentum
+  bool nesterov = false;       ///< SGD Nesterov momentum
+  double weight_decay = 5e-4;  ///< SGD: L2 added to the gradient; AdamW: decoupled decay
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  ///< AdamW (Loshchilov & Hutter 2019)
+  std::string schedule = "cosine";  ///< cosine | constant (both after linear warmup)
+  double warmup_frac = 0.0;    ///< fraction of all steps spent in linear warmup from 0
+  int64_t warmup_steps = 0;    ///< warmup length in steps (used when > 0, else warmup_frac)
+  double min_lr = 0.0;         ///< learning rate at the end of the cosine
+  double grad_clip = 0.0;      ///< max global gradient L2 norm (0 = off)
+};
+
+struct DistConfig {
+  double bucket_cap_mb = 25.0;  ///< gradient bucket cap in MiB (PyTorch DDP's default)
+  double timeout_s = 300.0;     ///< a collective waiting longer ends the job
+};
+
+struct LogConfig {
+  std::string dir = "runs/default";  ///< run directory (config.ini, metrics.jsonl, model.pt)
+  std::string level = "info";        ///< trace | debug | info | warn | error
+  int64_t every = 50;                ///< progress line every this many steps (rank 0)
+  bool overwrite = false;            ///< allow a run directory that holds a finished run
+};
+
+struct Config {
+  ModelConfig model;
+  DataConfig data;
+  TrainConfig train;
+  OptimConfig optim;
+  DistConfig dist;
+  LogConfig log;
+  std::string config_file;  ///< the --config file, "" if none
+
+  /// The merged configuration as an INI document (every key, sorted by section), used for
+  /// run_dir/config.ini and for the cross-rank config hash.
+  std::string to_ini() const;
+  /// Checks values (ranges, choices). Throws frost::Error naming the key.
+  void validate() const;
+};
+
+/// Result of parsing a command line.
+struct ParseResult {
+  Config config;
+  bool help = false;  ///< --help was given; `help_text` holds the text to print
+  std::string help_text;
+};
+
+/// Parses `argv` (`--config FILE`, `--section.key value`, `--help`). Throws frost::Error for an
+/// unknown key (with the closest valid key as a suggestion), a malformed value, or an
+/// unreadable config file, each naming the key and file.
+ParseResult parse_args(int argc, const char* const* argv);
+
+/// Every option key ("train.epochs", ...), in description order.
+std::vector<std::string> option_keys();
+
+/// Edit distance (Levenshtein) between two strings; used for "did you mean" suggestions.
+int64_t edit_distance(const std::string& a, const std::string& b);
+
+}  // namespace frost::train

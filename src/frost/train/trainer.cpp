@@ -1,0 +1,459 @@
+#include "frost/train/trainer.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "frost/comm/communicator.h"
+#include "frost/core/error.h"
+#include "frost/core/fs.h"
+#include "frost/data/h5_dataset.h"
+#include "frost/data/loader.h"
+#include "frost/data/sampler.h"
+#include "frost/dist/grad_reducer.h"
+#include "frost/dist/state_sync.h"
+
+namespace frost::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto b = item.find_first_not_of(" \t");
+    const auto e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+std::vector<int64_t> parse_sizes(const std::string& s) {
+  std::vector<int64_t> out;
+  for (const auto& item : split_list(s)) out.push_back(std::stoll(item));
+  return out;
+}
+
+// Fault injection for the failure tests (docs/reliability.md): FROST_FAULT_INJECT =
+// "rank=R,at=open|step:N,action=throw|hang". A fault at `open` fails the way an unreadable
+// data file does; `hang` sleeps forever so that the peers' collective timeout is exercised.
+struct FaultPlan {
+  int rank = -1;
+  std::string at;
+  std::string action = "throw";
+};
+
+FaultPlan fault_plan() {
+  FaultPlan plan;
+  const char* env = std::getenv("FROST_FAULT_INJECT");
+  if (env == nullptr) return plan;
+  for (const auto& kv : split_list(env)) {
+    const auto eq = kv.find('=');
+    FROST_CHECK(eq != std::string::npos, "FROST_FAULT_INJECT: expected key=value, got '", kv, "'");
+    const auto k = kv.substr(0, eq), v = kv.substr(eq + 1);
+    if (k == "rank") plan.rank = std::stoi(v);
+    else if (k == "at") plan.at = v;
+    else if (k == "action") plan.action = v;
+    else throw Error("FROST_FAULT_INJECT: unknown key '" + k + "' (rank, at, action)");
+  }
+  return plan;
+}
+
+void maybe_fault(const FaultPlan& plan, int rank, const std::string& site) {
+  if (plan.rank != rank || plan.at != site) return;
+  if (plan.action == "hang") {
+    spdlog::warn("fault injection: rank {} hangs at {}", rank, site);
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  throw Error(detail::str_cat("[rank ", rank, "] injected fault at ", site,
+                              " (FROST_FAULT_INJECT)"));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- schedule
+double lr_at(const OptimConfig& optim, int64_t step, int64_t total_steps) {
+  const int64_t warmup = optim.warmup_steps > 0
+                             ? optim.warmup_steps
+                             : static_cast<int64_t>(std::llround(optim.warmup_frac * total_steps));
+  if (step < warmup) return optim.lr * static_cast<double>(step + 1) / static_cast<double>(warmup);
+  if (optim.schedule == "constant") return optim.lr;
+  const double span = static_cast<double>(std::max<int64_t>(1, total_steps - warmup));
+  const double progress = std::min(1.0, static_cast<double>(step - warmup) / span);
+  return optim.min_lr + 0.5 * (optim.lr - optim.min_lr) * (1.0 + std::cos(M_PI * progress));
+}
+
+// ---------------------------------------------------------------------------- weights I/O
+void save_state_dict(torch::nn::Module& module, const std::string& path) {
+  c10::Dict<std::string, torch::Tensor> dict;
+  for (const auto& p : module.named_parameters(true)) dict.insert(p.key(), p.value().detach());
+  for (const auto& b : module.named_buffers(true)) dict.insert(b.key(), b.value().detach());
+  const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  fs::write_file_atomic(path, bytes.data(), bytes.size());
+}
+
+namespace {
+c10::Dict<std::string, torch::Tensor> read_state_dict(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  FROST_CHECK(in.good(), "model.init: cannot open '", path, "'");
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  c10::IValue v;
+  try {
+    v = torch::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    throw Error("model.init: '" + path + "' is not a Frost model.pt (torch pickle of a {name: tensor} "
+                "dict): " + std::string(e.what()).substr(0, 300));
+  }
+  FROST_CHECK(v.isGenericDict(), "model.init: '", path, "' holds a ", v.tagKind(),
+              ", expected a {name: tensor} dict");
+  c10::Dict<std::string, torch::Tensor> out;
+  for (const auto& entry : v.toGenericDict()) {
+    FROST_CHECK(entry.key().isString() && entry.value().isTensor(), "model.init: '", path,
+                "' has a non-tensor entry");
+    out.insert(entry.key().toStringRef(), entry.value().toTensor());
+  }
+  return out;
+}
+}  // namespace
+
+bool load_init_weights(models::ClassifierImpl& model, const std::string& path) {
+  const auto dict = read_state_dict(path);
+  torch::NoGradGuard no_grad;
+  auto load_into = [&](const std::string& key, torch::Tensor& target) {
+    FROST_CHECK(dict.contains(key), "model.init: '", path, "' has no '", key,
+                "' (is it a model of the same model.backbone / model.width?)");
+    const auto& src = dict.at(key);
+    FROST_CHECK(src.sizes() == target.sizes(), "model.init: '", path, "': '", key, "' has shape ",
+                src.sizes(), " but the model expects ", target.sizes());
+    target.copy_(src);
+  };
+  int64_t expected = 0;
+  for (auto& p : model.backbone->named_parameters(true)) {
+    load_into("backbone." + p.key(), p.value());
+    ++expected;
+  }
+  for (auto& b : model.backbone->named_buffers(true)) {
+    load_into("backbone." + b.key(), b.value());
+    ++expected;
+  }
+  int64_t present = 0;
+  for (const auto& entry : dict) {
+    if (entry.key().rfind("backbone.", 0) == 0) ++present;
+  }
+  FROST_CHECK(present == expected, "model.init: '", path, "' has ", present,
+              " backbone tensors but the model has ", expected, " (different architecture?)");
+  const bool head_fits = dict.contains("head.weight") && dict.contains("head.bias") &&
+                         dict.at("head.weight").sizes() == model.head->weight.sizes();
+  if (head_fits) {
+    model.head->weight.copy_(dict.at("head.weight"));
+    model.head->bias.copy_(dict.at("head.bias"));
+  }
+  return head_fits;
+}
+
+// ---------------------------------------------------------------------------- trainer
+struct Trainer::Impl {
+  Config cfg;
+  comm::Communicator& comm;
+  int rank = 0, world = 1;
+  bool head_only = false;
+  FaultPlan faults;
+  std::optional<data::H5Dataset> train_set, test_set;
+  std::unique_ptr<data::TrainSampler> sampler;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::vector<torch::Tensor> trainable;
+  int64_t total_steps = 0;
+  std::ofstream metrics;
+
+  Impl(const Config& c, comm::Communicator& cm) : cfg(c), comm(cm) {}
+
+  void write_metrics(const nlohmann::json& j) {
+    if (!metrics.is_open()) return;
+    metrics << j.dump() << "\n";
+    metrics.flush();
+  }
+};
+
+Trainer::Trainer(const Config& config, comm::Communicator& comm)
+    : impl_(std::make_unique<Impl>(config, comm)) {
+  Impl& s = *impl_;
+  const Config& cfg = s.cfg;
+  s.rank = comm.rank();
+  s.world = comm.world_size();
+  s.head_only = cfg.train.strategy == "head";
+  s.faults = fault_plan();
+  comm.set_timeout(std::chrono::milliseconds(static_cast<int64_t>(cfg.dist.timeout_s * 1000)));
+
+  // ---- threads: cores / ranks on this node, unless configured
+  const int64_t cores = std::max<unsigned>(1, std::thread::hardware_concurrency());
+  const int64_t threads =
+      cfg.train.threads > 0 ? cfg.train.threads : std::max<int64_t>(1, cores / comm.local_world_size());
+  at::set_num_threads(static_cast<int>(threads));
+
+  // ---- data (each rank opens the files; reads happen per batch, only this rank's rows)
+  maybe_fault(s.faults, s.rank, "open");
+  try {
+    s.train_set.emplace(data::H5Dataset::open(split_list(cfg.data.train)));
+    if (!cfg.data.test.empty()) s.test_set.emplace(data::H5Dataset::open(split_list(cfg.data.test)));
+  } catch (const Error& e) {
+    throw Error(detail::str_cat("[rank ", s.rank, "] ", e.what()));
+  }
+  const data::DatasetInfo& info = s.train_set->info();
+  if (s.test_set) {
+    const auto& ti = s.test_set->info();
+    FROST_CHECK(ti.sample_shape == info.sample_shape && ti.input_kind == info.input_kind &&
+                    ti.num_classes == info.num_classes,
+                "[rank ", s.rank, "] data.test (", cfg.data.test, ") does not match data.train (",
+                cfg.data.train, "): inputs, shapes and num_classes must agree");
+  }
+  const int64_t num_classes = cfg.model.num_classes > 0 ? cfg.model.num_classes : info.num_classes;
+  FROST_CHECK(num_classes >= info.num_classes, "model.num_classes = ", num_classes,
+              " is smaller than the data's num_classes attribute ", info.num_classes);
+  s.sampler = std::make_unique<data::TrainSampler>(info.num_samples, s.world, s.rank,
+                                                   cfg.data.batch_size, cfg.train.seed,
+                                                   cfg.data.shuffle, cfg.data.drop_last);
+  FROST_CHECK(s.sampler->steps_per_epoch() >= 1, "[rank ", s.rank, "] data.train has ",
+              info.num_samples, " samples: too few for world size ", s.world, " x data.batch_size ",
+              cfg.data.batch_size, (cfg.data.drop_last ? " with data.drop_last" : ""));
+  s.total_steps = cfg.train.epochs * s.sampler->steps_per_epoch();
+  if (cfg.train.max_steps > 0) s.total_steps = std::min(s.total_steps, cfg.train.max_steps);
+
+  // ---- model (seeded the same on every rank; rank 0's copy is broadcast below anyway)
+  torch::manual_seed(cfg.train.seed);
+  models::BackboneSpec spec;
+  spec.arch = cfg.model.backbone;
+  spec.width = cfg.model.width;
+  spec.small_input = cfg.model.small_input;
+  if (cfg.model.backbone == "mlp") {
+    spec.in_features = info.sample_numel();
+    spec.hidden = parse_sizes(cfg.model.mlp_hidden);
+  } else {
+    FROST_CHECK(info.input_kind == data::InputKind::kImage && info.sample_shape.size() == 3,
+                "model.backbone = ", cfg.model.backbone, " needs image inputs [N, C, H, W], but ",
+                cfg.data.train, " holds ", data::input_kind_name(info.input_kind), " inputs");
+    spec.in_channels = info.sample_shape[0];
+  }
+  model_ = models::Classifier(models::make_backbone(spec), num_classes);
+  if (!cfg.model.init.empty()) {
+    const bool head_loaded = load_init_weights(*model_, cfg.model.init);
+    if (s.rank == 0) {
+      spdlog::info("model.init: backbone loaded from {}{}", cfg.model.init,
+                   head_loaded ? " (head too)" : "; head is new (class count differs)");
+    }
+  }
+
+  // ---- strategy: what trains (before buckets and optimizer are built: invariant 1)
+  if (s.head_only) {
+    for (auto& p : model_->backbone->parameters()) p.set_requires_grad(false);
+  }
+  for (auto& p : model_->parameters()) {
+    if (p.requires_grad()) s.trainable.push_back(p);
+  }
+
+  // ---- replicas: same config and model everywhere, then rank 0's values everywhere
+  std::ostringstream fingerprint;
+  fingerprint << cfg.to_ini() << "samples " << info.num_samples << " classes " << info.num_classes
+              << "\n" << dist::module_signature(*model_);
+  dist::check_same_across_ranks(fingerprint.str(), "config, data and model", comm);
+  dist::broadcast_state(*model_, comm, 0);
+
+  // ---- gradient buckets and optimizer over the trainable parameters only
+  reducer_ = std::make_unique<dist::GradReducer>(
+      *model_, comm, static_cast<int64_t>(cfg.dist.bucket_cap_mb * 1024 * 1024));
+  if (cfg.optim.name == "sgd") {
+    s.optimizer = std::make_unique<torch::optim::SGD>(
+        s.trainable, torch::optim::SGDOptions(cfg.optim.lr)
+                         .momentum(cfg.optim.momentum)
+                         .nesterov(cfg.optim.nesterov)
+                         .weight_decay(cfg.optim.weight_decay));
+  } else {
+    s.optimizer = std::make_unique<torch::optim::AdamW>(
+        s.trainable, torch::optim::AdamWOptions(cfg.optim.lr)
+                         .betas({cfg.optim.beta1, cfg.optim.beta2})
+                         .eps(cfg.optim.eps)
+                         .weight_decay(cfg.optim.weight_decay));
+  }
+
+  if (s.rank == 0) {
+    int64_t n_trainable = 0, n_total = 0;
+    for (auto& p : model_->parameters()) {
+      n_total += p.numel();
+      if (p.requires_grad()) n_trainable += p.numel();
+    }
+    spdlog::info("strategy {}: {} backbone, {} of {} parameters trainable, {} bucket(s), {} threads/rank",
+                 cfg.train.strategy, cfg.model.backbone, n_trainable, n_total,
+                 reducer_->num_buckets(), threads);
+    spdlog::info("data: {} train samples ({} dropped per epoch to keep ranks equal), {} steps/epoch, "
+                 "global batch {} = {} ranks x {}",
+                 info.num_samples, s.sampler->dropped_per_epoch(), s.sampler->steps_per_epoch(),
+                 cfg.data.batch_size * s.world, s.world, cfg.data.batch_size);
+  }
+}
+
+Trainer::~Trainer() = default;
+
+int64_t Trainer::steps_per_epoch() const { return impl_->sampler->steps_per_epoch(); }
+
+EvalResult Trainer::evaluate() {
+  Impl& s = *impl_;
+  EvalResult r;
+  if (!s.test_set) return r;
+  model_->eval();
+  torch::NoGradGuard no_grad;
+  data::EvalSampler sampler(s.test_set->size(), s.world, s.rank, s.cfg.data.eval_batch_size);
+  data::BatchLoader loader(*s.test_set, sampler.batches(), static_cast<int>(s.cfg.data.prefetch));
+  double correct = 0, loss_sum = 0, count = 0;
+  data::Batch batch;
+  while (loader.next(batch)) {
+    auto logits = model_->forward(batch.inputs);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, batch.labels,
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    correct += logits.argmax(1).eq(batch.labels).sum().item<double>();
+    count += static_cast<double>(batch.labels.size(0));
+  }
+  // One all-reduce of the sums at the end: uneven ranges need no per-batch collectives.
+  auto totals = torch::tensor({correct, loss_sum, count}, torch::kDouble);
+  s.comm.all_reduce(totals, comm::ReduceOp::kSum);
+  r.correct = static_cast<int64_t>(totals[0].item<double>());
+  r.samples = static_cast<int64_t>(totals[2].item<double>());
+  r.accuracy = r.samples > 0 ? totals[0].item<double>() / totals[2].item<double>() : 0.0;
+  r.loss = r.samples > 0 ? totals[1].item<double>() / totals[2].item<double>() : 0.0;
+  return r;
+}
+
+std::vector<EpochSummary> Trainer::run() {
+  Impl& s = *impl_;
+  const Config& cfg = s.cfg;
+  const bool rank0 = s.rank == 0;
+  const std::string model_path = cfg.log.dir + "/model.pt";
+
+  // ---- run directory (global rank 0 writes shared files: invariant 7)
+  if (rank0) {
+    FROST_CHECK(cfg.log.overwrite || !fs::exists(model_path), "log.dir '", cfg.log.dir,
+                "' already holds a finished run (", model_path,
+                "); choose another log.dir or pass --log.overwrite true to replace it");
+    fs::create_directories(cfg.log.dir);
+    fs::write_file_atomic(cfg.log.dir + "/config.ini", cfg.to_ini());
+    s.metrics.open(cfg.log.dir + "/metrics.jsonl", std::ios::trunc);
+    FROST_CHECK(s.metrics.good(), "cannot write ", cfg.log.dir, "/metrics.jsonl");
+  }
+
+  std::vector<EpochSummary> summaries;
+  for (int64_t epoch = 0; epoch < cfg.train.epochs && global_step_ < s.total_steps; ++epoch) {
+    // Modes: full trains everything; head keeps the backbone in eval mode (invariant 6).
+    model_->train();
+    if (s.head_only) model_->backbone->eval();
+
+    auto batches = s.sampler->epoch_batches(epoch);
+    const int64_t steps_left = s.total_steps - global_step_;
+    if (static_cast<int64_t>(batches.size()) > steps_left) batches.resize(steps_left);
+    const int64_t epoch_steps = static_cast<int64_t>(batches.size());
+    data::BatchLoader loader(*s.train_set, std::move(batches), static_cast<int>(cfg.data.prefetch));
+
+    EpochSummary sum;
+    sum.epoch = epoch + 1;
+    double loss_sum = 0, sample_count = 0;
+    int64_t comm_bytes_total = 0;
+    const auto epoch_t0 = Clock::now();
+    data::Batch batch;
+    for (int64_t i = 0; i < epoch_steps; ++i) {
+      const auto t0 = Clock::now();
+      FROST_ASSERT(loader.next(batch), "loader ended early at step ", i, " of ", epoch_steps);
+      maybe_fault(s.faults, s.rank, "step:" + std::to_string(global_step_ + 1));
+      const double data_s = seconds_since(t0);
+
+      const double lr = lr_at(cfg.optim, global_step_, s.total_steps);
+      for (auto& group : s.optimizer->param_groups()) group.options().set_lr(lr);
+      s.optimizer->zero_grad();
+      reducer_->prepare_step();
+      torch::Tensor logits;
+      if (s.head_only) {
+        torch::Tensor features;
+        {
+          torch::NoGradGuard no_grad;  // the frozen backbone keeps no activations
+          features = model_->backbone->forward(batch.inputs);
+        }
+        logits = model_->head->forward(features);
+      } else {
+        logits = model_->forward(batch.inputs);
+      }
+      auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+      const double loss_value = loss.item<double>();
+      FROST_CHECK(std::isfinite(loss_value), "[rank ", s.rank, "] loss is ", loss_value,
+                  " at step ", global_step_ + 1, " (epoch ", epoch + 1,
+                  "): lower optim.lr or check the data for NaN/Inf");
+      loss.backward();
+      reducer_->finalize();
+      if (cfg.optim.grad_clip > 0) torch::nn::utils::clip_grad_norm_(s.trainable, cfg.optim.grad_clip);
+      s.optimizer->step();
+      ++global_step_;
+
+      const auto rs = reducer_->last_step();
+      const double step_s = seconds_since(t0);
+      const double n = static_cast<double>(batch.labels.size(0));
+      loss_sum += loss_value * n;
+      sample_count += n;
+      comm_bytes_total += rs.all_reduce_bytes;
+      if (rank0) {
+        const double sps = static_cast<double>(s.world) * n / step_s;
+        s.write_metrics({{"kind", "train"}, {"strategy", cfg.train.strategy}, {"epoch", epoch + 1},
+                         {"step", global_step_}, {"loss", loss_value}, {"lr", lr},
+                         {"samples_per_s", sps}, {"comm_bytes", rs.all_reduce_bytes},
+                         {"collectives", rs.collectives}, {"step_ms", step_s * 1e3},
+                         {"data_wait_ms", data_s * 1e3}, {"comm_wait_ms", rs.wait_s * 1e3}});
+        if (global_step_ % cfg.log.every == 0 || i + 1 == epoch_steps) {
+          spdlog::info("epoch {} | step {}/{} | loss {:.4f} | lr {:.5f} | {:.0f} samples/s | comm {:.3f} MB | {:.1f} ms",
+                       epoch + 1, i + 1, epoch_steps, loss_value, lr, sps, rs.all_reduce_bytes / 1e6,
+                       step_s * 1e3);
+        }
+      }
+    }
+    sum.wall_s = seconds_since(epoch_t0);
+    sum.steps = epoch_steps;
+    // Epoch training loss over all ranks' samples (one small all-reduce, same on every rank).
+    auto totals = torch::tensor({loss_sum, sample_count}, torch::kDouble);
+    s.comm.all_reduce(totals, comm::ReduceOp::kSum);
+    sum.train_loss = totals[0].item<double>() / std::max(1.0, totals[1].item<double>());
+    sum.samples_per_s = totals[1].item<double>() / sum.wall_s;
+    sum.comm_mb_per_step = epoch_steps > 0 ? comm_bytes_total / 1e6 / epoch_steps : 0.0;
+
+    sum.eval = evaluate();
+    if (rank0) {
+      if (sum.eval.samples > 0) {
+        s.write_metrics({{"kind", "eval"}, {"strategy", cfg.train.strategy}, {"epoch", epoch + 1},
+                         {"step", global_step_}, {"eval_accuracy", sum.eval.accuracy},
+                         {"eval_loss", sum.eval.loss}, {"eval_samples", sum.eval.samples}});
+      }
+      spdlog::info("epoch {} done: train loss {:.4f} | test accuracy {:.4f} ({} samples) | {:.0f} samples/s | "
+                   "{:.4f} MB/step | {:.1f} s",
+                   epoch + 1, sum.train_loss, sum.eval.accuracy, sum.eval.samples, sum.samples_per_s,
+                   sum.comm_mb_per_step, sum.wall_s);
+    }
+    summaries.push_back(sum);
+  }
+
+  if (rank0) {
+    save_state_dict(*model_, model_path);
+    spdlog::info("saved {}", model_path);
+  }
+  s.comm.barrier();  // nobody reports success before the model is on disk
+  return summaries;
+}
+
+}  // namespace frost::train

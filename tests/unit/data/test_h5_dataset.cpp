@@ -1,0 +1,421 @@
+// H5Dataset / write_dataset: round trips (images, features, tokens with mask, multi-shard globs),
+// reads in random order, atomic writes, and the validation errors of H5Dataset::open.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "frost/core/error.h"
+#include "frost/data/h5_dataset.h"
+
+namespace {
+
+using frost::data::DatasetInfo;
+using frost::data::H5Dataset;
+using frost::data::InputKind;
+using frost::data::write_dataset;
+
+std::string make_temp_dir() {
+  const std::string base = FROST_TEST_TMPDIR;
+  std::filesystem::create_directories(base);
+  std::string templ = base + "/h5-XXXXXX";
+  const char* dir = ::mkdtemp(templ.data());
+  if (dir == nullptr) throw std::runtime_error("mkdtemp failed under " + base);
+  return dir;
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const frost::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a frost::Error";
+  return "";
+}
+
+#define EXPECT_CONTAINS(text, part) \
+  EXPECT_NE(std::string(text).find(part), std::string::npos) << "in: " << (text)
+
+std::vector<std::string> dir_entries(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) out.push_back(e.path().filename());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A small image dataset: n rows of [1, 2, 3] uint8, row i filled with (i*7 + j) % 251,
+// labels i % num_classes.
+struct ImageData {
+  DatasetInfo info;
+  std::vector<uint8_t> pixels;
+  std::vector<int64_t> labels;
+};
+
+ImageData make_images(int64_t n, int64_t num_classes = 10, int64_t offset = 0) {
+  ImageData d;
+  d.info.num_samples = n;
+  d.info.sample_shape = {1, 2, 3};
+  d.info.input_kind = InputKind::kImage;
+  d.info.num_classes = num_classes;
+  d.info.mean = {0.25};
+  d.info.std = {0.5};
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < 6; ++j) d.pixels.push_back(static_cast<uint8_t>(((i + offset) * 7 + j) % 251));
+    d.labels.push_back((i + offset) % num_classes);
+  }
+  return d;
+}
+
+std::string write_images(const std::string& path, const ImageData& d, int64_t chunk_rows = 4) {
+  write_dataset(path, d.info, d.pixels.data(), d.labels.data(), chunk_rows);
+  return path;
+}
+
+// Opens `path` read-write under the HDF5 lock and runs `edit(file_id)` (to make broken files).
+void edit_file(const std::string& path, const std::function<void(hid_t)>& edit) {
+  std::lock_guard<std::mutex> lock(frost::data::hdf5_mutex());
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0) << path;
+  edit(file);
+  ASSERT_GE(H5Fclose(file), 0);
+}
+
+void replace_dataset(hid_t file, const char* name, hid_t type, const std::vector<hsize_t>& dims,
+                     const void* data, hid_t mem_type) {
+  if (H5Lexists(file, name, H5P_DEFAULT) > 0) ASSERT_GE(H5Ldelete(file, name, H5P_DEFAULT), 0);
+  const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+  const hid_t dset = H5Dcreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(dset, 0);
+  ASSERT_GE(H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), 0);
+  H5Dclose(dset);
+  H5Sclose(space);
+}
+
+TEST(H5Dataset, WriteReadRoundTrip) {
+  const std::string dir = make_temp_dir();
+  const ImageData d = make_images(10);
+  const H5Dataset ds = H5Dataset::open({write_images(dir + "/a.h5", d)});
+  EXPECT_EQ(ds.size(), 10);
+  EXPECT_EQ(ds.info().num_samples, 10);
+  EXPECT_EQ(ds.info().sample_shape, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(ds.info().input_kind, InputKind::kImage);
+  EXPECT_EQ(ds.info().num_classes, 10);
+  EXPECT_EQ(ds.info().task, "classification");
+  EXPECT_EQ(ds.info().mean, std::vector<double>{0.25});
+  EXPECT_EQ(ds.info().std, std::vector<double>{0.5});
+  EXPECT_FALSE(ds.info().has_attention_mask);
+
+  std::vector<int64_t> all(10);
+  for (int64_t i = 0; i < 10; ++i) all[static_cast<size_t>(i)] = i;
+  std::vector<uint8_t> pixels(60);
+  std::vector<int64_t> labels(10);
+  ds.read(all, pixels.data(), labels.data());
+  EXPECT_EQ(pixels, d.pixels);
+  EXPECT_EQ(labels, d.labels);
+  EXPECT_EQ(dir_entries(dir), std::vector<std::string>{"a.h5"});  // no temporary file left
+}
+
+TEST(H5Dataset, ChunksAlongSampleAxis) {
+  const std::string dir = make_temp_dir();
+  for (const auto& [chunk_rows, want] : {std::pair<int64_t, hsize_t>{4, 4}, {1024, 10}}) {
+    const std::string path = write_images(dir + "/c" + std::to_string(chunk_rows) + ".h5",
+                                          make_images(10), chunk_rows);
+    edit_file(path, [&](hid_t file) {
+      const hid_t dset = H5Dopen2(file, "inputs", H5P_DEFAULT);
+      const hid_t dcpl = H5Dget_create_plist(dset);
+      ASSERT_EQ(H5Pget_layout(dcpl), H5D_CHUNKED);
+      hsize_t chunk[4] = {};
+      ASSERT_EQ(H5Pget_chunk(dcpl, 4, chunk), 4);
+      EXPECT_EQ(chunk[0], want);
+      EXPECT_EQ(chunk[1], 1u);
+      EXPECT_EQ(chunk[3], 3u);
+      EXPECT_EQ(H5Pget_nfilters(dcpl), 0);  // no compression
+      H5Pclose(dcpl);
+      H5Dclose(dset);
+    });
+  }
+}
+
+TEST(H5Dataset, RandomOrderReadEqualsDirect) {
+  const std::string dir = make_temp_dir();
+  const ImageData d = make_images(40);
+  const H5Dataset ds = H5Dataset::open({write_images(dir + "/a.h5", d, 8)});
+  std::mt19937_64 rng(1);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<int64_t> idx(static_cast<size_t>(1 + trial));
+    for (auto& i : idx) i = static_cast<int64_t>(rng() % 40);  // duplicates allowed
+    std::vector<uint8_t> pixels(idx.size() * 6);
+    std::vector<int64_t> labels(idx.size());
+    ds.read(idx, pixels.data(), labels.data());
+    for (size_t k = 0; k < idx.size(); ++k) {
+      // Direct: a one-row read, and the known contents.
+      std::vector<uint8_t> one(6);
+      int64_t label = -1;
+      ds.read({idx[k]}, one.data(), &label);
+      const auto row = d.pixels.begin() + idx[k] * 6;
+      EXPECT_TRUE(std::equal(one.begin(), one.end(), row)) << "row " << idx[k];
+      EXPECT_TRUE(std::equal(pixels.begin() + static_cast<std::ptrdiff_t>(k * 6),
+                             pixels.begin() + static_cast<std::ptrdiff_t>(k * 6 + 6), row))
+          << "position " << k << " row " << idx[k];
+      EXPECT_EQ(labels[k], d.labels[static_cast<size_t>(idx[k])]);
+      EXPECT_EQ(label, labels[k]);
+    }
+  }
+}
+
+TEST(H5Dataset, MultiShardGlobReadsAcrossShards) {
+  const std::string dir = make_temp_dir();
+  // Shards of 5, 1 and 7 rows, written out of name order; the glob orders them by name.
+  const ImageData a = make_images(5, 10, 0), b = make_images(1, 10, 5), c = make_images(7, 10, 6);
+  write_images(dir + "/part-2.h5", c, 3);
+  write_images(dir + "/part-0.h5", a, 3);
+  write_images(dir + "/part-1.h5", b, 3);
+  const ImageData all = make_images(13);
+  const H5Dataset ds = H5Dataset::open({dir + "/part-*.h5"});
+  EXPECT_EQ(ds.size(), 13);
+  EXPECT_EQ(ds.paths(), (std::vector<std::string>{dir + "/part-0.h5", dir + "/part-1.h5",
+                                                 dir + "/part-2.h5"}));
+  const std::vector<int64_t> idx{12, 0, 5, 4, 6, 11, 3, 5, 7};
+  std::vector<uint8_t> pixels(idx.size() * 6);
+  std::vector<int64_t> labels(idx.size());
+  ds.read(idx, pixels.data(), labels.data());
+  for (size_t k = 0; k < idx.size(); ++k) {
+    EXPECT_TRUE(std::equal(pixels.begin() + static_cast<std::ptrdiff_t>(k * 6),
+                           pixels.begin() + static_cast<std::ptrdiff_t>(k * 6 + 6),
+                           all.pixels.begin() + idx[k] * 6))
+        << "position " << k << " row " << idx[k];
+    EXPECT_EQ(labels[k], all.labels[static_cast<size_t>(idx[k])]);
+  }
+  // A file list and a glob mixed, in the order given.
+  const H5Dataset mixed = H5Dataset::open({dir + "/part-2.h5", dir + "/part-[01].h5"});
+  EXPECT_EQ(mixed.paths().front(), dir + "/part-2.h5");
+  EXPECT_EQ(mixed.size(), 13);
+}
+
+TEST(H5Dataset, ExpandPathsErrors) {
+  const std::string dir = make_temp_dir();
+  write_images(dir + "/x.h5", make_images(3));
+  EXPECT_CONTAINS(error_of([&] { frost::data::expand_paths({dir + "/nothing-*.h5"}); }),
+                  dir + "/nothing-*.h5' matches no file");
+  EXPECT_CONTAINS(error_of([&] { frost::data::expand_paths({dir + "/x.h5", dir + "/*.h5"}); }),
+                  "listed more than once");
+  EXPECT_THROW(frost::data::expand_paths({}), frost::Error);
+  EXPECT_EQ(frost::data::expand_paths({dir + "/missing.h5"}),
+            std::vector<std::string>{dir + "/missing.h5"});  // checked at open
+}
+
+TEST(H5Dataset, OutOfRangeIndexThrows) {
+  const std::string dir = make_temp_dir();
+  const H5Dataset ds = H5Dataset::open({write_images(dir + "/a.h5", make_images(10))});
+  std::vector<uint8_t> pixels(12);
+  std::vector<int64_t> labels(2);
+  const std::string msg = error_of([&] { ds.read({3, 10}, pixels.data(), labels.data()); });
+  EXPECT_CONTAINS(msg, "index 10 (position 1 of the request) is outside [0, 10)");
+  EXPECT_CONTAINS(msg, dir + "/a.h5");
+  EXPECT_THROW(ds.read({-1}, pixels.data(), labels.data()), frost::Error);
+}
+
+TEST(H5Dataset, LabelOutOfRangeErrorNamesIndex) {
+  const std::string dir = make_temp_dir();
+  const std::string path = write_images(dir + "/train.h5", make_images(1100), 256);
+  edit_file(path, [](hid_t file) {
+    std::vector<int64_t> labels(1100, 3);
+    labels[1042] = 12;
+    replace_dataset(file, "labels", H5T_STD_I64LE, {1100}, labels.data(), H5T_NATIVE_INT64);
+  });
+  const std::string msg = error_of([&] { H5Dataset::open({path}); });
+  EXPECT_CONTAINS(msg, path + ": /labels[1042] = 12 is outside [0, 10) (num_classes attribute)");
+}
+
+TEST(H5Dataset, WrongInputsDtypeThrows) {
+  const std::string dir = make_temp_dir();
+  const std::string path = write_images(dir + "/a.h5", make_images(4));
+  edit_file(path, [](hid_t file) {
+    std::vector<float> x(4 * 6, 0.5f);
+    replace_dataset(file, "inputs", H5T_IEEE_F32LE, {4, 1, 2, 3}, x.data(), H5T_NATIVE_FLOAT);
+  });
+  const std::string msg = error_of([&] { H5Dataset::open({path}); });
+  EXPECT_CONTAINS(msg, path + ": /inputs has dtype float32 but input_kind 'image' needs uint8");
+}
+
+TEST(H5Dataset, WrongInputsRankThrows) {
+  const std::string dir = make_temp_dir();
+  const std::string path = write_images(dir + "/a.h5", make_images(4));
+  edit_file(path, [](hid_t file) {
+    std::vector<uint8_t> x(4 * 6, 1);
+    replace_dataset(file, "inputs", H5T_STD_U8LE, {4, 6}, x.data(), H5T_NATIVE_UINT8);
+  });
+  EXPECT_CONTAINS(error_of([&] { H5Dataset::open({path}); }),
+                  "/inputs has shape [4, 6] but input_kind 'image' needs [N, C, H, W]");
+}
+
+TEST(H5Dataset, MissingLabelsThrows) {
+  const std::string dir = make_temp_dir();
+  const std::string path = write_images(dir + "/a.h5", make_images(4));
+  edit_file(path, [](hid_t file) { ASSERT_GE(H5Ldelete(file, "labels", H5P_DEFAULT), 0); });
+  EXPECT_CONTAINS(error_of([&] { H5Dataset::open({path}); }), path + ": dataset /labels is missing");
+}
+
+TEST(H5Dataset, LabelCountMismatchThrows) {
+  const std::string dir = make_temp_dir();
+  const std::string path = write_images(dir + "/a.h5", make_images(4));
+  edit_file(path, [](hid_t file) {
+    std::vector<int64_t> y(5, 0);
+    replace_dataset(file, "labels", H5T_STD_I64LE, {5}, y.data(), H5T_NATIVE_INT64);
+  });
+  EXPECT_CONTAINS(error_of([&] { H5Dataset::open({path}); }),
+                  "/labels has 5 rows but /inputs has 4");
+}
+
+TEST(H5Dataset, SchemaAttributeChecked) {
+  const std::string dir = make_temp_dir();
+  const std::string path = write_images(dir + "/a.h5", make_images(4));
+  edit_file(path, [](hid_t file) {
+    const hid_t attr = H5Aopen(file, "frost_schema", H5P_DEFAULT);
+    const int64_t v = 99;
+    ASSERT_GE(H5Awrite(attr, H5T_NATIVE_INT64, &v), 0);
+    H5Aclose(attr);
+  });
+  EXPECT_CONTAINS(error_of([&] { H5Dataset::open({path}); }), "frost_schema = 99");
+  edit_file(path, [](hid_t file) { ASSERT_GE(H5Adelete(file, "frost_schema"), 0); });
+  EXPECT_CONTAINS(error_of([&] { H5Dataset::open({path}); }),
+                  "frost_schema is missing, so this is not a Frost dataset");
+}
+
+TEST(H5Dataset, MissingFileThrowsNamingIt) {
+  const std::string dir = make_temp_dir();
+  const std::string msg = error_of([&] { H5Dataset::open({dir + "/missing.h5"}); });
+  EXPECT_CONTAINS(msg, dir + "/missing.h5: cannot open dataset file: No such file or directory");
+}
+
+TEST(H5Dataset, NotHdf5FileThrows) {
+  const std::string dir = make_temp_dir();
+  std::ofstream(dir + "/text.h5") << "hello, not hdf5\n";
+  EXPECT_CONTAINS(error_of([&] { H5Dataset::open({dir + "/text.h5"}); }),
+                  dir + "/text.h5: is not an HDF5 file");
+}
+
+TEST(H5Dataset, ShardSchemaMismatchNamesBothFiles) {
+  const std::string dir = make_temp_dir();
+  write_images(dir + "/s0.h5", make_images(4, 10));
+  write_images(dir + "/s1.h5", make_images(4, 5));
+  const std::string msg = error_of([&] { H5Dataset::open({dir + "/s*.h5"}); });
+  EXPECT_CONTAINS(msg, "disagree on num_classes: '" + dir + "/s0.h5' has 10 but '" + dir +
+                           "/s1.h5' has 5");
+}
+
+TEST(H5Dataset, FeaturesRoundTrip) {
+  const std::string dir = make_temp_dir();
+  DatasetInfo info;
+  info.num_samples = 6;
+  info.sample_shape = {5};
+  info.input_kind = InputKind::kFeatures;
+  info.num_classes = 3;
+  std::vector<float> x(30);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.5f * static_cast<float>(i) - 3.0f;
+  const std::vector<int64_t> y{0, 1, 2, 2, 1, 0};
+  write_dataset(dir + "/f.h5", info, x.data(), y.data());
+  const H5Dataset ds = H5Dataset::open({dir + "/f.h5"});
+  EXPECT_EQ(ds.info().input_kind, InputKind::kFeatures);
+  EXPECT_TRUE(ds.info().mean.empty());
+  std::vector<float> out(10);
+  std::vector<int64_t> labels(2);
+  ds.read({5, 1}, out.data(), labels.data());
+  EXPECT_TRUE(std::equal(out.begin(), out.begin() + 5, x.begin() + 25));
+  EXPECT_TRUE(std::equal(out.begin() + 5, out.end(), x.begin() + 5));
+  EXPECT_EQ(labels, (std::vector<int64_t>{0, 1}));
+}
+
+TEST(H5Dataset, TokensWithAttentionMaskRoundTrip) {
+  const std::string dir = make_temp_dir();
+  DatasetInfo info;
+  info.num_samples = 3;
+  info.sample_shape = {4};
+  info.input_kind = InputKind::kTokens;
+  info.num_classes = 2;
+  info.has_attention_mask = true;
+  const std::vector<int32_t> tokens{101, 7, 102, 0, 101, 8, 9, 102, 101, 102, 0, 0};
+  const std::vector<uint8_t> mask{1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0, 0};
+  const std::vector<int64_t> y{1, 0, 1};
+  frost::data::WriteOptions opt;
+  opt.attention_mask = mask.data();
+  write_dataset(dir + "/t.h5", info, tokens.data(), y.data(), opt);
+  const H5Dataset ds = H5Dataset::open({dir + "/t.h5"});
+  EXPECT_TRUE(ds.info().has_attention_mask);
+  std::vector<int32_t> t(8);
+  std::vector<uint8_t> m(8);
+  std::vector<int64_t> labels(2);
+  ds.read({2, 0}, t.data(), labels.data(), m.data());
+  EXPECT_EQ(t, (std::vector<int32_t>{101, 102, 0, 0, 101, 7, 102, 0}));
+  EXPECT_EQ(m, (std::vector<uint8_t>{1, 1, 0, 0, 1, 1, 1, 0}));
+  EXPECT_EQ(labels, (std::vector<int64_t>{1, 1}));
+}
+
+TEST(H5Dataset, WriteRejectsBadLabelsAndLeavesNothing) {
+  const std::string dir = make_temp_dir();
+  ImageData d = make_images(5);
+  d.labels[3] = 10;
+  EXPECT_CONTAINS(error_of([&] { write_images(dir + "/bad.h5", d); }),
+                  "labels[3] = 10 is outside [0, 10)");
+  EXPECT_TRUE(dir_entries(dir).empty());
+}
+
+TEST(H5Dataset, FailedWriteRemovesTempAndKeepsOldFile) {
+  const std::string dir = make_temp_dir();
+  // The target is a non-empty directory: the HDF5 file is written, the rename fails.
+  std::filesystem::create_directories(dir + "/target.h5/inside");
+  const std::string msg = error_of([&] { write_images(dir + "/target.h5", make_images(5)); });
+  EXPECT_CONTAINS(msg, dir + "/target.h5");
+  EXPECT_EQ(dir_entries(dir), std::vector<std::string>{"target.h5"});  // no *.tmp.* left
+  EXPECT_TRUE(std::filesystem::is_directory(dir + "/target.h5/inside"));
+  // A missing directory fails at file creation, naming the path.
+  EXPECT_CONTAINS(error_of([&] { write_images(dir + "/no/such/dir.h5", make_images(5)); }),
+                  dir + "/no/such/dir.h5");
+  // An existing good file is replaced whole, never partially.
+  write_images(dir + "/good.h5", make_images(5));
+  write_images(dir + "/good.h5", make_images(7));
+  EXPECT_EQ(H5Dataset::open({dir + "/good.h5"}).size(), 7);
+}
+
+TEST(H5Dataset, MovableAndUsableFromAnotherThread) {
+  const std::string dir = make_temp_dir();
+  const ImageData d = make_images(20);
+  H5Dataset opened = H5Dataset::open({write_images(dir + "/a.h5", d)});
+  H5Dataset moved = std::move(opened);
+  H5Dataset assigned = H5Dataset::open({write_images(dir + "/b.h5", make_images(3))});
+  assigned = std::move(moved);  // closes b.h5's handles
+  std::vector<std::thread> threads;
+  std::vector<int> ok(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int rep = 0; rep < 50; ++rep) {
+        const std::vector<int64_t> idx{19 - t, t, 7};
+        std::vector<uint8_t> px(18);
+        std::vector<int64_t> y(3);
+        assigned.read(idx, px.data(), y.data());
+        bool same = true;
+        for (size_t k = 0; k < 3; ++k)
+          same = same && std::equal(px.begin() + static_cast<std::ptrdiff_t>(k * 6),
+                                    px.begin() + static_cast<std::ptrdiff_t>(k * 6 + 6),
+                                    d.pixels.begin() + idx[k] * 6);
+        ok[static_cast<size_t>(t)] += same ? 1 : 0;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok, (std::vector<int>{50, 50, 50, 50}));
+}
+
+}  // namespace
