@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cstdlib>
 
 #include "frost/comm/communicator.h"
 
 int main(int argc, char** argv) {
   frost::comm::init_mpi(&argc, &argv);
+  spdlog::set_level(spdlog::level::warn);
   ::testing::InitGoogleTest(&argc, argv);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -174,13 +174,25 @@ H5Id attr_id(hid_t id) { return {id, H5Aclose}; }
 H5Id plist_id(hid_t id) { return {id, H5Pclose}; }
 H5Id object_id(hid_t id) { return {id, H5Oclose}; }
 
-// Chunk cache per opened dataset: room for kChunkCacheChunks chunks, at least HDF5's default
-// 1 MiB, at most kChunkCacheMaxBytes (larger chunks bypass the cache: HDF5 then reads only the
-// selected rows of an uncompressed chunk straight into the caller's buffer). The slot count is
-// a prime well above the number of chunks that fit, as the H5Pset_chunk_cache docs advise.
+// Note [Reading runs]
+// -------------------
+// H5Dataset::read groups the sorted rows of a batch into runs of consecutive rows and issues
+// one H5Dread per run (a hyperslab of `run length` rows). Measured on Fashion-MNIST train.h5
+// (60000 x 1x28x28 uint8, chunks of 1024 rows, HDF5 1.10.8, page-cached, shuffled batches):
+//                                            B=32      B=128     B=1024   (ms per batch)
+//   one H5Dread, runs OR-ed (H5S_SELECT_OR)  1.3       5.1       50
+//   one H5Dread per run                      0.06      0.21      1.7
+//   one H5Dread per run + 4-chunk cache      1.6       3.3       4.7
+// Building an OR-ed selection costs more than the reads it saves (HDF5's span trees), and a
+// chunk cache that can hold a chunk makes HDF5 read the WHOLE chunk (1024 rows) to return one
+// row. So for unfiltered (uncompressed) chunks the chunk cache is set to 0 bytes and HDF5 reads
+// just the selected rows straight into our buffer. Filtered (compressed) chunks must be decoded
+// whole anyway; for them the cache holds kChunkCacheChunks chunks (at least HDF5's default
+// 1 MiB, at most kChunkCacheMaxBytes), so neighbouring rows do not decode a chunk again.
 constexpr int64_t kChunkCacheChunks = 4;
 constexpr int64_t kChunkCacheMinBytes = int64_t{1} << 20;
 constexpr int64_t kChunkCacheMaxBytes = int64_t{256} << 20;
+// A prime well above the number of chunks that fit, as the H5Pset_chunk_cache docs advise.
 constexpr size_t kChunkCacheSlots = 10007;
 // HDF5 limits one chunk to 4 GiB; stay well below.
 constexpr int64_t kMaxChunkBytes = int64_t{1} << 30;
@@ -284,7 +296,9 @@ std::string read_string_attr(hid_t loc, const char* name, const std::string& pat
     H5free_memory(data);
     return s;
   }
-  const size_t size = H5Tget_size(ftype.get());
+  // Fixed length: the memory type is NUL-terminated, so it needs one byte more than the file
+  // type (which h5py writes NUL-padded, without a terminator when the text fills it).
+  const size_t size = H5Tget_size(ftype.get()) + 1;
   H5_CHECK(H5Tset_size(mtype.get(), size), path);
   std::string s(size, '\0');
   H5_CHECK(H5Aread(attr.get(), mtype.get(), s.data()), path, ": reading attribute ", name);
@@ -508,7 +522,8 @@ struct Shard {
   H5Id attention_mask;  // invalid when the dataset has none
 };
 
-// Opens dataset `name` (which must exist and be a dataset) with a chunk cache sized for it.
+// Opens dataset `name` (which must exist and be a dataset) with the chunk cache of
+// Note [Reading runs].
 H5Id open_dataset(hid_t file, const char* name, const std::string& path) {
   const htri_t exists = H5_CHECK(H5Lexists(file, name, H5P_DEFAULT), path, ": looking for /",
                                  name);
@@ -530,8 +545,10 @@ H5Id open_dataset(hid_t file, const char* name, const std::string& path) {
   H5Id ftype = type_id(H5_CHECK(H5Dget_type(probe.get()), path, ": /", name));
   int64_t chunk_bytes = static_cast<int64_t>(H5Tget_size(ftype.get()));
   for (int i = 0; i < rank; ++i) chunk_bytes *= static_cast<int64_t>(chunk[static_cast<size_t>(i)]);
-  const int64_t cache_bytes = std::clamp(kChunkCacheChunks * chunk_bytes, kChunkCacheMinBytes,
-                                         kChunkCacheMaxBytes);
+  const bool filtered = H5_CHECK(H5Pget_nfilters(dcpl.get()), path, ": /", name) > 0;
+  const int64_t cache_bytes = filtered ? std::clamp(kChunkCacheChunks * chunk_bytes,
+                                                    kChunkCacheMinBytes, kChunkCacheMaxBytes)
+                                       : 0;  // Note [Reading runs]
   H5Id dapl = plist_id(H5_CHECK(H5Pcreate(H5P_DATASET_ACCESS), path));
   H5_CHECK(H5Pset_chunk_cache(dapl.get(), kChunkCacheSlots, static_cast<size_t>(cache_bytes),
                               H5D_CHUNK_CACHE_W0_DEFAULT),
@@ -579,7 +596,7 @@ DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_
   try {
     info.input_kind = parse_input_kind(kind);
   } catch (const Error& e) {
-    throw Error(path + ": root attribute " + e.what());
+    throw Error(path + ": " + e.what() + " (root attribute input_kind)");
   }
   FROST_CHECK(has_attr(root, "num_classes", path), path,
               ": root attribute num_classes is missing");
@@ -722,33 +739,35 @@ hid_t memory_type(InputKind kind) {
 }
 
 // Reads rows[0..n) (ascending, unique, local to the shard) of `dset` into `dst`
-// (n * row_numel elements of `mem_type`), with one hyperslab selection made of the runs of
-// consecutive rows, OR-ed together, and one H5Dread.
+// (n * row_numel elements of `mem_type`, in the same order): one H5Dread per run of
+// consecutive rows. See Note [Reading runs] for why not one OR-ed selection.
 void read_rows(hid_t dset, const char* name, const std::string& path, hid_t mem_type,
                const std::vector<int64_t>& sample_shape, const int64_t* rows, size_t n,
                void* dst) {
   H5Id fspace = space_id(H5_CHECK(H5Dget_space(dset), path, ": /", name));
   const size_t rank = sample_shape.size() + 1;
   std::vector<hsize_t> start(rank, 0), count(rank);
-  for (size_t i = 1; i < rank; ++i) count[i] = static_cast<hsize_t>(sample_shape[i - 1]);
-  bool first = true;
+  size_t row_bytes = H5Tget_size(mem_type);
+  for (size_t i = 1; i < rank; ++i) {
+    count[i] = static_cast<hsize_t>(sample_shape[i - 1]);
+    row_bytes *= static_cast<size_t>(count[i]);
+  }
   for (size_t i = 0; i < n;) {
     size_t j = i + 1;
     while (j < n && rows[j] == rows[j - 1] + 1) ++j;
     start[0] = static_cast<hsize_t>(rows[i]);
     count[0] = static_cast<hsize_t>(j - i);
-    H5_CHECK(H5Sselect_hyperslab(fspace.get(), first ? H5S_SELECT_SET : H5S_SELECT_OR,
-                                 start.data(), nullptr, count.data(), nullptr),
-             path, ": selecting rows of /", name);
-    first = false;
+    H5_CHECK(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                 count.data(), nullptr),
+             path, ": selecting rows ", rows[i], "..", rows[j - 1], " of /", name);
+    H5Id mspace = space_id(H5_CHECK(H5Screate_simple(static_cast<int>(rank), count.data(),
+                                                     nullptr),
+                                    path, ": /", name));
+    H5_CHECK(H5Dread(dset, mem_type, mspace.get(), fspace.get(), H5P_DEFAULT,
+                     static_cast<uint8_t*>(dst) + i * row_bytes),
+             path, ": reading rows ", rows[i], "..", rows[j - 1], " of /", name);
     i = j;
   }
-  count[0] = static_cast<hsize_t>(n);
-  H5Id mspace = space_id(H5_CHECK(H5Screate_simple(static_cast<int>(rank), count.data(),
-                                                   nullptr),
-                                  path, ": /", name));
-  H5_CHECK(H5Dread(dset, mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, dst), path,
-           ": reading ", n, " rows of /", name);
 }
 
 }  // namespace

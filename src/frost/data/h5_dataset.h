@@ -109,9 +109,10 @@ class H5Dataset {
   ///   attention_mask_out: indices.size() * L uint8, or nullptr to skip (must be nullptr when
   ///               the dataset has no /attention_mask).
   /// How: indices are sorted and de-duplicated, consecutive rows grouped into runs, and each
-  /// shard's runs are combined into ONE hyperslab selection (H5S_SELECT_OR) read with ONE
-  /// H5Dread per dataset into a staging buffer in ascending row order, which is then scattered
-  /// to the requested order (skipped when `indices` is already strictly ascending).
+  /// run is read with one hyperslab selection and one H5Dread (measured much faster than one
+  /// OR-ed selection per shard, see Note [Reading runs] in h5_dataset.cpp) into a staging
+  /// buffer in ascending row order, which is then scattered to the requested order (skipped
+  /// when `indices` is already strictly ascending: rows go straight into inputs_out).
   /// Throws frost::Error when an index is out of range (naming it and its position) or an HDF5
   /// read fails (naming the file); the out buffers are then unspecified.
   void read(const std::vector<int64_t>& indices, void* inputs_out, int64_t* labels_out,

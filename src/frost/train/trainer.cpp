@@ -306,6 +306,8 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
 
 Trainer::~Trainer() = default;
 
+torch::optim::Optimizer& Trainer::optimizer() { return *impl_->optimizer; }
+
 int64_t Trainer::steps_per_epoch() const { return impl_->sampler->steps_per_epoch(); }
 
 EvalResult Trainer::evaluate() {

@@ -17,6 +17,9 @@
 #include "frost/models/models.h"
 #include "frost/train/config.h"
 
+namespace torch::optim {
+class Optimizer;
+}
 namespace frost::comm {
 class Communicator;
 }
@@ -68,6 +71,8 @@ class Trainer {
 
   models::Classifier& model() { return model_; }
   dist::GradReducer& reducer() { return *reducer_; }
+  /// The optimizer; it holds the trainable parameters only.
+  torch::optim::Optimizer& optimizer();
   /// Optimizer steps taken so far.
   int64_t global_step() const { return global_step_; }
   /// Steps per epoch on every rank (equal on all ranks by construction).

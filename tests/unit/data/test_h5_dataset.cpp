@@ -389,6 +389,49 @@ TEST(H5Dataset, FailedWriteRemovesTempAndKeepsOldFile) {
   EXPECT_EQ(H5Dataset::open({dir + "/good.h5"}).size(), 7);
 }
 
+TEST(H5Dataset, ReadsFilesWrittenByOtherTools) {
+  // h5py's np.bytes_ attributes are fixed-length NUL-padded strings without a terminator when
+  // the text fills them (this once read back as "imag"); other tools compress chunks.
+  const std::string dir = make_temp_dir();
+  const ImageData d = make_images(30);
+  const std::string path = write_images(dir + "/a.h5", d);
+  edit_file(path, [&](hid_t file) {
+    ASSERT_GE(H5Adelete(file, "input_kind"), 0);
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, 5);
+    H5Tset_strpad(type, H5T_STR_NULLPAD);
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t attr = H5Acreate2(file, "input_kind", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    ASSERT_GE(H5Awrite(attr, type, "image"), 0);
+    H5Aclose(attr);
+    H5Sclose(space);
+    H5Tclose(type);
+
+    ASSERT_GE(H5Ldelete(file, "inputs", H5P_DEFAULT), 0);
+    const hsize_t dims[4] = {30, 1, 2, 3}, chunk[4] = {8, 1, 2, 3};
+    const hid_t fspace = H5Screate_simple(4, dims, nullptr);
+    const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 4, chunk);
+    H5Pset_deflate(dcpl, 6);
+    const hid_t dset = H5Dcreate2(file, "inputs", H5T_STD_U8LE, fspace, H5P_DEFAULT, dcpl,
+                                  H5P_DEFAULT);
+    ASSERT_GE(H5Dwrite(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, d.pixels.data()), 0);
+    H5Dclose(dset);
+    H5Pclose(dcpl);
+    H5Sclose(fspace);
+  });
+  const H5Dataset ds = H5Dataset::open({path});
+  EXPECT_EQ(ds.info().input_kind, InputKind::kImage);
+  const std::vector<int64_t> idx{29, 0, 9, 8, 17};
+  std::vector<uint8_t> px(idx.size() * 6);
+  ds.read(idx, px.data(), nullptr);
+  for (size_t k = 0; k < idx.size(); ++k)
+    EXPECT_TRUE(std::equal(px.begin() + static_cast<std::ptrdiff_t>(k * 6),
+                           px.begin() + static_cast<std::ptrdiff_t>(k * 6 + 6),
+                           d.pixels.begin() + idx[k] * 6))
+        << "row " << idx[k];
+}
+
 TEST(H5Dataset, MovableAndUsableFromAnotherThread) {
   const std::string dir = make_temp_dir();
   const ImageData d = make_images(20);

@@ -1,0 +1,127 @@
+// Shared helpers of the MPI tests: the world communicator, per-job temp dirs, small datasets.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "frost/comm/communicator.h"
+#include "frost/data/h5_dataset.h"
+#include "frost/dist/state_sync.h"
+#include "frost/train/config.h"
+
+namespace frost::testing {
+
+/// The world communicator, created once (MPI_Comm_dup is collective: same order on all ranks).
+inline comm::Communicator& world() {
+  static std::unique_ptr<comm::Communicator> w = [] {
+    auto c = comm::make_mpi_communicator(true);
+    c->set_timeout(std::chrono::seconds(120));
+    return c;
+  }();
+  return *w;
+}
+
+/// A directory unique to this job and `name`, the same path on every rank, created empty.
+inline std::string job_dir(const std::string& name) {
+  auto pid = torch::tensor({static_cast<int64_t>(::getpid())}, torch::kLong);
+  world().broadcast(pid, 0);
+  const std::string dir = std::string(FROST_TEST_TMPDIR) + "/mpi-" + name + "-w" +
+                          std::to_string(world().world_size()) + "-" +
+                          std::to_string(pid.item<int64_t>());
+  if (world().rank() == 0) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+  }
+  world().barrier();
+  return dir;
+}
+
+/// Rank 0 writes a float32 feature dataset [n, dim] with labels in [0, classes); others wait.
+/// Inputs are seeded normal values shifted by the label so the task is learnable.
+inline std::string write_features(const std::string& path, int64_t n, int64_t dim, int64_t classes,
+                                  uint64_t seed = 7) {
+  if (world().rank() == 0) {
+    torch::manual_seed(seed);
+    auto labels = torch::randint(0, classes, {n}, torch::kLong);
+    auto x = torch::randn({n, dim}) + labels.to(torch::kFloat).unsqueeze(1) * 0.5;
+    data::DatasetInfo info;
+    info.num_samples = n;
+    info.sample_shape = {dim};
+    info.input_kind = data::InputKind::kFeatures;
+    info.num_classes = classes;
+    data::write_dataset(path, info, x.contiguous().data_ptr<float>(), labels.data_ptr<int64_t>());
+  }
+  world().barrier();
+  return path;
+}
+
+/// Rank 0 writes a uint8 image dataset [n, 1, hw, hw] with labels in [0, classes).
+inline std::string write_images(const std::string& path, int64_t n, int64_t hw, int64_t classes,
+                                uint64_t seed = 11) {
+  if (world().rank() == 0) {
+    torch::manual_seed(seed);
+    auto labels = torch::randint(0, classes, {n}, torch::kLong);
+    auto x = torch::randint(0, 256, {n, 1, hw, hw}, torch::kLong).to(torch::kByte);
+    data::DatasetInfo info;
+    info.num_samples = n;
+    info.sample_shape = {1, hw, hw};
+    info.input_kind = data::InputKind::kImage;
+    info.num_classes = classes;
+    info.mean = {0.5};
+    info.std = {0.25};
+    data::write_dataset(path, info, x.contiguous().data_ptr<uint8_t>(), labels.data_ptr<int64_t>());
+  }
+  world().barrier();
+  return path;
+}
+
+/// A small, fast config: MLP on features, SGD with momentum, no evaluation, quiet logging.
+inline train::Config small_config(const std::string& train_path, const std::string& run_dir) {
+  train::Config c;
+  c.model.backbone = "mlp";
+  c.model.mlp_hidden = "32,16";
+  c.data.train = train_path;
+  c.data.batch_size = 4;
+  c.data.prefetch = 2;
+  c.train.strategy = "full";
+  c.train.epochs = 1;
+  c.train.seed = 3;
+  c.train.threads = 1;
+  c.optim.name = "sgd";
+  c.optim.lr = 0.05;
+  c.optim.momentum = 0.9;
+  c.optim.weight_decay = 1e-3;
+  c.optim.schedule = "cosine";
+  c.optim.warmup_steps = 2;
+  c.dist.timeout_s = 60;
+  c.log.dir = run_dir;
+  c.log.level = "warn";
+  c.log.every = 1000;
+  c.log.overwrite = true;
+  return c;
+}
+
+/// All-gathers a 64-bit value; returns every rank's value in rank order.
+inline std::vector<int64_t> gather(int64_t v) {
+  auto mine = torch::tensor({v}, torch::kLong);
+  auto all = torch::empty({world().world_size()}, torch::kLong);
+  world().all_gather(mine, all);
+  return std::vector<int64_t>(all.data_ptr<int64_t>(), all.data_ptr<int64_t>() + all.numel());
+}
+
+/// True when every rank passed the same value.
+inline bool same_on_all_ranks(int64_t v) {
+  for (int64_t x : gather(v)) {
+    if (x != v) return false;
+  }
+  return true;
+}
+
+/// Digest of the module's parameters and buffers as int64 (for gather).
+inline int64_t digest(torch::nn::Module& m) { return static_cast<int64_t>(dist::state_digest(m)); }
+
+}  // namespace frost::testing

@@ -1,0 +1,242 @@
+// MPI tests of the communicator, the gradient reducer and replica set-up.
+#include <thread>
+
+#include "frost/core/error.h"
+#include "frost/dist/grad_reducer.h"
+#include "frost/models/models.h"
+#include "mpi_test_util.h"
+
+namespace frost::testing {
+namespace {
+
+// ------------------------------------------------------------------ communicator
+TEST(Communicator, AllReduceBroadcastAllGatherAnyWorld) {
+  auto& c = world();
+  const int r = c.rank(), w = c.world_size();
+  auto t = torch::full({5}, static_cast<float>(r + 1));
+  c.all_reduce(t);
+  EXPECT_TRUE(torch::equal(t, torch::full({5}, static_cast<float>(w * (w + 1) / 2))));
+  auto mx = torch::tensor({static_cast<int64_t>(r)}, torch::kLong);
+  c.all_reduce(mx, comm::ReduceOp::kMax);
+  EXPECT_EQ(mx.item<int64_t>(), w - 1);
+  auto b = torch::full({3}, r == w - 1 ? 42.0 : -1.0, torch::kDouble);
+  c.broadcast(b, w - 1);
+  EXPECT_TRUE(torch::equal(b, torch::full({3}, 42.0, torch::kDouble)));
+  auto g = gather(10 * r);
+  for (int i = 0; i < w; ++i) EXPECT_EQ(g[i], 10 * i);
+  c.barrier();
+}
+
+TEST(Communicator, AsyncWorkCompletesInIssueOrderAnyWorld) {
+  auto& c = world();
+  std::vector<torch::Tensor> ts;
+  std::vector<std::shared_ptr<comm::Work>> works;
+  for (int i = 0; i < 8; ++i) {
+    ts.push_back(torch::full({1000 * (i + 1)}, static_cast<float>(i)));
+    works.push_back(c.all_reduce_async(ts.back(), comm::ReduceOp::kSum));
+  }
+  for (int i = 7; i >= 0; --i) works[i]->wait();  // waiting out of order is fine
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_TRUE(torch::equal(ts[i], torch::full({1000 * (i + 1)}, static_cast<float>(i * c.world_size()))));
+  }
+}
+
+// A rank that does not join a collective makes its peers' wait() throw a TimeoutError that
+// names the rank, the collective and its size, instead of hanging. Rank 1 joins late so the
+// job itself still completes.
+TEST(Communicator, WaitTimesOutWithRankAndCollectiveNamedWorld2) {
+  auto& c = world();
+  auto t = torch::ones({17});
+  if (c.rank() == 0) {
+    auto work = c.all_reduce_async(t, comm::ReduceOp::kSum);
+    try {
+      work->wait(std::chrono::milliseconds(300));
+      ADD_FAILURE() << "wait() returned although rank 1 had not joined";
+    } catch (const TimeoutError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("[rank 0] all_reduce(seq="), std::string::npos) << msg;
+      EXPECT_NE(msg.find("bytes=68"), std::string::npos) << msg;
+    }
+    work->wait(std::chrono::seconds(60));  // completes once rank 1 joins
+  } else {
+    std::this_thread::sleep_for(std::chrono::milliseconds(900));
+    c.all_reduce(t);
+  }
+  EXPECT_TRUE(torch::equal(t, torch::full({17}, 2.0f)));
+}
+
+// ------------------------------------------------------------------ replica set-up
+// F13: ranks seeded differently (1000 + rank) hold rank 0's parameters and buffers after
+// set-up, and stay bitwise equal over 5 steps on rank-specific data.
+TEST(ReplicaSetup, BroadcastMakesReplicasIdenticalAndStepsKeepThemSoAnyWorld) {
+  auto& c = world();
+  torch::manual_seed(1000 + c.rank());
+  models::BackboneSpec spec;
+  spec.arch = "resnet18";
+  spec.width = 4;
+  spec.small_input = true;
+  spec.in_channels = 1;
+  models::Classifier model(models::make_backbone(spec), 3);
+  const bool differ_before = !same_on_all_ranks(digest(*model));
+  if (c.world_size() > 1) EXPECT_TRUE(differ_before) << "the test needs different initial replicas";
+  dist::broadcast_state(*model, c, 0);
+  EXPECT_TRUE(same_on_all_ranks(digest(*model)));
+  dist::GradReducer reducer(*model, c);
+  torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
+  model->train();
+  for (int step = 0; step < 5; ++step) {
+    auto x = torch::randn({4, 1, 8, 8});  // different on every rank (seeded per rank)
+    auto y = torch::randint(0, 3, {4}, torch::kLong);
+    opt.zero_grad();
+    reducer.prepare_step();
+    torch::nn::functional::cross_entropy(model->forward(x), y).backward();
+    reducer.finalize();
+    opt.step();
+    // BatchNorm running statistics are per-rank (as in PyTorch DDP without SyncBatchNorm), so
+    // compare the parameters, which the all-reduce keeps identical.
+    int64_t h = 0;
+    for (auto& p : model->parameters()) {
+      auto cont = p.detach().contiguous();
+      h = h * 31 + static_cast<int64_t>(dist::fnv1a64(std::string(
+                       static_cast<const char*>(cont.data_ptr()), cont.numel() * cont.element_size())));
+    }
+    EXPECT_TRUE(same_on_all_ranks(h)) << "parameters differ across ranks after step " << step + 1;
+  }
+}
+
+TEST(ReplicaSetup, DifferentConfigNamesTheRankWorld3) {
+  auto& c = world();
+  const std::string text = c.rank() == 2 ? "train.epochs = 3" : "train.epochs = 2";
+  try {
+    dist::check_same_across_ranks(text, "config", c);
+    ADD_FAILURE() << "no error although rank 2 has a different config";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("rank 2 has"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("rank 1 has"), std::string::npos) << msg;
+  }
+}
+
+// ------------------------------------------------------------------ gradient reducer
+// F1: 2 ranks, head strategy, 3-layer MLP backbone, Linear(16 -> 4) head: the buckets hold
+// exactly the head's 16*4 + 4 = 68 elements.
+TEST(GradReducer, HeadBucketsHoldOnlyTheHeadWorld2) {
+  auto& c = world();
+  models::BackboneSpec spec;
+  spec.arch = "mlp";
+  spec.in_features = 16;
+  spec.hidden = {32, 32, 16};
+  models::Classifier model(models::make_backbone(spec), 4);
+  for (auto& p : model->backbone->parameters()) p.set_requires_grad(false);
+  dist::GradReducer reducer(*model, c);
+  int64_t total = 0;
+  std::vector<std::string> names;
+  for (int64_t b = 0; b < reducer.num_buckets(); ++b) {
+    total += reducer.bucket_numel(b);
+    for (auto& n : reducer.bucket_param_names(b)) names.push_back(n);
+  }
+  EXPECT_EQ(total, 68);
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"head.bias", "head.weight"}));
+}
+
+// F2: a trainable parameter that forward never uses: no hang, and its gradient is zero on
+// every rank while the used parameters are averaged.
+TEST(GradReducer, UnusedParameterGetsZeroGradientAndNoHangWorld2) {
+  auto& c = world();
+  struct Net : torch::nn::Module {
+    torch::nn::Linear used{nullptr}, unused{nullptr};
+    Net() {
+      used = register_module("used", torch::nn::Linear(6, 3));
+      unused = register_module("unused", torch::nn::Linear(6, 3));
+    }
+  };
+  torch::manual_seed(5);
+  Net net;
+  dist::broadcast_state(net, c);
+  dist::GradReducer reducer(net, c, /*bucket_cap_bytes=*/64);  // several buckets
+  ASSERT_GT(reducer.num_buckets(), 1);
+  torch::manual_seed(100 + c.rank());
+  for (int step = 0; step < 3; ++step) {
+    net.zero_grad();
+    reducer.prepare_step();
+    net.used->forward(torch::randn({5, 6})).pow(2).mean().backward();
+    reducer.finalize();
+    EXPECT_TRUE(torch::equal(net.unused->weight.grad(), torch::zeros({3, 6})));
+    EXPECT_TRUE(torch::equal(net.unused->bias.grad(), torch::zeros({3})));
+    EXPECT_TRUE(same_on_all_ranks(static_cast<int64_t>(dist::fnv1a64(std::string(
+        static_cast<const char*>(net.used->weight.grad().data_ptr()), 18 * sizeof(float))))));
+    EXPECT_EQ(reducer.last_step().collectives, reducer.num_buckets());
+  }
+}
+
+// F11: the same 8 samples split over 1, 2 or 4 ranks give the gradient of the global
+// per-sample mean (<= 1e-6), whatever the world size.
+TEST(GradReducer, GradientIsTheGlobalMeanWorld1World2World4) {
+  auto& c = world();
+  const int w = c.world_size();
+  ASSERT_EQ(8 % w, 0);
+  torch::manual_seed(21);
+  auto x = torch::randn({8, 5});
+  auto y = torch::randn({8, 2});
+  torch::nn::Linear ref(5, 2);
+  torch::nn::Linear lin(5, 2);
+  {
+    torch::NoGradGuard g;
+    lin->weight.copy_(ref->weight);
+    lin->bias.copy_(ref->bias);
+  }
+  torch::nn::functional::mse_loss(ref->forward(x), y).backward();
+  dist::GradReducer reducer(*lin, c);
+  reducer.prepare_step();
+  const int64_t per = 8 / w;
+  auto xs = x.narrow(0, c.rank() * per, per), ys = y.narrow(0, c.rank() * per, per);
+  torch::nn::functional::mse_loss(lin->forward(xs), ys).backward();
+  reducer.finalize();
+  EXPECT_TRUE(torch::allclose(lin->weight.grad(), ref->weight.grad(), 0, 1e-6));
+  EXPECT_TRUE(torch::allclose(lin->bias.grad(), ref->bias.grad(), 0, 1e-6));
+  EXPECT_EQ(reducer.last_step().all_reduce_bytes, (5 * 2 + 2) * 4);
+}
+
+// Invariant 2: buckets launch in index order even when gradients arrive out of order.
+TEST(GradReducer, SmallBucketsLaunchInOrderAndAverageAnyWorld) {
+  auto& c = world();
+  torch::manual_seed(9);
+  torch::nn::Sequential net(torch::nn::Linear(8, 8), torch::nn::ReLU(), torch::nn::Linear(8, 8),
+                            torch::nn::ReLU(), torch::nn::Linear(8, 2));
+  dist::broadcast_state(*net, c);
+  dist::GradReducer reducer(*net, c, /*bucket_cap_bytes=*/100);
+  EXPECT_GE(reducer.num_buckets(), 4);
+  // Reverse registration order: the last layer's bias is in bucket 0.
+  EXPECT_EQ(reducer.bucket_param_names(0).front(), "4.bias");
+  torch::manual_seed(50 + c.rank());
+  auto x = torch::randn({3, 8});
+  net->zero_grad();
+  reducer.prepare_step();
+  net->forward(x).sum().backward();
+  reducer.finalize();
+  // Reference: the mean of every rank's local gradient, computed by gathering inputs.
+  auto all_x = torch::empty({c.world_size() * 3 * 8});
+  c.all_gather(x.reshape({-1}).contiguous(), all_x);
+  all_x = all_x.view({c.world_size(), 3, 8});
+  std::vector<torch::Tensor> local_means;
+  auto clone = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(net->clone());
+  for (int r = 0; r < c.world_size(); ++r) {
+    clone->zero_grad();
+    clone->forward(all_x[r]).sum().backward();
+    std::vector<torch::Tensor> grads;
+    for (auto& p : clone->parameters()) grads.push_back(p.grad().clone());
+    if (local_means.empty()) {
+      local_means = grads;
+    } else {
+      for (size_t i = 0; i < grads.size(); ++i) local_means[i] += grads[i];
+    }
+  }
+  auto params = net->parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(params[i].grad(), local_means[i] / c.world_size(), 1e-5, 1e-6)) << i;
+  }
+}
+
+}  // namespace
+}  // namespace frost::testing

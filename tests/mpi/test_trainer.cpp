@@ -1,0 +1,267 @@
+// MPI tests of whole training runs: the core equivalence (N ranks x B == 1 rank x N*B), the
+// head strategy's guarantees, uneven data sizes and exact evaluation.
+#include <torch/csrc/jit/serialization/pickle.h>
+
+#include "frost/core/error.h"
+#include "frost/dist/grad_reducer.h"
+#include "frost/train/trainer.h"
+#include "mpi_test_util.h"
+
+namespace frost::testing {
+namespace {
+
+std::unique_ptr<comm::Communicator> self_comm() { return comm::make_mpi_communicator(false); }
+
+std::vector<torch::Tensor> params_of(train::Trainer& t) {
+  std::vector<torch::Tensor> out;
+  for (auto& p : t.model()->parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+
+// Invariant 4: N ranks with batch B end with the parameters of 1 rank with batch N*B on the
+// same data order (tolerance for float reduction order only), for both strategies.
+void expect_equivalent(const std::string& strategy) {
+  auto& c = world();
+  const int w = c.world_size();
+  const std::string dir = job_dir("equiv-" + strategy);
+  const std::string data = write_features(dir + "/train.h5", /*n=*/w * 4 * 6, 12, 3);
+
+  auto cfg = small_config(data, dir + "/run-n");
+  cfg.train.strategy = strategy;
+  cfg.train.epochs = 2;
+  train::Trainer distributed(cfg, c);
+  const auto initial = params_of(distributed);
+  distributed.run();
+
+  auto self = self_comm();
+  auto ref_cfg = small_config(data, dir + "/run-1-rank" + std::to_string(c.rank()));
+  ref_cfg.train.strategy = strategy;
+  ref_cfg.train.epochs = 2;
+  ref_cfg.data.batch_size = cfg.data.batch_size * w;
+  train::Trainer single(ref_cfg, *self);
+  single.run();
+
+  ASSERT_EQ(distributed.global_step(), single.global_step());
+  ASSERT_EQ(distributed.global_step(), 12);
+  auto a = params_of(distributed), b = params_of(single);
+  ASSERT_EQ(a.size(), b.size());
+  double max_diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) max_diff = std::max(max_diff, (a[i] - b[i]).abs().max().item<double>());
+  EXPECT_LT(max_diff, 2e-5) << strategy << ": " << w << " ranks differ from 1 rank with the global batch";
+  // The parameters did move (the comparison is not between two untouched models).
+  double moved = 0;
+  for (size_t i = 0; i < a.size(); ++i) moved = std::max(moved, (a[i] - initial[i]).abs().max().item<double>());
+  EXPECT_GT(moved, 1e-3);
+  EXPECT_TRUE(same_on_all_ranks(digest(*distributed.model())));
+}
+
+TEST(Equivalence, FullMatchesOneRankWithGlobalBatchWorld2World3) { expect_equivalent("full"); }
+TEST(Equivalence, HeadMatchesOneRankWithGlobalBatchWorld2World3) { expect_equivalent("head"); }
+
+// The head strategy on a ResNet with BatchNorm (F3 + DESIGN invariants 1 and 6): buckets hold
+// the head only, bytes per step = 4 (D*C + C), the optimizer knows only the head, and after
+// 2 epochs with the normal train/eval switching the backbone's weights and BatchNorm running
+// statistics (set far from the data's) are bitwise unchanged while the head moved.
+TEST(HeadStrategy, FrozenBackboneBitwiseUnchangedAndOnlyHeadCommunicatedAnyWorld) {
+  auto& c = world();
+  const std::string dir = job_dir("head-frozen");
+  const std::string data = write_images(dir + "/train.h5", 40, 8, 3);
+  const std::string init = dir + "/init.pt";
+  auto cfg = small_config(data, dir + "/run");
+  cfg.model.backbone = "resnet18";
+  cfg.model.width = 4;
+  cfg.model.small_input = true;
+  cfg.data.test = data;
+  cfg.data.batch_size = 2;
+  cfg.train.strategy = "head";
+  cfg.train.epochs = 2;
+  if (c.rank() == 0) {
+    // A model whose BatchNorm statistics are known and far from the data's.
+    models::BackboneSpec spec;
+    spec.arch = "resnet18";
+    spec.width = 4;
+    spec.small_input = true;
+    spec.in_channels = 1;
+    models::Classifier m(models::make_backbone(spec), 3);
+    torch::NoGradGuard g;
+    for (auto& b : m->named_buffers(true)) {
+      if (b.key().find("running_mean") != std::string::npos) b.value().fill_(3.0);
+      if (b.key().find("running_var") != std::string::npos) b.value().fill_(0.01);
+      if (b.key().find("num_batches_tracked") != std::string::npos) b.value().fill_(77);
+    }
+    train::save_state_dict(*m, init);
+  }
+  c.barrier();
+  cfg.model.init = init;
+  train::Trainer trainer(cfg, c);
+  auto& model = *trainer.model();
+  const int64_t d = model.backbone->feature_dim(), classes = 3;
+  const uint64_t backbone_before = dist::state_digest(*model.backbone);
+  auto head_before = model.head->weight.detach().clone();
+
+  int64_t total = 0;
+  for (int64_t b = 0; b < trainer.reducer().num_buckets(); ++b) {
+    for (auto& n : trainer.reducer().bucket_param_names(b)) EXPECT_EQ(n.rfind("head.", 0), 0u) << n;
+    total += trainer.reducer().bucket_numel(b);
+  }
+  EXPECT_EQ(total, d * classes + classes);
+
+  trainer.run();
+  EXPECT_EQ(trainer.reducer().last_step().all_reduce_bytes, 4 * (d * classes + classes));
+  EXPECT_EQ(dist::state_digest(*model.backbone), backbone_before) << "the frozen backbone changed";
+  for (auto& b : model.backbone->named_buffers(true)) {
+    if (b.key().find("running_mean") != std::string::npos) EXPECT_TRUE(b.value().eq(3.0).all().item<bool>()) << b.key();
+    if (b.key().find("num_batches_tracked") != std::string::npos) EXPECT_EQ(b.value().item<int64_t>(), 77);
+  }
+  EXPECT_FALSE(torch::equal(model.head->weight, head_before)) << "the head did not train";
+  // The optimizer holds the two head tensors and no state for any backbone parameter.
+  int64_t in_groups = 0;
+  for (auto& g : trainer.optimizer().param_groups()) {
+    for (auto& p : g.params()) {
+      ++in_groups;
+      EXPECT_TRUE(p.is_same(model.head->weight) || p.is_same(model.head->bias));
+    }
+  }
+  EXPECT_EQ(in_groups, 2);
+  EXPECT_LE(trainer.optimizer().state().size(), 2u);
+  for (auto& p : model.backbone->parameters()) {
+    EXPECT_EQ(trainer.optimizer().state().count(c10::guts::to_string(p.unsafeGetTensorImpl())), 0u);
+  }
+  EXPECT_TRUE(same_on_all_ranks(digest(model)));
+}
+
+// F4: data sizes not divisible by the world size: no hang, the same number of optimizer steps
+// and all-reduces on every rank, and evaluation equal to the 1-rank value exactly.
+void uneven(int64_t n, int64_t batch, const std::string& strategy) {
+  auto& c = world();
+  const std::string dir = job_dir("uneven-" + std::to_string(n) + "-" + strategy);
+  const std::string data = write_features(dir + "/data.h5", n, 6, 3);
+  auto cfg = small_config(data, dir + "/run");
+  cfg.data.test = data;
+  cfg.data.batch_size = batch;
+  cfg.data.eval_batch_size = 3;
+  cfg.train.strategy = strategy;
+  cfg.dist.timeout_s = 30;
+  train::Trainer trainer(cfg, c);
+  c.reset_stats();
+  auto epochs = trainer.run();
+  ASSERT_EQ(epochs.size(), 1u);
+  EXPECT_TRUE(same_on_all_ranks(trainer.global_step()));
+  EXPECT_GE(trainer.global_step(), 1);
+  EXPECT_TRUE(same_on_all_ranks(c.stats().collectives));
+  EXPECT_EQ(epochs[0].eval.samples, n);
+  // The same model scored by one process sees the same samples and gets the same count.
+  auto self = self_comm();
+  auto ref_cfg = cfg;
+  ref_cfg.log.dir = dir + "/ref" + std::to_string(c.rank());
+  train::Trainer ref(ref_cfg, *self);
+  {
+    torch::NoGradGuard g;
+    auto src = trainer.model()->parameters();
+    auto dst = ref.model()->parameters();
+    for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
+  }
+  const auto one = ref.evaluate();
+  const auto many = trainer.evaluate();
+  EXPECT_EQ(many.samples, n);
+  EXPECT_EQ(many.correct, one.correct);
+  EXPECT_EQ(many.accuracy, one.accuracy);
+}
+
+TEST(Uneven, TenSamplesBatchTwoWorld3) {
+  uneven(10, 2, "full");
+  uneven(10, 2, "head");
+}
+TEST(Uneven, SevenSamplesBatchOneWorld4) {
+  uneven(7, 1, "full");
+  uneven(7, 1, "head");
+}
+
+// F5: 4 ranks, 10 evaluation samples, a fixed head for which exactly 7 are right: the count
+// is 10 and the accuracy exactly 0.7 (a padding sampler would score duplicates).
+TEST(ExactEval, SevenOfTenRightIsExactlyPointSevenWorld4) {
+  auto& c = world();
+  const std::string dir = job_dir("exact-eval");
+  const std::string path = dir + "/eval.h5";
+  if (c.rank() == 0) {
+    // Features one-hot on class (i % 2); labels agree with the argmax for samples 0..6 only.
+    const int64_t n = 10;
+    auto x = torch::zeros({n, 2});
+    auto y = torch::zeros({n}, torch::kLong);
+    for (int64_t i = 0; i < n; ++i) {
+      x[i][i % 2] = 1.0;
+      y[i] = i < 7 ? i % 2 : 1 - i % 2;
+    }
+    data::DatasetInfo info;
+    info.num_samples = n;
+    info.sample_shape = {2};
+    info.input_kind = data::InputKind::kFeatures;
+    info.num_classes = 2;
+    data::write_dataset(path, info, x.data_ptr<float>(), y.data_ptr<int64_t>());
+  }
+  c.barrier();
+  auto cfg = small_config(path, dir + "/run");
+  cfg.model.mlp_hidden = "";  // identity backbone: features = inputs
+  cfg.data.test = path;
+  cfg.data.eval_batch_size = 2;
+  cfg.data.batch_size = 1;
+  train::Trainer trainer(cfg, c);
+  {
+    torch::NoGradGuard g;
+    trainer.model()->head->weight.copy_(torch::eye(2));
+    trainer.model()->head->bias.zero_();
+  }
+  const auto r = trainer.evaluate();
+  EXPECT_EQ(r.samples, 10);
+  EXPECT_EQ(r.correct, 7);
+  EXPECT_EQ(r.accuracy, 0.7);
+}
+
+// F1: head strategy on 2 ranks: every step finishes and the head is bitwise equal on both ranks
+// after each of 3 steps.
+TEST(HeadStrategy, HeadBitwiseEqualAcrossRanksAfterEachStepWorld2) {
+  auto& c = world();
+  const std::string dir = job_dir("f1");
+  const std::string data = write_features(dir + "/train.h5", 32, 16, 4);
+  for (int64_t steps = 1; steps <= 3; ++steps) {
+    auto cfg = small_config(data, dir + "/run" + std::to_string(steps));
+    cfg.model.mlp_hidden = "32,32,16";
+    cfg.train.strategy = "head";
+    cfg.train.max_steps = steps;
+    train::Trainer trainer(cfg, c);
+    EXPECT_EQ(trainer.reducer().total_numel(), 16 * 4 + 4);
+    trainer.run();
+    EXPECT_EQ(trainer.global_step(), steps);
+    EXPECT_TRUE(same_on_all_ranks(digest(*trainer.model()->head))) << "after step " << steps;
+  }
+}
+
+// The run directory: rank 0 writes config.ini, metrics.jsonl and model.pt; a finished run is
+// not overwritten without log.overwrite.
+TEST(RunDir, RefusesAFinishedRunWithoutOverwriteAnyWorld) {
+  auto& c = world();
+  const std::string dir = job_dir("rundir");
+  const std::string data = write_features(dir + "/train.h5", 16 * c.world_size(), 4, 2);
+  auto cfg = small_config(data, dir + "/run");
+  cfg.train.max_steps = 2;
+  {
+    train::Trainer t(cfg, c);
+    t.run();
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir + "/run/model.pt"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/run/config.ini"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/run/metrics.jsonl"));
+  cfg.log.overwrite = false;
+  train::Trainer again(cfg, c);
+  if (c.rank() == 0) {
+    try {
+      again.run();
+      ADD_FAILURE() << "a finished run was overwritten";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("already holds a finished run"), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace frost::testing

@@ -1,0 +1,160 @@
+// BatchLoader: batches come out in the order given with the right tensors (normalised images,
+// tokens + mask), an error on the background thread surfaces from next(), and the destructor
+// returns promptly when the consumer stops early.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "frost/core/error.h"
+#include "frost/data/h5_dataset.h"
+#include "frost/data/loader.h"
+
+namespace {
+
+using frost::data::Batch;
+using frost::data::BatchLoader;
+using frost::data::DatasetInfo;
+using frost::data::H5Dataset;
+using frost::data::InputKind;
+
+std::string make_temp_dir() {
+  const std::string base = FROST_TEST_TMPDIR;
+  std::filesystem::create_directories(base);
+  std::string templ = base + "/loader-XXXXXX";
+  const char* dir = ::mkdtemp(templ.data());
+  if (dir == nullptr) throw std::runtime_error("mkdtemp failed under " + base);
+  return dir;
+}
+
+// n images [2, 2, 2] (two channels), pixel (i, c, k) = (i * 11 + c * 5 + k) % 256, label i % 3.
+struct Images {
+  std::string path;
+  std::vector<uint8_t> pixels;
+  std::vector<int64_t> labels;
+  DatasetInfo info;
+};
+
+Images write_images(const std::string& dir, int64_t n) {
+  Images d;
+  d.path = dir + "/images.h5";
+  d.info.num_samples = n;
+  d.info.sample_shape = {2, 2, 2};
+  d.info.input_kind = InputKind::kImage;
+  d.info.num_classes = 3;
+  d.info.mean = {0.5, 0.25};
+  d.info.std = {0.2, 0.4};
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t c = 0; c < 2; ++c)
+      for (int64_t k = 0; k < 4; ++k) d.pixels.push_back(static_cast<uint8_t>((i * 11 + c * 5 + k) % 256));
+    d.labels.push_back(i % 3);
+  }
+  frost::data::write_dataset(d.path, d.info, d.pixels.data(), d.labels.data(), 4);
+  return d;
+}
+
+TEST(BatchLoader, PreservesOrderAndNormalisesImages) {
+  const Images d = write_images(make_temp_dir(), 20);
+  const H5Dataset ds = H5Dataset::open({d.path});
+  const std::vector<std::vector<int64_t>> batches{{7, 3, 19}, {0}, {12, 11, 10, 2}, {5, 5}};
+  BatchLoader loader(ds, batches, /*prefetch_batches=*/1);
+  EXPECT_EQ(loader.num_batches(), 4);
+  Batch b;
+  for (const auto& want : batches) {
+    ASSERT_TRUE(loader.next(b));
+    const auto n = static_cast<int64_t>(want.size());
+    EXPECT_EQ(b.indices, want);
+    ASSERT_EQ(b.inputs.sizes(), (std::vector<int64_t>{n, 2, 2, 2}));
+    ASSERT_EQ(b.inputs.scalar_type(), torch::kFloat32);
+    ASSERT_EQ(b.labels.scalar_type(), torch::kInt64);
+    ASSERT_EQ(b.labels.sizes(), (std::vector<int64_t>{n}));
+    EXPECT_FALSE(b.attention_mask.defined());
+    const auto x = b.inputs.accessor<float, 4>();
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t i = want[static_cast<size_t>(r)];
+      EXPECT_EQ(b.labels[r].item<int64_t>(), i % 3);
+      for (int64_t c = 0; c < 2; ++c)
+        for (int64_t k = 0; k < 4; ++k) {
+          const double raw = d.pixels[static_cast<size_t>(i * 8 + c * 4 + k)];
+          const double want_x = (raw / 255.0 - d.info.mean[c]) / d.info.std[c];
+          EXPECT_NEAR(x[r][c][k / 2][k % 2], want_x, 1e-5) << "sample " << i << " c " << c;
+        }
+    }
+  }
+  EXPECT_FALSE(loader.next(b));
+  EXPECT_FALSE(loader.next(b));
+}
+
+TEST(BatchLoader, TokensComeWithAttentionMask) {
+  const std::string dir = make_temp_dir();
+  DatasetInfo info;
+  info.num_samples = 3;
+  info.sample_shape = {3};
+  info.input_kind = InputKind::kTokens;
+  info.num_classes = 2;
+  info.has_attention_mask = true;
+  const std::vector<int32_t> tokens{101, 5, 102, 101, 102, 0, 101, 6, 7};
+  const std::vector<uint8_t> mask{1, 1, 1, 1, 1, 0, 1, 1, 1};
+  const std::vector<int64_t> labels{0, 1, 1};
+  frost::data::WriteOptions opt;
+  opt.attention_mask = mask.data();
+  frost::data::write_dataset(dir + "/t.h5", info, tokens.data(), labels.data(), opt);
+  const H5Dataset ds = H5Dataset::open({dir + "/t.h5"});
+  BatchLoader loader(ds, {{1, 0}});
+  Batch b;
+  ASSERT_TRUE(loader.next(b));
+  EXPECT_EQ(b.inputs.scalar_type(), torch::kInt64);
+  EXPECT_TRUE(torch::equal(b.inputs, torch::tensor({101, 102, 0, 101, 5, 102}, torch::kInt64).view({2, 3})));
+  ASSERT_TRUE(b.attention_mask.defined());
+  EXPECT_EQ(b.attention_mask.scalar_type(), torch::kUInt8);
+  EXPECT_TRUE(torch::equal(b.attention_mask, torch::tensor({1, 1, 0, 1, 1, 1}, torch::kUInt8).view({2, 3})));
+  EXPECT_TRUE(torch::equal(b.labels, torch::tensor({1, 0}, torch::kInt64)));
+  EXPECT_FALSE(loader.next(b));
+}
+
+TEST(BatchLoader, BackgroundErrorIsRethrownInConsumer) {
+  const Images d = write_images(make_temp_dir(), 10);
+  const H5Dataset ds = H5Dataset::open({d.path});
+  // The third batch holds an out-of-range index: the first two arrive, then next() throws.
+  BatchLoader loader(ds, {{0, 1}, {2}, {3, 99}, {4}});
+  Batch b;
+  ASSERT_TRUE(loader.next(b));
+  ASSERT_TRUE(loader.next(b));
+  EXPECT_EQ(b.indices, (std::vector<int64_t>{2}));
+  try {
+    loader.next(b);
+    FAIL() << "expected frost::Error";
+  } catch (const frost::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("index 99"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(loader.next(b), frost::Error);  // sticky
+}
+
+TEST(BatchLoader, DestructorReturnsPromptlyWhenConsumerStopsEarly) {
+  const Images d = write_images(make_temp_dir(), 64);
+  const H5Dataset ds = H5Dataset::open({d.path});
+  std::vector<std::vector<int64_t>> batches(10000, std::vector<int64_t>{1, 5, 9, 33});
+  const auto start = std::chrono::steady_clock::now();
+  {
+    BatchLoader loader(ds, batches, 2);
+    Batch b;
+    ASSERT_TRUE(loader.next(b));
+  }  // ~BatchLoader with 9999 batches left and the queue full
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 2.0);
+  BatchLoader untouched(ds, batches, 2);  // never consumed: must also join cleanly
+}
+
+TEST(BatchLoader, RejectsNonPositivePrefetch) {
+  const Images d = write_images(make_temp_dir(), 4);
+  const H5Dataset ds = H5Dataset::open({d.path});
+  EXPECT_THROW(BatchLoader(ds, {{0}}, 0), frost::Error);
+}
+
+}  // namespace
