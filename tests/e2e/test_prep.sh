@@ -93,8 +93,8 @@ fresh_copy "$WORK/magic"
 import gzip, sys
 path = sys.argv[1]
 data = bytearray(gzip.open(path).read())
-data[2] = 0x0C  # int32 instead of unsigned byte... and data[0] nonzero: bad magic
-data[0] = 0x01
+data[0] = 0x01  # IDX magic starts 00 00
+data[2] = 0x0C
 with gzip.open(path, "wb") as f:
     f.write(bytes(data))
 EOF

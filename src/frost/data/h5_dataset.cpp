@@ -3,7 +3,6 @@
 // below expect the caller to hold it, the public entry points take it.
 #include "frost/data/h5_dataset.h"
 
-#include <fcntl.h>
 #include <glob.h>
 #include <hdf5.h>
 #include <sys/stat.h>
@@ -14,7 +13,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <limits>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -173,6 +171,19 @@ H5Id type_id(hid_t id) { return {id, H5Tclose}; }
 H5Id attr_id(hid_t id) { return {id, H5Aclose}; }
 H5Id plist_id(hid_t id) { return {id, H5Pclose}; }
 H5Id object_id(hid_t id) { return {id, H5Oclose}; }
+
+// File access properties for every file Frost opens or creates. File locking stays on, but a
+// file system without lock support (some Lustre/GPFS mounts, where HDF5 1.10 otherwise fails
+// with "unable to lock file") is tolerated, as HDF5_USE_FILE_LOCKING=BEST_EFFORT would do.
+H5Id make_fapl(const std::string& where) {
+  H5Id fapl = plist_id(H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), where));
+#if H5_VERSION_GE(1, 10, 7)
+  H5_CHECK(H5Pset_file_locking(fapl.get(), /*use_file_locking=*/true,
+                               /*ignore_when_disabled=*/true),
+           where);
+#endif
+  return fapl;
+}
 
 // Note [Reading runs]
 // -------------------
@@ -432,7 +443,7 @@ void write_dataset(const std::string& path, const DatasetInfo& info, const void*
   try {
     {
       H5Lock lock;  // declared first: the handles below close while it is still held
-      H5Id fapl = plist_id(H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), where));
+      H5Id fapl = make_fapl(where);
       // STRONG: H5Fclose closes every object still open, so the file is complete on disk.
       H5_CHECK(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), where);
       H5Id file = file_id(H5_CHECK(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()),
@@ -578,7 +589,8 @@ DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_
   FROST_CHECK(is_h5 > 0, path, ": is not an HDF5 file (no HDF5 signature); expected a Frost "
                                "dataset written by frost-prep or write_dataset");
   shard.path = path;
-  shard.file = file_id(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path,
+  H5Id fapl = make_fapl(path);
+  shard.file = file_id(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), path,
                                 ": opening the file"));
   const hid_t root = shard.file.get();
 

@@ -8,7 +8,9 @@
 // functions and methods below take it themselves; callers must NOT hold it when calling them
 // (it is not recursive). Code outside this library that calls HDF5 directly must take it too.
 // Consequence: H5Dataset reads from several threads are safe but serialised; the prefetching
-// BatchLoader overlaps them with compute, not with each other.
+// BatchLoader overlaps them with compute, not with each other. The first locked call also turns
+// off HDF5's automatic printing of error stacks (H5Eset_auto2), process-wide: errors reach the
+// user through H5_CHECK's frost::Error messages instead.
 //
 // No LibTorch here: this header is cheap to include and the data tests build without torch.
 #pragma once

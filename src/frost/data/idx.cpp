@@ -28,6 +28,11 @@ const char* idx_type_name(uint8_t code) {
   }
 }
 
+std::string hex_byte(uint8_t b) {
+  const char* digits = "0123456789abcdef";
+  return {digits[b >> 4], digits[b & 15]};
+}
+
 // Owns a zlib gzFile. gzread reads gzip and plain files alike ("transparent" mode).
 class GzReader {
  public:
@@ -69,6 +74,7 @@ class GzReader {
     int errnum = Z_OK;
     const char* msg = gzerror(file_, &errnum);
     std::string what = (errnum == Z_ERRNO) ? std::strerror(errno) : (msg ? msg : "unknown error");
+    if (what.rfind(path_ + ": ", 0) == 0) what.erase(0, path_.size() + 2);  // zlib adds the path
     throw Error(detail::str_cat(path_,
                                 ": the gzip stream is corrupt or truncated (zlib: ", what,
                                 "); re-download or re-extract the file"));
@@ -99,11 +105,11 @@ IdxArray read_idx(const std::string& path) {
   FROST_CHECK(magic[0] == 0 && magic[1] == 0 && type_name != nullptr && ndims >= 1 &&
                   ndims <= kIdxMaxDims,
               path, ": bad IDX magic: expected 00 00 <type> <ndims> with type 08 and ndims 1..",
-              kIdxMaxDims, ", found bytes ", std::hex, int{magic[0]}, " ", int{magic[1]}, " ",
-              int{magic[2]}, " ", int{magic[3]}, std::dec,
+              kIdxMaxDims, ", found bytes ", hex_byte(magic[0]), " ", hex_byte(magic[1]), " ",
+              hex_byte(magic[2]), " ", hex_byte(magic[3]),
               "; is this an MNIST-format (IDX) file, and is it the right one?");
-  FROST_CHECK(type_code == kIdxTypeUint8, path, ": IDX element type 0x", std::hex,
-              int{type_code}, std::dec, " (", type_name,
+  FROST_CHECK(type_code == kIdxTypeUint8, path, ": IDX element type 0x", hex_byte(type_code),
+              " (", type_name,
               ") is not supported; only 0x08 (unsigned byte) is");
 
   IdxArray out;

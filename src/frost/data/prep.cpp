@@ -1,11 +1,8 @@
 #include "frost/data/prep.h"
 
-#include <sys/stat.h>
-
 #include <array>
 #include <cmath>
 #include <cstdio>
-#include <limits>
 
 #include "frost/core/error.h"
 #include "frost/core/fs.h"
@@ -16,16 +13,11 @@
 namespace frost::data {
 namespace {
 
-bool file_exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
 // `dir/stem.gz` if it exists, else `dir/stem` if it exists; otherwise throws naming both.
 std::string find_input(const std::string& dir, const std::string& stem) {
   const std::string base = (dir.empty() ? std::string(".") : dir) + "/" + stem;
-  if (file_exists(base + ".gz")) return base + ".gz";
-  if (file_exists(base)) return base;
+  if (fs::exists(base + ".gz")) return base + ".gz";
+  if (fs::exists(base)) return base;
   throw Error(detail::str_cat(base, ".gz: file not found (nor ", base,
                               "); --src must be the directory holding the four Fashion-MNIST "
                               "IDX files"));

@@ -22,7 +22,9 @@
 // Consequences (each is tested): every rank has the same steps_per_epoch() and the same batch
 // size at every step (so every rank issues the same collectives, DESIGN invariant 2); the ranks'
 // indices are disjoint within an epoch and their union is P_e[0:M]; W ranks with batch B see at
-// step k exactly the samples that 1 rank with batch W*B sees (DESIGN invariant 4).
+// step k exactly the samples, in the same order, that 1 rank with batch W*B sees (DESIGN
+// invariant 4) whenever N is a multiple of W (otherwise the W-rank run also drops N-M samples,
+// which 1 rank would use in its last step).
 //
 // Note [Eval sampling contract]
 // -----------------------------

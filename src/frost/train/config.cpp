@@ -229,7 +229,9 @@ ParseResult parse_args(int argc, const char* const* argv) {
   po::variables_map vm;
   try {
     // The command line is stored first, so its values win over the file's.
-    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+    // No guessing: "--train.epoch" must be an error, not silently "--train.epochs".
+    const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+    po::store(po::command_line_parser(argc, argv).options(all).style(style).run(), vm);
     if (vm.count("config")) {
       const std::string path = vm["config"].as<std::string>();
       std::ifstream in(path);

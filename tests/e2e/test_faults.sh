@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# F7 and invariant 8: a failing rank ends the whole job non-zero, within the timeout, with
+# the rank and cause shown, and leaves no process behind.
+source "$(dirname "$0")/lib.sh"
+T="$FROST_BIN/frost-train"
+make_data "$WORK/train.h5" --n 120 --dim 8 --classes 3
+common=(--data.train "$WORK/train.h5" --model.backbone mlp --model.mlp_hidden 16 --data.batch_size 4
+        --train.epochs 3 --train.threads 1 --dist.timeout_s 10 --log.level warn)
+
+# run_fault NAME LIMIT_S ENV... : runs 3 ranks with the env, expects failure within LIMIT_S.
+run_fault() {
+  local name=$1 limit=$2; shift 2
+  local dir="$WORK/$name" t0 t1
+  t0=$(date +%s)
+  if env "$@" timeout 120 "$FROST_MPIRUN" --quiet -np 3 "$T" "${common[@]}" --log.dir "$dir" \
+       > "$WORK/$name.out" 2>&1; then
+    fail "$name: the job exited 0"
+  fi
+  t1=$(date +%s)
+  (( t1 - t0 <= limit )) || fail "$name: took $((t1 - t0)) s (limit $limit s)"
+  sleep 1
+  if pgrep -f -- "--log.dir $dir" > /dev/null; then fail "$name: processes left behind"; fi
+  [[ ! -e "$dir/model.pt" ]] || fail "$name: a failed run wrote model.pt"
+  echo "ok: $name ended in $((t1 - t0)) s"
+}
+
+# (a) rank 1 cannot read its data (injected at open, the same error path as an unreadable file)
+run_fault open 60 FROST_FAULT_INJECT=rank=1,at=open
+expect_in "$WORK/open.out" "frost-train: error: [rank 1] injected fault at open"
+
+# (b) rank 0 throws at step 3
+run_fault step3 60 FROST_FAULT_INJECT=rank=0,at=step:3
+expect_in "$WORK/step3.out" "frost-train: error: [rank 0] injected fault at step:3"
+
+# (c) rank 1 hangs at step 3: the others time out in the all-reduce (dist.timeout_s = 10)
+run_fault hang 60 FROST_FAULT_INJECT=rank=1,at=step:3,action=hang
+expect_in "$WORK/hang.out" "all_reduce(seq="
+expect_in "$WORK/hang.out" "without completing (dist.timeout_s = 10)"
+
+# (d) a real unreadable data file: truncated HDF5, named in the message
+head -c 3000 "$WORK/train.h5" > "$WORK/broken.h5"
+common[1]="$WORK/broken.h5"
+run_fault broken 60
+expect_in "$WORK/broken.out" "broken.h5"

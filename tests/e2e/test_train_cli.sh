@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# frost-train end to end: --help, config errors, a 2-rank run's outputs, model.init, and the
+# refusal to overwrite a finished run.
+source "$(dirname "$0")/lib.sh"
+T="$FROST_BIN/frost-train"
+make_data "$WORK/train.h5" --n 96 --dim 8 --classes 3
+make_data "$WORK/test.h5" --n 30 --dim 8 --classes 3 --seed 1
+cat > "$WORK/run.ini" <<INI
+[model]
+backbone = mlp
+mlp_hidden = 16,16
+[data]
+train = $WORK/train.h5
+test = $WORK/test.h5
+batch_size = 8
+[train]
+epochs = 2
+threads = 1
+[optim]
+lr = 0.05
+[log]
+dir = $WORK/run
+every = 2
+INI
+
+# --help comes from the option description: every key of docs/configuration.md is in it.
+"$T" --help > "$WORK/help.txt"
+for key in model.backbone data.batch_size train.strategy optim.lr dist.timeout_s log.dir; do
+  expect_in "$WORK/help.txt" "--$key"
+done
+pass "--help lists the options"
+
+# An unknown key: non-zero exit, the key and a suggestion.
+if "$T" --config "$WORK/run.ini" --train.epoch 3 > "$WORK/out.txt" 2>&1; then fail "unknown key accepted"; fi
+expect_in "$WORK/out.txt" "unknown option '--train.epoch'"
+expect_in "$WORK/out.txt" "did you mean 'train.epochs'"
+printf '[optim]\nlearning_rate = 0.1\n' > "$WORK/bad.ini"
+if "$T" --config "$WORK/bad.ini" > "$WORK/out.txt" 2>&1; then fail "unknown INI key accepted"; fi
+expect_in "$WORK/out.txt" "bad.ini': unknown key 'optim.learning_rate'"
+if "$T" --config "$WORK/run.ini" --optim.lr -1 > "$WORK/out.txt" 2>&1; then fail "negative lr accepted"; fi
+expect_in "$WORK/out.txt" "optim.lr must be > 0"
+if "$T" --config "$WORK/run.ini" --data.batch_size 0 > "$WORK/out.txt" 2>&1; then fail "zero batch accepted"; fi
+expect_in "$WORK/out.txt" "data.batch_size must be >= 1"
+[[ ! -e "$WORK/run" ]] || fail "a rejected config left a run directory"
+pass "config errors"
+
+# A 2-rank run: table on stdout, metrics.jsonl with the documented keys, config.ini, model.pt.
+train -np 2 "$T" --config "$WORK/run.ini" > "$WORK/out.txt" 2> "$WORK/err.txt" || { cat "$WORK/err.txt"; fail "2-rank run failed"; }
+expect_in "$WORK/out.txt" "| epoch | strategy | train loss | test accuracy | samples/s | MB/step |"
+for f in config.ini metrics.jsonl model.pt; do [[ -s "$WORK/run/$f" ]] || fail "missing $f"; done
+"$PY" - "$WORK/run/metrics.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+train = [r for r in rows if r["kind"] == "train"]
+ev = [r for r in rows if r["kind"] == "eval"]
+assert len(train) == 2 * 6, len(train)            # 96 samples / (2 ranks x 8) = 6 steps x 2 epochs
+for r in train:
+    for k in ("strategy", "epoch", "step", "loss", "lr", "samples_per_s", "comm_bytes"):
+        assert k in r, (k, r)
+    # full strategy, MLP 8-16-16 + head 16x3: every trainable float32 parameter is all-reduced
+    assert r["comm_bytes"] == 4 * (8*16+16 + 16*16+16 + 16*3+3), r["comm_bytes"]
+assert [r["step"] for r in train] == list(range(1, 13))
+assert len(ev) == 2 and all(r["eval_samples"] == 30 for r in ev), ev
+for r in ev:
+    for k in ("epoch", "eval_accuracy", "eval_loss", "eval_samples"):
+        assert k in r, (k, r)
+PY
+pass "2-rank run outputs"
+
+# A finished run is not overwritten (model.pt untouched), unless log.overwrite is given.
+before=$(md5sum < "$WORK/run/model.pt")
+if train -np 2 "$T" --config "$WORK/run.ini" > "$WORK/out.txt" 2>&1; then fail "finished run overwritten"; fi
+expect_in "$WORK/out.txt" "already holds a finished run"
+[[ "$(md5sum < "$WORK/run/model.pt")" == "$before" ]] || fail "model.pt changed"
+pass "finished run refused"
+
+# model.init: head strategy from the first run's backbone with a different class count.
+make_data "$WORK/train5.h5" --n 40 --dim 8 --classes 5 --seed 3
+train -np 2 "$T" --config "$WORK/run.ini" --model.init "$WORK/run/model.pt" --data.train "$WORK/train5.h5" \
+  --data.test "" --train.strategy head --log.dir "$WORK/run-head" > "$WORK/out.txt" 2> "$WORK/err.txt" \
+  || { cat "$WORK/err.txt"; fail "head run from model.init failed"; }
+expect_in "$WORK/err.txt" "head is new (class count differs)"
+"$PY" - "$WORK/run-head/metrics.jsonl" <<'PY'
+import json, sys
+train = [json.loads(l) for l in open(sys.argv[1])]
+assert all(r["comm_bytes"] == 4 * (16 * 5 + 5) for r in train), train[0]   # head only
+assert all(r["strategy"] == "head" for r in train)
+PY
+# A model.init of another architecture is refused, naming the key.
+if train -np 2 "$T" --config "$WORK/run.ini" --model.init "$WORK/run/model.pt" --model.mlp_hidden 16,32 \
+     --log.dir "$WORK/run-bad" > "$WORK/out.txt" 2>&1; then fail "mismatched model.init accepted"; fi
+expect_in "$WORK/out.txt" "backbone.layers.2.weight' has shape"
+pass "model.init"

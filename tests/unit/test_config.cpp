@@ -1,0 +1,113 @@
+// Unit tests of the configuration (Boost.Program_options INI + command line) and LR schedule.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "frost/core/error.h"
+#include "frost/train/config.h"
+#include "frost/train/trainer.h"
+
+namespace frost::train {
+namespace {
+
+std::string write_ini(const std::string& name, const std::string& text) {
+  const std::string dir = std::string(FROST_TEST_TMPDIR) + "/config";
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+ParseResult parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "frost-train");
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  return parse_args(static_cast<int>(argv.size()), argv.data());
+}
+
+std::string error_of(std::vector<std::string> args) {
+  try {
+    parse(std::move(args));
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Config, FileValuesAndCommandLineOverrides) {
+  const auto ini = write_ini("a.ini",
+                             "[model]\nbackbone = mlp\n[data]\ntrain = x.h5\nbatch_size = 16\n"
+                             "[train]\nepochs = 4\nstrategy = head\n[optim]\nlr = 0.25\n");
+  const auto r = parse({"--config", ini, "--train.epochs", "7"});
+  EXPECT_EQ(r.config.model.backbone, "mlp");
+  EXPECT_EQ(r.config.data.batch_size, 16);
+  EXPECT_EQ(r.config.train.epochs, 7);  // the command line wins over the file
+  EXPECT_EQ(r.config.train.strategy, "head");
+  EXPECT_DOUBLE_EQ(r.config.optim.lr, 0.25);
+  EXPECT_EQ(r.config.optim.name, "sgd");  // default
+}
+
+TEST(Config, UnknownKeySuggestsTheClosestOne) {
+  const std::string cli = error_of({"--data.train", "x.h5", "--optim.learning_rat", "0.1"});
+  EXPECT_NE(cli.find("unknown option '--optim.learning_rat'"), std::string::npos) << cli;
+  const std::string close = error_of({"--data.train", "x.h5", "--train.epoch", "2"});
+  EXPECT_NE(close.find("did you mean 'train.epochs'"), std::string::npos) << close;
+  const auto ini = write_ini("b.ini", "[data]\ntrain = x.h5\nbatch = 3\n");
+  const std::string file = error_of({"--config", ini});
+  EXPECT_NE(file.find("b.ini': unknown key 'data.batch'"), std::string::npos) << file;
+}
+
+TEST(Config, InvalidValuesNameTheKey) {
+  EXPECT_NE(error_of({"--data.train", "x", "--optim.lr", "-0.1"}).find("optim.lr must be > 0"), std::string::npos);
+  EXPECT_NE(error_of({"--data.train", "x", "--data.batch_size", "0"}).find("data.batch_size must be >= 1"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--data.train", "x", "--train.strategy", "lora"}).find("train.strategy = 'lora' is not one of"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--data.train", "x", "--train.epochs", "two"}).find("train.epochs"), std::string::npos);
+  EXPECT_NE(error_of({}).find("data.train is empty"), std::string::npos);
+  EXPECT_NE(error_of({"--config", "/nonexistent/x.ini"}).find("cannot open config file '/nonexistent/x.ini'"),
+            std::string::npos);
+}
+
+TEST(Config, HelpListsEveryKeyAndIniRoundTrips) {
+  const auto r = parse({"--help"});
+  ASSERT_TRUE(r.help);
+  for (const auto& key : option_keys()) EXPECT_NE(r.help_text.find("--" + key), std::string::npos) << key;
+  // to_ini() parses back to the same configuration.
+  auto first = parse({"--data.train", "a.h5", "--optim.lr", "0.125", "--model.small_input", "true"}).config;
+  const auto ini = write_ini("round.ini", first.to_ini());
+  auto second = parse({"--config", ini}).config;
+  second.config_file.clear();
+  first.config_file.clear();
+  EXPECT_EQ(first.to_ini(), second.to_ini());
+  EXPECT_TRUE(second.model.small_input);
+}
+
+TEST(Config, EditDistance) {
+  EXPECT_EQ(edit_distance("train.epoch", "train.epochs"), 1);
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3);
+  EXPECT_EQ(edit_distance("", "abc"), 3);
+}
+
+TEST(Schedule, LinearWarmupThenCosineToMinLr) {
+  OptimConfig o;
+  o.lr = 1.0;
+  o.min_lr = 0.1;
+  o.warmup_steps = 4;
+  o.schedule = "cosine";
+  EXPECT_DOUBLE_EQ(lr_at(o, 0, 20), 0.25);
+  EXPECT_DOUBLE_EQ(lr_at(o, 3, 20), 1.0);
+  EXPECT_DOUBLE_EQ(lr_at(o, 4, 20), 1.0);  // cosine starts at the peak
+  EXPECT_NEAR(lr_at(o, 12, 20), 0.1 + 0.45 * (1 + std::cos(M_PI * 0.5)), 1e-12);
+  EXPECT_NEAR(lr_at(o, 20, 20), 0.1, 1e-12);
+  o.schedule = "constant";
+  EXPECT_DOUBLE_EQ(lr_at(o, 15, 20), 1.0);
+  o.warmup_steps = 0;
+  o.warmup_frac = 0.5;  // 10 of 20 steps
+  EXPECT_DOUBLE_EQ(lr_at(o, 4, 20), 0.5);
+}
+
+}  // namespace
+}  // namespace frost::train
