@@ -265,3 +265,28 @@ TEST(RunDir, RefusesAFinishedRunWithoutOverwriteAnyWorld) {
 
 }  // namespace
 }  // namespace frost::testing
+
+namespace frost::testing {
+namespace {
+
+// Replicas stay identical in `full` with BatchNorm: per-rank batch statistics would make the
+// running mean/var drift apart, so rank 0's buffers are broadcast before each evaluation and
+// before saving (PyTorch DDP's broadcast_buffers convention). Evaluation then scores one model.
+TEST(FullStrategy, BatchNormBuffersIdenticalAcrossRanksAfterTrainingAnyWorld) {
+  auto& c = world();
+  const std::string dir = job_dir("full-bn");
+  const std::string data = write_images(dir + "/train.h5", 16 * c.world_size(), 8, 3);
+  auto cfg = small_config(data, dir + "/run");
+  cfg.model.backbone = "resnet18";
+  cfg.model.width = 4;
+  cfg.model.small_input = true;
+  cfg.data.test = data;
+  cfg.data.batch_size = 4;
+  cfg.train.epochs = 2;
+  train::Trainer trainer(cfg, c);
+  trainer.run();
+  EXPECT_TRUE(same_on_all_ranks(digest(*trainer.model()))) << "parameters or buffers differ across ranks";
+}
+
+}  // namespace
+}  // namespace frost::testing

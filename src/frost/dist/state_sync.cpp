@@ -29,7 +29,8 @@ std::string hex(uint64_t v) {
 }
 }  // namespace
 
-void broadcast_state(torch::nn::Module& module, comm::Communicator& comm, int root) {
+namespace {
+void broadcast_tensors(const std::vector<torch::Tensor>& tensors, comm::Communicator& comm, int root) {
   torch::NoGradGuard no_grad;
   std::vector<std::shared_ptr<comm::Work>> works;
   std::vector<torch::Tensor> staged;  // non-contiguous tensors go through a contiguous copy
@@ -43,10 +44,20 @@ void broadcast_state(torch::nn::Module& module, comm::Communicator& comm, int ro
       works.push_back(comm.broadcast_async(staged.back(), root));
     }
   };
-  for (const auto& p : module.named_parameters(true)) issue(p.value());
-  for (const auto& b : module.named_buffers(true)) issue(b.value());
+  for (const auto& t : tensors) issue(t);
   for (auto& w : works) w->wait();
   for (size_t i = 0; i < staged.size(); ++i) targets[i].copy_(staged[i]);
+}
+}  // namespace
+
+void broadcast_state(torch::nn::Module& module, comm::Communicator& comm, int root) {
+  std::vector<torch::Tensor> tensors = module.parameters(true);
+  for (const auto& b : module.buffers(true)) tensors.push_back(b);
+  broadcast_tensors(tensors, comm, root);
+}
+
+void broadcast_buffers(torch::nn::Module& module, comm::Communicator& comm, int root) {
+  broadcast_tensors(module.buffers(true), comm, root);
 }
 
 std::string module_signature(torch::nn::Module& module) {

@@ -22,6 +22,12 @@ namespace frost::dist {
 /// check_same_across_ranks first). Throws frost::TimeoutError if a rank does not join.
 void broadcast_state(torch::nn::Module& module, comm::Communicator& comm, int root = 0);
 
+/// Broadcasts only the buffers (BatchNorm running statistics, ...) from `root`, in place.
+/// In `full` fine-tuning each rank's BatchNorm sees its own micro-batch, so the running
+/// statistics drift apart; Frost re-synchronises them from rank 0 before every evaluation and
+/// before saving, as PyTorch DDP does with broadcast_buffers (from rank 0, each forward).
+void broadcast_buffers(torch::nn::Module& module, comm::Communicator& comm, int root = 0);
+
 /// "name shape dtype requires_grad" of every parameter and buffer, one per line.
 std::string module_signature(torch::nn::Module& module);
 

@@ -435,6 +435,8 @@ std::vector<EpochSummary> Trainer::run() {
     sum.samples_per_s = totals[1].item<double>() / sum.wall_s;
     sum.comm_mb_per_step = epoch_steps > 0 ? comm_bytes_total / 1e6 / epoch_steps : 0.0;
 
+    // One model everywhere: rank 0's BatchNorm statistics (see dist::broadcast_buffers).
+    if (!s.head_only) dist::broadcast_buffers(*model_, s.comm, 0);
     sum.eval = evaluate();
     if (rank0) {
       if (sum.eval.samples > 0) {
