@@ -13,6 +13,7 @@ packages=(
   libhdf5-dev zlib1g-dev
   libboost-program-options-dev libspdlog-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
+  libutf8proc-dev         # Unicode tables for the WordPiece tokenizer
   dataset-fashion-mnist
   python3 python3-h5py python3-numpy  # test helpers read HDF5 files back
 )

@@ -161,7 +161,8 @@ class ResNetImpl : public BackboneImpl {
     }
   }
 
-  torch::Tensor forward(torch::Tensor x) override {
+  using BackboneImpl::forward;
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& /*attention_mask*/) override {
     FROST_CHECK(x.dim() == 4 && x.size(1) == in_channels_,
                 "ResNet backbone: expected input [B, ", in_channels_, ", H, W], got ",
                 x.sizes(), "; set model.in_channels to the number of image channels");
@@ -197,7 +198,8 @@ class MlpImpl : public BackboneImpl {
     feature_dim_ = dim;
   }
 
-  torch::Tensor forward(torch::Tensor x) override {
+  using BackboneImpl::forward;
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& /*attention_mask*/) override {
     FROST_CHECK(x.dim() >= 1, "MLP backbone: expected input [B, ...], got a scalar");
     const int64_t features = x.dim() == 1 ? 1 : x.numel() / std::max<int64_t>(x.size(0), 1);
     FROST_CHECK(features == in_features_, "MLP backbone: expected ", in_features_,
@@ -256,8 +258,8 @@ ClassifierImpl::ClassifierImpl(std::shared_ptr<BackboneImpl> backbone_in, int64_
   reset_head(num_classes);
 }
 
-torch::Tensor ClassifierImpl::forward(torch::Tensor x) {
-  return head->forward(backbone->forward(std::move(x)));
+torch::Tensor ClassifierImpl::forward(torch::Tensor x, const torch::Tensor& attention_mask) {
+  return head->forward(backbone->forward(std::move(x), attention_mask));
 }
 
 void ClassifierImpl::reset_head(int64_t num_classes) {

@@ -19,20 +19,26 @@ namespace frost::models {
 
 /// How to build a backbone. Defaults follow torchvision's ResNet (He et al. 2016).
 struct BackboneSpec {
-  std::string arch = "resnet18";  ///< resnet18 | resnet34 | resnet50 | mlp
+  std::string arch = "resnet18";  ///< resnet18 | resnet34 | resnet50 | mlp | bert | torchscript
   int64_t in_channels = 3;        ///< image channels (ResNet)
   int64_t width = 64;             ///< ResNet base width (torchvision: 64); stages use w, 2w, 4w, 8w
   bool small_input = false;       ///< 3x3 stride-1 stem and no max-pool (for 28x28 / 32x32 inputs)
   int64_t in_features = 0;        ///< MLP input dimension D_in (inputs are flattened)
   std::vector<int64_t> hidden = {256, 256};  ///< MLP hidden sizes
+  std::string config_path;     ///< bert: Hugging Face config.json of the checkpoint
+  std::string pooling = "cls";  ///< bert: cls | mean (mean over attention_mask tokens)
+  std::string torchscript_path;  ///< torchscript: a module saved with torch.jit.save
 };
 
 /// A backbone maps an input batch to features [B, D] float32.
 class BackboneImpl : public torch::nn::Module {
  public:
-  /// x: [B, C, H, W] float32 for ResNet; [B, ...] float32 (flattened to [B, D_in]) for MLP.
+  /// x: [B, C, H, W] float32 for ResNet; [B, ...] float32 (flattened to [B, D_in]) for MLP;
+  /// [B, L] int64 token ids for text encoders, with `attention_mask` [B, L] (1 = token,
+  /// 0 = padding; undefined = all tokens). Image and feature backbones ignore the mask.
   /// Returns [B, feature_dim()] float32.
-  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  virtual torch::Tensor forward(torch::Tensor x, const torch::Tensor& attention_mask) = 0;
+  torch::Tensor forward(torch::Tensor x) { return forward(std::move(x), torch::Tensor()); }
   /// D, the width of the features.
   virtual int64_t feature_dim() const = 0;
 };
@@ -45,8 +51,8 @@ std::shared_ptr<BackboneImpl> make_backbone(const BackboneSpec& spec);
 class ClassifierImpl : public torch::nn::Module {
  public:
   ClassifierImpl(std::shared_ptr<BackboneImpl> backbone, int64_t num_classes);
-  /// x as for the backbone; returns logits [B, num_classes] float32.
-  torch::Tensor forward(torch::Tensor x);
+  /// x (and attention_mask) as for the backbone; returns logits [B, num_classes] float32.
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& attention_mask = torch::Tensor());
   /// Replaces the head with a fresh Linear(D, num_classes) (torch default init).
   void reset_head(int64_t num_classes);
 

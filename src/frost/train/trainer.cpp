@@ -321,7 +321,7 @@ EvalResult Trainer::evaluate() {
   double correct = 0, loss_sum = 0, count = 0;
   data::Batch batch;
   while (loader.next(batch)) {
-    auto logits = model_->forward(batch.inputs);
+    auto logits = model_->forward(batch.inputs, batch.attention_mask);
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, batch.labels,
                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
@@ -389,11 +389,11 @@ std::vector<EpochSummary> Trainer::run() {
         torch::Tensor features;
         {
           torch::NoGradGuard no_grad;  // the frozen backbone keeps no activations
-          features = model_->backbone->forward(batch.inputs);
+          features = model_->backbone->forward(batch.inputs, batch.attention_mask);
         }
         logits = model_->head->forward(features);
       } else {
-        logits = model_->forward(batch.inputs);
+        logits = model_->forward(batch.inputs, batch.attention_mask);
       }
       auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
       const double loss_value = loss.item<double>();
