@@ -61,11 +61,27 @@ int main(int argc, char** argv) {
     frost::comm::init_mpi(&argc, &argv);
     auto comm = frost::comm::make_mpi_communicator();
     rank = comm->rank();
+    // Options are parsed before any other collective. A bad command line or config file is
+    // agreed on by every rank (one all-reduce), so the job ends cleanly with one message
+    // instead of an MPI_Abort; a rank that failed alone still takes the others with it.
     frost::train::ParseResult parsed;
+    std::string parse_error;
     try {
       parsed = frost::train::parse_args(argc, argv);
     } catch (const frost::Error& e) {
-      throw frost::Error(frost::detail::str_cat("[rank ", rank, "] ", e.what()));
+      parse_error = e.what();
+    }
+    auto failed = torch::tensor({parse_error.empty() ? 0 : 1}, torch::kInt);
+    comm->all_reduce(failed, frost::comm::ReduceOp::kSum);
+    if (failed.item<int>() > 0) {
+      if (!parse_error.empty() && (rank == 0 || failed.item<int>() < comm->world_size())) {
+        std::fprintf(stderr, "frost-train: error: %s%s\n",
+                     rank == 0 && failed.item<int>() == comm->world_size() ? "" : ("[rank " + std::to_string(rank) + "] ").c_str(),
+                     parse_error.c_str());
+      }
+      comm.reset();
+      frost::comm::finalize_mpi();
+      return 2;
     }
     if (parsed.help) {
       if (rank == 0) std::cout << parsed.help_text << std::flush;
@@ -91,7 +107,9 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     // One clear line on stderr, then end every rank (Note [Failing the whole job]).
-    std::string msg = e.what();
+    // LibTorch errors carry a C++ backtrace; the user needs the message only.
+    const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+    std::string msg = torch_error ? torch_error->what_without_backtrace() : e.what();
     if (msg.rfind("[rank ", 0) != 0) msg = "[rank " + std::to_string(rank) + "] " + msg;
     std::fprintf(stderr, "frost-train: error: %s\n", msg.c_str());
     std::fflush(stderr);

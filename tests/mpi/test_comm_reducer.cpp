@@ -166,7 +166,7 @@ TEST(GradReducer, UnusedParameterGetsZeroGradientAndNoHangWorld2) {
     EXPECT_TRUE(torch::equal(net.unused->bias.grad(), torch::zeros({3})));
     EXPECT_TRUE(same_on_all_ranks(static_cast<int64_t>(dist::fnv1a64(std::string(
         static_cast<const char*>(net.used->weight.grad().data_ptr()), 18 * sizeof(float))))));
-    EXPECT_EQ(reducer.last_step().collectives, reducer.num_buckets());
+    EXPECT_EQ(reducer.last_step().collectives, c.world_size() == 1 ? 0 : reducer.num_buckets());
   }
 }
 
@@ -195,7 +195,8 @@ TEST(GradReducer, GradientIsTheGlobalMeanWorld1World2World4) {
   reducer.finalize();
   EXPECT_TRUE(torch::allclose(lin->weight.grad(), ref->weight.grad(), 0, 1e-6));
   EXPECT_TRUE(torch::allclose(lin->bias.grad(), ref->bias.grad(), 0, 1e-6));
-  EXPECT_EQ(reducer.last_step().all_reduce_bytes, (5 * 2 + 2) * 4);
+  // One rank sends nothing; otherwise every trainable float32 element once.
+  EXPECT_EQ(reducer.last_step().all_reduce_bytes, w == 1 ? 0 : (5 * 2 + 2) * 4);
 }
 
 // Invariant 2: buckets launch in index order even when gradients arrive out of order.

@@ -3,6 +3,7 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 
 #include "frost/core/error.h"
+#include "frost/data/sampler.h"
 #include "frost/dist/grad_reducer.h"
 #include "frost/train/trainer.h"
 #include "mpi_test_util.h"
@@ -107,7 +108,7 @@ TEST(HeadStrategy, FrozenBackboneBitwiseUnchangedAndOnlyHeadCommunicatedAnyWorld
   EXPECT_EQ(total, d * classes + classes);
 
   trainer.run();
-  EXPECT_EQ(trainer.reducer().last_step().all_reduce_bytes, 4 * (d * classes + classes));
+  EXPECT_EQ(trainer.reducer().last_step().all_reduce_bytes, c.world_size() == 1 ? 0 : 4 * (d * classes + classes));
   EXPECT_EQ(dist::state_digest(*model.backbone), backbone_before) << "the frozen backbone changed";
   for (auto& b : model.backbone->named_buffers(true)) {
     if (b.key().find("running_mean") != std::string::npos) EXPECT_TRUE(b.value().eq(3.0).all().item<bool>()) << b.key();
@@ -252,14 +253,12 @@ TEST(RunDir, RefusesAFinishedRunWithoutOverwriteAnyWorld) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/run/config.ini"));
   EXPECT_TRUE(std::filesystem::exists(dir + "/run/metrics.jsonl"));
   cfg.log.overwrite = false;
-  train::Trainer again(cfg, c);
-  if (c.rank() == 0) {
-    try {
-      again.run();
-      ADD_FAILURE() << "a finished run was overwritten";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("already holds a finished run"), std::string::npos) << e.what();
-    }
+  // Every rank refuses, at set-up, before any training.
+  try {
+    train::Trainer again(cfg, c);
+    ADD_FAILURE() << "a finished run was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("already holds a finished run"), std::string::npos) << e.what();
   }
 }
 
@@ -286,6 +285,71 @@ TEST(FullStrategy, BatchNormBuffersIdenticalAcrossRanksAfterTrainingAnyWorld) {
   train::Trainer trainer(cfg, c);
   trainer.run();
   EXPECT_TRUE(same_on_all_ranks(digest(*trainer.model()))) << "parameters or buffers differ across ranks";
+}
+
+}  // namespace
+}  // namespace frost::testing
+
+namespace frost::testing {
+namespace {
+
+// Found by a user: NaN in a float evaluation set gave eval_loss null and exit 0. Non-finite
+// float inputs are an error naming the file's sample index, in training and evaluation.
+TEST(BadData, NonFiniteFloatInputsNameTheSampleAnyWorld) {
+  auto& c = world();
+  const std::string dir = job_dir("nan-eval");
+  const std::string good = write_features(dir + "/train.h5", 8 * c.world_size(), 4, 2);
+  const std::string bad = dir + "/nan.h5";
+  if (c.rank() == 0) {
+    auto x = torch::ones({6, 4});
+    x[4][2] = std::numeric_limits<float>::quiet_NaN();
+    auto y = torch::zeros({6}, torch::kLong);
+    data::DatasetInfo info;
+    info.num_samples = 6;
+    info.sample_shape = {4};
+    info.input_kind = data::InputKind::kFeatures;
+    info.num_classes = 2;
+    data::write_dataset(bad, info, x.data_ptr<float>(), y.data_ptr<int64_t>());
+  }
+  c.barrier();
+  auto cfg = small_config(good, dir + "/run");
+  cfg.data.test = bad;
+  cfg.data.eval_batch_size = 2;
+  train::Trainer trainer(cfg, c);
+  // Only the rank whose evaluation range holds sample 4 sees it; it must throw, naming it.
+  data::EvalSampler mine(6, c.world_size(), c.rank(), 2);
+  const bool holds_it = mine.begin() <= 4 && 4 < mine.end();
+  if (holds_it) {
+    try {
+      trainer.evaluate();
+      ADD_FAILURE() << "NaN input accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("sample 4"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("nan.h5"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Found by a user: BatchNorm in train mode crashed with "Expected more than 1 value per
+// channel" on a last batch of one sample per rank. Refused at set-up with the fix named.
+TEST(BadData, BatchNormWithOneSamplePerRankIsRefusedAtSetupAnyWorld) {
+  auto& c = world();
+  const std::string dir = job_dir("bn-one");
+  const int64_t n = 3 * c.world_size();  // batch 2: the last batch has one sample per rank
+  const std::string data = write_images(dir + "/train.h5", n, 8, 2);
+  auto cfg = small_config(data, dir + "/run");
+  cfg.model.backbone = "resnet18";
+  cfg.model.width = 4;
+  cfg.data.batch_size = 2;
+  try {
+    train::Trainer trainer(cfg, c);
+    ADD_FAILURE() << "a one-sample BatchNorm batch was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("data.drop_last"), std::string::npos) << e.what();
+  }
+  cfg.data.drop_last = true;  // the suggested fix works
+  train::Trainer ok(cfg, c);
+  EXPECT_EQ(ok.steps_per_epoch(), 1);
 }
 
 }  // namespace

@@ -71,6 +71,29 @@ TEST(Config, InvalidValuesNameTheKey) {
             std::string::npos);
 }
 
+// Found by a user: huge timeouts overflowed to a negative millisecond count and every
+// collective "timed out" at once; inf/NaN values and trailing commas were accepted.
+TEST(Config, NonFiniteOrOutOfRangeNumbersAreRejected) {
+  for (const char* t : {"1e10", "inf", "nan", "0.0001"}) {
+    const std::string e = error_of({"--data.train", "x", "--dist.timeout_s", t});
+    EXPECT_NE(e.find("dist.timeout_s must be in [0.01, 1e+06]"), std::string::npos) << t << ": " << e;
+  }
+  EXPECT_NE(error_of({"--data.train", "x", "--optim.lr", "inf"}).find("optim.lr must be > 0"), std::string::npos);
+  EXPECT_NE(error_of({"--data.train", "x", "--optim.weight_decay", "nan"}).find("optim.weight_decay"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--data.train", "x", "--model.backbone", "mlp", "--model.mlp_hidden", "16,"})
+                .find("model.mlp_hidden"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--data.train", "x", "--train.seed", "-1"}).find("train.seed"), std::string::npos);
+}
+
+// Found by a user: "frost-train configs/x.ini" (no --config) silently ignored the file.
+TEST(Config, PositionalArgumentsAreAnError) {
+  const std::string e = error_of({"configs/x.ini"});
+  EXPECT_NE(e.find("unexpected argument 'configs/x.ini'"), std::string::npos) << e;
+  EXPECT_NE(e.find("--config configs/x.ini"), std::string::npos) << e;
+}
+
 TEST(Config, HelpListsEveryKeyAndIniRoundTrips) {
   const auto r = parse({"--help"});
   ASSERT_TRUE(r.help);
@@ -83,6 +106,9 @@ TEST(Config, HelpListsEveryKeyAndIniRoundTrips) {
   first.config_file.clear();
   EXPECT_EQ(first.to_ini(), second.to_ini());
   EXPECT_TRUE(second.model.small_input);
+  // Defaults print as people write them (shortest form that reads back exactly).
+  EXPECT_NE(r.help_text.find("(=0.0005)"), std::string::npos);
+  EXPECT_EQ(r.help_text.find("0.00050000000000000001"), std::string::npos);
 }
 
 TEST(Config, EditDistance) {

@@ -1,6 +1,6 @@
 // BatchLoader: batches come out in the order given with the right tensors (normalised images,
-// tokens + mask), an error on the background thread surfaces from next(), and the destructor
-// returns promptly when the consumer stops early.
+// tokens + mask, token batches cut to their longest row), an error on the background thread
+// surfaces from next(), and the destructor returns promptly when the consumer stops early.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -115,6 +115,83 @@ TEST(BatchLoader, TokensComeWithAttentionMask) {
   EXPECT_TRUE(torch::equal(b.attention_mask, torch::tensor({1, 1, 0, 1, 1, 1}, torch::kUInt8).view({2, 3})));
   EXPECT_TRUE(torch::equal(b.labels, torch::tensor({1, 0}, torch::kInt64)));
   EXPECT_FALSE(loader.next(b));
+}
+
+// Note [Dynamic padding]: each token batch is cut to 1 + its last column with a non-zero mask.
+TEST(BatchLoader, TokenBatchesAreCutToTheirLongestRow) {
+  const std::string dir = make_temp_dir();
+  DatasetInfo info;
+  info.num_samples = 5;
+  info.sample_shape = {6};
+  info.input_kind = InputKind::kTokens;
+  info.num_classes = 2;
+  info.has_attention_mask = true;
+  const std::vector<int32_t> tokens{
+      101, 5, 102, 0, 0, 0,    // 3 real tokens
+      101, 102, 0, 0, 0, 0,    // 2
+      101, 6, 7, 8, 9, 102,    // 6: no padding at all
+      101, 77, 102, 0, 0, 0,   // mask 1 0 1: not a prefix, the gap is kept
+      0, 0, 0, 0, 0, 0};       // all padding (not written by frost-prep, but legal)
+  const std::vector<uint8_t> mask{1, 1, 1, 0, 0, 0,  //
+                                  1, 1, 0, 0, 0, 0,  //
+                                  1, 1, 1, 1, 1, 1,  //
+                                  1, 0, 1, 0, 0, 0,  //
+                                  0, 0, 0, 0, 0, 0};
+  const std::vector<int64_t> labels{0, 1, 0, 1, 0};
+  frost::data::WriteOptions opt;
+  opt.attention_mask = mask.data();
+  frost::data::write_dataset(dir + "/t.h5", info, tokens.data(), labels.data(), opt);
+  const H5Dataset ds = H5Dataset::open({dir + "/t.h5"});
+  BatchLoader loader(ds, {{1, 0}, {1}, {0, 2}, {3}, {4}, {4, 1}});
+  auto i64 = [](std::vector<int64_t> v, int64_t rows) {
+    const auto n = static_cast<int64_t>(v.size());
+    return torch::tensor(v, torch::kInt64).view({rows, n / rows});
+  };
+  auto u8 = [](std::vector<int64_t> v, int64_t rows) {
+    const auto n = static_cast<int64_t>(v.size());
+    return torch::tensor(v, torch::kInt64).to(torch::kUInt8).view({rows, n / rows});
+  };
+  struct Want {
+    torch::Tensor inputs, mask;
+  };
+  const std::vector<Want> wants{
+      {i64({101, 102, 0, 101, 5, 102}, 2), u8({1, 1, 0, 1, 1, 1}, 2)},
+      {i64({101, 102}, 1), u8({1, 1}, 1)},
+      {i64({101, 5, 102, 0, 0, 0, 101, 6, 7, 8, 9, 102}, 2),
+       u8({1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1}, 2)},
+      {i64({101, 77, 102}, 1), u8({1, 0, 1}, 1)},
+      {i64({0}, 1), u8({0}, 1)},  // never narrower than one column
+      {i64({0, 0, 101, 102}, 2), u8({0, 0, 1, 1}, 2)},
+  };
+  Batch b;
+  for (size_t k = 0; k < wants.size(); ++k) {
+    ASSERT_TRUE(loader.next(b)) << "batch " << k;
+    EXPECT_EQ(b.inputs.scalar_type(), torch::kInt64);
+    EXPECT_TRUE(b.inputs.is_contiguous() && b.attention_mask.is_contiguous()) << "batch " << k;
+    EXPECT_TRUE(torch::equal(b.inputs, wants[k].inputs))
+        << "batch " << k << ": " << b.inputs << " vs " << wants[k].inputs;
+    EXPECT_TRUE(torch::equal(b.attention_mask, wants[k].mask))
+        << "batch " << k << ": " << b.attention_mask << " vs " << wants[k].mask;
+  }
+  EXPECT_FALSE(loader.next(b));
+}
+
+TEST(BatchLoader, TokensWithoutMaskAreNotCut) {
+  const std::string dir = make_temp_dir();
+  DatasetInfo info;
+  info.num_samples = 2;
+  info.sample_shape = {4};
+  info.input_kind = InputKind::kTokens;
+  info.num_classes = 2;
+  const std::vector<int32_t> tokens{101, 102, 0, 0, 101, 5, 102, 0};
+  const std::vector<int64_t> labels{0, 1};
+  frost::data::write_dataset(dir + "/t.h5", info, tokens.data(), labels.data());
+  const H5Dataset ds = H5Dataset::open({dir + "/t.h5"});
+  BatchLoader loader(ds, {{0, 1}});
+  Batch b;
+  ASSERT_TRUE(loader.next(b));
+  EXPECT_FALSE(b.attention_mask.defined());
+  EXPECT_EQ(b.inputs.sizes(), (std::vector<int64_t>{2, 4}));
 }
 
 TEST(BatchLoader, BackgroundErrorIsRethrownInConsumer) {

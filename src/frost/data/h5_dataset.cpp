@@ -421,6 +421,12 @@ void validate_for_write(const std::string& path, const DatasetInfo& info, const 
                 "' is empty or reserved by the schema");
     FROST_CHECK(!values.empty(), w, ": attribute '", name, "' has no values");
   }
+  for (const auto& [name, value] : opt.string_attributes) {
+    FROST_CHECK(!name.empty() && kReserved.count(name) == 0, w, ": attribute name '", name,
+                "' is empty or reserved by the schema");
+    FROST_CHECK(opt.int64_attributes.count(name) == 0, w, ": attribute '", name,
+                "' is given both as int64 and as string");
+  }
 }
 
 }  // namespace
@@ -477,6 +483,8 @@ void write_dataset(const std::string& path, const DatasetInfo& info, const void*
       for (const auto& [name, values] : options.int64_attributes)
         write_int64_attr(root, name.c_str(), values.data(), values.size(), /*scalar=*/false,
                          where);
+      for (const auto& [name, value] : options.string_attributes)
+        write_string_attr(root, name.c_str(), value, where);
       H5_CHECK(file.close(), where, ": closing the file");
     }
   } catch (...) {

@@ -44,6 +44,9 @@ struct WriteOptions {
   const uint8_t* attention_mask = nullptr;
   /// Extra root attributes stored as int64 1-D arrays, e.g. {"class_ids", {5, 6, 7, 8, 9}}.
   std::map<std::string, std::vector<int64_t>> int64_attributes;
+  /// Extra root attributes stored as scalar variable-length UTF-8 strings, e.g.
+  /// {"label_values", "[\"neg\",\"pos\"]"}. Names must differ from int64_attributes'.
+  std::map<std::string, std::string> string_attributes;
 };
 
 /// Writes one dataset file atomically: everything goes to `path + ".tmp.<pid>"`, which is
@@ -57,8 +60,9 @@ struct WriteOptions {
 ///         int32 (tokens), written as /inputs [N, sample_shape...].
 /// labels: N int64 class indices, each in [0, num_classes), written as /labels [N].
 /// Root attributes: frost_schema (= kFrostSchemaVersion), task, num_classes, input_kind,
-/// mean/std (images), and options.int64_attributes. Datasets are chunked along axis 0 with no
-/// compression. Throws frost::Error (naming `path`) on a bad argument or any HDF5/I/O failure.
+/// mean/std (images), options.int64_attributes and options.string_attributes. Datasets are
+/// chunked along axis 0 with no compression. Throws frost::Error (naming `path`) on a bad
+/// argument or any HDF5/I/O failure.
 void write_dataset(const std::string& path, const DatasetInfo& info, const void* inputs,
                    const int64_t* labels, const WriteOptions& options);
 

@@ -9,6 +9,27 @@
 #include "frost/data/h5_dataset.h"
 
 namespace frost::data {
+namespace {
+
+// 1 + the last column where some row of `mask` (uint8 [B, L], contiguous) is non-zero;
+// at least 1 (Note [Dynamic padding] in loader.h).
+int64_t padded_width(const torch::Tensor& mask) {
+  const int64_t rows = mask.size(0), cols = mask.size(1);
+  const uint8_t* m = mask.data_ptr<uint8_t>();
+  int64_t width = std::min<int64_t>(1, cols);
+  for (int64_t r = 0; r < rows && width < cols; ++r) {
+    const uint8_t* row = m + r * cols;
+    for (int64_t c = cols - 1; c >= width; --c) {
+      if (row[c] != 0) {
+        width = c + 1;
+        break;
+      }
+    }
+  }
+  return width;
+}
+
+}  // namespace
 
 BatchLoader::BatchLoader(const H5Dataset& dataset, std::vector<std::vector<int64_t>> batches,
                          int prefetch_batches)
@@ -62,7 +83,16 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) const {
       batch.inputs = raw.to(torch::kFloat32).div_(255.0).sub_(mean_).div_(std_);
       break;
     case InputKind::kFeatures: batch.inputs = std::move(raw); break;
-    case InputKind::kTokens: batch.inputs = raw.to(torch::kInt64); break;
+    case InputKind::kTokens:
+      if (batch.attention_mask.defined()) {
+        const int64_t width = padded_width(batch.attention_mask);
+        if (width < raw.size(1)) {  // Note [Dynamic padding] in loader.h
+          raw = raw.narrow(1, 0, width);
+          batch.attention_mask = batch.attention_mask.narrow(1, 0, width).contiguous();
+        }
+      }
+      batch.inputs = raw.to(torch::kInt64).contiguous();
+      break;
   }
   return batch;
 }

@@ -15,6 +15,20 @@
 // * The H5Dataset must outlive the loader. HDF5 reads are serialised process-wide (Note [HDF5
 //   lock] in h5_dataset.h), so two loaders on one dataset work but do not read in parallel.
 //
+// Note [Dynamic padding]
+// -----------------------
+// Token files are padded to one fixed length L (frost-prep text: --max-len), but most batches
+// hold only short texts. For input_kind tokens with an /attention_mask, load() therefore cuts
+// every batch to L' = 1 + the last column in which any row of the batch has a non-zero mask
+// (at least 1, at most L): the columns dropped are padding in every row, so nothing a model
+// attends to is lost, and attention cost falls with L'. The mask is not assumed to be a
+// prefix: a 0 column between real tokens is kept. inputs and attention_mask keep the same
+// width; different batches may have different widths. A model that masks padding properly
+// (BERT: additive -inf/large-negative mask before the softmax) gives the same outputs for the
+// real tokens with or without the cut, up to float reduction order, so N ranks with batch B
+// still match 1 rank with batch N*B (DESIGN invariant 4) even though their widths differ.
+// Token files without /attention_mask are not cut (there is no way to tell padding apart).
+//
 // Only <ATen/core/Tensor.h> is included here; the .cpp includes the rest of LibTorch.
 #pragma once
 
@@ -37,11 +51,13 @@ struct Batch {
   /// image:    float32 [B, C, H, W], normalised per channel: (x / 255 - mean[c]) / std[c]
   ///           (mean/std from the dataset's attributes);
   /// features: float32 [B, ...] as stored;
-  /// tokens:   int64 [B, L] token ids.
+  /// tokens:   int64 [B, L'] token ids; L' <= L is the batch's own width when the file has
+  ///           an /attention_mask (Note [Dynamic padding]), else L' = L.
   at::Tensor inputs;
   /// int64 [B] class indices in [0, num_classes).
   at::Tensor labels;
-  /// uint8 [B, L] for tokens when the dataset has /attention_mask; undefined otherwise.
+  /// uint8 [B, L'] (1 = real token, 0 = padding), the same width as inputs, for tokens when
+  /// the dataset has /attention_mask; undefined otherwise.
   at::Tensor attention_mask;
   /// The B global sample indices, in the order of the rows above.
   std::vector<int64_t> indices;

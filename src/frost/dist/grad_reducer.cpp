@@ -54,10 +54,11 @@ struct GradReducer::Impl {
   void launch_locked(int64_t b) {
     FROST_ASSERT(b == next_launch, "bucket ", b, " launched out of order (next is ", next_launch, ")");
     Bucket& bucket = buckets[b];
+    ++next_launch;
+    if (comm.world_size() == 1) return;  // one rank: its gradient is the average; nothing to send
     bucket.work = comm.all_reduce_async(bucket.flat, comm::ReduceOp::kSum);
     last.collectives += 1;
     last.all_reduce_bytes += bucket.flat.numel() * static_cast<int64_t>(bucket.flat.element_size());
-    ++next_launch;
   }
 
   void on_grad(int64_t s, const torch::Tensor& grad) {
@@ -68,7 +69,7 @@ struct GradReducer::Impl {
                 "' received a second gradient in one step: call GradReducer::prepare_step() "
                 "before each backward");
     Bucket& bucket = buckets[slot.bucket];
-    FROST_ASSERT(bucket.work == nullptr, "bucket ", slot.bucket, " already launched");
+    FROST_ASSERT(slot.bucket >= next_launch, "bucket ", slot.bucket, " already launched");
     torch::NoGradGuard no_grad;
     auto view = bucket.flat.narrow(0, slot.offset, slot.numel);
     view.copy_(grad.reshape({-1}));
@@ -171,7 +172,9 @@ void GradReducer::finalize() {
     }
   }
   const auto tw = Clock::now();
-  for (auto& b : impl_->buckets) b.work->wait();
+  for (auto& b : impl_->buckets) {
+    if (b.work) b.work->wait();
+  }
   impl_->last.wait_s = seconds_since(tw);
   torch::NoGradGuard no_grad;
   for (auto& s : impl_->slots) {

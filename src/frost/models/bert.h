@@ -28,6 +28,8 @@ struct BertConfig {
   double hidden_dropout_prob = 0.1;
   double attention_probs_dropout_prob = 0.1;
   std::string hidden_act = "gelu";  ///< gelu (erf form) only
+  int64_t pad_token_id = 0;         ///< padding_idx of word_embeddings (row zeroed at init, no grad)
+  double initializer_range = 0.02;  ///< std of the normal init of Linear/Embedding weights
 
   /// Reads config.json. Throws frost::Error naming the file and the bad field.
   static BertConfig from_json_file(const std::string& path);
@@ -43,5 +45,12 @@ std::shared_ptr<BackboneImpl> make_bert_backbone(const BertConfig& config, const
 
 /// The BertConfig of a backbone made by make_bert_backbone, or nullptr for other backbones.
 const BertConfig* bert_config_of(const BackboneImpl& backbone);
+
+/// The encoder's last hidden states [B, L, hidden_size] (HF BertModel's last_hidden_state) for
+/// input_ids [B, L] and attention_mask as in BackboneImpl::forward; the pooled features are
+/// computed from these. Throws frost::Error if `backbone` was not made by make_bert_backbone
+/// or for bad inputs (as forward).
+torch::Tensor bert_last_hidden_state(BackboneImpl& backbone, const torch::Tensor& input_ids,
+                                     const torch::Tensor& attention_mask = torch::Tensor());
 
 }  // namespace frost::models

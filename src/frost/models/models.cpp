@@ -27,11 +27,13 @@
 #include <utility>
 
 #include "frost/core/error.h"
+#include "frost/models/bert.h"
+#include "frost/models/torchscript_backbone.h"
 
 namespace frost::models {
 namespace {
 
-constexpr const char* kValidArchs = "resnet18, resnet34, resnet50, mlp";
+constexpr const char* kValidArchs = "resnet18, resnet34, resnet50, mlp, bert, torchscript";
 
 torch::nn::Conv2d make_conv(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
                             int64_t stride, int64_t padding) {
@@ -246,6 +248,12 @@ std::shared_ptr<BackboneImpl> make_backbone(const BackboneSpec& spec) {
                   " (model.hidden) must be >= 1, got ", spec.hidden[i]);
     }
     return std::make_shared<MlpImpl>(spec);
+  }
+  if (spec.arch == "torchscript") {
+    return make_torchscript_backbone(spec.torchscript_path, spec.feature_dim);
+  }
+  if (spec.arch == "bert") {
+    return make_bert_backbone(BertConfig::from_json_file(spec.config_path), spec.pooling);
   }
   FROST_CHECK(false, "unknown model.arch '", spec.arch, "'; valid choices: ", kValidArchs);
   return nullptr;  // unreachable

@@ -28,6 +28,7 @@ struct BackboneSpec {
   std::string config_path;     ///< bert: Hugging Face config.json of the checkpoint
   std::string pooling = "cls";  ///< bert: cls | mean (mean over attention_mask tokens)
   std::string torchscript_path;  ///< torchscript: a module saved with torch.jit.save
+  int64_t feature_dim = 0;       ///< torchscript: output width D (0 = the module's feature_dim attribute)
 };
 
 /// A backbone maps an input batch to features [B, D] float32.

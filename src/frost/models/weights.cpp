@@ -1,1 +1,441 @@
-// placeholder
+// Loading pretrained weights by name, and exporting under the source framework's names.
+//
+// Note [Loading weights all or nothing]
+// load_weights first matches every file key against the module's state_dict names (after the
+// prefix map), collecting every missing name, unexpected key, shape and dtype mismatch; only
+// when nothing is wrong does it copy. A user who loads the wrong checkpoint sees the whole
+// picture in one message (instead of fixing one key per run), and a failed load leaves the
+// module as it was.
+
+#include "frost/models/weights.h"
+
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "frost/core/error.h"
+#include "frost/core/fs.h"
+#include "frost/models/bert.h"
+#include "frost/models/models.h"
+#include "frost/models/safetensors.h"
+
+namespace frost::models {
+namespace {
+
+/// At most this many names per category in a load error (the counts are always complete).
+constexpr size_t kMaxListedNames = 40;
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string shape_str(c10::IntArrayRef shape) {
+  std::ostringstream os;
+  os << '[';
+  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
+  os << ']';
+  return os.str();
+}
+
+std::string join_capped(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < kMaxListedNames; ++i)
+    out += (i ? ", " : "") + names[i];
+  if (names.size() > kMaxListedNames) {
+    out += ", ... (" + std::to_string(names.size() - kMaxListedNames) + " more)";
+  }
+  return out;
+}
+
+std::string error_text(const std::exception& e) {
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
+  return e.what();
+}
+
+std::string lower_extension(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  std::string ext = path.substr(dot);
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return ext;
+}
+
+/// The tensors of a weights file: a safetensors file (memory-mapped, read tensor by tensor) or
+/// a torch pickle of a {name: tensor} dict (read whole).
+class WeightsSource {
+ public:
+  explicit WeightsSource(const std::string& path) : path_(path) {
+    const std::string ext = lower_extension(path);
+    if (ext == ".safetensors") {
+      file_ = std::make_unique<SafetensorsFile>(SafetensorsFile::open(path));
+      for (const auto& key : file_->keys()) {
+        const auto& e = file_->entry(key);
+        keys_.push_back(key);
+        shapes_[key] = e.shape;
+        floating_[key] = e.dtype[0] == 'F' || e.dtype == "BF16";
+      }
+    } else if (ext == ".pt" || ext == ".pth" || ext == ".bin") {
+      read_pickle();
+    } else {
+      throw Error("weights '" + path + "': unknown file type '" + ext +
+                  "'; expected a .safetensors file or a Frost model.pt (.pt, .pth, .bin: a "
+                  "torch pickle of a {name: tensor} dict)");
+    }
+  }
+
+  const std::vector<std::string>& keys() const { return keys_; }
+  const std::vector<int64_t>& shape(const std::string& key) const { return shapes_.at(key); }
+  bool is_floating(const std::string& key) const { return floating_.at(key); }
+
+  at::Tensor get(const std::string& key, c10::ScalarType dtype) const {
+    if (file_) return file_->get(key, dtype);
+    return pickled_.at(key).to(dtype);
+  }
+
+ private:
+  void read_pickle() {
+    std::ifstream in(path_, std::ios::binary);
+    FROST_CHECK(in.good(), "weights '", path_, "': cannot open the file");
+    const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
+    c10::IValue value;
+    try {
+      value = torch::pickle_load(bytes);
+    } catch (const std::exception& e) {
+      const std::string what = error_text(e);
+      // LibTorch's unpickler turns collections.OrderedDict into None (it expects them only as
+      // tensor hook dicts), so the OrderedDict of a Python state_dict() cannot be rebuilt.
+      const bool ordered_dict = what.find("Expected GenericDict but got None") != std::string::npos;
+      throw Error(
+          "weights '" + path_ +
+          "' is not a torch pickle of a {name: tensor} dict (a Frost model.pt)" +
+          (ordered_dict
+               ? std::string(": it looks like torch.save(model.state_dict()), an OrderedDict, "
+                             "which LibTorch cannot read; save dict(model.state_dict()) "
+                             "or use safetensors.torch.save_file")
+               : ": " + what.substr(0, what.find('\n')).substr(0, 300)));
+    }
+    FROST_CHECK(value.isGenericDict(), "weights '", path_, "' holds a ", value.tagKind(),
+                ", expected a {name: tensor} dict (a Frost model.pt)");
+    for (const auto& item : value.toGenericDict()) {
+      FROST_CHECK(item.key().isString() && item.value().isTensor(), "weights '", path_,
+                  "' has an entry that is not name -> tensor (a Frost model.pt has only those)");
+      const std::string& key = item.key().toStringRef();
+      const at::Tensor t = item.value().toTensor();
+      keys_.push_back(key);
+      shapes_[key] = t.sizes().vec();
+      floating_[key] = t.is_floating_point();
+      pickled_[key] = t;
+    }
+  }
+
+  std::string path_;
+  std::unique_ptr<SafetensorsFile> file_;
+  std::map<std::string, at::Tensor> pickled_;
+  std::vector<std::string> keys_;
+  std::map<std::string, std::vector<int64_t>> shapes_;
+  std::map<std::string, bool> floating_;
+};
+
+std::string apply_prefix_map(const std::string& key, const LoadOptions& options) {
+  for (const auto& [file_prefix, module_prefix] : options.prefix_map) {
+    if (key.compare(0, file_prefix.size(), file_prefix) == 0) {
+      return module_prefix + key.substr(file_prefix.size());
+    }
+  }
+  return key;
+}
+
+/// Splits `name` into (prefix, suffix) at the start of its longest dotted suffix shared with
+/// `other`: "bert.encoder.x" vs "encoder.x" -> "bert.". Returns false when they share fewer
+/// than two trailing components (every parameter ends in "weight" or "bias").
+bool common_dotted_suffix(const std::string& a, const std::string& b, std::string& prefix_a,
+                          std::string& prefix_b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[a.size() - 1 - n] == b[b.size() - 1 - n]) ++n;
+  // Shrink to a component boundary in both names.
+  while (n > 0) {
+    const size_t ia = a.size() - n, ib = b.size() - n;
+    const bool boundary_a = ia == 0 || a[ia - 1] == '.';
+    const bool boundary_b = ib == 0 || b[ib - 1] == '.';
+    if (boundary_a && boundary_b) break;
+    --n;
+  }
+  if (n == 0 || a.find('.', a.size() - n) == std::string::npos) return false;
+  prefix_a = a.substr(0, a.size() - n);
+  prefix_b = b.substr(0, b.size() - n);
+  return prefix_a != prefix_b;
+}
+
+/// A hint when unexpected file keys and missing module names differ only by a prefix.
+std::string prefix_hint(const std::vector<std::string>& unexpected,
+                        const std::vector<std::string>& missing) {
+  constexpr size_t kMaxPairs = 300;  // bounded work for huge mismatches
+  std::map<std::pair<std::string, std::string>, int> votes;
+  for (size_t i = 0; i < unexpected.size() && i < kMaxPairs; ++i) {
+    for (size_t j = 0; j < missing.size() && j < kMaxPairs; ++j) {
+      std::string pu, pm;
+      if (common_dotted_suffix(unexpected[i], missing[j], pu, pm)) ++votes[{pu, pm}];
+    }
+  }
+  if (votes.empty()) return "";
+  const auto best = std::max_element(
+      votes.begin(), votes.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  return "; hint: file keys '" + best->first.first + "*' look like the model's '" +
+         best->first.second + "*' (prefix map '" + best->first.first + "' -> '" +
+         best->first.second + "')";
+}
+
+}  // namespace
+
+bool weights_pattern_matches(const std::string& pattern, const std::string& name) {
+  if (!pattern.empty() && pattern.back() == '*') {
+    return name.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
+  }
+  return pattern == name;
+}
+
+namespace {
+bool matches_any(const std::vector<std::string>& patterns, const std::string& name) {
+  return std::any_of(patterns.begin(), patterns.end(),
+                     [&](const std::string& p) { return weights_pattern_matches(p, name); });
+}
+}  // namespace
+
+LoadReport load_weights(torch::nn::Module& module, const std::string& path,
+                        const LoadOptions& options) {
+  const WeightsSource source(path);
+
+  std::map<std::string, torch::Tensor> targets;
+  std::vector<std::string> target_order;
+  for (auto& [name, tensor] : state_dict_items(module)) {
+    if (targets.emplace(name, tensor).second) target_order.push_back(name);
+  }
+
+  LoadReport report;
+  std::vector<std::string> missing, unexpected, mismatched, dtype_mismatched, duplicates;
+  std::vector<std::pair<std::string, std::string>> plan;  // (file key, module name)
+  std::map<std::string, std::string> source_of;           // module name -> file key
+  std::set<std::string> skipped;  // allowed-missing names whose file shape differs
+
+  for (const std::string& key : source.keys()) {
+    const std::string name = apply_prefix_map(key, options);
+    const auto target = targets.find(name);
+    if (target == targets.end()) {
+      if (matches_any(options.allow_unexpected, key) ||
+          matches_any(options.allow_unexpected, name)) {
+        report.unexpected.push_back(key);
+      } else {
+        unexpected.push_back(key);
+      }
+      continue;
+    }
+    const auto [it, inserted] = source_of.emplace(name, key);
+    if (!inserted) {
+      duplicates.push_back("'" + it->second + "' and '" + key + "' both map to '" + name + "'");
+      continue;
+    }
+    const torch::Tensor& t = target->second;
+    const auto& file_shape = source.shape(key);
+    if (t.sizes() != c10::IntArrayRef(file_shape)) {
+      if (matches_any(options.allow_missing, name)) {
+        // Allowed to be missing, so allowed to be left as initialised (e.g. a head of another
+        // class count); the file key is then unused.
+        skipped.insert(name);
+        report.unexpected.push_back(key);
+        continue;
+      }
+      mismatched.push_back(key + (key == name ? "" : " (-> " + name + ")") + " file " +
+                           shape_str(file_shape) + " vs model " + shape_str(t.sizes()));
+      continue;
+    }
+    if (source.is_floating(key) != t.is_floating_point()) {
+      dtype_mismatched.push_back(key + (key == name ? "" : " (-> " + name + ")") + " file " +
+                                 (source.is_floating(key) ? "floating-point" : "integer") +
+                                 " vs model " + c10::toString(t.scalar_type()));
+      continue;
+    }
+    plan.emplace_back(key, name);
+  }
+  for (const std::string& name : target_order) {
+    if (source_of.count(name) != 0 && skipped.count(name) == 0) continue;
+    if (matches_any(options.allow_missing, name)) {
+      report.missing.push_back(name);
+    } else {
+      missing.push_back(name);
+    }
+  }
+
+  if (!missing.empty() || !unexpected.empty() || !mismatched.empty() || !dtype_mismatched.empty() ||
+      !duplicates.empty()) {
+    std::vector<std::string> parts;
+    if (!missing.empty()) {
+      parts.push_back("missing (" + std::to_string(missing.size()) + "): " + join_capped(missing));
+    }
+    if (!unexpected.empty()) {
+      parts.push_back("unexpected (" + std::to_string(unexpected.size()) +
+                      "): " + join_capped(unexpected));
+    }
+    if (!mismatched.empty()) {
+      parts.push_back("shape mismatch (" + std::to_string(mismatched.size()) +
+                      "): " + join_capped(mismatched));
+    }
+    if (!dtype_mismatched.empty()) {
+      parts.push_back("dtype mismatch (" + std::to_string(dtype_mismatched.size()) +
+                      "): " + join_capped(dtype_mismatched));
+    }
+    if (!duplicates.empty()) parts.push_back("duplicate: " + join_capped(duplicates));
+    std::string msg = "weights '" + path + "' do not fit the model: ";
+    for (size_t i = 0; i < parts.size(); ++i) msg += (i ? "; " : "") + parts[i];
+    msg += prefix_hint(unexpected, missing);
+    msg += " (set model.weights_prefix / model.weights_ignore, or check model.backbone)";
+    throw Error(msg);
+  }
+
+  // Note [Loading weights all or nothing]: every check passed; now copy.
+  torch::NoGradGuard no_grad;
+  for (const auto& [key, name] : plan) {
+    torch::Tensor& target = targets.at(name);
+    target.copy_(source.get(key, target.scalar_type()));
+    ++report.loaded;
+  }
+  return report;
+}
+
+namespace {
+
+/// The torchvision arch of a Frost ResNet backbone, from its state_dict names
+/// (see models.cpp, Note [torchvision compatibility]); "" when it is not one.
+struct ResNetLayout {
+  std::string arch;
+  int64_t width = 0, in_channels = 0;
+  bool small_input = false;
+};
+
+ResNetLayout resnet_layout(const std::vector<std::pair<std::string, torch::Tensor>>& backbone) {
+  ResNetLayout layout;
+  std::vector<int64_t> blocks(4, 0);
+  bool bottleneck = false, has_stem = false;
+  for (const auto& [name, t] : backbone) {
+    if (name == "conv1.weight" && t.dim() == 4) {
+      has_stem = true;
+      layout.width = t.size(0);
+      layout.in_channels = t.size(1);
+      layout.small_input = t.size(2) == 3;
+      continue;
+    }
+    if (name.rfind("layer", 0) != 0 || name.size() < 8 || name[6] != '.') continue;
+    const int stage = name[5] - '1';
+    if (stage < 0 || stage > 3) continue;
+    const size_t dot = name.find('.', 7);
+    if (dot == std::string::npos) continue;
+    try {
+      blocks[stage] = std::max<int64_t>(blocks[stage], std::stoll(name.substr(7, dot - 7)) + 1);
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (name.compare(dot, 7, ".conv3.") == 0) bottleneck = true;
+  }
+  if (!has_stem) return layout;
+  const std::vector<int64_t> r18 = {2, 2, 2, 2}, r34 = {3, 4, 6, 3};
+  if (!bottleneck && blocks == r18) layout.arch = "resnet18";
+  if (!bottleneck && blocks == r34) layout.arch = "resnet34";
+  if (bottleneck && blocks == r34) layout.arch = "resnet50";
+  return layout;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> strip_prefix(
+    const std::vector<std::pair<std::string, torch::Tensor>>& items, const std::string& prefix) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& [name, t] : items) {
+    if (name.compare(0, prefix.size(), prefix) == 0)
+      out.emplace_back(name.substr(prefix.size()), t);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string default_export_format(ClassifierImpl& model) {
+  if (bert_config_of(*model.backbone) != nullptr) return "huggingface-bert";
+  if (!resnet_layout(state_dict_items(*model.backbone)).arch.empty()) return "torchvision";
+  return "none";
+}
+
+void export_model(ClassifierImpl& model, const std::string& dir, const std::string& format) {
+  FROST_CHECK(format == "torchvision" || format == "huggingface-bert", "model.export_format = '",
+              format, "' is not an export format; valid: torchvision, huggingface-bert");
+  const auto items = state_dict_items(model);
+  const auto backbone = strip_prefix(items, "backbone.");
+  const int64_t num_classes = model.head->weight.size(0);
+
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  std::string model_json;
+  if (format == "torchvision") {
+    // torchvision's ResNet: backbone.X -> X, head -> fc; every BatchNorm buffer (including
+    // num_batches_tracked) is in torchvision's state_dict, so everything is exported.
+    const ResNetLayout layout = resnet_layout(backbone);
+    FROST_CHECK(
+        !layout.arch.empty(),
+        "model.export_format = torchvision needs a ResNet backbone "
+        "(resnet18, resnet34, resnet50 with torchvision's names); this backbone's first key is '",
+        backbone.empty() ? std::string("(none)") : backbone.front().first,
+        "'. Use model.export_format = none (model.pt is always written)");
+    for (const auto& [name, t] : backbone) tensors.emplace_back(name, t);
+    tensors.emplace_back("fc.weight", model.head->weight);
+    tensors.emplace_back("fc.bias", model.head->bias);
+    nlohmann::ordered_json j;
+    j["format"] = "torchvision";
+    j["arch"] = layout.arch;
+    j["num_classes"] = num_classes;
+    // Beyond torchvision's constructor arguments: how Frost's ResNet differs from the stock one
+    // (stock: width 64, in_channels 3, small_input false).
+    j["width"] = layout.width;
+    j["in_channels"] = layout.in_channels;
+    j["small_input"] = layout.small_input;
+    model_json = j.dump(2) + "\n";
+  } else {
+    const BertConfig* config = bert_config_of(*model.backbone);
+    FROST_CHECK(config != nullptr,
+                "model.export_format = huggingface-bert needs a BERT backbone "
+                "(model.backbone = bert); this backbone's first key is '",
+                backbone.empty() ? std::string("(none)") : backbone.front().first,
+                "'. Use model.export_format = none or torchvision");
+    // BertForSequenceClassification: backbone.X -> bert.X, head -> classifier. The index
+    // buffers position_ids / token_type_ids are not persistent in transformers >= 4.31 (and
+    // ignored when missing by older versions), so they are left out.
+    std::set<const void*> buffers;
+    for (const auto& b : model.backbone->buffers()) buffers.insert(b.unsafeGetTensorImpl());
+    for (const auto& [name, t] : backbone) {
+      const bool index_buffer =
+          buffers.count(t.unsafeGetTensorImpl()) != 0 &&
+          (ends_with(name, "position_ids") || ends_with(name, "token_type_ids"));
+      if (!index_buffer) tensors.emplace_back("bert." + name, t);
+    }
+    tensors.emplace_back("classifier.weight", model.head->weight);
+    tensors.emplace_back("classifier.bias", model.head->bias);
+    model_json = config->to_json(num_classes);
+  }
+
+  fs::create_directories(dir);
+  // metadata format = pt: transformers refuses safetensors files without it.
+  write_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
+  fs::write_file_atomic(dir + "/model.json", model_json);
+  if (format == "huggingface-bert") {
+    // from_pretrained(dir) reads config.json; model.json is the same text under Frost's name.
+    fs::write_file_atomic(dir + "/config.json", model_json);
+  }
+}
+
+}  // namespace frost::models

@@ -21,10 +21,12 @@ struct LoadOptions {
   /// checkpoint into a bare encoder; {"", "backbone."} loads a torchvision file into a Classifier.
   std::vector<std::pair<std::string, std::string>> prefix_map;
   /// Module names (after mapping) that may be missing from the file; a trailing '*' matches
-  /// any suffix (e.g. "head.*").
+  /// any suffix (e.g. "head.*"). Such a name may also have another shape in the file: it is
+  /// then left as initialised, listed in LoadReport::missing, and its file key in `unexpected`.
   std::vector<std::string> allow_missing;
-  /// File keys (before mapping) that may be left unused, same pattern syntax (e.g. "cls.*",
-  /// the pretraining head; "embeddings.position_ids").
+  /// File keys that may be left unused, same pattern syntax (e.g. "cls.*", the pretraining
+  /// head; "embeddings.position_ids"). A pattern matches the key before or after mapping, so
+  /// "pooler.*" also allows "bert.pooler.dense.weight" under the map {"bert.", ""}.
   std::vector<std::string> allow_unexpected;
 };
 
@@ -35,15 +37,31 @@ struct LoadReport {
   std::vector<std::string> unexpected;  ///< file keys not used (allowed ones only)
 };
 
-/// Loads a .safetensors file (or a Frost model.pt) into `module`'s parameters and buffers,
-/// converting dtypes. Collects every missing key, unexpected key and shape mismatch and throws
-/// one frost::Error listing them all by name (with shapes) unless the options allow them.
+/// Loads a .safetensors file (or a Frost model.pt: extension .pt/.pth/.bin, a torch pickle of a
+/// {name: tensor} dict) into `module`'s parameters and buffers (the names of
+/// state_dict_items), converting floating dtypes (F16/BF16 -> the module's dtype). Collects
+/// every missing key, unexpected key and shape mismatch and throws one frost::Error listing
+/// them all by name (with shapes) unless the options allow them; nothing is copied then.
+/// Also throws frost::Error for an unreadable or malformed file.
 LoadReport load_weights(torch::nn::Module& module, const std::string& path, const LoadOptions& options);
+
+/// True when `name` matches `pattern`: equal, or, for a pattern ending in '*', starting with the
+/// pattern's text before the '*' ("head.*" matches "head.weight"; "*" matches everything).
+bool weights_pattern_matches(const std::string& pattern, const std::string& name);
+
+/// The export format that fits `model`'s backbone: "huggingface-bert" for a BERT backbone,
+/// "torchvision" for a ResNet (resnet18/34/50 layout), else "none".
+std::string default_export_format(ClassifierImpl& model);
 
 /// Exports `model` as `dir`/model.safetensors + `dir`/model.json, with the source framework's
 /// names so that the file loads there: format "torchvision" (backbone.X -> X, head -> fc) or
 /// "huggingface-bert" (backbone.X -> bert.X, head -> classifier; model.json is a
-/// BertForSequenceClassification config.json). Written atomically. Throws frost::Error.
+/// BertForSequenceClassification config.json, also written as config.json so that
+/// from_pretrained(dir) works; the position_ids / token_type_ids buffers are left out).
+/// model.safetensors carries the metadata {"format": "pt"} (transformers requires it).
+/// torchvision's model.json: {"format", "arch", "num_classes", "width", "in_channels",
+/// "small_input"}. Each file is written atomically. Creates `dir`. Throws frost::Error for an
+/// unknown format or a backbone the format does not fit (see docs/weights.md).
 void export_model(ClassifierImpl& model, const std::string& dir, const std::string& format);
 
 }  // namespace frost::models

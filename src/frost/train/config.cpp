@@ -3,6 +3,7 @@
 #include <boost/program_options.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <iomanip>
@@ -19,10 +20,14 @@ namespace {
 
 std::string format_value(const std::string& v) { return v; }
 std::string format_value(bool v) { return v ? "true" : "false"; }
+// The shortest decimal form that reads back to exactly `v` (0.0005, not 0.00050000000000000001).
 std::string format_value(double v) {
-  std::ostringstream os;
-  os << std::setprecision(17) << v;
-  return os.str();
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::ostringstream os;
+    os << std::setprecision(precision) << v;
+    if (std::stod(os.str()) == v || precision == 17) return os.str();
+  }
+  return "";
 }
 template <typename T>
 std::string format_value(T v) {
@@ -44,7 +49,7 @@ struct OptionTable {
 
 void describe(OptionTable& t, Config& c) {
   // [model]
-  t.add("model.backbone", &c.model.backbone, "backbone: resnet18 | resnet34 | resnet50 | mlp");
+  t.add("model.backbone", &c.model.backbone, "backbone: resnet18 | resnet34 | resnet50 | mlp | bert | torchscript");
   t.add("model.width", &c.model.width, "ResNet base width (torchvision: 64); stages use w, 2w, 4w, 8w");
   t.add("model.small_input", &c.model.small_input,
         "ResNet stem for small images: 3x3 stride-1 conv, no max-pool (28x28, 32x32 inputs)");
@@ -54,6 +59,30 @@ void describe(OptionTable& t, Config& c) {
   t.add("model.init", &c.model.init,
         "model.pt of an earlier run: its backbone is loaded (and its head when the class count "
         "matches; otherwise a fresh head is used)");
+  t.add("model.init_head", &c.model.init_head,
+        "also load model.init's head when its shape fits (false: always start from a new head)");
+  t.add("model.weights", &c.model.weights,
+        "pretrained backbone weights: a .safetensors file (Hugging Face / torchvision names) or a "
+        "Frost model.pt; every backbone tensor must be present");
+  t.add("model.weights_prefix", &c.model.weights_prefix,
+        "prefix of the backbone keys in model.weights to strip, e.g. 'bert.' for a "
+        "BertForSequenceClassification checkpoint");
+  t.add("model.weights_ignore", &c.model.weights_ignore,
+        "comma-separated key patterns (trailing '*' = any suffix) of model.weights that may be "
+        "left unused (heads of the source task)");
+  t.add("model.hf_config", &c.model.hf_config,
+        "bert: the checkpoint's Hugging Face config.json (empty = config.json next to model.weights)");
+  t.add("model.pooling", &c.model.pooling,
+        "bert: cls (BertPooler on [CLS], as BertForSequenceClassification) | mean (mean over tokens, "
+        "as sentence-transformers)");
+  t.add("model.torchscript", &c.model.torchscript,
+        "torchscript: a module saved with torch.jit.save mapping an input batch to [B, D] features");
+  t.add("model.feature_dim", &c.model.feature_dim,
+        "torchscript: D, the width of its features (0 = the module's feature_dim attribute)");
+  t.add("model.export_format", &c.model.export_format,
+        "also export model.safetensors + model.json under the source framework's names: auto "
+        "(resnet -> torchvision, bert -> huggingface-bert, else none) | none | torchvision | "
+        "huggingface-bert");
   // [data]
   t.add("data.train", &c.data.train, "training HDF5 file(s): path, glob or comma-separated list");
   t.add("data.test", &c.data.test, "evaluation HDF5 file(s); empty = no evaluation");
@@ -167,12 +196,20 @@ void Config::validate() const {
     }
     throw Error("config key " + key + " = '" + v + "' is not one of: " + list);
   };
-  one_of("model.backbone", model.backbone, {"resnet18", "resnet34", "resnet50", "mlp"});
+  one_of("model.backbone", model.backbone, {"resnet18", "resnet34", "resnet50", "mlp", "bert", "torchscript"});
+  one_of("model.pooling", model.pooling, {"cls", "mean"});
+  one_of("model.export_format", model.export_format, {"auto", "none", "torchvision", "huggingface-bert"});
+  FROST_CHECK(model.backbone != "torchscript" || !model.torchscript.empty(),
+              "model.backbone = torchscript needs model.torchscript (a torch.jit.save file)");
+  FROST_CHECK(model.backbone != "bert" || !model.weights.empty() || !model.hf_config.empty(),
+              "model.backbone = bert needs model.hf_config (config.json) or model.weights next to one");
+  FROST_CHECK(model.feature_dim >= 0, "config key model.feature_dim must be >= 0, got ", model.feature_dim);
   one_of("train.strategy", train.strategy, {"full", "head"});
   one_of("optim.name", optim.name, {"sgd", "adamw"});
   one_of("optim.schedule", optim.schedule, {"cosine", "constant"});
   one_of("log.level", log.level, {"trace", "debug", "info", "warn", "error"});
   FROST_CHECK(!data.train.empty(), "config key data.train is empty: give the training HDF5 file(s)");
+  FROST_CHECK(train.seed >= 0, "config key train.seed must be >= 0, got ", train.seed);
   FROST_CHECK(model.width >= 1, "config key model.width must be >= 1, got ", model.width);
   FROST_CHECK(model.num_classes >= 0, "config key model.num_classes must be >= 0, got ", model.num_classes);
   FROST_CHECK(data.batch_size >= 1, "config key data.batch_size must be >= 1, got ", data.batch_size);
@@ -182,7 +219,7 @@ void Config::validate() const {
   FROST_CHECK(train.epochs >= 1, "config key train.epochs must be >= 1, got ", train.epochs);
   FROST_CHECK(train.threads >= 0, "config key train.threads must be >= 0, got ", train.threads);
   FROST_CHECK(train.max_steps >= 0, "config key train.max_steps must be >= 0, got ", train.max_steps);
-  FROST_CHECK(optim.lr > 0, "config key optim.lr must be > 0, got ", optim.lr);
+  FROST_CHECK(optim.lr > 0 && std::isfinite(optim.lr), "config key optim.lr must be > 0 and finite, got ", optim.lr);
   FROST_CHECK(optim.momentum >= 0 && optim.momentum < 1, "config key optim.momentum must be in [0, 1), got ",
               optim.momentum);
   FROST_CHECK(optim.weight_decay >= 0, "config key optim.weight_decay must be >= 0, got ", optim.weight_decay);
@@ -196,10 +233,22 @@ void Config::validate() const {
               "config key optim.min_lr must be in [0, optim.lr], got ", optim.min_lr);
   FROST_CHECK(optim.grad_clip >= 0, "config key optim.grad_clip must be >= 0, got ", optim.grad_clip);
   FROST_CHECK(dist.bucket_cap_mb > 0, "config key dist.bucket_cap_mb must be > 0, got ", dist.bucket_cap_mb);
-  FROST_CHECK(dist.timeout_s > 0, "config key dist.timeout_s must be > 0, got ", dist.timeout_s);
+  FROST_CHECK(dist.timeout_s >= 0.01 && dist.timeout_s <= 1e6,
+              "config key dist.timeout_s must be in [0.01, 1e+06] seconds, got ", dist.timeout_s);
+  for (const auto& [key, v] : std::initializer_list<std::pair<const char*, double>>{
+           {"optim.lr", optim.lr}, {"optim.momentum", optim.momentum},
+           {"optim.weight_decay", optim.weight_decay}, {"optim.beta1", optim.beta1},
+           {"optim.beta2", optim.beta2}, {"optim.eps", optim.eps}, {"optim.warmup_frac", optim.warmup_frac},
+           {"optim.min_lr", optim.min_lr}, {"optim.grad_clip", optim.grad_clip},
+           {"dist.bucket_cap_mb", dist.bucket_cap_mb}, {"dist.timeout_s", dist.timeout_s}}) {
+    FROST_CHECK(std::isfinite(v), "config key ", key, " must be a finite number, got ", v);
+  }
   FROST_CHECK(log.every >= 1, "config key log.every must be >= 1, got ", log.every);
   FROST_CHECK(!log.dir.empty(), "config key log.dir is empty: give a run directory");
   if (model.backbone == "mlp") {
+    const auto& h = model.mlp_hidden;
+    FROST_CHECK(h.empty() || (h.front() != ',' && h.back() != ',' && h.find(",,") == std::string::npos),
+                "config key model.mlp_hidden = '", h, "' has an empty entry; write e.g. 256,256");
     std::stringstream ss(model.mlp_hidden);
     std::string item;
     while (std::getline(ss, item, ',')) {
@@ -231,7 +280,8 @@ ParseResult parse_args(int argc, const char* const* argv) {
     // The command line is stored first, so its values win over the file's.
     // No guessing: "--train.epoch" must be an error, not silently "--train.epochs".
     const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
-    po::store(po::command_line_parser(argc, argv).options(all).style(style).run(), vm);
+    const po::positional_options_description no_positional;  // every argument is --key value
+    po::store(po::command_line_parser(argc, argv).options(all).style(style).positional(no_positional).run(), vm);
     if (vm.count("config")) {
       const std::string path = vm["config"].as<std::string>();
       std::ifstream in(path);
@@ -249,6 +299,21 @@ ParseResult parse_args(int argc, const char* const* argv) {
   } catch (const po::unknown_option& e) {
     const std::string key = strip_dashes(e.get_option_name());
     throw Error("unknown option '--" + key + "'" + suggestion(key) + "; see --help");
+  } catch (const po::too_many_positional_options_error&) {
+    std::string arg;
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      const bool is_value = i > 1 && std::string(argv[i - 1]).rfind("--", 0) == 0 &&
+                            std::string(argv[i - 1]).find('=') == std::string::npos &&
+                            std::string(argv[i - 1]) != "--help";
+      if (a.rfind("-", 0) != 0 && !is_value) {
+        arg = a;
+        break;
+      }
+    }
+    throw Error("unexpected argument '" + arg + "': options are --section.key value pairs" +
+                (arg.size() > 4 && arg.substr(arg.size() - 4) == ".ini" ? " (did you mean --config " + arg + "?)" : "") +
+                "; see --help");
   } catch (const po::error& e) {
     throw Error(std::string("command line: ") + e.what() + "; see --help");
   }

@@ -13,12 +13,21 @@
 namespace frost::train {
 
 struct ModelConfig {
-  std::string backbone = "resnet18";  ///< resnet18 | resnet34 | resnet50 | mlp
+  std::string backbone = "resnet18";  ///< resnet18 | resnet34 | resnet50 | mlp | bert | torchscript
   int64_t width = 64;                 ///< ResNet base width (torchvision: 64)
   bool small_input = false;           ///< ResNet 3x3 stem, no max-pool (28x28 inputs)
   std::string mlp_hidden = "256,256";  ///< MLP hidden sizes, comma separated
   int64_t num_classes = 0;            ///< 0: from the training data's num_classes attribute
   std::string init;                   ///< model.pt of an earlier run to start from ("" = random)
+  bool init_head = true;              ///< also load model.init's head when its shape fits
+  std::string weights;         ///< pretrained backbone weights (.safetensors or model.pt)
+  std::string weights_prefix;  ///< prefix of the file's backbone keys to strip (e.g. "bert.")
+  std::string weights_ignore = "fc.*,classifier.*,cls.*,pooler.*,embeddings.position_ids";
+  std::string hf_config;       ///< bert: config.json ("" = config.json next to model.weights)
+  std::string pooling = "cls";  ///< bert: cls | mean
+  std::string torchscript;     ///< torchscript: module saved with torch.jit.save
+  int64_t feature_dim = 0;     ///< torchscript: width of its output (0 = the module's feature_dim attribute)
+  std::string export_format = "auto";  ///< auto | none | torchvision | huggingface-bert
 };
 
 struct DataConfig {
@@ -34,7 +43,7 @@ struct DataConfig {
 struct TrainConfig {
   std::string strategy = "full";  ///< full | head (frozen backbone + linear head)
   int64_t epochs = 1;
-  uint64_t seed = 0;        ///< model init and data order; identical on every rank
+  int64_t seed = 0;         ///< model init and data order; identical on every rank (>= 0)
   int64_t threads = 0;      ///< intra-op threads per rank; 0 = cores / local ranks
   int64_t max_steps = 0;    ///< stop after this many optimizer steps in total (0 = no limit)
 };

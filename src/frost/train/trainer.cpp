@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,8 @@
 #include "frost/data/sampler.h"
 #include "frost/dist/grad_reducer.h"
 #include "frost/dist/state_sync.h"
+#include "frost/models/bert.h"
+#include "frost/models/weights.h"
 
 namespace frost::train {
 
@@ -107,7 +110,19 @@ void save_state_dict(torch::nn::Module& module, const std::string& path) {
 }
 
 namespace {
+// Float inputs must be finite: a NaN would silently poison the loss or the evaluation.
+void check_finite_inputs(const data::Batch& batch, const std::string& source, int rank) {
+  if (!batch.inputs.is_floating_point()) return;
+  auto bad = torch::isfinite(batch.inputs).reshape({batch.inputs.size(0), -1}).all(1).logical_not();
+  if (!bad.any().item<bool>()) return;
+  const int64_t row = bad.nonzero()[0][0].item<int64_t>();
+  throw Error(detail::str_cat("[rank ", rank, "] ", source, ": sample ", batch.indices.at(row),
+                              " has a non-finite input (NaN or Inf); clean the data"));
+}
+
 c10::Dict<std::string, torch::Tensor> read_state_dict(const std::string& path) {
+  FROST_CHECK(std::filesystem::is_regular_file(path), "model.init: '", path,
+              "' is not a file (give the model.pt of an earlier run)");
   std::ifstream in(path, std::ios::binary);
   FROST_CHECK(in.good(), "model.init: cannot open '", path, "'");
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -130,7 +145,7 @@ c10::Dict<std::string, torch::Tensor> read_state_dict(const std::string& path) {
 }
 }  // namespace
 
-bool load_init_weights(models::ClassifierImpl& model, const std::string& path) {
+bool load_init_weights(models::ClassifierImpl& model, const std::string& path, bool load_head) {
   const auto dict = read_state_dict(path);
   torch::NoGradGuard no_grad;
   auto load_into = [&](const std::string& key, torch::Tensor& target) {
@@ -156,7 +171,7 @@ bool load_init_weights(models::ClassifierImpl& model, const std::string& path) {
   }
   FROST_CHECK(present == expected, "model.init: '", path, "' has ", present,
               " backbone tensors but the model has ", expected, " (different architecture?)");
-  const bool head_fits = dict.contains("head.weight") && dict.contains("head.bias") &&
+  const bool head_fits = load_head && dict.contains("head.weight") && dict.contains("head.bias") &&
                          dict.at("head.weight").sizes() == model.head->weight.sizes();
   if (head_fits) {
     model.head->weight.copy_(dict.at("head.weight"));
@@ -197,6 +212,16 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
   s.head_only = cfg.train.strategy == "head";
   s.faults = fault_plan();
   comm.set_timeout(std::chrono::milliseconds(static_cast<int64_t>(cfg.dist.timeout_s * 1000)));
+
+  // ---- a finished run is never overwritten silently (checked before any expensive set-up;
+  // rank 0 looks, as only it writes there, and every rank gets the verdict)
+  {
+    const std::string model_path = cfg.log.dir + "/model.pt";
+    auto finished = torch::tensor({s.rank == 0 && !cfg.log.overwrite && fs::exists(model_path) ? 1 : 0}, torch::kInt);
+    comm.broadcast(finished, 0);
+    FROST_CHECK(finished.item<int>() == 0, "log.dir '", cfg.log.dir, "' already holds a finished run (",
+                model_path, "); choose another log.dir or pass --log.overwrite true to replace it");
+  }
 
   // ---- threads: cores / ranks on this node, unless configured
   const int64_t cores = std::max<unsigned>(1, std::thread::hardware_concurrency());
@@ -239,8 +264,21 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
   spec.width = cfg.model.width;
   spec.small_input = cfg.model.small_input;
   if (cfg.model.backbone == "mlp") {
+    FROST_CHECK(info.input_kind != data::InputKind::kTokens, "model.backbone = mlp needs float features or "
+                "images, but ", cfg.data.train, " holds token ids (use model.backbone = bert)");
     spec.in_features = info.sample_numel();
     spec.hidden = parse_sizes(cfg.model.mlp_hidden);
+  } else if (cfg.model.backbone == "bert") {
+    FROST_CHECK(info.input_kind == data::InputKind::kTokens, "model.backbone = bert needs token inputs, but ",
+                cfg.data.train, " holds ", data::input_kind_name(info.input_kind),
+                " inputs (make text datasets with frost-prep text)");
+    spec.config_path = !cfg.model.hf_config.empty()
+                           ? cfg.model.hf_config
+                           : std::filesystem::path(cfg.model.weights).replace_filename("config.json").string();
+    spec.pooling = cfg.model.pooling;
+  } else if (cfg.model.backbone == "torchscript") {
+    spec.torchscript_path = cfg.model.torchscript;
+    spec.feature_dim = cfg.model.feature_dim;
   } else {
     FROST_CHECK(info.input_kind == data::InputKind::kImage && info.sample_shape.size() == 3,
                 "model.backbone = ", cfg.model.backbone, " needs image inputs [N, C, H, W], but ",
@@ -248,11 +286,24 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
     spec.in_channels = info.sample_shape[0];
   }
   model_ = models::Classifier(models::make_backbone(spec), num_classes);
+  if (!cfg.model.weights.empty()) {
+    models::LoadOptions load;
+    load.prefix_map.emplace_back(cfg.model.weights_prefix, "");
+    load.allow_unexpected = split_list(cfg.model.weights_ignore);
+    const auto report = models::load_weights(*model_->backbone, cfg.model.weights, load);
+    if (s.rank == 0) {
+      spdlog::info("model.weights: {} backbone tensors loaded from {}{}", report.loaded, cfg.model.weights,
+                   report.unexpected.empty() ? "" : fmt::format(" ({} unused keys matched model.weights_ignore)",
+                                                                report.unexpected.size()));
+    }
+  }
   if (!cfg.model.init.empty()) {
-    const bool head_loaded = load_init_weights(*model_, cfg.model.init);
+    const bool head_loaded = load_init_weights(*model_, cfg.model.init, cfg.model.init_head);
     if (s.rank == 0) {
       spdlog::info("model.init: backbone loaded from {}{}", cfg.model.init,
-                   head_loaded ? " (head too)" : "; head is new (class count differs)");
+                   head_loaded        ? " (head too)"
+                   : cfg.model.init_head ? "; head is new (class count differs)"
+                                         : "; head is new (model.init_head = false)");
     }
   }
 
@@ -262,6 +313,20 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
   }
   for (auto& p : model_->parameters()) {
     if (p.requires_grad()) s.trainable.push_back(p);
+  }
+  // BatchNorm in train mode cannot normalise one sample (its batch variance is undefined), and
+  // the last, short batch of an epoch can hold one sample per rank.
+  if (!s.head_only) {
+    int64_t smallest = cfg.data.batch_size;
+    for (const auto& b : s.sampler->epoch_batches(0)) smallest = std::min<int64_t>(smallest, b.size());
+    bool has_batchnorm = false;
+    for (const auto& b : model_->named_buffers(true)) {
+      if (b.key().find("running_var") != std::string::npos) has_batchnorm = true;
+    }
+    FROST_CHECK(!(has_batchnorm && smallest < 2), "[rank ", s.rank, "] the model has BatchNorm, which needs "
+                "at least 2 samples per rank in training, but ", (smallest == cfg.data.batch_size
+                ? std::string("data.batch_size is 1") : detail::str_cat("the last batch of an epoch has ",
+                smallest, " sample per rank")), ": set data.drop_last = true or change data.batch_size");
   }
 
   // ---- replicas: same config and model everywhere, then rank 0's values everywhere
@@ -321,6 +386,7 @@ EvalResult Trainer::evaluate() {
   double correct = 0, loss_sum = 0, count = 0;
   data::Batch batch;
   while (loader.next(batch)) {
+    check_finite_inputs(batch, "data.test " + s.cfg.data.test, s.rank);
     auto logits = model_->forward(batch.inputs, batch.attention_mask);
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, batch.labels,
@@ -347,6 +413,7 @@ std::vector<EpochSummary> Trainer::run() {
 
   // ---- run directory (global rank 0 writes shared files: invariant 7)
   if (rank0) {
+    // Checked again here: another job may have finished in the same log.dir meanwhile.
     FROST_CHECK(cfg.log.overwrite || !fs::exists(model_path), "log.dir '", cfg.log.dir,
                 "' already holds a finished run (", model_path,
                 "); choose another log.dir or pass --log.overwrite true to replace it");
@@ -378,6 +445,7 @@ std::vector<EpochSummary> Trainer::run() {
       const auto t0 = Clock::now();
       FROST_ASSERT(loader.next(batch), "loader ended early at step ", i, " of ", epoch_steps);
       maybe_fault(s.faults, s.rank, "step:" + std::to_string(global_step_ + 1));
+      check_finite_inputs(batch, "data.train " + cfg.data.train, s.rank);
       const double data_s = seconds_since(t0);
 
       const double lr = lr_at(cfg.optim, global_step_, s.total_steps);
@@ -416,10 +484,11 @@ std::vector<EpochSummary> Trainer::run() {
         const double sps = static_cast<double>(s.world) * n / step_s;
         s.write_metrics({{"kind", "train"}, {"strategy", cfg.train.strategy}, {"epoch", epoch + 1},
                          {"step", global_step_}, {"loss", loss_value}, {"lr", lr},
+                         {"samples", static_cast<int64_t>(n) * s.world},
                          {"samples_per_s", sps}, {"comm_bytes", rs.all_reduce_bytes},
                          {"collectives", rs.collectives}, {"step_ms", step_s * 1e3},
                          {"data_wait_ms", data_s * 1e3}, {"comm_wait_ms", rs.wait_s * 1e3}});
-        if (global_step_ % cfg.log.every == 0 || i + 1 == epoch_steps) {
+        if ((i + 1) % cfg.log.every == 0 || i + 1 == epoch_steps) {
           spdlog::info("epoch {} | step {}/{} | loss {:.4f} | lr {:.5f} | {:.0f} samples/s | comm {:.3f} MB | {:.1f} ms",
                        epoch + 1, i + 1, epoch_steps, loss_value, lr, sps, rs.all_reduce_bytes / 1e6,
                        step_s * 1e3);
@@ -444,10 +513,11 @@ std::vector<EpochSummary> Trainer::run() {
                          {"step", global_step_}, {"eval_accuracy", sum.eval.accuracy},
                          {"eval_loss", sum.eval.loss}, {"eval_samples", sum.eval.samples}});
       }
-      spdlog::info("epoch {} done: train loss {:.4f} | test accuracy {:.4f} ({} samples) | {:.0f} samples/s | "
-                   "{:.4f} MB/step | {:.1f} s",
-                   epoch + 1, sum.train_loss, sum.eval.accuracy, sum.eval.samples, sum.samples_per_s,
-                   sum.comm_mb_per_step, sum.wall_s);
+      spdlog::info("epoch {} done: train loss {:.4f} | test accuracy {} | {:.0f} samples/s | {:.4f} MB/step | {:.1f} s",
+                   epoch + 1, sum.train_loss,
+                   sum.eval.samples > 0 ? fmt::format("{:.4f} ({} samples)", sum.eval.accuracy, sum.eval.samples)
+                                        : std::string("n/a (no data.test)"),
+                   sum.samples_per_s, sum.comm_mb_per_step, sum.wall_s);
     }
     summaries.push_back(sum);
   }
@@ -455,6 +525,16 @@ std::vector<EpochSummary> Trainer::run() {
   if (rank0) {
     save_state_dict(*model_, model_path);
     spdlog::info("saved {}", model_path);
+    std::string format = cfg.model.export_format;
+    if (format == "auto") {
+      format = cfg.model.backbone.rfind("resnet", 0) == 0 ? "torchvision"
+               : cfg.model.backbone == "bert"              ? "huggingface-bert"
+                                                           : "none";
+    }
+    if (format != "none") {
+      models::export_model(*model_, cfg.log.dir, format);
+      spdlog::info("exported {}/model.safetensors + model.json ({} names)", cfg.log.dir, format);
+    }
   }
   s.comm.barrier();  // nobody reports success before the model is on disk
   return summaries;

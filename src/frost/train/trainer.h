@@ -91,8 +91,8 @@ class Trainer {
 void save_state_dict(torch::nn::Module& module, const std::string& path);
 
 /// Loads `path` (as written by save_state_dict) into `model`: every backbone tensor must be
-/// present with the same shape (error names the key and file); the head is loaded when its
-/// shape matches and otherwise left as it is (returns false then).
-bool load_init_weights(models::ClassifierImpl& model, const std::string& path);
+/// present with the same shape (error names the key and file); the head is loaded when
+/// `load_head` and its shape matches, and otherwise left as it is (returns false then).
+bool load_init_weights(models::ClassifierImpl& model, const std::string& path, bool load_head = true);
 
 }  // namespace frost::train

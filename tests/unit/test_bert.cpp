@@ -1,0 +1,433 @@
+// Tests of src/frost/models/bert.cpp: Hugging Face BertModel parity (names, shapes, outputs of
+// a tiny random model and of the real all-MiniLM-L6-v2 checkpoint), config.json I/O, padding
+// invariance, dropout, initialisation, and the errors for bad inputs.
+//
+// Fixtures in tests/fixtures/ were written by make_bert_parity.py (transformers 4.36.2 on
+// Debian's python3-torch 1.13). The MiniLM test needs the checkpoint in
+// <repo>/.cache/models/all-MiniLM-L6-v2/ (launch/fetch_assets.sh) and fails without it.
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "frost/core/error.h"
+#include "frost/models/bert.h"
+#include "frost/models/models.h"
+#include "frost/models/safetensors.h"
+#include "frost/models/weights.h"
+
+namespace frost::models {
+namespace {
+
+std::string source_dir() {
+#ifdef FROST_SOURCE_DIR
+  return FROST_SOURCE_DIR;
+#else
+  const std::string here = __FILE__;  // <root>/tests/unit/test_bert.cpp
+  return here.substr(0, here.rfind("/tests/unit/"));
+#endif
+}
+
+std::string fixture_path(const std::string& name) {
+  return source_dir() + "/tests/fixtures/" + name;
+}
+
+std::string tmp_path(const std::string& name) {
+#ifdef FROST_TEST_TMPDIR
+  const std::string dir = FROST_TEST_TMPDIR;
+#else
+  const std::string dir = "/tmp";
+#endif
+  std::filesystem::create_directories(dir);
+  return dir + "/" + name;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+// Expects `fn` to throw frost::Error whose message contains `needle`.
+template <typename Fn>
+void expect_error_containing(Fn&& fn, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected frost::Error containing '" << needle << "', nothing thrown";
+  } catch (const frost::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
+        << "message: " << e.what() << "\nexpected it to contain: " << needle;
+  }
+}
+
+BertConfig tiny_config() {
+  BertConfig c;
+  c.vocab_size = 99;
+  c.hidden_size = 32;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.intermediate_size = 37;
+  c.max_position_embeddings = 64;
+  return c;
+}
+
+/// max |a - b| over the positions where mask == 1; a, b [B, L, H], mask [B, L].
+double masked_max_abs_diff(const torch::Tensor& a, const torch::Tensor& b,
+                           const torch::Tensor& mask) {
+  const auto m = mask.to(torch::kFloat).unsqueeze(-1);
+  return ((a - b).abs() * m).max().item<double>();
+}
+
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>();
+}
+
+/// HF BertModel outputs for one batch, as written by make_bert_parity.py.
+struct Reference {
+  torch::Tensor input_ids, attention_mask, last_hidden_state, pooler_output, mean_pooled;
+};
+
+Reference read_reference(const std::string& path) {
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  Reference r;
+  r.input_ids = file.get("input_ids", c10::ScalarType::Undefined);
+  r.attention_mask = file.get("attention_mask", c10::ScalarType::Undefined);
+  r.last_hidden_state = file.get("last_hidden_state");
+  r.pooler_output = file.get("pooler_output");
+  r.mean_pooled = file.get("mean_pooled");
+  return r;
+}
+
+struct ParityResult {
+  double hidden = 0, pooler = 0, mean = 0;
+  std::vector<std::string> unexpected;  ///< file keys load_weights left unused
+};
+
+/// Runs cls and mean backbones loaded from `weights` (with `options`) on the reference batch.
+ParityResult run_parity(const BertConfig& config, const std::string& weights,
+                        const LoadOptions& options, const Reference& ref) {
+  torch::NoGradGuard no_grad;
+  auto cls = make_bert_backbone(config, "cls");
+  auto mean = make_bert_backbone(config, "mean");
+  ParityResult r;
+  for (auto* backbone : {cls.get(), mean.get()}) {
+    const LoadReport report = load_weights(*backbone, weights, options);
+    EXPECT_EQ(report.loaded, static_cast<int64_t>(state_dict_items(*backbone).size()));
+    EXPECT_TRUE(report.missing.empty());
+    r.unexpected = report.unexpected;
+    backbone->eval();
+  }
+  const auto hidden = bert_last_hidden_state(*cls, ref.input_ids, ref.attention_mask);
+  EXPECT_EQ(hidden.sizes(), ref.last_hidden_state.sizes());
+  r.hidden = masked_max_abs_diff(hidden, ref.last_hidden_state, ref.attention_mask);
+  r.pooler = max_abs_diff(cls->forward(ref.input_ids, ref.attention_mask), ref.pooler_output);
+  r.mean = max_abs_diff(mean->forward(ref.input_ids, ref.attention_mask), ref.mean_pooled);
+  return r;
+}
+
+// ---- Hugging Face parity -------------------------------------------------------------
+
+TEST(BertModel, ParameterNamesAndShapesMatchTransformers) {
+  std::ifstream in(fixture_path("bert_tiny_state_dict.txt"));
+  ASSERT_TRUE(in.good()) << "missing fixture bert_tiny_state_dict.txt";
+  std::vector<std::string> expected;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) expected.push_back(line);
+  }
+  auto backbone = make_bert_backbone(tiny_config(), "cls");
+  std::vector<std::string> actual;
+  int64_t num_parameters = 0;
+  for (const auto& [name, tensor] : state_dict_items(*backbone)) {
+    std::ostringstream os;
+    os << name;
+    for (int64_t d : tensor.sizes()) os << ' ' << d;
+    actual.push_back(os.str());
+  }
+  for (const auto& p : backbone->parameters()) num_parameters += p.numel();
+  EXPECT_EQ(actual, expected);  // names, shapes and order of BertModel.state_dict()
+  EXPECT_EQ(num_parameters, 19978);  // sum(p.numel() for p in BertModel(tiny).parameters())
+  EXPECT_TRUE(backbone->buffers().empty());
+}
+
+TEST(BertParity, TinyRandomModelMatchesTransformers) {
+  const BertConfig config = BertConfig::from_json_file(fixture_path("bert_tiny_config.json"));
+  const Reference ref = read_reference(fixture_path("bert_tiny_parity.safetensors"));
+  const ParityResult r =
+      run_parity(config, fixture_path("bert_tiny_model.safetensors"), LoadOptions{}, ref);
+  EXPECT_LE(r.hidden, 1e-5);
+  EXPECT_LE(r.pooler, 1e-5);
+  EXPECT_LE(r.mean, 1e-5);
+  EXPECT_TRUE(r.unexpected.empty());
+  std::cout << "[ parity   ] tiny BertModel vs transformers: max |diff| last_hidden_state "
+            << r.hidden << ", pooler_output " << r.pooler << ", mean pooling " << r.mean << "\n";
+}
+
+// The real checkpoint: sentence-transformers/all-MiniLM-L6-v2 (6 layers, hidden 384,
+// 12 heads), a BertModel saved by transformers 4.8 with the buffer embeddings.position_ids.
+TEST(BertParity, MiniLmCheckpointMatchesTransformers) {
+  const std::string dir = source_dir() + "/.cache/models/all-MiniLM-L6-v2";
+  const std::string weights = dir + "/model.safetensors";
+  ASSERT_TRUE(std::ifstream(weights).good() && std::ifstream(dir + "/config.json").good())
+      << "the all-MiniLM-L6-v2 checkpoint is missing from " << dir
+      << "; run launch/fetch_assets.sh to download it";
+  const BertConfig config = BertConfig::from_json_file(dir + "/config.json");
+  EXPECT_EQ(config.hidden_size, 384);
+  EXPECT_EQ(config.num_hidden_layers, 6);
+  EXPECT_EQ(config.num_attention_heads, 12);
+  const Reference ref = read_reference(fixture_path("bert_minilm_parity.safetensors"));
+  LoadOptions options;
+  options.allow_unexpected = {"embeddings.position_ids"};
+  const ParityResult r = run_parity(config, weights, options, ref);
+  EXPECT_LE(r.hidden, 1e-4);
+  EXPECT_LE(r.pooler, 1e-4);
+  EXPECT_LE(r.mean, 1e-4);
+  EXPECT_EQ(r.unexpected, std::vector<std::string>{"embeddings.position_ids"});
+  std::cout << "[ parity   ] all-MiniLM-L6-v2 vs transformers: max |diff| last_hidden_state "
+            << r.hidden << ", pooler_output " << r.pooler << ", mean pooling " << r.mean
+            << "\n";
+}
+
+// ---- shapes, masks, dropout ----------------------------------------------------------
+
+TEST(BertModel, ShapesAndFeatureDim) {
+  torch::manual_seed(0);
+  auto cls = make_bert_backbone(tiny_config(), "cls");
+  auto mean = make_bert_backbone(tiny_config(), "mean");
+  cls->eval();
+  mean->eval();
+  const auto ids = torch::randint(0, 99, {3, 11}, torch::kLong);
+  EXPECT_EQ(cls->feature_dim(), 32);
+  EXPECT_EQ(cls->forward(ids).sizes(), (std::vector<int64_t>{3, 32}));
+  EXPECT_EQ(mean->forward(ids).sizes(), (std::vector<int64_t>{3, 32}));
+  EXPECT_EQ(bert_last_hidden_state(*cls, ids).sizes(), (std::vector<int64_t>{3, 11, 32}));
+  EXPECT_EQ(cls->forward(ids).scalar_type(), torch::kFloat);
+  // int32 ids are accepted (converted to int64).
+  EXPECT_TRUE(torch::equal(cls->forward(ids.to(torch::kInt)), cls->forward(ids)));
+
+  ASSERT_NE(bert_config_of(*cls), nullptr);
+  EXPECT_EQ(bert_config_of(*cls)->intermediate_size, 37);
+  BackboneSpec mlp;
+  mlp.arch = "mlp";
+  mlp.in_features = 4;
+  auto other = make_backbone(mlp);
+  EXPECT_EQ(bert_config_of(*other), nullptr);
+  expect_error_containing([&] { bert_last_hidden_state(*other, ids); }, "not a BERT encoder");
+}
+
+TEST(BertModel, MakeBackboneBuildsBertFromConfigJson) {
+  BackboneSpec spec;
+  spec.arch = "bert";
+  spec.config_path = fixture_path("bert_tiny_config.json");
+  spec.pooling = "mean";
+  auto backbone = make_backbone(spec);
+  ASSERT_NE(bert_config_of(*backbone), nullptr);
+  EXPECT_EQ(backbone->feature_dim(), 32);
+  Classifier model(backbone, 5);
+  model->eval();
+  EXPECT_EQ(model->forward(torch::ones({2, 6}, torch::kLong)).sizes(),
+            (std::vector<int64_t>{2, 5}));
+
+  spec.pooling = "max";
+  expect_error_containing([&] { make_backbone(spec); }, "valid choices: cls, mean");
+  spec.pooling = "cls";
+  spec.config_path = tmp_path("no_such_bert_config.json");
+  expect_error_containing([&] { make_backbone(spec); }, "no_such_bert_config.json");
+}
+
+// Padding tokens (mask 0) change nothing at the real positions, whatever their ids.
+TEST(BertModel, PaddingDoesNotChangeOutputs) {
+  torch::manual_seed(0);
+  auto cls = make_bert_backbone(tiny_config(), "cls");
+  auto mean = make_bert_backbone(tiny_config(), "mean");
+  cls->eval();
+  mean->eval();
+  torch::NoGradGuard no_grad;
+  const auto ids = torch::randint(1, 99, {2, 5}, torch::kLong);
+  const auto padded = torch::cat({ids, torch::randint(0, 99, {2, 4}, torch::kLong)}, 1);
+  const auto mask = torch::cat({torch::ones({2, 5}, torch::kLong), torch::zeros({2, 4}, torch::kLong)}, 1);
+
+  const auto hidden = bert_last_hidden_state(*cls, ids);
+  const auto hidden_padded = bert_last_hidden_state(*cls, padded, mask);
+  EXPECT_LE(max_abs_diff(hidden_padded.narrow(1, 0, 5), hidden), 1e-5);
+  EXPECT_LE(max_abs_diff(cls->forward(padded, mask), cls->forward(ids)), 1e-5);
+  EXPECT_LE(max_abs_diff(mean->forward(padded, mask), mean->forward(ids)), 1e-5);
+
+  // Ragged batch: row 1 has 2 tokens; it equals row 1 run alone.
+  auto ragged_mask = torch::ones({2, 5}, torch::kLong);
+  ragged_mask[1].narrow(0, 2, 3).zero_();
+  const auto alone = ids[1].narrow(0, 0, 2).unsqueeze(0);
+  EXPECT_LE(max_abs_diff(mean->forward(ids, ragged_mask)[1], mean->forward(alone)[0]), 1e-5);
+  EXPECT_LE(max_abs_diff(cls->forward(ids, ragged_mask)[1], cls->forward(alone)[0]), 1e-5);
+}
+
+TEST(BertModel, MaskDtypesAgreeAndUndefinedMaskMeansAllTokens) {
+  torch::manual_seed(0);
+  auto mean = make_bert_backbone(tiny_config(), "mean");
+  mean->eval();
+  torch::NoGradGuard no_grad;
+  const auto ids = torch::randint(0, 99, {2, 6}, torch::kLong);
+  auto mask = torch::ones({2, 6}, torch::kLong);
+  mask[0].narrow(0, 3, 3).zero_();
+  const auto expected = mean->forward(ids, mask);
+  for (auto dtype : {torch::kUInt8, torch::kBool, torch::kInt, torch::kFloat, torch::kDouble}) {
+    EXPECT_TRUE(torch::equal(mean->forward(ids, mask.to(dtype)), expected)) << dtype;
+  }
+  EXPECT_TRUE(torch::equal(mean->forward(ids), mean->forward(ids, torch::ones_like(ids))));
+}
+
+TEST(BertModel, DropoutOnlyInTrainMode) {
+  torch::manual_seed(0);
+  auto cls = make_bert_backbone(tiny_config(), "cls");  // dropout 0.1 (BertConfig default)
+  const auto ids = torch::randint(0, 99, {2, 8}, torch::kLong);
+  cls->eval();
+  EXPECT_TRUE(torch::equal(cls->forward(ids), cls->forward(ids)));
+  cls->train();
+  EXPECT_FALSE(torch::equal(cls->forward(ids), cls->forward(ids)));
+}
+
+// HF _init_weights, and nn.Embedding(padding_idx=pad_token_id): the [PAD] row starts at zero
+// and gets no gradient.
+TEST(BertModel, InitAndPaddingRowFollowTransformers) {
+  torch::manual_seed(0);
+  BertConfig config = tiny_config();
+  config.vocab_size = 2000;  // enough samples for the std
+  auto backbone = make_bert_backbone(config, "cls");
+  for (const auto& [name, t] : state_dict_items(*backbone)) {
+    const bool layer_norm = name.find("LayerNorm") != std::string::npos;
+    if (layer_norm && name.size() > 6 && name.substr(name.size() - 6) == "weight") {
+      EXPECT_TRUE(torch::equal(t, torch::ones_like(t))) << name;
+    } else if (name.size() > 4 && name.substr(name.size() - 4) == "bias") {
+      EXPECT_TRUE(torch::equal(t, torch::zeros_like(t))) << name;
+    }
+  }
+  const auto items = state_dict_items(*backbone);
+  const auto word = items.at(0).second;
+  ASSERT_EQ(items.at(0).first, "embeddings.word_embeddings.weight");
+  EXPECT_TRUE(torch::equal(word[0], torch::zeros_like(word[0])));
+  EXPECT_NEAR(word.narrow(0, 1, 1999).std().item<double>(), 0.02, 0.001);
+
+  auto ids = torch::randint(1, 2000, {2, 5}, torch::kLong);
+  ids[0][4] = 0;  // a [PAD] token the mask lets through
+  backbone->forward(ids).sum().backward();
+  EXPECT_TRUE(torch::equal(word.grad()[0], torch::zeros_like(word[0])));
+  EXPECT_GT(word.grad()[ids[1][0].item<int64_t>()].abs().sum().item<double>(), 0.0);
+}
+
+// ---- errors --------------------------------------------------------------------------
+
+TEST(BertModel, BadInputsThrow) {
+  auto cls = make_bert_backbone(tiny_config(), "cls");
+  auto ids = torch::zeros({2, 4}, torch::kLong);
+  ids[1][2] = 99;
+  expect_error_containing([&] { cls->forward(ids); }, "max id 99");
+  expect_error_containing([&] { cls->forward(ids); }, "[0, 99)");
+  ids[1][2] = -1;
+  expect_error_containing([&] { cls->forward(ids); }, "got ids in [-1, 0]");
+  expect_error_containing([&] { cls->forward(torch::zeros({1, 65}, torch::kLong)); },
+                          "sequence length 65 exceeds max_position_embeddings = 64");
+  EXPECT_NO_THROW(cls->forward(torch::zeros({1, 64}, torch::kLong)));
+  expect_error_containing([&] { cls->forward(torch::zeros({2, 4})); }, "must be int64");
+  expect_error_containing([&] { cls->forward(torch::zeros({8}, torch::kLong)); },
+                          "expected token ids [B, L]");
+  expect_error_containing(
+      [&] { cls->forward(torch::zeros({2, 4}, torch::kLong), torch::ones({2, 5})); },
+      "attention_mask must have the shape");
+
+  BertConfig bad = tiny_config();
+  bad.num_attention_heads = 5;
+  expect_error_containing([&] { make_bert_backbone(bad, "cls"); }, "multiple of num_attention_heads");
+  expect_error_containing([&] { make_bert_backbone(tiny_config(), "pooler"); },
+                          "valid choices: cls, mean");
+}
+
+// ---- config.json ---------------------------------------------------------------------
+
+TEST(BertConfig, FromJsonFileReadsTransformersConfig) {
+  const BertConfig c = BertConfig::from_json_file(fixture_path("bert_tiny_config.json"));
+  EXPECT_EQ(c.vocab_size, 99);
+  EXPECT_EQ(c.hidden_size, 32);
+  EXPECT_EQ(c.num_hidden_layers, 2);
+  EXPECT_EQ(c.num_attention_heads, 4);
+  EXPECT_EQ(c.intermediate_size, 37);
+  EXPECT_EQ(c.max_position_embeddings, 64);
+  EXPECT_EQ(c.type_vocab_size, 2);
+  EXPECT_DOUBLE_EQ(c.layer_norm_eps, 1e-12);
+  EXPECT_DOUBLE_EQ(c.hidden_dropout_prob, 0.1);
+  EXPECT_DOUBLE_EQ(c.attention_probs_dropout_prob, 0.1);
+  EXPECT_EQ(c.hidden_act, "gelu");
+  EXPECT_EQ(c.pad_token_id, 0);
+  EXPECT_DOUBLE_EQ(c.initializer_range, 0.02);
+
+  // Missing fields keep BERT-base's defaults.
+  const std::string path = tmp_path("bert_config_minimal.json");
+  write_file(path, R"({"model_type": "bert", "hidden_size": 64, "num_attention_heads": 2})");
+  const BertConfig m = BertConfig::from_json_file(path);
+  EXPECT_EQ(m.hidden_size, 64);
+  EXPECT_EQ(m.num_hidden_layers, 12);
+  EXPECT_EQ(m.vocab_size, 30522);
+}
+
+TEST(BertConfig, FromJsonFileErrorsNameFileAndField) {
+  const std::string path = tmp_path("bert_config_bad.json");
+  expect_error_containing([&] { BertConfig::from_json_file(tmp_path("absent.json")); },
+                          "cannot open BERT config");
+  write_file(path, "{\"hidden_size\": 32,");
+  expect_error_containing([&] { BertConfig::from_json_file(path); }, "not valid JSON");
+  write_file(path, R"({"hidden_size": "32"})");
+  expect_error_containing([&] { BertConfig::from_json_file(path); },
+                          "bert_config_bad.json: field 'hidden_size' must be an integer");
+  write_file(path, R"({"model_type": "roberta"})");
+  expect_error_containing([&] { BertConfig::from_json_file(path); }, "expected \"bert\"");
+  write_file(path, R"({"hidden_act": "relu"})");
+  expect_error_containing([&] { BertConfig::from_json_file(path); }, "hidden_act 'relu'");
+  write_file(path, R"({"position_embedding_type": "relative_key"})");
+  expect_error_containing([&] { BertConfig::from_json_file(path); }, "only \"absolute\"");
+  write_file(path, R"({"hidden_size": 30, "num_attention_heads": 4})");
+  expect_error_containing([&] { BertConfig::from_json_file(path); }, "bert_config_bad.json");
+  write_file(path, R"({"vocab_size": 0})");
+  expect_error_containing([&] { BertConfig::from_json_file(path); }, "vocab_size must be >= 1");
+}
+
+TEST(BertConfig, ToJsonWritesSequenceClassificationConfig) {
+  BertConfig c = tiny_config();
+  c.layer_norm_eps = 1e-7;
+  const auto j = nlohmann::json::parse(c.to_json(3));
+  EXPECT_EQ(j["architectures"], nlohmann::json::array({"BertForSequenceClassification"}));
+  EXPECT_EQ(j["model_type"], "bert");
+  EXPECT_EQ(j["id2label"].size(), 3u);
+  EXPECT_EQ(j["id2label"]["2"], "LABEL_2");
+  EXPECT_EQ(j["label2id"]["LABEL_1"], 1);
+  EXPECT_EQ(j["problem_type"], "single_label_classification");
+  EXPECT_EQ(j["intermediate_size"], 37);
+  EXPECT_EQ(j["position_embedding_type"], "absolute");
+
+  // Round trip through from_json_file keeps every field.
+  const std::string path = tmp_path("bert_config_roundtrip.json");
+  write_file(path, c.to_json(3));
+  const BertConfig r = BertConfig::from_json_file(path);
+  EXPECT_EQ(r.vocab_size, c.vocab_size);
+  EXPECT_EQ(r.hidden_size, c.hidden_size);
+  EXPECT_EQ(r.num_hidden_layers, c.num_hidden_layers);
+  EXPECT_EQ(r.num_attention_heads, c.num_attention_heads);
+  EXPECT_EQ(r.intermediate_size, c.intermediate_size);
+  EXPECT_EQ(r.max_position_embeddings, c.max_position_embeddings);
+  EXPECT_EQ(r.type_vocab_size, c.type_vocab_size);
+  EXPECT_DOUBLE_EQ(r.layer_norm_eps, c.layer_norm_eps);
+  EXPECT_DOUBLE_EQ(r.hidden_dropout_prob, c.hidden_dropout_prob);
+  EXPECT_DOUBLE_EQ(r.attention_probs_dropout_prob, c.attention_probs_dropout_prob);
+  EXPECT_EQ(r.hidden_act, c.hidden_act);
+  EXPECT_EQ(r.pad_token_id, c.pad_token_id);
+  EXPECT_DOUBLE_EQ(r.initializer_range, c.initializer_range);
+
+  expect_error_containing([&] { c.to_json(0); }, "num_labels must be >= 1");
+}
+
+}  // namespace
+}  // namespace frost::models
