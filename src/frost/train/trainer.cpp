@@ -452,6 +452,7 @@ std::vector<EpochSummary> Trainer::run() {
       for (auto& group : s.optimizer->param_groups()) group.options().set_lr(lr);
       s.optimizer->zero_grad();
       reducer_->prepare_step();
+      const auto t_forward = Clock::now();
       torch::Tensor logits;
       if (s.head_only) {
         torch::Tensor features;
@@ -468,10 +469,15 @@ std::vector<EpochSummary> Trainer::run() {
       FROST_CHECK(std::isfinite(loss_value), "[rank ", s.rank, "] loss is ", loss_value,
                   " at step ", global_step_ + 1, " (epoch ", epoch + 1,
                   "): lower optim.lr or check the data for NaN/Inf");
+      const double forward_s = seconds_since(t_forward);
+      const auto t_backward = Clock::now();
       loss.backward();
+      const double backward_s = seconds_since(t_backward);
       reducer_->finalize();
+      const auto t_optimizer = Clock::now();
       if (cfg.optim.grad_clip > 0) torch::nn::utils::clip_grad_norm_(s.trainable, cfg.optim.grad_clip);
       s.optimizer->step();
+      const double optimizer_s = seconds_since(t_optimizer);
       ++global_step_;
 
       const auto rs = reducer_->last_step();
@@ -487,7 +493,9 @@ std::vector<EpochSummary> Trainer::run() {
                          {"samples", static_cast<int64_t>(n) * s.world},
                          {"samples_per_s", sps}, {"comm_bytes", rs.all_reduce_bytes},
                          {"collectives", rs.collectives}, {"step_ms", step_s * 1e3},
-                         {"data_wait_ms", data_s * 1e3}, {"comm_wait_ms", rs.wait_s * 1e3}});
+                         {"data_wait_ms", data_s * 1e3}, {"forward_ms", forward_s * 1e3},
+                         {"backward_ms", backward_s * 1e3}, {"comm_wait_ms", rs.wait_s * 1e3},
+                         {"optimizer_ms", optimizer_s * 1e3}});
         if ((i + 1) % cfg.log.every == 0 || i + 1 == epoch_steps) {
           spdlog::info("epoch {} | step {}/{} | loss {:.4f} | lr {:.5f} | {:.0f} samples/s | comm {:.3f} MB | {:.1f} ms",
                        epoch + 1, i + 1, epoch_steps, loss_value, lr, sps, rs.all_reduce_bytes / 1e6,
@@ -530,6 +538,11 @@ std::vector<EpochSummary> Trainer::run() {
       format = cfg.model.backbone.rfind("resnet", 0) == 0 ? "torchvision"
                : cfg.model.backbone == "bert"              ? "huggingface-bert"
                                                            : "none";
+    }
+    if (format == "huggingface-bert" && cfg.model.pooling == "mean") {
+      spdlog::warn("model.pooling = mean: the exported BertForSequenceClassification classifies from "
+                   "the pooler ([CLS]); to reproduce Frost's logits in transformers, mean-pool "
+                   "BertModel's last_hidden_state over the attention mask and apply classifier.*");
     }
     if (format != "none") {
       models::export_model(*model_, cfg.log.dir, format);
