@@ -354,3 +354,39 @@ TEST(BadData, BatchNormWithOneSamplePerRankIsRefusedAtSetupAnyWorld) {
 
 }  // namespace
 }  // namespace frost::testing
+
+namespace frost::testing {
+namespace {
+
+// Note [Feature cache]: training the head from cached features gives the parameters of the
+// uncached run (same data order; tolerance for features computed in other batches), on a
+// backbone with BatchNorm, over several epochs and a dataset not divisible by the world size.
+TEST(FeatureCache, SameParametersAsUncachedAnyWorld) {
+  auto& c = world();
+  const std::string dir = job_dir("feature-cache");
+  const std::string data = write_images(dir + "/train.h5", 8 * c.world_size() + 3, 8, 3);
+  auto cfg = small_config(data, dir + "/run-plain");
+  cfg.model.backbone = "resnet18";
+  cfg.model.width = 4;
+  cfg.model.small_input = true;
+  cfg.train.strategy = "head";
+  cfg.train.epochs = 3;
+  cfg.data.batch_size = 2;
+  cfg.data.eval_batch_size = 3;
+  train::Trainer plain(cfg, c);
+  plain.run();
+  cfg.train.feature_cache = "memory";
+  cfg.log.dir = dir + "/run-cached";
+  train::Trainer cached(cfg, c);
+  cached.run();
+  ASSERT_EQ(plain.global_step(), cached.global_step());
+  EXPECT_GE(cached.global_step(), 12);
+  auto a = plain.model()->head->weight, b = cached.model()->head->weight;
+  EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-5)) << (a - b).abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(plain.model()->head->bias, cached.model()->head->bias, 1e-4, 1e-5));
+  EXPECT_EQ(dist::state_digest(*plain.model()->backbone), dist::state_digest(*cached.model()->backbone));
+  EXPECT_TRUE(same_on_all_ranks(digest(*cached.model()->head)));
+}
+
+}  // namespace
+}  // namespace frost::testing

@@ -67,6 +67,8 @@ TEST(Config, InvalidValuesNameTheKey) {
             std::string::npos);
   EXPECT_NE(error_of({"--data.train", "x", "--train.epochs", "two"}).find("train.epochs"), std::string::npos);
   EXPECT_NE(error_of({}).find("data.train is empty"), std::string::npos);
+  EXPECT_NE(error_of({"--data.train", "x", "--train.feature_cache", "memory"}).find("needs train.strategy = head"),
+            std::string::npos);
   EXPECT_NE(error_of({"--config", "/nonexistent/x.ini"}).find("cannot open config file '/nonexistent/x.ini'"),
             std::string::npos);
 }

@@ -193,6 +193,9 @@ struct Trainer::Impl {
   std::vector<torch::Tensor> trainable;
   int64_t total_steps = 0;
   std::ofstream metrics;
+  // train.feature_cache = memory: backbone features [N, D] and labels [N] of every training
+  // sample, identical on every rank (Note [Feature cache]).
+  torch::Tensor cached_features, cached_labels;
 
   Impl(const Config& c, comm::Communicator& cm) : cfg(c), comm(cm) {}
 
@@ -405,6 +408,49 @@ EvalResult Trainer::evaluate() {
   return r;
 }
 
+// Note [Feature cache]
+// With a frozen backbone and a deterministic input pipeline (Frost has no random augmentation),
+// a sample's features are the same in every epoch, so the backbone need run only once per
+// sample. Each rank extracts the features of a disjoint contiguous range of the training set
+// (the evaluation ranges: every sample exactly once), then one all-gather gives every rank all
+// N x D features. Training then follows the usual sampler, so the data order, the batches and
+// the results are those of the uncached run (up to float rounding from computing each feature
+// in a different batch); the cost is one backbone forward per sample in total instead of one
+// per sample per epoch, and N x D x 4 bytes of memory per rank.
+static void build_feature_cache(models::ClassifierImpl& model, const data::H5Dataset& set, const Config& cfg,
+                         comm::Communicator& comm, torch::Tensor& features, torch::Tensor& labels) {
+  const int world = comm.world_size(), rank = comm.rank();
+  const int64_t n = set.size(), d = model.backbone->feature_dim();
+  model.backbone->eval();
+  torch::NoGradGuard no_grad;
+  data::EvalSampler sampler(n, world, rank, cfg.data.eval_batch_size);
+  int64_t max_rows = 0;
+  for (int r = 0; r < world; ++r) max_rows = std::max(max_rows, data::EvalSampler(n, world, r, 1).size());
+  auto mine = torch::zeros({max_rows, d});
+  auto my_labels = torch::zeros({max_rows}, torch::kLong);
+  data::BatchLoader loader(set, sampler.batches(), static_cast<int>(cfg.data.prefetch));
+  data::Batch batch;
+  int64_t row = 0;
+  while (loader.next(batch)) {
+    check_finite_inputs(batch, "data.train " + cfg.data.train, rank);
+    const int64_t b = batch.labels.size(0);
+    mine.narrow(0, row, b).copy_(model.backbone->forward(batch.inputs, batch.attention_mask));
+    my_labels.narrow(0, row, b).copy_(batch.labels);
+    row += b;
+  }
+  auto all = torch::empty({world * max_rows, d});
+  auto all_labels = torch::empty({world * max_rows}, torch::kLong);
+  comm.all_gather(mine.reshape({-1}), all.view({-1}));
+  comm.all_gather(my_labels, all_labels);
+  features = torch::empty({n, d});
+  labels = torch::empty({n}, torch::kLong);
+  for (int r = 0; r < world; ++r) {
+    data::EvalSampler range(n, world, r, 1);
+    features.narrow(0, range.begin(), range.size()).copy_(all.narrow(0, r * max_rows, range.size()));
+    labels.narrow(0, range.begin(), range.size()).copy_(all_labels.narrow(0, r * max_rows, range.size()));
+  }
+}
+
 std::vector<EpochSummary> Trainer::run() {
   Impl& s = *impl_;
   const Config& cfg = s.cfg;
@@ -423,6 +469,17 @@ std::vector<EpochSummary> Trainer::run() {
     FROST_CHECK(s.metrics.good(), "cannot write ", cfg.log.dir, "/metrics.jsonl");
   }
 
+  const bool cached = cfg.train.feature_cache == "memory";
+  if (cached) {
+    const auto t0 = Clock::now();
+    build_feature_cache(*model_, *s.train_set, cfg, s.comm, s.cached_features, s.cached_labels);
+    if (rank0) {
+      spdlog::info("feature cache: {} x {} backbone features ({:.1f} MB per rank) in {:.1f} s",
+                   s.cached_features.size(0), s.cached_features.size(1),
+                   s.cached_features.numel() * 4 / 1e6, seconds_since(t0));
+    }
+  }
+
   std::vector<EpochSummary> summaries;
   for (int64_t epoch = 0; epoch < cfg.train.epochs && global_step_ < s.total_steps; ++epoch) {
     // Modes: full trains everything; head keeps the backbone in eval mode (invariant 6).
@@ -433,7 +490,8 @@ std::vector<EpochSummary> Trainer::run() {
     const int64_t steps_left = s.total_steps - global_step_;
     if (static_cast<int64_t>(batches.size()) > steps_left) batches.resize(steps_left);
     const int64_t epoch_steps = static_cast<int64_t>(batches.size());
-    data::BatchLoader loader(*s.train_set, std::move(batches), static_cast<int>(cfg.data.prefetch));
+    std::unique_ptr<data::BatchLoader> loader;
+    if (!cached) loader = std::make_unique<data::BatchLoader>(*s.train_set, batches, static_cast<int>(cfg.data.prefetch));
 
     EpochSummary sum;
     sum.epoch = epoch + 1;
@@ -443,9 +501,17 @@ std::vector<EpochSummary> Trainer::run() {
     data::Batch batch;
     for (int64_t i = 0; i < epoch_steps; ++i) {
       const auto t0 = Clock::now();
-      FROST_ASSERT(loader.next(batch), "loader ended early at step ", i, " of ", epoch_steps);
+      if (cached) {
+        batch.indices = batches[i];
+        auto idx = torch::tensor(batch.indices, torch::kLong);
+        batch.inputs = s.cached_features.index_select(0, idx);
+        batch.labels = s.cached_labels.index_select(0, idx);
+        batch.attention_mask = torch::Tensor();
+      } else {
+        FROST_ASSERT(loader->next(batch), "loader ended early at step ", i, " of ", epoch_steps);
+        check_finite_inputs(batch, "data.train " + cfg.data.train, s.rank);
+      }
       maybe_fault(s.faults, s.rank, "step:" + std::to_string(global_step_ + 1));
-      check_finite_inputs(batch, "data.train " + cfg.data.train, s.rank);
       const double data_s = seconds_since(t0);
 
       const double lr = lr_at(cfg.optim, global_step_, s.total_steps);
@@ -454,7 +520,9 @@ std::vector<EpochSummary> Trainer::run() {
       reducer_->prepare_step();
       const auto t_forward = Clock::now();
       torch::Tensor logits;
-      if (s.head_only) {
+      if (cached) {
+        logits = model_->head->forward(batch.inputs);  // inputs are the cached features
+      } else if (s.head_only) {
         torch::Tensor features;
         {
           torch::NoGradGuard no_grad;  // the frozen backbone keeps no activations
