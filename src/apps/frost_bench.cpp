@@ -420,7 +420,9 @@ int main(int argc, char** argv) {
       // Rank 0 writes the CSV: find a missing directory now, not after the whole run.
       if (!parsed.help && rank == 0 && !o.csv.empty()) {
         const auto slash = o.csv.find_last_of('/');
-        const std::string dir = slash == std::string::npos ? "." : o.csv.substr(0, slash + 1);
+        const std::string dir = slash == std::string::npos ? "."
+                                : slash == 0                ? "/"
+                                                            : o.csv.substr(0, slash);
         FROST_CHECK(frost::fs::exists(dir), "--csv '", o.csv, "': directory '", dir,
                     "' does not exist");
       }

@@ -45,8 +45,10 @@ void print_table(const std::vector<frost::train::EpochSummary>& epochs, const st
   std::printf("\n| epoch | strategy | train loss | test accuracy | samples/s | MB/step | epoch time (s) |\n");
   std::printf("|------:|:---------|-----------:|--------------:|----------:|--------:|---------------:|\n");
   for (const auto& e : epochs) {
-    std::printf("| %5lld | %-8s | %10.4f | %13.4f | %9.0f | %7.4f | %14.1f |\n",
-                static_cast<long long>(e.epoch), strategy.c_str(), e.train_loss, e.eval.accuracy,
+    char accuracy[32] = "n/a";
+    if (e.eval.samples > 0) std::snprintf(accuracy, sizeof(accuracy), "%.4f", e.eval.accuracy);
+    std::printf("| %5lld | %-8s | %10.4f | %13s | %9.0f | %7.4f | %14.1f |\n",
+                static_cast<long long>(e.epoch), strategy.c_str(), e.train_loss, accuracy,
                 e.samples_per_s, e.comm_mb_per_step, e.wall_s);
   }
   std::printf("total wall time: %.1f s\n", wall_s);

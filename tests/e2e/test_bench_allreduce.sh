@@ -27,8 +27,8 @@ bad "--step-factor must be >= 2, got 1" allreduce --step-factor 1
 bad "unknown collective 'allgather'" allgather
 bad "no collective given" --iters 3
 bad "unrecognised option '--iter'" allreduce --iter 3
-bad "for option '--check' is invalid" allreduce --check maybe
-bad "directory '$WORK/missing/' does not exist" allreduce --csv "$WORK/missing/a.csv"
+bad "the argument ('maybe') for option '--check' is invalid" allreduce --check maybe
+bad "--csv '$WORK/missing/a.csv': directory '$WORK/missing' does not exist" allreduce --csv "$WORK/missing/a.csv"
 # Under mpirun the job fails as a whole, with one message.
 rc=0
 "$FROST_MPIRUN" --quiet -np 2 "$B" allreduce --warmup -1 > "$WORK/out.txt" 2>&1 || rc=$?

@@ -2,6 +2,9 @@
 // head strategy's guarantees, uneven data sizes and exact evaluation.
 #include <torch/csrc/jit/serialization/pickle.h>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include "frost/core/error.h"
 #include "frost/data/sampler.h"
 #include "frost/dist/grad_reducer.h"
@@ -386,6 +389,113 @@ TEST(FeatureCache, SameParametersAsUncachedAnyWorld) {
   EXPECT_TRUE(torch::allclose(plain.model()->head->bias, cached.model()->head->bias, 1e-4, 1e-5));
   EXPECT_EQ(dist::state_digest(*plain.model()->backbone), dist::state_digest(*cached.model()->backbone));
   EXPECT_TRUE(same_on_all_ranks(digest(*cached.model()->head)));
+}
+
+}  // namespace
+}  // namespace frost::testing
+
+namespace frost::testing {
+namespace {
+
+std::vector<nlohmann::json> train_rows(const std::string& metrics) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(metrics);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j["kind"] == "train") rows.push_back(j);
+  }
+  return rows;
+}
+
+// Issue: checkpoint and resume. Run A trains 10 steps straight; run B trains, dies at step 6
+// (after the step-5 checkpoint) and is resumed: the final parameters and optimizer state are
+// bitwise A's, and so are the learning rate and the loss (hence the data) of steps 6-10.
+void expect_bitwise_resume(const std::string& strategy) {
+  auto& c = world();
+  const std::string dir = job_dir("resume-" + strategy);
+  const std::string data = write_features(dir + "/train.h5", 12 * c.world_size() + 4, 6, 3);
+  auto cfg = small_config(data, dir + "/a");
+  cfg.train.strategy = strategy;
+  cfg.train.epochs = 3;
+  cfg.train.max_steps = 10;  // crosses an epoch boundary: 4 steps per epoch
+  cfg.data.batch_size = 3;
+  cfg.checkpoint.every_steps = 5;
+  train::Trainer a(cfg, c);
+  a.run();
+
+  cfg.log.dir = dir + "/b";
+  ::setenv("FROST_FAULT_INJECT", "rank=*,at=step:6", 1);
+  {
+    train::Trainer b1(cfg, c);
+    EXPECT_THROW(b1.run(), Error);
+  }
+  ::unsetenv("FROST_FAULT_INJECT");
+  c.barrier();
+  cfg.resume = "auto";
+  train::Trainer b2(cfg, c);
+  b2.run();
+
+  EXPECT_EQ(b2.global_step(), 10);
+  EXPECT_EQ(dist::state_digest(*a.model()), dist::state_digest(*b2.model())) << "parameters differ";
+  auto pa = a.model()->parameters(), pb = b2.model()->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    if (!pa[i].requires_grad()) continue;
+    auto key = [](const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); };
+    auto& sa = static_cast<torch::optim::SGDParamState&>(*a.optimizer().state().at(key(pa[i])));
+    auto& sb = static_cast<torch::optim::SGDParamState&>(*b2.optimizer().state().at(key(pb[i])));
+    EXPECT_TRUE(torch::equal(sa.momentum_buffer(), sb.momentum_buffer())) << "momentum of parameter " << i;
+  }
+  if (c.rank() == 0) {
+    const auto ra = train_rows(dir + "/a/metrics.jsonl"), rb = train_rows(dir + "/b/metrics.jsonl");
+    ASSERT_EQ(ra.size(), 10u);
+    ASSERT_EQ(rb.size(), 10u);  // 5 before the fault, 5 after the resume (appended)
+    for (size_t i = 0; i < 10; ++i) {
+      EXPECT_EQ(ra[i]["step"], rb[i]["step"]);
+      EXPECT_EQ(ra[i]["lr"].get<double>(), rb[i]["lr"].get<double>()) << "step " << i + 1;
+      EXPECT_EQ(ra[i]["loss"].get<double>(), rb[i]["loss"].get<double>()) << "step " << i + 1;
+    }
+  }
+}
+
+TEST(Resume, FullIsBitwiseIdenticalToAnUninterruptedRunAnyWorld) { expect_bitwise_resume("full"); }
+TEST(Resume, HeadIsBitwiseIdenticalToAnUninterruptedRunAnyWorld) { expect_bitwise_resume("head"); }
+
+TEST(Resume, OtherConfigOrWorldSizeIsRefusedWorld2) {
+  auto& c = world();
+  const std::string dir = job_dir("resume-refuse");
+  const std::string data = write_features(dir + "/train.h5", 40, 6, 3);
+  auto cfg = small_config(data, dir + "/run");
+  cfg.train.max_steps = 4;
+  cfg.checkpoint.every_steps = 2;
+  cfg.log.overwrite = true;
+  {
+    train::Trainer t(cfg, c);
+    t.run();
+  }
+  std::filesystem::remove(dir + "/run/model.pt");
+  cfg.resume = "auto";
+  cfg.optim.lr = 0.5;
+  try {
+    train::Trainer t(cfg, c);
+    t.run();
+    ADD_FAILURE() << "a checkpoint of another config was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("checkpoint has optim.lr = 0.05"), std::string::npos) << e.what();
+  }
+  // The same checkpoint on 1 rank: refused, naming both world sizes.
+  auto self = comm::make_mpi_communicator(false);
+  cfg.optim.lr = 0.05;
+  cfg.log.dir = dir + "/run";
+  if (c.rank() == 0) {
+    try {
+      train::Trainer t(cfg, *self);
+      t.run();
+      ADD_FAILURE() << "a 2-rank checkpoint was resumed on 1 rank";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("written by 2 ranks; resuming on 1"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

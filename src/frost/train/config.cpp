@@ -126,6 +126,10 @@ void describe(OptionTable& t, Config& c) {
   t.add("log.dir", &c.log.dir, "run directory: config.ini, metrics.jsonl, model.pt");
   t.add("log.level", &c.log.level, "log level: trace | debug | info | warn | error");
   t.add("log.every", &c.log.every, "progress line every this many steps (rank 0)");
+  t.add("checkpoint.every_steps", &c.checkpoint.every_steps,
+        "write a checkpoint every this many optimizer steps (0 = off); rank 0 writes it atomically");
+  t.add("checkpoint.every_epoch", &c.checkpoint.every_epoch, "write a checkpoint at the end of every epoch");
+  t.add("checkpoint.keep", &c.checkpoint.keep, "checkpoints kept in log.dir/checkpoints (oldest removed)");
   t.add("log.overwrite", &c.log.overwrite,
         "allow starting in a run directory that already holds a finished run (its outputs are replaced)");
 }
@@ -251,6 +255,9 @@ void Config::validate() const {
            {"dist.bucket_cap_mb", dist.bucket_cap_mb}, {"dist.timeout_s", dist.timeout_s}}) {
     FROST_CHECK(std::isfinite(v), "config key ", key, " must be a finite number, got ", v);
   }
+  FROST_CHECK(checkpoint.every_steps >= 0, "config key checkpoint.every_steps must be >= 0, got ",
+              checkpoint.every_steps);
+  FROST_CHECK(checkpoint.keep >= 1, "config key checkpoint.keep must be >= 1, got ", checkpoint.keep);
   FROST_CHECK(log.every >= 1, "config key log.every must be >= 1, got ", log.every);
   FROST_CHECK(!log.dir.empty(), "config key log.dir is empty: give a run directory");
   if (model.backbone == "mlp") {
@@ -279,7 +286,10 @@ ParseResult parse_args(int argc, const char* const* argv) {
   describe(t, c);
   po::options_description generic("Frost");
   generic.add_options()("help,h", "print this help and exit")(
-      "config,c", po::value<std::string>(&c.config_file), "INI file with [section] key = value lines");
+      "config,c", po::value<std::string>(&c.config_file), "INI file with [section] key = value lines")(
+      "resume", po::value<std::string>(&c.resume),
+      "continue from a checkpoint: auto (the latest in log.dir/checkpoints) or a checkpoint file; "
+      "the config must be the one the checkpoint was written with");
   po::options_description all;
   all.add(generic).add(t.desc);
 

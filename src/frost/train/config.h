@@ -75,6 +75,12 @@ struct LogConfig {
   bool overwrite = false;            ///< allow a run directory that holds a finished run
 };
 
+struct CheckpointConfig {
+  int64_t every_steps = 0;   ///< write a checkpoint every this many optimizer steps (0 = off)
+  bool every_epoch = false;  ///< write a checkpoint at the end of every epoch
+  int64_t keep = 2;          ///< checkpoints kept in log.dir/checkpoints (oldest removed)
+};
+
 struct Config {
   ModelConfig model;
   DataConfig data;
@@ -82,7 +88,9 @@ struct Config {
   OptimConfig optim;
   DistConfig dist;
   LogConfig log;
+  CheckpointConfig checkpoint;
   std::string config_file;  ///< the --config file, "" if none
+  std::string resume;       ///< --resume: "" (start fresh) | auto (latest in log.dir) | a checkpoint path
 
   /// The merged configuration as an INI document (every key, sorted by section), used for
   /// run_dir/config.ini and for the cross-rank config hash.

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <cmath>
 #include <fstream>
@@ -54,8 +55,9 @@ std::vector<int64_t> parse_sizes(const std::string& s) {
 // Fault injection for the failure tests (docs/reliability.md): FROST_FAULT_INJECT =
 // "rank=R,at=open|step:N,action=throw|hang". A fault at `open` fails the way an unreadable
 // data file does; `hang` sleeps forever so that the peers' collective timeout is exercised.
+constexpr int kAllRanks = -2;
 struct FaultPlan {
-  int rank = -1;
+  int rank = -1;  // kAllRanks: every rank
   std::string at;
   std::string action = "throw";
 };
@@ -68,7 +70,7 @@ FaultPlan fault_plan() {
     const auto eq = kv.find('=');
     FROST_CHECK(eq != std::string::npos, "FROST_FAULT_INJECT: expected key=value, got '", kv, "'");
     const auto k = kv.substr(0, eq), v = kv.substr(eq + 1);
-    if (k == "rank") plan.rank = std::stoi(v);
+    if (k == "rank") plan.rank = v == "*" ? kAllRanks : std::stoi(v);
     else if (k == "at") plan.at = v;
     else if (k == "action") plan.action = v;
     else throw Error("FROST_FAULT_INJECT: unknown key '" + k + "' (rank, at, action)");
@@ -77,7 +79,11 @@ FaultPlan fault_plan() {
 }
 
 void maybe_fault(const FaultPlan& plan, int rank, const std::string& site) {
-  if (plan.rank != rank || plan.at != site) return;
+  if ((plan.rank != rank && plan.rank != kAllRanks) || plan.at != site) return;
+  if (plan.action == "kill") {
+    spdlog::warn("fault injection: rank {} kills itself (SIGKILL) at {}", rank, site);
+    std::raise(SIGKILL);
+  }
   if (plan.action == "hang") {
     spdlog::warn("fault injection: rank {} hangs at {}", rank, site);
     for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -408,6 +414,62 @@ EvalResult Trainer::evaluate() {
   return r;
 }
 
+// Note [Checkpoints]
+// A checkpoint is what it takes to continue bit for bit: every parameter and buffer, the
+// optimizer state (LibTorch's own archive, stored as bytes), the CPU RNG state (dropout), the
+// global step (which fixes the LR schedule position), the epoch and the step within it (which,
+// with the seeded sampler, fix the data order), the world size and the effective config.
+// All ranks hold the same state (invariant 3), so global rank 0 alone writes it, atomically
+// (temp file, fsync, rename; then the `latest` pointer the same way: invariant 7), and every
+// rank reads the same file on resume. A checkpoint written by a different world size is
+// refused (the global batch and the data order would change), as is a different config.
+namespace {
+std::string checkpoint_dir(const Config& cfg) { return cfg.log.dir + "/checkpoints"; }
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  FROST_CHECK(in.good(), "cannot read '", path, "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Lines of `a` not in `b`, for naming what differs between two configs.
+std::string config_diff(const std::string& saved, const std::string& now) {
+  auto lines = [](const std::string& t) {
+    std::vector<std::string> out;
+    std::stringstream ss(t);
+    std::string l, section;
+    while (std::getline(ss, l)) {
+      if (!l.empty() && l[0] == '[') section = l.substr(1, l.size() - 2);
+      else if (!l.empty()) out.push_back(section + "." + l);
+    }
+    return out;
+  };
+  // Keys that do not change what is computed may differ between the two runs.
+  auto relevant = [](const std::vector<std::string>& in) {
+    std::vector<std::string> out;
+    for (const auto& l : in) {
+      if (l.rfind("log.", 0) == 0 || l.rfind("checkpoint.", 0) == 0 || l.rfind("dist.timeout_s", 0) == 0 ||
+          l.rfind("data.prefetch", 0) == 0 || l.rfind("train.threads", 0) == 0) {
+        continue;
+      }
+      out.push_back(l);
+    }
+    return out;
+  };
+  const auto a = relevant(lines(saved)), b = relevant(lines(now));
+  std::string diff;
+  for (const auto& l : a) {
+    if (std::find(b.begin(), b.end(), l) == b.end()) diff += (diff.empty() ? "" : "; ") + std::string("checkpoint has ") + l;
+  }
+  for (const auto& l : b) {
+    if (std::find(a.begin(), a.end(), l) == a.end()) diff += (diff.empty() ? "" : "; ") + std::string("now ") + l;
+  }
+  return diff;
+}
+}  // namespace
+
 // Note [Feature cache]
 // With a frozen backbone and a deterministic input pipeline (Frost has no random augmentation),
 // a sample's features are the same in every epoch, so the backbone need run only once per
@@ -451,11 +513,120 @@ static void build_feature_cache(models::ClassifierImpl& model, const data::H5Dat
   }
 }
 
+void Trainer::save_checkpoint(int64_t epoch, int64_t step_in_epoch) {
+  Impl& s = *impl_;
+  if (s.rank != 0) return;  // invariant 7: one writer
+  c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
+  c10::Dict<std::string, torch::Tensor> state;
+  for (const auto& p : model_->named_parameters(true)) state.insert(p.key(), p.value().detach());
+  for (const auto& b : model_->named_buffers(true)) state.insert(b.key(), b.value().detach());
+  d.insert("model", state);
+  torch::serialize::OutputArchive archive;
+  s.optimizer->save(archive);
+  std::ostringstream optim_bytes;
+  archive.save_to(optim_bytes);
+  const std::string ob = optim_bytes.str();
+  d.insert("optimizer", torch::from_blob(const_cast<char*>(ob.data()), {static_cast<int64_t>(ob.size())},
+                                         torch::kUInt8).clone());
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    d.insert("rng", gen.get_state());
+  }
+  d.insert("global_step", global_step_);
+  d.insert("epoch", epoch);
+  d.insert("step_in_epoch", step_in_epoch);
+  d.insert("world_size", static_cast<int64_t>(s.world));
+  d.insert("config", s.cfg.to_ini());
+  const std::vector<char> bytes = torch::pickle_save(c10::IValue(d));
+  const std::string dir = checkpoint_dir(s.cfg);
+  fs::create_directories(dir);
+  char name[64];
+  std::snprintf(name, sizeof(name), "step-%09lld.pt", static_cast<long long>(global_step_));
+  fs::write_file_atomic(dir + "/" + name, bytes.data(), bytes.size());
+  fs::write_file_atomic(dir + "/latest", std::string(name) + "\n");
+  // Keep the newest checkpoint.keep files; names sort by step.
+  std::vector<std::string> all;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string f = e.path().filename().string();
+    if (f.rfind("step-", 0) == 0 && f.size() > 3 && f.substr(f.size() - 3) == ".pt") all.push_back(f);
+  }
+  std::sort(all.begin(), all.end());
+  for (size_t i = 0; i + s.cfg.checkpoint.keep < all.size(); ++i) std::filesystem::remove(dir + "/" + all[i]);
+  spdlog::info("checkpoint {}/{} (step {})", dir, name, global_step_);
+}
+
+bool Trainer::load_checkpoint(int64_t& epoch, int64_t& step_in_epoch) {
+  Impl& s = *impl_;
+  const Config& cfg = s.cfg;
+  std::string path = cfg.resume;
+  if (cfg.resume == "auto") {
+    const std::string latest = checkpoint_dir(cfg) + "/latest";
+    if (!fs::exists(latest)) {
+      if (s.rank == 0) spdlog::info("--resume auto: no checkpoint in {}; starting fresh", checkpoint_dir(cfg));
+      return false;
+    }
+    std::string name = read_text(latest);
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    path = checkpoint_dir(cfg) + "/" + name;
+  }
+  FROST_CHECK(std::filesystem::is_regular_file(path), "[rank ", s.rank, "] --resume: checkpoint '", path,
+              "' is not a file");
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  c10::IValue v;
+  try {
+    v = torch::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    throw Error(detail::str_cat("[rank ", s.rank, "] --resume: '", path, "' is not a Frost checkpoint (",
+                                std::string(e.what()).substr(0, 200), ")"));
+  }
+  FROST_CHECK(v.isGenericDict(), "[rank ", s.rank, "] --resume: '", path, "' is not a Frost checkpoint");
+  auto d = v.toGenericDict();
+  for (const char* k : {"model", "optimizer", "rng", "global_step", "epoch", "step_in_epoch", "world_size", "config"}) {
+    FROST_CHECK(d.contains(k), "[rank ", s.rank, "] --resume: '", path, "' has no '", k, "' entry");
+  }
+  const int64_t saved_world = d.at("world_size").toInt();
+  FROST_CHECK(saved_world == s.world, "--resume: '", path, "' was written by ", saved_world,
+              " ranks; resuming on ", s.world, " would change the global batch and the data order. "
+              "Resume with ", saved_world, " ranks (or start a new run from its model with model.init)");
+  const std::string diff = config_diff(d.at("config").toStringRef(), cfg.to_ini());
+  FROST_CHECK(diff.empty(), "--resume: '", path, "' was written with another config: ", diff);
+  torch::NoGradGuard no_grad;
+  auto state = d.at("model").toGenericDict();
+  auto load = [&](const std::string& name, torch::Tensor t) {
+    FROST_CHECK(state.contains(name), "--resume: '", path, "' has no tensor '", name, "'");
+    t.copy_(state.at(name).toTensor());
+  };
+  for (const auto& p : model_->named_parameters(true)) load(p.key(), p.value());
+  for (const auto& b : model_->named_buffers(true)) load(b.key(), b.value());
+  auto ob = d.at("optimizer").toTensor().contiguous();
+  std::istringstream optim_bytes(std::string(static_cast<const char*>(ob.data_ptr()), ob.numel()));
+  torch::serialize::InputArchive archive;
+  archive.load_from(optim_bytes);
+  s.optimizer->load(archive);
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(d.at("rng").toTensor());
+  }
+  global_step_ = d.at("global_step").toInt();
+  epoch = d.at("epoch").toInt();
+  step_in_epoch = d.at("step_in_epoch").toInt();
+  if (s.rank == 0) {
+    spdlog::info("resumed from {}: step {}, epoch {}, step {} of that epoch", path, global_step_, epoch + 1,
+                 step_in_epoch);
+  }
+  return true;
+}
+
 std::vector<EpochSummary> Trainer::run() {
   Impl& s = *impl_;
   const Config& cfg = s.cfg;
   const bool rank0 = s.rank == 0;
   const std::string model_path = cfg.log.dir + "/model.pt";
+  int64_t start_epoch = 0, skip_steps = 0;
+  const bool resumed = !cfg.resume.empty() && load_checkpoint(start_epoch, skip_steps);
 
   // ---- run directory (global rank 0 writes shared files: invariant 7)
   if (rank0) {
@@ -465,7 +636,7 @@ std::vector<EpochSummary> Trainer::run() {
                 "); choose another log.dir or pass --log.overwrite true to replace it");
     fs::create_directories(cfg.log.dir);
     fs::write_file_atomic(cfg.log.dir + "/config.ini", cfg.to_ini());
-    s.metrics.open(cfg.log.dir + "/metrics.jsonl", std::ios::trunc);
+    s.metrics.open(cfg.log.dir + "/metrics.jsonl", resumed ? std::ios::app : std::ios::trunc);
     FROST_CHECK(s.metrics.good(), "cannot write ", cfg.log.dir, "/metrics.jsonl");
   }
 
@@ -481,12 +652,14 @@ std::vector<EpochSummary> Trainer::run() {
   }
 
   std::vector<EpochSummary> summaries;
-  for (int64_t epoch = 0; epoch < cfg.train.epochs && global_step_ < s.total_steps; ++epoch) {
+  for (int64_t epoch = start_epoch; epoch < cfg.train.epochs && global_step_ < s.total_steps; ++epoch) {
     // Modes: full trains everything; head keeps the backbone in eval mode (invariant 6).
     model_->train();
     if (s.head_only) model_->backbone->eval();
 
     auto batches = s.sampler->epoch_batches(epoch);
+    const int64_t first_step = epoch == start_epoch ? skip_steps : 0;  // resume inside an epoch
+    batches.erase(batches.begin(), batches.begin() + std::min<int64_t>(first_step, batches.size()));
     const int64_t steps_left = s.total_steps - global_step_;
     if (static_cast<int64_t>(batches.size()) > steps_left) batches.resize(steps_left);
     const int64_t epoch_steps = static_cast<int64_t>(batches.size());
@@ -548,6 +721,10 @@ std::vector<EpochSummary> Trainer::run() {
       const double optimizer_s = seconds_since(t_optimizer);
       ++global_step_;
 
+      if (cfg.checkpoint.every_steps > 0 && global_step_ % cfg.checkpoint.every_steps == 0) {
+        const bool epoch_done = first_step + i + 1 == s.sampler->steps_per_epoch();
+        save_checkpoint(epoch_done ? epoch + 1 : epoch, epoch_done ? 0 : first_step + i + 1);
+      }
       const auto rs = reducer_->last_step();
       const double step_s = seconds_since(t0);
       const double n = static_cast<double>(batch.labels.size(0));
@@ -596,6 +773,9 @@ std::vector<EpochSummary> Trainer::run() {
                    sum.samples_per_s, sum.comm_mb_per_step, sum.wall_s);
     }
     summaries.push_back(sum);
+    const bool epoch_complete = first_step + epoch_steps == s.sampler->steps_per_epoch();
+    const bool just_saved = cfg.checkpoint.every_steps > 0 && global_step_ % cfg.checkpoint.every_steps == 0;
+    if (cfg.checkpoint.every_epoch && epoch_complete && !just_saved) save_checkpoint(epoch + 1, 0);
   }
 
   if (rank0) {

@@ -79,6 +79,10 @@ class Trainer {
   int64_t steps_per_epoch() const;
 
  private:
+  // Note [Checkpoints] in trainer.cpp.
+  void save_checkpoint(int64_t epoch, int64_t step_in_epoch);
+  bool load_checkpoint(int64_t& epoch, int64_t& step_in_epoch);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
   models::Classifier model_{nullptr};
