@@ -43,3 +43,16 @@ if train -np 1 "$T" "${common[@]}" --log.dir "$WORK/b" --resume auto > "$WORK/b3
 fi
 expect_in "$WORK/b3.out" "was written by 2 ranks; resuming on 1"
 pass "world-size change refused"
+
+# Killed half-way through writing the step-10 checkpoint: `latest` still names step 5, which
+# loads, and the resumed run again ends with the uninterrupted run's model.pt.
+if FROST_FAULT_INJECT=rank=0,at=checkpoint:10,action=kill train -np 2 "$T" "${common[@]}" --log.dir "$WORK/c" \
+     > "$WORK/c1.out" 2>&1; then fail "the run killed mid-checkpoint exited 0"; fi
+ls "$WORK/c/checkpoints" > "$WORK/lsc.txt"
+expect_in "$WORK/lsc.txt" "step-000000010.pt.tmp."     # the half-written file is there...
+grep -qx "step-000000005.pt" "$WORK/c/checkpoints/latest" || fail "latest moved to a half-written checkpoint"
+train -np 2 "$T" "${common[@]}" --log.dir "$WORK/c" --resume auto > "$WORK/c2.out" 2>&1 \
+  || { cat "$WORK/c2.out"; fail "resume after a kill mid-checkpoint"; }
+expect_in "$WORK/c2.out" "step 5, epoch"                 # ...but the resume took step 5
+cmp "$WORK/a/model.pt" "$WORK/c/model.pt" || fail "resumed model.pt differs after a kill mid-checkpoint"
+pass "kill during a checkpoint write: previous checkpoint loads, result unchanged"

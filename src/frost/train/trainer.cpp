@@ -543,6 +543,13 @@ void Trainer::save_checkpoint(int64_t epoch, int64_t step_in_epoch) {
   fs::create_directories(dir);
   char name[64];
   std::snprintf(name, sizeof(name), "step-%09lld.pt", static_cast<long long>(global_step_));
+  if (s.faults.at == "checkpoint:" + std::to_string(global_step_) && s.faults.action == "kill") {
+    // Fault injection: die half-way through writing the checkpoint's temporary file.
+    std::ofstream part(fs::temp_path_for(dir + "/" + name), std::ios::binary);
+    part.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+    part.flush();
+    maybe_fault(s.faults, s.rank, "checkpoint:" + std::to_string(global_step_));
+  }
   fs::write_file_atomic(dir + "/" + name, bytes.data(), bytes.size());
   fs::write_file_atomic(dir + "/latest", std::string(name) + "\n");
   // Keep the newest checkpoint.keep files; names sort by step.
@@ -550,6 +557,8 @@ void Trainer::save_checkpoint(int64_t epoch, int64_t step_in_epoch) {
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     const std::string f = e.path().filename().string();
     if (f.rfind("step-", 0) == 0 && f.size() > 3 && f.substr(f.size() - 3) == ".pt") all.push_back(f);
+    // A temporary file of an earlier, killed writer (rank 0 is the only writer).
+    if (f.find(".tmp.") != std::string::npos) std::filesystem::remove(e.path());
   }
   std::sort(all.begin(), all.end());
   for (size_t i = 0; i + s.cfg.checkpoint.keep < all.size(); ++i) std::filesystem::remove(dir + "/" + all[i]);
