@@ -376,12 +376,19 @@ TEST(FeatureCache, SameParametersAsUncachedAnyWorld) {
   cfg.train.epochs = 3;
   cfg.data.batch_size = 2;
   cfg.data.eval_batch_size = 3;
+  cfg.data.test = data;  // evaluated every epoch; the cached run scores cached test features
   train::Trainer plain(cfg, c);
-  plain.run();
+  const auto plain_epochs = plain.run();
   cfg.train.feature_cache = "memory";
   cfg.log.dir = dir + "/run-cached";
   train::Trainer cached(cfg, c);
-  cached.run();
+  const auto cached_epochs = cached.run();
+  ASSERT_EQ(plain_epochs.size(), cached_epochs.size());
+  for (size_t e = 0; e < plain_epochs.size(); ++e) {
+    EXPECT_EQ(plain_epochs[e].eval.samples, cached_epochs[e].eval.samples);
+    EXPECT_EQ(plain_epochs[e].eval.correct, cached_epochs[e].eval.correct) << "epoch " << e + 1;
+    EXPECT_NEAR(plain_epochs[e].eval.loss, cached_epochs[e].eval.loss, 1e-5);
+  }
   ASSERT_EQ(plain.global_step(), cached.global_step());
   EXPECT_GE(cached.global_step(), 12);
   auto a = plain.model()->head->weight, b = cached.model()->head->weight;

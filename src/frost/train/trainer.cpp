@@ -202,6 +202,8 @@ struct Trainer::Impl {
   // train.feature_cache = memory: backbone features [N, D] and labels [N] of every training
   // sample, identical on every rank (Note [Feature cache]).
   torch::Tensor cached_features, cached_labels;
+  // ... and of this rank's evaluation range of data.test: [range, D], [range].
+  torch::Tensor cached_test_features, cached_test_labels;
 
   Impl(const Config& c, comm::Communicator& cm) : cfg(c), comm(cm) {}
 
@@ -391,12 +393,51 @@ EvalResult Trainer::evaluate() {
   model_->eval();
   torch::NoGradGuard no_grad;
   data::EvalSampler sampler(s.test_set->size(), s.world, s.rank, s.cfg.data.eval_batch_size);
-  data::BatchLoader loader(*s.test_set, sampler.batches(), static_cast<int>(s.cfg.data.prefetch));
+  // With the feature cache, the frozen backbone's features of this rank's range are computed at
+  // the first evaluation and reused (Note [Feature cache]); later evaluations score the head only.
+  const bool cached = s.cfg.train.feature_cache == "memory" && s.head_only;
+  if (cached && !s.cached_test_features.defined()) {
+    s.cached_test_features = torch::empty({sampler.size(), model_->backbone->feature_dim()});
+    s.cached_test_labels = torch::empty({sampler.size()}, torch::kLong);
+    data::BatchLoader loader(*s.test_set, sampler.batches(), static_cast<int>(s.cfg.data.prefetch));
+    data::Batch batch;
+    int64_t row = 0;
+    while (loader.next(batch)) {
+      check_finite_inputs(batch, "data.test " + s.cfg.data.test, s.rank);
+      const int64_t b = batch.labels.size(0);
+      s.cached_test_features.narrow(0, row, b).copy_(model_->backbone->forward(batch.inputs, batch.attention_mask));
+      s.cached_test_labels.narrow(0, row, b).copy_(batch.labels);
+      row += b;
+    }
+  }
+  std::unique_ptr<data::BatchLoader> loader;
+  std::vector<std::vector<int64_t>> cached_batches;
+  if (cached) {
+    for (int64_t b = 0; b < sampler.size(); b += s.cfg.data.eval_batch_size) {
+      cached_batches.push_back({b, std::min(sampler.size(), b + s.cfg.data.eval_batch_size)});
+    }
+  } else {
+    loader = std::make_unique<data::BatchLoader>(*s.test_set, sampler.batches(), static_cast<int>(s.cfg.data.prefetch));
+  }
   double correct = 0, loss_sum = 0, count = 0;
   data::Batch batch;
-  while (loader.next(batch)) {
-    check_finite_inputs(batch, "data.test " + s.cfg.data.test, s.rank);
-    auto logits = model_->forward(batch.inputs, batch.attention_mask);
+  size_t next_cached = 0;
+  auto next_batch = [&]() {
+    if (!cached) return loader->next(batch);
+    if (next_cached == cached_batches.size()) return false;
+    const auto& range = cached_batches[next_cached++];
+    batch.labels = s.cached_test_labels.slice(0, range[0], range[1]);
+    return true;
+  };
+  while (next_batch()) {
+    torch::Tensor logits;
+    if (cached) {
+      const auto& range = cached_batches[next_cached - 1];
+      logits = model_->head->forward(s.cached_test_features.slice(0, range[0], range[1]));
+    } else {
+      check_finite_inputs(batch, "data.test " + s.cfg.data.test, s.rank);
+      logits = model_->forward(batch.inputs, batch.attention_mask);
+    }
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, batch.labels,
                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
