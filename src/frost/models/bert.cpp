@@ -402,7 +402,7 @@ void read_string(const nlohmann::json& j, const char* name, std::string& out,
 BertConfig BertConfig::from_json_file(const std::string& path) {
   std::ifstream in(path);
   FROST_CHECK(in.good(), "cannot open BERT config '", path,
-              "' (model.config_path): the Hugging Face config.json of the checkpoint");
+              "' (model.hf_config, or config.json next to model.weights): the Hugging Face config.json of the checkpoint");
   nlohmann::json j;
   try {
     in >> j;

@@ -223,6 +223,18 @@ LoadReport load_weights(torch::nn::Module& module, const std::string& path,
     if (targets.emplace(name, tensor).second) target_order.push_back(name);
   }
 
+  // A file prefix that no key has is a typo (e.g. model.weights_prefix = bert. on a bare
+  // BertModel file), not "nothing to strip": say so rather than load under the wrong names.
+  for (const auto& [file_prefix, module_prefix] : options.prefix_map) {
+    if (file_prefix.empty()) continue;
+    bool used = false;
+    for (const std::string& key : source.keys()) used = used || key.rfind(file_prefix, 0) == 0;
+    const auto keys = source.keys();
+    FROST_CHECK(used, "weights '", path, "': no key starts with the prefix '", file_prefix,
+                "' (model.weights_prefix); the file's keys look like '", keys.empty() ? "" : keys.front(),
+                "'");
+  }
+
   LoadReport report;
   std::vector<std::string> missing, unexpected, mismatched, dtype_mismatched, duplicates;
   std::vector<std::pair<std::string, std::string>> plan;  // (file key, module name)

@@ -280,6 +280,9 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
     spec.in_features = info.sample_numel();
     spec.hidden = parse_sizes(cfg.model.mlp_hidden);
   } else if (cfg.model.backbone == "bert") {
+    FROST_CHECK(cfg.model.weights.empty() || std::filesystem::is_regular_file(cfg.model.weights),
+                "model.weights: '", cfg.model.weights, "' is not a file (run launch/fetch_assets.sh for the "
+                "shipped MiniLM model)");
     FROST_CHECK(info.input_kind == data::InputKind::kTokens, "model.backbone = bert needs token inputs, but ",
                 cfg.data.train, " holds ", data::input_kind_name(info.input_kind),
                 " inputs (make text datasets with frost-prep text)");

@@ -16,37 +16,18 @@
 #include <vector>
 
 #include "frost/core/error.h"
+#include "test_util.h"
 #include "frost/data/h5_dataset.h"
 
 namespace {
+
+using frost::testing::make_temp_dir;
+using frost::testing::error_of;
 
 using frost::data::DatasetInfo;
 using frost::data::H5Dataset;
 using frost::data::InputKind;
 using frost::data::write_dataset;
-
-std::string make_temp_dir() {
-  const std::string base = FROST_TEST_TMPDIR;
-  std::filesystem::create_directories(base);
-  std::string templ = base + "/h5-XXXXXX";
-  const char* dir = ::mkdtemp(templ.data());
-  if (dir == nullptr) throw std::runtime_error("mkdtemp failed under " + base);
-  return dir;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const frost::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a frost::Error";
-  return "";
-}
-
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "in: " << (text)
 
 std::vector<std::string> dir_entries(const std::string& dir) {
   std::vector<std::string> out;

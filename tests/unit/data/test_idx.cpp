@@ -12,37 +12,16 @@
 #include <vector>
 
 #include "frost/core/error.h"
+#include "test_util.h"
 #include "frost/data/idx.h"
 
 namespace {
 
+using frost::testing::make_temp_dir;
+using frost::testing::error_of;
+
 using frost::data::IdxArray;
 using frost::data::read_idx;
-
-// A fresh directory under FROST_TEST_TMPDIR for one test.
-std::string make_temp_dir() {
-  const std::string base = FROST_TEST_TMPDIR;
-  std::filesystem::create_directories(base);
-  std::string templ = base + "/idx-XXXXXX";
-  const char* dir = ::mkdtemp(templ.data());
-  if (dir == nullptr) throw std::runtime_error("mkdtemp failed under " + base);
-  return dir;
-}
-
-// Runs f and returns the frost::Error message it throws; records a failure if it throws none.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const frost::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a frost::Error";
-  return "";
-}
-
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "in: " << (text)
 
 // The bytes of an IDX file: magic 00 00 type ndims, big-endian uint32 dims, data.
 std::vector<uint8_t> idx_bytes(uint8_t type, const std::vector<uint32_t>& dims,

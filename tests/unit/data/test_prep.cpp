@@ -15,38 +15,19 @@
 #include <vector>
 
 #include "frost/core/error.h"
+#include "test_util.h"
 #include "frost/data/h5_dataset.h"
 #include "frost/data/prep.h"
 
 namespace {
 
+using frost::testing::make_temp_dir;
+using frost::testing::error_of;
+
 using frost::data::FashionMnistPrepOptions;
 using frost::data::H5Dataset;
 using frost::data::parse_class_list;
 using frost::data::prep_fashion_mnist;
-
-std::string make_temp_dir() {
-  const std::string base = FROST_TEST_TMPDIR;
-  std::filesystem::create_directories(base);
-  std::string templ = base + "/prep-XXXXXX";
-  const char* dir = ::mkdtemp(templ.data());
-  if (dir == nullptr) throw std::runtime_error("mkdtemp failed under " + base);
-  return dir;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const frost::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a frost::Error";
-  return "";
-}
-
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "in: " << (text)
 
 void write_gz(const std::string& path, const std::vector<uint8_t>& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");

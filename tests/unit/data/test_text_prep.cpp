@@ -15,11 +15,15 @@
 #include <vector>
 
 #include "frost/core/error.h"
+#include "test_util.h"
 #include "frost/data/h5_dataset.h"
 #include "frost/data/text_prep.h"
 #include "frost/text/wordpiece.h"
 
 namespace {
+
+using frost::testing::make_temp_dir;
+using frost::testing::error_of;
 
 using frost::data::CsvTable;
 using frost::data::H5Dataset;
@@ -29,29 +33,6 @@ using frost::data::TextPrepOptions;
 using frost::data::TextPrepSummary;
 using frost::text::WordPieceTokenizer;
 using Strings = std::vector<std::string>;
-
-std::string make_temp_dir() {
-  const std::string base = FROST_TEST_TMPDIR;
-  std::filesystem::create_directories(base);
-  std::string templ = base + "/text-prep-XXXXXX";
-  const char* dir = ::mkdtemp(templ.data());
-  if (dir == nullptr) throw std::runtime_error("mkdtemp failed under " + base);
-  return dir;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const frost::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a frost::Error";
-  return "";
-}
-
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "in: " << (text)
 
 void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
