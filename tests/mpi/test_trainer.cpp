@@ -507,3 +507,46 @@ TEST(Resume, OtherConfigOrWorldSizeIsRefusedWorld2) {
 
 }  // namespace
 }  // namespace frost::testing
+
+namespace frost::testing {
+namespace {
+
+// A diverging run (lr 1e20) gets a non-finite loss: `stop` ends it naming the step and rank;
+// `skip` skips those steps on every rank alike, so the replicas stay identical and finite.
+TEST(NonFiniteLoss, StopNamesTheStepAndSkipKeepsRanksInStepAnyWorld) {
+  auto& c = world();
+  const std::string dir = job_dir("nonfinite");
+  const std::string data = write_features(dir + "/train.h5", 16 * c.world_size(), 6, 3);
+  auto cfg = small_config(data, dir + "/stop-rank" + std::to_string(c.rank()));
+  cfg.optim.lr = 1e20;
+  cfg.optim.momentum = 0;
+  cfg.optim.warmup_steps = 0;
+  cfg.optim.schedule = "constant";
+  cfg.train.epochs = 2;
+  {
+    // `stop` throws on the rank that sees it (frost-train then aborts the job); on one
+    // process each, so that ranks seeing it at different steps cannot desynchronise the test.
+    auto self = comm::make_mpi_communicator(false);
+    train::Trainer t(cfg, *self);
+    try {
+      t.run();
+      ADD_FAILURE() << "a non-finite loss did not stop the run";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(" at step "), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("[rank "), std::string::npos) << e.what();
+    }
+  }
+  c.barrier();
+  cfg.train.nonfinite_loss = "skip";
+  cfg.log.dir = dir + "/skip";
+  train::Trainer t(cfg, c);
+  t.run();
+  EXPECT_EQ(t.global_step(), 2 * t.steps_per_epoch());
+  EXPECT_GE(t.skipped_steps(), 1);
+  EXPECT_TRUE(same_on_all_ranks(t.skipped_steps()));
+  EXPECT_TRUE(same_on_all_ranks(digest(*t.model())));
+  for (auto& p : t.model()->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
+}
+
+}  // namespace
+}  // namespace frost::testing

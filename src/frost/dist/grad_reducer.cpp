@@ -189,6 +189,13 @@ void GradReducer::finalize() {
   impl_->last.finalize_s = seconds_since(t0);
 }
 
+void GradReducer::cancel_step() {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  FROST_ASSERT(impl_->step_open, "cancel_step() without prepare_step()");
+  FROST_ASSERT(impl_->next_launch == 0, "cancel_step() after buckets were launched (call it before backward)");
+  impl_->step_open = false;
+}
+
 int64_t GradReducer::num_buckets() const { return static_cast<int64_t>(impl_->buckets.size()); }
 
 std::vector<std::string> GradReducer::bucket_param_names(int64_t i) const {

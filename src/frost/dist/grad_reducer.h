@@ -69,6 +69,10 @@ class GradReducer {
   /// (float, same shape as the parameter) into every trainable parameter's .grad().
   void finalize();
 
+  /// Closes a step without communicating, when every rank has decided to skip it before
+  /// backward (e.g. a non-finite loss): no hook has fired, so no bucket was launched.
+  void cancel_step();
+
   int64_t num_buckets() const;
   /// Names of the parameters in bucket `i`, in slot order.
   std::vector<std::string> bucket_param_names(int64_t i) const;

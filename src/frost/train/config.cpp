@@ -99,6 +99,9 @@ void describe(OptionTable& t, Config& c) {
   t.add("train.seed", &c.train.seed, "seed of model init and data order (the same on every rank)");
   t.add("train.threads", &c.train.threads, "intra-op threads per rank; 0 = cores / ranks on this node");
   t.add("train.max_steps", &c.train.max_steps, "stop after this many optimizer steps (0 = no limit)");
+  t.add("train.nonfinite_loss", &c.train.nonfinite_loss,
+        "on a NaN/Inf loss: stop (end the job naming step and rank) | skip (skip that step on every "
+        "rank; costs one tiny all-reduce per step)");
   t.add("train.feature_cache", &c.train.feature_cache,
         "head strategy: off | memory. memory runs the frozen backbone once per training sample "
         "before the first epoch (each rank a disjoint range, then all-gathered), and every epoch "
@@ -207,6 +210,7 @@ void Config::validate() const {
   one_of("model.backbone", model.backbone, {"resnet18", "resnet34", "resnet50", "mlp", "bert", "torchscript"});
   one_of("model.pooling", model.pooling, {"cls", "mean"});
   one_of("train.feature_cache", train.feature_cache, {"off", "memory"});
+  one_of("train.nonfinite_loss", train.nonfinite_loss, {"stop", "skip"});
   FROST_CHECK(train.feature_cache == "off" || train.strategy == "head",
               "train.feature_cache = ", train.feature_cache, " needs train.strategy = head (with a "
               "trainable backbone the features change every step)");

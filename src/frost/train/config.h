@@ -46,6 +46,7 @@ struct TrainConfig {
   int64_t seed = 0;         ///< model init and data order; identical on every rank (>= 0)
   int64_t threads = 0;      ///< intra-op threads per rank; 0 = cores / local ranks
   int64_t max_steps = 0;    ///< stop after this many optimizer steps in total (0 = no limit)
+  std::string nonfinite_loss = "stop";  ///< stop | skip (the step, identically on every rank)
   std::string feature_cache = "off";  ///< head only: off | memory (backbone runs once per sample)
 };
 

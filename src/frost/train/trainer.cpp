@@ -760,9 +760,28 @@ std::vector<EpochSummary> Trainer::run() {
       }
       auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
       const double loss_value = loss.item<double>();
+      if (cfg.train.nonfinite_loss == "skip") {
+        // Every rank must take the same decision (invariant 2): one tiny all-reduce of the
+        // count of ranks whose loss is not finite.
+        auto bad = torch::tensor({std::isfinite(loss_value) ? 0 : 1}, torch::kInt);
+        s.comm.all_reduce(bad, comm::ReduceOp::kSum);
+        if (bad.item<int>() > 0) {
+          reducer_->cancel_step();
+          ++global_step_;
+          ++skipped_steps_;
+          if (rank0) {
+            spdlog::warn("step {} (epoch {}): non-finite loss on {} rank(s); the step is skipped on every rank "
+                         "(train.nonfinite_loss = skip)", global_step_, epoch + 1, bad.item<int>());
+            s.write_metrics({{"kind", "train"}, {"strategy", cfg.train.strategy}, {"epoch", epoch + 1},
+                             {"step", global_step_}, {"skipped", true}, {"loss", nullptr}, {"lr", lr},
+                             {"samples", 0}, {"comm_bytes", 0}});
+          }
+          continue;
+        }
+      }
       FROST_CHECK(std::isfinite(loss_value), "[rank ", s.rank, "] loss is ", loss_value,
                   " at step ", global_step_ + 1, " (epoch ", epoch + 1,
-                  "): lower optim.lr or check the data for NaN/Inf");
+                  "): lower optim.lr or check the data for NaN/Inf (or set train.nonfinite_loss = skip)");
       const double forward_s = seconds_since(t_forward);
       const auto t_backward = Clock::now();
       loss.backward();

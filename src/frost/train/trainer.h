@@ -75,6 +75,8 @@ class Trainer {
   torch::optim::Optimizer& optimizer();
   /// Optimizer steps taken so far.
   int64_t global_step() const { return global_step_; }
+  /// Steps skipped because of a non-finite loss (train.nonfinite_loss = skip).
+  int64_t skipped_steps() const { return skipped_steps_; }
   /// Steps per epoch on every rank (equal on all ranks by construction).
   int64_t steps_per_epoch() const;
 
@@ -88,6 +90,7 @@ class Trainer {
   models::Classifier model_{nullptr};
   std::unique_ptr<dist::GradReducer> reducer_;
   int64_t global_step_ = 0;
+  int64_t skipped_steps_ = 0;
 };
 
 /// Saves a module's parameters and buffers as a flat {name: tensor} dict in the
