@@ -7,8 +7,8 @@
 #   FROST_SAN_JOBS=2 FROST_SAN_E2E=1 bash tests/sanitize.sh   # also the e2e scripts via ctest
 #   FROST_SAN_SKIP_BUILD=1 bash tests/sanitize.sh              # rerun the tests only
 #
-# Builds frost_data_tests, frost_unit_tests, frost_mpi_tests (plus frost-prep and frost-train,
-# which the e2e scripts need) in a separate Debug build directory with
+# Builds frost_data_tests, frost_unit_tests, frost_mpi_tests (plus frost-prep, frost-train and
+# frost-bench, which the e2e scripts need) in a separate Debug build directory with
 # -fsanitize=address,undefined, then runs the data and unit test binaries directly and the MPI
 # tests at world sizes 1..4 through launch/frost-mpirun. Any sanitizer report aborts the
 # process (abort_on_error=1, -fno-sanitize-recover=undefined), so the run fails on the first
@@ -51,7 +51,7 @@ if [[ -z "${FROST_SAN_SKIP_BUILD:-}" ]]; then
   step "build ($jobs jobs)"
   t0=$SECONDS
   cmake --build "$build" -j "$jobs" --target \
-    frost_data_tests frost_unit_tests frost_mpi_tests frost-prep frost-train
+    frost_data_tests frost_unit_tests frost_mpi_tests frost-prep frost-train frost-bench
   echo "build took $((SECONDS - t0)) s"
 fi
 

@@ -94,13 +94,14 @@ TEST(ReplicaSetup, BroadcastMakesReplicasIdenticalAndStepsKeepThemSoAnyWorld) {
     opt.step();
     // BatchNorm running statistics are per-rank (as in PyTorch DDP without SyncBatchNorm), so
     // compare the parameters, which the all-reduce keeps identical.
-    int64_t h = 0;
+    // (Unsigned arithmetic: the combination wraps by definition; UBSan flagged the signed form.)
+    uint64_t h = 0;
     for (auto& p : model->parameters()) {
       auto cont = p.detach().contiguous();
-      h = h * 31 + static_cast<int64_t>(dist::fnv1a64(std::string(
-                       static_cast<const char*>(cont.data_ptr()), cont.numel() * cont.element_size())));
+      h = h * 31 + dist::fnv1a64(std::string(static_cast<const char*>(cont.data_ptr()),
+                                             cont.numel() * cont.element_size()));
     }
-    EXPECT_TRUE(same_on_all_ranks(h)) << "parameters differ across ranks after step " << step + 1;
+    EXPECT_TRUE(same_on_all_ranks(static_cast<int64_t>(h))) << "parameters differ across ranks after step " << step + 1;
   }
 }
 
