@@ -1,7 +1,6 @@
 #include "frost/data/text_prep.h"
 
 #include <nlohmann/json.hpp>
-#include <utf8proc.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -69,21 +68,6 @@ bool parse_int_label(const std::string& s, int64_t* value) {
   const long long v = std::strtoll(s.c_str(), &end, 10);
   if (errno == ERANGE || end != s.c_str() + s.size()) return false;
   *value = static_cast<int64_t>(v);
-  return true;
-}
-
-// Strictly valid UTF-8 (no overlong forms, surrogates or values > U+10FFFF), as
-// nlohmann::json::dump requires.
-bool valid_utf8(const std::string& s) {
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
-  auto left = static_cast<utf8proc_ssize_t>(s.size());
-  while (left > 0) {
-    utf8proc_int32_t cp = -1;
-    const utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
-    if (n <= 0 || cp < 0) return false;
-    p += n;
-    left -= n;
-  }
   return true;
 }
 
@@ -237,7 +221,7 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
     const std::string& v = table.rows[static_cast<size_t>(r)][label_col];
     const int64_t line = table.row_lines[static_cast<size_t>(r)];
     FROST_CHECK(!v.empty(), path, ": line ", line, ": the label is empty");
-    FROST_CHECK(valid_utf8(v), path, ": line ", line, ": the label is not valid UTF-8");
+    FROST_CHECK(text::is_valid_utf8(v), path, ": line ", line, ": the label is not valid UTF-8");
     if (all_int && !parse_int_label(v, &int_values[static_cast<size_t>(r)])) all_int = false;
   }
   std::vector<int64_t> labels(static_cast<size_t>(n));

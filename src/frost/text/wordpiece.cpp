@@ -65,18 +65,6 @@ std::u32string decode_utf8(const std::string& text) {
   return out;
 }
 
-bool valid_utf8(const std::string& s) {
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
-  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(s.size());
-  while (left > 0) {
-    utf8proc_int32_t cp = -1;
-    const utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
-    if (n <= 0 || cp < 0) return false;
-    p += n;
-    left -= n;
-  }
-  return true;
-}
 
 utf8proc_category_t category(char32_t cp) {
   return static_cast<utf8proc_category_t>(utf8proc_category(static_cast<utf8proc_int32_t>(cp)));
@@ -179,7 +167,7 @@ WordPieceTokenizer WordPieceTokenizer::from_vocab_file(const std::string& path, 
     if (eol == std::string::npos) eol = data.size();
     std::string line = data.substr(pos, eol - pos);
     while (!line.empty() && std::strchr(" \t\r\n\v\f", line.back()) != nullptr) line.pop_back();
-    FROST_CHECK(valid_utf8(line), path, ": line ", tokens.size() + 1,
+    FROST_CHECK(is_valid_utf8(line), path, ": line ", tokens.size() + 1,
                 " is not valid UTF-8; a WordPiece vocabulary is a UTF-8 text file");
     tokens.push_back(std::move(line));
     pos = eol + 1;
@@ -371,6 +359,19 @@ std::vector<int32_t> WordPieceTokenizer::encode(const std::string& text, int64_t
   ids.insert(ids.end(), pieces.begin(), pieces.begin() + static_cast<std::ptrdiff_t>(keep));
   ids.push_back(sep_id_);
   return ids;
+}
+
+bool is_valid_utf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
+  auto left = static_cast<utf8proc_ssize_t>(s.size());
+  while (left > 0) {
+    utf8proc_int32_t cp = -1;
+    const utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
+    if (n <= 0 || cp < 0) return false;
+    p += n;
+    left -= n;
+  }
+  return true;
 }
 
 }  // namespace frost::text

@@ -53,6 +53,10 @@
 
 namespace frost::text {
 
+/// True when `s` is strictly valid UTF-8 (no overlong forms, surrogates or code points above
+/// U+10FFFF), as utf8proc_iterate decides; nlohmann::json::dump requires that.
+bool is_valid_utf8(const std::string& s);
+
 class WordPieceTokenizer {
  public:
   /// Words longer than this many code points become [UNK] (BERT's max_input_chars_per_word).
