@@ -429,15 +429,7 @@ int main(int argc, char** argv) {
     } catch (const frost::Error& e) {
       parse_error = e.what();
     }
-    auto failed = torch::tensor({parse_error.empty() ? 0 : 1}, torch::kInt);
-    comm->all_reduce(failed, frost::comm::ReduceOp::kSum);
-    const int failed_ranks = failed.item<int>();
-    if (failed_ranks > 0) {
-      const bool all_failed = failed_ranks == world_size;
-      if (!parse_error.empty() && (rank == 0 || !all_failed)) {
-        const std::string prefix = all_failed ? "" : "[rank " + std::to_string(rank) + "] ";
-        std::fprintf(stderr, "frost-bench: error: %s%s\n", prefix.c_str(), parse_error.c_str());
-      }
+    if (frost::comm::agree_on_startup_error(*comm, parse_error, "frost-bench") > 0) {
       comm.reset();
       frost::comm::finalize_mpi();
       return 2;

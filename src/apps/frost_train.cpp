@@ -73,14 +73,7 @@ int main(int argc, char** argv) {
     } catch (const frost::Error& e) {
       parse_error = e.what();
     }
-    auto failed = torch::tensor({parse_error.empty() ? 0 : 1}, torch::kInt);
-    comm->all_reduce(failed, frost::comm::ReduceOp::kSum);
-    if (failed.item<int>() > 0) {
-      if (!parse_error.empty() && (rank == 0 || failed.item<int>() < comm->world_size())) {
-        std::fprintf(stderr, "frost-train: error: %s%s\n",
-                     rank == 0 && failed.item<int>() == comm->world_size() ? "" : ("[rank " + std::to_string(rank) + "] ").c_str(),
-                     parse_error.c_str());
-      }
+    if (frost::comm::agree_on_startup_error(*comm, parse_error, "frost-train") > 0) {
       comm.reset();
       frost::comm::finalize_mpi();
       return 2;

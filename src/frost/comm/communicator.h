@@ -105,6 +105,13 @@ std::unique_ptr<Communicator> make_mpi_communicator(bool world = true);
 void init_mpi(int* argc, char*** argv);
 /// Finalizes MPI if this process initialised it and it is not finalized yet.
 void finalize_mpi();
+/// Collective: every rank passes its own start-up error ("" = none). Returns the number of
+/// ranks that failed (one all-reduce). When some failed, prints "`program`: error: <message>"
+/// on stderr once: from rank 0 when every rank failed (the same message everywhere), else from
+/// each failing rank with its "[rank r] " prefix. Lets a bad command line end a job cleanly,
+/// without MPI_Abort.
+int agree_on_startup_error(Communicator& comm, const std::string& error, const char* program);
+
 /// Ends every rank of the job now (MPI_Abort on MPI_COMM_WORLD). Never returns.
 [[noreturn]] void abort_job(int exit_code);
 

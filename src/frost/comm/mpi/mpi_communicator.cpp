@@ -118,6 +118,19 @@ void finalize_mpi() {
   if (initialised && !finalized && g_we_initialised) MPI_Finalize();
 }
 
+int agree_on_startup_error(Communicator& comm, const std::string& error, const char* program) {
+  auto failed = torch::tensor({error.empty() ? 0 : 1}, torch::kInt);
+  comm.all_reduce(failed, ReduceOp::kSum);
+  const int failed_ranks = failed.item<int>();
+  const bool all_failed = failed_ranks == comm.world_size();
+  if (!error.empty() && (comm.rank() == 0 || !all_failed)) {
+    const std::string prefix = all_failed ? "" : "[rank " + std::to_string(comm.rank()) + "] ";
+    std::fprintf(stderr, "%s: error: %s%s\n", program, prefix.c_str(), error.c_str());
+    std::fflush(stderr);
+  }
+  return failed_ranks;
+}
+
 void abort_job(int exit_code) {
   int initialised = 0, finalized = 0;
   MPI_Initialized(&initialised);
