@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "frost/core/error.h"
 
@@ -33,6 +34,21 @@ std::string error_of(F&& f) {
   }
   ADD_FAILURE() << "expected a frost::Error";
   return "";
+}
+
+/// Expects `fn` to throw frost::Error whose message contains every one of `needles`.
+template <typename Fn>
+void expect_error(Fn&& fn, const std::vector<std::string>& needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected frost::Error, nothing thrown";
+  } catch (const frost::Error& e) {
+    const std::string msg = e.what();
+    for (const auto& needle : needles) {
+      EXPECT_NE(msg.find(needle), std::string::npos)
+          << "message: " << msg << "\nexpected it to contain: " << needle;
+    }
+  }
 }
 
 }  // namespace frost::testing

@@ -24,6 +24,7 @@
 #include "frost/models/torchscript_backbone.h"
 #include "frost/models/weights.h"
 #include "frost/train/trainer.h"
+#include "test_util.h"
 
 namespace frost::models {
 namespace {
@@ -50,19 +51,7 @@ std::string test_dir() {
   return dir;
 }
 
-template <typename Fn>
-void expect_error(Fn&& fn, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected frost::Error, nothing thrown";
-  } catch (const frost::Error& e) {
-    const std::string msg = e.what();
-    for (const auto& needle : needles) {
-      EXPECT_NE(msg.find(needle), std::string::npos)
-          << "message: " << msg << "\nexpected it to contain: " << needle;
-    }
-  }
-}
+using frost::testing::expect_error;
 
 /// Reads a values file of make_torchscript_fixtures.py: a shape line, then one value a line.
 torch::Tensor read_values(const std::string& path) {

@@ -29,6 +29,7 @@
 #include "frost/models/safetensors.h"
 #include "frost/models/weights.h"
 #include "frost/train/trainer.h"
+#include "test_util.h"
 
 namespace frost::models {
 namespace {
@@ -57,20 +58,7 @@ std::string test_dir() {
   return dir;
 }
 
-/// Expects `fn` to throw frost::Error whose message contains every one of `needles`.
-template <typename Fn>
-void expect_error(Fn&& fn, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected frost::Error, nothing thrown";
-  } catch (const frost::Error& e) {
-    const std::string msg = e.what();
-    for (const auto& needle : needles) {
-      EXPECT_NE(msg.find(needle), std::string::npos)
-          << "message: " << msg << "\nexpected it to contain: " << needle;
-    }
-  }
-}
+using frost::testing::expect_error;
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
