@@ -200,6 +200,74 @@ TEST(GradReducer, GradientIsTheGlobalMeanWorld1World2World4) {
   EXPECT_EQ(reducer.last_step().all_reduce_bytes, w == 1 ? 0 : (5 * 2 + 2) * 4);
 }
 
+// F10: gradient accumulation. 16 samples over W ranks, per-rank micro-batch 2, so 8/W
+// micro-batches per optimizer step (F10's case: 2 ranks, accumulation 4): the gradient equals
+// the one-process gradient of the mean loss over the 16 samples (<= 1e-6), is bitwise equal
+// on every rank, and each bucket is all-reduced once per optimizer step.
+TEST(GradReducer, AccumulatedMicroBatchesGiveTheGlobalMeanOnceWorld1World2World4) {
+  auto& c = world();
+  const int w = c.world_size();
+  ASSERT_EQ(16 % (2 * w), 0);
+  torch::manual_seed(33);
+  auto x = torch::randn({16, 5});
+  auto y = torch::randn({16, 2});
+  torch::nn::Linear ref(5, 2);
+  torch::nn::Linear lin(5, 2);
+  {
+    torch::NoGradGuard g;
+    lin->weight.copy_(ref->weight);
+    lin->bias.copy_(ref->bias);
+  }
+  torch::nn::functional::mse_loss(ref->forward(x), y).backward();
+  dist::GradReducer reducer(*lin, c, /*bucket_cap_bytes=*/8);  // weight and bias: 2 buckets
+  ASSERT_EQ(reducer.num_buckets(), 2);
+  const int64_t per_rank = 16 / w, micro = 2, accum = per_rank / micro;
+  for (int step = 0; step < 2; ++step) {  // the second step must not see the first one's sums
+    lin->zero_grad();
+    reducer.prepare_step(accum);
+    for (int64_t j = 0; j < accum; ++j) {
+      if (j > 0) reducer.next_micro_batch();
+      const int64_t begin = c.rank() * per_rank + j * micro;
+      auto loss = torch::nn::functional::mse_loss(lin->forward(x.narrow(0, begin, micro)),
+                                                  y.narrow(0, begin, micro));
+      (loss * (static_cast<double>(micro) / per_rank)).backward();
+    }
+    reducer.finalize();
+    EXPECT_TRUE(torch::allclose(lin->weight.grad(), ref->weight.grad(), 0, 1e-6)) << "step " << step;
+    EXPECT_TRUE(torch::allclose(lin->bias.grad(), ref->bias.grad(), 0, 1e-6)) << "step " << step;
+    auto flat = torch::cat({lin->weight.grad().reshape({-1}), lin->bias.grad()}).contiguous();
+    EXPECT_TRUE(same_on_all_ranks(static_cast<int64_t>(dist::fnv1a64(std::string(
+        static_cast<const char*>(flat.data_ptr()), flat.numel() * sizeof(float))))));
+    EXPECT_EQ(reducer.last_step().collectives, w == 1 ? 0 : 2) << "one all-reduce per bucket per step";
+    EXPECT_EQ(reducer.last_step().all_reduce_bytes, w == 1 ? 0 : (5 * 2 + 2) * 4);
+  }
+}
+
+// A parameter used in an early micro-batch but not in the last one still gets its
+// accumulated, averaged gradient (its bucket launches in finalize()).
+TEST(GradReducer, ParameterUnusedInTheLastMicroBatchKeepsItsGradientAnyWorld) {
+  auto& c = world();
+  torch::nn::Linear a(3, 1), b(3, 1);
+  struct Net : torch::nn::Module {};
+  Net net;
+  net.register_module("a", a);
+  net.register_module("b", b);
+  dist::broadcast_state(net, c);
+  dist::GradReducer reducer(net, c, /*bucket_cap_bytes=*/1);  // a bucket per parameter
+  auto x = torch::full({1, 3}, static_cast<double>(c.rank() + 1));
+  net.zero_grad();
+  reducer.prepare_step(2);
+  b->forward(x).sum().backward();  // micro-batch 0: b only
+  reducer.next_micro_batch();
+  a->forward(x).sum().backward();  // micro-batch 1: a only
+  reducer.finalize();
+  // d/dW of sum(W x + c) is x; the mean over ranks of (r + 1) is (W + 1) / 2.
+  const double mean = (c.world_size() + 1) / 2.0;
+  EXPECT_TRUE(torch::allclose(b->weight.grad(), torch::full({1, 3}, mean)));
+  EXPECT_TRUE(torch::allclose(a->weight.grad(), torch::full({1, 3}, mean)));
+  EXPECT_TRUE(torch::allclose(b->bias.grad(), torch::ones({1})));
+}
+
 // Invariant 2: buckets launch in index order even when gradients arrive out of order.
 TEST(GradReducer, SmallBucketsLaunchInOrderAndAverageAnyWorld) {
   auto& c = world();

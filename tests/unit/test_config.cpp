@@ -63,6 +63,8 @@ TEST(Config, InvalidValuesNameTheKey) {
   EXPECT_NE(error_of({"--data.train", "x", "--optim.lr", "-0.1"}).find("optim.lr must be > 0"), std::string::npos);
   EXPECT_NE(error_of({"--data.train", "x", "--data.batch_size", "0"}).find("data.batch_size must be >= 1"),
             std::string::npos);
+  EXPECT_NE(error_of({"--data.train", "x", "--train.grad_accum_steps", "0"}).find("train.grad_accum_steps must be >= 1"),
+            std::string::npos);
   EXPECT_NE(error_of({"--data.train", "x", "--train.strategy", "lora"}).find("train.strategy = 'lora' is not one of"),
             std::string::npos);
   EXPECT_NE(error_of({"--data.train", "x", "--train.epochs", "two"}).find("train.epochs"), std::string::npos);

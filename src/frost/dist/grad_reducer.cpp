@@ -24,7 +24,8 @@ struct GradReducer::Impl {
     int64_t bucket = 0;
     int64_t offset = 0;  // elements into the bucket
     int64_t numel = 0;
-    bool filled = false;
+    int64_t last_micro = -1;  // micro-batch of the slot's latest gradient this step (-1: none)
+    bool filled = false;      // got its gradient of the last micro-batch
   };
   struct Bucket {
     torch::Tensor flat;          // [numel], the parameters' dtype
@@ -40,6 +41,8 @@ struct GradReducer::Impl {
   double inv_world = 1.0;
   std::mutex mu;
   bool step_open = false;
+  int64_t micro_batches = 1;  // backward passes in the open step
+  int64_t micro = 0;          // the current one, in [0, micro_batches)
   int64_t next_launch = 0;  // buckets [0, next_launch) are launched
   ReduceStats last;
 
@@ -65,15 +68,21 @@ struct GradReducer::Impl {
     std::lock_guard<std::mutex> g(mu);
     if (!step_open) return;  // backward outside a step (e.g. a user's own probe): ignored
     Slot& slot = slots[s];
-    FROST_CHECK(!slot.filled, "parameter '", slot.name,
-                "' received a second gradient in one step: call GradReducer::prepare_step() "
-                "before each backward");
+    FROST_CHECK(slot.last_micro != micro, "parameter '", slot.name,
+                "' received a second gradient in one micro-batch: call GradReducer::prepare_step() "
+                "before each step and next_micro_batch() between the backward passes of a step");
     Bucket& bucket = buckets[slot.bucket];
     FROST_ASSERT(slot.bucket >= next_launch, "bucket ", slot.bucket, " already launched");
     torch::NoGradGuard no_grad;
     auto view = bucket.flat.narrow(0, slot.offset, slot.numel);
-    view.copy_(grad.reshape({-1}));
-    view.mul_(inv_world);
+    if (slot.last_micro < 0) {
+      view.copy_(grad.reshape({-1}));
+      view.mul_(inv_world);
+    } else {
+      view.add_(grad.reshape({-1}), inv_world);  // Note [Micro-batches]
+    }
+    slot.last_micro = micro;
+    if (micro + 1 < micro_batches) return;  // accumulate only; launch during the last micro-batch
     slot.filled = true;
     if (--bucket.pending == 0) launch_ready_locked();
   }
@@ -146,7 +155,9 @@ GradReducer::~GradReducer() {
   }
 }
 
-void GradReducer::prepare_step() {
+void GradReducer::prepare_step(int64_t micro_batches) {
+  FROST_CHECK(micro_batches >= 1, "GradReducer::prepare_step: micro_batches must be >= 1, got ",
+              micro_batches);
   std::lock_guard<std::mutex> g(impl_->mu);
   FROST_ASSERT(!impl_->step_open, "prepare_step() called twice without finalize()");
   for (auto& b : impl_->buckets) {
@@ -154,10 +165,23 @@ void GradReducer::prepare_step() {
     b.pending = static_cast<int64_t>(b.slots.size());
     b.work.reset();
   }
-  for (auto& s : impl_->slots) s.filled = false;
+  for (auto& s : impl_->slots) {
+    s.filled = false;
+    s.last_micro = -1;
+  }
+  impl_->micro_batches = micro_batches;
+  impl_->micro = 0;
   impl_->next_launch = 0;
   impl_->last = ReduceStats{};
   impl_->step_open = true;
+}
+
+void GradReducer::next_micro_batch() {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  FROST_ASSERT(impl_->step_open, "next_micro_batch() without prepare_step()");
+  FROST_ASSERT(impl_->micro + 1 < impl_->micro_batches, "next_micro_batch() beyond the ",
+               impl_->micro_batches, " micro-batches given to prepare_step()");
+  ++impl_->micro;
 }
 
 void GradReducer::finalize() {
@@ -165,6 +189,8 @@ void GradReducer::finalize() {
   {
     std::lock_guard<std::mutex> g(impl_->mu);
     FROST_ASSERT(impl_->step_open, "finalize() without prepare_step()");
+    FROST_ASSERT(impl_->micro + 1 == impl_->micro_batches, "finalize() in micro-batch ", impl_->micro,
+                 " of ", impl_->micro_batches, " (call next_micro_batch() between backward passes)");
     impl_->step_open = false;
     // Buckets with slots that got no gradient carry zeros there (Note [Bucket order]).
     while (impl_->next_launch < static_cast<int64_t>(impl_->buckets.size())) {

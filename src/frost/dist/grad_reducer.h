@@ -10,6 +10,9 @@
 //    the world size, into the parameter's slot of its bucket. When every slot of a bucket is
 //    filled, the bucket becomes ready; ready buckets are launched as asynchronous all-reduces
 //    strictly in bucket-index order (Note [Bucket order]).
+//  * Gradient accumulation (prepare_step(K), Note [Micro-batches]): the hooks of the first
+//    K-1 backward passes only add into the buckets; the buckets are launched during the K-th,
+//    so each bucket is all-reduced once per optimizer step, not once per micro-batch.
 //  * finalize() launches the buckets still pending (a parameter that got no gradient in this
 //    step contributes zeros), waits for all of them in order and writes the averaged values
 //    into each parameter's .grad().
@@ -19,6 +22,18 @@
 // become ready in a different order on different ranks (unused parameters, thread timing), so
 // a ready bucket k is only launched once buckets 0..k-1 have been launched; finalize() then
 // launches the rest in order. Each bucket is launched exactly once per step on every rank.
+//
+// Note [Micro-batches]
+// With K micro-batches per optimizer step, the caller runs K forward/backward passes between
+// prepare_step(K) and finalize(), calling next_micro_batch() between two passes (like
+// PyTorch DDP's no_sync() for all but the last). A slot's first gradient of the step is copied
+// into the bucket and scaled by 1/world; later ones are added, scaled the same way
+// (bucket += grad / world). The slot counts as filled, and its bucket may launch, only when
+// its gradient of micro-batch K-1 arrives; a parameter without a gradient in micro-batch K-1
+// waits for finalize(), which launches every pending bucket in order. The caller scales each
+// micro-batch's loss so that the sum over micro-batches is the rank's mean loss (e.g. the
+// micro-batch mean times its share of the rank's samples); then the result is the gradient of
+// the global per-sample mean, as without accumulation.
 //
 // Thread contract: construct, prepare_step, finalize and the accessors on the training thread;
 // the hooks may run on any autograd thread (they lock).
@@ -62,9 +77,14 @@ class GradReducer {
   GradReducer(const GradReducer&) = delete;
   GradReducer& operator=(const GradReducer&) = delete;
 
-  /// Opens a step: zeroes the buckets. Call before backward.
-  void prepare_step();
-  /// Closes the step: launches pending buckets in order, waits for all of them (throws
+  /// Opens an optimizer step of `micro_batches` (>= 1) backward passes (Note [Micro-batches]):
+  /// zeroes the buckets; micro-batch 0 is current. Call before the first backward.
+  /// Throws frost::Error for micro_batches < 1.
+  void prepare_step(int64_t micro_batches = 1);
+  /// Makes the next micro-batch current; call between two backward passes of a step.
+  /// Calling it more than micro_batches - 1 times in a step is a bug (frost::InternalError).
+  void next_micro_batch();
+  /// Closes the step (after the backward of the last micro-batch): launches pending buckets in order, waits for all of them (throws
   /// frost::TimeoutError after the communicator's timeout), writes the averaged gradients
   /// (float, same shape as the parameter) into every trainable parameter's .grad().
   void finalize();

@@ -87,7 +87,7 @@ void describe(OptionTable& t, Config& c) {
   t.add("data.train", &c.data.train, "training HDF5 file(s): path, glob or comma-separated list");
   t.add("data.test", &c.data.test, "evaluation HDF5 file(s); empty = no evaluation");
   t.add("data.batch_size", &c.data.batch_size,
-        "per-rank micro-batch; the global batch is batch_size x world size");
+        "per-rank micro-batch; the global batch is batch_size x train.grad_accum_steps x world size");
   t.add("data.eval_batch_size", &c.data.eval_batch_size, "per-rank evaluation batch");
   t.add("data.prefetch", &c.data.prefetch, "batches the loader thread reads ahead");
   t.add("data.shuffle", &c.data.shuffle, "shuffle every epoch with a permutation seeded by (train.seed, epoch)");
@@ -99,6 +99,9 @@ void describe(OptionTable& t, Config& c) {
   t.add("train.seed", &c.train.seed, "seed of model init and data order (the same on every rank)");
   t.add("train.threads", &c.train.threads, "intra-op threads per rank; 0 = cores / ranks on this node");
   t.add("train.max_steps", &c.train.max_steps, "stop after this many optimizer steps (0 = no limit)");
+  t.add("train.grad_accum_steps", &c.train.grad_accum_steps,
+        "gradient accumulation: micro-batches of data.batch_size per rank per optimizer step; "
+        "gradients are all-reduced once per step, after the last micro-batch");
   t.add("train.nonfinite_loss", &c.train.nonfinite_loss,
         "on a NaN/Inf loss: stop (end the job naming step and rank) | skip (skip that step on every "
         "rank; costs one tiny all-reduce per step)");
@@ -235,6 +238,8 @@ void Config::validate() const {
   FROST_CHECK(train.epochs >= 1, "config key train.epochs must be >= 1, got ", train.epochs);
   FROST_CHECK(train.threads >= 0, "config key train.threads must be >= 0, got ", train.threads);
   FROST_CHECK(train.max_steps >= 0, "config key train.max_steps must be >= 0, got ", train.max_steps);
+  FROST_CHECK(train.grad_accum_steps >= 1, "config key train.grad_accum_steps must be >= 1, got ",
+              train.grad_accum_steps);
   FROST_CHECK(optim.lr > 0 && std::isfinite(optim.lr), "config key optim.lr must be > 0 and finite, got ", optim.lr);
   FROST_CHECK(optim.momentum >= 0 && optim.momentum < 1, "config key optim.momentum must be in [0, 1), got ",
               optim.momentum);

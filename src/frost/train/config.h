@@ -33,7 +33,7 @@ struct ModelConfig {
 struct DataConfig {
   std::string train;  ///< HDF5 file, glob, or comma-separated list of them
   std::string test;   ///< same, for evaluation ("" = no evaluation)
-  int64_t batch_size = 64;        ///< per-rank micro-batch; global batch = batch_size x world size
+  int64_t batch_size = 64;  ///< per-rank micro-batch; global batch = batch_size x train.grad_accum_steps x world size
   int64_t eval_batch_size = 256;  ///< per-rank evaluation batch
   int64_t prefetch = 2;           ///< batches read ahead by the loader thread
   bool shuffle = true;            ///< per-epoch permutation seeded by (train.seed, epoch)
@@ -46,6 +46,7 @@ struct TrainConfig {
   int64_t seed = 0;         ///< model init and data order; identical on every rank (>= 0)
   int64_t threads = 0;      ///< intra-op threads per rank; 0 = cores / local ranks
   int64_t max_steps = 0;    ///< stop after this many optimizer steps in total (0 = no limit)
+  int64_t grad_accum_steps = 1;  ///< micro-batches per rank per optimizer step (gradient accumulation)
   std::string nonfinite_loss = "stop";  ///< stop | skip (the step, identically on every rank)
   std::string feature_cache = "off";  ///< head only: off | memory (backbone runs once per sample)
 };

@@ -126,6 +126,23 @@ void check_finite_inputs(const data::Batch& batch, const std::string& source, in
                               " has a non-finite input (NaN or Inf); clean the data"));
 }
 
+// Rows [begin, begin + rows) of a step's batch as one micro-batch. Token inputs are cut to the
+// micro-batch's own width, as the loader cuts whole batches (Note [Dynamic padding]).
+data::Batch micro_batch(const data::Batch& batch, int64_t begin, int64_t rows) {
+  data::Batch mb;
+  mb.inputs = batch.inputs.narrow(0, begin, rows);
+  mb.labels = batch.labels.narrow(0, begin, rows);
+  mb.indices.assign(batch.indices.begin() + begin, batch.indices.begin() + begin + rows);
+  if (batch.attention_mask.defined()) {
+    mb.attention_mask = batch.attention_mask.narrow(0, begin, rows);
+    auto used = mb.attention_mask.ne(0).any(0).nonzero();
+    const int64_t width = used.numel() == 0 ? 1 : used.max().item<int64_t>() + 1;
+    mb.inputs = mb.inputs.narrow(1, 0, width);
+    mb.attention_mask = mb.attention_mask.narrow(1, 0, width);
+  }
+  return mb;
+}
+
 c10::Dict<std::string, torch::Tensor> read_state_dict(const std::string& path) {
   FROST_CHECK(std::filesystem::is_regular_file(path), "model.init: '", path,
               "' is not a file (give the model.pt of an earlier run)");
@@ -259,12 +276,15 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
   const int64_t num_classes = cfg.model.num_classes > 0 ? cfg.model.num_classes : info.num_classes;
   FROST_CHECK(num_classes >= info.num_classes, "model.num_classes = ", num_classes,
               " is smaller than the data's num_classes attribute ", info.num_classes);
-  s.sampler = std::make_unique<data::TrainSampler>(info.num_samples, s.world, s.rank,
-                                                   cfg.data.batch_size, cfg.train.seed,
-                                                   cfg.data.shuffle, cfg.data.drop_last);
+  // The sampler deals out whole optimizer steps: batch_size x grad_accum_steps rows per rank,
+  // split into micro-batches in the step loop.
+  const int64_t rows_per_step = cfg.data.batch_size * cfg.train.grad_accum_steps;
+  s.sampler = std::make_unique<data::TrainSampler>(info.num_samples, s.world, s.rank, rows_per_step,
+                                                   cfg.train.seed, cfg.data.shuffle, cfg.data.drop_last);
   FROST_CHECK(s.sampler->steps_per_epoch() >= 1, "[rank ", s.rank, "] data.train has ",
               info.num_samples, " samples: too few for world size ", s.world, " x data.batch_size ",
-              cfg.data.batch_size, (cfg.data.drop_last ? " with data.drop_last" : ""));
+              cfg.data.batch_size, " x train.grad_accum_steps ", cfg.train.grad_accum_steps,
+              (cfg.data.drop_last ? " with data.drop_last" : ""));
   s.total_steps = cfg.train.epochs * s.sampler->steps_per_epoch();
   if (cfg.train.max_steps > 0) s.total_steps = std::min(s.total_steps, cfg.train.max_steps);
 
@@ -331,8 +351,11 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
   // BatchNorm in train mode cannot normalise one sample (its batch variance is undefined), and
   // the last, short batch of an epoch can hold one sample per rank.
   if (!s.head_only) {
-    int64_t smallest = cfg.data.batch_size;
-    for (const auto& b : s.sampler->epoch_batches(0)) smallest = std::min<int64_t>(smallest, b.size());
+    int64_t smallest = cfg.data.batch_size;  // the smallest micro-batch of an epoch
+    for (const auto& b : s.sampler->epoch_batches(0)) {
+      const int64_t rest = static_cast<int64_t>(b.size()) % cfg.data.batch_size;
+      if (rest > 0) smallest = std::min(smallest, rest);
+    }
     bool has_batchnorm = false;
     for (const auto& b : model_->named_buffers(true)) {
       if (b.key().find("running_var") != std::string::npos) has_batchnorm = true;
@@ -340,7 +363,8 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
     FROST_CHECK(!(has_batchnorm && smallest < 2), "[rank ", s.rank, "] the model has BatchNorm, which needs "
                 "at least 2 samples per rank in training, but ", (smallest == cfg.data.batch_size
                 ? std::string("data.batch_size is 1") : detail::str_cat("the last batch of an epoch has ",
-                smallest, " sample per rank")), ": set data.drop_last = true or change data.batch_size");
+                smallest, " sample per rank")), ": set data.drop_last = true or change data.batch_size",
+                (cfg.train.grad_accum_steps > 1 ? " or train.grad_accum_steps" : ""));
   }
 
   // ---- replicas: same config and model everywhere, then rank 0's values everywhere
@@ -377,9 +401,9 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
                  cfg.train.strategy, cfg.model.backbone, n_trainable, n_total,
                  reducer_->num_buckets(), threads);
     spdlog::info("data: {} train samples ({} dropped per epoch to keep ranks equal), {} steps/epoch, "
-                 "global batch {} = {} ranks x {}",
+                 "global batch {} = {} ranks x {} micro-batch x {} accumulation steps",
                  info.num_samples, s.sampler->dropped_per_epoch(), s.sampler->steps_per_epoch(),
-                 cfg.data.batch_size * s.world, s.world, cfg.data.batch_size);
+                 rows_per_step * s.world, s.world, cfg.data.batch_size, cfg.train.grad_accum_steps);
   }
 }
 
@@ -743,49 +767,70 @@ std::vector<EpochSummary> Trainer::run() {
       const double lr = lr_at(cfg.optim, global_step_, s.total_steps);
       for (auto& group : s.optimizer->param_groups()) group.options().set_lr(lr);
       s.optimizer->zero_grad();
-      reducer_->prepare_step();
-      const auto t_forward = Clock::now();
-      torch::Tensor logits;
-      if (cached) {
-        logits = model_->head->forward(batch.inputs);  // inputs are the cached features
-      } else if (s.head_only) {
-        torch::Tensor features;
-        {
-          torch::NoGradGuard no_grad;  // the frozen backbone keeps no activations
-          features = model_->backbone->forward(batch.inputs, batch.attention_mask);
-        }
-        logits = model_->head->forward(features);
-      } else {
-        logits = model_->forward(batch.inputs, batch.attention_mask);
-      }
-      auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
-      const double loss_value = loss.item<double>();
-      if (cfg.train.nonfinite_loss == "skip") {
-        // Every rank must take the same decision (invariant 2): one tiny all-reduce of the
-        // count of ranks whose loss is not finite.
-        auto bad = torch::tensor({std::isfinite(loss_value) ? 0 : 1}, torch::kInt);
-        s.comm.all_reduce(bad, comm::ReduceOp::kSum);
-        if (bad.item<int>() > 0) {
-          reducer_->cancel_step();
-          ++global_step_;
-          ++skipped_steps_;
-          if (rank0) {
-            spdlog::warn("step {} (epoch {}): non-finite loss on {} rank(s); the step is skipped on every rank "
-                         "(train.nonfinite_loss = skip)", global_step_, epoch + 1, bad.item<int>());
-            s.write_metrics({{"kind", "train"}, {"strategy", cfg.train.strategy}, {"epoch", epoch + 1},
-                             {"step", global_step_}, {"skipped", true}, {"loss", nullptr}, {"lr", lr},
-                             {"samples", 0}, {"comm_bytes", 0}});
+      // Gradient accumulation (Note [Micro-batches] in grad_reducer.h): the step's rows are
+      // split into micro-batches of data.batch_size; each loss is weighted by its share of the
+      // step's rows, so the summed gradient is that of the rank's mean loss.
+      const int64_t step_rows = batch.labels.size(0);
+      const int64_t micro_rows = cfg.data.batch_size;
+      const int64_t micro_batches = (step_rows + micro_rows - 1) / micro_rows;
+      reducer_->prepare_step(micro_batches);
+      double loss_value = 0, forward_s = 0, backward_s = 0;
+      bool local_nonfinite = false, skip_step = false;
+      for (int64_t j = 0; j < micro_batches; ++j) {
+        if (j > 0) reducer_->next_micro_batch();
+        const int64_t begin = j * micro_rows, rows = std::min(micro_rows, step_rows - begin);
+        const data::Batch mb = micro_batches == 1 ? batch : micro_batch(batch, begin, rows);
+        const auto t_forward = Clock::now();
+        torch::Tensor logits;
+        if (cached) {
+          logits = model_->head->forward(mb.inputs);  // inputs are the cached features
+        } else if (s.head_only) {
+          torch::Tensor features;
+          {
+            torch::NoGradGuard no_grad;  // the frozen backbone keeps no activations
+            features = model_->backbone->forward(mb.inputs, mb.attention_mask);
           }
-          continue;
+          logits = model_->head->forward(features);
+        } else {
+          logits = model_->forward(mb.inputs, mb.attention_mask);
         }
+        auto loss = torch::nn::functional::cross_entropy(logits, mb.labels);
+        const double share = static_cast<double>(rows) / static_cast<double>(step_rows);
+        const double micro_loss = loss.item<double>();
+        loss_value += micro_batches == 1 ? micro_loss : micro_loss * share;
+        if (!std::isfinite(micro_loss)) {
+          FROST_CHECK(cfg.train.nonfinite_loss == "skip", "[rank ", s.rank, "] loss is ", micro_loss,
+                      " at step ", global_step_ + 1, " (epoch ", epoch + 1,
+                      "): lower optim.lr or check the data for NaN/Inf (or set train.nonfinite_loss = skip)");
+          local_nonfinite = true;
+        }
+        if (cfg.train.nonfinite_loss == "skip" && j + 1 == micro_batches) {
+          // Every rank must take the same decision (invariant 2), before the last backward
+          // launches any bucket: one tiny all-reduce of the count of ranks with a non-finite loss.
+          auto bad = torch::tensor({local_nonfinite ? 1 : 0}, torch::kInt);
+          s.comm.all_reduce(bad, comm::ReduceOp::kSum);
+          if (bad.item<int>() > 0) {
+            reducer_->cancel_step();
+            ++global_step_;
+            ++skipped_steps_;
+            if (rank0) {
+              spdlog::warn("step {} (epoch {}): non-finite loss on {} rank(s); the step is skipped on every rank "
+                           "(train.nonfinite_loss = skip)", global_step_, epoch + 1, bad.item<int>());
+              s.write_metrics({{"kind", "train"}, {"strategy", cfg.train.strategy}, {"epoch", epoch + 1},
+                               {"step", global_step_}, {"skipped", true}, {"loss", nullptr}, {"lr", lr},
+                               {"samples", 0}, {"comm_bytes", 0}});
+            }
+            skip_step = true;
+            break;
+          }
+        }
+        forward_s += seconds_since(t_forward);
+        if (local_nonfinite) continue;  // skip mode: this rank's step is skipped below anyway
+        const auto t_backward = Clock::now();
+        (micro_batches == 1 ? loss : loss * share).backward();
+        backward_s += seconds_since(t_backward);
       }
-      FROST_CHECK(std::isfinite(loss_value), "[rank ", s.rank, "] loss is ", loss_value,
-                  " at step ", global_step_ + 1, " (epoch ", epoch + 1,
-                  "): lower optim.lr or check the data for NaN/Inf (or set train.nonfinite_loss = skip)");
-      const double forward_s = seconds_since(t_forward);
-      const auto t_backward = Clock::now();
-      loss.backward();
-      const double backward_s = seconds_since(t_backward);
+      if (skip_step) continue;
       reducer_->finalize();
       const auto t_optimizer = Clock::now();
       if (cfg.optim.grad_clip > 0) torch::nn::utils::clip_grad_norm_(s.trainable, cfg.optim.grad_clip);
