@@ -1,22 +1,9 @@
 // safetensors reader (memory-mapped, strictly validated) and writer (atomic).
 //
-// Note [safetensors validation]
-// The header is untrusted input: a truncated download, a file of another format or a
-// hand-edited header must give an error that names the file and the entry, never a crash or a
-// silent misread. The checks follow the reference implementation
-// (huggingface/safetensors, safetensors/src/tensor.rs, `SafeTensors::read_metadata` and
-// `Metadata::validate`):
-//   * the first 8 bytes are N, the header length (little-endian u64); N <= 100 MB
-//     (the reference's MAX_HEADER_SIZE) and 8 + N <= the file size;
-//   * the header is a JSON object; "__metadata__" maps strings to strings; every other key is
-//     a tensor {"dtype": str, "shape": [non-negative ints], "data_offsets": [begin, end]};
-//   * dtype is one of F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL (the ones LibTorch 1.13 has);
-//   * end - begin == numel * itemsize, and end <= the size of the data area;
-//   * sorted by offset, the tensors tile the data area exactly: no overlap, no gap, no trailing
-//     bytes (the reference rejects those too: "MetadataIncompleteBuffer").
-// Tensor data is copied out of the mapping (memcpy into a fresh tensor), so the returned
-// tensors do not depend on the mapping's lifetime nor on the data area's alignment (a header
-// written by another tool need not be padded to 8 bytes).
+// The header is validated by parse_safetensors_header (Note [safetensors validation] in
+// safetensors_header.cpp). Tensor data is copied out of the mapping (memcpy into a fresh
+// tensor), so the returned tensors do not depend on the mapping's lifetime nor on the data
+// area's alignment (a header written by another tool need not be padded to 8 bytes).
 
 #include "frost/models/safetensors.h"
 
@@ -29,9 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "frost/core/error.h"
 #include "frost/core/fs.h"
@@ -39,23 +24,19 @@
 namespace frost::models {
 namespace {
 
-/// The reference implementation's limit on the header length (MAX_HEADER_SIZE).
-constexpr uint64_t kMaxHeaderBytes = 100'000'000;
-
 struct DtypeInfo {
   const char* name;
   c10::ScalarType type;
-  int64_t itemsize;
 };
 
+// The dtypes of kSafetensorsDtypeList; their sizes come from safetensors_dtype_size.
 constexpr DtypeInfo kDtypes[] = {
-    {"F64", c10::ScalarType::Double, 8}, {"F32", c10::ScalarType::Float, 4},
-    {"F16", c10::ScalarType::Half, 2},   {"BF16", c10::ScalarType::BFloat16, 2},
-    {"I64", c10::ScalarType::Long, 8},   {"I32", c10::ScalarType::Int, 4},
-    {"I16", c10::ScalarType::Short, 2},  {"I8", c10::ScalarType::Char, 1},
-    {"U8", c10::ScalarType::Byte, 1},    {"BOOL", c10::ScalarType::Bool, 1},
+    {"F64", c10::ScalarType::Double}, {"F32", c10::ScalarType::Float},
+    {"F16", c10::ScalarType::Half},   {"BF16", c10::ScalarType::BFloat16},
+    {"I64", c10::ScalarType::Long},   {"I32", c10::ScalarType::Int},
+    {"I16", c10::ScalarType::Short},  {"I8", c10::ScalarType::Char},
+    {"U8", c10::ScalarType::Byte},    {"BOOL", c10::ScalarType::Bool},
 };
-constexpr const char* kDtypeList = "F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL";
 
 const DtypeInfo* find_dtype(const std::string& name) {
   for (const auto& d : kDtypes) {
@@ -76,75 +57,6 @@ bool host_is_little_endian() {
   unsigned char first = 0;
   std::memcpy(&first, &one, 1);
   return first == 1;
-}
-
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::ostringstream os;
-  os << '[';
-  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-  os << ']';
-  return os.str();
-}
-
-std::string offsets_str(int64_t begin, int64_t end) {
-  return "[" + std::to_string(begin) + ", " + std::to_string(end) + "]";
-}
-
-/// Stores `j` in `out` when it is an integer in [0, 2^63); false otherwise.
-bool as_non_negative_int64(const nlohmann::json& j, int64_t& out) {
-  if (j.is_number_unsigned()) {
-    const auto v = j.get<uint64_t>();
-    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
-    out = static_cast<int64_t>(v);
-    return true;
-  }
-  if (j.is_number_integer()) {
-    const auto v = j.get<int64_t>();
-    if (v < 0) return false;
-    out = v;
-    return true;
-  }
-  return false;
-}
-
-/// Parses one tensor entry of the header; `where` is "<path>: tensor '<name>'".
-SafetensorsEntry parse_entry(const std::string& where, const nlohmann::json& j) {
-  FROST_CHECK(j.is_object(), where, " is a JSON ", j.type_name(),
-              ", expected an object {\"dtype\", \"shape\", \"data_offsets\"}");
-  SafetensorsEntry e;
-  const auto dtype = j.find("dtype");
-  FROST_CHECK(dtype != j.end() && dtype->is_string(), where,
-              ": \"dtype\" is missing or not a string");
-  e.dtype = dtype->get<std::string>();
-  FROST_CHECK(find_dtype(e.dtype) != nullptr, where, " has unknown dtype '", e.dtype,
-              "'; supported: ", kDtypeList);
-
-  const auto shape = j.find("shape");
-  FROST_CHECK(shape != j.end() && shape->is_array(), where,
-              ": \"shape\" is missing or not an array");
-  for (const auto& dim : *shape) {
-    int64_t d = 0;
-    FROST_CHECK(as_non_negative_int64(dim, d), where, ": shape ", shape->dump(),
-                " has an entry that is not a non-negative integer");
-    e.shape.push_back(d);
-  }
-
-  const auto offsets = j.find("data_offsets");
-  FROST_CHECK(offsets != j.end() && offsets->is_array() && offsets->size() == 2, where,
-              ": \"data_offsets\" is missing or not an array [begin, end]");
-  FROST_CHECK(
-      as_non_negative_int64((*offsets)[0], e.begin) && as_non_negative_int64((*offsets)[1], e.end),
-      where, ": data_offsets ", offsets->dump(), " are not non-negative integers");
-  return e;
-}
-
-/// numel * itemsize of `e`, or -1 on overflow.
-int64_t byte_size(const SafetensorsEntry& e) {
-  int64_t bytes = find_dtype(e.dtype)->itemsize;
-  for (int64_t d : e.shape) {
-    if (__builtin_mul_overflow(bytes, d, &bytes)) return -1;
-  }
-  return bytes;
 }
 
 /// Writes all of [p, p + n) to fd; false on error (errno set).
@@ -199,90 +111,30 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     throw Error("cannot stat safetensors file '" + path + "': " + why);
   }
   const auto file_bytes = static_cast<uint64_t>(st.st_size);
-  if (file_bytes < 8) {
-    ::close(fd);
-    throw Error(path + ": not a safetensors file: it has " + std::to_string(file_bytes) +
-                " bytes, fewer than the 8-byte header length");
-  }
   // A shared read-only mapping of the whole file. (If another process truncates the file while
   // it is mapped, reading the lost pages raises SIGBUS; Frost's own writers never truncate in
-  // place: they rename a new file over the old one.)
-  void* map = ::mmap(nullptr, file_bytes, PROT_READ, MAP_SHARED, fd, 0);
-  const int mmap_errno = errno;
+  // place: they rename a new file over the old one.) A file shorter than the length field is
+  // not mapped (mmap refuses empty files); parse_safetensors_header rejects it without reading.
+  void* map = nullptr;
+  int mmap_errno = 0;
+  if (file_bytes >= 8) {
+    map = ::mmap(nullptr, file_bytes, PROT_READ, MAP_SHARED, fd, 0);
+    mmap_errno = errno;
+  }
   ::close(fd);
   FROST_CHECK(map != MAP_FAILED, "cannot mmap safetensors file '", path,
               "': ", std::strerror(mmap_errno));
-  impl->map = map;
-  impl->map_bytes = file_bytes;
+  if (map != nullptr) {
+    impl->map = map;
+    impl->map_bytes = file_bytes;
+  }
   const auto* bytes = static_cast<const unsigned char*>(map);
 
-  uint64_t header_bytes = 0;
-  for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | bytes[i];
-  FROST_CHECK(header_bytes <= kMaxHeaderBytes, path, ": header length ", header_bytes,
-              " (first 8 bytes) is above the limit of ", kMaxHeaderBytes,
-              " bytes: not a safetensors file?");
-  FROST_CHECK(8 + header_bytes <= file_bytes, path, ": header length ", header_bytes,
-              " (first 8 bytes) runs beyond the end of the file (", file_bytes,
-              " bytes): truncated file, or not a safetensors file?");
-  impl->data = bytes + 8 + header_bytes;
-  impl->data_bytes = static_cast<int64_t>(file_bytes - 8 - header_bytes);
-
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_bytes);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": the safetensors header is not valid JSON (" + e.what() +
-                "): corrupt file, or not a safetensors file?");
-  }
-  FROST_CHECK(header.is_object(), path, ": the safetensors header is a JSON ", header.type_name(),
-              ", expected an object");
-
-  std::vector<std::pair<std::string, SafetensorsEntry>> entries;
-  for (const auto& item : header.items()) {
-    if (item.key() == "__metadata__") {
-      FROST_CHECK(item.value().is_object(), path, ": \"__metadata__\" is a JSON ",
-                  item.value().type_name(), ", expected an object of strings");
-      for (const auto& m : item.value().items()) {
-        FROST_CHECK(m.value().is_string(), path, ": \"__metadata__\" entry '", m.key(),
-                    "' is a JSON ", m.value().type_name(), ", expected a string");
-        impl->metadata[m.key()] = m.value().get<std::string>();
-      }
-      continue;
-    }
-    const std::string where = path + ": tensor '" + item.key() + "'";
-    SafetensorsEntry e = parse_entry(where, item.value());
-    FROST_CHECK(e.end <= impl->data_bytes, where, " data_offsets ", offsets_str(e.begin, e.end),
-                " end beyond the data area (", impl->data_bytes, " bytes): truncated file?");
-    FROST_CHECK(e.begin <= e.end, where, " data_offsets ", offsets_str(e.begin, e.end),
-                " begin after end");
-    const int64_t expected = byte_size(e);
-    FROST_CHECK(expected == e.end - e.begin, where, " (", e.dtype, " ", shape_str(e.shape),
-                ") needs ", expected < 0 ? std::string("more than 2^63") : std::to_string(expected),
-                " bytes but data_offsets ", offsets_str(e.begin, e.end), " span ", e.end - e.begin);
-    entries.emplace_back(item.key(), std::move(e));
-  }
-
-  // Sorted by offset, the tensors must tile the data area (Note [safetensors validation]).
-  std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-    return std::make_pair(a.second.begin, a.second.end) <
-           std::make_pair(b.second.begin, b.second.end);
-  });
-  int64_t covered = 0;
-  const std::string* previous = nullptr;
-  for (const auto& [name, e] : entries) {
-    FROST_CHECK(e.begin >= covered, path, ": tensor '", name, "' data_offsets ",
-                offsets_str(e.begin, e.end), " overlap tensor '", previous ? *previous : "",
-                "' (which ends at ", covered, ")");
-    FROST_CHECK(e.begin == covered, path, ": bytes [", covered, ", ", e.begin,
-                ") of the data area belong to no tensor (before tensor '", name,
-                "'): corrupt header?");
-    covered = e.end;
-    previous = &name;
-  }
-  FROST_CHECK(covered == impl->data_bytes, path, ": the data area has ", impl->data_bytes,
-              " bytes but its tensors cover only ", covered, " (trailing bytes): corrupt file?");
-
-  for (auto& [name, e] : entries) {
+  SafetensorsHeader header = parse_safetensors_header(bytes, file_bytes, path);
+  impl->data = bytes + header.data_offset;
+  impl->data_bytes = header.data_bytes;
+  impl->metadata = std::move(header.metadata);
+  for (auto& [name, e] : header.entries) {
     impl->order.push_back(name);
     impl->entries.emplace(name, std::move(e));
   }
@@ -341,7 +193,8 @@ void write_safetensors(const std::string& path,
     FROST_CHECK(
         find_dtype(tensor.scalar_type()) != nullptr, "write_safetensors('", path, "'): tensor '",
         name, "' has dtype ", tensor.scalar_type(),
-        ", which safetensors (as Frost writes it) does not support; supported: ", kDtypeList);
+        ", which safetensors (as Frost writes it) does not support; supported: ",
+        kSafetensorsDtypeList);
     sorted.emplace_back(name, tensor.detach().to(torch::kCPU).contiguous());
   }
   std::sort(sorted.begin(), sorted.end(),

@@ -3,6 +3,8 @@
 //   N bytes: JSON header {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]},
 //            ..., "__metadata__": {"key": "value", ...}}   (offsets relative to the data area)
 //   the data area: raw little-endian tensor bytes.
+// The header is parsed and validated by parse_safetensors_header (safetensors_header.h, no
+// LibTorch); this file adds the memory-mapped reader and the writer.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -14,21 +16,17 @@
 #include <utility>
 #include <vector>
 
-namespace frost::models {
+#include "frost/models/safetensors_header.h"
 
-/// One tensor's entry in a safetensors header.
-struct SafetensorsEntry {
-  std::string dtype;           ///< "F32", "F16", "BF16", "F64", "I64", "I32", "U8", ...
-  std::vector<int64_t> shape;
-  int64_t begin = 0, end = 0;  ///< byte offsets into the data area
-};
+namespace frost::models {
 
 /// A validated, memory-mapped safetensors file (read-only). Thread-compatible.
 class SafetensorsFile {
  public:
-  /// Maps `path` and validates it: header length sane (<= 100 MB and inside the file), JSON
-  /// well formed, every entry with a known dtype, offsets inside the data area, no overlaps,
-  /// end - begin == numel * dtype size. Throws frost::Error naming the file and the entry.
+  /// Maps `path` and validates it with parse_safetensors_header: header length sane (<= 100 MB
+  /// and inside the file), JSON well formed, every entry with a known dtype, offsets inside the
+  /// data area, no overlaps, end - begin == numel * dtype size. Throws frost::Error naming the
+  /// file and the entry.
   static SafetensorsFile open(const std::string& path);
   SafetensorsFile(SafetensorsFile&&) noexcept;
   SafetensorsFile& operator=(SafetensorsFile&&) noexcept;
