@@ -395,6 +395,23 @@ TEST(BertConfig, FromJsonFileErrorsNameFileAndField) {
   expect_error_containing([&] { BertConfig::from_json_file(path); }, "vocab_size must be >= 1");
 }
 
+// Found with the safetensors header fuzz target's finding (the same fault, in config.json): a
+// field nested 200000 arrays deep overflowed the stack while its error message was built
+// (nlohmann::json::dump recurses per level). Note [JSON nesting depth] in core/json.h.
+TEST(BertConfig, DeeplyNestedJsonIsAnErrorNotACrash) {
+  const std::string path = tmp_path("bert_config_deep.json");
+  const size_t depth = 200000;
+  write_file(path, "{\"hidden_size\": " + std::string(depth, '[') + std::string(depth, ']') + "}");
+  expect_error_containing([&] { BertConfig::from_json_file(path); },
+                          "bert_config_deep.json nests JSON arrays and objects more than 128 "
+                          "levels deep");
+  // Long values are quoted in part.
+  std::string long_list = "[";
+  for (int i = 0; i < 10000; ++i) long_list += "1,";
+  write_file(path, "{\"hidden_size\": " + long_list + "1]}");
+  expect_error_containing([&] { BertConfig::from_json_file(path); }, " characters)");
+}
+
 TEST(BertConfig, ToJsonWritesSequenceClassificationConfig) {
   BertConfig c = tiny_config();
   c.layer_norm_eps = 1e-7;

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "frost/core/error.h"
+#include "frost/core/json.h"
 
 namespace frost::models {
 namespace {
@@ -378,14 +379,14 @@ class BertBackboneImpl : public BackboneImpl {
 void read_int(const nlohmann::json& j, const char* name, int64_t& out, const std::string& path) {
   if (!j.contains(name)) return;
   FROST_CHECK(j[name].is_number_integer(), path, ": field '", name,
-              "' must be an integer, got ", j[name].dump());
+              "' must be an integer, got ", json_excerpt(j[name]));
   out = j[name].get<int64_t>();
 }
 
 void read_double(const nlohmann::json& j, const char* name, double& out, const std::string& path) {
   if (!j.contains(name)) return;
   FROST_CHECK(j[name].is_number(), path, ": field '", name, "' must be a number, got ",
-              j[name].dump());
+              json_excerpt(j[name]));
   out = j[name].get<double>();
 }
 
@@ -393,7 +394,7 @@ void read_string(const nlohmann::json& j, const char* name, std::string& out,
                  const std::string& path) {
   if (!j.contains(name)) return;
   FROST_CHECK(j[name].is_string(), path, ": field '", name, "' must be a string, got ",
-              j[name].dump());
+              json_excerpt(j[name]));
   out = j[name].get<std::string>();
 }
 
@@ -403,21 +404,24 @@ BertConfig BertConfig::from_json_file(const std::string& path) {
   std::ifstream in(path);
   FROST_CHECK(in.good(), "cannot open BERT config '", path,
               "' (model.hf_config, or config.json next to model.weights): the Hugging Face config.json of the checkpoint");
+  std::ostringstream text;
+  text << in.rdbuf();
+  const std::string bytes = text.str();
   nlohmann::json j;
   try {
-    in >> j;
+    j = parse_json_bounded(bytes.begin(), bytes.end(), path);  // Note [JSON nesting depth]
   } catch (const nlohmann::json::exception& e) {
     FROST_CHECK(false, path, ": not valid JSON: ", e.what());
   }
   FROST_CHECK(j.is_object(), path, ": expected a JSON object (a Hugging Face config.json)");
   if (j.contains("model_type")) {
-    FROST_CHECK(j["model_type"] == "bert", path, ": model_type is ", j["model_type"].dump(),
+    FROST_CHECK(j["model_type"] == "bert", path, ": model_type is ", json_excerpt(j["model_type"]),
                 ", expected \"bert\" (Frost's BERT encoder does not implement other "
                 "architectures, whose embeddings and layers differ)");
   }
   if (j.contains("position_embedding_type")) {
     FROST_CHECK(j["position_embedding_type"] == "absolute", path, ": position_embedding_type is ",
-                j["position_embedding_type"].dump(), ", only \"absolute\" is supported");
+                json_excerpt(j["position_embedding_type"]), ", only \"absolute\" is supported");
   }
   if (j.contains("is_decoder")) {
     FROST_CHECK(j["is_decoder"] == false, path, ": is_decoder is true; only encoders are supported");

@@ -13,7 +13,9 @@
 //   * dtype is one of F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL (the ones LibTorch 1.13 has);
 //   * end - begin == numel * itemsize, and end <= the size of the data area;
 //   * sorted by offset, the tensors tile the data area exactly: no overlap, no gap, no trailing
-//     bytes (the reference rejects those too: "MetadataIncompleteBuffer").
+//     bytes (the reference rejects those too: "MetadataIncompleteBuffer");
+//   * JSON arrays and objects nest at most 128 levels (serde_json's recursion limit, which the
+//     reference inherits; a valid header needs 3): Note [JSON nesting depth] in core/json.h.
 // tests/fuzz/fuzz_safetensors_header.cpp feeds arbitrary bytes to parse_safetensors_header.
 
 #include "frost/models/safetensors_header.h"
@@ -24,6 +26,7 @@
 #include <sstream>
 
 #include "frost/core/error.h"
+#include "frost/core/json.h"
 
 namespace frost::models {
 
@@ -88,7 +91,7 @@ SafetensorsEntry parse_entry(const std::string& where, const nlohmann::json& j) 
               ": \"shape\" is missing or not an array");
   for (const auto& dim : *shape) {
     int64_t d = 0;
-    FROST_CHECK(as_non_negative_int64(dim, d), where, ": shape ", shape->dump(),
+    FROST_CHECK(as_non_negative_int64(dim, d), where, ": shape ", json_excerpt(*shape),
                 " has an entry that is not a non-negative integer");
     e.shape.push_back(d);
   }
@@ -98,7 +101,7 @@ SafetensorsEntry parse_entry(const std::string& where, const nlohmann::json& j) 
               ": \"data_offsets\" is missing or not an array [begin, end]");
   FROST_CHECK(
       as_non_negative_int64((*offsets)[0], e.begin) && as_non_negative_int64((*offsets)[1], e.end),
-      where, ": data_offsets ", offsets->dump(), " are not non-negative integers");
+      where, ": data_offsets ", json_excerpt(*offsets), " are not non-negative integers");
   return e;
 }
 
@@ -132,7 +135,9 @@ SafetensorsHeader parse_safetensors_header(const unsigned char* file, uint64_t f
 
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(file + 8, file + 8 + header_bytes);
+    header = parse_json_bounded(file + 8, file + 8 + header_bytes,
+                                path + ": the safetensors header",
+                                " (a valid header needs 3): corrupt file, or not a safetensors file?");
   } catch (const nlohmann::json::exception& e) {
     throw Error(path + ": the safetensors header is not valid JSON (" + e.what() +
                 "): corrupt file, or not a safetensors file?");
