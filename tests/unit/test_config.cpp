@@ -115,6 +115,23 @@ TEST(Config, HelpListsEveryKeyAndIniRoundTrips) {
   EXPECT_EQ(r.help_text.find("0.00050000000000000001"), std::string::npos);
 }
 
+// Found while writing the config fuzz target (tests/fuzz/fuzz_config.cpp): a subnormal value
+// such as optim.eps = 1e-310 passed validate(), then to_ini() (config.ini, the cross-rank
+// hash) threw std::out_of_range("stod") because std::stod reports underflow as an error.
+TEST(Config, SubnormalNumbersWriteAndReadBack) {
+  for (const char* v : {"1e-310", "4.9406564584124654e-324", "2.2250738585072009e-308"}) {
+    const auto ini = write_ini("subnormal.ini", std::string("[data]\ntrain = x.h5\n[optim]\neps = ") +
+                                                    v + "\ngrad_clip = " + v + "\n");
+    const Config first = parse({"--config", ini}).config;
+    std::string text;
+    ASSERT_NO_THROW(text = first.to_ini()) << v;
+    const Config second = parse({"--config", write_ini("subnormal2.ini", text)}).config;
+    EXPECT_EQ(second.optim.eps, first.optim.eps) << v;
+    EXPECT_EQ(second.optim.grad_clip, first.optim.grad_clip) << v;
+    EXPECT_EQ(second.to_ini(), text) << v;
+  }
+}
+
 TEST(Config, EditDistance) {
   EXPECT_EQ(edit_distance("train.epoch", "train.epochs"), 1);
   EXPECT_EQ(edit_distance("kitten", "sitting"), 3);

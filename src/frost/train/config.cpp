@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iomanip>
@@ -21,11 +22,13 @@ namespace {
 std::string format_value(const std::string& v) { return v; }
 std::string format_value(bool v) { return v ? "true" : "false"; }
 // The shortest decimal form that reads back to exactly `v` (0.0005, not 0.00050000000000000001).
+// std::strtod, not std::stod: stod throws std::out_of_range for a subnormal value (1e-310)
+// although it reads back exactly (test Config.SubnormalNumbersWriteAndReadBack).
 std::string format_value(double v) {
   for (int precision = 6; precision <= 17; ++precision) {
     std::ostringstream os;
     os << std::setprecision(precision) << v;
-    if (std::stod(os.str()) == v || precision == 17) return os.str();
+    if (std::strtod(os.str().c_str(), nullptr) == v || precision == 17) return os.str();
   }
   return "";
 }
