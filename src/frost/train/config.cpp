@@ -144,16 +144,20 @@ void describe(OptionTable& t, Config& c) {
 }
 
 std::string suggestion(const std::string& key) {
+  const int64_t limit = std::max<int64_t>(3, static_cast<int64_t>(key.size()) / 3);
   std::string best;
   int64_t best_d = 1 << 30;
   for (const auto& k : option_keys()) {
+    // The edit distance is at least the difference in length: a key of a few kB (a garbled
+    // INI file) is not compared character by character with every option.
+    if (std::abs(static_cast<int64_t>(key.size()) - static_cast<int64_t>(k.size())) > limit) continue;
     const int64_t d = edit_distance(key, k);
     if (d < best_d) {
       best_d = d;
       best = k;
     }
   }
-  if (best.empty() || best_d > std::max<int64_t>(3, static_cast<int64_t>(key.size()) / 3)) return "";
+  if (best.empty() || best_d > limit) return "";
   return " (did you mean '" + best + "'?)";
 }
 
