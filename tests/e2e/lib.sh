@@ -3,7 +3,7 @@ set -euo pipefail
 : "${FROST_BIN:?run through ctest}" "${FROST_SRC:?run through ctest}" "${FROST_MPIRUN:?run through ctest}"
 PY=/usr/bin/python3
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/frost-e2e.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+trap '[[ -n "${FROST_KEEP_WORK:-}" ]] || rm -rf "$WORK"' EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Two nodes on one machine (tests/e2e/netns.sh): 4 ranks laid out as 2 nodes x 2 local ranks,
+# MPI over TCP on a veth pair between two network namespaces.
+#  1. Training across the nodes ends with the model.pt of the same run on one node, byte for
+#     byte, and the traffic crossed the veth.
+#  2. F8: a checkpoint directory shared by both nodes, read-only on node1: a run killed after
+#     its step-10 checkpoint and resumed on the 2 x 2 layout ends with the uninterrupted run's
+#     model.pt (only global rank 0 writes; every rank loads the checkpoint).
+#  3. The link cut mid-run: every rank fails within dist.timeout_s with the timed-out
+#     collective named, launch/frost-mpirun returns non-zero in bounded time, no rank process
+#     is left on either node; with the link back, --resume auto from the last checkpoint
+#     completes with the uninterrupted run's model.pt.
+# Needs root (network namespaces); exits 77 (ctest: skipped, not passed) without it.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/netns.sh"
+if ! netns_available; then
+  echo "SKIP: needs root, ip (iproute2) and unshare to build network namespaces" >&2
+  exit 77
+fi
+netns_up
+T="$FROST_BIN/frost-train"
+export FROST_ABORT_GRACE_S=5
+secs() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(secs)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# ---- 1. the same result on two nodes as on one -----------------------------------------------
+make_data "$WORK/small.h5" --n 64 --dim 8 --classes 3
+small=(--data.train "$WORK/small.h5" --model.backbone mlp --model.mlp_hidden 16,16 --data.batch_size 4
+       --train.epochs 5 --train.max_steps 20 --train.threads 1 --dist.timeout_s 30)
+rx0=$(netns_rx_bytes)
+netns_mpirun 2 "$T" "${small[@]}" --log.dir "$WORK/two" > "$WORK/two.out" 2>&1 \
+  || { cat "$WORK/two.out"; fail "4 ranks on 2 nodes"; }
+rx1=$(netns_rx_bytes)
+expect_in "$WORK/two.out" "rank 1 -> host node0"
+expect_in "$WORK/two.out" "rank 2 -> host node1"
+train -np 4 "$T" "${small[@]}" --log.dir "$WORK/one" > "$WORK/one.out" 2>&1 \
+  || { cat "$WORK/one.out"; fail "4 ranks on 1 node"; }
+cmp "$WORK/one/model.pt" "$WORK/two/model.pt" || fail "2 nodes x 2 ranks ended with another model.pt than 1 node x 4 ranks"
+# 20 steps x 4 x 451 parameters all-reduced: node1 receives at least one copy of the gradients.
+(( rx1 - rx0 > 20 * 4 * 451 )) || fail "only $((rx1 - rx0)) bytes crossed the veth"
+pass "2 nodes x 2 ranks == 1 node x 4 ranks (model.pt byte-identical; $((rx1 - rx0)) bytes over the veth)"
+
+# ---- 2. F8: shared checkpoint directory, written by global rank 0 only ----------------------
+ck=("${small[@]}" --checkpoint.every_steps 10)
+mkdir -p "$WORK/f8"
+export FROST_NETNS_RO_DIRS="node1=$WORK/f8"  # ranks 2 and 3 (node1's local rank 0 among them) cannot write there
+if FROST_FAULT_INJECT=rank=3,at=step:15,action=kill netns_mpirun 2 "$T" "${ck[@]}" --log.dir "$WORK/f8" \
+     > "$WORK/f8a.out" 2>&1; then fail "the run killed at step 15 exited 0"; fi
+grep -qx "step-000000010.pt" "$WORK/f8/checkpoints/latest" || { cat "$WORK/f8a.out"; fail "no step-10 checkpoint"; }
+netns_mpirun 2 "$T" "${ck[@]}" --log.dir "$WORK/f8" --resume auto > "$WORK/f8b.out" 2>&1 \
+  || { cat "$WORK/f8b.out"; fail "resume on 2 nodes"; }
+expect_in "$WORK/f8b.out" "resumed from"
+cmp "$WORK/one/model.pt" "$WORK/f8/model.pt" || fail "the resumed 2-node run differs from the uninterrupted run"
+unset FROST_NETNS_RO_DIRS
+pass "F8: checkpoint at step 10 by rank 0 (node1 read-only), kill at 15, resume on 2 x 2 == uninterrupted"
+
+# ---- 3. cut the link mid-run, then resume --------------------------------------------------
+make_data "$WORK/big.h5" --n 4096 --dim 64 --classes 3
+long=(--data.train "$WORK/big.h5" --model.backbone mlp --model.mlp_hidden 256,256 --data.batch_size 32
+      --train.epochs 100 --train.max_steps 300 --train.threads 1 --checkpoint.every_steps 20
+      --dist.timeout_s 10 --log.every 20)
+netns_mpirun 2 "$T" "${long[@]}" --log.dir "$WORK/cut" > "$WORK/cut.out" 2>&1 &
+job=$!
+while [[ ! -f "$WORK/cut/checkpoints/latest" ]] && kill -0 "$job" 2> /dev/null; do sleep 0.2; done
+[[ -f "$WORK/cut/checkpoints/latest" ]] || { cat "$WORK/cut.out"; fail "the long run wrote no checkpoint"; }
+sleep 1
+netns_link_down
+t_cut=$(secs)
+rc=0
+wait "$job" || rc=$?
+took=$(elapsed "$t_cut")
+(( rc != 0 )) || { cat "$WORK/cut.out"; fail "the run exited 0 although the link was cut"; }
+[[ ! -e "$WORK/cut/model.pt" ]] || fail "the long run finished before the link was cut (make it longer)"
+expect_in "$WORK/cut.out" "without completing (dist.timeout_s = 10)"
+awk -v t="$took" 'BEGIN { exit !(t < 10 + 5 + 15) }' \
+  || fail "the job took $took s to end after the cut (dist.timeout_s 10 + FROST_ABORT_GRACE_S 5)"
+sleep 1
+for pid in $(netns_pids); do
+  if grep -q frost-train "/proc/$pid/cmdline" 2> /dev/null; then
+    fail "rank process $pid left behind: $(tr '\0' ' ' < "/proc/$pid/cmdline")"
+  fi
+done
+pass "link cut: exit status $rc after $took s, the timed-out collective named, no rank left behind"
+
+netns_link_up
+# mpirun's daemon on node1 could not be told that the job ended; once the link is back, its
+# connection to the gone mpirun is reset and it exits (TCP retransmission backoff: seconds).
+for ((i = 0; i < 60; i++)); do [[ -z "$(netns_pids)" ]] && break; sleep 1; done
+[[ -z "$(netns_pids)" ]] || echo "note: processes still in the namespaces 60 s after the link came back: $(netns_pids | tr '\n' ' ')"
+latest=$(cat "$WORK/cut/checkpoints/latest")
+netns_mpirun 2 "$T" "${long[@]}" --log.dir "$WORK/cut" --resume auto > "$WORK/resume.out" 2>&1 \
+  || { cat "$WORK/resume.out"; fail "resume after the cut"; }
+expect_in "$WORK/resume.out" "resumed from"
+train -np 4 "$T" "${long[@]}" --log.dir "$WORK/long-one" > "$WORK/long-one.out" 2>&1 \
+  || { cat "$WORK/long-one.out"; fail "uninterrupted long run"; }
+cmp "$WORK/long-one/model.pt" "$WORK/cut/model.pt" || fail "resumed run differs from the uninterrupted run"
+pass "after the link came back: resumed from $latest, model.pt == uninterrupted run's"
