@@ -23,13 +23,13 @@ labels = rng.integers(0, a.classes, a.n).astype(np.int64)
 with h5py.File(a.out, "w") as f:
     if a.kind == "features":
         x = (rng.standard_normal((a.n, a.dim)) + labels[:, None] * 0.5).astype(np.float32)
-        f.create_dataset("inputs", data=x, chunks=(min(a.n, 64), a.dim))
+        f.create_dataset("inputs", data=x, chunks=(min(a.n, 64), a.dim) if a.n else None)
     else:
         x = rng.integers(0, 256, (a.n, 1, a.hw, a.hw)).astype(np.uint8)
-        f.create_dataset("inputs", data=x, chunks=(min(a.n, 64), 1, a.hw, a.hw))
+        f.create_dataset("inputs", data=x, chunks=(min(a.n, 64), 1, a.hw, a.hw) if a.n else None)
         f.attrs["mean"] = np.array([0.5])
         f.attrs["std"] = np.array([0.25])
-    f.create_dataset("labels", data=labels, chunks=(min(a.n, 64),))
+    f.create_dataset("labels", data=labels, chunks=(min(a.n, 64),) if a.n else None)
     f.attrs["frost_schema"] = np.int64(1)
     f.attrs["task"] = "classification"
     f.attrs["num_classes"] = np.int64(a.classes)

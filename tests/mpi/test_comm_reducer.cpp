@@ -107,7 +107,8 @@ TEST(ReplicaSetup, BroadcastMakesReplicasIdenticalAndStepsKeepThemSoAnyWorld) {
 
 TEST(ReplicaSetup, DifferentConfigNamesTheRankWorld3) {
   auto& c = world();
-  const std::string text = c.rank() == 2 ? "train.epochs = 3" : "train.epochs = 2";
+  const std::string text = std::string("[optim]\nlr = 0.1\n\n[train]\nepochs = ") +
+                           (c.rank() == 2 ? "3" : "2") + "\nseed = 0\n";
   try {
     dist::check_same_across_ranks(text, "config", c);
     ADD_FAILURE() << "no error although rank 2 has a different config";
@@ -115,6 +116,11 @@ TEST(ReplicaSetup, DifferentConfigNamesTheRankWorld3) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("rank 2 has"), std::string::npos) << msg;
     EXPECT_EQ(msg.find("rank 1 has"), std::string::npos) << msg;
+    // The differing rank names the first line that differs, with its INI section.
+    if (c.rank() == 2) {
+      EXPECT_NE(msg.find("first difference: [train] 'epochs = 3' on rank 2, 'epochs = 2' on rank 0"),
+                std::string::npos) << msg;
+    }
   }
 }
 

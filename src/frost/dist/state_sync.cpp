@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cstring>
 #include <sstream>
 
 #include "frost/comm/communicator.h"
@@ -74,6 +75,27 @@ std::string module_signature(torch::nn::Module& module) {
 
 uint64_t fnv1a64(const std::string& text) { return fnv1a64_bytes(text.data(), text.size(), kFnvOffset); }
 
+namespace {
+// "[section] 'mine' on rank r, 'ref' on rank 0" for the first line that differs between two
+// texts (INI-like: a "[section]" line sets the section of the lines after it).
+std::string first_difference(const std::string& mine, const std::string& ref, int rank) {
+  std::istringstream a(mine), b(ref);
+  std::string la, lb, section;
+  while (true) {
+    const bool ha = static_cast<bool>(std::getline(a, la)), hb = static_cast<bool>(std::getline(b, lb));
+    if (!ha && !hb) return "none";
+    if (!ha) la = "<end>";
+    if (!hb) lb = "<end>";
+    if (la != lb || !ha || !hb) {
+      auto cut = [](const std::string& s) { return s.size() > 160 ? s.substr(0, 160) + "..." : s; };
+      return detail::str_cat(section.empty() ? "" : section + " ", "'", cut(la), "' on rank ", rank,
+                             ", '", cut(lb), "' on rank 0");
+    }
+    if (!la.empty() && la.front() == '[' && la.back() == ']') section = la;
+  }
+}
+}  // namespace
+
 void check_same_across_ranks(const std::string& text, const std::string& what,
                              comm::Communicator& comm) {
   const int world = comm.world_size();
@@ -86,14 +108,23 @@ void check_same_across_ranks(const std::string& text, const std::string& what,
     if (all[r].item<int64_t>() != ref) differ.push_back(r);
   }
   if (differ.empty()) return;
+  // Every rank knows there is a difference, so all take part in sending rank 0's text; each
+  // differing rank then names its first differing line.
+  auto size = torch::tensor({static_cast<int64_t>(text.size())}, torch::kLong);
+  comm.broadcast(size, 0);
+  auto bytes = torch::empty({size.item<int64_t>()}, torch::kUInt8);
+  if (comm.rank() == 0) std::memcpy(bytes.data_ptr(), text.data(), text.size());
+  comm.broadcast(bytes, 0);
+  const std::string ref_text(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
   std::ostringstream os;
   os << "[rank " << comm.rank() << "] ranks disagree on the " << what << ": ";
   for (size_t i = 0; i < differ.size(); ++i) {
     os << (i ? ", " : "") << "rank " << differ[i] << " has "
        << hex(static_cast<uint64_t>(all[differ[i]].item<int64_t>()));
   }
-  os << " but rank 0 has " << hex(static_cast<uint64_t>(ref))
-     << "; every rank must be started with the same config file, command line, model and data";
+  os << " but rank 0 has " << hex(static_cast<uint64_t>(ref));
+  if (text != ref_text) os << "; first difference: " << first_difference(text, ref_text, comm.rank());
+  os << "; every rank must be started with the same config file, command line, model and data";
   throw Error(os.str());
 }
 

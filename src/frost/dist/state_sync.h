@@ -35,7 +35,10 @@ std::string module_signature(torch::nn::Module& module);
 uint64_t fnv1a64(const std::string& text);
 
 /// All-gathers fnv1a64(`text`) and throws frost::Error on every rank when any rank's hash
-/// differs from rank 0's, naming those ranks and `what` ("config and model", ...).
+/// differs from rank 0's, naming those ranks and `what` ("config and model", ...). On a
+/// mismatch rank 0's text is broadcast, and a differing rank's message adds its first
+/// differing line with its INI section ("first difference: [optim] 'lr = 0.2' on rank 1,
+/// 'lr = 0.1' on rank 0"). Collective; throws frost::TimeoutError if a rank does not join.
 void check_same_across_ranks(const std::string& text, const std::string& what,
                              comm::Communicator& comm);
 

@@ -279,8 +279,12 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
   // The sampler deals out whole optimizer steps: batch_size x grad_accum_steps rows per rank,
   // split into micro-batches in the step loop.
   const int64_t rows_per_step = cfg.data.batch_size * cfg.train.grad_accum_steps;
-  s.sampler = std::make_unique<data::TrainSampler>(info.num_samples, s.world, s.rank, rows_per_step,
-                                                   cfg.train.seed, cfg.data.shuffle, cfg.data.drop_last);
+  try {
+    s.sampler = std::make_unique<data::TrainSampler>(info.num_samples, s.world, s.rank, rows_per_step,
+                                                     cfg.train.seed, cfg.data.shuffle, cfg.data.drop_last);
+  } catch (const Error& e) {  // name the rank and the file, as the data checks do
+    throw Error(detail::str_cat("[rank ", s.rank, "] data.train ", cfg.data.train, ": ", e.what()));
+  }
   FROST_CHECK(s.sampler->steps_per_epoch() >= 1, "[rank ", s.rank, "] data.train has ",
               info.num_samples, " samples: too few for world size ", s.world, " x data.batch_size ",
               cfg.data.batch_size, " x train.grad_accum_steps ", cfg.train.grad_accum_steps,

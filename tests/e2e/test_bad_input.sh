@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Bad input to frost-train (2 ranks): each case exits non-zero with one clear message naming the
+# file or key (and the rank where the input is per rank), and loses nothing: the run directory
+# of an earlier finished run, given as log.dir with log.overwrite = true, is byte-identical
+# afterwards (no partial config.ini, metrics.jsonl or model.pt).
+source "$(dirname "$0")/lib.sh"
+T="$FROST_BIN/frost-train"
+make_data "$WORK/train.h5" --n 64 --dim 8 --classes 3
+make_data "$WORK/test.h5" --n 16 --dim 8 --classes 3 --seed 1
+make_data "$WORK/test_dim6.h5" --n 16 --dim 6 --classes 3 --seed 1
+make_data "$WORK/empty.h5" --n 0 --dim 8 --classes 3
+make_data "$WORK/tiny.h5" --n 6 --dim 8 --classes 3
+base=(--model.mlp_hidden 16,16 --data.batch_size 4 --train.epochs 1 --train.threads 1)
+train -np 2 "$T" "${base[@]}" --model.backbone mlp --data.train "$WORK/train.h5" --log.dir "$WORK/run" > "$WORK/good.out" 2>&1 || { cat "$WORK/good.out"; fail "good run"; }
+train -np 2 "$T" --data.train "$WORK/train.h5" --model.backbone mlp --model.mlp_hidden 16 --train.threads 1 --log.dir "$WORK/other" > "$WORK/other.out" 2>&1 \
+  || { cat "$WORK/other.out"; fail "second good run"; }
+snapshot() { (cd "$WORK/run" && find . -type f | sort | xargs sha256sum); }
+snapshot > "$WORK/before.txt"
+head -c 4096 /dev/urandom > "$WORK/garbage.pt"
+
+# bad_case NAME EXPECTED-TEXT ARGS...: the 2-rank run (model.backbone mlp and data.train train.h5
+# unless ARGS give them) fails, EXPECTED-TEXT is in its output, and
+# the earlier run's directory is untouched.
+bad_case() {
+  local name=$1 expected=$2 defaults=()
+  shift 2
+  [[ " $* " == *" --model.backbone "* ]] || defaults+=(--model.backbone mlp)
+  [[ " $* " == *" --data.train "* ]] || defaults+=(--data.train "$WORK/train.h5")
+  if train -np 2 "$T" "${base[@]}" "${defaults[@]}" --log.dir "$WORK/run" --log.overwrite true "$@" > "$WORK/$name.out" 2>&1; then
+    fail "$name: exited 0"
+  fi
+  expect_in "$WORK/$name.out" "$expected"
+  expect_in "$WORK/$name.out" "frost-train: error:"
+  snapshot > "$WORK/after.txt"
+  cmp -s "$WORK/before.txt" "$WORK/after.txt" || { diff "$WORK/before.txt" "$WORK/after.txt" >&2; fail "$name: the earlier run's files changed"; }
+  pass "$name: '$expected'"
+}
+
+bad_case init_missing "model.init: '$WORK/nope.pt' is not a file" --model.init "$WORK/nope.pt"
+bad_case init_not_model_pt "model.init: '$WORK/garbage.pt' is not a Frost model.pt" --model.init "$WORK/garbage.pt"
+bad_case init_missing_tensor "model.init: '$WORK/other/model.pt' has no 'backbone." --model.init "$WORK/other/model.pt"
+bad_case test_unlike_train "data.test ($WORK/test_dim6.h5) does not match data.train" --data.test "$WORK/test_dim6.h5"
+bad_case num_classes_below_data "model.num_classes = 2 is smaller than the data's num_classes attribute 3" --model.num_classes 2
+bad_case resnet_on_features "model.backbone = resnet18 needs image inputs" --model.backbone resnet18
+bad_case empty_train "[rank 0] $WORK/empty.h5: /inputs has no rows (N = 0)" --data.train "$WORK/empty.h5"
+bad_case fewer_than_global_batch "[rank 0] data.train $WORK/tiny.h5: TrainSampler: drop_last is set and the global batch (4 per rank x 2 ranks = 8) is larger than the 6 usable samples" \
+  --data.train "$WORK/tiny.h5" --data.drop_last true
+bad_case missing_test_file "$WORK/none.h5" --data.test "$WORK/none.h5"
+
+# Ranks started with different configurations (MPMD: one command line per rank).
+if "$FROST_MPIRUN" --quiet -np 1 "$T" "${base[@]}" --model.backbone mlp --data.train "$WORK/train.h5" --log.dir "$WORK/run" --log.overwrite true --optim.lr 0.1 \
+     : -np 1 "$T" "${base[@]}" --model.backbone mlp --data.train "$WORK/train.h5" --log.dir "$WORK/run" --log.overwrite true --optim.lr 0.2 > "$WORK/mpmd.out" 2>&1; then
+  fail "ranks with different optim.lr: exited 0"
+fi
+expect_in "$WORK/mpmd.out" "ranks disagree on the config, data and model: rank 1 has"
+expect_in "$WORK/mpmd.out" "first difference: [optim] 'lr = 0.2' on rank 1, 'lr = 0.1' on rank 0"
+snapshot > "$WORK/after.txt"
+cmp -s "$WORK/before.txt" "$WORK/after.txt" || fail "mpmd: the earlier run's files changed"
+pass "ranks with different configs: refused, naming rank 1"
