@@ -56,7 +56,8 @@ struct SafetensorsHeader {
 /// file_bytes < 8. Tensor data is not looked at.
 ///
 /// Throws frost::Error naming `path` (and the tensor) when: the file has fewer than 8 bytes;
-/// N > kSafetensorsMaxHeaderBytes or 8 + N > file_bytes; the header is not a JSON object;
+/// N > kSafetensorsMaxHeaderBytes or 8 + N > file_bytes; the header is not a JSON object, or
+/// nests arrays and objects more than kMaxJsonDepth (128) levels deep (core/json.h);
 /// "__metadata__" is not an object of strings; an entry lacks a known dtype, a shape of
 /// non-negative integers or data_offsets [begin, end] of non-negative integers; end is beyond
 /// the data area, begin > end, or end - begin != numel * dtype size; the tensors, sorted by
