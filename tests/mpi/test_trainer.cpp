@@ -494,6 +494,44 @@ TEST(FeatureCache, SameParametersAsUncachedAnyWorld) {
   EXPECT_TRUE(same_on_all_ranks(digest(*cached.model()->head)));
 }
 
+// train.feature_cache = disk gives bitwise the training of memory mode (the same features,
+// read back from shard files written by rank 0), with several extraction rounds (3 rows per
+// shard file, uneven per-rank ranges), and removes its files at the end of the run.
+TEST(FeatureCache, DiskIsBitwiseMemoryAnyWorld) {
+  auto& c = world();
+  const std::string dir = job_dir("feature-cache-disk");
+  const std::string data = write_images(dir + "/train.h5", 8 * c.world_size() + 3, 8, 3);
+  auto cfg = small_config(data, dir + "/run-memory");
+  cfg.model.backbone = "resnet18";
+  cfg.model.width = 4;
+  cfg.model.small_input = true;
+  cfg.train.strategy = "head";
+  cfg.train.epochs = 3;
+  cfg.data.batch_size = 2;
+  cfg.data.eval_batch_size = 3;
+  cfg.data.test = data;
+  cfg.train.feature_cache = "memory";
+  train::Trainer memory(cfg, c);
+  const auto memory_epochs = memory.run();
+  cfg.train.feature_cache = "disk";
+  cfg.log.dir = dir + "/run-disk";
+  ::setenv("FROST_FEATURE_CACHE_CHUNK_ROWS", "3", 1);
+  train::Trainer disk(cfg, c);
+  const auto disk_epochs = disk.run();
+  ::unsetenv("FROST_FEATURE_CACHE_CHUNK_ROWS");
+  ASSERT_EQ(memory_epochs.size(), disk_epochs.size());
+  for (size_t e = 0; e < memory_epochs.size(); ++e) {
+    EXPECT_EQ(memory_epochs[e].train_loss, disk_epochs[e].train_loss) << "epoch " << e + 1;
+    EXPECT_EQ(memory_epochs[e].eval.correct, disk_epochs[e].eval.correct) << "epoch " << e + 1;
+  }
+  EXPECT_EQ(memory.global_step(), disk.global_step());
+  EXPECT_TRUE(torch::equal(memory.model()->head->weight, disk.model()->head->weight));
+  EXPECT_TRUE(torch::equal(memory.model()->head->bias, disk.model()->head->bias));
+  EXPECT_TRUE(same_on_all_ranks(digest(*disk.model()->head)));
+  c.barrier();
+  EXPECT_FALSE(std::filesystem::exists(dir + "/run-disk/feature_cache")) << "cache files left behind";
+}
+
 }  // namespace
 }  // namespace frost::testing
 

@@ -109,9 +109,11 @@ void describe(OptionTable& t, Config& c) {
         "on a NaN/Inf loss: stop (end the job naming step and rank) | skip (skip that step on every "
         "rank; costs one tiny all-reduce per step)");
   t.add("train.feature_cache", &c.train.feature_cache,
-        "head strategy: off | memory. memory runs the frozen backbone once per training sample "
-        "before the first epoch (each rank a disjoint range, then all-gathered), and every epoch "
-        "trains the head from those features in the usual data order");
+        "head strategy: off | memory | disk. The frozen backbone runs once per training sample "
+        "before the first epoch (each rank a disjoint range) and every epoch trains the head from "
+        "those features in the usual data order. memory: all-gathered into every rank's RAM "
+        "(N x D x 4 bytes per rank); disk: written by rank 0 as HDF5 files under "
+        "log.dir/feature_cache/ and read per batch like the training data");
   // [optim]
   t.add("optim.name", &c.optim.name, "optimizer: sgd | adamw");
   t.add("optim.lr", &c.optim.lr, "peak learning rate");
@@ -219,7 +221,7 @@ void Config::validate() const {
   };
   one_of("model.backbone", model.backbone, {"resnet18", "resnet34", "resnet50", "mlp", "bert", "torchscript"});
   one_of("model.pooling", model.pooling, {"cls", "mean"});
-  one_of("train.feature_cache", train.feature_cache, {"off", "memory"});
+  one_of("train.feature_cache", train.feature_cache, {"off", "memory", "disk"});
   one_of("train.nonfinite_loss", train.nonfinite_loss, {"stop", "skip"});
   FROST_CHECK(train.feature_cache == "off" || train.strategy == "head",
               "train.feature_cache = ", train.feature_cache, " needs train.strategy = head (with a "

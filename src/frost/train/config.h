@@ -48,7 +48,7 @@ struct TrainConfig {
   int64_t max_steps = 0;    ///< stop after this many optimizer steps in total (0 = no limit)
   int64_t grad_accum_steps = 1;  ///< micro-batches per rank per optimizer step (gradient accumulation)
   std::string nonfinite_loss = "stop";  ///< stop | skip (the step, identically on every rank)
-  std::string feature_cache = "off";  ///< head only: off | memory (backbone runs once per sample)
+  std::string feature_cache = "off";  ///< head only: off | memory | disk (backbone runs once per sample)
 };
 
 struct OptimConfig {

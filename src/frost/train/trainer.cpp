@@ -219,8 +219,11 @@ struct Trainer::Impl {
   // train.feature_cache = memory: backbone features [N, D] and labels [N] of every training
   // sample, identical on every rank (Note [Feature cache]).
   torch::Tensor cached_features, cached_labels;
-  // ... and of this rank's evaluation range of data.test: [range, D], [range].
+  // ... and of this rank's evaluation range of data.test: [range, D], [range] (memory and disk).
   torch::Tensor cached_test_features, cached_test_labels;
+  // train.feature_cache = disk: the same features as a Frost features dataset (shard files
+  // under log.dir/feature_cache/, rows in training-set order), read per batch.
+  std::optional<data::H5Dataset> feature_set;
 
   Impl(const Config& c, comm::Communicator& cm) : cfg(c), comm(cm) {}
 
@@ -426,7 +429,7 @@ EvalResult Trainer::evaluate() {
   data::EvalSampler sampler(s.test_set->size(), s.world, s.rank, s.cfg.data.eval_batch_size);
   // With the feature cache, the frozen backbone's features of this rank's range are computed at
   // the first evaluation and reused (Note [Feature cache]); later evaluations score the head only.
-  const bool cached = s.cfg.train.feature_cache == "memory" && s.head_only;
+  const bool cached = s.cfg.train.feature_cache != "off" && s.head_only;
   if (cached && !s.cached_test_features.defined()) {
     s.cached_test_features = torch::empty({sampler.size(), model_->backbone->feature_dim()});
     s.cached_test_labels = torch::empty({sampler.size()}, torch::kLong);
@@ -551,6 +554,17 @@ std::string config_diff(const std::string& saved, const std::string& now) {
 // the results are those of the uncached run (up to float rounding from computing each feature
 // in a different batch); the cost is one backbone forward per sample in total instead of one
 // per sample per epoch, and N x D x 4 bytes of memory per rank.
+//
+// train.feature_cache = disk keeps the same features in files instead of RAM, for sets whose
+// N x D x 4 bytes do not fit: extraction goes in rounds; in round k every rank extracts the
+// k-th chunk of its range (chunk_rows rows, a multiple of data.eval_batch_size), the chunks are
+// broadcast from their ranks one after another, and rank 0 (the only writer, invariant 7)
+// writes each as a shard file log.dir/feature_cache/part-RRRRR-KKKKK.h5 (write_dataset: atomic).
+// Every rank then opens the shards, in rank-then-round order, which is training-set row order,
+// as one features dataset and trains from it with the usual sampler and BatchLoader, reading
+// only its own batches. Memory per rank: one chunk. The features are computed exactly as in
+// memory mode, so the two modes give bitwise the same training. The directory is rebuilt at
+// the start of every run and removed at the end of a successful one.
 static void build_feature_cache(models::ClassifierImpl& model, const data::H5Dataset& set, const Config& cfg,
                          comm::Communicator& comm, torch::Tensor& features, torch::Tensor& labels) {
   const int world = comm.world_size(), rank = comm.rank();
@@ -583,6 +597,85 @@ static void build_feature_cache(models::ClassifierImpl& model, const data::H5Dat
     features.narrow(0, range.begin(), range.size()).copy_(all.narrow(0, r * max_rows, range.size()));
     labels.narrow(0, range.begin(), range.size()).copy_(all_labels.narrow(0, r * max_rows, range.size()));
   }
+}
+
+// train.feature_cache = disk (Note [Feature cache]): extracts the backbone features of every
+// training sample into shard files under `dir` (written by rank 0) and returns their paths in
+// row order. Collective.
+static std::vector<std::string> build_feature_cache_on_disk(models::ClassifierImpl& model, const data::H5Dataset& set,
+                                                            const Config& cfg, comm::Communicator& comm,
+                                                            const std::string& dir) {
+  const int world = comm.world_size(), rank = comm.rank();
+  const int64_t n = set.size(), d = model.backbone->feature_dim();
+  model.backbone->eval();
+  torch::NoGradGuard no_grad;
+  // About 64 MiB of float32 features per chunk (FROST_FEATURE_CACHE_CHUNK_ROWS overrides the
+  // row count), in whole evaluation batches.
+  const int64_t eb = cfg.data.eval_batch_size;
+  int64_t target_rows = (64LL << 20) / (4 * d);
+  if (const char* env = std::getenv("FROST_FEATURE_CACHE_CHUNK_ROWS")) {
+    char* end = nullptr;
+    const long long v = std::strtoll(env, &end, 10);
+    FROST_CHECK(end != env && *end == '\0' && v >= 1, "FROST_FEATURE_CACHE_CHUNK_ROWS must be a positive "
+                "integer, got '", env, "'");
+    target_rows = v;
+  }
+  const int64_t chunk_rows = std::max<int64_t>(1, target_rows / eb) * eb;
+  std::vector<data::EvalSampler> ranges;
+  int64_t rounds = 0;
+  for (int r = 0; r < world; ++r) {
+    ranges.emplace_back(n, world, r, eb);
+    rounds = std::max(rounds, (ranges.back().size() + chunk_rows - 1) / chunk_rows);
+  }
+  if (rank == 0) {
+    std::filesystem::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  comm.barrier();
+  data::BatchLoader loader(set, ranges[rank].batches(), static_cast<int>(cfg.data.prefetch));
+  data::DatasetInfo info;
+  info.sample_shape = {d};
+  info.input_kind = data::InputKind::kFeatures;
+  info.num_classes = set.info().num_classes;
+  info.task = set.info().task;
+  std::vector<std::string> parts(static_cast<size_t>(world * rounds));
+  data::Batch batch;
+  for (int64_t k = 0; k < rounds; ++k) {
+    torch::Tensor mine, my_labels;
+    const int64_t my_rows = std::clamp<int64_t>(ranges[rank].size() - k * chunk_rows, 0, chunk_rows);
+    mine = torch::empty({my_rows, d});
+    my_labels = torch::empty({my_rows}, torch::kLong);
+    for (int64_t row = 0; row < my_rows;) {
+      FROST_ASSERT(loader.next(batch), "feature cache: loader ended early in round ", k);
+      check_finite_inputs(batch, "data.train " + cfg.data.train, rank);
+      const int64_t b = batch.labels.size(0);
+      mine.narrow(0, row, b).copy_(model.backbone->forward(batch.inputs, batch.attention_mask));
+      my_labels.narrow(0, row, b).copy_(batch.labels);
+      row += b;
+    }
+    for (int r = 0; r < world; ++r) {
+      const int64_t rows = std::clamp<int64_t>(ranges[r].size() - k * chunk_rows, 0, chunk_rows);
+      if (rows == 0) continue;
+      auto features = r == rank ? mine : torch::empty({rows, d});
+      auto labels = r == rank ? my_labels : torch::empty({rows}, torch::kLong);
+      comm.broadcast(features, r);
+      comm.broadcast(labels, r);
+      char name[64];
+      std::snprintf(name, sizeof name, "/part-%05d-%05lld.h5", r, static_cast<long long>(k));
+      parts[static_cast<size_t>(r * rounds + k)] = dir + name;
+      if (rank == 0) {
+        info.num_samples = rows;
+        data::write_dataset(dir + name, info, features.contiguous().data_ptr<float>(),
+                            labels.contiguous().data_ptr<int64_t>());
+      }
+    }
+  }
+  comm.barrier();  // rank 0 has written every part
+  std::vector<std::string> ordered;
+  for (auto& p : parts) {
+    if (!p.empty()) ordered.push_back(p);
+  }
+  return ordered;
 }
 
 void Trainer::save_checkpoint(int64_t epoch, int64_t step_in_epoch) {
@@ -722,6 +815,8 @@ std::vector<EpochSummary> Trainer::run() {
   }
 
   const bool cached = cfg.train.feature_cache == "memory";
+  const bool disk_cached = cfg.train.feature_cache == "disk";
+  const std::string cache_dir = cfg.log.dir + "/feature_cache";
   if (cached) {
     const auto t0 = Clock::now();
     build_feature_cache(*model_, *s.train_set, cfg, s.comm, s.cached_features, s.cached_labels);
@@ -729,6 +824,19 @@ std::vector<EpochSummary> Trainer::run() {
       spdlog::info("feature cache: {} x {} backbone features ({:.1f} MB per rank) in {:.1f} s",
                    s.cached_features.size(0), s.cached_features.size(1),
                    s.cached_features.numel() * 4 / 1e6, seconds_since(t0));
+    }
+  } else if (disk_cached) {
+    const auto t0 = Clock::now();
+    const auto parts = build_feature_cache_on_disk(*model_, *s.train_set, cfg, s.comm, cache_dir);
+    try {
+      s.feature_set.emplace(data::H5Dataset::open(parts));
+    } catch (const Error& e) {
+      throw Error(detail::str_cat("[rank ", s.rank, "] feature cache: ", e.what()));
+    }
+    if (rank0) {
+      spdlog::info("feature cache: {} x {} backbone features in {} file(s) under {} ({:.1f} MB) in {:.1f} s",
+                   s.feature_set->size(), model_->backbone->feature_dim(), parts.size(), cache_dir,
+                   s.feature_set->size() * model_->backbone->feature_dim() * 4 / 1e6, seconds_since(t0));
     }
   }
 
@@ -745,7 +853,10 @@ std::vector<EpochSummary> Trainer::run() {
     if (static_cast<int64_t>(batches.size()) > steps_left) batches.resize(steps_left);
     const int64_t epoch_steps = static_cast<int64_t>(batches.size());
     std::unique_ptr<data::BatchLoader> loader;
-    if (!cached) loader = std::make_unique<data::BatchLoader>(*s.train_set, batches, static_cast<int>(cfg.data.prefetch));
+    if (!cached) {
+      loader = std::make_unique<data::BatchLoader>(disk_cached ? *s.feature_set : *s.train_set, batches,
+                                                   static_cast<int>(cfg.data.prefetch));
+    }
 
     EpochSummary sum;
     sum.epoch = epoch + 1;
@@ -786,7 +897,7 @@ std::vector<EpochSummary> Trainer::run() {
         const data::Batch mb = micro_batches == 1 ? batch : micro_batch(batch, begin, rows);
         const auto t_forward = Clock::now();
         torch::Tensor logits;
-        if (cached) {
+        if (cached || disk_cached) {
           logits = model_->head->forward(mb.inputs);  // inputs are the cached features
         } else if (s.head_only) {
           torch::Tensor features;
@@ -919,6 +1030,11 @@ std::vector<EpochSummary> Trainer::run() {
     }
   }
   s.comm.barrier();  // nobody reports success before the model is on disk
+  if (disk_cached) {
+    s.feature_set.reset();  // close the files before they go
+    s.comm.barrier();
+    if (rank0) std::filesystem::remove_all(cache_dir);
+  }
   return summaries;
 }
 
