@@ -1,0 +1,452 @@
+#!/usr/bin/env python3
+"""Scaling harness: Frost against PyTorch DistributedDataParallel on 1, 2 and 4 ranks.
+
+    /usr/bin/python3 bench/scaling.py            # every cell; updates docs/benchmarks.md
+    /usr/bin/python3 bench/scaling.py --quick    # 1-2 ranks, a few steps: does it all work?
+
+Cells: {resnet, bert} x {full, head} x {1, 2, 4} ranks. In every cell Frost (build/frost-train)
+and the peer (bench/peers/ddp_peer.py: the idiomatic DDP script, gloo on CPU) run the same job
+one after the other (who goes first alternates from cell to cell, so that both see the same
+machine conditions): the same model, the same initial weights (one file written by the peer's
+make-init, loaded by Frost with model.init), the same HDF5 data in the same order (no shuffle),
+the same per-rank micro-batch, intra-op threads (cores / ranks, at least 1), optimizer (SGD,
+constant lr, no momentum, no weight decay) and number of steps: --warmup untimed steps, then
+--steps timed ones. Both are started by launch/frost-mpirun (the same rank binding; more ranks
+than cores are oversubscribed) and every rank runs under /usr/bin/time -f %M, which gives the
+peak resident set of each rank.
+
+Per cell it reports: samples/s of both (world size x micro-batch x timed steps / the sum of
+rank 0's timed step times), Frost / peer, scaling efficiency (samples/s at N / (N x samples/s
+at 1 rank)), MB all-reduced per step (Frost: comm_bytes of metrics.jsonl), the fraction of
+Frost's step time spent waiting on communication (comm_wait_ms / step_ms), the step time
+breakdown, the largest peak RSS over ranks, and the loss check: rank 0's micro-batch loss of
+every step, Frost against the peer, must agree within --loss-rtol (relative).
+
+Writes --csv (default bench/results/scaling.csv), a plot next to it (.png) and, unless
+--no-doc, the region between <!-- scaling:begin --> and <!-- scaling:end --> of
+docs/benchmarks.md (machine, date, load average, command, tables). Installs what it needs
+(python3-torch, python3-h5py, python3-matplotlib, time, and Frost's own dependencies via
+launch/setup.sh, which also builds Frost and fetches the MiniLM model and the corpus), and
+makes the HDF5 files with frost-prep when they are missing. Runs take their files in --work.
+"""
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = "/usr/bin/python3"  # Debian's python3-torch, not a virtualenv's
+PEER = "bench/peers/ddp_peer.py"
+FASHION = "data/fashion-mnist/b/train.h5"
+SENTIMENT = "data/sentiment/train.h5"
+MINILM = ".cache/models/all-MiniLM-L6-v2"
+BEGIN, END = "<!-- scaling:begin -->", "<!-- scaling:end -->"
+
+# The two workloads: ResNet-18 layout (width 32, small_input) on 28x28 Fashion-MNIST classes
+# 5-9, and all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384, [CLS] pooler) on sentence polarity.
+MODELS = {
+    "resnet": {"batch": 32, "lr": {"full": 0.05, "head": 0.1}, "data": FASHION},
+    "bert": {"batch": 8, "lr": {"full": 0.01, "head": 0.1}, "data": SENTIMENT},
+}
+RESNET_WIDTH = 32
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=isinstance(cmd, str), check=True, cwd=ROOT, **kw)
+
+
+def out_of(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
+def log(msg):
+    print(f"[scaling {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------- preparation
+def ensure_setup(args):
+    if not args.no_setup:
+        sh(["bash", "launch/setup.sh"])  # Frost's dependencies, assets, build (idempotent)
+    need = []
+    probe = "import torch, h5py, numpy" + ("" if args.no_plot else ", matplotlib")
+    if subprocess.run([PY, "-c", probe], capture_output=True).returncode != 0:
+        need += ["python3-torch", "python3-h5py", "python3-numpy"] + ([] if args.no_plot else ["python3-matplotlib"])
+    if not os.access("/usr/bin/time", os.X_OK):
+        need.append("time")
+    if need:
+        log(f"installing {' '.join(need)}")
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        sh(sudo + ["apt-get", "update", "-qq"])
+        sh(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + need,
+           env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    build = args.build
+    for tool in ("frost-train", "frost-prep"):
+        if not os.access(os.path.join(ROOT, build, tool), os.X_OK):
+            sys.exit(f"scaling: {build}/{tool} is missing; run bash launch/setup.sh")
+    if "resnet" in args.models and not os.path.exists(os.path.join(ROOT, FASHION)):
+        sh([f"{build}/frost-prep", "fashion-mnist", "--src", "/usr/share/datasets/fashion-mnist",
+            "--out", os.path.dirname(FASHION), "--classes", "5-9"])
+    if "bert" in args.models and not os.path.exists(os.path.join(ROOT, SENTIMENT)):
+        sh([f"{build}/frost-prep", "text", "--csv", ".cache/data/sentence-polarity.csv",
+            "--vocab", f"{MINILM}/vocab.txt", "--out", os.path.dirname(SENTIMENT)])
+
+
+def make_inits(args):
+    """One initial-weights file per model, written by the peer, loaded by both frameworks."""
+    work = args.work
+    os.makedirs(os.path.join(ROOT, work), exist_ok=True)
+    paths = {}
+    if "resnet" in args.models:
+        paths["resnet"] = f"{work}/init-resnet.pt"
+        sh([PY, PEER, "make-init", "--model", "resnet", "--width", str(RESNET_WIDTH), "--in-channels", "1",
+            "--num-classes", "5", "--seed", "0", "--out", paths["resnet"]])
+    if "bert" in args.models:
+        # Dropout off in both frameworks, so that the losses can be compared step by step.
+        with open(os.path.join(ROOT, MINILM, "config.json")) as f:
+            config = json.load(f)
+        config["hidden_dropout_prob"] = config["attention_probs_dropout_prob"] = 0.0
+        with open(os.path.join(ROOT, work, "bert-config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+        paths["bert"] = f"{work}/init-bert.pt"
+        sh([PY, PEER, "make-init", "--model", "bert", "--hf-config", f"{work}/bert-config.json",
+            "--weights", f"{MINILM}/model.safetensors", "--num-classes", "2", "--seed", "0", "--out", paths["bert"]])
+    return paths
+
+
+# ------------------------------------------------------------------------------------ runs
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mpirun(np, rss_prefix, cmd):
+    """launch/frost-mpirun with every rank under /usr/bin/time -f %M (peak RSS in KiB, one file
+    per rank: rss_prefix.RANK)."""
+    return ["launch/frost-mpirun", "--quiet", "-np", str(np), "bench/peak_rss.sh", rss_prefix] + cmd
+
+
+def read_rss(prefix, np):
+    out = []
+    for r in range(np):
+        with open(f"{prefix}.{r}") as f:
+            lines = [l for l in f.read().split() if l.isdigit()]
+        out.append(int(lines[-1]) / 1024)  # MiB
+    return out
+
+
+def run_logged(cmd, log_path, timeout_s):
+    t0 = time.time()
+    with open(log_path, "w") as f:
+        f.write(" ".join(shlex.quote(c) for c in cmd) + "\n")
+        f.flush()
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            rc = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)  # mpirun and every rank it started
+            time.sleep(5)
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            sys.exit(f"scaling: run did not end within {timeout_s} s (--run-timeout), log {log_path}")
+    if rc != 0:
+        with open(log_path) as f:
+            tail = f.read()[-3000:]
+        sys.exit(f"scaling: run failed (exit {rc}), log {log_path}:\n{tail}")
+    return time.time() - t0
+
+
+def run_frost(args, model, strategy, np, threads, init, tag):
+    spec = MODELS[model]
+    d = f"{args.work}/{tag}-frost"
+    os.makedirs(os.path.join(ROOT, d), exist_ok=True)
+    total = args.warmup + args.steps
+    cmd = [f"{args.build}/frost-train", "--data.train", spec["data"], "--data.test", "",
+           "--data.batch_size", str(spec["batch"]), "--data.shuffle", "false", "--data.drop_last", "true",
+           "--train.strategy", strategy, "--train.epochs", "1000", "--train.max_steps", str(total),
+           "--train.threads", str(threads), "--train.seed", "0",
+           "--optim.name", "sgd", "--optim.lr", str(spec["lr"][strategy]), "--optim.momentum", "0",
+           "--optim.weight_decay", "0", "--optim.schedule", "constant", "--optim.warmup_steps", "0",
+           "--model.init", init, "--model.export_format", "none",
+           "--log.dir", d, "--log.overwrite", "true", "--log.level", "warn", "--log.every", "1000"]
+    if model == "resnet":
+        cmd += ["--model.backbone", "resnet18", "--model.width", str(RESNET_WIDTH), "--model.small_input", "true"]
+    else:
+        cmd += ["--model.backbone", "bert", "--model.hf_config", f"{args.work}/bert-config.json",
+                "--model.pooling", "cls"]
+    wall = run_logged(mpirun(np, f"{d}/rss", cmd), os.path.join(ROOT, d, "run.log"), args.run_timeout)
+    rows = [json.loads(l) for l in open(os.path.join(ROOT, d, "metrics.jsonl"))]
+    rows = [r for r in rows if r.get("kind") == "train"]
+    timed = rows[args.warmup:total]
+    assert len(timed) == args.steps, f"{d}: expected {total} steps, metrics.jsonl has {len(rows)}"
+    step_ms = sum(r["step_ms"] for r in timed)
+    mean = lambda k: statistics.mean(r[k] for r in timed)
+    return {
+        "samples_per_s": sum(r["samples"] for r in timed) / (step_ms / 1e3),
+        "loss": [r["loss"] for r in rows],
+        "mb_per_step": mean("comm_bytes") / 1e6,
+        "comm_wait_frac": sum(r["comm_wait_ms"] for r in timed) / step_ms,
+        "step_ms": step_ms / len(timed),
+        "data_ms": mean("data_wait_ms"), "forward_ms": mean("forward_ms"), "backward_ms": mean("backward_ms"),
+        "comm_wait_ms": mean("comm_wait_ms"), "optimizer_ms": mean("optimizer_ms"),
+        "rss_mib": read_rss(os.path.join(ROOT, d, "rss"), np), "wall_s": wall,
+    }
+
+
+def run_peer(args, model, strategy, np, threads, init, tag):
+    spec = MODELS[model]
+    d = f"{args.work}/{tag}-peer"
+    os.makedirs(os.path.join(ROOT, d), exist_ok=True)
+    cmd = [PY, PEER, "train", "--model", model, "--strategy", strategy, "--data", spec["data"], "--init", init,
+           "--batch-size", str(spec["batch"]), "--warmup", str(args.warmup), "--steps", str(args.steps),
+           "--lr", str(spec["lr"][strategy]), "--threads", str(threads), "--port", str(free_port()),
+           "--out", f"{d}/result.json"]
+    cmd += ["--width", str(RESNET_WIDTH), "--in-channels", "1"] if model == "resnet" else \
+        ["--hf-config", f"{args.work}/bert-config.json", "--pooling", "cls"]
+    wall = run_logged(mpirun(np, f"{d}/rss", cmd), os.path.join(ROOT, d, "run.log"), args.run_timeout)
+    with open(os.path.join(ROOT, d, "result.json")) as f:
+        r = json.load(f)
+    r["rss_mib"] = read_rss(os.path.join(ROOT, d, "rss"), np)
+    r["mb_per_step"] = r["allreduce_bytes_per_step"] / 1e6
+    r["step_ms"] = statistics.mean(r["step_ms"])
+    r["wall_s"] = wall
+    return r
+
+
+def loss_check(frost, peer, rtol):
+    a, b = frost["loss"], peer["loss"]
+    if len(a) != len(b):
+        return {"ok": False, "max_rel": float("inf"), "last_frost": a[-1], "last_peer": b[-1]}
+    rel = [abs(x - y) / max(abs(y), 1e-12) for x, y in zip(a, b)]
+    return {"ok": max(rel) <= rtol, "max_rel": max(rel), "last_frost": a[-1], "last_peer": b[-1]}
+
+
+# ---------------------------------------------------------------------------------- report
+def machine():
+    cpu = out_of("lscpu | sed -n 's/^Model name: *//p'") or platform.processor()
+    mem = out_of("awk '/MemTotal/ {printf \"%.0f GiB\", $2/1048576}' /proc/meminfo")
+    debian = out_of("cat /etc/debian_version")
+    ompi = out_of("mpirun --version 2>&1 | head -1 | sed 's/.*) //'")
+    torch_v = out_of(f"{PY} -c 'import torch; print(torch.__version__)'")
+    libtorch = out_of("dpkg-query -W -f='${Version}' libtorch-dev") or "?"
+    pytorch = out_of("dpkg-query -W -f='${Version}' python3-torch") or "?"
+    blas = out_of("update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | awk '/^Value:/{print $2}'")
+    return (f"{os.cpu_count()} vCPUs ({cpu}), {mem}, Debian {debian}, kernel {platform.release()}; "
+            f"OpenMPI {ompi}; LibTorch {libtorch} (libtorch-dev, Frost); python3-torch {pytorch} "
+            f"(torch.__version__ {torch_v}, the peer); BLAS {os.path.basename(blas) if blas else '?'} "
+            f"({'OpenBLAS' if 'openblas' in blas else 'see update-alternatives'})")
+
+
+def load_avg():
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = sorted({r["model"] for r in rows}, key=list(MODELS).index)
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        for strategy, color in (("full", "tab:blue"), ("head", "tab:orange")):
+            cells = sorted((r for r in rows if r["model"] == model and r["strategy"] == strategy), key=lambda r: r["ranks"])
+            if not cells:
+                continue
+            n = [r["ranks"] for r in cells]
+            ax.plot(n, [r["frost_samples_per_s"] for r in cells], "o-", color=color, label=f"Frost {strategy}")
+            ax.plot(n, [r["peer_samples_per_s"] for r in cells], "s--", color=color, alpha=0.6, label=f"DDP {strategy}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(sorted({r["ranks"] for r in rows}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xlabel("ranks (one node)")
+        ax.set_ylabel("samples/s")
+        ax.set_title({"resnet": "ResNet-18 w32, Fashion-MNIST", "bert": "all-MiniLM-L6-v2, sentence polarity"}[model])
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def markdown(rows, meta):
+    def f(x, spec):
+        return format(x, spec) if x is not None else "n/a"
+
+    out = [f"Measured {meta['date']} by `{meta['command']}` ({meta['minutes']:.0f} min).", "",
+           f"Machine: {meta['machine']}.", "",
+           f"Load average (1, 5, 15 min) before: {meta['load_before']}; after: {meta['load_after']}"
+           + (f". {meta['note']}" if meta["note"] else "."), "",
+           f"Per cell: {meta['warmup']} untimed + {meta['steps']} timed optimizer steps; per-rank micro-batch "
+           f"ResNet {MODELS['resnet']['batch']}, BERT {MODELS['bert']['batch']}; threads per rank = "
+           f"max(1, {os.cpu_count()} cores / ranks); loss check: relative difference of rank 0's loss at every "
+           f"step ≤ {meta['rtol']:g}. CSV: [{meta['csv']}](../{meta['csv']}), plot: [{meta['png']}](../{meta['png']}).", ""]
+    out += ["| model | strategy | ranks | threads/rank | Frost samples/s | DDP samples/s | Frost ÷ DDP "
+            "| Frost efficiency | DDP efficiency | MB all-reduced/step | Frost comm wait | Frost peak RSS/rank (MiB) "
+            "| DDP peak RSS/rank (MiB) | loss check (max rel. diff) |",
+            "|:--|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|"]
+    for r in rows:
+        out.append(f"| {r['model']} | {r['strategy']} | {r['ranks']} | {r['threads']} | {r['frost_samples_per_s']:.1f} "
+                   f"| {r['peer_samples_per_s']:.1f} | {r['frost_over_peer']:.2f} | {f(r['frost_efficiency'], '.0%')} "
+                   f"| {f(r['peer_efficiency'], '.0%')} | {r['frost_mb_per_step']:.4f} | {r['frost_comm_wait_frac']:.1%} "
+                   f"| {r['frost_rss_mib_max']:.0f} | {r['peer_rss_mib_max']:.0f} "
+                   f"| {'pass' if r['loss_ok'] else 'FAIL'} ({r['loss_max_rel']:.1e}) |")
+    out += ["", "Step time breakdown, mean ms per timed step on rank 0 (Frost: metrics.jsonl; DDP: backward "
+            "includes DDP's all-reduce):", "",
+            "| model | strategy | ranks | Frost step | data | forward | backward | comm wait | optimizer "
+            "| DDP step | data | forward | backward + all-reduce | optimizer |",
+            "|:--|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for r in rows:
+        out.append(f"| {r['model']} | {r['strategy']} | {r['ranks']} | {r['frost_step_ms']:.1f} | {r['frost_data_ms']:.1f} "
+                   f"| {r['frost_forward_ms']:.1f} | {r['frost_backward_ms']:.1f} | {r['frost_comm_wait_ms']:.1f} "
+                   f"| {r['frost_optimizer_ms']:.1f} | {r['peer_step_ms']:.1f} | {r['peer_data_ms']:.1f} "
+                   f"| {r['peer_forward_ms']:.1f} | {r['peer_backward_ms']:.1f} | {r['peer_optimizer_ms']:.1f} |")
+    return "\n".join(out)
+
+
+def update_doc(path, text):
+    with open(path) as f:
+        doc = f.read()
+    if BEGIN not in doc:
+        doc = doc.rstrip("\n") + f"\n\n## Scaling: Frost and PyTorch DDP\n\n{BEGIN}\n{END}\n"
+    head, rest = doc.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(path, "w") as f:
+        f.write(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+
+
+# ------------------------------------------------------------------------------------ main
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="1 and 2 ranks, 2 + 3 steps; results under --work, docs untouched")
+    p.add_argument("--ranks", default=None, help="comma-separated rank counts (default 1,2,4)")
+    p.add_argument("--models", default="resnet,bert")
+    p.add_argument("--strategies", default="full,head")
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps per run (default 5)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps per run (default 20)")
+    p.add_argument("--repeats", type=int, default=1, help="runs per framework and cell; the median samples/s counts")
+    p.add_argument("--run-timeout", type=int, default=1800, help="seconds one run may take before it is killed")
+    p.add_argument("--loss-rtol", type=float, default=1e-3)
+    p.add_argument("--work", default=None, help="run directory (default runs/bench-scaling[-quick])")
+    p.add_argument("--csv", default=None, help="default bench/results/scaling.csv (--quick: WORK/scaling.csv)")
+    p.add_argument("--doc", default="docs/benchmarks.md")
+    p.add_argument("--no-doc", action="store_true", help="do not touch --doc")
+    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--no-setup", action="store_true", help="skip launch/setup.sh (Frost already built)")
+    p.add_argument("--build", default=os.environ.get("FROST_BUILD_DIR", "build"))
+    args = p.parse_args()
+    args.ranks = [int(x) for x in (args.ranks or ("1,2" if args.quick else "1,2,4")).split(",")]
+    args.models = [m for m in args.models.split(",") if m]
+    args.strategies = [s for s in args.strategies.split(",") if s]
+    args.warmup = args.warmup if args.warmup is not None else (2 if args.quick else 5)
+    args.steps = args.steps if args.steps is not None else (3 if args.quick else 20)
+    args.work = args.work or ("runs/bench-scaling-quick" if args.quick else "runs/bench-scaling")
+    args.csv = args.csv or (f"{args.work}/scaling.csv" if args.quick else "bench/results/scaling.csv")
+    if args.quick:
+        args.no_doc = True
+    for m in args.models:
+        assert m in MODELS, f"unknown model {m}"
+    if 1 not in args.ranks:
+        sys.exit("scaling: --ranks must include 1 (the efficiency baseline)")
+
+    t_start = time.time()
+    ensure_setup(args)
+    load_before = load_avg()
+    log(f"load average {load_before}")
+    inits = make_inits(args)
+    cores = os.cpu_count()
+    results, k = [], 0
+    for model in args.models:
+        for strategy in args.strategies:
+            for np in args.ranks:
+                threads = max(1, cores // np)
+                tag = f"{model}-{strategy}-{np}r"
+                frost_runs, peer_runs = [], []
+                for rep in range(args.repeats):
+                    order = ("frost", "peer") if (k + rep) % 2 == 0 else ("peer", "frost")
+                    for who in order:
+                        t = f"{tag}-{rep}"
+                        if who == "frost":
+                            frost_runs.append(run_frost(args, model, strategy, np, threads, inits[model], t))
+                        else:
+                            peer_runs.append(run_peer(args, model, strategy, np, threads, inits[model], t))
+                k += 1
+                med = lambda runs: sorted(runs, key=lambda r: r["samples_per_s"])[len(runs) // 2]
+                fr, pr = med(frost_runs), med(peer_runs)
+                check = loss_check(frost_runs[0], peer_runs[0], args.loss_rtol)
+                row = {"model": model, "strategy": strategy, "ranks": np, "threads": threads,
+                       "batch_per_rank": MODELS[model]["batch"], "warmup": args.warmup, "steps": args.steps,
+                       "frost_samples_per_s": fr["samples_per_s"], "peer_samples_per_s": pr["samples_per_s"],
+                       "frost_over_peer": fr["samples_per_s"] / pr["samples_per_s"],
+                       "frost_mb_per_step": fr["mb_per_step"], "peer_mb_per_step": pr["mb_per_step"],
+                       "frost_comm_wait_frac": fr["comm_wait_frac"],
+                       "frost_rss_mib_max": max(fr["rss_mib"]), "peer_rss_mib_max": max(pr["rss_mib"]),
+                       "frost_rss_mib": " ".join(f"{x:.0f}" for x in fr["rss_mib"]),
+                       "peer_rss_mib": " ".join(f"{x:.0f}" for x in pr["rss_mib"]),
+                       "loss_ok": check["ok"], "loss_max_rel": check["max_rel"],
+                       "frost_last_loss": check["last_frost"], "peer_last_loss": check["last_peer"]}
+                for key in ("step_ms", "data_ms", "forward_ms", "backward_ms", "optimizer_ms"):
+                    row[f"frost_{key}"], row[f"peer_{key}"] = fr[key], pr[key]
+                row["frost_comm_wait_ms"] = fr["comm_wait_ms"]
+                row["frost_all_samples_per_s"] = " ".join(f"{r['samples_per_s']:.1f}" for r in frost_runs)
+                row["peer_all_samples_per_s"] = " ".join(f"{r['samples_per_s']:.1f}" for r in peer_runs)
+                results.append(row)
+                log(f"{model:6s} {strategy:4s} {np} rank(s) x {threads} thr: Frost {row['frost_samples_per_s']:8.1f} "
+                    f"samples/s | DDP {row['peer_samples_per_s']:8.1f} | Frost/DDP {row['frost_over_peer']:.2f} | "
+                    f"{row['frost_mb_per_step']:.3f} MB/step | comm wait {row['frost_comm_wait_frac']:.1%} | "
+                    f"RSS {row['frost_rss_mib_max']:.0f}/{row['peer_rss_mib_max']:.0f} MiB | loss "
+                    f"{'ok' if check['ok'] else 'FAIL'} (max rel {check['max_rel']:.1e}, last "
+                    f"{check['last_frost']:.5f} vs {check['last_peer']:.5f})")
+    base = {(r["model"], r["strategy"]): r for r in results if r["ranks"] == 1}
+    for r in results:
+        b = base[(r["model"], r["strategy"])]
+        r["frost_efficiency"] = r["frost_samples_per_s"] / (r["ranks"] * b["frost_samples_per_s"])
+        r["peer_efficiency"] = r["peer_samples_per_s"] / (r["ranks"] * b["peer_samples_per_s"])
+
+    os.makedirs(os.path.dirname(os.path.join(ROOT, args.csv)) or ".", exist_ok=True)
+    with open(os.path.join(ROOT, args.csv), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(results[0]))
+        w.writeheader()
+        for r in results:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    png = re.sub(r"\.csv$", "", args.csv) + ".png"
+    if not args.no_plot:
+        plot(results, os.path.join(ROOT, png))
+    load_after = load_avg()
+    busy = max(float(x) for x in (load_before + " " + load_after).split()) > 0.5
+    command = "/usr/bin/python3 bench/scaling.py" + "".join(
+        f" {a}" for a in sys.argv[1:] if a not in ("--no-setup",))
+    meta = {"date": datetime.date.today().isoformat(), "command": command, "machine": machine(),
+            "load_before": load_before, "load_after": load_after, "minutes": (time.time() - t_start) / 60,
+            "note": "The load average shows that other work shared the machine during the run, so the "
+                    "absolute numbers (and ratios, to a lesser degree) may be perturbed" if busy else "",
+            "warmup": args.warmup, "steps": args.steps, "rtol": args.loss_rtol, "csv": args.csv, "png": png}
+    text = markdown(results, meta)
+    print("\n" + text + "\n", flush=True)
+    if not args.no_doc:
+        update_doc(os.path.join(ROOT, args.doc), text)
+        log(f"updated {args.doc}")
+    log(f"wrote {args.csv}" + ("" if args.no_plot else f" and {png}") + f"; load average now {load_after}")
+    failed = [f"{r['model']}/{r['strategy']}/{r['ranks']}" for r in results if not r["loss_ok"]]
+    if failed:
+        log(f"loss check FAILED in {', '.join(failed)}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
