@@ -57,3 +57,16 @@ expect_in "$WORK/mpmd.out" "first difference: [optim] 'lr = 0.2' on rank 1, 'lr 
 snapshot > "$WORK/after.txt"
 cmp -s "$WORK/before.txt" "$WORK/after.txt" || fail "mpmd: the earlier run's files changed"
 pass "ranks with different configs: refused, naming rank 1"
+
+# A malformed FROST_FAULT_INJECT (the failure tests' switch) is an error naming the entry.
+for spec in "rank=x|FROST_FAULT_INJECT: rank must be an integer >= 0 or *, got 'x'" \
+            "rank=0,action=explode|FROST_FAULT_INJECT: unknown action 'explode' (throw, hang, kill)" \
+            "rank=0,at=somewhere|FROST_FAULT_INJECT: unknown site 'somewhere' (open, step:N, checkpoint:N)" \
+            "rank=0,colour=red|FROST_FAULT_INJECT: unknown key 'colour' (rank, at, action)" \
+            "rank|FROST_FAULT_INJECT: expected key=value, got 'rank'"; do
+  value=${spec%%|*} expected=${spec#*|}
+  if FROST_FAULT_INJECT=$value "$T" "${base[@]}" --model.backbone mlp --data.train "$WORK/train.h5" \
+       --log.dir "$WORK/fault" > "$WORK/fault.out" 2>&1; then fail "FROST_FAULT_INJECT=$value accepted"; fi
+  expect_in "$WORK/fault.out" "$expected"
+done
+pass "malformed FROST_FAULT_INJECT values are named"

@@ -4,11 +4,13 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
-#include <cmath>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -52,6 +54,17 @@ std::vector<int64_t> parse_sizes(const std::string& s) {
   return out;
 }
 
+// A whole decimal integer in [0, INT_MAX]; otherwise throws frost::Error "<what>, got '<s>'".
+int parse_count(const std::string& s, const std::string& what) {
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  FROST_CHECK(!s.empty() && end == s.c_str() + s.size() && errno == 0 && v >= 0 &&
+                  v <= std::numeric_limits<int>::max(),
+              what, ", got '", s, "'");
+  return static_cast<int>(v);
+}
+
 // Fault injection for the failure tests (docs/reliability.md): FROST_FAULT_INJECT =
 // "rank=R,at=open|step:N,action=throw|hang". A fault at `open` fails the way an unreadable
 // data file does; `hang` sleeps forever so that the peers' collective timeout is exercised.
@@ -70,10 +83,20 @@ FaultPlan fault_plan() {
     const auto eq = kv.find('=');
     FROST_CHECK(eq != std::string::npos, "FROST_FAULT_INJECT: expected key=value, got '", kv, "'");
     const auto k = kv.substr(0, eq), v = kv.substr(eq + 1);
-    if (k == "rank") plan.rank = v == "*" ? kAllRanks : std::stoi(v);
-    else if (k == "at") plan.at = v;
-    else if (k == "action") plan.action = v;
-    else throw Error("FROST_FAULT_INJECT: unknown key '" + k + "' (rank, at, action)");
+    if (k == "rank") {
+      plan.rank = v == "*" ? kAllRanks : parse_count(v, "FROST_FAULT_INJECT: rank must be an integer >= 0 or *");
+    } else if (k == "at") {
+      const bool counted = (v.rfind("step:", 0) == 0 || v.rfind("checkpoint:", 0) == 0);
+      if (counted) parse_count(v.substr(v.find(':') + 1), "FROST_FAULT_INJECT: the N of " + v.substr(0, v.find(':') + 1) + "N must be an integer >= 0");
+      FROST_CHECK(v == "open" || counted, "FROST_FAULT_INJECT: unknown site '", v, "' (open, step:N, checkpoint:N)");
+      plan.at = v;
+    } else if (k == "action") {
+      FROST_CHECK(v == "throw" || v == "hang" || v == "kill", "FROST_FAULT_INJECT: unknown action '", v,
+                  "' (throw, hang, kill)");
+      plan.action = v;
+    } else {
+      throw Error("FROST_FAULT_INJECT: unknown key '" + k + "' (rank, at, action)");
+    }
   }
   return plan;
 }
