@@ -274,6 +274,37 @@ TEST(GradReducer, ParameterUnusedInTheLastMicroBatchKeepsItsGradientAnyWorld) {
   EXPECT_TRUE(torch::allclose(b->bias.grad(), torch::ones({1})));
 }
 
+// Note [Gradients in bucket memory]: after finalize() the parameters of one bucket have
+// gradients in that bucket's memory (no copy), which the optimizer and its zero_grad() accept,
+// and the next step's backward does not add to the old values.
+TEST(GradReducer, GradientsLiveInBucketMemoryAnyWorld) {
+  auto& c = world();
+  torch::manual_seed(4);
+  torch::nn::Linear lin(4, 3);
+  dist::broadcast_state(*lin, c);
+  dist::GradReducer reducer(*lin, c);  // one bucket: weight and bias
+  ASSERT_EQ(reducer.num_buckets(), 1);
+  torch::optim::SGD sgd(lin->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  auto x = torch::ones({2, 4});
+  torch::Tensor first;
+  for (int step = 0; step < 2; ++step) {
+    reducer.prepare_step();
+    EXPECT_FALSE(lin->weight.grad().defined()) << "prepare_step() resets .grad()";
+    lin->forward(x).sum().backward();
+    reducer.finalize();
+    EXPECT_TRUE(lin->weight.grad().is_alias_of(lin->bias.grad())) << "gradients of one bucket share its memory";
+    EXPECT_TRUE(lin->weight.grad().is_contiguous());
+    if (step == 0) first = lin->weight.grad().clone();
+    // The same input and weights give the same gradient again: nothing accumulated.
+    if (step == 1) EXPECT_TRUE(torch::equal(lin->weight.grad(), first));
+    if (step == 0) {
+      EXPECT_NO_THROW(sgd.zero_grad());  // LibTorch 1.x: detach_() + zero_() on the gradient
+      EXPECT_TRUE(lin->weight.grad().eq(0).all().item<bool>());
+    }
+  }
+  EXPECT_NO_THROW(sgd.step());
+}
+
 // Invariant 2: buckets launch in index order even when gradients arrive out of order.
 TEST(GradReducer, SmallBucketsLaunchInOrderAndAverageAnyWorld) {
   auto& c = world();

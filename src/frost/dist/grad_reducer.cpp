@@ -24,6 +24,7 @@ struct GradReducer::Impl {
     int64_t bucket = 0;
     int64_t offset = 0;  // elements into the bucket
     int64_t numel = 0;
+    torch::Tensor grad_alias;  // the slot's bucket memory in the parameter's shape (see finalize)
     int64_t last_micro = -1;  // micro-batch of the slot's latest gradient this step (-1: none)
     bool filled = false;      // got its gradient of the last micro-batch
   };
@@ -134,6 +135,19 @@ GradReducer::GradReducer(torch::nn::Module& model, comm::Communicator& comm,
     }
     bucket.flat = torch::zeros({numel}, impl_->slots[members.front()].param.options()
                                             .requires_grad(false));
+    // Note [Gradients in bucket memory]: after finalize() each parameter's .grad() is this
+    // alias of its slot: the averaged gradient is not copied out of the bucket. The alias
+    // shares the bucket's storage through set_() rather than being an autograd view, so that
+    // Optimizer::zero_grad() (LibTorch 1.x: detach_() + zero_()) works on it.
+    for (int64_t s : members) {
+      auto& slot = impl_->slots[s];
+      const auto sizes = slot.param.sizes();
+      std::vector<int64_t> strides(sizes.size(), 1);  // contiguous, as the slot is filled
+      for (int64_t d = static_cast<int64_t>(sizes.size()) - 2; d >= 0; --d) strides[d] = strides[d + 1] * sizes[d + 1];
+      torch::NoGradGuard no_grad;
+      slot.grad_alias = torch::empty({0}, bucket.flat.options());
+      slot.grad_alias.set_(bucket.flat.storage(), slot.offset, sizes, strides);
+    }
     bucket.slots = std::move(members);
     impl_->buckets.push_back(std::move(bucket));
   }
@@ -168,6 +182,9 @@ void GradReducer::prepare_step(int64_t micro_batches) {
   for (auto& s : impl_->slots) {
     s.filled = false;
     s.last_micro = -1;
+    // No .grad during backward: autograd then hands its fresh gradient to the parameter
+    // without adding it to an old one (the hooks have already put it into the bucket).
+    s.param.mutable_grad() = torch::Tensor();
   }
   impl_->micro_batches = micro_batches;
   impl_->micro = 0;
@@ -182,6 +199,7 @@ void GradReducer::next_micro_batch() {
   FROST_ASSERT(impl_->micro + 1 < impl_->micro_batches, "next_micro_batch() beyond the ",
                impl_->micro_batches, " micro-batches given to prepare_step()");
   ++impl_->micro;
+  for (auto& s : impl_->slots) s.param.mutable_grad() = torch::Tensor();  // no accumulation in .grad
 }
 
 void GradReducer::finalize() {
@@ -202,16 +220,7 @@ void GradReducer::finalize() {
     if (b.work) b.work->wait();
   }
   impl_->last.wait_s = seconds_since(tw);
-  torch::NoGradGuard no_grad;
-  for (auto& s : impl_->slots) {
-    auto src = impl_->buckets[s.bucket].flat.narrow(0, s.offset, s.numel).view(s.param.sizes());
-    auto& grad = s.param.mutable_grad();
-    if (!grad.defined()) {
-      grad = src.clone();
-    } else {
-      grad.copy_(src);
-    }
-  }
+  for (auto& s : impl_->slots) s.param.mutable_grad() = s.grad_alias;  // Note [Gradients in bucket memory]
   impl_->last.finalize_s = seconds_since(t0);
 }
 

@@ -14,8 +14,11 @@
 //    K-1 backward passes only add into the buckets; the buckets are launched during the K-th,
 //    so each bucket is all-reduced once per optimizer step, not once per micro-batch.
 //  * finalize() launches the buckets still pending (a parameter that got no gradient in this
-//    step contributes zeros), waits for all of them in order and writes the averaged values
-//    into each parameter's .grad().
+//    step contributes zeros), waits for all of them in order and points each parameter's
+//    .grad() at its slot of the bucket (an alias of the bucket memory, no copy; after
+//    PyTorch DDP's gradient_as_bucket_view). prepare_step() and next_micro_batch() reset
+//    .grad() to undefined, so the reducer owns the trainable parameters' gradients: there is
+//    no need for Optimizer::zero_grad().
 //
 // Note [Bucket order]
 // Every rank must issue the same collectives in the same order (invariant 2). Gradients may
@@ -78,15 +81,18 @@ class GradReducer {
   GradReducer& operator=(const GradReducer&) = delete;
 
   /// Opens an optimizer step of `micro_batches` (>= 1) backward passes (Note [Micro-batches]):
-  /// zeroes the buckets; micro-batch 0 is current. Call before the first backward.
+  /// zeroes the buckets and resets every trainable parameter's .grad() to undefined;
+  /// micro-batch 0 is current. Call before the first backward.
   /// Throws frost::Error for micro_batches < 1.
   void prepare_step(int64_t micro_batches = 1);
   /// Makes the next micro-batch current; call between two backward passes of a step.
   /// Calling it more than micro_batches - 1 times in a step is a bug (frost::InternalError).
   void next_micro_batch();
-  /// Closes the step (after the backward of the last micro-batch): launches pending buckets in order, waits for all of them (throws
-  /// frost::TimeoutError after the communicator's timeout), writes the averaged gradients
-  /// (float, same shape as the parameter) into every trainable parameter's .grad().
+  /// Closes the step (after the backward of the last micro-batch): launches pending buckets in
+  /// order, waits for all of them (throws frost::TimeoutError after the communicator's timeout)
+  /// and sets every trainable parameter's .grad() to its averaged gradient: an alias of the
+  /// parameter's slot in its bucket (same shape and dtype as the parameter, contiguous), valid
+  /// until the next prepare_step(). In-place changes to it (gradient clipping) are fine.
   void finalize();
 
   /// Closes a step without communicating, when every rank has decided to skip it before

@@ -904,7 +904,8 @@ std::vector<EpochSummary> Trainer::run() {
 
       const double lr = lr_at(cfg.optim, global_step_, s.total_steps);
       for (auto& group : s.optimizer->param_groups()) group.options().set_lr(lr);
-      s.optimizer->zero_grad();
+      // No optimizer->zero_grad(): the reducer resets the trainable parameters' .grad() in
+      // prepare_step() (Note [Gradients in bucket memory] in grad_reducer.cpp).
       // Gradient accumulation (Note [Micro-batches] in grad_reducer.h): the step's rows are
       // split into micro-batches of data.batch_size; each loss is weighted by its share of the
       // step's rows, so the summed gradient is that of the rank's mean loss.
