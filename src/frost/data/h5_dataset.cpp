@@ -839,6 +839,68 @@ H5Dataset H5Dataset::open(const std::vector<std::string>& paths) {
   return H5Dataset(std::move(impl));
 }
 
+namespace {
+
+// Describes one open dataset of a shard (caller holds the HDF5 lock).
+ObjectStorage describe_object(hid_t dset, const std::string& path, const char* object) {
+  ObjectStorage st;
+  st.path = path;
+  st.object = object;
+  H5Id dcpl = plist_id(H5_CHECK(H5Dget_create_plist(dset), path, ": ", object));
+  const H5D_layout_t layout = H5Pget_layout(dcpl.get());
+  st.layout = layout == H5D_CHUNKED      ? "chunked"
+              : layout == H5D_CONTIGUOUS ? "contiguous"
+              : layout == H5D_COMPACT    ? "compact"
+              : layout == H5D_VIRTUAL    ? "virtual"
+                                         : "unknown";
+  st.stored_bytes = static_cast<int64_t>(H5Dget_storage_size(dset));
+  if (layout == H5D_CHUNKED) {
+    H5Id space = space_id(H5_CHECK(H5Dget_space(dset), path, ": ", object));
+    const int rank = H5_CHECK(H5Sget_simple_extent_ndims(space.get()), path, ": ", object);
+    std::vector<hsize_t> dims(static_cast<size_t>(rank)), chunk(static_cast<size_t>(rank));
+    H5_CHECK(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr), path, ": ", object);
+    H5_CHECK(H5Pget_chunk(dcpl.get(), rank, chunk.data()), path, ": ", object);
+    H5Id ftype = type_id(H5_CHECK(H5Dget_type(dset), path, ": ", object));
+    st.chunk_bytes = static_cast<int64_t>(H5Tget_size(ftype.get()));
+    for (hsize_t c : chunk) st.chunk_bytes *= static_cast<int64_t>(c);
+    st.chunk_rows = static_cast<int64_t>(chunk[0]);
+    st.num_chunks = (static_cast<int64_t>(dims[0]) + st.chunk_rows - 1) / st.chunk_rows;
+    const int nfilters = H5_CHECK(H5Pget_nfilters(dcpl.get()), path, ": ", object);
+    for (int i = 0; i < nfilters; ++i) {
+      unsigned flags = 0, config = 0;
+      size_t nvalues = 0;
+      char name[64] = "";
+      H5_CHECK(H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &nvalues, nullptr,
+                              sizeof name, name, &config),
+               path, ": filter ", i, " of ", object);
+      st.filters.emplace_back(name[0] != '\0' ? name : "filter " + std::to_string(i));
+    }
+  }
+  H5Id dapl = plist_id(H5_CHECK(H5Dget_access_plist(dset), path, ": ", object));
+  size_t slots = 0, bytes = 0;
+  double w0 = 0.0;
+  H5_CHECK(H5Pget_chunk_cache(dapl.get(), &slots, &bytes, &w0), path, ": chunk cache of ",
+           object);
+  st.chunk_cache_bytes = static_cast<int64_t>(bytes);
+  st.chunk_cache_slots = static_cast<int64_t>(slots);
+  st.chunk_cache_w0 = w0;
+  return st;
+}
+
+}  // namespace
+
+std::vector<ObjectStorage> H5Dataset::storage() const {
+  FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
+  std::vector<ObjectStorage> out;
+  H5Lock lock;
+  for (const Shard& shard : impl_->shards) {
+    out.push_back(describe_object(shard.inputs.get(), shard.path, "/inputs"));
+    if (shard.attention_mask.valid())
+      out.push_back(describe_object(shard.attention_mask.get(), shard.path, "/attention_mask"));
+  }
+  return out;
+}
+
 const DatasetInfo& H5Dataset::info() const {
   FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
   return impl_->info;

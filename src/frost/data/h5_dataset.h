@@ -70,6 +70,27 @@ void write_dataset(const std::string& path, const DatasetInfo& info, const void*
 void write_dataset(const std::string& path, const DatasetInfo& info, const void* inputs,
                    const int64_t* labels, int64_t chunk_rows = 1024);
 
+/// How one stored object (/inputs or /attention_mask) of one shard is laid out in its file and
+/// how H5Dataset::read gets its rows; see H5Dataset::storage().
+struct ObjectStorage {
+  std::string path;    ///< the shard file
+  std::string object;  ///< "/inputs" or "/attention_mask"
+  /// "chunked", "contiguous", "compact" or "virtual" (H5Pget_layout).
+  std::string layout;
+  int64_t chunk_rows = 0;   ///< rows per chunk along axis 0; 0 unless chunked
+  int64_t chunk_bytes = 0;  ///< bytes of one decoded chunk (all its dims); 0 unless chunked
+  int64_t num_chunks = 0;   ///< chunks along axis 0 (ceil(rows / chunk_rows)); 0 unless chunked
+  /// The filter pipeline in order, by HDF5's names ("deflate", "shuffle", ...); empty when the
+  /// chunks are stored as they are.
+  std::vector<std::string> filters;
+  int64_t stored_bytes = 0;  ///< bytes the object takes in the file (H5Dget_storage_size)
+  /// The open dataset's chunk cache (H5Pget_chunk_cache on its access property list):
+  /// rdcc_nbytes (bytes), rdcc_nslots (hash slots) and rdcc_w0 (preemption weight in [0, 1]).
+  int64_t chunk_cache_bytes = 0;
+  int64_t chunk_cache_slots = 0;
+  double chunk_cache_w0 = 0.0;
+};
+
 /// A dataset made of one or more shard files, read-only. Rows of the shards are numbered
 /// globally in shard order: shard 0's rows first, then shard 1's, and so on.
 ///
@@ -106,6 +127,11 @@ class H5Dataset {
   int64_t size() const;
   /// The shard files in global row order (after glob expansion).
   const std::vector<std::string>& paths() const;
+
+  /// Layout and read path of every stored object: /inputs of each shard in shard order, each
+  /// followed by its /attention_mask when the dataset has one. For benchmarks, tests and logs.
+  /// Throws frost::Error when HDF5 cannot describe an object (naming the file).
+  std::vector<ObjectStorage> storage() const;
 
   /// Reads the rows `indices` (global, each in [0, size()), any order, may span shards, may
   /// repeat) into the caller's buffers in the order given:

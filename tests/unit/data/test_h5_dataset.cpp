@@ -129,6 +129,26 @@ TEST(H5Dataset, ChunksAlongSampleAxis) {
   }
 }
 
+TEST(H5Dataset, StorageDescribesEachObject) {
+  const std::string dir = make_temp_dir();
+  write_images(dir + "/part-0.h5", make_images(10), 4);
+  write_images(dir + "/part-1.h5", make_images(3), 4);
+  const H5Dataset ds = H5Dataset::open({dir + "/part-*.h5"});
+  const std::vector<frost::data::ObjectStorage> st = ds.storage();
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[0].path, dir + "/part-0.h5");
+  EXPECT_EQ(st[0].object, "/inputs");
+  EXPECT_EQ(st[0].layout, "chunked");
+  EXPECT_EQ(st[0].chunk_rows, 4);
+  EXPECT_EQ(st[0].chunk_bytes, 4 * 6);
+  EXPECT_EQ(st[0].num_chunks, 3);
+  EXPECT_TRUE(st[0].filters.empty());
+  EXPECT_EQ(st[0].stored_bytes, 3 * 4 * 6);
+  EXPECT_EQ(st[1].path, dir + "/part-1.h5");
+  EXPECT_EQ(st[1].chunk_rows, 3);  // min(chunk_rows, N)
+  EXPECT_EQ(st[1].num_chunks, 1);
+}
+
 TEST(H5Dataset, RandomOrderReadEqualsDirect) {
   const std::string dir = make_temp_dir();
   const ImageData d = make_images(40);
