@@ -197,6 +197,7 @@ def run_frost(args, model, strategy, np, threads, init, tag):
     mean = lambda k: statistics.mean(r[k] for r in timed)
     return {
         "samples_per_s": sum(r["samples"] for r in timed) / (step_ms / 1e3),
+        "best_samples_per_s": max(r["samples"] / (r["step_ms"] / 1e3) for r in timed),
         "loss": [r["loss"] for r in rows],
         "mb_per_step": mean("comm_bytes") / 1e6,
         "comm_wait_frac": sum(r["comm_wait_ms"] for r in timed) / step_ms,
@@ -222,6 +223,7 @@ def run_peer(args, model, strategy, np, threads, init, tag):
         r = json.load(f)
     r["rss_mib"] = read_rss(os.path.join(ROOT, d, "rss"), np)
     r["mb_per_step"] = r["allreduce_bytes_per_step"] / 1e6
+    r["best_samples_per_s"] = r["world_size"] * r["batch_size"] / (min(r["step_ms"]) / 1e3)
     r["step_ms"] = statistics.mean(r["step_ms"])
     r["wall_s"] = wall
     return r
@@ -249,6 +251,14 @@ def machine():
             f"OpenMPI {ompi}; LibTorch {libtorch} (libtorch-dev, Frost); python3-torch {pytorch} "
             f"(torch.__version__ {torch_v}, the peer); BLAS {os.path.basename(blas) if blas else '?'} "
             f"({'OpenBLAS' if 'openblas' in blas else 'see update-alternatives'})")
+
+
+def revision():
+    rev = out_of("git rev-parse --short HEAD")
+    if not rev:
+        return "unknown (not a git checkout)"
+    dirty = out_of("git status --porcelain --untracked-files=no -- src CMakeLists.txt")
+    return rev + (" with uncommitted changes under src/" if dirty else "")
 
 
 def load_avg():
@@ -288,21 +298,24 @@ def markdown(rows, meta):
     def f(x, spec):
         return format(x, spec) if x is not None else "n/a"
 
-    out = [f"Measured {meta['date']} by `{meta['command']}` ({meta['minutes']:.0f} min).", "",
+    out = [f"Measured {meta['date']} by `{meta['command']}` ({meta['minutes']:.0f} min), Frost revision "
+           f"{meta['revision']}.", "",
            f"Machine: {meta['machine']}.", "",
            f"Load average (1, 5, 15 min) before: {meta['load_before']}; after: {meta['load_after']}"
            + (f". {meta['note']}" if meta["note"] else "."), "",
            f"Per cell: {meta['warmup']} untimed + {meta['steps']} timed optimizer steps; per-rank micro-batch "
            f"ResNet {MODELS['resnet']['batch']}, BERT {MODELS['bert']['batch']}; threads per rank = "
            f"max(1, {os.cpu_count()} cores / ranks); loss check: relative difference of rank 0's loss at every "
-           f"step ≤ {meta['rtol']:g}. CSV: [{meta['csv']}](../{meta['csv']}), plot: [{meta['png']}](../{meta['png']}).", ""]
-    out += ["| model | strategy | ranks | threads/rank | Frost samples/s | DDP samples/s | Frost ÷ DDP "
+           f"step ≤ {meta['rtol']:g}. \"Fastest step\" compares the samples/s of each framework's fastest timed "
+           f"step, which other jobs on the machine disturb less than the mean. CSV: [{meta['csv']}](../{meta['csv']}), plot: [{meta['png']}](../{meta['png']}).", ""]
+    out += ["| model | strategy | ranks | threads/rank | Frost samples/s | DDP samples/s | Frost ÷ DDP | Frost ÷ DDP, fastest step "
             "| Frost efficiency | DDP efficiency | MB all-reduced/step | Frost comm wait | Frost peak RSS/rank (MiB) "
             "| DDP peak RSS/rank (MiB) | loss check (max rel. diff) |",
-            "|:--|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|"]
+            "|:--|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|"]
     for r in rows:
         out.append(f"| {r['model']} | {r['strategy']} | {r['ranks']} | {r['threads']} | {r['frost_samples_per_s']:.1f} "
-                   f"| {r['peer_samples_per_s']:.1f} | {r['frost_over_peer']:.2f} | {f(r['frost_efficiency'], '.0%')} "
+                   f"| {r['peer_samples_per_s']:.1f} | {r['frost_over_peer']:.2f} | {r['frost_over_peer_best']:.2f} "
+                   f"| {f(r['frost_efficiency'], '.0%')} "
                    f"| {f(r['peer_efficiency'], '.0%')} | {r['frost_mb_per_step']:.4f} | {r['frost_comm_wait_frac']:.1%} "
                    f"| {r['frost_rss_mib_max']:.0f} | {r['peer_rss_mib_max']:.0f} "
                    f"| {'pass' if r['loss_ok'] else 'FAIL'} ({r['loss_max_rel']:.1e}) |")
@@ -393,6 +406,9 @@ def main():
                        "batch_per_rank": MODELS[model]["batch"], "warmup": args.warmup, "steps": args.steps,
                        "frost_samples_per_s": fr["samples_per_s"], "peer_samples_per_s": pr["samples_per_s"],
                        "frost_over_peer": fr["samples_per_s"] / pr["samples_per_s"],
+                       "frost_best_samples_per_s": fr["best_samples_per_s"],
+                       "peer_best_samples_per_s": pr["best_samples_per_s"],
+                       "frost_over_peer_best": fr["best_samples_per_s"] / pr["best_samples_per_s"],
                        "frost_mb_per_step": fr["mb_per_step"], "peer_mb_per_step": pr["mb_per_step"],
                        "frost_comm_wait_frac": fr["comm_wait_frac"],
                        "frost_rss_mib_max": max(fr["rss_mib"]), "peer_rss_mib_max": max(pr["rss_mib"]),
@@ -429,9 +445,8 @@ def main():
         plot(results, os.path.join(ROOT, png))
     load_after = load_avg()
     busy = max(float(x) for x in (load_before + " " + load_after).split()) > 0.5
-    command = "/usr/bin/python3 bench/scaling.py" + "".join(
-        f" {a}" for a in sys.argv[1:] if a not in ("--no-setup",))
-    meta = {"date": datetime.date.today().isoformat(), "command": command, "machine": machine(),
+    command = "/usr/bin/python3 bench/scaling.py" + "".join(f" {a}" for a in sys.argv[1:] if a != "--no-setup")
+    meta = {"date": datetime.date.today().isoformat(), "command": command, "machine": machine(), "revision": revision(),
             "load_before": load_before, "load_after": load_after, "minutes": (time.time() - t_start) / 60,
             "note": "The load average shows that other work shared the machine during the run, so the "
                     "absolute numbers (and ratios, to a lesser degree) may be perturbed" if busy else "",
