@@ -245,6 +245,8 @@ TEST(GradReducer, AccumulatedMicroBatchesGiveTheGlobalMeanOnceWorld1World2World4
     EXPECT_TRUE(same_on_all_ranks(static_cast<int64_t>(dist::fnv1a64(std::string(
         static_cast<const char*>(flat.data_ptr()), flat.numel() * sizeof(float))))));
     EXPECT_EQ(reducer.last_step().collectives, w == 1 ? 0 : 2) << "one all-reduce per bucket per step";
+    if (w == 1) EXPECT_EQ(reducer.last_step().all_reduce_s, 0.0);
+    else EXPECT_GT(reducer.last_step().all_reduce_s, 0.0) << "backend time of the 2 all-reduces";
     EXPECT_EQ(reducer.last_step().all_reduce_bytes, w == 1 ? 0 : (5 * 2 + 2) * 4);
   }
 }

@@ -36,6 +36,11 @@ class Work {
   virtual void wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) = 0;
   /// True once the collective has completed (non-blocking).
   virtual bool is_completed() = 0;
+  /// Seconds the backend spent on the collective, from starting it to seeing it complete
+  /// (MPI: from the MPI_I* call on the progress thread to the MPI_Test that reported
+  /// completion; time queued behind earlier collectives is not included, time waiting for a
+  /// late peer is). 0 until completed.
+  virtual double duration_s() = 0;
 };
 
 /// Counters kept by a communicator since construction (or the last reset).

@@ -220,6 +220,9 @@ void GradReducer::finalize() {
     if (b.work) b.work->wait();
   }
   impl_->last.wait_s = seconds_since(tw);
+  for (auto& b : impl_->buckets) {
+    if (b.work) impl_->last.all_reduce_s += b.work->duration_s();
+  }
   for (auto& s : impl_->slots) s.param.mutable_grad() = s.grad_alias;  // Note [Gradients in bucket memory]
   impl_->last.finalize_s = seconds_since(t0);
 }

@@ -65,6 +65,9 @@ struct ReduceStats {
   int64_t all_reduce_bytes = 0;  ///< payload bytes all-reduced by this rank
   int64_t collectives = 0;       ///< all-reduces issued (one per bucket)
   double wait_s = 0.0;           ///< seconds finalize() spent waiting for all-reduces
+  /// Seconds the all-reduces took in the backend, summed over buckets (Work::duration_s). With
+  /// overlap, most of it passes during backward: hidden = 1 - wait_s / all_reduce_s.
+  double all_reduce_s = 0.0;
   double finalize_s = 0.0;       ///< seconds in finalize() overall
 };
 

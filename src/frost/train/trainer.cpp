@@ -996,6 +996,7 @@ std::vector<EpochSummary> Trainer::run() {
                          {"collectives", rs.collectives}, {"step_ms", step_s * 1e3},
                          {"data_wait_ms", data_s * 1e3}, {"forward_ms", forward_s * 1e3},
                          {"backward_ms", backward_s * 1e3}, {"comm_wait_ms", rs.wait_s * 1e3},
+                         {"allreduce_ms", rs.all_reduce_s * 1e3},
                          {"optimizer_ms", optimizer_s * 1e3}});
         if ((i + 1) % cfg.log.every == 0 || i + 1 == epoch_steps) {
           spdlog::info("epoch {} | step {}/{} | loss {:.4f} | lr {:.5f} | {:.0f} samples/s | comm {:.3f} MB | {:.1f} ms",

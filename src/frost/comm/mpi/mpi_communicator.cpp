@@ -172,11 +172,17 @@ class MpiWork final : public Work {
     return done_;
   }
 
-  void finish(std::string error) {
+  double duration_s() override {
+    std::lock_guard<std::mutex> g(mu_);
+    return done_ ? duration_s_ : 0.0;
+  }
+
+  void finish(std::string error, double duration_s) {
     {
       std::lock_guard<std::mutex> g(mu_);
       done_ = true;
       error_ = std::move(error);
+      duration_s_ = duration_s;
     }
     cv_.notify_all();
   }
@@ -190,6 +196,7 @@ class MpiWork final : public Work {
   std::condition_variable cv_;
   bool done_ = false;
   std::string error_;
+  double duration_s_ = 0.0;
 };
 
 enum class OpKind { kAllReduce, kBroadcast, kAllGather, kBarrier };
@@ -361,12 +368,14 @@ class MpiCommunicator final : public Communicator {
         queue_.pop_front();
       }
       std::string err;
+      const auto t0 = std::chrono::steady_clock::now();
       try {
         err = run(p);
       } catch (const std::exception& e) {
         err = e.what();
       }
-      p.work->finish(std::move(err));
+      p.work->finish(std::move(err),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   }
 
