@@ -170,7 +170,7 @@ def run_logged(cmd, log_path, timeout_s):
     return time.time() - t0
 
 
-def run_frost(args, model, strategy, np, threads, init, tag):
+def run_frost(args, model, strategy, np, threads, init, tag, extra=()):
     spec = MODELS[model]
     d = f"{args.work}/{tag}-frost"
     os.makedirs(os.path.join(ROOT, d), exist_ok=True)
@@ -188,6 +188,7 @@ def run_frost(args, model, strategy, np, threads, init, tag):
     else:
         cmd += ["--model.backbone", "bert", "--model.hf_config", f"{args.work}/bert-config.json",
                 "--model.pooling", "cls"]
+    cmd += list(extra)
     wall = run_logged(mpirun(np, f"{d}/rss", cmd), os.path.join(ROOT, d, "run.log"), args.run_timeout)
     rows = [json.loads(l) for l in open(os.path.join(ROOT, d, "metrics.jsonl"))]
     rows = [r for r in rows if r.get("kind") == "train"]
@@ -204,6 +205,8 @@ def run_frost(args, model, strategy, np, threads, init, tag):
         "step_ms": step_ms / len(timed),
         "data_ms": mean("data_wait_ms"), "forward_ms": mean("forward_ms"), "backward_ms": mean("backward_ms"),
         "comm_wait_ms": mean("comm_wait_ms"), "optimizer_ms": mean("optimizer_ms"),
+        "allreduce_ms": statistics.mean(r.get("allreduce_ms", 0.0) for r in timed),
+        "collectives": mean("collectives"),
         "rss_mib": read_rss(os.path.join(ROOT, d, "rss"), np), "wall_s": wall,
     }
 
