@@ -27,6 +27,12 @@ Overlap. For `full` on --sweep-ranks ranks, the bucket cap (dist.bucket_cap_mb) 
 in the backend, summed), comm_wait_ms (time the step waited for them after backward), and the
 share hidden behind backward = 1 - comm_wait / allreduce.
 
+Feature cache. The shipped sentiment linear probe (configs/sentiment-minilm-head.ini: MiniLM
+frozen, mean pooling) on --sweep-ranks ranks for --cache-epochs epochs without evaluation, with
+train.feature_cache = off, memory and disk: the one-off extraction time, the mean epoch time
+after the first (from metrics.jsonl "epoch" lines), the total wall time, the final training loss
+and the peak RSS per rank.
+
 Writes bench/results/efficiency.csv and the region between <!-- efficiency:begin --> and
 <!-- efficiency:end --> of docs/benchmarks.md.
 """
@@ -195,7 +201,34 @@ def run_sweep(args, inits):
     return rows
 
 
-def markdown(mfu, sweep, meta):
+def run_cache(args):
+    np_ = args.sweep_ranks
+    rows = []
+    for mode in ("off", "memory", "disk"):
+        d = f"{args.work}/cache-{mode}-{np_}r"
+        os.makedirs(os.path.join(ROOT, d), exist_ok=True)
+        cmd = [f"{args.build}/frost-train", "--config", "configs/sentiment-minilm-head.ini", "--data.test", "",
+               "--train.epochs", str(args.cache_epochs), "--train.feature_cache", mode,
+               "--log.dir", d, "--log.overwrite", "true", "--log.every", "100000"]
+        wall = scaling.run_logged(scaling.mpirun(np_, f"{d}/rss", cmd), os.path.join(ROOT, d, "run.log"),
+                                  args.run_timeout)
+        epochs = [json.loads(l) for l in open(os.path.join(ROOT, d, "metrics.jsonl"))]
+        epochs = [e for e in epochs if e.get("kind") == "epoch"]
+        extract = 0.0
+        for line in open(os.path.join(ROOT, d, "run.log")):
+            if "feature cache:" in line and " in " in line:
+                extract = float(line.rsplit(" in ", 1)[1].split()[0])
+        rows.append({"mode": mode, "ranks": np_, "epochs": len(epochs), "extract_s": extract,
+                     "first_epoch_s": epochs[0]["wall_s"],
+                     "later_epoch_s": statistics.mean(e["wall_s"] for e in epochs[1:]) if len(epochs) > 1 else float("nan"),
+                     "wall_s": wall, "final_train_loss": epochs[-1]["train_loss"],
+                     "rss_mib_max": max(scaling.read_rss(os.path.join(ROOT, d, "rss"), np_))})
+        scaling.log(f"cache {mode}: extraction {extract:.1f} s, epoch 1 {rows[-1]['first_epoch_s']:.1f} s, later "
+                    f"{rows[-1]['later_epoch_s']:.2f} s, wall {wall:.0f} s, loss {rows[-1]['final_train_loss']:.6f}")
+    return rows
+
+
+def markdown(mfu, sweep, meta, cache=()):
     out = [f"Measured {meta['date']} (Frost {meta['revision']}) with `{meta['command']}` in "
            f"{meta['minutes']:.0f} min. Machine: {meta['machine']}. Load average before / after: "
            f"{meta['load_before']} / {meta['load_after']}. {meta['note']}".rstrip(), ""]
@@ -220,6 +253,15 @@ def markdown(mfu, sweep, meta):
             out.append(f"| {r['model']} | {r['bucket_cap_mb']:g} | {r['buckets']:.0f} | {r['samples_per_s']:.1f} | "
                        f"{r['backward_ms']:.0f} | {r['allreduce_ms']:.1f} | {r['comm_wait_ms']:.1f} | "
                        f"{r['hidden']:.0%} | {r['mb_per_step']:.2f} |")
+        out.append("")
+    if cache:
+        out += [f"**Feature cache** (sentiment linear probe, MiniLM frozen, {cache[0]['ranks']} ranks, "
+                f"{cache[0]['epochs']} epochs, no evaluation):", "",
+                "| train.feature_cache | extraction s | epoch 1 s | later epochs s (mean) | total wall s | final train loss | peak RSS per rank (MiB) |",
+                "|:--|--:|--:|--:|--:|--:|--:|"]
+        for r in cache:
+            out.append(f"| `{r['mode']}` | {r['extract_s']:.1f} | {r['first_epoch_s']:.1f} | {r['later_epoch_s']:.2f} | "
+                       f"{r['wall_s']:.0f} | {r['final_train_loss']:.6f} | {r['rss_mib_max']:.0f} |")
     return "\n".join(out)
 
 
@@ -237,7 +279,8 @@ def update_doc(path, text, title):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="2 + 3 steps, 1 and 2 ranks, 2 caps; docs untouched")
-    p.add_argument("--parts", default="mfu,sweep")
+    p.add_argument("--parts", default="mfu,sweep,cache")
+    p.add_argument("--cache-epochs", type=int, default=3)
     p.add_argument("--ranks", default="1,2", help="rank counts of the MFU part")
     p.add_argument("--models", default="resnet,bert")
     p.add_argument("--strategies", default="full,head")
@@ -266,6 +309,7 @@ def main():
     args.csv = args.csv or (f"{args.work}/efficiency.csv" if args.quick else "bench/results/efficiency.csv")
     if args.quick:
         args.no_doc = True
+        args.cache_epochs = 2
         args.caps = args.caps[:2]
         args.gemm_seconds = 1.0
     parts = args.parts.split(",")
@@ -276,10 +320,11 @@ def main():
     inits = scaling.make_inits(args)
     mfu = run_mfu(args, inits) if "mfu" in parts else []
     sweep = run_sweep(args, inits) if "sweep" in parts else []
+    cache = run_cache(args) if "cache" in parts else []
     load_after = scaling.load_avg()
     os.makedirs(os.path.dirname(os.path.join(ROOT, args.csv)), exist_ok=True)
     with open(os.path.join(ROOT, args.csv), "w", newline="") as f:
-        for name, rows in (("mfu", mfu), ("sweep", sweep)):
+        for name, rows in (("mfu", mfu), ("sweep", sweep), ("cache", cache)):
             if not rows:
                 continue
             f.write(f"# {name}\n")
@@ -294,7 +339,7 @@ def main():
             "minutes": (time.time() - t0) / 60, "warmup": args.warmup, "steps": args.steps, "gemm_n": args.gemm_n,
             "note": "The load average shows other work on the machine during the run; absolute numbers may be "
                     "perturbed." if busy else ""}
-    text = markdown(mfu, sweep, meta)
+    text = markdown(mfu, sweep, meta, cache)
     print("\n" + text + "\n", flush=True)
     if not args.no_doc:
         update_doc(os.path.join(ROOT, args.doc), text, "CPU efficiency and all-reduce overlap")

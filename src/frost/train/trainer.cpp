@@ -1018,6 +1018,9 @@ std::vector<EpochSummary> Trainer::run() {
     if (!s.head_only) dist::broadcast_buffers(*model_, s.comm, 0);
     sum.eval = evaluate();
     if (rank0) {
+      s.write_metrics({{"kind", "epoch"}, {"strategy", cfg.train.strategy}, {"epoch", epoch + 1},
+                       {"step", global_step_}, {"steps", epoch_steps}, {"train_loss", sum.train_loss},
+                       {"wall_s", sum.wall_s}, {"samples_per_s", sum.samples_per_s}});
       if (sum.eval.samples > 0) {
         s.write_metrics({{"kind", "eval"}, {"strategy", cfg.train.strategy}, {"epoch", epoch + 1},
                          {"step", global_step_}, {"eval_accuracy", sum.eval.accuracy},
