@@ -7,8 +7,10 @@
 // HDF5 call made by Frost therefore runs under one process-wide std::mutex, hdf5_mutex(). The
 // functions and methods below take it themselves; callers must NOT hold it when calling them
 // (it is not recursive). Code outside this library that calls HDF5 directly must take it too.
-// Consequence: H5Dataset reads from several threads are safe but serialised; the prefetching
-// BatchLoader overlaps them with compute, not with each other. The first locked call also turns
+// Consequence: H5Dataset reads from several threads are safe but serialised, except reads of
+// rows in memory (a mapping of the file or decoded chunks, Note [Direct reads] and Note [Chunk
+// cache] in h5_dataset.cpp), which call no HDF5 function and take no lock once the chunks they
+// need are decoded; the prefetching BatchLoader overlaps reads with compute. The first locked call also turns
 // off HDF5's automatic printing of error stacks (H5Eset_auto2), process-wide: errors reach the
 // user through H5_CHECK's frost::Error messages instead.
 //
@@ -70,6 +72,21 @@ void write_dataset(const std::string& path, const DatasetInfo& info, const void*
 void write_dataset(const std::string& path, const DatasetInfo& info, const void* inputs,
                    const int64_t* labels, int64_t chunk_rows = 1024);
 
+/// How H5Dataset::read gets the rows of one stored object.
+enum class RowAccess {
+  /// One H5Dread per run of rows (Note [Reading runs] in h5_dataset.cpp); filtered chunks are
+  /// cached by HDF5 (Note [Chunk cache]).
+  kHdf5,
+  /// Copied from a read-only mapping of the file, without HDF5 (Note [Direct reads]).
+  kMapped,
+  /// Filtered data kept decoded in memory by Frost: each block of chunk_rows rows is decoded
+  /// by one H5Dread when first needed, then rows are copied from it (Note [Chunk cache]).
+  kDecoded,
+};
+
+/// "H5Dread", "mapped" or "decoded".
+const char* row_access_name(RowAccess access);
+
 /// How one stored object (/inputs or /attention_mask) of one shard is laid out in its file and
 /// how H5Dataset::read gets its rows; see H5Dataset::storage().
 struct ObjectStorage {
@@ -89,6 +106,29 @@ struct ObjectStorage {
   int64_t chunk_cache_bytes = 0;
   int64_t chunk_cache_slots = 0;
   double chunk_cache_w0 = 0.0;
+  /// How read() gets the rows.
+  RowAccess access = RowAccess::kHdf5;
+  /// kDecoded: bytes the decoded object takes once every block has been read (rows x bytes
+  /// per row in memory), and the bytes decoded so far. 0 otherwise.
+  int64_t decoded_bytes = 0;
+  int64_t decoded_held_bytes = 0;
+};
+
+/// Default of OpenOptions::chunk_cache_bytes: 512 MiB.
+constexpr int64_t kDefaultChunkCacheBytes = int64_t{512} << 20;
+
+/// Options of H5Dataset::open.
+struct OpenOptions {
+  /// Bytes of decoded chunks that may be kept in memory for the filtered (e.g. compressed)
+  /// /inputs and /attention_mask of all shards together (Note [Chunk cache] in
+  /// h5_dataset.cpp). When all their decoded chunks fit, Frost keeps each chunk once decoded
+  /// (RowAccess::kDecoded), however the rows are shuffled; otherwise HDF5 caches chunks, each
+  /// object getting a share proportional to its size and at least one chunk. Memory is taken
+  /// only as chunks are read. Unfiltered data takes none (the page cache holds it). >= 0.
+  int64_t chunk_cache_bytes = kDefaultChunkCacheBytes;
+  /// Read unfiltered rows stored as they are needed from a read-only mapping of the file
+  /// instead of through HDF5 (Note [Direct reads] in h5_dataset.cpp). false: H5Dread.
+  bool direct_reads = true;
 };
 
 /// A dataset made of one or more shard files, read-only. Rows of the shards are numbered
@@ -98,7 +138,8 @@ struct ObjectStorage {
 /// read() takes labels from there and reads only /inputs (and /attention_mask) from disk.
 ///
 /// Threads: any thread may use an H5Dataset, including one other than the thread that opened
-/// it; const methods may be called concurrently (HDF5 access is serialised, Note [HDF5 lock]).
+/// it; const methods may be called concurrently (HDF5 access is serialised, Note [HDF5 lock];
+/// reads of directly read objects take no lock and run in parallel).
 /// Movable, not copyable; the destructor closes the HDF5 handles (taking the HDF5 lock).
 class H5Dataset {
  public:
@@ -112,8 +153,10 @@ class H5Dataset {
   /// input_kind, sample shape, num_classes, task, mean/std and presence of /attention_mask.
   /// Throws frost::Error naming the file (and both files for a disagreement) and the dataset
   /// or index at fault, e.g. "train.h5: /labels[1042] = 12 is outside [0, 10) (num_classes
-  /// attribute)".
-  static H5Dataset open(const std::vector<std::string>& paths);
+  /// attribute)". `options`: how rows are read and cached (OpenOptions); they change speed and
+  /// memory, never the data read.
+  static H5Dataset open(const std::vector<std::string>& paths,
+                        const OpenOptions& options = OpenOptions());
 
   H5Dataset(H5Dataset&&) noexcept;
   H5Dataset& operator=(H5Dataset&&) noexcept;
@@ -140,11 +183,16 @@ class H5Dataset {
   ///   labels_out: indices.size() int64 (may be nullptr to skip labels);
   ///   attention_mask_out: indices.size() * L uint8, or nullptr to skip (must be nullptr when
   ///               the dataset has no /attention_mask).
-  /// How: indices are sorted and de-duplicated, consecutive rows grouped into runs, and each
-  /// run is read with one hyperslab selection and one H5Dread (measured much faster than one
-  /// OR-ed selection per shard, see Note [Reading runs] in h5_dataset.cpp) into a staging
-  /// buffer in ascending row order, which is then scattered to the requested order (skipped
-  /// when `indices` is already strictly ascending: rows go straight into inputs_out).
+  /// How: when every object asked for is in memory (ObjectStorage::access kMapped or
+  /// kDecoded; blocks not decoded yet are decoded first, under the HDF5 lock), each row is
+  /// copied to its place (Note [Direct reads], Note [Chunk cache] in h5_dataset.cpp).
+  /// Otherwise indices are sorted and de-duplicated, consecutive rows grouped into runs, and
+  /// each run is read with one hyperslab selection and one H5Dread (measured much faster than
+  /// one OR-ed selection per shard, Note [Reading runs]) into a staging buffer in ascending row
+  /// order, which is then scattered to the requested order (skipped when `indices` is already
+  /// strictly ascending: rows go straight into inputs_out). A filtered chunk is decoded at most
+  /// once per call, and once per open dataset while the filtered data fits
+  /// OpenOptions::chunk_cache_bytes.
   /// Throws frost::Error when an index is out of range (naming it and its position) or an HDF5
   /// read fails (naming the file); the out buffers are then unspecified.
   void read(const std::vector<int64_t>& indices, void* inputs_out, int64_t* labels_out,

@@ -1,9 +1,11 @@
 // H5Dataset / write_dataset: round trips (images, features, tokens with mask, multi-shard globs),
-// reads in random order, atomic writes, and the validation errors of H5Dataset::open.
+// reads in random order, atomic writes, the validation errors of H5Dataset::open, the chunk
+// cache of filtered data (decodes counted by a pass-through filter) and direct reads.
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -11,8 +13,10 @@
 #include <functional>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "frost/core/error.h"
@@ -27,6 +31,9 @@ using frost::testing::error_of;
 using frost::data::DatasetInfo;
 using frost::data::H5Dataset;
 using frost::data::InputKind;
+using frost::data::ObjectStorage;
+using frost::data::OpenOptions;
+using frost::data::RowAccess;
 using frost::data::write_dataset;
 
 std::vector<std::string> dir_entries(const std::string& dir) {
@@ -147,6 +154,318 @@ TEST(H5Dataset, StorageDescribesEachObject) {
   EXPECT_EQ(st[1].path, dir + "/part-1.h5");
   EXPECT_EQ(st[1].chunk_rows, 3);  // min(chunk_rows, N)
   EXPECT_EQ(st[1].num_chunks, 1);
+}
+
+// ---- chunk cache of filtered data (Note [Chunk cache] in h5_dataset.cpp) --------------------
+
+// A pass-through HDF5 filter that counts how often a chunk is decoded (filter ids 256-511 are
+// reserved for testing). Registered once per process, under the HDF5 lock.
+std::atomic<int64_t> g_chunk_decodes{0};
+constexpr H5Z_filter_t kCountingFilter = 300;
+
+size_t counting_filter(unsigned flags, size_t, const unsigned[], size_t nbytes, size_t*, void**) {
+  if ((flags & H5Z_FLAG_REVERSE) != 0) ++g_chunk_decodes;
+  return nbytes;
+}
+
+void register_counting_filter() {
+  static const H5Z_class2_t kClass = {H5Z_CLASS_T_VERS, kCountingFilter, 1, 1,
+                                      "frost test: count decodes", nullptr, nullptr,
+                                      counting_filter};
+  std::lock_guard<std::mutex> lock(frost::data::hdf5_mutex());
+  ASSERT_GE(H5Zregister(&kClass), 0);
+}
+
+// Replaces /inputs of `path` with one of `dims` (uint8) holding `pixels`, created with `dcpl`
+// and stored as `file_type`; only rows [0, rows_written) are written (-1: all).
+void replace_inputs(const std::string& path, const std::vector<hsize_t>& dims, hid_t dcpl,
+                    const std::vector<uint8_t>& pixels, hid_t file_type = H5T_STD_U8LE,
+                    int64_t rows_written = -1) {
+  edit_file(path, [&](hid_t file) {
+    ASSERT_GE(H5Ldelete(file, "inputs", H5P_DEFAULT), 0);
+    const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+    const hid_t dset = H5Dcreate2(file, "inputs", file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    ASSERT_GE(dset, 0);
+    std::vector<hsize_t> count = dims;
+    if (rows_written >= 0) count[0] = static_cast<hsize_t>(rows_written);
+    if (count[0] > 0) {
+      const std::vector<hsize_t> start(dims.size(), 0);
+      H5Sselect_hyperslab(space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+      const hid_t mspace = H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr);
+      ASSERT_GE(H5Dwrite(dset, H5T_NATIVE_UINT8, mspace, space, H5P_DEFAULT, pixels.data()), 0);
+      H5Sclose(mspace);
+    }
+    H5Dclose(dset);
+    H5Sclose(space);
+  });
+}
+
+// Rows of 1x32x32 = 1 KiB, 64 rows (64 KiB) per chunk, passed through the counting filter.
+constexpr int64_t kFilteredRowBytes = 1024, kFilteredChunkRows = 64;
+
+// A Frost image file of n rows [1, 32, 32] whose /inputs goes through the counting filter;
+// row i is filled with (i*7 + j) % 251. Returns the pixels.
+std::vector<uint8_t> write_filtered_images(const std::string& path, int64_t n) {
+  register_counting_filter();
+  ImageData d = make_images(n);
+  write_images(path, d, kFilteredChunkRows);
+  std::vector<uint8_t> pixels(static_cast<size_t>(n * kFilteredRowBytes));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < kFilteredRowBytes; ++j)
+      pixels[static_cast<size_t>(i * kFilteredRowBytes + j)] = static_cast<uint8_t>((i * 7 + j) % 251);
+  const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  const hsize_t chunk[4] = {static_cast<hsize_t>(kFilteredChunkRows), 1, 32, 32};
+  H5Pset_chunk(dcpl, 4, chunk);
+  H5Pset_filter(dcpl, kCountingFilter, H5Z_FLAG_MANDATORY, 0, nullptr);
+  replace_inputs(path, {static_cast<hsize_t>(n), 1, 32, 32}, dcpl, pixels);
+  H5Pclose(dcpl);
+  return pixels;
+}
+
+// Reads `batch` and checks every row against `pixels`.
+void expect_rows(const H5Dataset& ds, const std::vector<int64_t>& batch,
+                 const std::vector<uint8_t>& pixels, int64_t row_bytes) {
+  std::vector<uint8_t> out(batch.size() * static_cast<size_t>(row_bytes));
+  ds.read(batch, out.data(), nullptr);
+  for (size_t k = 0; k < batch.size(); ++k)
+    ASSERT_TRUE(std::equal(out.begin() + static_cast<std::ptrdiff_t>(k) * row_bytes,
+                           out.begin() + static_cast<std::ptrdiff_t>(k + 1) * row_bytes,
+                           pixels.begin() + batch[k] * row_bytes))
+        << "position " << k << ", row " << batch[k];
+}
+
+// Shuffled batches of `batch_size` covering [0, n) once.
+std::vector<std::vector<int64_t>> shuffled_batches(int64_t n, size_t batch_size, uint64_t seed) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(seed));
+  std::vector<std::vector<int64_t>> batches;
+  for (size_t i = 0; i < order.size(); i += batch_size)
+    batches.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(i),
+                         order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), i + batch_size)));
+  return batches;
+}
+
+TEST(H5Dataset, FilteredChunksAreDecodedOnceWhileTheyFitTheCache) {
+  // 2048 rows = 32 chunks of 64 KiB = 2 MiB decoded: all fit the default budget. Shuffled
+  // batches of 64 touch ~20 chunks each; with a cache of a few chunks (HDF5's default 1 MiB,
+  // or Frost's former 4 chunks) the 32 batches of an epoch decoded ~600 chunks.
+  const std::string path = make_temp_dir() + "/f.h5";
+  const std::vector<uint8_t> pixels = write_filtered_images(path, 2048);
+  const H5Dataset ds = H5Dataset::open({path});
+  const std::vector<ObjectStorage> st = ds.storage();
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0].filters, (std::vector<std::string>{"frost test: count decodes"}));
+  EXPECT_EQ(st[0].num_chunks, 32);
+  EXPECT_EQ(st[0].access, RowAccess::kDecoded);  // kept decoded by Frost, not by HDF5
+  EXPECT_EQ(st[0].chunk_cache_bytes, 0);
+  EXPECT_EQ(st[0].decoded_bytes, 2048 * 1024);
+  EXPECT_EQ(st[0].decoded_held_bytes, 0);
+  g_chunk_decodes = 0;
+  for (uint64_t epoch = 0; epoch < 2; ++epoch)
+    for (const auto& batch : shuffled_batches(2048, 64, epoch)) expect_rows(ds, batch, pixels, kFilteredRowBytes);
+  EXPECT_EQ(g_chunk_decodes.load(), 32);  // each chunk once, in the first epoch
+  EXPECT_EQ(ds.storage()[0].decoded_held_bytes, 2048 * 1024);
+}
+
+TEST(H5Dataset, DecodedChunksAreSharedByThreads) {
+  // 4 threads read shuffled batches at once: every row right, every chunk decoded once.
+  const std::string path = make_temp_dir() + "/f.h5";
+  const std::vector<uint8_t> pixels = write_filtered_images(path, 2048);
+  const H5Dataset ds = H5Dataset::open({path});
+  g_chunk_decodes = 0;
+  std::vector<std::thread> threads;
+  std::vector<int> failures(4, 0);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (const auto& batch : shuffled_batches(2048, 50, static_cast<uint64_t>(t))) {
+        std::vector<uint8_t> out(batch.size() * kFilteredRowBytes);
+        ds.read(batch, out.data(), nullptr);
+        for (size_t k = 0; k < batch.size(); ++k)
+          failures[static_cast<size_t>(t)] +=
+              !std::equal(out.begin() + static_cast<std::ptrdiff_t>(k) * kFilteredRowBytes,
+                          out.begin() + static_cast<std::ptrdiff_t>(k + 1) * kFilteredRowBytes,
+                          pixels.begin() + batch[k] * kFilteredRowBytes);
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures, (std::vector<int>{0, 0, 0, 0}));
+  EXPECT_EQ(g_chunk_decodes.load(), 32);
+}
+
+TEST(H5Dataset, FilteredChunkIsDecodedOncePerBatchWithTheSmallestCache) {
+  // A budget of 0 still caches one chunk: the rows of a batch are read in ascending order, so
+  // each chunk the batch touches is decoded once, not once per row.
+  const std::string path = make_temp_dir() + "/f.h5";
+  const std::vector<uint8_t> pixels = write_filtered_images(path, 2048);
+  OpenOptions options;
+  options.chunk_cache_bytes = 0;
+  const H5Dataset ds = H5Dataset::open({path}, options);
+  EXPECT_EQ(ds.storage()[0].access, RowAccess::kHdf5);
+  EXPECT_EQ(ds.storage()[0].chunk_cache_bytes, 64 * 1024);
+  for (const auto& batch : shuffled_batches(2048, 100, 7)) {
+    std::set<int64_t> chunks;
+    for (int64_t row : batch) chunks.insert(row / kFilteredChunkRows);
+    g_chunk_decodes = 0;
+    expect_rows(ds, batch, pixels, kFilteredRowBytes);
+    EXPECT_EQ(g_chunk_decodes.load(), static_cast<int64_t>(chunks.size()));
+  }
+}
+
+TEST(H5Dataset, ChunkCacheBudgetIsSharedByShardsBySize) {
+  // Decoded: 2 MiB + 1 MiB; a budget of 1.5 MiB gives HDF5 caches of 1 MiB and 0.5 MiB.
+  const std::string dir = make_temp_dir();
+  write_filtered_images(dir + "/part-0.h5", 2048);
+  write_filtered_images(dir + "/part-1.h5", 1024);
+  OpenOptions options;
+  options.chunk_cache_bytes = 3 << 19;
+  const std::vector<ObjectStorage> st = H5Dataset::open({dir + "/part-*.h5"}, options).storage();
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[0].access, RowAccess::kHdf5);  // 3 MiB do not fit 1.5 MiB
+  EXPECT_EQ(st[0].chunk_cache_bytes, 1 << 20);
+  EXPECT_EQ(st[1].chunk_cache_bytes, 1 << 19);
+  EXPECT_EQ(st[0].chunk_cache_slots, 1601);  // 16 chunks fit: the smallest prime >= 1600
+  EXPECT_EQ(st[1].chunk_cache_slots, 809);   // 8 chunks fit
+}
+
+// ---- direct reads (Note [Direct reads] in h5_dataset.cpp) --------------------------------
+
+TEST(H5Dataset, DirectReadsOfFrostFiles) {
+  const std::string dir = make_temp_dir();
+  const ImageData d = make_images(40);
+  const H5Dataset ds = H5Dataset::open({write_images(dir + "/a.h5", d, 8)});
+  const std::vector<ObjectStorage> st = ds.storage();
+  EXPECT_EQ(st[0].access, RowAccess::kMapped);
+  EXPECT_EQ(st[0].chunk_cache_bytes, 0);
+  for (const auto& batch : shuffled_batches(40, 7, 3)) expect_rows(ds, batch, d.pixels, 6);
+  OpenOptions off;
+  off.direct_reads = false;
+  const H5Dataset via_hdf5 = H5Dataset::open({dir + "/a.h5"}, off);
+  EXPECT_EQ(via_hdf5.storage()[0].access, RowAccess::kHdf5);
+  for (const auto& batch : shuffled_batches(40, 7, 3)) expect_rows(via_hdf5, batch, d.pixels, 6);
+}
+
+TEST(H5Dataset, DirectReadsOnlyWhereRowsAreStoredAsRead) {
+  // Each variant of /inputs (30 rows of [1, 2, 3]) is read correctly, and only the rows stored
+  // as they are read are mapped.
+  struct Variant {
+    const char* name;
+    RowAccess access;
+    std::function<hid_t()> dcpl;
+    hid_t file_type;
+    int64_t rows_written;
+  };
+  const auto chunked = [](std::vector<hsize_t> chunk) {
+    return [chunk] {
+      const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+      H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data());
+      return dcpl;
+    };
+  };
+  const std::vector<Variant> variants = {
+      {"chunks of whole rows", RowAccess::kMapped, chunked({8, 1, 2, 3}), H5T_STD_U8LE, -1},
+      {"contiguous", RowAccess::kMapped, [] { return H5Pcreate(H5P_DATASET_CREATE); },
+       H5T_STD_U8LE, -1},
+      {"chunks split rows", RowAccess::kHdf5, chunked({8, 1, 1, 3}), H5T_STD_U8LE, -1},
+      {"big-endian pixels (a type HDF5 converts)", RowAccess::kHdf5, chunked({8, 1, 2, 3}),
+       H5T_STD_U8BE, -1},
+      {"compressed", RowAccess::kDecoded,
+       [chunked] {
+         const hid_t dcpl = chunked({8, 1, 2, 3})();
+         H5Pset_deflate(dcpl, 4);
+         return dcpl;
+       },
+       H5T_STD_U8LE, -1},
+      {"chunks never written (fill value 0)", RowAccess::kHdf5, chunked({8, 1, 2, 3}),
+       H5T_STD_U8LE, 12},
+      {"compressed, chunks split rows", RowAccess::kDecoded,
+       [chunked] {
+         const hid_t dcpl = chunked({8, 1, 1, 2})();
+         H5Pset_deflate(dcpl, 4);
+         return dcpl;
+       },
+       H5T_STD_U8LE, -1},
+  };
+  for (const Variant& v : variants) {
+    SCOPED_TRACE(v.name);
+    const std::string dir = make_temp_dir();
+    ImageData d = make_images(30);
+    const std::string path = write_images(dir + "/a.h5", d);
+    const hid_t dcpl = v.dcpl();
+    replace_inputs(path, {30, 1, 2, 3}, dcpl, d.pixels, v.file_type, v.rows_written);
+    H5Pclose(dcpl);
+    if (v.rows_written >= 0)  // rows in unwritten chunks read as 0; rows 12..15 share a chunk
+      std::fill(d.pixels.begin() + 16 * 6, d.pixels.end(), 0);
+    if (v.rows_written >= 0)
+      std::fill(d.pixels.begin() + v.rows_written * 6, d.pixels.begin() + 16 * 6, 0);
+    const H5Dataset ds = H5Dataset::open({path});
+    EXPECT_EQ(ds.storage()[0].access, v.access);
+    for (const auto& batch : shuffled_batches(30, 7, 5)) expect_rows(ds, batch, d.pixels, 6);
+  }
+}
+
+TEST(H5Dataset, FileWithUserBlockIsReadThroughHdf5) {
+  // Chunk addresses are relative to the end of a user block; such files are not mapped.
+  const std::string dir = make_temp_dir();
+  const ImageData d = make_images(20);
+  write_images(dir + "/plain.h5", d);
+  const std::string path = dir + "/ub.h5";
+  {
+    std::lock_guard<std::mutex> lock(frost::data::hdf5_mutex());
+    const hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    ASSERT_GE(H5Pset_userblock(fcpl, 512), 0);
+    const hid_t dst = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    const hid_t src = H5Fopen((dir + "/plain.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    ASSERT_GE(dst, 0);
+    ASSERT_GE(src, 0);
+    for (const char* name : {"inputs", "labels"})
+      ASSERT_GE(H5Ocopy(src, name, dst, name, H5P_DEFAULT, H5P_DEFAULT), 0);
+    const auto copy_attr = [&](const char* name) {
+      const hid_t a = H5Aopen(src, name, H5P_DEFAULT);
+      const hid_t type = H5Aget_type(a), space = H5Aget_space(a);
+      std::vector<uint8_t> buf(H5Tget_size(type) * static_cast<size_t>(H5Sget_simple_extent_npoints(space)) + 64);
+      H5Aread(a, type, buf.data());
+      const hid_t b = H5Acreate2(dst, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+      H5Awrite(b, type, buf.data());
+      if (H5Tis_variable_str(type) > 0) H5Dvlen_reclaim(type, space, H5P_DEFAULT, buf.data());
+      H5Aclose(b);
+      H5Sclose(space);
+      H5Tclose(type);
+      H5Aclose(a);
+    };
+    for (const char* name : {"frost_schema", "task", "num_classes", "input_kind", "mean", "std"})
+      copy_attr(name);
+    H5Fclose(src);
+    H5Fclose(dst);
+    H5Pclose(fcpl);
+  }
+  const H5Dataset ds = H5Dataset::open({path});
+  EXPECT_EQ(ds.storage()[0].access, RowAccess::kHdf5);
+  for (const auto& batch : shuffled_batches(20, 6, 1)) expect_rows(ds, batch, d.pixels, 6);
+}
+
+TEST(H5Dataset, ShardsReadInDifferentWaysMix) {
+  const std::string dir = make_temp_dir();
+  const ImageData a = make_images(13), b = make_images(11, 10, 13);
+  write_images(dir + "/part-0.h5", a);
+  const std::string compressed = write_images(dir + "/part-1.h5", b);
+  const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  const hsize_t chunk[4] = {4, 1, 2, 3};
+  H5Pset_chunk(dcpl, 4, chunk);
+  H5Pset_deflate(dcpl, 1);
+  replace_inputs(compressed, {11, 1, 2, 3}, dcpl, b.pixels);
+  H5Pclose(dcpl);
+  std::vector<uint8_t> pixels = a.pixels;
+  pixels.insert(pixels.end(), b.pixels.begin(), b.pixels.end());
+  for (const int64_t budget : {int64_t{1} << 20, int64_t{0}}) {  // decoded, then H5Dread
+    OpenOptions options;
+    options.chunk_cache_bytes = budget;
+    const H5Dataset ds = H5Dataset::open({dir + "/part-*.h5"}, options);
+    const std::vector<ObjectStorage> st = ds.storage();
+    EXPECT_EQ(st[0].access, RowAccess::kMapped);
+    EXPECT_EQ(st[1].access, budget > 0 ? RowAccess::kDecoded : RowAccess::kHdf5);
+    for (const auto& batch : shuffled_batches(24, 5, 2)) expect_rows(ds, batch, pixels, 6);
+  }
 }
 
 TEST(H5Dataset, RandomOrderReadEqualsDirect) {
@@ -353,15 +672,50 @@ TEST(H5Dataset, TokensWithAttentionMaskRoundTrip) {
   frost::data::WriteOptions opt;
   opt.attention_mask = mask.data();
   write_dataset(dir + "/t.h5", info, tokens.data(), y.data(), opt);
-  const H5Dataset ds = H5Dataset::open({dir + "/t.h5"});
-  EXPECT_TRUE(ds.info().has_attention_mask);
-  std::vector<int32_t> t(8);
-  std::vector<uint8_t> m(8);
-  std::vector<int64_t> labels(2);
-  ds.read({2, 0}, t.data(), labels.data(), m.data());
-  EXPECT_EQ(t, (std::vector<int32_t>{101, 102, 0, 0, 101, 7, 102, 0}));
-  EXPECT_EQ(m, (std::vector<uint8_t>{1, 1, 0, 0, 1, 1, 1, 0}));
-  EXPECT_EQ(labels, (std::vector<int64_t>{1, 1}));
+  // Read as written (mapped), then compressed in chunks of 2 rows (decoded), then through
+  // HDF5 alone (compressed, no budget): the same rows every time.
+  for (const char* variant : {"mapped", "decoded", "H5Dread"}) {
+    SCOPED_TRACE(variant);
+    if (std::string(variant) == "decoded") {
+      edit_file(dir + "/t.h5", [&](hid_t file) {
+        const hsize_t dims[2] = {3, 4}, chunk[2] = {2, 4};
+        const hid_t space = H5Screate_simple(2, dims, nullptr);
+        const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        H5Pset_chunk(dcpl, 2, chunk);
+        H5Pset_deflate(dcpl, 1);
+        for (const auto& [name, type, data] :
+             {std::tuple<const char*, hid_t, const void*>{"inputs", H5T_STD_I32LE, tokens.data()},
+              {"attention_mask", H5T_STD_U8LE, mask.data()}}) {
+          ASSERT_GE(H5Ldelete(file, name, H5P_DEFAULT), 0);
+          const hid_t dset = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+          ASSERT_GE(H5Dwrite(dset, type == H5T_STD_I32LE ? H5T_NATIVE_INT32 : H5T_NATIVE_UINT8,
+                             H5S_ALL, H5S_ALL, H5P_DEFAULT, data), 0);
+          H5Dclose(dset);
+        }
+        H5Pclose(dcpl);
+        H5Sclose(space);
+      });
+    }
+    OpenOptions options;
+    if (std::string(variant) == "H5Dread") options.chunk_cache_bytes = 0;
+    const H5Dataset ds = H5Dataset::open({dir + "/t.h5"}, options);
+    EXPECT_TRUE(ds.info().has_attention_mask);
+    const std::vector<ObjectStorage> st = ds.storage();
+    ASSERT_EQ(st.size(), 2u);
+    EXPECT_EQ(st[1].object, "/attention_mask");
+    EXPECT_STREQ(frost::data::row_access_name(st[0].access), variant);
+    EXPECT_STREQ(frost::data::row_access_name(st[1].access), variant);
+    std::vector<int32_t> t(8);
+    std::vector<uint8_t> m(8);
+    std::vector<int64_t> labels(2);
+    ds.read({2, 0}, t.data(), labels.data(), m.data());
+    EXPECT_EQ(t, (std::vector<int32_t>{101, 102, 0, 0, 101, 7, 102, 0}));
+    EXPECT_EQ(m, (std::vector<uint8_t>{1, 1, 0, 0, 1, 1, 1, 0}));
+    EXPECT_EQ(labels, (std::vector<int64_t>{1, 1}));
+    std::vector<int32_t> t1(4);
+    ds.read({1}, t1.data(), nullptr);  // inputs alone
+    EXPECT_EQ(t1, (std::vector<int32_t>{101, 8, 9, 102}));
+  }
 }
 
 TEST(H5Dataset, WriteRejectsBadLabelsAndLeavesNothing) {
