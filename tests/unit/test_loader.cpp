@@ -84,6 +84,36 @@ TEST(BatchLoader, PreservesOrderAndNormalisesImages) {
   EXPECT_FALSE(loader.next(b));
 }
 
+// Note [Image normalisation table]: the table gives bit for bit what the tensor operations give,
+// for every pixel value of every channel (3 channels with awkward statistics).
+TEST(BatchLoader, ImagesAreNormalisedBitForBitAsByTensorOps) {
+  const std::string dir = make_temp_dir();
+  DatasetInfo info;
+  info.num_samples = 256;
+  info.sample_shape = {3, 4, 4};
+  info.input_kind = InputKind::kImage;
+  info.num_classes = 2;
+  info.mean = {0.2860405969887955, 0.1, 0.7};
+  info.std = {0.3530242445149223, 0.3, 0.01};
+  std::vector<uint8_t> pixels(256 * 48);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 37 % 256);
+  const std::vector<int64_t> labels(256, 1);
+  frost::data::write_dataset(dir + "/i.h5", info, pixels.data(), labels.data(), 64);
+  const H5Dataset ds = H5Dataset::open({dir + "/i.h5"});
+  std::vector<int64_t> all(256);
+  for (int64_t i = 0; i < 256; ++i) all[static_cast<size_t>(i)] = (i * 97) % 256;
+  BatchLoader loader(ds, {all});
+  Batch b;
+  ASSERT_TRUE(loader.next(b));
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  const torch::Tensor mean = torch::tensor(info.mean, f64).to(torch::kFloat32).view({1, 3, 1, 1});
+  const torch::Tensor std = torch::tensor(info.std, f64).to(torch::kFloat32).view({1, 3, 1, 1});
+  const torch::Tensor raw = torch::from_blob(pixels.data(), {256, 3, 4, 4}, torch::kUInt8)
+                                .index_select(0, torch::tensor(all, torch::kInt64));
+  const torch::Tensor want = raw.to(torch::kFloat32).div_(255.0).sub_(mean).div_(std);
+  EXPECT_TRUE(torch::equal(b.inputs, want));
+}
+
 TEST(BatchLoader, TokensComeWithAttentionMask) {
   const std::string dir = make_temp_dir();
   DatasetInfo info;

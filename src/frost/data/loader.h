@@ -29,6 +29,16 @@
 // still match 1 rank with batch N*B (DESIGN invariant 4) even though their widths differ.
 // Token files without /attention_mask are not cut (there is no way to tell padding apart).
 //
+// Note [Image normalisation table]
+// --------------------------------
+// A uint8 image batch is normalised as (x / 255 - mean[c]) / std[c] in float32. There are only
+// 256 pixel values per channel, so the constructor computes the result for each of them once,
+// with exactly the tensor operations (and their order) that used to run on every batch:
+// to(float32), div_(255), sub_(mean), div_(std). load() then looks each pixel up: one pass from
+// the raw rows into the batch tensor, the same float32 values bit for bit, no intermediate
+// tensors, and no LibTorch parallel region started from the loader thread (which would compete
+// with the training step's own threads).
+//
 // Only <ATen/core/Tensor.h> is included here; the .cpp includes the rest of LibTorch.
 #pragma once
 
@@ -89,12 +99,17 @@ class BatchLoader {
 
  private:
   void run();  // the background thread
-  Batch load(const std::vector<int64_t>& indices) const;
+  Batch load(const std::vector<int64_t>& indices);  // background thread only
 
   const H5Dataset& dataset_;
   const std::vector<std::vector<int64_t>> batches_;
   const size_t prefetch_batches_;
-  at::Tensor mean_, std_;  // float32 [1, C, 1, 1] for images, undefined otherwise
+  // Images: the normalised value of pixel value v in channel c at [c * 256 + v]
+  // (Note [Image normalisation table]); empty otherwise.
+  std::vector<float> normalise_table_;
+  // Raw rows of the batch being read (/inputs unless read straight into the batch, and
+  // /attention_mask); used by the background thread only.
+  std::vector<uint8_t> input_rows_, mask_rows_;
 
   std::mutex mutex_;  // guards everything below
   std::condition_variable cv_;
