@@ -5,6 +5,7 @@
 //       [--check true]
 //   build/frost-bench loader --data FILE [--data FILE ...] [--batch-size 64] [--prefetch 2]
 //       [--ranks 1] [--rank R] [--epochs 1] [--steps 0] [--repeats 3] [--seed 0] [--csv FILE]
+//       [--chunk-cache-mb 512] [--direct-reads true]
 //
 // allreduce: collective benchmarks over frost::comm, in the style of nccl-tests.
 // Top-down: MPI + options -> banner -> for each message size: fill, warm up, barrier, time,
@@ -51,14 +52,18 @@
 //                        training job uses it.
 // "vs raw" and "vs tensors" are each row's samples/s over the first and the second row's.
 // Each BatchLoader phase opens the dataset afresh for every simulated rank (each rank of a job
-// is its own process, so HDF5's chunk cache starts empty) and times from the BatchLoader's
+// is its own process, so HDF5's chunk cache starts empty; no other handle of the file is open
+// then, as HDF5 shares one chunk cache between all handles of a dataset in a process, and the
+// sequential read opens its own) and times from the BatchLoader's
 // construction to its last batch; opening is not timed. The consumer only takes the batches,
 // so what is measured is the rate of the loader's thread. samples/s of the shuffled phase =
 // samples over all simulated ranks / the sum of their times: the rate one rank's loader
 // sustains. --steps N stops each BatchLoader phase after N batches (per simulated rank and
 // epoch), for files too slow to read whole. Before the first repeat one untimed sequential
 // read warms the page cache. Reported: the median over --repeats of each phase's time and the
-// relative spread, (max - min) / median.
+// relative spread, (max - min) / median; and the median CPU time (user + system, all threads of
+// the process) of the phase, which other processes on a busy machine do not inflate: a wall
+// time well above it means the phase waited for a core (or for the disk).
 
 #include <boost/program_options.hpp>
 #include <torch/torch.h>
@@ -72,11 +77,13 @@
 #include <cstring>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <hdf5.h>
+#include <sys/resource.h>
 
 #include "frost/comm/communicator.h"
 #include "frost/core/error.h"
@@ -451,6 +458,7 @@ struct LoaderOptions {
   int64_t repeats = 3;
   uint64_t seed = 0;
   std::string csv;
+  frost::data::OpenOptions open;  // how H5Dataset reads (chunk cache, direct reads)
 };
 
 struct LoaderParse {
@@ -473,6 +481,7 @@ LoaderParse parse_loader_args(int argc, const char* const* argv) {
   LoaderParse result;
   LoaderOptions& o = result.options;
   std::string rank_text = "all";
+  int64_t chunk_cache_mb = o.open.chunk_cache_bytes >> 20;
   po::options_description desc("Options");
   desc.add_options()
       ("help,h", "print this help and exit")
@@ -493,7 +502,12 @@ LoaderParse parse_loader_args(int argc, const char* const* argv) {
       ("repeats", po::value<int64_t>(&o.repeats)->default_value(o.repeats),
        "times every phase is run; the tables report medians (>= 1)")
       ("seed", po::value<uint64_t>(&o.seed)->default_value(o.seed), "shuffle seed")
-      ("csv", po::value<std::string>(&o.csv), "also write the tables to this CSV file (atomically)");
+      ("csv", po::value<std::string>(&o.csv), "also write the tables to this CSV file (atomically)")
+      ("chunk-cache-mb", po::value<int64_t>(&chunk_cache_mb)->default_value(chunk_cache_mb),
+       "MiB of decoded chunks HDF5 may cache for filtered (compressed) data, all shards together "
+       "(H5Dataset OpenOptions::chunk_cache_bytes; >= 0)")
+      ("direct-reads", po::value<bool>(&o.open.direct_reads)->default_value(true, "true"),
+       "read unfiltered rows from a mapping of the file instead of with H5Dread (true | false)");
   po::options_description hidden;
   std::string command;
   hidden.add_options()("command", po::value<std::string>(&command));
@@ -530,6 +544,9 @@ LoaderParse parse_loader_args(int argc, const char* const* argv) {
   FROST_CHECK(o.epochs >= 1, "--epochs must be >= 1, got ", o.epochs);
   FROST_CHECK(o.repeats >= 1, "--repeats must be >= 1, got ", o.repeats);
   FROST_CHECK(o.steps >= 0, "--steps must be >= 0 (0 = all), got ", o.steps);
+  FROST_CHECK(chunk_cache_mb >= 0 && chunk_cache_mb <= (int64_t{1} << 40),
+              "--chunk-cache-mb must be >= 0, got ", chunk_cache_mb);
+  o.open.chunk_cache_bytes = chunk_cache_mb << 20;
   if (rank_text != "all") {
     size_t used = 0;
     try {
@@ -557,10 +574,19 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// User + system CPU seconds of this process so far (all threads).
+double process_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
 struct Timed {
   int64_t samples = 0;
   int64_t bytes = 0;  // decoded /inputs (+ /attention_mask) bytes delivered
   double seconds = 0.0;
+  double cpu_seconds = 0.0;  // CPU time of the process meanwhile (Note [Loader benchmark])
 };
 
 // ---- sequential read with plain HDF5 calls (Note [Loader benchmark])
@@ -599,8 +625,8 @@ int64_t read_object_in_order(hid_t file, const char* object, hid_t mem_type,
   return static_cast<int64_t>(dims[0] * row_bytes);
 }
 
-Timed read_sequential(const frost::data::H5Dataset& ds) {
-  const frost::data::DatasetInfo& info = ds.info();
+Timed read_sequential(const std::vector<std::string>& paths,
+                      const frost::data::DatasetInfo& info) {
   const hid_t input_type = info.input_kind == frost::data::InputKind::kImage ? H5T_NATIVE_UINT8
                            : info.input_kind == frost::data::InputKind::kTokens
                                ? H5T_NATIVE_INT32
@@ -608,8 +634,9 @@ Timed read_sequential(const frost::data::H5Dataset& ds) {
   std::vector<uint8_t> buffer;
   Timed t;
   std::lock_guard<std::mutex> lock(frost::data::hdf5_mutex());
+  const double cpu0 = process_cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
-  for (const std::string& path : ds.paths()) {
+  for (const std::string& path : paths) {
     const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     FROST_CHECK(file >= 0, path, ": cannot open the file");
     try {
@@ -624,6 +651,7 @@ Timed read_sequential(const frost::data::H5Dataset& ds) {
     H5Fclose(file);
   }
   t.seconds = seconds_since(t0);
+  t.cpu_seconds = process_cpu_seconds() - cpu0;
   t.samples = info.num_samples;
   return t;
 }
@@ -632,11 +660,12 @@ Timed read_sequential(const frost::data::H5Dataset& ds) {
 
 // Times a BatchLoader over `batches` of a freshly opened dataset (opening is not timed).
 Timed time_loader(const std::vector<std::string>& paths,
-                  std::vector<std::vector<int64_t>> batches, int64_t prefetch) {
-  const frost::data::H5Dataset ds = frost::data::H5Dataset::open(paths);
+                  std::vector<std::vector<int64_t>> batches, const LoaderOptions& o) {
+  const frost::data::H5Dataset ds = frost::data::H5Dataset::open(paths, o.open);
   Timed t;
+  const double cpu0 = process_cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
-  frost::data::BatchLoader loader(ds, std::move(batches), static_cast<int>(prefetch));
+  frost::data::BatchLoader loader(ds, std::move(batches), static_cast<int>(o.prefetch));
   frost::data::Batch batch;
   while (loader.next(batch)) {
     t.samples += batch.inputs.size(0);
@@ -645,6 +674,7 @@ Timed time_loader(const std::vector<std::string>& paths,
       t.bytes += static_cast<int64_t>(batch.attention_mask.nbytes());
   }
   t.seconds = seconds_since(t0);
+  t.cpu_seconds = process_cpu_seconds() - cpu0;
   return t;
 }
 
@@ -660,7 +690,7 @@ Timed read_sequential_tensors(const std::vector<std::string>& paths, int64_t num
   std::vector<std::vector<int64_t>> batches =
       frost::data::EvalSampler(num_samples, 1, 0, o.batch_size).batches();
   keep_steps(batches, o.steps);
-  return time_loader(paths, std::move(batches), o.prefetch);
+  return time_loader(paths, std::move(batches), o);
 }
 
 // Every simulated rank in turn (or only o.rank): its shuffled batches of o.epochs epochs.
@@ -679,10 +709,11 @@ Timed read_shuffled(const std::vector<std::string>& paths, int64_t num_samples,
       batches.insert(batches.end(), std::make_move_iterator(epoch.begin()),
                      std::make_move_iterator(epoch.end()));
     }
-    const Timed t = time_loader(paths, std::move(batches), o.prefetch);
+    const Timed t = time_loader(paths, std::move(batches), o);
     total.samples += t.samples;
     total.bytes += t.bytes;
     total.seconds += t.seconds;
+    total.cpu_seconds += t.cpu_seconds;
   }
   return total;
 }
@@ -696,6 +727,7 @@ struct LoaderRow {
   int64_t samples = 0;       // per repeat
   double seconds = 0.0;      // median over repeats
   double spread = 0.0;       // (max - min) / median
+  double cpu_seconds = 0.0;  // median over repeats
   double samples_per_s = 0.0;
   double mb_per_s = 0.0;     // 10^6 B/s of decoded inputs delivered
   double vs_raw = 0.0;      // samples/s over the "sequential, raw" row's
@@ -712,6 +744,10 @@ LoaderRow summarise(const std::string& file, const std::string& read, const std:
   const Timed& mid = runs[runs.size() / 2];  // the median (upper one for an even count)
   row.samples = mid.samples;
   row.seconds = mid.seconds;
+  std::vector<double> cpu;
+  for (const Timed& t : runs) cpu.push_back(t.cpu_seconds);
+  std::sort(cpu.begin(), cpu.end());
+  row.cpu_seconds = cpu[cpu.size() / 2];
   row.spread = mid.seconds > 0 ? (runs.back().seconds - runs.front().seconds) / mid.seconds : 0.0;
   row.samples_per_s = mid.seconds > 0 ? static_cast<double>(mid.samples) / mid.seconds : 0.0;
   row.mb_per_s = mid.seconds > 0 ? static_cast<double>(mid.bytes) / mid.seconds / 1e6 : 0.0;
@@ -744,26 +780,37 @@ void print_storage(const frost::data::H5Dataset& ds) {
     if (st.layout == "chunked")
       os << ", " << st.chunk_rows << " rows (" << st.chunk_bytes << " B) per chunk, "
          << st.num_chunks << " chunks, " << (filters.empty() ? "no filter" : "filters " + filters);
-    os << ", " << mb_text(st.stored_bytes) << " in the file; chunk cache " << st.chunk_cache_bytes
-       << " B, " << st.chunk_cache_slots << " slots, w0 " << st.chunk_cache_w0;
+    os << ", " << mb_text(st.stored_bytes) << " in the file; rows ";
+    switch (st.access) {
+      case frost::data::RowAccess::kMapped: os << "copied from a mapping of the file"; break;
+      case frost::data::RowAccess::kDecoded:
+        os << "copied from chunks decoded once and kept (" << mb_text(st.decoded_bytes) << ")";
+        break;
+      case frost::data::RowAccess::kHdf5:
+        os << "read with H5Dread, HDF5 chunk cache " << st.chunk_cache_bytes << " B / "
+           << st.chunk_cache_slots << " slots";
+        break;
+    }
     if (shards > 1) os << " (first of " << shards << " shards)";
     std::printf("%s\n", os.str().c_str());
   }
 }
 
-constexpr const char* kLoaderColumns[] = {"read",      "ranks", "samples", "time (s)", "spread",
-                                          "samples/s", "MB/s",  "vs raw",  "vs tensors"};
+constexpr const char* kLoaderColumns[] = {"read",   "ranks",   "samples",   "time (s)",
+                                          "spread", "cpu (s)", "samples/s", "MB/s",
+                                          "vs raw", "vs tensors"};
 
 void print_loader_header() {
-  std::printf("#%19s  %5s  %9s  %9s  %6s  %11s  %8s  %7s  %10s\n", kLoaderColumns[0],
+  std::printf("#%19s  %5s  %9s  %9s  %6s  %9s  %11s  %8s  %7s  %10s\n", kLoaderColumns[0],
               kLoaderColumns[1], kLoaderColumns[2], kLoaderColumns[3], kLoaderColumns[4],
-              kLoaderColumns[5], kLoaderColumns[6], kLoaderColumns[7], kLoaderColumns[8]);
+              kLoaderColumns[5], kLoaderColumns[6], kLoaderColumns[7], kLoaderColumns[8],
+              kLoaderColumns[9]);
 }
 
 void print_loader_row(const LoaderRow& r) {
-  std::printf("%20s  %5s  %9" PRId64 "  %9.4f  %5.0f%%  %11.0f  %8.1f  %7.3f  %10.3f\n",
+  std::printf("%20s  %5s  %9" PRId64 "  %9.4f  %5.0f%%  %9.4f  %11.0f  %8.1f  %7.3f  %10.3f\n",
               r.read.c_str(), r.ranks.c_str(), r.samples, r.seconds, r.spread * 100.0,
-              r.samples_per_s, r.mb_per_s, r.vs_raw, r.vs_tensors);
+              r.cpu_seconds, r.samples_per_s, r.mb_per_s, r.vs_raw, r.vs_tensors);
   std::fflush(stdout);
 }
 
@@ -776,15 +823,15 @@ std::string csv_field(const std::string& s) {
 
 std::string loader_csv(const std::vector<LoaderRow>& rows, const LoaderOptions& o) {
   std::string out = "file,read,ranks,world size,batch size,prefetch,epochs,samples,time (s),"
-                    "spread,samples/s,MB/s,vs raw,vs tensors\n";
+                    "spread,cpu (s),samples/s,MB/s,vs raw,vs tensors\n";
   char line[512];
   for (const LoaderRow& r : rows) {
     std::snprintf(line, sizeof line,
                   ",%s,%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
-                  ",%.9f,%.4f,%.1f,%.3f,%.4f,%.4f\n",
+                  ",%.9f,%.4f,%.6f,%.1f,%.3f,%.4f,%.4f\n",
                   csv_field(r.read).c_str(), r.ranks.c_str(), o.ranks, o.batch_size, o.prefetch,
-                  o.epochs, r.samples, r.seconds, r.spread, r.samples_per_s, r.mb_per_s,
-                  r.vs_raw, r.vs_tensors);
+                  o.epochs, r.samples, r.seconds, r.spread, r.cpu_seconds, r.samples_per_s,
+                  r.mb_per_s, r.vs_raw, r.vs_tensors);
     out += csv_field(r.file) + line;
   }
   return out;
@@ -793,8 +840,10 @@ std::string loader_csv(const std::vector<LoaderRow>& rows, const LoaderOptions& 
 /// One file: banner, warm-up, repeats of the three phases, table rows.
 std::vector<LoaderRow> bench_file(const std::string& file, const LoaderOptions& o) {
   const std::vector<std::string> paths = frost::data::expand_paths({file});
-  const frost::data::H5Dataset ds = frost::data::H5Dataset::open(paths);
-  const frost::data::DatasetInfo& info = ds.info();
+  // Closed before anything is timed: HDF5 gives every handle of a dataset open in a process
+  // one shared chunk cache, which would let one phase read what another decoded.
+  auto ds = std::make_unique<frost::data::H5Dataset>(frost::data::H5Dataset::open(paths, o.open));
+  const frost::data::DatasetInfo info = ds->info();
   const char* dtype = info.input_kind == frost::data::InputKind::kImage    ? "uint8"
                       : info.input_kind == frost::data::InputKind::kTokens ? "int32"
                                                                             : "float32";
@@ -805,7 +854,10 @@ std::vector<LoaderRow> bench_file(const std::string& file, const LoaderOptions& 
               shape_text(info.sample_shape).c_str(), dtype,
               info.sample_numel() * info.element_bytes(),
               info.has_attention_mask ? ", with /attention_mask" : "");
-  print_storage(ds);
+  print_storage(*ds);
+  ds.reset();
+  std::printf("#   H5Dataset options: chunk cache budget %" PRId64 " MiB, direct reads %s\n",
+              o.open.chunk_cache_bytes >> 20, o.open.direct_reads ? "on" : "off");
   const std::string ranks = o.rank >= 0      ? std::to_string(o.rank)
                             : o.ranks == 1   ? "0"
                                              : "0-" + std::to_string(o.ranks - 1);
@@ -819,10 +871,10 @@ std::vector<LoaderRow> bench_file(const std::string& file, const LoaderOptions& 
               o.repeats);
   print_loader_header();
 
-  read_sequential(ds);  // warm the page cache, untimed
+  read_sequential(paths, info);  // warm the page cache, untimed
   std::vector<Timed> raw, tensors, shuffled;
   for (int64_t rep = 0; rep < o.repeats; ++rep) {
-    raw.push_back(read_sequential(ds));
+    raw.push_back(read_sequential(paths, info));
     tensors.push_back(read_sequential_tensors(paths, info.num_samples, o));
     shuffled.push_back(read_shuffled(paths, info.num_samples, o));
   }

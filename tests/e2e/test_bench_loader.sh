@@ -6,7 +6,8 @@ source "$(dirname "$0")/lib.sh"
 B="$FROST_BIN/frost-bench"
 
 "$B" loader --help > "$WORK/help.txt"
-for opt in --data --batch-size --prefetch --ranks --rank --epochs --steps --repeats --seed --csv; do
+for opt in --data --batch-size --prefetch --ranks --rank --epochs --steps --repeats --seed --csv \
+    --chunk-cache-mb --direct-reads; do
   expect_in "$WORK/help.txt" "$opt"
 done
 "$B" --help > "$WORK/help-all.txt"
@@ -45,6 +46,7 @@ bad "--rank 2 is outside [0, 2) (--ranks 2)" --data "$WORK/img.h5" --ranks 2 --r
 bad "--rank 'x' is not a rank" --data "$WORK/img.h5" --rank x
 bad "--repeats must be >= 1, got 0" --data "$WORK/img.h5" --repeats 0
 bad "--steps must be >= 0 (0 = all), got -1" --data "$WORK/img.h5" --steps -1
+bad "--chunk-cache-mb must be >= 0, got -1" --data "$WORK/img.h5" --chunk-cache-mb -1
 bad "unrecognised option '--batch'" --data "$WORK/img.h5" --batch 3
 bad "--csv '$WORK/missing/a.csv': directory '$WORK/missing' does not exist" --data "$WORK/img.h5" --csv "$WORK/missing/a.csv"
 rc=0
@@ -59,16 +61,16 @@ pass "option errors"
   { cat "$WORK/err.txt"; fail "loader run failed"; }
 expect_in "$WORK/out.txt" "# frost-bench loader: $WORK/img.h5 (1 file)"
 expect_in "$WORK/out.txt" "300 samples, image [1, 6, 6] uint8 (36 B per sample)"
-expect_in "$WORK/out.txt" "/inputs: chunked, 64 rows (2304 B) per chunk, 5 chunks, no filter"
+expect_in "$WORK/out.txt" "/inputs: chunked, 64 rows (2304 B) per chunk, 5 chunks, no filter, 0.0 MB in the file; rows copied from a mapping of the file"
 expect_in "$WORK/out.txt" "50 samples, tokens [16] int32 (64 B per sample), with /attention_mask"
 expect_in "$WORK/out.txt" "batch size 7 per rank, prefetch 2, shuffled: world size 2 (timed: ranks 0-1, one after another), epochs 2, seed 0; repeats 2 (medians)"
-expect_in "$WORK/out.txt" "read  ranks    samples   time (s)  spread    samples/s      MB/s   vs raw  vs tensors"
+expect_in "$WORK/out.txt" "read  ranks    samples   time (s)  spread    cpu (s)    samples/s      MB/s   vs raw  vs tensors"
 "$PY" - "$WORK/l.csv" "$WORK" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 work = sys.argv[2]
 assert list(rows[0].keys()) == ["file", "read", "ranks", "world size", "batch size", "prefetch",
-    "epochs", "samples", "time (s)", "spread", "samples/s", "MB/s", "vs raw", "vs tensors"], rows[0].keys()
+    "epochs", "samples", "time (s)", "spread", "cpu (s)", "samples/s", "MB/s", "vs raw", "vs tensors"], rows[0].keys()
 want = []
 for name, n in (("img", 300), ("feat", 101), ("tok", 50)):
     used = n // 2 * 2  # the sampler drops N mod W
@@ -98,6 +100,10 @@ expect_in "$WORK/out.txt" "world size 3 (timed: rank 1)"
 "$B" loader --data "$WORK/img.h5" --batch-size 16 --ranks 3 --rank 1 --repeats 1 --steps 3 \
   --csv "$WORK/s.csv" > "$WORK/out.txt" 2> "$WORK/err.txt" || { cat "$WORK/err.txt"; fail "--steps 3 run failed"; }
 expect_in "$WORK/out.txt" "seed 0, first 3 steps per epoch; repeats 1"
+# Through HDF5 instead of the mapping: the same samples.
+"$B" loader --data "$WORK/img.h5" --batch-size 16 --repeats 1 --direct-reads false > "$WORK/out.txt" 2> "$WORK/err.txt" ||
+  { cat "$WORK/err.txt"; fail "--direct-reads false run failed"; }
+expect_in "$WORK/out.txt" "no filter, 0.0 MB in the file; rows read with H5Dread, HDF5 chunk cache 0 B"
 "$PY" - "$WORK/r.csv" "$WORK/s.csv" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
