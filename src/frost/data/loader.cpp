@@ -28,15 +28,25 @@ int64_t padded_width(const uint8_t* m, int64_t rows, int64_t cols) {
   return width;
 }
 
-// dst[k] = table[src[k]] for k < n (Note [Image normalisation table] in loader.h). Eight
-// loads before eight stores: the compiler must assume a store to dst may change table, so the
-// plain loop waits for each store before the next load; this runs ~2.5x faster.
-void normalise_pixels(const uint8_t* src, float* dst, const float* table, int64_t n) {
+// dst[k] = table[src[k]] for k < n (Note [Image normalisation table] in loader.h). Eight loads
+// into named locals, then eight stores: a plain loop waits for each store before the next load
+// (the compiler must assume dst may alias table), and a local array is spilled to the stack and
+// reloaded 16 bytes at a time, which stalls on store forwarding; this form runs 2-3x faster.
+void normalise_pixels(const uint8_t* __restrict src, float* __restrict dst,
+                      const float* __restrict table, int64_t n) {
   int64_t k = 0;
   for (; k + 8 <= n; k += 8) {
-    float v[8];
-    for (int j = 0; j < 8; ++j) v[j] = table[src[k + j]];
-    for (int j = 0; j < 8; ++j) dst[k + j] = v[j];
+    const float v0 = table[src[k]], v1 = table[src[k + 1]], v2 = table[src[k + 2]],
+                v3 = table[src[k + 3]], v4 = table[src[k + 4]], v5 = table[src[k + 5]],
+                v6 = table[src[k + 6]], v7 = table[src[k + 7]];
+    dst[k] = v0;
+    dst[k + 1] = v1;
+    dst[k + 2] = v2;
+    dst[k + 3] = v3;
+    dst[k + 4] = v4;
+    dst[k + 5] = v5;
+    dst[k + 6] = v6;
+    dst[k + 7] = v7;
   }
   for (; k < n; ++k) dst[k] = table[src[k]];
 }
