@@ -38,7 +38,8 @@
 // nccl-tests does after timing).
 //
 // Note [Loader benchmark]
-// For each --data file, every repeat runs three timed reads, in this order:
+// For each --data file, every repeat runs three timed reads, in this order, each of them
+// --epochs passes over the data:
 //   sequential, raw      the whole /inputs (and /attention_mask) and /labels read in file
 //                        order with plain HDF5 calls, one H5Dread per chunk-sized block of
 //                        rows (1024 rows when not chunked) into one reused buffer, nothing
@@ -496,7 +497,8 @@ LoaderParse parse_loader_args(int argc, const char* const* argv) {
       ("rank", po::value<std::string>(&rank_text)->default_value(rank_text),
        "simulated rank to time, or 'all' for every rank one after another")
       ("epochs", po::value<int64_t>(&o.epochs)->default_value(o.epochs),
-       "epochs of the shuffled phase (>= 1); epochs after the first find HDF5's chunk cache warm")
+       "passes over the data in every phase (>= 1); a loader's later epochs find decoded "
+       "chunks kept")
       ("steps", po::value<int64_t>(&o.steps)->default_value(o.steps),
        "stop each loader phase after this many batches per rank and epoch (0 = all)")
       ("repeats", po::value<int64_t>(&o.repeats)->default_value(o.repeats),
@@ -626,7 +628,7 @@ int64_t read_object_in_order(hid_t file, const char* object, hid_t mem_type,
 }
 
 Timed read_sequential(const std::vector<std::string>& paths,
-                      const frost::data::DatasetInfo& info) {
+                      const frost::data::DatasetInfo& info, int64_t passes) {
   const hid_t input_type = info.input_kind == frost::data::InputKind::kImage ? H5T_NATIVE_UINT8
                            : info.input_kind == frost::data::InputKind::kTokens
                                ? H5T_NATIVE_INT32
@@ -636,23 +638,25 @@ Timed read_sequential(const std::vector<std::string>& paths,
   std::lock_guard<std::mutex> lock(frost::data::hdf5_mutex());
   const double cpu0 = process_cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
-  for (const std::string& path : paths) {
-    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    FROST_CHECK(file >= 0, path, ": cannot open the file");
-    try {
-      t.bytes += read_object_in_order(file, "inputs", input_type, path, buffer);
-      if (info.has_attention_mask)
-        t.bytes += read_object_in_order(file, "attention_mask", H5T_NATIVE_UINT8, path, buffer);
-      read_object_in_order(file, "labels", H5T_NATIVE_INT64, path, buffer);
-    } catch (...) {
+  for (int64_t pass = 0; pass < passes; ++pass) {
+    for (const std::string& path : paths) {
+      const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+      FROST_CHECK(file >= 0, path, ": cannot open the file");
+      try {
+        t.bytes += read_object_in_order(file, "inputs", input_type, path, buffer);
+        if (info.has_attention_mask)
+          t.bytes += read_object_in_order(file, "attention_mask", H5T_NATIVE_UINT8, path, buffer);
+        read_object_in_order(file, "labels", H5T_NATIVE_INT64, path, buffer);
+      } catch (...) {
+        H5Fclose(file);
+        throw;
+      }
       H5Fclose(file);
-      throw;
     }
-    H5Fclose(file);
   }
   t.seconds = seconds_since(t0);
   t.cpu_seconds = process_cpu_seconds() - cpu0;
-  t.samples = info.num_samples;
+  t.samples = info.num_samples * passes;
   return t;
 }
 
@@ -687,9 +691,11 @@ void keep_steps(std::vector<std::vector<int64_t>>& batches, int64_t steps) {
 // The whole file in order, batches of o.batch_size, one reader.
 Timed read_sequential_tensors(const std::vector<std::string>& paths, int64_t num_samples,
                               const LoaderOptions& o) {
-  std::vector<std::vector<int64_t>> batches =
+  std::vector<std::vector<int64_t>> epoch =
       frost::data::EvalSampler(num_samples, 1, 0, o.batch_size).batches();
-  keep_steps(batches, o.steps);
+  keep_steps(epoch, o.steps);
+  std::vector<std::vector<int64_t>> batches;
+  for (int64_t e = 0; e < o.epochs; ++e) batches.insert(batches.end(), epoch.begin(), epoch.end());
   return time_loader(paths, std::move(batches), o);
 }
 
@@ -871,10 +877,10 @@ std::vector<LoaderRow> bench_file(const std::string& file, const LoaderOptions& 
               o.repeats);
   print_loader_header();
 
-  read_sequential(paths, info);  // warm the page cache, untimed
+  read_sequential(paths, info, 1);  // warm the page cache, untimed
   std::vector<Timed> raw, tensors, shuffled;
   for (int64_t rep = 0; rep < o.repeats; ++rep) {
-    raw.push_back(read_sequential(paths, info));
+    raw.push_back(read_sequential(paths, info, o.epochs));
     tensors.push_back(read_sequential_tensors(paths, info.num_samples, o));
     shuffled.push_back(read_shuffled(paths, info.num_samples, o));
   }

@@ -55,7 +55,7 @@ rc=0
 expect_in "$WORK/out.txt" "frost-bench: error: $WORK/missing.h5: cannot open dataset file"
 pass "option errors"
 
-# Two simulated ranks over three files, 2 epochs: 300 images give 2 x 300 shuffled samples.
+# Two simulated ranks over three files, 2 epochs: every phase reads each file twice.
 "$B" loader --data "$WORK/img.h5" --data "$WORK/feat.h5" --data "$WORK/tok.h5" --batch-size 7 \
   --ranks 2 --repeats 2 --epochs 2 --csv "$WORK/l.csv" > "$WORK/out.txt" 2> "$WORK/err.txt" ||
   { cat "$WORK/err.txt"; fail "loader run failed"; }
@@ -74,8 +74,8 @@ assert list(rows[0].keys()) == ["file", "read", "ranks", "world size", "batch si
 want = []
 for name, n in (("img", 300), ("feat", 101), ("tok", 50)):
     used = n // 2 * 2  # the sampler drops N mod W
-    want += [(f"{work}/{name}.h5", "sequential, raw", "-", n),
-             (f"{work}/{name}.h5", "sequential, tensors", "-", n),
+    want += [(f"{work}/{name}.h5", "sequential, raw", "-", 2 * n),
+             (f"{work}/{name}.h5", "sequential, tensors", "-", 2 * n),
              (f"{work}/{name}.h5", "loader, shuffled", "0-1", 2 * used)]
 got = [(r["file"], r["read"], r["ranks"], int(r["samples"])) for r in rows]
 assert got == want, got
