@@ -82,7 +82,7 @@ train -np 2 "$T" --config "$WORK/run.ini" --model.init "$WORK/run/model.pt" --da
 expect_in "$WORK/err.txt" "head is new (class count differs)"
 "$PY" - "$WORK/run-head/metrics.jsonl" <<'PY'
 import json, sys
-train = [json.loads(l) for l in open(sys.argv[1])]
+train = [r for r in (json.loads(l) for l in open(sys.argv[1])) if r["kind"] == "train"]
 assert all(r["comm_bytes"] == 4 * (16 * 5 + 5) for r in train), train[0]   # head only
 assert all(r["strategy"] == "head" for r in train)
 PY
