@@ -31,15 +31,16 @@ mkdir -p "$data" "$out"
 [[ -f $data/synth-200k-gzip.h5 ]] ||
   "$py" bench/make_loader_data.py synth "$data/synth-200k-gzip.h5" --n 200000 --shape 3,32,32 --gzip 4
 
-run() {  # run NAME ARGS...: one frost-bench loader table, also written to OUT/NAME.csv
-  local name=$1; shift
-  "$build/frost-bench" loader --ranks 2 --repeats 5 --csv "$out/$name.csv" "$@" | tee "$out/$name.txt"
+run() {  # run NAME REPEATS ARGS...: one frost-bench loader table, also written to OUT/NAME.csv
+  local name=$1 repeats=$2; shift 2
+  "$build/frost-bench" loader --ranks 2 --repeats "$repeats" --csv "$out/$name.csv" "$@" |
+    tee "$out/$name.txt"
 }
 echo "# $(date -u +%F), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-run fmnist         --data "$data/fmnist/train.h5" --batch-size 64
-run fmnist-gzip    --data "$data/fmnist-gzip.h5" --batch-size 64
-run fmnist-gzip-e3 --data "$data/fmnist-gzip.h5" --batch-size 64 --epochs 3 --repeats 3
-run polarity       --data "$data/polarity/train.h5" --batch-size 8 --epochs 10
-run synth          --data "$data/synth-200k.h5" --batch-size 64
-run synth-gzip     --data "$data/synth-200k-gzip.h5" --batch-size 64 --steps 20 --repeats 3
-run synth-gzip-1g  --data "$data/synth-200k-gzip.h5" --batch-size 64 --chunk-cache-mb 1024 --repeats 3
+run fmnist         5 --data "$data/fmnist/train.h5" --batch-size 64
+run fmnist-gzip    5 --data "$data/fmnist-gzip.h5" --batch-size 64
+run fmnist-gzip-e3 3 --data "$data/fmnist-gzip.h5" --batch-size 64 --epochs 3
+run polarity       5 --data "$data/polarity/train.h5" --batch-size 8 --epochs 10
+run synth          5 --data "$data/synth-200k.h5" --batch-size 64
+run synth-gzip     3 --data "$data/synth-200k-gzip.h5" --batch-size 64 --steps 20
+run synth-gzip-1g  3 --data "$data/synth-200k-gzip.h5" --batch-size 64 --chunk-cache-mb 1024
