@@ -384,7 +384,7 @@ def update_doc(path, text):
     head, rest = doc.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     with open(path, "w") as f:
-        f.write(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+        f.write(f"{head}{BEGIN}\n{text}\n\n{END}{tail}")
 
 
 # ------------------------------------------------------------------------------------ main
