@@ -343,7 +343,7 @@ def markdown(rows, meta):
            f"{meta['revision']}.", "",
            f"Machine: {meta['machine']}.", "",
            f"Load average (1, 5, 15 min) before: {meta['load_before']}; after: {meta['load_after']}"
-           + (f". {meta['note']}" if meta["note"] else "."), "",
+           + (f". {meta['note']}." if meta["note"] else "."), "",
            f"Per cell: {meta['warmup']} untimed + {meta['steps']} timed optimizer steps; per-rank micro-batch "
            f"ResNet {MODELS['resnet']['batch']}, BERT {MODELS['bert']['batch']}; threads per rank = "
            f"max(1, {os.cpu_count()} cores / ranks); {meta['repeats']} run(s) per framework and cell, alternating, "
