@@ -265,17 +265,6 @@ def markdown(mfu, sweep, meta, cache=()):
     return "\n".join(out)
 
 
-def update_doc(path, text, title):
-    with open(path) as f:
-        doc = f.read()
-    if BEGIN not in doc:
-        doc = doc.rstrip("\n") + f"\n\n## {title}\n\n{BEGIN}\n{END}\n"
-    head, rest = doc.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    with open(path, "w") as f:
-        f.write(f"{head}{BEGIN}\n{text}\n{END}{tail}")
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="2 + 3 steps, 1 and 2 ranks, 2 caps; docs untouched")
@@ -342,7 +331,7 @@ def main():
     text = markdown(mfu, sweep, meta, cache)
     print("\n" + text + "\n", flush=True)
     if not args.no_doc:
-        update_doc(os.path.join(ROOT, args.doc), text, "CPU efficiency and all-reduce overlap")
+        scaling.update_doc(os.path.join(ROOT, args.doc), text, BEGIN, END, "CPU efficiency and all-reduce overlap")
         scaling.log(f"updated {args.doc}")
 
 

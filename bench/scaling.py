@@ -376,15 +376,17 @@ def markdown(rows, meta):
     return "\n".join(out)
 
 
-def update_doc(path, text):
+def update_doc(path, text, begin=BEGIN, end=END, title="Scaling: Frost and PyTorch DDP"):
+    """Replaces the region between the markers `begin` and `end` of `path` with `text` (a new
+    section `title` with the markers is appended when they are missing)."""
     with open(path) as f:
         doc = f.read()
-    if BEGIN not in doc:
-        doc = doc.rstrip("\n") + f"\n\n## Scaling: Frost and PyTorch DDP\n\n{BEGIN}\n{END}\n"
-    head, rest = doc.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+    if begin not in doc:
+        doc = doc.rstrip("\n") + f"\n\n## {title}\n\n{begin}\n{end}\n"
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
     with open(path, "w") as f:
-        f.write(f"{head}{BEGIN}\n{text}\n\n{END}{tail}")
+        f.write(f"{head}{begin}\n{text}\n\n{end}{tail}")
 
 
 # ------------------------------------------------------------------------------------ main
