@@ -27,6 +27,24 @@ TEST(Communicator, AllReduceBroadcastAllGatherAnyWorld) {
   c.barrier();
 }
 
+// An all-reduce larger than kMpiAllReduceChunkBytes runs as several MPI calls: every element,
+// including those on either side of each piece boundary and in the short last piece, must be
+// reduced exactly once, for 4- and 8-byte types and for kSum and kMax.
+TEST(Communicator, AllReduceAboveThePieceSizeReducesEveryElementOnceAnyWorld) {
+  auto& c = world();
+  const int r = c.rank(), w = c.world_size();
+  const int64_t n4 = 2 * comm::kMpiAllReduceChunkBytes / 4 + 3;  // two whole pieces and 3 elements
+  auto f = torch::arange(n4, torch::kInt).remainder(1000).to(torch::kFloat).add_(r);
+  c.all_reduce(f);
+  auto want = torch::arange(n4, torch::kInt).remainder(1000).to(torch::kFloat).mul_(w).add_(w * (w - 1) / 2);
+  EXPECT_TRUE(torch::equal(f, want));
+  const int64_t n8 = comm::kMpiAllReduceChunkBytes / 8 + 1;
+  auto l = torch::arange(n8, torch::kLong).mul_(w).add_(r);
+  c.all_reduce(l, comm::ReduceOp::kMax);
+  EXPECT_TRUE(torch::equal(l, torch::arange(n8, torch::kLong).mul_(w).add_(w - 1)));
+  EXPECT_EQ(l[n8 - 1].item<int64_t>(), (n8 - 1) * w + w - 1);
+}
+
 TEST(Communicator, AsyncWorkCompletesInIssueOrderAnyWorld) {
   auto& c = world();
   std::vector<torch::Tensor> ts;

@@ -15,6 +15,8 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -258,6 +260,7 @@ class MpiCommunicator final : public Communicator {
 
   std::shared_ptr<Work> broadcast_async(const at::Tensor& t, int root) override {
     check_tensor(t, "broadcast");
+    check_count(t, "broadcast");
     FROST_CHECK(root >= 0 && root < world_size_, "[rank ", rank_, "] broadcast root ", root,
                 " is outside [0, ", world_size_, ")");
     PendingOp p{OpKind::kBroadcast, t, {}, ReduceOp::kSum, root, nullptr};
@@ -267,6 +270,7 @@ class MpiCommunicator final : public Communicator {
   std::shared_ptr<Work> all_gather_async(const at::Tensor& in, const at::Tensor& out) override {
     check_tensor(in, "all_gather");
     check_tensor(out, "all_gather");
+    check_count(out, "all_gather");
     FROST_CHECK(out.numel() == in.numel() * world_size_ && out.scalar_type() == in.scalar_type(),
                 "[rank ", rank_, "] all_gather output must have world_size x ", in.numel(),
                 " elements of ", in.scalar_type(), ", got ", out.numel(), " of ",
@@ -285,6 +289,11 @@ class MpiCommunicator final : public Communicator {
     FROST_CHECK(t.defined() && t.device().is_cpu() && t.is_contiguous(), "[rank ", rank_, "] ",
                 what, " on the MPI backend needs a defined, contiguous CPU tensor");
   }
+  // MPI counts are int; all_reduce splits larger tensors, the other collectives refuse them.
+  void check_count(const at::Tensor& t, const char* what) const {
+    FROST_CHECK(t.numel() <= INT_MAX, "[rank ", rank_, "] ", what, " of ", t.numel(),
+                " elements on the MPI backend: at most ", INT_MAX, " (MPI counts are int)");
+  }
 
   std::shared_ptr<Work> enqueue(PendingOp p, const char* name, int64_t bytes,
                                 int64_t all_reduce_bytes) {
@@ -300,29 +309,49 @@ class MpiCommunicator final : public Communicator {
     return work;
   }
 
-  // Starts `p` and drives it to completion; returns an error message or "".
+  // Starts `p` and drives it to completion; returns an error message or "". An all-reduce
+  // above kMpiAllReduceChunkBytes runs as consecutive pieces (see its docstring); every rank
+  // cuts the same pieces, as the tensor's size and dtype agree across ranks.
   std::string run(PendingOp& p) {
-    MPI_Request req = MPI_REQUEST_NULL;
-    int rc = MPI_SUCCESS;
     switch (p.kind) {
-      case OpKind::kAllReduce:
-        rc = MPI_Iallreduce(MPI_IN_PLACE, p.tensor.data_ptr(), static_cast<int>(p.tensor.numel()),
-                            mpi_dtype(p.tensor, rank_), mpi_op(p.op), comm_, &req);
-        break;
+      case OpKind::kAllReduce: {
+        const int64_t n = p.tensor.numel(), elem = p.tensor.element_size();
+        const int64_t piece = std::max<int64_t>(1, kMpiAllReduceChunkBytes / elem);
+        char* base = static_cast<char*>(p.tensor.data_ptr());
+        const MPI_Datatype dtype = mpi_dtype(p.tensor, rank_);
+        for (int64_t off = 0; off == 0 || off < n; off += piece) {
+          const int count = static_cast<int>(std::min(piece, n - off));
+          std::string err = drive([&](MPI_Request* req) {
+            return MPI_Iallreduce(MPI_IN_PLACE, base + off * elem, count, dtype, mpi_op(p.op), comm_, req);
+          });
+          if (!err.empty() || n == 0) return err;
+        }
+        return "";
+      }
       case OpKind::kBroadcast:
-        rc = MPI_Ibcast(p.tensor.data_ptr(), static_cast<int>(p.tensor.numel()),
-                        mpi_dtype(p.tensor, rank_), p.root, comm_, &req);
-        break;
+        return drive([&](MPI_Request* req) {
+          return MPI_Ibcast(p.tensor.data_ptr(), static_cast<int>(p.tensor.numel()),
+                            mpi_dtype(p.tensor, rank_), p.root, comm_, req);
+        });
       case OpKind::kAllGather:
-        rc = MPI_Iallgather(p.tensor.data_ptr(), static_cast<int>(p.tensor.numel()),
-                            mpi_dtype(p.tensor, rank_), p.output.data_ptr(),
-                            static_cast<int>(p.tensor.numel()), mpi_dtype(p.tensor, rank_),
-                            comm_, &req);
-        break;
+        return drive([&](MPI_Request* req) {
+          return MPI_Iallgather(p.tensor.data_ptr(), static_cast<int>(p.tensor.numel()),
+                                mpi_dtype(p.tensor, rank_), p.output.data_ptr(),
+                                static_cast<int>(p.tensor.numel()), mpi_dtype(p.tensor, rank_),
+                                comm_, req);
+        });
       case OpKind::kBarrier:
-        rc = MPI_Ibarrier(comm_, &req);
-        break;
+        return drive([&](MPI_Request* req) { return MPI_Ibarrier(comm_, req); });
     }
+    return "unknown collective";
+  }
+
+  // Starts one non-blocking MPI call with `start(&request)` and polls it to completion;
+  // returns an error message or "".
+  template <typename Start>
+  std::string drive(Start&& start) {
+    MPI_Request req = MPI_REQUEST_NULL;
+    int rc = start(&req);
     if (rc == MPI_SUCCESS) {
       int flag = 0;
       // Poll for a fixed time, not a fixed count: over shared memory a message completes only
