@@ -67,9 +67,13 @@ print(2.0 * n ** 3 * k / (time.perf_counter() - t0) / 1e9)
 
 
 def sgemm_peak(procs, threads, n, seconds):
-    """Mean GFLOP/s per process of `procs` concurrent sgemm processes with `threads` threads."""
+    """Mean GFLOP/s per process of `procs` concurrent sgemm processes with `threads` threads.
+
+    OpenBLAS's own pool is limited to `threads` too (OPENBLAS_NUM_THREADS), as frost-train does
+    with train.threads; torch.set_num_threads alone does not reach it."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
     ps = [subprocess.Popen([PY, "-c", GEMM_SNIPPET, str(n), str(threads), str(seconds)],
-                           stdout=subprocess.PIPE, text=True) for _ in range(procs)]
+                           stdout=subprocess.PIPE, text=True, env=env) for _ in range(procs)]
     rates = [float(p.communicate()[0].strip()) for p in ps]
     return statistics.mean(rates), rates
 

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "frost/core/blas_threads.h"
 #include "frost/core/error.h"
 #include "frost/data/sampler.h"
 #include "frost/dist/grad_reducer.h"
@@ -358,6 +359,24 @@ TEST(RunDir, RefusesAFinishedRunWithoutOverwriteAnyWorld) {
     ADD_FAILURE() << "a finished run was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("already holds a finished run"), std::string::npos) << e.what();
+  }
+}
+
+// train.threads sizes the BLAS library's own pool too, not only LibTorch's intra-op pool:
+// with OpenBLAS's default of one thread per core, every rank of a multi-rank job would
+// otherwise run as many BLAS threads as the node has cores.
+TEST(Threads, TrainThreadsAlsoSizeTheBlasPoolAnyWorld) {
+  if (blas_threads() < 0) GTEST_SKIP() << "neither OpenBLAS nor BLIS is loaded: no BLAS pool to size";
+  auto& c = world();
+  const std::string dir = job_dir("threads");
+  const std::string data = write_features(dir + "/train.h5", 8 * c.world_size(), 4, 2);
+  for (int threads : {1, 3}) {
+    auto cfg = small_config(data, dir + "/run" + std::to_string(threads));
+    cfg.train.threads = threads;
+    cfg.train.max_steps = 1;
+    train::Trainer t(cfg, c);
+    EXPECT_EQ(blas_threads(), threads);
+    EXPECT_EQ(at::get_num_threads(), threads);
   }
 }
 

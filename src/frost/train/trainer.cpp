@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "frost/comm/communicator.h"
+#include "frost/core/blas_threads.h"
 #include "frost/core/error.h"
 #include "frost/core/fs.h"
 #include "frost/data/h5_dataset.h"
@@ -282,6 +283,7 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
   const int64_t threads =
       cfg.train.threads > 0 ? cfg.train.threads : std::max<int64_t>(1, cores / comm.local_world_size());
   at::set_num_threads(static_cast<int>(threads));
+  const std::string blas = set_blas_threads(static_cast<int>(threads));
 
   // ---- data (each rank opens the files; reads happen per batch, only this rank's rows)
   maybe_fault(s.faults, s.rank, "open");
@@ -427,9 +429,9 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
       n_total += p.numel();
       if (p.requires_grad()) n_trainable += p.numel();
     }
-    spdlog::info("strategy {}: {} backbone, {} of {} parameters trainable, {} bucket(s), {} threads/rank",
+    spdlog::info("strategy {}: {} backbone, {} of {} parameters trainable, {} bucket(s), {} threads/rank{}",
                  cfg.train.strategy, cfg.model.backbone, n_trainable, n_total,
-                 reducer_->num_buckets(), threads);
+                 reducer_->num_buckets(), threads, blas.empty() ? "" : " (" + blas + " pool too)");
     spdlog::info("data: {} train samples ({} dropped per epoch to keep ranks equal), {} steps/epoch, "
                  "global batch {} = {} ranks x {} micro-batch x {} accumulation steps",
                  info.num_samples, s.sampler->dropped_per_epoch(), s.sampler->steps_per_epoch(),

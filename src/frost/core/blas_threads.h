@@ -1,0 +1,23 @@
+// Thread pools of the BLAS library LibTorch calls for matrix products.
+#pragma once
+
+#include <string>
+
+namespace frost {
+
+/// Limits the BLAS library's own thread pool to `threads` (>= 1) threads, next to LibTorch's
+/// intra-op pool (at::set_num_threads), which does not reach it: Debian's LibTorch calls
+/// whatever libblas.so.3 the alternatives system selects, and OpenBLAS's pthread build starts
+/// one thread per core by default (OpenBLAS wiki, "faq#multi-threaded"), so every rank of an
+/// N-rank job on an N-core node would run N BLAS threads on its share of the cores.
+/// Looks the setter up in the loaded libraries with dlsym: `openblas_set_num_threads`
+/// (OpenBLAS) or `bli_thread_set_num_threads` (BLIS). Returns the name of the library it set
+/// ("OpenBLAS", "BLIS"), or "" when neither is loaded (reference BLAS, MKL through LibTorch's
+/// own at::set_num_threads): then there is nothing to set. Never throws.
+std::string set_blas_threads(int threads);
+
+/// The thread count of the loaded BLAS library's pool (`openblas_get_num_threads` or
+/// `bli_thread_get_num_threads`), or -1 when neither library is loaded. Never throws.
+int blas_threads();
+
+}  // namespace frost
