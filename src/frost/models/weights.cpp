@@ -9,6 +9,8 @@
 
 #include "frost/models/weights.h"
 
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
 
@@ -25,6 +27,7 @@
 #include "frost/core/fs.h"
 #include "frost/models/bert.h"
 #include "frost/models/models.h"
+#include "frost/models/pickle_file.h"
 #include "frost/models/safetensors.h"
 
 namespace frost::models {
@@ -105,13 +108,10 @@ class WeightsSource {
 
  private:
   void read_pickle() {
-    std::ifstream in(path_, std::ios::binary);
-    FROST_CHECK(in.good(), "weights '", path_, "': cannot open the file");
-    const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
-                                  std::istreambuf_iterator<char>());
+    FROST_CHECK(std::ifstream(path_, std::ios::binary).good(), "weights '", path_, "': cannot open the file");
     c10::IValue value;
     try {
-      value = torch::pickle_load(bytes);
+      value = load_pickle_file(path_);
     } catch (const std::exception& e) {
       const std::string what = error_text(e);
       // LibTorch's unpickler turns collections.OrderedDict into None (it expects them only as
@@ -198,6 +198,14 @@ std::string prefix_hint(const std::vector<std::string>& unexpected,
 }
 
 }  // namespace
+
+c10::IValue load_pickle_file(const std::string& path) {
+  caffe2::serialize::PyTorchStreamReader reader(path);
+  // The first seven parameters are the same in LibTorch 1.13 and 2.x; "data" is the archive
+  // name torch.save and pickle_save use (torch::pickle_load passes the same).
+  return torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
+                                           /*type_resolver=*/{}, /*obj_loader=*/{}, /*device=*/{}, reader);
+}
 
 bool weights_pattern_matches(const std::string& pattern, const std::string& name) {
   if (!pattern.empty() && pattern.back() == '*') {

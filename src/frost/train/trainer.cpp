@@ -26,6 +26,7 @@
 #include "frost/dist/grad_reducer.h"
 #include "frost/dist/state_sync.h"
 #include "frost/models/bert.h"
+#include "frost/models/pickle_file.h"
 #include "frost/models/weights.h"
 
 namespace frost::train {
@@ -170,12 +171,10 @@ data::Batch micro_batch(const data::Batch& batch, int64_t begin, int64_t rows) {
 c10::Dict<std::string, torch::Tensor> read_state_dict(const std::string& path) {
   FROST_CHECK(std::filesystem::is_regular_file(path), "model.init: '", path,
               "' is not a file (give the model.pt of an earlier run)");
-  std::ifstream in(path, std::ios::binary);
-  FROST_CHECK(in.good(), "model.init: cannot open '", path, "'");
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  FROST_CHECK(std::ifstream(path, std::ios::binary).good(), "model.init: cannot open '", path, "'");
   c10::IValue v;
   try {
-    v = torch::pickle_load(bytes);
+    v = models::load_pickle_file(path);
   } catch (const std::exception& e) {
     throw Error("model.init: '" + path + "' is not a Frost model.pt (torch pickle of a {name: tensor} "
                 "dict): " + std::string(e.what()).substr(0, 300));
@@ -771,11 +770,9 @@ bool Trainer::load_checkpoint(int64_t& epoch, int64_t& step_in_epoch) {
   }
   FROST_CHECK(std::filesystem::is_regular_file(path), "[rank ", s.rank, "] --resume: checkpoint '", path,
               "' is not a file");
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   c10::IValue v;
   try {
-    v = torch::pickle_load(bytes);
+    v = models::load_pickle_file(path);
   } catch (const std::exception& e) {
     throw Error(detail::str_cat("[rank ", s.rank, "] --resume: '", path, "' is not a Frost checkpoint (",
                                 std::string(e.what()).substr(0, 200), ")"));
