@@ -241,6 +241,25 @@ TEST(BertModel, MakeBackboneBuildsBertFromConfigJson) {
   expect_error_containing([&] { make_backbone(spec); }, "no_such_bert_config.json");
 }
 
+// With mean pooling the pooler takes no part in the forward pass: it does not train (no bucket,
+// no optimizer state, no weight decay), while every other parameter does and gets a gradient.
+TEST(BertModel, MeanPoolingLeavesOnlyThePoolerOutOfTraining) {
+  torch::manual_seed(0);
+  for (const std::string pooling : {"cls", "mean"}) {
+    auto backbone = make_bert_backbone(tiny_config(), pooling);
+    backbone->forward(torch::randint(1, 99, {2, 5}, torch::kLong), torch::ones({2, 5}, torch::kLong)).sum().backward();
+    int64_t pooler_params = 0;
+    for (const auto& p : backbone->named_parameters()) {
+      const bool in_pooler = p.key().rfind("pooler.", 0) == 0;
+      pooler_params += in_pooler;
+      const bool trains = pooling == "cls" || !in_pooler;
+      EXPECT_EQ(p.value().requires_grad(), trains) << pooling << " " << p.key();
+      EXPECT_EQ(p.value().grad().defined(), trains) << pooling << " " << p.key();
+    }
+    EXPECT_EQ(pooler_params, 2);
+  }
+}
+
 // Padding tokens (mask 0) change nothing at the real positions, whatever their ids.
 TEST(BertModel, PaddingDoesNotChangeOutputs) {
   torch::manual_seed(0);

@@ -19,8 +19,10 @@
 // (all-MiniLM-L6-v2's model.safetensors among them) contain embeddings.position_ids, which
 // loaders must allow as an unexpected key.
 // The pooler is always registered (HF's add_pooling_layer=True), also with mean pooling, so
-// that every BertModel checkpoint loads without missing keys; with mean pooling it gets no
-// gradient (the reducer carries zeros for it).
+// that every BertModel checkpoint loads without missing keys and model.pt keeps it. With mean
+// pooling it takes no part in the forward pass, so its parameters are made non-trainable
+// (requires_grad false): they are in no gradient bucket and no optimizer group, and weight decay
+// leaves them alone, as PyTorch's optimizers skip a parameter whose .grad stays None.
 
 #include "frost/models/bert.h"
 
@@ -287,6 +289,9 @@ class BertBackboneImpl : public BackboneImpl {
     encoder_ = register_module("encoder", BertEncoder(config_));
     pooler_ = register_module("pooler", BertPooler(config_));
     init_weights();
+    if (pooling_ == "mean") {  // unused: see Note [Hugging Face BERT compatibility]
+      for (auto& p : pooler_->parameters()) p.set_requires_grad(false);
+    }
   }
 
   using BackboneImpl::forward;
