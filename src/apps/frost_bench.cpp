@@ -87,6 +87,7 @@
 #include <sys/resource.h>
 
 #include "frost/comm/communicator.h"
+#include "frost/core/cli.h"
 #include "frost/core/error.h"
 #include "frost/core/fs.h"
 #include "frost/data/h5_dataset.h"
@@ -203,10 +204,7 @@ ParseResult parse_args(int argc, const char* const* argv) {
   po::variables_map vm;
   try {
     // No guessing: "--iter" must be an error, not silently "--iters".
-    const int style =
-        po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
-    po::store(po::command_line_parser(argc, argv).options(all).style(style).positional(positional).run(),
-              vm);
+    po::store(frost::cli::parse_strict(argc, argv, all, positional), vm);
     po::notify(vm);
   } catch (const po::too_many_positional_options_error&) {
     throw frost::Error("more than one collective given: usage: frost-bench allreduce [options]; see --help");
@@ -519,10 +517,7 @@ LoaderParse parse_loader_args(int argc, const char* const* argv) {
   positional.add("command", 1);
   po::variables_map vm;
   try {
-    const int style =
-        po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
-    po::store(po::command_line_parser(argc, argv).options(all).style(style).positional(positional).run(),
-              vm);
+    po::store(frost::cli::parse_strict(argc, argv, all, positional), vm);
     po::notify(vm);
   } catch (const po::too_many_positional_options_error&) {
     throw frost::Error("unexpected positional argument: usage: frost-bench loader --data FILE "

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "frost/core/cli.h"
 #include "frost/core/error.h"
 #include "frost/data/prep.h"
 #include "frost/data/text_prep.h"
@@ -139,7 +140,7 @@ int run(int argc, char** argv) {
 
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
+    po::store(frost::cli::parse_strict(argc, argv, all, positional), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     throw frost::Error(std::string(e.what()) + " (see frost-prep --help)");

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "frost/core/error.h"
+#include "frost/core/cli.h"
 
 namespace po = boost::program_options;
 
@@ -315,9 +316,7 @@ ParseResult parse_args(int argc, const char* const* argv) {
   try {
     // The command line is stored first, so its values win over the file's.
     // No guessing: "--train.epoch" must be an error, not silently "--train.epochs".
-    const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
-    const po::positional_options_description no_positional;  // every argument is --key value
-    po::store(po::command_line_parser(argc, argv).options(all).style(style).positional(no_positional).run(), vm);
+    po::store(cli::parse_strict(argc, argv, all), vm);  // no positional: every argument is --key value
     if (vm.count("config")) {
       const std::string path = vm["config"].as<std::string>();
       std::ifstream in(path);
