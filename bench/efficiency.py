@@ -216,12 +216,9 @@ def run_cache(args):
                "--log.dir", d, "--log.overwrite", "true", "--log.every", "100000"]
         wall = scaling.run_logged(scaling.mpirun(np_, f"{d}/rss", cmd), os.path.join(ROOT, d, "run.log"),
                                   args.run_timeout)
-        epochs = [json.loads(l) for l in open(os.path.join(ROOT, d, "metrics.jsonl"))]
-        epochs = [e for e in epochs if e.get("kind") == "epoch"]
-        extract = 0.0
-        for line in open(os.path.join(ROOT, d, "run.log")):
-            if "feature cache:" in line and " in " in line:
-                extract = float(line.rsplit(" in ", 1)[1].split()[0])
+        lines = [json.loads(l) for l in open(os.path.join(ROOT, d, "metrics.jsonl"))]
+        epochs = [e for e in lines if e.get("kind") == "epoch"]
+        extract = sum(e["extraction_s"] for e in lines if e.get("kind") == "feature_cache")
         rows.append({"mode": mode, "ranks": np_, "epochs": len(epochs), "extract_s": extract,
                      "first_epoch_s": epochs[0]["wall_s"],
                      "later_epoch_s": statistics.mean(e["wall_s"] for e in epochs[1:]) if len(epochs) > 1 else float("nan"),

@@ -34,13 +34,15 @@ summary() {  # summary TITLE PREFIX: test accuracy, time, throughput and traffic
   /usr/bin/python3 - "$2" <<'PY'
 import json, sys
 prefix = sys.argv[1]
+# train time: the epochs' training wall time plus, with train.feature_cache, the one-off
+# extraction of the backbone features (evaluation excluded); samples/s = samples trained / that.
 print("| strategy | test accuracy | train time (s) | samples/s | MB all-reduced per step |")
 print("|:---------|--------------:|---------------:|----------:|------------------------:|")
 for s in ("head", "full"):
     rows = [json.loads(l) for l in open(f"runs/{prefix}-{s}/metrics.jsonl")]
-    train = [r for r in rows if r["kind"] == "train"]
-    ev = [r for r in rows if r["kind"] == "eval"][-1]
-    t = sum(r["step_ms"] for r in train) / 1e3
+    kind = lambda k: [r for r in rows if r["kind"] == k]
+    train, ev = kind("train"), kind("eval")[-1]
+    t = sum(r["wall_s"] for r in kind("epoch")) + sum(r["extraction_s"] for r in kind("feature_cache"))
     sps = sum(r["samples"] for r in train) / t
     mb = sum(r["comm_bytes"] for r in train) / len(train) / 1e6
     print(f"| {s:8s} | {ev['eval_accuracy']:13.4f} | {t:14.1f} | {sps:9.0f} | {mb:23.4f} |")

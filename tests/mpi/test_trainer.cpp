@@ -17,6 +17,18 @@ namespace {
 
 std::unique_ptr<comm::Communicator> self_comm() { return comm::make_mpi_communicator(false); }
 
+// The lines of a run's metrics.jsonl whose "kind" is `kind`.
+std::vector<nlohmann::json> metrics_rows(const std::string& metrics, const std::string& kind) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(metrics);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j["kind"] == kind) rows.push_back(j);
+  }
+  return rows;
+}
+
 std::vector<torch::Tensor> params_of(train::Trainer& t) {
   std::vector<torch::Tensor> out;
   for (auto& p : t.model()->parameters()) out.push_back(p.detach().clone());
@@ -479,11 +491,11 @@ namespace {
 // Note [Feature cache]: training the head from cached features gives the parameters of the
 // uncached run (same data order; tolerance for features computed in other batches), on a
 // backbone with BatchNorm, over several epochs and a dataset not divisible by the world size.
-TEST(FeatureCache, SameParametersAsUncachedAnyWorld) {
-  auto& c = world();
-  const std::string dir = job_dir("feature-cache");
-  const std::string data = write_images(dir + "/train.h5", 8 * c.world_size() + 3, 8, 3);
-  auto cfg = small_config(data, dir + "/run-plain");
+// `head` on a BatchNorm ResNet for 3 epochs over 8 x world + 3 images (not divisible by the
+// world size), evaluated every epoch on the training file itself.
+train::Config feature_cache_config(const std::string& dir, const std::string& run) {
+  const std::string data = write_images(dir + "/train.h5", 8 * world().world_size() + 3, 8, 3);
+  auto cfg = small_config(data, dir + "/" + run);
   cfg.model.backbone = "resnet18";
   cfg.model.width = 4;
   cfg.model.small_input = true;
@@ -491,7 +503,14 @@ TEST(FeatureCache, SameParametersAsUncachedAnyWorld) {
   cfg.train.epochs = 3;
   cfg.data.batch_size = 2;
   cfg.data.eval_batch_size = 3;
-  cfg.data.test = data;  // evaluated every epoch; the cached run scores cached test features
+  cfg.data.test = data;
+  return cfg;
+}
+
+TEST(FeatureCache, SameParametersAsUncachedAnyWorld) {
+  auto& c = world();
+  const std::string dir = job_dir("feature-cache");
+  auto cfg = feature_cache_config(dir, "run-plain");  // the cached run scores cached test features
   train::Trainer plain(cfg, c);
   const auto plain_epochs = plain.run();
   cfg.train.feature_cache = "memory";
@@ -519,16 +538,7 @@ TEST(FeatureCache, SameParametersAsUncachedAnyWorld) {
 TEST(FeatureCache, DiskIsBitwiseMemoryAnyWorld) {
   auto& c = world();
   const std::string dir = job_dir("feature-cache-disk");
-  const std::string data = write_images(dir + "/train.h5", 8 * c.world_size() + 3, 8, 3);
-  auto cfg = small_config(data, dir + "/run-memory");
-  cfg.model.backbone = "resnet18";
-  cfg.model.width = 4;
-  cfg.model.small_input = true;
-  cfg.train.strategy = "head";
-  cfg.train.epochs = 3;
-  cfg.data.batch_size = 2;
-  cfg.data.eval_batch_size = 3;
-  cfg.data.test = data;
+  auto cfg = feature_cache_config(dir, "run-memory");
   cfg.train.feature_cache = "memory";
   train::Trainer memory(cfg, c);
   const auto memory_epochs = memory.run();
@@ -549,6 +559,15 @@ TEST(FeatureCache, DiskIsBitwiseMemoryAnyWorld) {
   EXPECT_TRUE(same_on_all_ranks(digest(*disk.model()->head)));
   c.barrier();
   EXPECT_FALSE(std::filesystem::exists(dir + "/run-disk/feature_cache")) << "cache files left behind";
+  // Each run's metrics.jsonl has one feature_cache line: mode, every training row, feature size.
+  for (const std::string mode : {"memory", "disk"}) {
+    const auto lines = metrics_rows(dir + "/run-" + mode + "/metrics.jsonl", "feature_cache");
+    ASSERT_EQ(lines.size(), 1u) << mode;
+    EXPECT_EQ(lines[0]["mode"], mode);
+    EXPECT_EQ(lines[0]["rows"].get<int64_t>(), 8 * c.world_size() + 3) << mode;
+    EXPECT_EQ(lines[0]["dim"].get<int64_t>(), memory.model()->backbone->feature_dim()) << mode;
+    EXPECT_GE(lines[0]["extraction_s"].get<double>(), 0.0) << mode;
+  }
 }
 
 }  // namespace
@@ -557,16 +576,7 @@ TEST(FeatureCache, DiskIsBitwiseMemoryAnyWorld) {
 namespace frost::testing {
 namespace {
 
-std::vector<nlohmann::json> train_rows(const std::string& metrics) {
-  std::vector<nlohmann::json> rows;
-  std::ifstream in(metrics);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line);
-    if (j["kind"] == "train") rows.push_back(j);
-  }
-  return rows;
-}
+std::vector<nlohmann::json> train_rows(const std::string& metrics) { return metrics_rows(metrics, "train"); }
 
 // Issue: checkpoint and resume. Run A trains 10 steps straight; run B trains, dies at step 6
 // (after the step-5 checkpoint) and is resumed: the final parameters and optimizer state are

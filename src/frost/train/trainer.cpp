@@ -843,9 +843,12 @@ std::vector<EpochSummary> Trainer::run() {
     const auto t0 = Clock::now();
     build_feature_cache(*model_, *s.train_set, cfg, s.comm, s.cached_features, s.cached_labels);
     if (rank0) {
+      const double extraction_s = seconds_since(t0);
       spdlog::info("feature cache: {} x {} backbone features ({:.1f} MB per rank) in {:.1f} s",
                    s.cached_features.size(0), s.cached_features.size(1),
-                   s.cached_features.numel() * 4 / 1e6, seconds_since(t0));
+                   s.cached_features.numel() * 4 / 1e6, extraction_s);
+      s.write_metrics({{"kind", "feature_cache"}, {"mode", "memory"}, {"rows", s.train_set->size()},
+                       {"dim", model_->backbone->feature_dim()}, {"extraction_s", extraction_s}});
     }
   } else if (disk_cached) {
     const auto t0 = Clock::now();
@@ -856,9 +859,12 @@ std::vector<EpochSummary> Trainer::run() {
       throw Error(detail::str_cat("[rank ", s.rank, "] feature cache: ", e.what()));
     }
     if (rank0) {
+      const double extraction_s = seconds_since(t0);
       spdlog::info("feature cache: {} x {} backbone features in {} file(s) under {} ({:.1f} MB) in {:.1f} s",
                    s.feature_set->size(), model_->backbone->feature_dim(), parts.size(), cache_dir,
-                   s.feature_set->size() * model_->backbone->feature_dim() * 4 / 1e6, seconds_since(t0));
+                   s.feature_set->size() * model_->backbone->feature_dim() * 4 / 1e6, extraction_s);
+      s.write_metrics({{"kind", "feature_cache"}, {"mode", "disk"}, {"rows", s.feature_set->size()},
+                       {"dim", model_->backbone->feature_dim()}, {"extraction_s", extraction_s}});
     }
   }
 
