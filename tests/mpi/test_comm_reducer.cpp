@@ -195,6 +195,30 @@ TEST(GradReducer, UnusedParameterGetsZeroGradientAndNoHangWorld2) {
   }
 }
 
+// Buckets are not cleared between steps: a parameter used in one step and not in the next must
+// still get a zero gradient in the next (not the value left in its slot), at every world size.
+TEST(GradReducer, ParameterUnusedAfterAUsedStepGetsZeroGradientAnyWorld) {
+  auto& c = world();
+  torch::manual_seed(5);
+  torch::nn::Linear a(6, 3), b(6, 3);
+  torch::nn::Sequential net(a, b);  // registration only; forward is written out below
+  dist::broadcast_state(*net, c);
+  dist::GradReducer reducer(*net, c, /*bucket_cap_bytes=*/1 << 20);  // one bucket holds both
+  ASSERT_EQ(reducer.num_buckets(), 1);
+  torch::manual_seed(100 + c.rank());
+  for (int step = 0; step < 4; ++step) {
+    const bool use_b = step % 2 == 0;
+    reducer.prepare_step();
+    const auto x = torch::randn({5, 6});
+    (use_b ? a->forward(x) + b->forward(x) : a->forward(x)).pow(2).mean().backward();
+    reducer.finalize();
+    const bool b_zero = torch::equal(b->weight.grad(), torch::zeros({3, 6})) &&
+                        torch::equal(b->bias.grad(), torch::zeros({3}));
+    EXPECT_EQ(b_zero, !use_b) << "step " << step;
+    EXPECT_GT(a->weight.grad().abs().sum().item<float>(), 0.0f) << "step " << step;
+  }
+}
+
 // F11: the same 8 samples split over 1, 2 or 4 ranks give the gradient of the global
 // per-sample mean (<= 1e-6), whatever the world size.
 TEST(GradReducer, GradientIsTheGlobalMeanWorld1World2World4) {

@@ -40,6 +40,7 @@ struct GradReducer::Impl {
   std::vector<Bucket> buckets;
   std::vector<std::pair<torch::Tensor, unsigned>> hooks;  // (param, hook id)
   double inv_world = 1.0;
+  torch::Tensor inv_world_t;  // the same as a 0-dim tensor (mul_out's operand; the float slot keeps its dtype)
   std::mutex mu;
   bool step_open = false;
   int64_t micro_batches = 1;  // backward passes in the open step
@@ -59,6 +60,12 @@ struct GradReducer::Impl {
     FROST_ASSERT(b == next_launch, "bucket ", b, " launched out of order (next is ", next_launch, ")");
     Bucket& bucket = buckets[b];
     ++next_launch;
+    // A slot whose parameter got no gradient in this step still holds the last step's value
+    // (buckets are not cleared in prepare_step: the first gradient overwrites its slot): it
+    // contributes zeros.
+    for (int64_t s : bucket.slots) {
+      if (slots[s].last_micro < 0) bucket.flat.narrow(0, slots[s].offset, slots[s].numel).zero_();
+    }
     if (comm.world_size() == 1) return;  // one rank: its gradient is the average; nothing to send
     bucket.work = comm.all_reduce_async(bucket.flat, comm::ReduceOp::kSum);
     last.collectives += 1;
@@ -76,9 +83,12 @@ struct GradReducer::Impl {
     FROST_ASSERT(slot.bucket >= next_launch, "bucket ", slot.bucket, " already launched");
     torch::NoGradGuard no_grad;
     auto view = bucket.flat.narrow(0, slot.offset, slot.numel);
-    if (slot.last_micro < 0) {
-      view.copy_(grad.reshape({-1}));
-      view.mul_(inv_world);
+    if (slot.last_micro < 0) {  // first gradient of the step: one pass writes grad / world
+      if (inv_world == 1.0) {
+        view.copy_(grad.reshape({-1}));
+      } else {
+        at::mul_out(view, grad.reshape({-1}), inv_world_t);
+      }
     } else {
       view.add_(grad.reshape({-1}), inv_world);  // Note [Micro-batches]
     }
@@ -95,6 +105,7 @@ GradReducer::GradReducer(torch::nn::Module& model, comm::Communicator& comm,
   FROST_CHECK(bucket_cap_bytes >= 1, "dist.bucket_cap_mb must be positive, got ",
               bucket_cap_bytes, " bytes");
   impl_->inv_world = 1.0 / comm.world_size();
+  impl_->inv_world_t = torch::scalar_tensor(impl_->inv_world, torch::kDouble);
   auto named = model.named_parameters(/*recurse=*/true);
   std::vector<std::pair<std::string, torch::Tensor>> trainable;
   for (const auto& item : named) {
@@ -175,7 +186,6 @@ void GradReducer::prepare_step(int64_t micro_batches) {
   std::lock_guard<std::mutex> g(impl_->mu);
   FROST_ASSERT(!impl_->step_open, "prepare_step() called twice without finalize()");
   for (auto& b : impl_->buckets) {
-    b.flat.zero_();
     b.pending = static_cast<int64_t>(b.slots.size());
     b.work.reset();
   }

@@ -84,7 +84,9 @@ class GradReducer {
   GradReducer& operator=(const GradReducer&) = delete;
 
   /// Opens an optimizer step of `micro_batches` (>= 1) backward passes (Note [Micro-batches]):
-  /// zeroes the buckets and resets every trainable parameter's .grad() to undefined;
+  /// resets the buckets' pending counts and every trainable parameter's .grad() to undefined
+  /// (bucket memory is not cleared: a slot's first gradient overwrites it, and a slot that gets
+  /// none is zeroed when its bucket launches);
   /// micro-batch 0 is current. Call before the first backward.
   /// Throws frost::Error for micro_batches < 1.
   void prepare_step(int64_t micro_batches = 1);
