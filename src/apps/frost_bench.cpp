@@ -208,8 +208,8 @@ ParseResult parse_args(int argc, const char* const* argv) {
     po::notify(vm);
   } catch (const po::too_many_positional_options_error&) {
     throw frost::Error("more than one collective given: usage: frost-bench allreduce [options]; see --help");
-  } catch (const po::error& e) {
-    throw frost::Error(std::string(e.what()) + "; see --help");
+  } catch (po::error& e) {
+    throw frost::Error(frost::cli::error_text(e) + "; see --help");
   }
   if (vm.count("help")) {
     result.help = true;
@@ -522,8 +522,8 @@ LoaderParse parse_loader_args(int argc, const char* const* argv) {
   } catch (const po::too_many_positional_options_error&) {
     throw frost::Error("unexpected positional argument: usage: frost-bench loader --data FILE "
                        "[options]; see frost-bench loader --help");
-  } catch (const po::error& e) {
-    throw frost::Error(std::string(e.what()) + "; see frost-bench loader --help");
+  } catch (po::error& e) {
+    throw frost::Error(frost::cli::error_text(e) + "; see frost-bench loader --help");
   }
   if (vm.count("help")) {
     result.help = true;

@@ -142,8 +142,8 @@ int run(int argc, char** argv) {
   try {
     po::store(frost::cli::parse_strict(argc, argv, all, positional), vm);
     po::notify(vm);
-  } catch (const po::error& e) {
-    throw frost::Error(std::string(e.what()) + " (see frost-prep --help)");
+  } catch (po::error& e) {
+    throw frost::Error(frost::cli::error_text(e) + " (see frost-prep --help)");
   }
   if (vm.count("help")) {
     std::cout << kUsage << "\n" << visible << "\n";

@@ -70,3 +70,19 @@ for spec in "rank=x|FROST_FAULT_INJECT: rank must be an integer >= 0 or *, got '
   expect_in "$WORK/fault.out" "$expected"
 done
 pass "malformed FROST_FAULT_INJECT values are named"
+
+# A value holding a placeholder of Boost's error templates ("%value%") is named, not a hang
+# (found by fuzz_config), on the command line and in an INI file.
+bad_case placeholder_value "the argument ('%25value%25') for option '--train.seed' is invalid" --train.seed '%value%'
+printf '[optim]\nlr = %%canonical_option%%\n' > "$WORK/placeholder.ini"
+bad_case placeholder_in_file "config file '$WORK/placeholder.ini'" --config "$WORK/placeholder.ini"
+
+# launch/frost-mpirun: a rank count that is not a positive whole number is refused before
+# mpirun starts (mpirun itself reads -np 0 as "one rank per slot").
+for n in 0 abc -1 007x; do
+  rc=0
+  "$FROST_MPIRUN" -np "$n" "$T" --help > "$WORK/np.out" 2>&1 || rc=$?
+  [[ $rc -eq 2 ]] || { cat "$WORK/np.out"; fail "frost-mpirun -np $n: exit $rc, expected 2"; }
+  expect_in "$WORK/np.out" "frost-mpirun: the rank count '$n' is not a positive whole number"
+done
+pass "frost-mpirun refuses rank counts 0, abc, -1, 007x"

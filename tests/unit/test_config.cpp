@@ -75,6 +75,31 @@ TEST(Config, InvalidValuesNameTheKey) {
             std::string::npos);
 }
 
+// Found by fuzz_config: Boost.Program_options 1.74 fills %value%, %canonical_option%,
+// %invalid_line%, ... into its error templates in a loop that never ends when the user's text
+// itself holds such a placeholder, so a bad value like "%value%" hung frost-train. Every such
+// error must come back, name the key or line, and show the text.
+TEST(Config, PlaceholdersInBadInputGiveAnErrorNotAHang) {
+  const std::vector<std::pair<std::string, std::string>> values = {  // (value, a part the message shows)
+      {"%value%", "value"}, {"man%value%'\xff\xffy", "man"}, {"%canonical_option%", "canonical_option"},
+      {"%option%x%value%", "x%"}};
+  for (const auto& [value, shown] : values) {
+    const std::string cli = error_of({"--data.train", "x", "--train.epochs", value});
+    EXPECT_NE(cli.find("train.epochs"), std::string::npos) << cli;
+    EXPECT_NE(cli.find(shown), std::string::npos) << cli;
+    const auto ini = write_ini("placeholder.ini", "[data]\ntrain = x.h5\n[train]\nepochs = " + value + "\n");
+    const std::string file = error_of({"--config", ini});
+    EXPECT_NE(file.find("placeholder.ini"), std::string::npos) << file;
+    EXPECT_NE(file.find("epochs"), std::string::npos) << file;
+  }
+  const auto bad_line = write_ini("line.ini", "[train]\n%invalid_line%\n");
+  const std::string line = error_of({"--config", bad_line});
+  EXPECT_NE(line.find("line.ini"), std::string::npos) << line;
+  EXPECT_NE(line.find("invalid_line"), std::string::npos) << line;
+  const std::string bool_value = error_of({"--data.train", "x", "--log.overwrite", "%value%"});
+  EXPECT_NE(bool_value.find("log.overwrite"), std::string::npos) << bool_value;
+}
+
 // Found by a user: huge timeouts overflowed to a negative millisecond count and every
 // collective "timed out" at once; inf/NaN values and trailing commas were accepted.
 TEST(Config, NonFiniteOrOutOfRangeNumbersAreRejected) {

@@ -326,8 +326,8 @@ ParseResult parse_args(int argc, const char* const* argv) {
       } catch (const po::unknown_option& e) {
         const std::string key = strip_dashes(e.get_option_name());
         throw Error("config file '" + path + "': unknown key '" + key + "'" + suggestion(key));
-      } catch (const po::error& e) {
-        throw Error("config file '" + path + "': " + e.what());
+      } catch (po::error& e) {
+        throw Error("config file '" + path + "': " + cli::error_text(e));
       }
     }
     po::notify(vm);
@@ -349,8 +349,8 @@ ParseResult parse_args(int argc, const char* const* argv) {
     throw Error("unexpected argument '" + arg + "': options are --section.key value pairs" +
                 (arg.size() > 4 && arg.substr(arg.size() - 4) == ".ini" ? " (did you mean --config " + arg + "?)" : "") +
                 "; see --help");
-  } catch (const po::error& e) {
-    throw Error(std::string("command line: ") + e.what() + "; see --help");
+  } catch (po::error& e) {
+    throw Error("command line: " + cli::error_text(e) + "; see --help");
   }
   if (vm.count("help")) {
     result.help = true;
