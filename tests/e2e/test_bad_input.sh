@@ -42,10 +42,10 @@ bad_case init_missing_tensor "model.init: '$WORK/other/model.pt' has no 'backbon
 bad_case test_unlike_train "data.test ($WORK/test_dim6.h5) does not match data.train" --data.test "$WORK/test_dim6.h5"
 bad_case num_classes_below_data "model.num_classes = 2 is smaller than the data's num_classes attribute 3" --model.num_classes 2
 bad_case resnet_on_features "model.backbone = resnet18 needs image inputs" --model.backbone resnet18
-bad_case empty_train "[rank 0] $WORK/empty.h5: /inputs has no rows (N = 0)" --data.train "$WORK/empty.h5"
+bad_case empty_train "[rank 0] data.train: $WORK/empty.h5: /inputs has no rows (N = 0)" --data.train "$WORK/empty.h5"
 bad_case fewer_than_global_batch "[rank 0] data.train $WORK/tiny.h5: TrainSampler: drop_last is set and the global batch (4 per rank x 2 ranks = 8) is larger than the 6 usable samples" \
   --data.train "$WORK/tiny.h5" --data.drop_last true
-bad_case missing_test_file "$WORK/none.h5" --data.test "$WORK/none.h5"
+bad_case missing_test_file "[rank 0] data.test: $WORK/none.h5: cannot open dataset file" --data.test "$WORK/none.h5"
 
 # Ranks started with different configurations (MPMD: one command line per rank).
 if "$FROST_MPIRUN" --quiet -np 1 "$T" "${base[@]}" --model.backbone mlp --data.train "$WORK/train.h5" --log.dir "$WORK/run" --log.overwrite true --optim.lr 0.1 \

@@ -237,7 +237,7 @@ void Config::validate() const {
   one_of("optim.name", optim.name, {"sgd", "adamw"});
   one_of("optim.schedule", optim.schedule, {"cosine", "constant"});
   one_of("log.level", log.level, {"trace", "debug", "info", "warn", "error"});
-  FROST_CHECK(!data.train.empty(), "config key data.train is empty: give the training HDF5 file(s)");
+  FROST_CHECK(!data.train.empty(), "config key data.train is empty: give the training HDF5 file(s) (--config FILE.ini or --data.train FILE.h5)");
   FROST_CHECK(train.seed >= 0, "config key train.seed must be >= 0, got ", train.seed);
   FROST_CHECK(model.width >= 1, "config key model.width must be >= 1, got ", model.width);
   FROST_CHECK(model.num_classes >= 0, "config key model.num_classes must be >= 0, got ", model.num_classes);

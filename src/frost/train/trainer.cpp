@@ -286,11 +286,13 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
 
   // ---- data (each rank opens the files; reads happen per batch, only this rank's rows)
   maybe_fault(s.faults, s.rank, "open");
+  const char* data_key = "data.train";
   try {
     s.train_set.emplace(data::H5Dataset::open(split_list(cfg.data.train)));
+    data_key = "data.test";
     if (!cfg.data.test.empty()) s.test_set.emplace(data::H5Dataset::open(split_list(cfg.data.test)));
   } catch (const Error& e) {
-    throw Error(detail::str_cat("[rank ", s.rank, "] ", e.what()));
+    throw Error(detail::str_cat("[rank ", s.rank, "] ", data_key, ": ", e.what()));
   }
   const data::DatasetInfo& info = s.train_set->info();
   if (s.test_set) {
