@@ -17,8 +17,10 @@ as Frost does), plus BERT's two attention matmuls (4 x L^2 x H per sequence and 
 are not modules). Training FLOPs = 3 x forward for what trains (backward = 2 x forward: one
 matmul for the input gradient, one for the weight gradient; Kaplan et al. 2020, "Scaling Laws
 for Neural Language Models", section 2.1) and 1 x forward for a frozen backbone (`head`). The
-peak is the sgemm rate (torch.mm, float32, n = --gemm-n) of N processes running at once with
-the threads each rank gets, measured before and after the Frost runs of that rank count; MFU
+peak is the float32 GEMM rate (n = --gemm-n) of N processes running at once with the threads
+each rank gets, the faster of LibTorch's two GEMM engines (torch.mm through the BLAS, and a 1x1
+convolution through oneDNN, which runs Frost's convolutions), measured before and after the
+Frost runs of that rank count; MFU
 per rank = model FLOP/s per rank / the mean per-process peak. "compute MFU" divides by the
 forward + backward time only (data, communication wait and optimizer excluded).
 
@@ -55,93 +57,39 @@ BEGIN, END = "<!-- efficiency:begin -->", "<!-- efficiency:end -->"
 
 GEMM_SNIPPET = r"""
 import sys, time, torch
+import torch.nn.functional as F
 n, threads, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 torch.set_num_threads(threads)
+def rate(fn):
+    for _ in range(3): fn()
+    k, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds / 2:
+        fn(); k += 1
+    return 2.0 * n ** 3 * k / (time.perf_counter() - t0) / 1e9
 a, b = torch.randn(n, n), torch.randn(n, n)
-for _ in range(3): torch.mm(a, b)
-k, t0 = 0, time.perf_counter()
-while time.perf_counter() - t0 < seconds:
-    torch.mm(a, b); k += 1
-print(2.0 * n ** 3 * k / (time.perf_counter() - t0) / 1e9)
+x, w = torch.randn(1, n, n, 1), torch.randn(n, n, 1, 1)  # the same n^3 product as a 1x1 convolution
+print(rate(lambda: torch.mm(a, b)), rate(lambda: F.conv2d(x, w)))
 """
 
 
 def sgemm_peak(procs, threads, n, seconds):
-    """Mean GFLOP/s per process of `procs` concurrent sgemm processes with `threads` threads.
+    """GFLOP/s per process of `procs` concurrent processes with `threads` threads each, running
+    the same float32 n x n x n matrix product through each of LibTorch's two GEMM engines:
+    torch.mm (the BLAS, OpenBLAS here) and a 1x1 convolution (oneDNN, which LibTorch uses for
+    convolutions; its JIT kernels beat OpenBLAS's sgemm on AVX-512). The peak of a process is the
+    faster of the two, as Frost's models use both engines (ResNet convolutions: oneDNN; BERT's
+    Linear layers: the BLAS). Returns (mean peak, mean torch.mm rate, mean convolution rate).
 
     OpenBLAS's own pool is limited to `threads` too (OPENBLAS_NUM_THREADS), as frost-train does
     with train.threads; torch.set_num_threads alone does not reach it."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
     ps = [subprocess.Popen([PY, "-c", GEMM_SNIPPET, str(n), str(threads), str(seconds)],
                            stdout=subprocess.PIPE, text=True, env=env) for _ in range(procs)]
-    rates = [float(p.communicate()[0].strip()) for p in ps]
-    return statistics.mean(rates), rates
+    rates = [[float(x) for x in p.communicate()[0].split()] for p in ps]
+    return (statistics.mean(max(r) for r in rates), statistics.mean(r[0] for r in rates),
+            statistics.mean(r[1] for r in rates))
 
 
-def step_rows(num_samples, world, batch, steps):
-    """Rows of every rank for steps 0..steps-1 without shuffling (Note [Train sampling contract])."""
-    used = world * (num_samples // world)
-    g = world * batch
-    out = []
-    for k in range(steps):
-        lo, hi = k * g, min((k + 1) * g, used)
-        per = (hi - lo) // world
-        out.append([list(range(lo + r * per, lo + (r + 1) * per)) for r in range(world)])
-    return out
-
-
-def forward_flops(model_name, strategy, args, rows_per_rank_step):
-    """Training FLOPs (see the module doc) summed over the given [step][rank] row lists."""
-    import h5py
-    import numpy as np
-    import torch
-    sys.path.insert(0, os.path.join(ROOT, "bench", "peers"))
-    import ddp_peer
-    spec = scaling.MODELS[model_name]
-    ns = types.SimpleNamespace(model=model_name, width=scaling.RESNET_WIDTH, in_channels=1,
-                               hf_config=os.path.join(ROOT, args.work, "bert-config.json"), pooling="cls")
-    f = h5py.File(os.path.join(ROOT, spec["data"]), "r")
-    num_classes = int(f.attrs["num_classes"])
-    model = ddp_peer.build_model(ns, num_classes).eval()
-    counts = {"backbone": 0, "head": 0}
-
-    def hook(part):
-        def fn(mod, inp, out):
-            x = inp[0]
-            if isinstance(mod, torch.nn.Conv2d):
-                k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
-                counts[part] += 2 * out.numel() * k
-            else:
-                counts[part] += 2 * out.numel() * mod.in_features
-        return fn
-    for name, mod in model.named_modules():
-        if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
-            mod.register_forward_hook(hook("head" if name.startswith("head") else "backbone"))
-    attn = 0
-    layers = hidden = 0
-    if model_name == "bert":
-        with open(ns.hf_config) as c:
-            cfg = json.load(c)
-        layers, hidden = cfg["num_hidden_layers"], cfg["hidden_size"]
-    with torch.no_grad():
-        for step in rows_per_rank_step:
-            for rows in step:
-                x = f["inputs"][rows[0]:rows[-1] + 1]  # contiguous without shuffling
-                if model_name == "resnet":
-                    mean, std = float(f.attrs["mean"][0]), float(f.attrs["std"][0])
-                    t = (torch.from_numpy(x.astype(np.float32)) / 255.0 - mean) / std
-                    model(t)
-                else:
-                    m = f["attention_mask"][rows[0]:rows[-1] + 1]
-                    used = np.nonzero(m.any(axis=0))[0]
-                    width = int(used.max()) + 1 if used.size else 1
-                    ids = torch.from_numpy(x[:, :width].astype(np.int64))
-                    mask = torch.from_numpy(m[:, :width].astype(np.int64))
-                    model(ids, mask)
-                    attn += 4 * len(rows) * width * width * hidden * layers
-    backbone = counts["backbone"] + attn
-    head = counts["head"]
-    return 3 * (backbone + head) if strategy == "full" else backbone + 3 * head
 
 
 def run_mfu(args, inits):
@@ -149,7 +97,7 @@ def run_mfu(args, inits):
     rows = []
     for np_ in args.ranks:
         threads = max(1, cores // np_)
-        peak_before, _ = sgemm_peak(np_, threads, args.gemm_n, args.gemm_seconds)
+        peak_before, mm_before, conv_before = sgemm_peak(np_, threads, args.gemm_n, args.gemm_seconds)
         cells = []
         for model in args.models:
             for strategy in args.strategies:
@@ -162,8 +110,9 @@ def run_mfu(args, inits):
                 all_steps = step_rows(num, np_, batch, args.warmup + args.steps)
                 flops = forward_flops(model, strategy, args, all_steps[args.warmup:])
                 cells.append((model, strategy, r, flops))
-        peak_after, _ = sgemm_peak(np_, threads, args.gemm_n, args.gemm_seconds)
+        peak_after, mm_after, conv_after = sgemm_peak(np_, threads, args.gemm_n, args.gemm_seconds)
         peak = (peak_before + peak_after) / 2
+        mm_peak, conv_peak = (mm_before + mm_after) / 2, (conv_before + conv_after) / 2
         for model, strategy, r, flops in cells:
             step_s = r["step_ms"] / 1e3 * args.steps  # rank 0's timed wall time
             compute_s = (r["forward_ms"] + r["backward_ms"]) / 1e3 * args.steps
@@ -172,6 +121,7 @@ def run_mfu(args, inits):
                          "samples_per_s": r["samples_per_s"], "gflop_per_sample": flops / (np_ * batch_of(model) * args.steps) / 1e9,
                          "gflops_per_rank": per_rank, "peak_gflops_per_rank": peak,
                          "peak_before": peak_before, "peak_after": peak_after,
+                         "peak_mm": mm_peak, "peak_conv": conv_peak,
                          "mfu": per_rank / peak,
                          "compute_mfu": flops / np_ / compute_s / 1e9 / peak,
                          "step_ms": r["step_ms"], "forward_ms": r["forward_ms"], "backward_ms": r["backward_ms"],
@@ -234,14 +184,16 @@ def markdown(mfu, sweep, meta, cache=()):
            f"{meta['minutes']:.0f} min. Machine: {meta['machine']}. Load average before / after: "
            f"{meta['load_before']} / {meta['load_after']}. {meta['note']}".rstrip(), ""]
     if mfu:
-        out += [f"**CPU MFU** ({meta['warmup']} warm-up + {meta['steps']} timed steps per run; peak = sgemm "
-                f"n = {meta['gemm_n']} of N concurrent processes with the same threads, mean of before and after):", "",
-                "| model | strategy | ranks × threads | samples/s | GFLOP per sample | GFLOP/s per rank | sgemm peak per rank (GFLOP/s) | MFU | compute MFU | step ms (data / fwd / bwd / comm wait / optim) |",
+        out += [f"**CPU MFU** ({meta['warmup']} warm-up + {meta['steps']} timed steps per run; peak = float32 GEMM "
+                f"n = {meta['gemm_n']} in N concurrent processes with the same threads, the faster of torch.mm (OpenBLAS) "
+                "and a 1×1 convolution (oneDNN), mean of before and after the runs):", "",
+                "| model | strategy | ranks × threads | samples/s | GFLOP per sample | GFLOP/s per rank | GEMM peak per rank (GFLOP/s): max (before / after), OpenBLAS, oneDNN | MFU | compute MFU | step ms (data / fwd / bwd / comm wait / optim) |",
                 "|:--|:--|:--|--:|--:|--:|--:|--:|--:|:--|"]
         for r in mfu:
             out.append(f"| {r['model']} | {r['strategy']} | {r['ranks']} × {r['threads']} | {r['samples_per_s']:.1f} | "
                        f"{r['gflop_per_sample']:.3f} | {r['gflops_per_rank']:.1f} | {r['peak_gflops_per_rank']:.1f} "
-                       f"({r['peak_before']:.0f} / {r['peak_after']:.0f}) | {r['mfu']:.1%} | {r['compute_mfu']:.1%} | "
+                       f"({r['peak_before']:.0f} / {r['peak_after']:.0f}), {r['peak_mm']:.0f}, {r['peak_conv']:.0f} | "
+                       f"{r['mfu']:.1%} | {r['compute_mfu']:.1%} | "
                        f"{r['step_ms']:.0f} ({r['data_ms']:.1f} / {r['forward_ms']:.0f} / {r['backward_ms']:.0f} / "
                        f"{r['comm_wait_ms']:.1f} / {r['optimizer_ms']:.1f}) |")
         out.append("")

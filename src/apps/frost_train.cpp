@@ -16,6 +16,7 @@
 #include <iostream>
 
 #include "frost/comm/communicator.h"
+#include "frost/core/blas_threads.h"
 #include "frost/core/error.h"
 #include "frost/core/log.h"
 #include "frost/train/config.h"
@@ -58,6 +59,7 @@ void print_table(const std::vector<frost::train::EpochSummary>& epochs, const st
 }  // namespace
 
 int main(int argc, char** argv) {
+  frost::use_native_blas_kernels("frost-train", argv);  // may re-execute; before MPI starts
   int rank = 0;
   try {
     frost::comm::init_mpi(&argc, &argv);
