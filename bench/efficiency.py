@@ -94,7 +94,7 @@ def sgemm_peak(procs, threads, n, seconds):
     with train.threads (torch.set_num_threads alone does not reach it), and OpenBLAS runs the
     kernels frost-train would choose (OPENBLAS_CORETYPE, unless already set)."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
-    if "OPENBLAS_CORETYPE" not in env:
+    if "OPENBLAS_CORETYPE" not in env and native_openblas_core():
         env["OPENBLAS_CORETYPE"] = native_openblas_core()  # as frost-train does (use_native_blas_kernels)
     ps = [subprocess.Popen([PY, "-c", GEMM_SNIPPET, str(n), str(threads), str(seconds)],
                            stdout=subprocess.PIPE, text=True, env=env) for _ in range(procs)]
