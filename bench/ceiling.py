@@ -76,6 +76,7 @@ def main():
     with open(os.path.join(ROOT, args.scaling_csv)) as f:
         cells = {(r["model"], r["strategy"], int(r["ranks"])): r for r in csv.DictReader(f)}
 
+    scaling.kernel_parity()  # the same OpenBLAS kernels as the scaling run (Note [Kernel parity])
     t_start, load_before = time.time(), scaling.load_avg()
     cores = os.cpu_count()
     rows = []

@@ -72,16 +72,6 @@ print(rate(lambda: torch.mm(a, b)), rate(lambda: F.conv2d(x, w)))
 """
 
 
-def native_openblas_core():
-    """The OPENBLAS_CORETYPE frost-train would run with on this CPU (frost::use_native_blas_kernels):
-    SkylakeX with AVX-512 F/BW/VL/DQ, Haswell with AVX2 and FMA, else "" (OpenBLAS's own choice)."""
-    with open("/proc/cpuinfo") as f:
-        flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
-    if all(x in flags for x in ("avx512f", "avx512bw", "avx512vl", "avx512dq")):
-        return "SkylakeX"
-    return "Haswell" if "avx2" in flags and "fma" in flags else ""
-
-
 def sgemm_peak(procs, threads, n, seconds):
     """GFLOP/s per process of `procs` concurrent processes with `threads` threads each, running
     the same float32 n x n x n matrix product through each of LibTorch's two GEMM engines:
@@ -91,11 +81,9 @@ def sgemm_peak(procs, threads, n, seconds):
     Linear layers: the BLAS). Returns (mean peak, mean torch.mm rate, mean convolution rate).
 
     OpenBLAS's own pool is limited to `threads` too (OPENBLAS_NUM_THREADS), as frost-train does
-    with train.threads (torch.set_num_threads alone does not reach it), and OpenBLAS runs the
-    kernels frost-train would choose (OPENBLAS_CORETYPE, unless already set)."""
+    with train.threads (torch.set_num_threads alone does not reach it); the kernels are those of
+    scaling.kernel_parity(), which main() applies to every process."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
-    if "OPENBLAS_CORETYPE" not in env and native_openblas_core():
-        env["OPENBLAS_CORETYPE"] = native_openblas_core()  # as frost-train does (use_native_blas_kernels)
     ps = [subprocess.Popen([PY, "-c", GEMM_SNIPPET, str(n), str(threads), str(seconds)],
                            stdout=subprocess.PIPE, text=True, env=env) for _ in range(procs)]
     rates = [[float(x) for x in p.communicate()[0].split()] for p in ps]
@@ -271,6 +259,7 @@ def main():
 
     t0 = time.time()
     scaling.ensure_setup(args)
+    scaling.kernel_parity()  # the same OpenBLAS kernels as the scaling runs (Note [Kernel parity])
     load_before = scaling.load_avg()
     inits = scaling.make_inits(args)
     mfu = run_mfu(args, inits) if "mfu" in parts else []

@@ -302,6 +302,27 @@ def revision():
     return rev + (" with uncommitted changes under src/" if dirty else "")
 
 
+def native_openblas_core():
+    """The OPENBLAS_CORETYPE frost-train runs with on this CPU (frost::use_native_blas_kernels):
+    SkylakeX with AVX-512 F/BW/VL/DQ, Haswell with AVX2 and FMA, else "" (OpenBLAS's own choice)."""
+    with open("/proc/cpuinfo") as f:
+        flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+    if all(x in flags for x in ("avx512f", "avx512bw", "avx512vl", "avx512dq")):
+        return "SkylakeX"
+    return "Haswell" if "avx2" in flags and "fma" in flags else ""
+
+
+def kernel_parity():
+    """Note [Kernel parity]: frost-train replaces OpenBLAS's generic kernels by the CPU's own
+    (OPENBLAS_CORETYPE) when the library does not know the CPU; PyTorch does not. Both frameworks
+    must do the same arithmetic for the loss check and the comparison, so every run of the
+    benchmarks gets the same OPENBLAS_CORETYPE in its environment (unless the caller set one).
+    Returns the value used ("" = OpenBLAS's own choice)."""
+    if "OPENBLAS_CORETYPE" not in os.environ and native_openblas_core():
+        os.environ["OPENBLAS_CORETYPE"] = native_openblas_core()
+    return os.environ.get("OPENBLAS_CORETYPE", "")
+
+
 def load_avg():
     return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
@@ -427,6 +448,7 @@ def main():
 
     t_start = time.time()
     ensure_setup(args)
+    log(f"OPENBLAS_CORETYPE={kernel_parity() or '(unset)'} for both frameworks (Note [Kernel parity])")
     load_before = load_avg()
     log(f"load average {load_before}")
     inits = make_inits(args)
