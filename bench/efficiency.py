@@ -93,6 +93,72 @@ def sgemm_peak(procs, threads, n, seconds):
 
 
 
+def step_rows(num_samples, world, batch, steps):
+    """Rows of every rank for steps 0..steps-1 without shuffling (Note [Train sampling contract])."""
+    used = world * (num_samples // world)
+    g = world * batch
+    out = []
+    for k in range(steps):
+        lo, hi = k * g, min((k + 1) * g, used)
+        per = (hi - lo) // world
+        out.append([list(range(lo + r * per, lo + (r + 1) * per)) for r in range(world)])
+    return out
+
+
+def forward_flops(model_name, strategy, args, rows_per_rank_step):
+    """Training FLOPs (see the module doc) summed over the given [step][rank] row lists."""
+    import h5py
+    import numpy as np
+    import torch
+    sys.path.insert(0, os.path.join(ROOT, "bench", "peers"))
+    import ddp_peer
+    spec = scaling.MODELS[model_name]
+    ns = types.SimpleNamespace(model=model_name, width=scaling.RESNET_WIDTH, in_channels=1,
+                               hf_config=os.path.join(ROOT, args.work, "bert-config.json"), pooling="cls")
+    f = h5py.File(os.path.join(ROOT, spec["data"]), "r")
+    num_classes = int(f.attrs["num_classes"])
+    model = ddp_peer.build_model(ns, num_classes).eval()
+    counts = {"backbone": 0, "head": 0}
+
+    def hook(part):
+        def fn(mod, inp, out):
+            x = inp[0]
+            if isinstance(mod, torch.nn.Conv2d):
+                k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+                counts[part] += 2 * out.numel() * k
+            else:
+                counts[part] += 2 * out.numel() * mod.in_features
+        return fn
+    for name, mod in model.named_modules():
+        if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
+            mod.register_forward_hook(hook("head" if name.startswith("head") else "backbone"))
+    attn = 0
+    layers = hidden = 0
+    if model_name == "bert":
+        with open(ns.hf_config) as c:
+            cfg = json.load(c)
+        layers, hidden = cfg["num_hidden_layers"], cfg["hidden_size"]
+    with torch.no_grad():
+        for step in rows_per_rank_step:
+            for rows in step:
+                x = f["inputs"][rows[0]:rows[-1] + 1]  # contiguous without shuffling
+                if model_name == "resnet":
+                    mean, std = float(f.attrs["mean"][0]), float(f.attrs["std"][0])
+                    t = (torch.from_numpy(x.astype(np.float32)) / 255.0 - mean) / std
+                    model(t)
+                else:
+                    m = f["attention_mask"][rows[0]:rows[-1] + 1]
+                    used = np.nonzero(m.any(axis=0))[0]
+                    width = int(used.max()) + 1 if used.size else 1
+                    ids = torch.from_numpy(x[:, :width].astype(np.int64))
+                    mask = torch.from_numpy(m[:, :width].astype(np.int64))
+                    model(ids, mask)
+                    attn += 4 * len(rows) * width * width * hidden * layers
+    backbone = counts["backbone"] + attn
+    head = counts["head"]
+    return 3 * (backbone + head) if strategy == "full" else backbone + 3 * head
+
+
 def run_mfu(args, inits):
     cores = os.cpu_count()
     rows = []
