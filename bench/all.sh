@@ -9,7 +9,7 @@
 #    (bench/ceiling.py: rewrites its region);
 # 5. CPU MFU, all-reduce overlap over a bucket-size sweep, feature cache (bench/efficiency.py:
 #    rewrites its region).
-# Installs what is missing and builds first (launch/setup.sh). Takes about 75 minutes on 2 cores.
+# Installs what is missing and builds first (launch/setup.sh). Takes about 45 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup.sh
