@@ -123,11 +123,7 @@ def main():
         out.append(f"| {r['model']} | {r['strategy']} | {r['ranks']} × {r['threads']} | {r['one_rank_alone']:.1f} | "
                    f"{r['ceiling']:.1f} | {r['ceiling_scaling']:.0%} | {r['frost']:.1f} | {r['frost_of_ceiling']:.0%} | "
                    f"{r['peer']:.1f} | {r['peer_of_ceiling']:.0%} |")
-    text = "\n".join(out)
-    print("\n" + text + "\n", flush=True)
-    if not args.no_doc:
-        scaling.update_doc(os.path.join(ROOT, args.doc), text, BEGIN, END, "Scaling against the hardware's ceiling")
-        scaling.log(f"updated {args.doc}")
+    scaling.publish(args, "\n".join(out), BEGIN, END, "Scaling against the hardware's ceiling")
 
 
 if __name__ == "__main__":

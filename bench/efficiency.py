@@ -349,11 +349,7 @@ def main():
             "minutes": (time.time() - t0) / 60, "warmup": args.warmup, "steps": args.steps, "gemm_n": args.gemm_n,
             "note": "The load average shows other work on the machine during the run; absolute numbers may be "
                     "perturbed." if busy else ""}
-    text = markdown(mfu, sweep, meta, cache)
-    print("\n" + text + "\n", flush=True)
-    if not args.no_doc:
-        scaling.update_doc(os.path.join(ROOT, args.doc), text, BEGIN, END, "CPU efficiency and all-reduce overlap")
-        scaling.log(f"updated {args.doc}")
+    scaling.publish(args, markdown(mfu, sweep, meta, cache), BEGIN, END, "CPU efficiency and all-reduce overlap")
 
 
 if __name__ == "__main__":

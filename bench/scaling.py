@@ -397,6 +397,15 @@ def markdown(rows, meta):
     return "\n".join(out)
 
 
+def publish(args, text, begin=BEGIN, end=END, title="Scaling: Frost and PyTorch DDP"):
+    """Prints a benchmark's markdown `text` and, unless args.no_doc, writes it into its region of
+    args.doc (update_doc)."""
+    print("\n" + text + "\n", flush=True)
+    if not args.no_doc:
+        update_doc(os.path.join(ROOT, args.doc), text, begin, end, title)
+        log(f"updated {args.doc}")
+
+
 def update_doc(path, text, begin=BEGIN, end=END, title="Scaling: Frost and PyTorch DDP"):
     """Replaces the region between the markers `begin` and `end` of `path` with `text` (a new
     section `title` with the markers is appended when they are missing)."""
@@ -528,11 +537,7 @@ def main():
             "note": "The load average shows that other work shared the machine during the run, so the "
                     "absolute numbers (and ratios, to a lesser degree) may be perturbed" if busy else "",
             "warmup": args.warmup, "steps": args.steps, "rtol": args.loss_rtol, "repeats": args.repeats, "csv": args.csv, "png": png}
-    text = markdown(results, meta)
-    print("\n" + text + "\n", flush=True)
-    if not args.no_doc:
-        update_doc(os.path.join(ROOT, args.doc), text)
-        log(f"updated {args.doc}")
+    publish(args, markdown(results, meta))
     log(f"wrote {args.csv}" + ("" if args.no_plot else f" and {png}") + f"; load average now {load_after}")
     failed = [f"{r['model']}/{r['strategy']}/{r['ranks']}" for r in results if not r["loss_ok"]]
     if failed:
