@@ -91,7 +91,7 @@
 #include "frost/core/error.h"
 #include "frost/core/fs.h"
 #include "frost/data/h5_dataset.h"
-#include "frost/data/loader.h"
+#include "frost/train/loader.h"
 #include "frost/data/sampler.h"
 
 namespace po = boost::program_options;
@@ -664,8 +664,8 @@ Timed time_loader(const std::vector<std::string>& paths,
   Timed t;
   const double cpu0 = process_cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
-  frost::data::BatchLoader loader(ds, std::move(batches), static_cast<int>(o.prefetch));
-  frost::data::Batch batch;
+  frost::train::BatchLoader loader(ds, std::move(batches), static_cast<int>(o.prefetch));
+  frost::train::Batch batch;
   while (loader.next(batch)) {
     t.samples += batch.inputs.size(0);
     t.bytes += static_cast<int64_t>(batch.inputs.nbytes());

@@ -10,7 +10,7 @@
 
 #include "frost/comm/communicator.h"
 #include "frost/data/h5_dataset.h"
-#include "frost/dist/state_sync.h"
+#include "frost/distributed/state_sync.h"
 #include "frost/train/config.h"
 
 namespace frost::testing {
@@ -122,6 +122,6 @@ inline bool same_on_all_ranks(int64_t v) {
 }
 
 /// Digest of the module's parameters and buffers as int64 (for gather).
-inline int64_t digest(torch::nn::Module& m) { return static_cast<int64_t>(dist::state_digest(m)); }
+inline int64_t digest(torch::nn::Module& m) { return static_cast<int64_t>(distributed::state_digest(m)); }
 
 }  // namespace frost::testing

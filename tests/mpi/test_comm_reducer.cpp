@@ -2,7 +2,7 @@
 #include <thread>
 
 #include "frost/core/error.h"
-#include "frost/dist/grad_reducer.h"
+#include "frost/distributed/grad_reducer.h"
 #include "frost/models/models.h"
 #include "mpi_test_util.h"
 
@@ -96,10 +96,12 @@ TEST(ReplicaSetup, BroadcastMakesReplicasIdenticalAndStepsKeepThemSoAnyWorld) {
   spec.in_channels = 1;
   models::Classifier model(models::make_backbone(spec), 3);
   const bool differ_before = !same_on_all_ranks(digest(*model));
-  if (c.world_size() > 1) EXPECT_TRUE(differ_before) << "the test needs different initial replicas";
-  dist::broadcast_state(*model, c, 0);
+  if (c.world_size() > 1) {
+    EXPECT_TRUE(differ_before) << "the test needs different initial replicas";
+  }
+  distributed::broadcast_state(*model, c, 0);
   EXPECT_TRUE(same_on_all_ranks(digest(*model)));
-  dist::GradReducer reducer(*model, c);
+  distributed::GradReducer reducer(*model, c);
   torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
   model->train();
   for (int step = 0; step < 5; ++step) {
@@ -116,7 +118,7 @@ TEST(ReplicaSetup, BroadcastMakesReplicasIdenticalAndStepsKeepThemSoAnyWorld) {
     uint64_t h = 0;
     for (auto& p : model->parameters()) {
       auto cont = p.detach().contiguous();
-      h = h * 31 + dist::fnv1a64(std::string(static_cast<const char*>(cont.data_ptr()),
+      h = h * 31 + distributed::fnv1a64(std::string(static_cast<const char*>(cont.data_ptr()),
                                              cont.numel() * cont.element_size()));
     }
     EXPECT_TRUE(same_on_all_ranks(static_cast<int64_t>(h))) << "parameters differ across ranks after step " << step + 1;
@@ -128,7 +130,7 @@ TEST(ReplicaSetup, DifferentConfigNamesTheRankWorld3) {
   const std::string text = std::string("[optim]\nlr = 0.1\n\n[train]\nepochs = ") +
                            (c.rank() == 2 ? "3" : "2") + "\nseed = 0\n";
   try {
-    dist::check_same_across_ranks(text, "config", c);
+    distributed::check_same_across_ranks(text, "config", c);
     ADD_FAILURE() << "no error although rank 2 has a different config";
   } catch (const Error& e) {
     const std::string msg = e.what();
@@ -153,7 +155,7 @@ TEST(GradReducer, HeadBucketsHoldOnlyTheHeadWorld2) {
   spec.hidden = {32, 32, 16};
   models::Classifier model(models::make_backbone(spec), 4);
   for (auto& p : model->backbone->parameters()) p.set_requires_grad(false);
-  dist::GradReducer reducer(*model, c);
+  distributed::GradReducer reducer(*model, c);
   int64_t total = 0;
   std::vector<std::string> names;
   for (int64_t b = 0; b < reducer.num_buckets(); ++b) {
@@ -178,8 +180,8 @@ TEST(GradReducer, UnusedParameterGetsZeroGradientAndNoHangWorld2) {
   };
   torch::manual_seed(5);
   Net net;
-  dist::broadcast_state(net, c);
-  dist::GradReducer reducer(net, c, /*bucket_cap_bytes=*/64);  // several buckets
+  distributed::broadcast_state(net, c);
+  distributed::GradReducer reducer(net, c, /*bucket_cap_bytes=*/64);  // several buckets
   ASSERT_GT(reducer.num_buckets(), 1);
   torch::manual_seed(100 + c.rank());
   for (int step = 0; step < 3; ++step) {
@@ -189,7 +191,7 @@ TEST(GradReducer, UnusedParameterGetsZeroGradientAndNoHangWorld2) {
     reducer.finalize();
     EXPECT_TRUE(torch::equal(net.unused->weight.grad(), torch::zeros({3, 6})));
     EXPECT_TRUE(torch::equal(net.unused->bias.grad(), torch::zeros({3})));
-    EXPECT_TRUE(same_on_all_ranks(static_cast<int64_t>(dist::fnv1a64(std::string(
+    EXPECT_TRUE(same_on_all_ranks(static_cast<int64_t>(distributed::fnv1a64(std::string(
         static_cast<const char*>(net.used->weight.grad().data_ptr()), 18 * sizeof(float))))));
     EXPECT_EQ(reducer.last_step().collectives, c.world_size() == 1 ? 0 : reducer.num_buckets());
   }
@@ -202,8 +204,8 @@ TEST(GradReducer, ParameterUnusedAfterAUsedStepGetsZeroGradientAnyWorld) {
   torch::manual_seed(5);
   torch::nn::Linear a(6, 3), b(6, 3);
   torch::nn::Sequential net(a, b);  // registration only; forward is written out below
-  dist::broadcast_state(*net, c);
-  dist::GradReducer reducer(*net, c, /*bucket_cap_bytes=*/1 << 20);  // one bucket holds both
+  distributed::broadcast_state(*net, c);
+  distributed::GradReducer reducer(*net, c, /*bucket_cap_bytes=*/1 << 20);  // one bucket holds both
   ASSERT_EQ(reducer.num_buckets(), 1);
   torch::manual_seed(100 + c.rank());
   for (int step = 0; step < 4; ++step) {
@@ -236,7 +238,7 @@ TEST(GradReducer, GradientIsTheGlobalMeanWorld1World2World4) {
     lin->bias.copy_(ref->bias);
   }
   torch::nn::functional::mse_loss(ref->forward(x), y).backward();
-  dist::GradReducer reducer(*lin, c);
+  distributed::GradReducer reducer(*lin, c);
   reducer.prepare_step();
   const int64_t per = 8 / w;
   auto xs = x.narrow(0, c.rank() * per, per), ys = y.narrow(0, c.rank() * per, per);
@@ -267,7 +269,7 @@ TEST(GradReducer, AccumulatedMicroBatchesGiveTheGlobalMeanOnceWorld1World2World4
     lin->bias.copy_(ref->bias);
   }
   torch::nn::functional::mse_loss(ref->forward(x), y).backward();
-  dist::GradReducer reducer(*lin, c, /*bucket_cap_bytes=*/8);  // weight and bias: 2 buckets
+  distributed::GradReducer reducer(*lin, c, /*bucket_cap_bytes=*/8);  // weight and bias: 2 buckets
   ASSERT_EQ(reducer.num_buckets(), 2);
   const int64_t per_rank = 16 / w, micro = 2, accum = per_rank / micro;
   for (int step = 0; step < 2; ++step) {  // the second step must not see the first one's sums
@@ -284,7 +286,7 @@ TEST(GradReducer, AccumulatedMicroBatchesGiveTheGlobalMeanOnceWorld1World2World4
     EXPECT_TRUE(torch::allclose(lin->weight.grad(), ref->weight.grad(), 0, 1e-6)) << "step " << step;
     EXPECT_TRUE(torch::allclose(lin->bias.grad(), ref->bias.grad(), 0, 1e-6)) << "step " << step;
     auto flat = torch::cat({lin->weight.grad().reshape({-1}), lin->bias.grad()}).contiguous();
-    EXPECT_TRUE(same_on_all_ranks(static_cast<int64_t>(dist::fnv1a64(std::string(
+    EXPECT_TRUE(same_on_all_ranks(static_cast<int64_t>(distributed::fnv1a64(std::string(
         static_cast<const char*>(flat.data_ptr()), flat.numel() * sizeof(float))))));
     EXPECT_EQ(reducer.last_step().collectives, w == 1 ? 0 : 2) << "one all-reduce per bucket per step";
     if (w == 1) EXPECT_EQ(reducer.last_step().all_reduce_s, 0.0);
@@ -302,8 +304,8 @@ TEST(GradReducer, ParameterUnusedInTheLastMicroBatchKeepsItsGradientAnyWorld) {
   Net net;
   net.register_module("a", a);
   net.register_module("b", b);
-  dist::broadcast_state(net, c);
-  dist::GradReducer reducer(net, c, /*bucket_cap_bytes=*/1);  // a bucket per parameter
+  distributed::broadcast_state(net, c);
+  distributed::GradReducer reducer(net, c, /*bucket_cap_bytes=*/1);  // a bucket per parameter
   auto x = torch::full({1, 3}, static_cast<double>(c.rank() + 1));
   net.zero_grad();
   reducer.prepare_step(2);
@@ -325,8 +327,8 @@ TEST(GradReducer, GradientsLiveInBucketMemoryAnyWorld) {
   auto& c = world();
   torch::manual_seed(4);
   torch::nn::Linear lin(4, 3);
-  dist::broadcast_state(*lin, c);
-  dist::GradReducer reducer(*lin, c);  // one bucket: weight and bias
+  distributed::broadcast_state(*lin, c);
+  distributed::GradReducer reducer(*lin, c);  // one bucket: weight and bias
   ASSERT_EQ(reducer.num_buckets(), 1);
   torch::optim::SGD sgd(lin->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
   auto x = torch::ones({2, 4});
@@ -340,7 +342,9 @@ TEST(GradReducer, GradientsLiveInBucketMemoryAnyWorld) {
     EXPECT_TRUE(lin->weight.grad().is_contiguous());
     if (step == 0) first = lin->weight.grad().clone();
     // The same input and weights give the same gradient again: nothing accumulated.
-    if (step == 1) EXPECT_TRUE(torch::equal(lin->weight.grad(), first));
+    if (step == 1) {
+      EXPECT_TRUE(torch::equal(lin->weight.grad(), first));
+    }
     if (step == 0) {
       EXPECT_NO_THROW(sgd.zero_grad());  // LibTorch 1.x: detach_() + zero_() on the gradient
       EXPECT_TRUE(lin->weight.grad().eq(0).all().item<bool>());
@@ -355,8 +359,8 @@ TEST(GradReducer, SmallBucketsLaunchInOrderAndAverageAnyWorld) {
   torch::manual_seed(9);
   torch::nn::Sequential net(torch::nn::Linear(8, 8), torch::nn::ReLU(), torch::nn::Linear(8, 8),
                             torch::nn::ReLU(), torch::nn::Linear(8, 2));
-  dist::broadcast_state(*net, c);
-  dist::GradReducer reducer(*net, c, /*bucket_cap_bytes=*/100);
+  distributed::broadcast_state(*net, c);
+  distributed::GradReducer reducer(*net, c, /*bucket_cap_bytes=*/100);
   EXPECT_GE(reducer.num_buckets(), 4);
   // Reverse registration order: the last layer's bias is in bucket 0.
   EXPECT_EQ(reducer.bucket_param_names(0).front(), "4.bias");

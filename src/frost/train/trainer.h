@@ -23,7 +23,7 @@ class Optimizer;
 namespace frost::comm {
 class Communicator;
 }
-namespace frost::dist {
+namespace frost::distributed {
 class GradReducer;
 }
 
@@ -70,7 +70,7 @@ class Trainer {
   EvalResult evaluate();
 
   models::Classifier& model() { return model_; }
-  dist::GradReducer& reducer() { return *reducer_; }
+  distributed::GradReducer& reducer() { return *reducer_; }
   /// The optimizer; it holds the trainable parameters only.
   torch::optim::Optimizer& optimizer();
   /// Optimizer steps taken so far.
@@ -88,7 +88,7 @@ class Trainer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   models::Classifier model_{nullptr};
-  std::unique_ptr<dist::GradReducer> reducer_;
+  std::unique_ptr<distributed::GradReducer> reducer_;
   int64_t global_step_ = 0;
   int64_t skipped_steps_ = 0;
 };

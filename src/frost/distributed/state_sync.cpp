@@ -1,4 +1,4 @@
-#include "frost/dist/state_sync.h"
+#include "frost/distributed/state_sync.h"
 
 #include <torch/torch.h>
 
@@ -8,7 +8,7 @@
 #include "frost/comm/communicator.h"
 #include "frost/core/error.h"
 
-namespace frost::dist {
+namespace frost::distributed {
 
 namespace {
 constexpr uint64_t kFnvOffset = 14695981039346656037ULL;
@@ -139,4 +139,4 @@ uint64_t state_digest(torch::nn::Module& module) {
   return h;
 }
 
-}  // namespace frost::dist
+}  // namespace frost::distributed

@@ -14,14 +14,14 @@
 #include "frost/core/error.h"
 #include "test_util.h"
 #include "frost/data/h5_dataset.h"
-#include "frost/data/loader.h"
+#include "frost/train/loader.h"
 
 namespace {
 
 using frost::testing::make_temp_dir;
 
-using frost::data::Batch;
-using frost::data::BatchLoader;
+using frost::train::Batch;
+using frost::train::BatchLoader;
 using frost::data::DatasetInfo;
 using frost::data::H5Dataset;
 using frost::data::InputKind;

@@ -1,4 +1,4 @@
-#include "frost/data/loader.h"
+#include "frost/train/loader.h"
 
 #include <torch/torch.h>
 
@@ -9,7 +9,7 @@
 #include "frost/core/error.h"
 #include "frost/data/h5_dataset.h"
 
-namespace frost::data {
+namespace frost::train {
 namespace {
 
 // 1 + the last column where some row of `m` (uint8 [rows, cols], row-major) is non-zero;
@@ -53,15 +53,15 @@ void normalise_pixels(const uint8_t* __restrict src, float* __restrict dst,
 
 }  // namespace
 
-BatchLoader::BatchLoader(const H5Dataset& dataset, std::vector<std::vector<int64_t>> batches,
+BatchLoader::BatchLoader(const data::H5Dataset& dataset, std::vector<std::vector<int64_t>> batches,
                          int prefetch_batches)
     : dataset_(dataset),
       batches_(std::move(batches)),
       prefetch_batches_(static_cast<size_t>(std::max(prefetch_batches, 1))) {
   FROST_CHECK(prefetch_batches >= 1, "BatchLoader: prefetch_batches must be >= 1, got ",
               prefetch_batches);
-  const DatasetInfo& info = dataset_.info();
-  if (info.input_kind == InputKind::kImage) {
+  const data::DatasetInfo& info = dataset_.info();
+  if (info.input_kind == data::InputKind::kImage) {
     const auto channels = static_cast<int64_t>(info.mean.size());
     FROST_ASSERT(channels == info.sample_shape.at(0) && info.std.size() == info.mean.size(),
                  "image dataset without one mean/std per channel");
@@ -89,7 +89,7 @@ BatchLoader::~BatchLoader() {
 }
 
 Batch BatchLoader::load(const std::vector<int64_t>& indices) {
-  const DatasetInfo& info = dataset_.info();
+  const data::DatasetInfo& info = dataset_.info();
   const auto b = static_cast<int64_t>(indices.size());
   const int64_t row_numel = info.sample_numel();
   std::vector<int64_t> shape{b};
@@ -101,12 +101,12 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
   if (info.has_attention_mask) mask_rows_.resize(static_cast<size_t>(b * row_numel));
   uint8_t* mask = info.has_attention_mask ? mask_rows_.data() : nullptr;
   switch (info.input_kind) {
-    case InputKind::kFeatures: {  // float32 as stored: straight into the batch tensor
+    case data::InputKind::kFeatures: {  // float32 as stored: straight into the batch tensor
       batch.inputs = torch::empty(shape, torch::kFloat32);
       dataset_.read(indices, batch.inputs.data_ptr(), batch.labels.data_ptr<int64_t>(), mask);
       break;
     }
-    case InputKind::kImage: {
+    case data::InputKind::kImage: {
       input_rows_.resize(static_cast<size_t>(b * row_numel));
       dataset_.read(indices, input_rows_.data(), batch.labels.data_ptr<int64_t>(), mask);
       batch.inputs = torch::empty(shape, torch::kFloat32);
@@ -122,7 +122,7 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
         }
       break;
     }
-    case InputKind::kTokens: {
+    case data::InputKind::kTokens: {
       input_rows_.resize(static_cast<size_t>(b * row_numel) * sizeof(int32_t));
       dataset_.read(indices, input_rows_.data(), batch.labels.data_ptr<int64_t>(), mask);
       const int64_t length = row_numel;
@@ -186,4 +186,4 @@ bool BatchLoader::next(Batch& out) {
   return false;
 }
 
-}  // namespace frost::data
+}  // namespace frost::train

@@ -53,8 +53,10 @@
 #include <vector>
 
 namespace frost::data {
-
 class H5Dataset;
+}  // namespace frost::data
+
+namespace frost::train {
 
 /// One batch of B samples, on the CPU.
 struct Batch {
@@ -80,7 +82,7 @@ class BatchLoader {
   /// TrainSampler::epoch_batches or EvalSampler::batches (indices are checked when read; a bad
   /// one surfaces from next()). prefetch_batches: how many finished batches may wait (>= 1).
   /// Throws frost::Error for prefetch_batches < 1. Starts the background thread.
-  BatchLoader(const H5Dataset& dataset, std::vector<std::vector<int64_t>> batches,
+  BatchLoader(const data::H5Dataset& dataset, std::vector<std::vector<int64_t>> batches,
               int prefetch_batches = 2);
   /// Stops and joins the background thread (promptly; see the thread contract).
   ~BatchLoader();
@@ -101,7 +103,7 @@ class BatchLoader {
   void run();  // the background thread
   Batch load(const std::vector<int64_t>& indices);  // background thread only
 
-  const H5Dataset& dataset_;
+  const data::H5Dataset& dataset_;
   const std::vector<std::vector<int64_t>> batches_;
   const size_t prefetch_batches_;
   // Images: the normalised value of pixel value v in channel c at [c * 256 + v]
@@ -121,4 +123,4 @@ class BatchLoader {
   std::thread thread_;  // last member: started after everything above is initialised
 };
 
-}  // namespace frost::data
+}  // namespace frost::train

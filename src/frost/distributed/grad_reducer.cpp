@@ -1,4 +1,4 @@
-#include "frost/dist/grad_reducer.h"
+#include "frost/distributed/grad_reducer.h"
 
 #include <torch/torch.h>
 
@@ -8,7 +8,7 @@
 #include "frost/comm/communicator.h"
 #include "frost/core/error.h"
 
-namespace frost::dist {
+namespace frost::distributed {
 
 namespace {
 using Clock = std::chrono::steady_clock;
@@ -266,4 +266,4 @@ int64_t GradReducer::total_numel() const {
 
 ReduceStats GradReducer::last_step() const { return impl_->last; }
 
-}  // namespace frost::dist
+}  // namespace frost::distributed

@@ -14,7 +14,7 @@ namespace frost::comm {
 class Communicator;
 }
 
-namespace frost::dist {
+namespace frost::distributed {
 
 /// Broadcasts every parameter and buffer of `module` (named_parameters then named_buffers,
 /// recursive, in registration order, so the same order on every rank) from `root`, in place.
@@ -46,4 +46,4 @@ void check_same_across_ranks(const std::string& text, const std::string& what,
 /// FNV-1a over the raw bytes of every tensor in registration order.
 uint64_t state_digest(torch::nn::Module& module);
 
-}  // namespace frost::dist
+}  // namespace frost::distributed

@@ -55,7 +55,7 @@ namespace frost::comm {
 class Communicator;
 }
 
-namespace frost::dist {
+namespace frost::distributed {
 
 /// Default bucket cap: 25 MiB, as PyTorch DistributedDataParallel's bucket_cap_mb default.
 inline constexpr int64_t kDefaultBucketCapBytes = 25LL * 1024 * 1024;
@@ -119,4 +119,4 @@ class GradReducer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace frost::dist
+}  // namespace frost::distributed
