@@ -6,8 +6,22 @@
 //                               found, how to fix it).
 //   FROST_ASSERT(cond, msg...)  an internal invariant: throws frost::InternalError, which
 //                               means a bug in Frost, with file:line.
-// Library code never calls exit(); the app mains catch, log and end the whole job
-// (see Note [Failing the whole job] in src/apps/frost_train.cpp).
+// Library code never calls exit(); the app runner catches, prints one line and ends the whole
+// job (src/apps/app_runner.h).
+//
+// Note [Error context]
+// An error is raised where the fault is seen, with what that place knows ("/labels[1042] = 12
+// is outside [0, 10)"). The callers it passes through on the way up add what they know (the
+// file, the config key, the rank) with FROST_RETHROW or with_error_context, after c10's
+// TORCH_RETHROW, instead of catching, gluing a string prefix and throwing a new error: the
+// type (TimeoutError stays a TimeoutError) and the innermost message are kept, and the form
+// of the full message is decided in one place, Error::what():
+//
+//     [rank R] outermost context: ...: innermost context: message
+//
+// The rank is recorded once, by the first layer that knows it (a communicator, the Trainer,
+// the app runner), so a message never says "[rank 1] [rank 1]". Without a rank the prefix is
+// left out.
 //
 // This header is deliberately light (no LibTorch, no MPI) so that every file can include it.
 #pragma once
@@ -15,14 +29,40 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace frost {
 
-/// A user-facing error: bad input, config or data. The message is complete and is
-/// printed as it is; callers add the rank when they log it.
+/// A user-facing error: bad input, config or data. what() is complete and is printed as it is
+/// (Note [Error context]).
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& message);
+
+  /// "[rank R] context...: message" (Note [Error context]).
+  const char* what() const noexcept override { return what_.c_str(); }
+  /// The message as raised, without rank or context.
+  const std::string& message() const noexcept { return message_; }
+  /// Contexts added so far, outermost first.
+  const std::vector<std::string>& context() const noexcept { return context_; }
+  /// The rank recorded with set_rank, or -1.
+  int rank() const noexcept { return rank_; }
+
+  /// Adds `context` (e.g. "data.train", a file name) outside what the error says so far.
+  /// An empty context is ignored. Returns *this.
+  Error& add_context(std::string context);
+  /// Records the rank that raised the error unless one is recorded already (the innermost
+  /// layer that knows it wins). Returns *this.
+  Error& set_rank(int rank);
+
+ private:
+  void render();
+
+  std::string message_;
+  std::vector<std::string> context_;  // outermost first
+  int rank_ = -1;
+  std::string what_;
 };
 
 /// A collective did not complete within `dist.timeout_s`.
@@ -46,6 +86,30 @@ std::string str_cat(const Args&... args) {
 }
 }  // namespace detail
 
+/// Runs `f()` and returns its result; a frost::Error escaping it gets `context` added
+/// (Note [Error context]).
+template <typename F>
+decltype(auto) with_error_context(const std::string& context, F&& f) {
+  try {
+    return f();
+  } catch (Error& e) {
+    e.add_context(context);
+    throw;
+  }
+}
+
+/// Runs `f()` and returns its result; a frost::Error escaping it records `rank` unless it
+/// names one already (Note [Error context]).
+template <typename F>
+decltype(auto) with_rank(int rank, F&& f) {
+  try {
+    return f();
+  } catch (Error& e) {
+    e.set_rank(rank);
+    throw;
+  }
+}
+
 }  // namespace frost
 
 #define FROST_CHECK(cond, ...)                                      \
@@ -62,4 +126,12 @@ std::string str_cat(const Args&... args) {
           "internal error (a bug in Frost) at ", __FILE__, ":", __LINE__, ": ", #cond, \
           ": ", ##__VA_ARGS__));                                                         \
     }                                                                                    \
+  } while (0)
+
+/// Inside `catch (frost::Error& e)`: adds the context built from the arguments and rethrows the
+/// same exception object (its type is kept), as c10's TORCH_RETHROW.
+#define FROST_RETHROW(e, ...)                                 \
+  do {                                                        \
+    (e).add_context(::frost::detail::str_cat(__VA_ARGS__));  \
+    throw;                                                    \
   } while (0)

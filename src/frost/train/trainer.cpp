@@ -19,12 +19,14 @@
 #include "frost/comm/communicator.h"
 #include "frost/core/blas_threads.h"
 #include "frost/core/error.h"
+#include "frost/core/fault_injection.h"
 #include "frost/core/fs.h"
+#include "frost/core/strings.h"
 #include "frost/data/h5_dataset.h"
-#include "frost/data/loader.h"
+#include "frost/train/loader.h"
 #include "frost/data/sampler.h"
-#include "frost/dist/grad_reducer.h"
-#include "frost/dist/state_sync.h"
+#include "frost/distributed/grad_reducer.h"
+#include "frost/distributed/state_sync.h"
 #include "frost/models/bert.h"
 #include "frost/models/pickle_file.h"
 #include "frost/models/weights.h"
@@ -38,83 +40,10 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    const auto b = item.find_first_not_of(" \t");
-    const auto e = item.find_last_not_of(" \t");
-    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
-  }
-  return out;
-}
-
 std::vector<int64_t> parse_sizes(const std::string& s) {
   std::vector<int64_t> out;
   for (const auto& item : split_list(s)) out.push_back(std::stoll(item));
   return out;
-}
-
-// A whole decimal integer in [0, INT_MAX]; otherwise throws frost::Error "<what>, got '<s>'".
-int parse_count(const std::string& s, const std::string& what) {
-  char* end = nullptr;
-  errno = 0;
-  const long long v = std::strtoll(s.c_str(), &end, 10);
-  FROST_CHECK(!s.empty() && end == s.c_str() + s.size() && errno == 0 && v >= 0 &&
-                  v <= std::numeric_limits<int>::max(),
-              what, ", got '", s, "'");
-  return static_cast<int>(v);
-}
-
-// Fault injection for the failure tests (docs/reliability.md): FROST_FAULT_INJECT =
-// "rank=R,at=open|step:N,action=throw|hang". A fault at `open` fails the way an unreadable
-// data file does; `hang` sleeps forever so that the peers' collective timeout is exercised.
-constexpr int kAllRanks = -2;
-struct FaultPlan {
-  int rank = -1;  // kAllRanks: every rank
-  std::string at;
-  std::string action = "throw";
-};
-
-FaultPlan fault_plan() {
-  FaultPlan plan;
-  const char* env = std::getenv("FROST_FAULT_INJECT");
-  if (env == nullptr) return plan;
-  for (const auto& kv : split_list(env)) {
-    const auto eq = kv.find('=');
-    FROST_CHECK(eq != std::string::npos, "FROST_FAULT_INJECT: expected key=value, got '", kv, "'");
-    const auto k = kv.substr(0, eq), v = kv.substr(eq + 1);
-    if (k == "rank") {
-      plan.rank = v == "*" ? kAllRanks : parse_count(v, "FROST_FAULT_INJECT: rank must be an integer >= 0 or *");
-    } else if (k == "at") {
-      const bool counted = (v.rfind("step:", 0) == 0 || v.rfind("checkpoint:", 0) == 0);
-      if (counted) parse_count(v.substr(v.find(':') + 1), "FROST_FAULT_INJECT: the N of " + v.substr(0, v.find(':') + 1) + "N must be an integer >= 0");
-      FROST_CHECK(v == "open" || counted, "FROST_FAULT_INJECT: unknown site '", v, "' (open, step:N, checkpoint:N)");
-      plan.at = v;
-    } else if (k == "action") {
-      FROST_CHECK(v == "throw" || v == "hang" || v == "kill", "FROST_FAULT_INJECT: unknown action '", v,
-                  "' (throw, hang, kill)");
-      plan.action = v;
-    } else {
-      throw Error("FROST_FAULT_INJECT: unknown key '" + k + "' (rank, at, action)");
-    }
-  }
-  return plan;
-}
-
-void maybe_fault(const FaultPlan& plan, int rank, const std::string& site) {
-  if ((plan.rank != rank && plan.rank != kAllRanks) || plan.at != site) return;
-  if (plan.action == "kill") {
-    spdlog::warn("fault injection: rank {} kills itself (SIGKILL) at {}", rank, site);
-    std::raise(SIGKILL);
-  }
-  if (plan.action == "hang") {
-    spdlog::warn("fault injection: rank {} hangs at {}", rank, site);
-    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
-  throw Error(detail::str_cat("[rank ", rank, "] injected fault at ", site,
-                              " (FROST_FAULT_INJECT)"));
 }
 
 }  // namespace
@@ -142,7 +71,7 @@ void save_state_dict(torch::nn::Module& module, const std::string& path) {
 
 namespace {
 // Float inputs must be finite: a NaN would silently poison the loss or the evaluation.
-void check_finite_inputs(const data::Batch& batch, const std::string& source, int rank) {
+void check_finite_inputs(const Batch& batch, const std::string& source, int rank) {
   if (!batch.inputs.is_floating_point()) return;
   auto bad = torch::isfinite(batch.inputs).reshape({batch.inputs.size(0), -1}).all(1).logical_not();
   if (!bad.any().item<bool>()) return;
@@ -153,8 +82,8 @@ void check_finite_inputs(const data::Batch& batch, const std::string& source, in
 
 // Rows [begin, begin + rows) of a step's batch as one micro-batch. Token inputs are cut to the
 // micro-batch's own width, as the loader cuts whole batches (Note [Dynamic padding]).
-data::Batch micro_batch(const data::Batch& batch, int64_t begin, int64_t rows) {
-  data::Batch mb;
+Batch micro_batch(const Batch& batch, int64_t begin, int64_t rows) {
+  Batch mb;
   mb.inputs = batch.inputs.narrow(0, begin, rows);
   mb.labels = batch.labels.narrow(0, begin, rows);
   mb.indices.assign(batch.indices.begin() + begin, batch.indices.begin() + begin + rows);
@@ -232,7 +161,7 @@ struct Trainer::Impl {
   comm::Communicator& comm;
   int rank = 0, world = 1;
   bool head_only = false;
-  FaultPlan faults;
+  fault::Plan faults;
   std::optional<data::H5Dataset> train_set, test_set;
   std::unique_ptr<data::TrainSampler> sampler;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
@@ -264,7 +193,7 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
   s.rank = comm.rank();
   s.world = comm.world_size();
   s.head_only = cfg.train.strategy == "head";
-  s.faults = fault_plan();
+  s.faults = fault::plan_from_env();
   comm.set_timeout(std::chrono::milliseconds(static_cast<int64_t>(cfg.dist.timeout_s * 1000)));
 
   // ---- a finished run is never overwritten silently (checked before any expensive set-up;
@@ -285,7 +214,7 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
   const std::string blas = set_blas_threads(static_cast<int>(threads));
 
   // ---- data (each rank opens the files; reads happen per batch, only this rank's rows)
-  maybe_fault(s.faults, s.rank, "open");
+  fault::maybe_fault(s.faults, s.rank, "open");
   const char* data_key = "data.train";
   try {
     s.train_set.emplace(data::H5Dataset::open(split_list(cfg.data.train)));
@@ -403,12 +332,12 @@ Trainer::Trainer(const Config& config, comm::Communicator& comm)
   // ---- replicas: same config and model everywhere, then rank 0's values everywhere
   std::ostringstream fingerprint;
   fingerprint << cfg.to_ini() << "samples " << info.num_samples << " classes " << info.num_classes
-              << "\n" << dist::module_signature(*model_);
-  dist::check_same_across_ranks(fingerprint.str(), "config, data and model", comm);
-  dist::broadcast_state(*model_, comm, 0);
+              << "\n" << distributed::module_signature(*model_);
+  distributed::check_same_across_ranks(fingerprint.str(), "config, data and model", comm);
+  distributed::broadcast_state(*model_, comm, 0);
 
   // ---- gradient buckets and optimizer over the trainable parameters only
-  reducer_ = std::make_unique<dist::GradReducer>(
+  reducer_ = std::make_unique<distributed::GradReducer>(
       *model_, comm, static_cast<int64_t>(cfg.dist.bucket_cap_mb * 1024 * 1024));
   if (cfg.optim.name == "sgd") {
     s.optimizer = std::make_unique<torch::optim::SGD>(
@@ -459,8 +388,8 @@ EvalResult Trainer::evaluate() {
   if (cached && !s.cached_test_features.defined()) {
     s.cached_test_features = torch::empty({sampler.size(), model_->backbone->feature_dim()});
     s.cached_test_labels = torch::empty({sampler.size()}, torch::kLong);
-    data::BatchLoader loader(*s.test_set, sampler.batches(), static_cast<int>(s.cfg.data.prefetch));
-    data::Batch batch;
+    BatchLoader loader(*s.test_set, sampler.batches(), static_cast<int>(s.cfg.data.prefetch));
+    Batch batch;
     int64_t row = 0;
     while (loader.next(batch)) {
       check_finite_inputs(batch, "data.test " + s.cfg.data.test, s.rank);
@@ -470,17 +399,17 @@ EvalResult Trainer::evaluate() {
       row += b;
     }
   }
-  std::unique_ptr<data::BatchLoader> loader;
+  std::unique_ptr<BatchLoader> loader;
   std::vector<std::vector<int64_t>> cached_batches;
   if (cached) {
     for (int64_t b = 0; b < sampler.size(); b += s.cfg.data.eval_batch_size) {
       cached_batches.push_back({b, std::min(sampler.size(), b + s.cfg.data.eval_batch_size)});
     }
   } else {
-    loader = std::make_unique<data::BatchLoader>(*s.test_set, sampler.batches(), static_cast<int>(s.cfg.data.prefetch));
+    loader = std::make_unique<BatchLoader>(*s.test_set, sampler.batches(), static_cast<int>(s.cfg.data.prefetch));
   }
   double correct = 0, loss_sum = 0, count = 0;
-  data::Batch batch;
+  Batch batch;
   size_t next_cached = 0;
   auto next_batch = [&]() {
     if (!cached) return loader->next(batch);
@@ -602,8 +531,8 @@ static void build_feature_cache(models::ClassifierImpl& model, const data::H5Dat
   for (int r = 0; r < world; ++r) max_rows = std::max(max_rows, data::EvalSampler(n, world, r, 1).size());
   auto mine = torch::zeros({max_rows, d});
   auto my_labels = torch::zeros({max_rows}, torch::kLong);
-  data::BatchLoader loader(set, sampler.batches(), static_cast<int>(cfg.data.prefetch));
-  data::Batch batch;
+  BatchLoader loader(set, sampler.batches(), static_cast<int>(cfg.data.prefetch));
+  Batch batch;
   int64_t row = 0;
   while (loader.next(batch)) {
     check_finite_inputs(batch, "data.train " + cfg.data.train, rank);
@@ -658,14 +587,14 @@ static std::vector<std::string> build_feature_cache_on_disk(models::ClassifierIm
     fs::create_directories(dir);
   }
   comm.barrier();
-  data::BatchLoader loader(set, ranges[rank].batches(), static_cast<int>(cfg.data.prefetch));
+  BatchLoader loader(set, ranges[rank].batches(), static_cast<int>(cfg.data.prefetch));
   data::DatasetInfo info;
   info.sample_shape = {d};
   info.input_kind = data::InputKind::kFeatures;
   info.num_classes = set.info().num_classes;
   info.task = set.info().task;
   std::vector<std::string> parts(static_cast<size_t>(world * rounds));
-  data::Batch batch;
+  Batch batch;
   for (int64_t k = 0; k < rounds; ++k) {
     torch::Tensor mine, my_labels;
     const int64_t my_rows = std::clamp<int64_t>(ranges[rank].size() - k * chunk_rows, 0, chunk_rows);
@@ -734,12 +663,13 @@ void Trainer::save_checkpoint(int64_t epoch, int64_t step_in_epoch) {
   fs::create_directories(dir);
   char name[64];
   std::snprintf(name, sizeof(name), "step-%09lld.pt", static_cast<long long>(global_step_));
-  if (s.faults.at == "checkpoint:" + std::to_string(global_step_) && s.faults.action == "kill") {
+  const std::string fault_site = "checkpoint:" + std::to_string(global_step_);
+  if (s.faults.targets(s.rank, fault_site) && s.faults.action == fault::Action::kKill) {
     // Fault injection: die half-way through writing the checkpoint's temporary file.
     std::ofstream part(fs::temp_path_for(dir + "/" + name), std::ios::binary);
     part.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
     part.flush();
-    maybe_fault(s.faults, s.rank, "checkpoint:" + std::to_string(global_step_));
+    fault::maybe_fault(s.faults, s.rank, fault_site);
   }
   fs::write_file_atomic(dir + "/" + name, bytes.data(), bytes.size());
   fs::write_file_atomic(dir + "/latest", std::string(name) + "\n");
@@ -882,9 +812,9 @@ std::vector<EpochSummary> Trainer::run() {
     const int64_t steps_left = s.total_steps - global_step_;
     if (static_cast<int64_t>(batches.size()) > steps_left) batches.resize(steps_left);
     const int64_t epoch_steps = static_cast<int64_t>(batches.size());
-    std::unique_ptr<data::BatchLoader> loader;
+    std::unique_ptr<BatchLoader> loader;
     if (!cached) {
-      loader = std::make_unique<data::BatchLoader>(disk_cached ? *s.feature_set : *s.train_set, batches,
+      loader = std::make_unique<BatchLoader>(disk_cached ? *s.feature_set : *s.train_set, batches,
                                                    static_cast<int>(cfg.data.prefetch));
     }
 
@@ -893,7 +823,7 @@ std::vector<EpochSummary> Trainer::run() {
     double loss_sum = 0, sample_count = 0;
     int64_t comm_bytes_total = 0;
     const auto epoch_t0 = Clock::now();
-    data::Batch batch;
+    Batch batch;
     for (int64_t i = 0; i < epoch_steps; ++i) {
       const auto t0 = Clock::now();
       if (cached) {
@@ -906,7 +836,7 @@ std::vector<EpochSummary> Trainer::run() {
         FROST_ASSERT(loader->next(batch), "loader ended early at step ", i, " of ", epoch_steps);
         check_finite_inputs(batch, "data.train " + cfg.data.train, s.rank);
       }
-      maybe_fault(s.faults, s.rank, "step:" + std::to_string(global_step_ + 1));
+      fault::maybe_fault(s.faults, s.rank, "step:" + std::to_string(global_step_ + 1));
       const double data_s = seconds_since(t0);
 
       const double lr = lr_at(cfg.optim, global_step_, s.total_steps);
@@ -925,7 +855,7 @@ std::vector<EpochSummary> Trainer::run() {
       for (int64_t j = 0; j < micro_batches; ++j) {
         if (j > 0) reducer_->next_micro_batch();
         const int64_t begin = j * micro_rows, rows = std::min(micro_rows, step_rows - begin);
-        const data::Batch mb = micro_batches == 1 ? batch : micro_batch(batch, begin, rows);
+        const Batch mb = micro_batches == 1 ? batch : micro_batch(batch, begin, rows);
         const auto t_forward = Clock::now();
         torch::Tensor logits;
         if (cached || disk_cached) {
@@ -1021,8 +951,8 @@ std::vector<EpochSummary> Trainer::run() {
     sum.samples_per_s = totals[1].item<double>() / sum.wall_s;
     sum.comm_mb_per_step = epoch_steps > 0 ? comm_bytes_total / 1e6 / epoch_steps : 0.0;
 
-    // One model everywhere: rank 0's BatchNorm statistics (see dist::broadcast_buffers).
-    if (!s.head_only) dist::broadcast_buffers(*model_, s.comm, 0);
+    // One model everywhere: rank 0's BatchNorm statistics (see distributed::broadcast_buffers).
+    if (!s.head_only) distributed::broadcast_buffers(*model_, s.comm, 0);
     sum.eval = evaluate();
     if (rank0) {
       s.write_metrics({{"kind", "epoch"}, {"strategy", cfg.train.strategy}, {"epoch", epoch + 1},

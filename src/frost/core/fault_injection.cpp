@@ -1,0 +1,86 @@
+#include "frost/core/fault_injection.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <limits>
+#include <thread>
+
+#include "frost/core/error.h"
+#include "frost/core/strings.h"
+
+namespace frost::fault {
+
+namespace {
+
+// A whole decimal integer in [0, INT_MAX]; otherwise throws frost::Error "<what>, got '<s>'".
+int parse_count(const std::string& s, const std::string& what) {
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  FROST_CHECK(!s.empty() && end == s.c_str() + s.size() && errno == 0 && v >= 0 &&
+                  v <= std::numeric_limits<int>::max(),
+              what, ", got '", s, "'");
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
+bool Plan::targets(int r, const std::string& site) const {
+  return (rank == r || rank == kAllRanks) && !at.empty() && at == site;
+}
+
+Plan plan_from_env() {
+  Plan plan;
+  const char* env = std::getenv("FROST_FAULT_INJECT");
+  if (env == nullptr) return plan;
+  for (const auto& kv : split_list(env)) {
+    const auto eq = kv.find('=');
+    FROST_CHECK(eq != std::string::npos, "FROST_FAULT_INJECT: expected key=value, got '", kv, "'");
+    const auto k = kv.substr(0, eq), v = kv.substr(eq + 1);
+    if (k == "rank") {
+      plan.rank = v == "*" ? kAllRanks
+                           : parse_count(v, "FROST_FAULT_INJECT: rank must be an integer >= 0 or *");
+    } else if (k == "at") {
+      const bool counted = (v.rfind("step:", 0) == 0 || v.rfind("checkpoint:", 0) == 0);
+      if (counted) {
+        parse_count(v.substr(v.find(':') + 1), "FROST_FAULT_INJECT: the N of " +
+                                                   v.substr(0, v.find(':') + 1) +
+                                                   "N must be an integer >= 0");
+      }
+      FROST_CHECK(v == "open" || counted, "FROST_FAULT_INJECT: unknown site '", v,
+                  "' (open, step:N, checkpoint:N)");
+      plan.at = v;
+    } else if (k == "action") {
+      FROST_CHECK(v == "throw" || v == "hang" || v == "kill", "FROST_FAULT_INJECT: unknown action '",
+                  v, "' (throw, hang, kill)");
+      plan.action = v == "throw" ? Action::kThrow : v == "hang" ? Action::kHang : Action::kKill;
+    } else {
+      throw Error("FROST_FAULT_INJECT: unknown key '" + k + "' (rank, at, action)");
+    }
+  }
+  return plan;
+}
+
+void maybe_fault(const Plan& plan, int rank, const std::string& site) {
+  if (!plan.targets(rank, site)) return;
+  switch (plan.action) {
+    case Action::kKill:
+      spdlog::warn("fault injection: rank {} kills itself (SIGKILL) at {}", rank, site);
+      std::raise(SIGKILL);
+      break;
+    case Action::kHang:
+      spdlog::warn("fault injection: rank {} hangs at {}", rank, site);
+      for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+    case Action::kThrow:
+      break;
+  }
+  Error e("injected fault at " + site + " (FROST_FAULT_INJECT)");
+  e.set_rank(rank);
+  throw e;
+}
+
+}  // namespace frost::fault
