@@ -7,9 +7,9 @@
 #   FROST_SAN_JOBS=2 FROST_SAN_E2E=1 bash tests/sanitize.sh   # also the e2e scripts via ctest
 #   FROST_SAN_SKIP_BUILD=1 bash tests/sanitize.sh              # rerun the tests only
 #
-# Builds frost_data_tests, frost_unit_tests, frost_mpi_tests (plus frost-prep, frost-train and
+# Builds the unit test binaries (frost_unit_<folder>_tests), frost_mpi_tests (plus frost-prep, frost-train and
 # frost-bench, which the e2e scripts need) in a separate Debug build directory with
-# -fsanitize=address,undefined, then runs the data and unit test binaries directly and the MPI
+# -fsanitize=address,undefined, then runs the unit test binaries directly and the MPI
 # tests at world sizes 1..4 through launch/frost-mpirun. Any sanitizer report aborts the
 # process (abort_on_error=1, -fno-sanitize-recover=undefined), so the run fails on the first
 # finding and the report (with its stack) is on stderr.
@@ -34,6 +34,7 @@ san_flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1${FROST_ASAN_EXTRA_OPTIONS:+:$FROST_ASAN_EXTRA_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1${FROST_UBSAN_EXTRA_OPTIONS:+:$FROST_UBSAN_EXTRA_OPTIONS}"
 
+unit_suites=(text_tests data_tests models_tests train_tests)  # tests/unit/<folder>, as tests/CMakeLists.txt
 step() { printf '\n==== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 
 if [[ -z "${FROST_SAN_SKIP_BUILD:-}" ]]; then
@@ -51,7 +52,7 @@ if [[ -z "${FROST_SAN_SKIP_BUILD:-}" ]]; then
   step "build ($jobs jobs)"
   t0=$SECONDS
   cmake --build "$build" -j "$jobs" --target \
-    frost_data_tests frost_unit_tests frost_mpi_tests frost-prep frost-train frost-bench
+    "${unit_suites[@]/#/frost_unit_}" frost_mpi_tests frost-prep frost-train frost-bench
   echo "build took $((SECONDS - t0)) s"
 fi
 
@@ -70,8 +71,9 @@ run() {  # run NAME CMD...: run a suite, remember a failure, keep going
   fi
 }
 
-run data "$build/tests/frost_data_tests"
-run unit "$build/tests/frost_unit_tests"
+for suite in "${unit_suites[@]}"; do
+  run "unit.${suite%_tests}" "$build/tests/frost_unit_$suite"
+done
 for np in 1 2 3 4; do
   run "mpi.world$np" launch/frost-mpirun --quiet -np "$np" "$build/tests/frost_mpi_tests" \
     "--gtest_filter=*World${np}*:*AnyWorld*"

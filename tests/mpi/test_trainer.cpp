@@ -8,7 +8,7 @@
 #include "frost/core/blas_threads.h"
 #include "frost/core/error.h"
 #include "frost/data/sampler.h"
-#include "frost/dist/grad_reducer.h"
+#include "frost/distributed/grad_reducer.h"
 #include "frost/train/trainer.h"
 #include "mpi_test_util.h"
 
@@ -164,7 +164,7 @@ TEST(HeadStrategy, FrozenBackboneBitwiseUnchangedAndOnlyHeadCommunicatedAnyWorld
   train::Trainer trainer(cfg, c);
   auto& model = *trainer.model();
   const int64_t d = model.backbone->feature_dim(), classes = 3;
-  const uint64_t backbone_before = dist::state_digest(*model.backbone);
+  const uint64_t backbone_before = distributed::state_digest(*model.backbone);
   auto head_before = model.head->weight.detach().clone();
 
   int64_t total = 0;
@@ -176,10 +176,14 @@ TEST(HeadStrategy, FrozenBackboneBitwiseUnchangedAndOnlyHeadCommunicatedAnyWorld
 
   trainer.run();
   EXPECT_EQ(trainer.reducer().last_step().all_reduce_bytes, c.world_size() == 1 ? 0 : 4 * (d * classes + classes));
-  EXPECT_EQ(dist::state_digest(*model.backbone), backbone_before) << "the frozen backbone changed";
+  EXPECT_EQ(distributed::state_digest(*model.backbone), backbone_before) << "the frozen backbone changed";
   for (auto& b : model.backbone->named_buffers(true)) {
-    if (b.key().find("running_mean") != std::string::npos) EXPECT_TRUE(b.value().eq(3.0).all().item<bool>()) << b.key();
-    if (b.key().find("num_batches_tracked") != std::string::npos) EXPECT_EQ(b.value().item<int64_t>(), 77);
+    if (b.key().find("running_mean") != std::string::npos) {
+      EXPECT_TRUE(b.value().eq(3.0).all().item<bool>()) << b.key();
+    }
+    if (b.key().find("num_batches_tracked") != std::string::npos) {
+      EXPECT_EQ(b.value().item<int64_t>(), 77);
+    }
   }
   EXPECT_FALSE(torch::equal(model.head->weight, head_before)) << "the head did not train";
   // The optimizer holds the two head tensors and no state for any backbone parameter.
@@ -216,9 +220,9 @@ TEST(HeadStrategy, SwitchFromFullFreezesTheBackboneBitwiseWithSgdAndAdamWAnyWorl
     cfg.optim.lr = optim == "sgd" ? 0.05 : 1e-2;
     cfg.train.max_steps = 2;
     train::Trainer full(cfg, c);
-    const uint64_t backbone_start = dist::state_digest(*full.model()->backbone);
+    const uint64_t backbone_start = distributed::state_digest(*full.model()->backbone);
     full.run();
-    const uint64_t frozen_at = dist::state_digest(*full.model()->backbone);
+    const uint64_t frozen_at = distributed::state_digest(*full.model()->backbone);
     ASSERT_NE(frozen_at, backbone_start) << optim << ": the full steps did not change the backbone";
 
     auto head_cfg = cfg;
@@ -228,11 +232,11 @@ TEST(HeadStrategy, SwitchFromFullFreezesTheBackboneBitwiseWithSgdAndAdamWAnyWorl
     head_cfg.model.init = dir + "/full/model.pt";
     train::Trainer head(head_cfg, c);
     auto& model = *head.model();
-    ASSERT_EQ(dist::state_digest(*model.backbone), frozen_at) << optim << ": model.init did not load the backbone";
+    ASSERT_EQ(distributed::state_digest(*model.backbone), frozen_at) << optim << ": model.init did not load the backbone";
     auto head_before = model.head->weight.detach().clone();
     head.run();
     EXPECT_EQ(head.global_step(), 10);
-    EXPECT_EQ(dist::state_digest(*model.backbone), frozen_at) << optim << ": the frozen backbone changed";
+    EXPECT_EQ(distributed::state_digest(*model.backbone), frozen_at) << optim << ": the frozen backbone changed";
     EXPECT_FALSE(torch::equal(model.head->weight, head_before)) << optim << ": the head did not train";
     auto& state = head.optimizer().state();
     EXPECT_EQ(state.size(), 2u) << optim << ": optimizer state for the head's weight and bias only";
@@ -528,7 +532,7 @@ TEST(FeatureCache, SameParametersAsUncachedAnyWorld) {
   auto a = plain.model()->head->weight, b = cached.model()->head->weight;
   EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-5)) << (a - b).abs().max().item<double>();
   EXPECT_TRUE(torch::allclose(plain.model()->head->bias, cached.model()->head->bias, 1e-4, 1e-5));
-  EXPECT_EQ(dist::state_digest(*plain.model()->backbone), dist::state_digest(*cached.model()->backbone));
+  EXPECT_EQ(distributed::state_digest(*plain.model()->backbone), distributed::state_digest(*cached.model()->backbone));
   EXPECT_TRUE(same_on_all_ranks(digest(*cached.model()->head)));
 }
 
@@ -607,7 +611,7 @@ void expect_bitwise_resume(const std::string& strategy) {
   b2.run();
 
   EXPECT_EQ(b2.global_step(), 10);
-  EXPECT_EQ(dist::state_digest(*a.model()), dist::state_digest(*b2.model())) << "parameters differ";
+  EXPECT_EQ(distributed::state_digest(*a.model()), distributed::state_digest(*b2.model())) << "parameters differ";
   auto pa = a.model()->parameters(), pb = b2.model()->parameters();
   for (size_t i = 0; i < pa.size(); ++i) {
     if (!pa[i].requires_grad()) continue;

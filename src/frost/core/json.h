@@ -8,7 +8,7 @@
 // parsing, before any such walk; 128 is serde_json's recursion limit, which the reference
 // safetensors reader inherits. json_excerpt keeps values quoted in messages short.
 //
-// No LibTorch (used by frost_data_io and frost_core).
+// No LibTorch (frost::core; used by data and models).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -1,7 +1,7 @@
 // An RFC 4180 CSV reader (the input of `frost-prep text`, see text_prep.h). It reads untrusted
 // files: any bytes give a table or a frost::Error (tests/fuzz/fuzz_csv.cpp checks that).
 //
-// No LibTorch, no HDF5 (part of frost_data_io).
+// No LibTorch, no HDF5 (frost::data).
 #pragma once
 
 #include <cstdint>

@@ -11,7 +11,7 @@
 // of the original label of each class, e.g. ["-1","1"]) and, when every label is an integer,
 // class_ids (int64 [k], like fashion-mnist's).
 //
-// No LibTorch here (part of frost_data_io).
+// No LibTorch here (frost::data).
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// safetensors header parsing and validation (no LibTorch; part of frost_data_io).
+// safetensors header parsing and validation (no LibTorch, although it sits in frost::models: the fuzz targets and frost::models share it).
 //
 // Note [safetensors validation]
 // The header is untrusted input: a truncated download, a file of another format or a

@@ -42,7 +42,7 @@
 // Thread safety: a WordPieceTokenizer is immutable after construction; its const methods may
 // be called from any number of threads at once.
 //
-// No LibTorch here (part of frost_data_io).
+// No LibTorch here (frost::text).
 #pragma once
 
 #include <cstdint>

@@ -82,7 +82,9 @@ void edit_file(const std::string& path, const std::function<void(hid_t)>& edit) 
 
 void replace_dataset(hid_t file, const char* name, hid_t type, const std::vector<hsize_t>& dims,
                      const void* data, hid_t mem_type) {
-  if (H5Lexists(file, name, H5P_DEFAULT) > 0) ASSERT_GE(H5Ldelete(file, name, H5P_DEFAULT), 0);
+  if (H5Lexists(file, name, H5P_DEFAULT) > 0) {
+    ASSERT_GE(H5Ldelete(file, name, H5P_DEFAULT), 0);
+  }
   const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
   const hid_t dset = H5Dcreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   ASSERT_GE(dset, 0);

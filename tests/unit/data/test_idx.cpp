@@ -52,9 +52,10 @@ void write_plain(const std::string& path, const std::vector<uint8_t>& bytes) {
 void write_gz(const std::string& path, const std::vector<uint8_t>& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
   ASSERT_NE(f, nullptr) << path;
-  if (!bytes.empty())
+  if (!bytes.empty()) {
     ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())),
               static_cast<int>(bytes.size()));
+  }
   ASSERT_EQ(gzclose(f), Z_OK);
 }
 

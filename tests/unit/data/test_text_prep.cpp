@@ -250,8 +250,12 @@ TEST(PrepText, IntegerLabelsAreOrderedNumerically) {
   const Rows r = read_all(s.train.path);
   for (size_t i = 0; i < r.ids.size(); ++i) {  // "good" has labels 10 and -1, "not" only 10
     const int32_t word = r.ids[i][1];
-    if (word == 4) EXPECT_TRUE(r.labels[i] == 2 || r.labels[i] == 0);
-    if (word == 10) EXPECT_EQ(r.labels[i], 2);
+    if (word == 4) {
+      EXPECT_TRUE(r.labels[i] == 2 || r.labels[i] == 0);
+    }
+    if (word == 10) {
+      EXPECT_EQ(r.labels[i], 2);
+    }
   }
 }
 
@@ -309,7 +313,9 @@ TEST(PrepText, BadInputsLeaveNoOutput) {
     const TextPrepOptions o = options_for(dir, c.csv);
     const std::string e = error_of([&] { prep_text(o); });
     EXPECT_CONTAINS(e, c.expect);
-    if (c.expect.find("label '") == std::string::npos) EXPECT_CONTAINS(e, o.csv_path);
+    if (c.expect.find("label '") == std::string::npos) {
+      EXPECT_CONTAINS(e, o.csv_path);
+    }
     EXPECT_FALSE(std::filesystem::exists(o.out_dir)) << c.expect;
   }
   // Too few rows for both splits.
