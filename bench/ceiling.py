@@ -25,9 +25,9 @@ import os
 import threading
 import time
 
-import scaling  # bench/scaling.py: workloads, launch, machine description, docs region
+import common  # bench/common.py: workloads, launch, machine description, docs region
 
-ROOT = scaling.ROOT
+ROOT = common.ROOT
 BEGIN, END = "<!-- ceiling:begin -->", "<!-- ceiling:end -->"
 
 
@@ -37,7 +37,7 @@ def concurrent_single_rank_runs(args, model, strategy, n, threads, init):
 
     def one(i):
         try:
-            results[i] = scaling.run_frost(args, model, strategy, 1, threads, init, f"ceiling-{model}-{strategy}-{n}x-{i}")
+            results[i] = common.run_frost(args, model, strategy, 1, threads, init, f"ceiling-{model}-{strategy}-{n}x-{i}")
         except BaseException as e:  # run_frost exits on failure; report it from the main thread
             errors.append(f"run {i}: {e}")
 
@@ -76,8 +76,8 @@ def main():
     with open(os.path.join(ROOT, args.scaling_csv)) as f:
         cells = {(r["model"], r["strategy"], int(r["ranks"])): r for r in csv.DictReader(f)}
 
-    scaling.kernel_parity()  # the same OpenBLAS kernels as the scaling run (Note [Kernel parity])
-    t_start, load_before = time.time(), scaling.load_avg()
+    common.kernel_parity()  # the same OpenBLAS kernels as the scaling run (Note [Kernel parity])
+    t_start, load_before = time.time(), common.load_avg()
     cores = os.cpu_count()
     rows = []
     for model in models:
@@ -98,7 +98,7 @@ def main():
                 row["frost_of_ceiling"] = row["frost"] / ceiling
                 row["peer_of_ceiling"] = row["peer"] / ceiling
                 rows.append(row)
-                scaling.log(f"ceiling {model} {strategy} {n} x 1 rank x {threads} thr: {ceiling:.1f} samples/s "
+                common.log(f"ceiling {model} {strategy} {n} x 1 rank x {threads} thr: {ceiling:.1f} samples/s "
                             f"({row['ceiling_runs']}); Frost {row['frost']:.1f} = {row['frost_of_ceiling']:.0%}, "
                             f"DDP {row['peer']:.1f} = {row['peer_of_ceiling']:.0%} of it")
 
@@ -109,9 +109,9 @@ def main():
         w.writerows(rows)
     minutes = (time.time() - t_start) / 60
     out = [f"Measured {datetime.date.today().isoformat()} by `/usr/bin/python3 bench/ceiling.py` ({minutes:.0f} min), "
-           f"Frost revision {scaling.revision()}, against the scaling run recorded above "
+           f"Frost revision {common.revision()}, against the scaling run recorded above "
            f"(`{args.scaling_csv}`). Load average before: {' '.join(load_before.split()[:3])}; "
-           f"after: {' '.join(scaling.load_avg().split()[:3])}.", "",
+           f"after: {' '.join(common.load_avg().split()[:3])}.", "",
            "Ceiling = the summed samples/s of N independent 1-rank Frost runs started together, each with the "
            "threads one rank of the N-rank run gets (same workload, steps and launcher as the scaling cell). "
            "Ceiling scaling = ceiling ÷ (N × the 1-rank cell's Frost samples/s, all cores). "
@@ -123,7 +123,7 @@ def main():
         out.append(f"| {r['model']} | {r['strategy']} | {r['ranks']} × {r['threads']} | {r['one_rank_alone']:.1f} | "
                    f"{r['ceiling']:.1f} | {r['ceiling_scaling']:.0%} | {r['frost']:.1f} | {r['frost_of_ceiling']:.0%} | "
                    f"{r['peer']:.1f} | {r['peer_of_ceiling']:.0%} |")
-    scaling.publish(args, "\n".join(out), BEGIN, END, "Scaling against the hardware's ceiling")
+    common.publish(args, "\n".join(out), BEGIN, END, "Scaling against the hardware's ceiling")
 
 
 if __name__ == "__main__":

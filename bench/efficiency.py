@@ -5,8 +5,9 @@
     /usr/bin/python3 bench/efficiency.py            # both parts; updates docs/benchmarks.md
     /usr/bin/python3 bench/efficiency.py --quick    # few steps, docs untouched
 
-Workloads, data, initial weights, batch sizes and launch are those of bench/scaling.py (ResNet-18
-layout width 32 on Fashion-MNIST, all-MiniLM-L6-v2 on sentence polarity; SGD; no shuffle).
+Workloads, data, initial weights, batch sizes and launch are those of bench/scaling.py, defined in
+bench/common.py (ResNet-18 layout width 32 on Fashion-MNIST, all-MiniLM-L6-v2 on sentence
+polarity; SGD; no shuffle).
 
 MFU. For each model x strategy x ranks in --ranks, Frost runs --warmup + --steps steps. The
 model FLOPs of a training step are counted, not estimated from parameters: forward hooks on
@@ -49,10 +50,10 @@ import sys
 import time
 import types
 
-import scaling  # bench/scaling.py: set-up, inits, launch, machine description
+import common  # bench/common.py: set-up, inits, launch, machine description
 
-ROOT = scaling.ROOT
-PY = scaling.PY
+ROOT = common.ROOT
+PY = common.PY
 BEGIN, END = "<!-- efficiency:begin -->", "<!-- efficiency:end -->"
 
 GEMM_SNIPPET = r"""
@@ -82,7 +83,7 @@ def sgemm_peak(procs, threads, n, seconds):
 
     OpenBLAS's own pool is limited to `threads` too (OPENBLAS_NUM_THREADS), as frost-train does
     with train.threads (torch.set_num_threads alone does not reach it); the kernels are those of
-    scaling.kernel_parity(), which main() applies to every process."""
+    common.kernel_parity(), which main() applies to every process."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
     ps = [subprocess.Popen([PY, "-c", GEMM_SNIPPET, str(n), str(threads), str(seconds)],
                            stdout=subprocess.PIPE, text=True, env=env) for _ in range(procs)]
@@ -112,8 +113,8 @@ def forward_flops(model_name, strategy, args, rows_per_rank_step):
     import torch
     sys.path.insert(0, os.path.join(ROOT, "bench", "peers"))
     import ddp_peer
-    spec = scaling.MODELS[model_name]
-    ns = types.SimpleNamespace(model=model_name, width=scaling.RESNET_WIDTH, in_channels=1,
+    spec = common.MODELS[model_name]
+    ns = types.SimpleNamespace(model=model_name, width=common.RESNET_WIDTH, in_channels=1,
                                hf_config=os.path.join(ROOT, args.work, "bert-config.json"), pooling="cls")
     f = h5py.File(os.path.join(ROOT, spec["data"]), "r")
     num_classes = int(f.attrs["num_classes"])
@@ -122,7 +123,6 @@ def forward_flops(model_name, strategy, args, rows_per_rank_step):
 
     def hook(part):
         def fn(mod, inp, out):
-            x = inp[0]
             if isinstance(mod, torch.nn.Conv2d):
                 k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
                 counts[part] += 2 * out.numel() * k
@@ -169,11 +169,11 @@ def run_mfu(args, inits):
         for model in args.models:
             for strategy in args.strategies:
                 tag = f"mfu-{model}-{strategy}-{np_}r"
-                r = scaling.run_frost(args, model, strategy, np_, threads, inits[model], tag)
+                r = common.run_frost(args, model, strategy, np_, threads, inits[model], tag)
                 num = int(subprocess.run([PY, "-c", "import h5py,sys; print(h5py.File(sys.argv[1])['labels'].shape[0])",
-                                          os.path.join(ROOT, scaling.MODELS[model]["data"])],
+                                          os.path.join(ROOT, common.MODELS[model]["data"])],
                                          capture_output=True, text=True, check=True).stdout)
-                batch = scaling.MODELS[model]["batch"]
+                batch = common.MODELS[model]["batch"]
                 all_steps = step_rows(num, np_, batch, args.warmup + args.steps)
                 flops = forward_flops(model, strategy, args, all_steps[args.warmup:])
                 cells.append((model, strategy, r, flops))
@@ -193,13 +193,13 @@ def run_mfu(args, inits):
                          "compute_mfu": flops / np_ / compute_s / 1e9 / peak,
                          "step_ms": r["step_ms"], "forward_ms": r["forward_ms"], "backward_ms": r["backward_ms"],
                          "data_ms": r["data_ms"], "comm_wait_ms": r["comm_wait_ms"], "optimizer_ms": r["optimizer_ms"]})
-            scaling.log(f"MFU {model} {strategy} {np_}r: {per_rank:.1f} GFLOP/s per rank of {peak:.1f} "
+            common.log(f"MFU {model} {strategy} {np_}r: {per_rank:.1f} GFLOP/s per rank of {peak:.1f} "
                         f"({rows[-1]['mfu']:.1%}, compute {rows[-1]['compute_mfu']:.1%})")
     return rows
 
 
 def batch_of(model):
-    return scaling.MODELS[model]["batch"]
+    return common.MODELS[model]["batch"]
 
 
 def run_sweep(args, inits):
@@ -210,14 +210,14 @@ def run_sweep(args, inits):
     for model in args.models:
         for cap in args.caps:
             tag = f"sweep-{model}-{cap:g}mb-{np_}r"
-            r = scaling.run_frost(args, model, "full", np_, threads, inits[model], tag,
+            r = common.run_frost(args, model, "full", np_, threads, inits[model], tag,
                                   extra=["--dist.bucket_cap_mb", f"{cap:g}"])
             hidden = 1 - r["comm_wait_ms"] / r["allreduce_ms"] if r["allreduce_ms"] > 0 else float("nan")
             rows.append({"model": model, "ranks": np_, "bucket_cap_mb": cap, "buckets": r["collectives"],
                          "samples_per_s": r["samples_per_s"], "step_ms": r["step_ms"],
                          "backward_ms": r["backward_ms"], "allreduce_ms": r["allreduce_ms"],
                          "comm_wait_ms": r["comm_wait_ms"], "hidden": hidden, "mb_per_step": r["mb_per_step"]})
-            scaling.log(f"sweep {model} cap {cap:g} MiB: {r['collectives']:.0f} buckets, {r['samples_per_s']:.1f} samples/s, "
+            common.log(f"sweep {model} cap {cap:g} MiB: {r['collectives']:.0f} buckets, {r['samples_per_s']:.1f} samples/s, "
                         f"all-reduce {r['allreduce_ms']:.1f} ms, wait {r['comm_wait_ms']:.1f} ms ({hidden:.0%} hidden)")
     return rows
 
@@ -231,7 +231,7 @@ def run_cache(args):
         cmd = [f"{args.build}/frost-train", "--config", "configs/sentiment-minilm-head.ini", "--data.test", "",
                "--train.epochs", str(args.cache_epochs), "--train.feature_cache", mode,
                "--log.dir", d, "--log.overwrite", "true", "--log.every", "100000"]
-        wall = scaling.run_logged(scaling.mpirun(np_, f"{d}/rss", cmd), os.path.join(ROOT, d, "run.log"),
+        wall = common.run_logged(common.mpirun(np_, f"{d}/rss", cmd), os.path.join(ROOT, d, "run.log"),
                                   args.run_timeout)
         lines = [json.loads(l) for l in open(os.path.join(ROOT, d, "metrics.jsonl"))]
         epochs = [e for e in lines if e.get("kind") == "epoch"]
@@ -240,8 +240,8 @@ def run_cache(args):
                      "first_epoch_s": epochs[0]["wall_s"],
                      "later_epoch_s": statistics.mean(e["wall_s"] for e in epochs[1:]) if len(epochs) > 1 else float("nan"),
                      "wall_s": wall, "final_train_loss": epochs[-1]["train_loss"],
-                     "rss_mib_max": max(scaling.read_rss(os.path.join(ROOT, d, "rss"), np_))})
-        scaling.log(f"cache {mode}: extraction {extract:.1f} s, epoch 1 {rows[-1]['first_epoch_s']:.1f} s, later "
+                     "rss_mib_max": max(common.read_rss(os.path.join(ROOT, d, "rss"), np_))})
+        common.log(f"cache {mode}: extraction {extract:.1f} s, epoch 1 {rows[-1]['first_epoch_s']:.1f} s, later "
                     f"{rows[-1]['later_epoch_s']:.2f} s, wall {wall:.0f} s, loss {rows[-1]['final_train_loss']:.6f}")
     return rows
 
@@ -324,14 +324,14 @@ def main():
     parts = args.parts.split(",")
 
     t0 = time.time()
-    scaling.ensure_setup(args)
-    scaling.kernel_parity()  # the same OpenBLAS kernels as the scaling runs (Note [Kernel parity])
-    load_before = scaling.load_avg()
-    inits = scaling.make_inits(args)
+    common.ensure_setup(args)
+    common.kernel_parity()  # the same OpenBLAS kernels as the scaling runs (Note [Kernel parity])
+    load_before = common.load_avg()
+    inits = common.make_inits(args)
     mfu = run_mfu(args, inits) if "mfu" in parts else []
     sweep = run_sweep(args, inits) if "sweep" in parts else []
     cache = run_cache(args) if "cache" in parts else []
-    load_after = scaling.load_avg()
+    load_after = common.load_avg()
     os.makedirs(os.path.dirname(os.path.join(ROOT, args.csv)), exist_ok=True)
     with open(os.path.join(ROOT, args.csv), "w", newline="") as f:
         for name, rows in (("mfu", mfu), ("sweep", sweep), ("cache", cache)):
@@ -344,12 +344,12 @@ def main():
                 w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
     busy = max(float(x) for x in (load_before + " " + load_after).split()) > 0.5
     command = "/usr/bin/python3 bench/efficiency.py" + "".join(f" {a}" for a in sys.argv[1:] if a != "--no-setup")
-    meta = {"date": datetime.date.today().isoformat(), "command": command, "machine": scaling.machine(),
-            "revision": scaling.revision(), "load_before": load_before, "load_after": load_after,
+    meta = {"date": datetime.date.today().isoformat(), "command": command, "machine": common.machine(),
+            "revision": common.revision(), "load_before": load_before, "load_after": load_after,
             "minutes": (time.time() - t0) / 60, "warmup": args.warmup, "steps": args.steps, "gemm_n": args.gemm_n,
             "note": "The load average shows other work on the machine during the run; absolute numbers may be "
                     "perturbed." if busy else ""}
-    scaling.publish(args, markdown(mfu, sweep, meta, cache), BEGIN, END, "CPU efficiency and all-reduce overlap")
+    common.publish(args, markdown(mfu, sweep, meta, cache), BEGIN, END, "CPU efficiency and all-reduce overlap")
 
 
 if __name__ == "__main__":

@@ -34,209 +34,18 @@ makes the HDF5 files with frost-prep when they are missing. Runs take their file
 import argparse
 import csv
 import datetime
-import json
 import os
-import platform
 import re
-import shlex
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PY = "/usr/bin/python3"  # Debian's python3-torch, not a virtualenv's
-PEER = "bench/peers/ddp_peer.py"
-FASHION = "data/fashion-mnist/b/train.h5"
-SENTIMENT = "data/sentiment/train.h5"
-MINILM = ".cache/models/all-MiniLM-L6-v2"
+import common  # bench/common.py: set-up, inits, launch, machine description, docs regions
+from common import MODELS, ROOT
+
 BEGIN, END = "<!-- scaling:begin -->", "<!-- scaling:end -->"
 
-# The two workloads: ResNet-18 layout (width 32, small_input) on 28x28 Fashion-MNIST classes
-# 5-9, and all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384, [CLS] pooler) on sentence polarity.
-MODELS = {
-    "resnet": {"batch": 32, "lr": {"full": 0.05, "head": 0.1}, "data": FASHION},
-    "bert": {"batch": 8, "lr": {"full": 0.01, "head": 0.1}, "data": SENTIMENT},
-}
-RESNET_WIDTH = 32
 
-
-def sh(cmd, **kw):
-    return subprocess.run(cmd, shell=isinstance(cmd, str), check=True, cwd=ROOT, **kw)
-
-
-def out_of(cmd):
-    try:
-        return subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return ""
-
-
-def log(msg):
-    print(f"[scaling {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-# --------------------------------------------------------------------------- preparation
-def ensure_setup(args):
-    if not args.no_setup:
-        sh(["bash", "launch/setup.sh"])  # Frost's dependencies, assets, build (idempotent)
-    need = []
-    probe = "import torch, h5py, numpy" + ("" if args.no_plot else ", matplotlib")
-    if subprocess.run([PY, "-c", probe], capture_output=True).returncode != 0:
-        need += ["python3-torch", "python3-h5py", "python3-numpy"] + ([] if args.no_plot else ["python3-matplotlib"])
-    if not os.access("/usr/bin/time", os.X_OK):
-        need.append("time")
-    if need:
-        log(f"installing {' '.join(need)}")
-        sudo = [] if os.geteuid() == 0 else ["sudo"]
-        sh(sudo + ["apt-get", "update", "-qq"])
-        sh(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + need,
-           env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-    build = args.build
-    for tool in ("frost-train", "frost-prep"):
-        if not os.access(os.path.join(ROOT, build, tool), os.X_OK):
-            sys.exit(f"scaling: {build}/{tool} is missing; run bash launch/setup.sh")
-    if "resnet" in args.models and not os.path.exists(os.path.join(ROOT, FASHION)):
-        sh([f"{build}/frost-prep", "fashion-mnist", "--src", "/usr/share/datasets/fashion-mnist",
-            "--out", os.path.dirname(FASHION), "--classes", "5-9"])
-    if "bert" in args.models and not os.path.exists(os.path.join(ROOT, SENTIMENT)):
-        sh([f"{build}/frost-prep", "text", "--csv", ".cache/data/sentence-polarity.csv",
-            "--vocab", f"{MINILM}/vocab.txt", "--out", os.path.dirname(SENTIMENT)])
-
-
-def make_inits(args):
-    """One initial-weights file per model, written by the peer, loaded by both frameworks."""
-    work = args.work
-    os.makedirs(os.path.join(ROOT, work), exist_ok=True)
-    paths = {}
-    if "resnet" in args.models:
-        paths["resnet"] = f"{work}/init-resnet.pt"
-        sh([PY, PEER, "make-init", "--model", "resnet", "--width", str(RESNET_WIDTH), "--in-channels", "1",
-            "--num-classes", "5", "--seed", "0", "--out", paths["resnet"]])
-    if "bert" in args.models:
-        # Dropout off in both frameworks, so that the losses can be compared step by step.
-        with open(os.path.join(ROOT, MINILM, "config.json")) as f:
-            config = json.load(f)
-        config["hidden_dropout_prob"] = config["attention_probs_dropout_prob"] = 0.0
-        with open(os.path.join(ROOT, work, "bert-config.json"), "w") as f:
-            json.dump(config, f, indent=2)
-        paths["bert"] = f"{work}/init-bert.pt"
-        sh([PY, PEER, "make-init", "--model", "bert", "--hf-config", f"{work}/bert-config.json",
-            "--weights", f"{MINILM}/model.safetensors", "--num-classes", "2", "--seed", "0", "--out", paths["bert"]])
-    return paths
-
-
-# ------------------------------------------------------------------------------------ runs
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def mpirun(np, rss_prefix, cmd):
-    """launch/frost-mpirun with every rank under /usr/bin/time -f %M (peak RSS in KiB, one file
-    per rank: rss_prefix.RANK)."""
-    return ["launch/frost-mpirun", "--quiet", "-np", str(np), "bench/peak_rss.sh", rss_prefix] + cmd
-
-
-def read_rss(prefix, np):
-    out = []
-    for r in range(np):
-        with open(f"{prefix}.{r}") as f:
-            lines = [l for l in f.read().split() if l.isdigit()]
-        out.append(int(lines[-1]) / 1024)  # MiB
-    return out
-
-
-def run_logged(cmd, log_path, timeout_s, env=None):
-    t0 = time.time()
-    with open(log_path, "w") as f:
-        f.write(" ".join(shlex.quote(c) for c in cmd) + "\n")
-        f.flush()
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=dict(os.environ, **(env or {})))
-        try:
-            rc = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGTERM)  # mpirun and every rank it started
-            time.sleep(5)
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            sys.exit(f"scaling: run did not end within {timeout_s} s (--run-timeout), log {log_path}")
-    if rc != 0:
-        with open(log_path) as f:
-            tail = f.read()[-3000:]
-        sys.exit(f"scaling: run failed (exit {rc}), log {log_path}:\n{tail}")
-    return time.time() - t0
-
-
-def run_frost(args, model, strategy, np, threads, init, tag, extra=(), mpirun_args=""):
-    """One Frost run; extra: more frost-train options; mpirun_args: FROST_MPIRUN_ARGS."""
-    spec = MODELS[model]
-    d = f"{args.work}/{tag}-frost"
-    os.makedirs(os.path.join(ROOT, d), exist_ok=True)
-    total = args.warmup + args.steps
-    cmd = [f"{args.build}/frost-train", "--data.train", spec["data"], "--data.test", "",
-           "--data.batch_size", str(spec["batch"]), "--data.shuffle", "false", "--data.drop_last", "true",
-           "--train.strategy", strategy, "--train.epochs", "1000", "--train.max_steps", str(total),
-           "--train.threads", str(threads), "--train.seed", "0",
-           "--optim.name", "sgd", "--optim.lr", str(spec["lr"][strategy]), "--optim.momentum", "0",
-           "--optim.weight_decay", "0", "--optim.schedule", "constant", "--optim.warmup_steps", "0",
-           "--model.init", init, "--model.export_format", "none",
-           "--log.dir", d, "--log.overwrite", "true", "--log.level", "warn", "--log.every", "1000"]
-    if model == "resnet":
-        cmd += ["--model.backbone", "resnet18", "--model.width", str(RESNET_WIDTH), "--model.small_input", "true"]
-    else:
-        cmd += ["--model.backbone", "bert", "--model.hf_config", f"{args.work}/bert-config.json",
-                "--model.pooling", "cls"]
-    cmd += list(extra)
-    wall = run_logged(mpirun(np, f"{d}/rss", cmd), os.path.join(ROOT, d, "run.log"), args.run_timeout,
-                      env={"FROST_MPIRUN_ARGS": mpirun_args} if mpirun_args else None)
-    rows = [json.loads(l) for l in open(os.path.join(ROOT, d, "metrics.jsonl"))]
-    rows = [r for r in rows if r.get("kind") == "train"]
-    timed = rows[args.warmup:total]
-    assert len(timed) == args.steps, f"{d}: expected {total} steps, metrics.jsonl has {len(rows)}"
-    step_ms = sum(r["step_ms"] for r in timed)
-    mean = lambda k: statistics.mean(r[k] for r in timed)
-    return {
-        "samples_per_s": sum(r["samples"] for r in timed) / (step_ms / 1e3),
-        "best_samples_per_s": max(r["samples"] / (r["step_ms"] / 1e3) for r in timed),
-        "loss": [r["loss"] for r in rows],
-        "mb_per_step": mean("comm_bytes") / 1e6,
-        "comm_wait_frac": sum(r["comm_wait_ms"] for r in timed) / step_ms,
-        "step_ms": step_ms / len(timed),
-        "data_ms": mean("data_wait_ms"), "forward_ms": mean("forward_ms"), "backward_ms": mean("backward_ms"),
-        "comm_wait_ms": mean("comm_wait_ms"), "optimizer_ms": mean("optimizer_ms"),
-        "allreduce_ms": statistics.mean(r.get("allreduce_ms", 0.0) for r in timed),
-        "collectives": mean("collectives"),
-        "rss_mib": read_rss(os.path.join(ROOT, d, "rss"), np), "wall_s": wall,
-    }
-
-
-def run_peer(args, model, strategy, np, threads, init, tag):
-    spec = MODELS[model]
-    d = f"{args.work}/{tag}-peer"
-    os.makedirs(os.path.join(ROOT, d), exist_ok=True)
-    cmd = [PY, PEER, "train", "--model", model, "--strategy", strategy, "--data", spec["data"], "--init", init,
-           "--batch-size", str(spec["batch"]), "--warmup", str(args.warmup), "--steps", str(args.steps),
-           "--lr", str(spec["lr"][strategy]), "--threads", str(threads), "--port", str(free_port()),
-           "--out", f"{d}/result.json"]
-    cmd += ["--width", str(RESNET_WIDTH), "--in-channels", "1"] if model == "resnet" else \
-        ["--hf-config", f"{args.work}/bert-config.json", "--pooling", "cls"]
-    wall = run_logged(mpirun(np, f"{d}/rss", cmd), os.path.join(ROOT, d, "run.log"), args.run_timeout)
-    with open(os.path.join(ROOT, d, "result.json")) as f:
-        r = json.load(f)
-    r["rss_mib"] = read_rss(os.path.join(ROOT, d, "rss"), np)
-    r["mb_per_step"] = r["allreduce_bytes_per_step"] / 1e6
-    r["best_samples_per_s"] = r["world_size"] * r["batch_size"] / (min(r["step_ms"]) / 1e3)
-    r["step_ms"] = statistics.mean(r["step_ms"])
-    r["wall_s"] = wall
-    return r
-
-
+# ------------------------------------------------------------------------------ loss check
 def rel_diffs(a, b):
     return [abs(x - y) / max(abs(y), 1e-12) for x, y in zip(a, b)]
 
@@ -277,54 +86,6 @@ def loss_check(frost, peer, rtol, order_noise=None):
 # ---------------------------------------------------------------------------------- report
 def noise_note(check):
     return "" if check["order_noise"] is None else f"; all-reduce order noise {check['order_noise']:.1e}"
-
-
-def machine():
-    cpu = out_of("lscpu | sed -n 's/^Model name: *//p'") or platform.processor()
-    mem = out_of("awk '/MemTotal/ {printf \"%.0f GiB\", $2/1048576}' /proc/meminfo")
-    debian = out_of("cat /etc/debian_version")
-    ompi = out_of("mpirun --version 2>&1 | head -1 | sed 's/.*) //'")
-    torch_v = out_of(f"{PY} -c 'import torch; print(torch.__version__)'")
-    libtorch = out_of("dpkg-query -W -f='${Version}' libtorch-dev") or "?"
-    pytorch = out_of("dpkg-query -W -f='${Version}' python3-torch") or "?"
-    blas = out_of("update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | awk '/^Value:/{print $2}'")
-    return (f"{os.cpu_count()} vCPUs ({cpu}), {mem}, Debian {debian}, kernel {platform.release()}; "
-            f"OpenMPI {ompi}; LibTorch {libtorch} (libtorch-dev, Frost); python3-torch {pytorch} "
-            f"(torch.__version__ {torch_v}, the peer); BLAS {os.path.basename(blas) if blas else '?'} "
-            f"({'OpenBLAS' if 'openblas' in blas else 'see update-alternatives'})")
-
-
-def revision():
-    rev = out_of("git rev-parse --short HEAD")
-    if not rev:
-        return "unknown (not a git checkout)"
-    dirty = out_of("git status --porcelain --untracked-files=no -- src CMakeLists.txt")
-    return rev + (" with uncommitted changes under src/" if dirty else "")
-
-
-def native_openblas_core():
-    """The OPENBLAS_CORETYPE frost-train runs with on this CPU (frost::use_native_blas_kernels):
-    SkylakeX with AVX-512 F/BW/VL/DQ, Haswell with AVX2 and FMA, else "" (OpenBLAS's own choice)."""
-    with open("/proc/cpuinfo") as f:
-        flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
-    if all(x in flags for x in ("avx512f", "avx512bw", "avx512vl", "avx512dq")):
-        return "SkylakeX"
-    return "Haswell" if "avx2" in flags and "fma" in flags else ""
-
-
-def kernel_parity():
-    """Note [Kernel parity]: frost-train replaces OpenBLAS's generic kernels by the CPU's own
-    (OPENBLAS_CORETYPE) when the library does not know the CPU; PyTorch does not. Both frameworks
-    must do the same arithmetic for the loss check and the comparison, so every run of the
-    benchmarks gets the same OPENBLAS_CORETYPE in its environment (unless the caller set one).
-    Returns the value used ("" = OpenBLAS's own choice)."""
-    if "OPENBLAS_CORETYPE" not in os.environ and native_openblas_core():
-        os.environ["OPENBLAS_CORETYPE"] = native_openblas_core()
-    return os.environ.get("OPENBLAS_CORETYPE", "")
-
-
-def load_avg():
-    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def plot(rows, path):
@@ -397,28 +158,6 @@ def markdown(rows, meta):
     return "\n".join(out)
 
 
-def publish(args, text, begin=BEGIN, end=END, title="Scaling: Frost and PyTorch DDP"):
-    """Prints a benchmark's markdown `text` and, unless args.no_doc, writes it into its region of
-    args.doc (update_doc)."""
-    print("\n" + text + "\n", flush=True)
-    if not args.no_doc:
-        update_doc(os.path.join(ROOT, args.doc), text, begin, end, title)
-        log(f"updated {args.doc}")
-
-
-def update_doc(path, text, begin=BEGIN, end=END, title="Scaling: Frost and PyTorch DDP"):
-    """Replaces the region between the markers `begin` and `end` of `path` with `text` (a new
-    section `title` with the markers is appended when they are missing)."""
-    with open(path) as f:
-        doc = f.read()
-    if begin not in doc:
-        doc = doc.rstrip("\n") + f"\n\n## {title}\n\n{begin}\n{end}\n"
-    head, rest = doc.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    with open(path, "w") as f:
-        f.write(f"{head}{begin}\n{text}\n\n{end}{tail}")
-
-
 # ------------------------------------------------------------------------------------ main
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -456,11 +195,11 @@ def main():
         sys.exit("scaling: --ranks must include 1 (the efficiency baseline)")
 
     t_start = time.time()
-    ensure_setup(args)
-    log(f"OPENBLAS_CORETYPE={kernel_parity() or '(unset)'} for both frameworks (Note [Kernel parity])")
-    load_before = load_avg()
-    log(f"load average {load_before}")
-    inits = make_inits(args)
+    common.ensure_setup(args)
+    common.log(f"OPENBLAS_CORETYPE={common.kernel_parity() or '(unset)'} for both frameworks (Note [Kernel parity])")
+    load_before = common.load_avg()
+    common.log(f"load average {load_before}")
+    inits = common.make_inits(args)
     cores = os.cpu_count()
     results, k = [], 0
     for model in args.models:
@@ -474,16 +213,16 @@ def main():
                     for who in order:
                         t = f"{tag}-{rep}"
                         if who == "frost":
-                            frost_runs.append(run_frost(args, model, strategy, np, threads, inits[model], t))
+                            frost_runs.append(common.run_frost(args, model, strategy, np, threads, inits[model], t))
                         else:
-                            peer_runs.append(run_peer(args, model, strategy, np, threads, inits[model], t))
+                            peer_runs.append(common.run_peer(args, model, strategy, np, threads, inits[model], t))
                 k += 1
                 # Best of the repeats: other jobs on the machine only ever slow a run down.
                 best = lambda runs: max(runs, key=lambda r: r["samples_per_s"])
                 fr, pr = best(frost_runs), best(peer_runs)
                 check = loss_check(frost_runs[0], peer_runs[0], args.loss_rtol)
                 if not check["ok"] and np >= 3:  # Note [Loss check]
-                    ring = run_frost(args, model, strategy, np, threads, inits[model], f"{tag}-ring",
+                    ring = common.run_frost(args, model, strategy, np, threads, inits[model], f"{tag}-ring",
                                      mpirun_args="--mca coll_libnbc_iallreduce_algorithm 1")
                     noise = rel_diffs(ring["loss"], frost_runs[0]["loss"])
                     check = loss_check(frost_runs[0], peer_runs[0], args.loss_rtol, noise)
@@ -507,7 +246,7 @@ def main():
                 row["frost_all_samples_per_s"] = " ".join(f"{r['samples_per_s']:.1f}" for r in frost_runs)
                 row["peer_all_samples_per_s"] = " ".join(f"{r['samples_per_s']:.1f}" for r in peer_runs)
                 results.append(row)
-                log(f"{model:6s} {strategy:4s} {np} rank(s) x {threads} thr: Frost {row['frost_samples_per_s']:8.1f} "
+                common.log(f"{model:6s} {strategy:4s} {np} rank(s) x {threads} thr: Frost {row['frost_samples_per_s']:8.1f} "
                     f"samples/s | DDP {row['peer_samples_per_s']:8.1f} | Frost/DDP {row['frost_over_peer']:.2f} | "
                     f"{row['frost_mb_per_step']:.3f} MB/step | comm wait {row['frost_comm_wait_frac']:.1%} | "
                     f"RSS {row['frost_rss_mib_max']:.0f}/{row['peer_rss_mib_max']:.0f} MiB | loss "
@@ -529,19 +268,19 @@ def main():
     png = re.sub(r"\.csv$", "", args.csv) + ".png"
     if not args.no_plot:
         plot(results, os.path.join(ROOT, png))
-    load_after = load_avg()
+    load_after = common.load_avg()
     busy = max(float(x) for x in (load_before + " " + load_after).split()) > 0.5
     command = "/usr/bin/python3 bench/scaling.py" + "".join(f" {a}" for a in sys.argv[1:] if a != "--no-setup")
-    meta = {"date": datetime.date.today().isoformat(), "command": command, "machine": machine(), "revision": revision(),
+    meta = {"date": datetime.date.today().isoformat(), "command": command, "machine": common.machine(), "revision": common.revision(),
             "load_before": load_before, "load_after": load_after, "minutes": (time.time() - t_start) / 60,
             "note": "The load average shows that other work shared the machine during the run, so the "
                     "absolute numbers (and ratios, to a lesser degree) may be perturbed" if busy else "",
             "warmup": args.warmup, "steps": args.steps, "rtol": args.loss_rtol, "repeats": args.repeats, "csv": args.csv, "png": png}
-    publish(args, markdown(results, meta))
-    log(f"wrote {args.csv}" + ("" if args.no_plot else f" and {png}") + f"; load average now {load_after}")
+    common.publish(args, markdown(results, meta), BEGIN, END, "Scaling: Frost and PyTorch DDP")
+    common.log(f"wrote {args.csv}" + ("" if args.no_plot else f" and {png}") + f"; load average now {load_after}")
     failed = [f"{r['model']}/{r['strategy']}/{r['ranks']}" for r in results if not r["loss_ok"]]
     if failed:
-        log(f"loss check FAILED in {', '.join(failed)}")
+        common.log(f"loss check FAILED in {', '.join(failed)}")
         sys.exit(1)
 
 
