@@ -42,8 +42,10 @@ uint64_t fnv1a64(const std::string& text);
 void check_same_across_ranks(const std::string& text, const std::string& what,
                              comm::Communicator& comm);
 
-/// Order-independent digest of a module's parameter and buffer values (for tests and logs):
-/// FNV-1a over the raw bytes of every tensor in registration order.
+/// Digest of a module's parameter and buffer values (for tests and logs): one FNV-1a chain over
+/// the raw bytes of every parameter, then every buffer, in registration order (recursive, as
+/// broadcast_state walks them). Order-dependent: the same values in another tensor order give
+/// another digest. Names, shapes and dtypes are not hashed (module_signature holds those).
 uint64_t state_digest(torch::nn::Module& module);
 
 }  // namespace frost::distributed
