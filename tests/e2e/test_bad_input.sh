@@ -60,8 +60,8 @@ pass "ranks with different configs: refused, naming rank 1"
 
 # A malformed FROST_FAULT_INJECT (the failure tests' switch) is an error naming the entry.
 for spec in "rank=x|FROST_FAULT_INJECT: rank must be an integer >= 0 or *, got 'x'" \
-            "rank=0,action=explode|FROST_FAULT_INJECT: unknown action 'explode' (throw, hang, kill)" \
-            "rank=0,at=somewhere|FROST_FAULT_INJECT: unknown site 'somewhere' (open, step:N, checkpoint:N)" \
+            "rank=0,action=explode|FROST_FAULT_INJECT: unknown action 'explode' (throw, hang, kill, hold)" \
+            "rank=0,at=somewhere|FROST_FAULT_INJECT: unknown site 'somewhere' (open, step:N, checkpoint:N, finalize)" \
             "rank=0,colour=red|FROST_FAULT_INJECT: unknown key 'colour' (rank, at, action)" \
             "rank|FROST_FAULT_INJECT: expected key=value, got 'rank'"; do
   value=${spec%%|*} expected=${spec#*|}

@@ -116,7 +116,8 @@ std::unique_ptr<Communicator> make_mpi_communicator(bool world = true);
 /// progress thread). Idempotent. Throws frost::Error when the library gives less than
 /// MPI_THREAD_MULTIPLE.
 void init_mpi(int* argc, char*** argv);
-/// Finalizes MPI if this process initialised it and it is not finalized yet.
+/// Finalizes MPI if this process initialised it and it is not finalized yet. Fault-injection
+/// site "finalize" (src/frost/core/fault_injection.h), so it may throw frost::Error.
 void finalize_mpi();
 /// Collective: every rank passes its own start-up error ("" = none). Returns the number of
 /// ranks that failed (one all-reduce). When some failed, prints "`program`: error: <message>"

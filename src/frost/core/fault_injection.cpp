@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "frost/core/error.h"
+#include "frost/core/fs.h"
 #include "frost/core/strings.h"
 
 namespace frost::fault {
@@ -33,11 +34,9 @@ bool Plan::targets(int r, const std::string& site) const {
   return (rank == r || rank == kAllRanks) && !at.empty() && at == site;
 }
 
-Plan plan_from_env() {
+Plan parse_plan(const std::string& spec, const char* hold_dir) {
   Plan plan;
-  const char* env = std::getenv("FROST_FAULT_INJECT");
-  if (env == nullptr) return plan;
-  for (const auto& kv : split_list(env)) {
+  for (const auto& kv : split_list(spec)) {
     const auto eq = kv.find('=');
     FROST_CHECK(eq != std::string::npos, "FROST_FAULT_INJECT: expected key=value, got '", kv, "'");
     const auto k = kv.substr(0, eq), v = kv.substr(eq + 1);
@@ -51,18 +50,33 @@ Plan plan_from_env() {
                                                    v.substr(0, v.find(':') + 1) +
                                                    "N must be an integer >= 0");
       }
-      FROST_CHECK(v == "open" || counted, "FROST_FAULT_INJECT: unknown site '", v,
-                  "' (open, step:N, checkpoint:N)");
+      FROST_CHECK(v == "open" || v == "finalize" || counted, "FROST_FAULT_INJECT: unknown site '",
+                  v, "' (open, step:N, checkpoint:N, finalize)");
       plan.at = v;
     } else if (k == "action") {
-      FROST_CHECK(v == "throw" || v == "hang" || v == "kill", "FROST_FAULT_INJECT: unknown action '",
-                  v, "' (throw, hang, kill)");
-      plan.action = v == "throw" ? Action::kThrow : v == "hang" ? Action::kHang : Action::kKill;
+      FROST_CHECK(v == "throw" || v == "hang" || v == "kill" || v == "hold",
+                  "FROST_FAULT_INJECT: unknown action '", v, "' (throw, hang, kill, hold)");
+      plan.action = v == "throw"  ? Action::kThrow
+                    : v == "hang" ? Action::kHang
+                    : v == "kill" ? Action::kKill
+                                  : Action::kHold;
     } else {
       throw Error("FROST_FAULT_INJECT: unknown key '" + k + "' (rank, at, action)");
     }
   }
+  if (plan.action == Action::kHold) {
+    FROST_CHECK(hold_dir != nullptr && *hold_dir != '\0',
+                "FROST_FAULT_INJECT: action=hold needs FROST_FAULT_HOLD_DIR, the directory for "
+                "the held.RANK marker files and the release file");
+    plan.hold_dir = hold_dir;
+  }
   return plan;
+}
+
+Plan plan_from_env() {
+  const char* env = std::getenv("FROST_FAULT_INJECT");
+  if (env == nullptr) return Plan{};
+  return parse_plan(env, std::getenv("FROST_FAULT_HOLD_DIR"));
 }
 
 void maybe_fault(const Plan& plan, int rank, const std::string& site) {
@@ -75,6 +89,20 @@ void maybe_fault(const Plan& plan, int rank, const std::string& site) {
     case Action::kHang:
       spdlog::warn("fault injection: rank {} hangs at {}", rank, site);
       for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+    case Action::kHold: {  // Note [Holding a rank]
+      const std::string marker = plan.hold_dir + "/held." + std::to_string(rank);
+      const std::string release = plan.hold_dir + "/release";
+      spdlog::warn("fault injection: rank {} holds at {} until {} exists", rank, site, release);
+      try {
+        fs::write_file_atomic(marker, site + "\n");
+      } catch (Error& e) {
+        e.set_rank(rank);
+        FROST_RETHROW(e, "fault injection (FROST_FAULT_HOLD_DIR)");
+      }
+      while (!fs::exists(release)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      spdlog::warn("fault injection: rank {} released at {}", rank, site);
+      return;
+    }
     case Action::kThrow:
       break;
   }

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "frost/core/error.h"
+#include "frost/core/fault_injection.h"
 
 #define MPI_CHECK(call, rank)                                                         \
   do {                                                                                \
@@ -117,7 +118,12 @@ void finalize_mpi() {
   int initialised = 0, finalized = 0;
   MPI_Initialized(&initialised);
   MPI_Finalized(&finalized);
-  if (initialised && !finalized && g_we_initialised) MPI_Finalize();
+  if (initialised && !finalized && g_we_initialised) {
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    fault::maybe_fault(fault::plan_from_env(), rank, "finalize");  // FROST_FAULT_INJECT
+    MPI_Finalize();
+  }
 }
 
 int agree_on_startup_error(Communicator& comm, const std::string& error, const char* program) {
