@@ -11,3 +11,28 @@ pass() { echo "ok: $*"; }
 expect_in() { grep -qF -- "$2" "$1" || { echo "---- $1:" >&2; tail -40 "$1" >&2; fail "expected '$2' in $1"; }; }
 make_data() { "$PY" "$FROST_SRC/tests/e2e/make_data.py" "$@"; }
 train() { "$FROST_MPIRUN" --quiet "$@"; }
+# wait_for_holds DIR N PID: waits until ranks 0..N-1 hold at a FROST_FAULT_INJECT action=hold
+# site (their marker files DIR/held.R exist; Note [Holding a rank] in
+# src/frost/core/fault_injection.h). Returns 1 when the job PID ends first, or after 600 s.
+wait_for_holds() {
+  local dir=$1 n=$2 pid=$3 i r held
+  for ((i = 0; i < 6000; i++)); do
+    held=0
+    for ((r = 0; r < n; r++)); do [[ -f "$dir/held.$r" ]] && held=$((held + 1)); done
+    (( held == n )) && return 0
+    kill -0 "$pid" 2> /dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+# gone_within SECONDS COMMAND...: polls COMMAND (every 0.2 s) until it fails, i.e. what it looks
+# for is gone; returns 1 if it still succeeds after SECONDS.
+gone_within() {
+  local limit=$1 i
+  shift
+  for ((i = 0; i < limit * 5; i++)); do
+    "$@" || return 0
+    sleep 0.2
+  done
+  ! "$@"
+}

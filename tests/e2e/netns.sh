@@ -54,14 +54,14 @@ netns_link_up() {
 
 # netns_mpirun RANKS_PER_NODE PROGRAM ARGS...: 2 x RANKS_PER_NODE ranks through
 # launch/frost-mpirun, global ranks 0..RANKS_PER_NODE-1 on node0, the rest on node1.
-# FROST_FAULT_INJECT, when set, reaches every rank.
+# FROST_FAULT_INJECT and FROST_FAULT_HOLD_DIR, when set, reach every rank.
 netns_mpirun() {
   local per=$1
   shift
   local agent="$FROST_SRC/tests/e2e/netns_rsh.sh"
   local -a env_args=()
   local v
-  for v in FROST_FAULT_INJECT; do [[ -n "${!v:-}" ]] && env_args+=(-x "$v"); done
+  for v in FROST_FAULT_INJECT FROST_FAULT_HOLD_DIR; do [[ -n "${!v:-}" ]] && env_args+=(-x "$v"); done
   FROST_NETNS_HOSTS="$NETNS_ADDR0=$NETNS0=node0,$NETNS_ADDR1=$NETNS1=node1" \
     ip netns exec "$NETNS0" unshare --uts sh -c 'hostname node0 && exec "$@"' sh \
     "$FROST_SRC/launch/frost-mpirun" --quiet --host "$NETNS_ADDR0:$per,$NETNS_ADDR1:$per" -np $((2 * per)) --bind-to none \
