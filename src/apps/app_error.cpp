@@ -4,6 +4,7 @@
 
 namespace frost::apps {
 
+// The one writer of the line of Note [Error line] (app_error.h), which launch/frost-mpirun parses.
 void print_error_line(std::string_view program, const Error& error) {
   // One write of the whole line, so that lines of ranks sharing a terminal do not interleave.
   const std::string line =

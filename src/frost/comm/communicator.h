@@ -72,10 +72,11 @@
 //     become ready in, and a parameter without a gradient contributes zeros instead of being
 //     left out (Note [Bucket order] in distributed/grad_reducer.h);
 //   * every rank runs the same number of micro-batches and optimizer steps per epoch (the
-//     samplers give equal counts; DESIGN invariant 2), and decisions that change the sequence
-//     (skip a step with a non-finite loss, stop) are themselves agreed by an all-reduce;
-//   * work only some ranks do (rank 0 writing files, a start-up error on one rank) issues no
-//     collective, and its outcome is agreed before the next one (agree_on_startup_error).
+//     samplers give equal counts; DESIGN invariant 2); a decision that changes the sequence is
+//     itself agreed by an all-reduce first (skipping a step with a non-finite loss; a command
+//     line some ranks reject: agree_on_startup_error), and a failure only some ranks see ends
+//     the whole job instead (Note [Failing the whole job] in src/apps/app_runner.h);
+//   * work only some ranks do (rank 0 writing files) issues no collective.
 // Every collective has a sequence number per communicator (`seq`, 0-based, issue order) that a
 // timeout prints, so a broken order shows up as ranks waiting at different seq numbers.
 #pragma once
