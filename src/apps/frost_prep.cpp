@@ -5,19 +5,19 @@
 //                   [--seed 0] [--chunk-rows N]
 //
 // A thin main over frost::data::prep_fashion_mnist and frost::data::prep_text. Exit status:
-// 0 on success, 1 on any error (message on stderr as "frost-prep: error: ..."); a failed run
-// leaves no output file.
+// 0 on success, 1 on any error (one line on stderr, "frost-prep: error: ...", Note [Error line]
+// in app_error.h); a failed run leaves no output file.
 #include <boost/program_options.hpp>
 
 #include <algorithm>
 #include <cstdint>
-#include <exception>
 #include <iomanip>
 #include <iostream>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "apps/app_error.h"
 #include "frost/core/cli.h"
 #include "frost/core/error.h"
 #include "frost/data/prep.h"
@@ -175,12 +175,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const frost::Error& e) {
-    std::cerr << "frost-prep: error: " << e.what() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "frost-prep: error: " << e.what() << "\n";
-  }
-  return 1;
+  return frost::apps::run_program("frost-prep", [&] { return run(argc, argv); });
 }

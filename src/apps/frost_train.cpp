@@ -2,22 +2,21 @@
 //
 //   mpirun -np 2 frost-train --config configs/fashion-mnist-b-head.ini [--section.key value ...]
 //
-// Top-down: MPI + options -> logging + banner -> Trainer (set-up, epochs, save) -> table.
-//
-// Note [Failing the whole job]
-// Any exception on any rank is logged with the rank and ends the whole job through
-// MPI_Abort, so that no peer waits forever in a collective (DESIGN invariant 8); mpirun then
-// exits non-zero. Peers blocked in a collective when a rank dies without aborting (killed,
-// node lost) are released by the collective timeout (dist.timeout_s) and abort in turn.
+// Top-down: BLAS kernels -> the app runner (MPI, options on every rank, --help, the failure
+// path: app_runner.h) -> logging + banner -> Trainer (set-up, epochs, save) -> table.
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cstdio>
-#include <iostream>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
 
+#include "apps/app_runner.h"
 #include "frost/comm/communicator.h"
 #include "frost/core/blas_threads.h"
-#include "frost/core/error.h"
 #include "frost/core/log.h"
 #include "frost/train/config.h"
 #include "frost/train/trainer.h"
@@ -56,60 +55,37 @@ void print_table(const std::vector<frost::train::EpochSummary>& epochs, const st
   std::fflush(stdout);
 }
 
+// The run, once every rank has accepted the configuration: returns the exit status.
+int train(frost::comm::Communicator& comm, const frost::train::Config& cfg) {
+  frost::log::init(comm.rank(), comm.world_size(), cfg.log.level);
+  print_banner(comm, cfg);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<frost::train::EpochSummary> epochs;
+  {
+    frost::train::Trainer trainer(cfg, comm);
+    epochs = trainer.run();
+  }
+  const double wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (comm.rank() == 0) print_table(epochs, cfg.train.strategy, wall_s);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   frost::use_native_blas_kernels("frost-train", argv);  // may re-execute; before MPI starts
-  int rank = 0;
-  try {
-    frost::comm::init_mpi(&argc, &argv);
-    auto comm = frost::comm::make_mpi_communicator();
-    rank = comm->rank();
-    // Options are parsed before any other collective. A bad command line or config file is
-    // agreed on by every rank (one all-reduce), so the job ends cleanly with one message
-    // instead of an MPI_Abort; a rank that failed alone still takes the others with it.
-    frost::train::ParseResult parsed;
-    std::string parse_error;
-    try {
-      parsed = frost::train::parse_args(argc, argv);
-    } catch (const frost::Error& e) {
-      parse_error = e.what();
-    }
-    if (frost::comm::agree_on_startup_error(*comm, parse_error, "frost-train") > 0) {
-      comm.reset();
-      frost::comm::finalize_mpi();
-      return 2;
-    }
-    if (parsed.help) {
-      if (rank == 0) std::cout << parsed.help_text << std::flush;
-      comm.reset();
-      frost::comm::finalize_mpi();
-      return 0;
-    }
-    const auto& cfg = parsed.config;
-    frost::log::init(rank, comm->world_size(), cfg.log.level);
-    print_banner(*comm, cfg);
-
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<frost::train::EpochSummary> epochs;
-    {
-      frost::train::Trainer trainer(cfg, *comm);
-      epochs = trainer.run();
-    }
-    const double wall_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (rank == 0) print_table(epochs, cfg.train.strategy, wall_s);
-    comm.reset();
-    frost::comm::finalize_mpi();
-    return 0;
-  } catch (const std::exception& e) {
-    // One clear line on stderr, then end every rank (Note [Failing the whole job]).
-    // LibTorch errors carry a C++ backtrace; the user needs the message only.
-    const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
-    std::string msg = torch_error ? torch_error->what_without_backtrace() : e.what();
-    if (msg.rfind("[rank ", 0) != 0) msg = "[rank " + std::to_string(rank) + "] " + msg;
-    std::fprintf(stderr, "frost-train: error: %s\n", msg.c_str());
-    std::fflush(stderr);
-    frost::comm::abort_job(1);
-  }
+  frost::train::Config cfg;
+  frost::apps::MpiProgram program;
+  program.name = "frost-train";
+  program.parse = [&cfg](int arg_count, char** args,
+                         frost::comm::Communicator&) -> std::optional<std::string> {
+    frost::train::ParseResult parsed = frost::train::parse_args(arg_count, args);
+    if (parsed.help) return parsed.help_text;
+    cfg = std::move(parsed.config);
+    return std::nullopt;
+  };
+  program.run = [&cfg](frost::comm::Communicator& comm) { return train(comm, cfg); };
+  return frost::apps::run_mpi_program(program, argc, argv);
 }

@@ -39,6 +39,13 @@ bad_case() {
 bad_case init_missing "model.init: '$WORK/nope.pt' is not a file" --model.init "$WORK/nope.pt"
 bad_case init_not_model_pt "model.init: '$WORK/garbage.pt' is not a Frost model.pt" --model.init "$WORK/garbage.pt"
 bad_case init_missing_tensor "model.init: '$WORK/other/model.pt' has no 'backbone." --model.init "$WORK/other/model.pt"
+# A LibTorch error (garbage.pt is no zip archive: c10::Error from PyTorchStreamReader) reaches
+# the user without LibTorch's C++ backtrace.
+if grep -qE "Exception raised from|frame #[0-9]" "$WORK/init_not_model_pt.out"; then
+  cat "$WORK/init_not_model_pt.out" >&2
+  fail "init_not_model_pt: LibTorch's C++ backtrace in the message"
+fi
+pass "init_not_model_pt: no LibTorch backtrace"
 bad_case test_unlike_train "data.test ($WORK/test_dim6.h5) does not match data.train" --data.test "$WORK/test_dim6.h5"
 bad_case num_classes_below_data "model.num_classes = 2 is smaller than the data's num_classes attribute 3" --model.num_classes 2
 bad_case resnet_on_features "model.backbone = resnet18 needs image inputs" --model.backbone resnet18

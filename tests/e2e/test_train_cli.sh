@@ -37,6 +37,20 @@ expect_in "$WORK/out.txt" "did you mean 'train.epochs'"
 printf '[optim]\nlearning_rate = 0.1\n' > "$WORK/bad.ini"
 if "$T" --config "$WORK/bad.ini" > "$WORK/out.txt" 2>&1; then fail "unknown INI key accepted"; fi
 expect_in "$WORK/out.txt" "bad.ini': unknown key 'optim.learning_rate'"
+# A binary file as --config, and an INI with a bad line: the file and the line are named, and
+# the file's bytes are quoted escaped, never raw (no control bytes on the terminal).
+printf '\x7fELF\x02\x01\x01\x00\x00\x1b[2J\n' > "$WORK/blob.ini"
+printf '[data]\ntrain = x.h5\n\nthis is no option\n' > "$WORK/bad_line.ini"
+for case in "blob.ini|line 1 is not 'key = value', '[section]' or a '#' comment: '\x7FELF\x02\x01\x01\x00\x00\x1B[2J'" \
+            "bad_line.ini|line 4 is not 'key = value', '[section]' or a '#' comment: 'this is no option'"; do
+  file=${case%%|*} expected=${case#*|}
+  if "$T" --config "$WORK/$file" > "$WORK/out.txt" 2>&1; then fail "$file accepted as a config file"; fi
+  expect_in "$WORK/out.txt" "frost-train: error: config file '$WORK/$file': $expected"
+  if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$WORK/out.txt"; then
+    cat -v "$WORK/out.txt" >&2
+    fail "$file: raw control bytes in the message"
+  fi
+done
 if "$T" --config "$WORK/run.ini" --optim.lr -1 > "$WORK/out.txt" 2>&1; then fail "negative lr accepted"; fi
 expect_in "$WORK/out.txt" "optim.lr must be > 0"
 if "$T" --config "$WORK/run.ini" --data.batch_size 0 > "$WORK/out.txt" 2>&1; then fail "zero batch accepted"; fi

@@ -8,7 +8,7 @@
 
 #include <cstdlib>
 
-#include "frost/comm/communicator.h"
+#include "frost/comm/process.h"
 
 int main(int argc, char** argv) {
   frost::comm::init_mpi(&argc, &argv);

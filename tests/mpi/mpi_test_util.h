@@ -9,6 +9,7 @@
 #include <string>
 
 #include "frost/comm/communicator.h"
+#include "frost/comm/mpi/mpi_communicator.h"
 #include "frost/data/h5_dataset.h"
 #include "frost/distributed/state_sync.h"
 #include "frost/train/config.h"
@@ -18,7 +19,7 @@ namespace frost::testing {
 /// The world communicator, created once (MPI_Comm_dup is collective: same order on all ranks).
 inline comm::Communicator& world() {
   static std::unique_ptr<comm::Communicator> w = [] {
-    auto c = comm::make_mpi_communicator(true);
+    auto c = comm::make_communicator("mpi");
     c->set_timeout(std::chrono::seconds(120));
     return c;
   }();

@@ -1,6 +1,7 @@
 // MPI tests of the communicator, the gradient reducer and replica set-up.
 #include <thread>
 
+#include "frost/comm/mpi/mpi_check.h"
 #include "frost/core/error.h"
 #include "frost/distributed/grad_reducer.h"
 #include "frost/models/models.h"
@@ -56,6 +57,70 @@ TEST(Communicator, AsyncWorkCompletesInIssueOrderAnyWorld) {
   for (int i = 7; i >= 0; --i) works[i]->wait();  // waiting out of order is fine
   for (int i = 0; i < 8; ++i) {
     EXPECT_TRUE(torch::equal(ts[i], torch::full({1000 * (i + 1)}, static_cast<float>(i * c.world_size()))));
+  }
+}
+
+// The factory names the backends this build has, and what a missing one needs.
+TEST(Communicator, FactoryRefusesUnknownAndMissingBackendsAnyWorld) {
+  try {
+    comm::make_communicator("gloo");
+    ADD_FAILURE() << "an unknown backend was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown communicator backend 'gloo': backends built: mpi"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    comm::make_communicator("nccl");
+    ADD_FAILURE() << "the nccl backend was accepted by a build without it";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("FROST_WITH_CUDA=ON"), std::string::npos) << e.what();
+  }
+  auto self = comm::make_communicator("mpi", comm::Scope::kSelf);
+  EXPECT_EQ(self->world_size(), 1);
+  EXPECT_EQ(self->backend(), "mpi");
+}
+
+// A tensor the backend cannot take is refused when the collective is issued, on the caller's
+// thread, and the error records the communicator's rank (not written into the message by hand).
+TEST(Communicator, BadTensorIsRefusedAtIssueWithTheRankAnyWorld) {
+  auto& c = world();
+  const int64_t before = c.stats().collectives;
+  try {
+    c.all_reduce_async(torch::ones({4}, torch::kHalf), comm::ReduceOp::kSum);
+    ADD_FAILURE() << "a float16 all-reduce was issued";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.rank(), c.rank());
+    EXPECT_EQ(std::string(e.what()).rfind("[rank " + std::to_string(c.rank()) +
+                                              "] the MPI backend has no collective for dtype Half",
+                                          0),
+              0u)
+        << e.what();
+  }
+  try {
+    c.broadcast_async(torch::ones({4}), c.world_size());
+    ADD_FAILURE() << "a broadcast from a root outside the world was issued";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.rank(), c.rank());
+    EXPECT_EQ(e.message(), "broadcast root " + std::to_string(c.world_size()) + " is outside [0, " +
+                               std::to_string(c.world_size()) + ")");
+  }
+  EXPECT_EQ(c.stats().collectives, before);  // nothing was issued, so the ranks stay in step
+}
+
+// MPI_CHECK names the call, the source file and line, the host, MPI's error string and the rank.
+TEST(Communicator, MpiCheckNamesCallFileHostAndRankAnyWorld) {
+  try {
+    MPI_CHECK(MPI_Barrier(MPI_COMM_NULL));
+    ADD_FAILURE() << "MPI_Barrier(MPI_COMM_NULL) succeeded";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(e.rank(), world().rank());
+    EXPECT_NE(msg.find("MPI_Barrier(MPI_COMM_NULL) failed at tests/mpi/test_comm_reducer.cpp:"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find(" on host " + world().host() + ": "), std::string::npos) << msg;
+    EXPECT_NE(msg.find("MPI_ERR_COMM"), std::string::npos) << msg;
   }
 }
 

@@ -1,23 +1,91 @@
 // Communicator: the one backend-agnostic interface to collectives.
 //
-// Backends: comm/mpi (CPU tensors, this build) and comm/nccl (CUDA tensors, FROST_WITH_CUDA).
-// The CPU build never includes CUDA headers.
+// Backends, chosen by name with make_communicator:
+//   "mpi"   comm/mpi/: CPU tensors; every collective runs on the communicator's progress
+//           thread (Note [MPI progress thread] in mpi/mpi_communicator.cpp). Every build.
+//   "nccl"  comm/nccl/ (planned, FROST_WITH_CUDA): CUDA tensors on this rank's GPU, collectives
+//           on the backend's own CUDA stream, bootstrapped over MPI.
+// This header, communicator.cpp and process.h include neither MPI nor CUDA headers; the CPU
+// build never includes CUDA headers. The process around a communicator (MPI start and end,
+// ending the whole job) is comm/process.h.
 //
-// Contract (every backend):
-//  * Every collective must be called in the same order on every rank (Note [Collective
-//    order]); the backend runs them in exactly the order they were issued.
-//  * Tensors must be contiguous and stay alive and untouched until the Work completes.
-//  * The async forms may be called from any thread (autograd hooks call all_reduce_async
-//    from the backward pass); each returns a Work whose wait() blocks until completion or
-//    until the timeout passes, in which case it throws frost::TimeoutError naming the rank,
-//    the collective, its sequence number and size: "[rank 1] all_reduce(seq=42, bytes=68)
-//    waited 30000 ms".
+// The contract every backend keeps (after PyTorch's ProcessGroupNCCL.hpp); a new backend is
+// correct when Frost's users of this interface need no branch on the backend:
+//
+//  * Order. Every rank issues the same collectives in the same order on a communicator, and
+//    the backend runs them in the order they were issued (Note [Collective order]).
+//
+//  * Tensors and devices. A tensor is contiguous, of a dtype the backend supports
+//    (float32/float64/int32/int64/uint8 for all of them), has the same shape and dtype on every
+//    rank, and lives on the backend's device: MPI takes CPU tensors (CUDA tensors would be
+//    staged through pinned host memory; not implemented), NCCL takes CUDA tensors on this
+//    rank's device (local_rank() picks it). Collectives work in place (all_gather writes
+//    `output`). A tensor the backend cannot take is a frost::Error when the collective is
+//    issued, on the issuing thread.
+//
+//  * Streams (CUDA tensors). A collective is ordered after everything the caller's *current*
+//    CUDA stream has queued when the collective is issued: the backend records an event on that
+//    stream and makes its own stream wait for it (GPU side; the host does not block), so a
+//    bucket filled by kernels on the compute stream is complete before the collective reads
+//    it. From issue until wait() the tensor belongs to the backend: nobody reads or writes it on
+//    any stream or thread. The Work keeps the tensor alive until the collective completes (no
+//    recordStream needed by the caller). CPU tensors have no stream; the same ownership rule
+//    holds.
+//
+//  * Work::wait() makes the result visible to its caller, and says how:
+//      - MPI (host backend): wait() returns once the host has seen the collective complete;
+//        the tensor holds the result, for the host and for any stream.
+//      - a stream-ordered backend (NCCL): wait() makes the caller's current stream wait for the
+//        collective's end event and returns without blocking the host; work queued on that
+//        stream afterwards sees the result, the host does not until it synchronises that
+//        stream. Its timeout comes from a watchdog thread that aborts the communicator and
+//        fails the job, not from wait().
+//    wait() may be called more than once and from any thread; after it returned once, later
+//    calls return at once (or rethrow the same failure).
+//
+//  * Errors. A collective that does not complete within the wait's timeout throws
+//    frost::TimeoutError naming the collective, its sequence number and payload:
+//    "[rank 1] all_reduce(seq=42, bytes=68) waited 30000 ms without completing (...)"; a
+//    backend failure throws frost::Error. Both record the communicator's rank
+//    (frost::Error::rank(), Note [Error context]); the app runner then ends the whole job.
+//
+//  * Threads. The issue methods (*_async and the blocking forms) may be called from any thread:
+//    the autograd engine's hooks call all_reduce_async from the backward pass while the
+//    training thread issues others. The issue order is the order in which calls enter the
+//    communicator, so collectives whose relative order matters are issued from one thread or
+//    ordered by the caller (GradReducer: Note [Bucket order]). Work may be waited on from any
+//    thread. set_timeout() is configuration: call it before issuing, on the thread that owns the
+//    communicator. stats() and reset_stats() may be called from any thread. Destroy a
+//    communicator only when no collective of it is in flight.
+//
+// Note [Collective order]
+// MPI and NCCL match collectives by the order in which each rank issues them on a
+// communicator, not by a name or tag: the k-th collective of rank 0 meets the k-th collective of
+// every other rank. So every rank issues the same sequence of collectives (kind, dtype, size,
+// root) on a communicator. A rank that skips one, adds one or issues them in another order
+// makes its peers wait (a TimeoutError after dist.timeout_s) or, when the mismatched
+// collectives happen to have the same size, combines unrelated data without any error. What
+// keeps the sequence equal across ranks:
+//   * backends run collectives in issue order (MPI: one FIFO progress thread per communicator;
+//     NCCL: one stream per communicator);
+//   * GradReducer launches buckets strictly in bucket-index order, whatever order gradients
+//     become ready in, and a parameter without a gradient contributes zeros instead of being
+//     left out (Note [Bucket order] in distributed/grad_reducer.h);
+//   * every rank runs the same number of micro-batches and optimizer steps per epoch (the
+//     samplers give equal counts; DESIGN invariant 2); a decision that changes the sequence is
+//     itself agreed by an all-reduce first (skipping a step with a non-finite loss; a command
+//     line some ranks reject: agree_on_startup_error), and a failure only some ranks see ends
+//     the whole job instead (Note [Failing the whole job] in src/apps/app_runner.h);
+//   * work only some ranks do (rank 0 writing files) issues no collective.
+// Every collective has a sequence number per communicator (`seq`, 0-based, issue order) that a
+// timeout prints, so a broken order shows up as ranks waiting at different seq numbers.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace at {
 class Tensor;
@@ -31,15 +99,19 @@ enum class ReduceOp { kSum, kMax, kMin };
 class Work {
  public:
   virtual ~Work() = default;
-  /// Blocks until the collective has completed. Throws frost::TimeoutError after
-  /// `timeout` (the communicator's default when zero), or frost::Error when the backend failed.
+  /// Makes the result visible to the caller (see "Work::wait()" above): MPI blocks the host until
+  /// the collective has completed; a stream-ordered backend orders the caller's current stream
+  /// after it. Throws frost::TimeoutError when it did not complete within `timeout` (the
+  /// communicator's timeout() when zero), frost::Error when the backend failed.
   virtual void wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) = 0;
-  /// True once the collective has completed (non-blocking).
+  /// True once the collective has completed (non-blocking; for a stream-ordered backend: its
+  /// end event has been reached).
   virtual bool is_completed() = 0;
-  /// Seconds the backend spent on the collective, from starting it to seeing it complete
-  /// (MPI: from the MPI_I* call on the progress thread to the MPI_Test that reported
-  /// completion; time queued behind earlier collectives is not included, time waiting for a
-  /// late peer is). 0 until completed.
+  /// Seconds the collective itself took, 0 until it has completed. Time queued behind earlier
+  /// collectives of the same communicator is not included; time waiting for a late peer is.
+  /// MPI: host clock, from the MPI_I* call on the progress thread to the MPI_Test that saw it
+  /// complete. A stream-ordered backend: the time between CUDA events recorded on its stream
+  /// around the collective (cudaEventElapsedTime), so it is known only once the end event is.
   virtual double duration_s() = 0;
 };
 
@@ -47,7 +119,7 @@ class Work {
 struct CommStats {
   int64_t collectives = 0;       ///< collectives issued
   int64_t all_reduce_bytes = 0;  ///< payload bytes passed to all_reduce (per rank)
-  double wait_s = 0.0;           ///< time callers spent blocked in Work::wait
+  double wait_s = 0.0;           ///< host time callers spent in Work::wait
 };
 
 class Communicator {
@@ -56,15 +128,16 @@ class Communicator {
 
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
-  /// Rank among the processes on this node (MPI_COMM_TYPE_SHARED), and their count.
+  /// Rank among the processes on this node (MPI_COMM_TYPE_SHARED), and their count. A GPU
+  /// backend uses local_rank() as this rank's device index.
   virtual int local_rank() const = 0;
   virtual int local_world_size() const = 0;
   /// Host name of this rank (for banners and error messages).
   virtual std::string host() const = 0;
-  /// Backend name, e.g. "mpi".
+  /// Backend name as make_communicator takes it: "mpi".
   virtual std::string backend() const = 0;
 
-  /// In-place all-reduce of `tensor` (any dtype among float32/float64/int32/int64/uint8).
+  /// In-place all-reduce of `tensor`.
   virtual std::shared_ptr<Work> all_reduce_async(const at::Tensor& tensor, ReduceOp op) = 0;
   /// In-place broadcast of `tensor` from `root`.
   virtual std::shared_ptr<Work> broadcast_async(const at::Tensor& tensor, int root) = 0;
@@ -73,13 +146,13 @@ class Communicator {
                                                  const at::Tensor& output) = 0;
   virtual std::shared_ptr<Work> barrier_async() = 0;
 
-  // Blocking forms: issue + wait(default timeout).
+  // Blocking forms: issue, then wait with the default timeout.
   void all_reduce(const at::Tensor& tensor, ReduceOp op = ReduceOp::kSum);
   void broadcast(const at::Tensor& tensor, int root);
   void all_gather(const at::Tensor& input, const at::Tensor& output);
   void barrier();
 
-  /// Default timeout of Work::wait (config key dist.timeout_s).
+  /// Default timeout of Work::wait (config key dist.timeout_s; 300 s until set).
   std::chrono::milliseconds timeout() const { return timeout_; }
   void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
 
@@ -87,46 +160,29 @@ class Communicator {
   void reset_stats();
 
  protected:
+  Communicator();
+  /// For backends: adds host time spent in Work::wait to stats().wait_s (any thread).
   void add_wait_time(double s);
+  /// For backends: counts one issued collective with its all-reduce payload (0 for the others).
   void count_collective(int64_t all_reduce_bytes);
 
  private:
   std::chrono::milliseconds timeout_{std::chrono::seconds(300)};
   struct StatsBox;
   std::shared_ptr<StatsBox> stats_;
-
- protected:
-  Communicator();
 };
 
-/// Largest piece, in bytes, that the MPI backend hands to one MPI_Iallreduce (16 MiB): a
-/// larger all-reduce runs as consecutive pieces of at most this size, in order, under one Work.
-/// Measured with `frost-bench allreduce` on OpenMPI 4.1 over shared memory: bus bandwidth
-/// is 2.2 GB/s at 8-16 MiB and 0.9 GB/s at 32 MiB, where OpenMPI's per-call temporary buffer
-/// passes glibc's largest mmap threshold (32 MiB, mallopt(3)) and is mapped and faulted in
-/// afresh on every call (docs/benchmarks.md). The split also keeps every MPI count within int.
-inline constexpr int64_t kMpiAllReduceChunkBytes = int64_t{16} << 20;
+/// Which processes a communicator spans.
+enum class Scope {
+  kWorld,  ///< every rank of the job
+  kSelf,   ///< this process alone: a 1-rank communicator (the single-process reference of tests)
+};
 
-/// The MPI backend over MPI_COMM_WORLD (`world=true`) or MPI_COMM_SELF (a 1-rank
-/// communicator, used by tests as the single-process reference). MPI must be initialised
-/// (see init_mpi). Throws frost::Error if MPI lacks the thread support it needs.
-std::unique_ptr<Communicator> make_mpi_communicator(bool world = true);
-
-/// Initialises MPI with MPI_THREAD_MULTIPLE (the MPI backend runs collectives on its own
-/// progress thread). Idempotent. Throws frost::Error when the library gives less than
-/// MPI_THREAD_MULTIPLE.
-void init_mpi(int* argc, char*** argv);
-/// Finalizes MPI if this process initialised it and it is not finalized yet. Fault-injection
-/// site "finalize" (src/frost/core/fault_injection.h), so it may throw frost::Error.
-void finalize_mpi();
-/// Collective: every rank passes its own start-up error ("" = none). Returns the number of
-/// ranks that failed (one all-reduce). When some failed, prints "`program`: error: <message>"
-/// on stderr once: from rank 0 when every rank failed (the same message everywhere), else from
-/// each failing rank with its "[rank r] " prefix. Lets a bad command line end a job cleanly,
-/// without MPI_Abort.
-int agree_on_startup_error(Communicator& comm, const std::string& error, const char* program);
-
-/// Ends every rank of the job now (MPI_Abort on MPI_COMM_WORLD). Never returns.
-[[noreturn]] void abort_job(int exit_code);
+/// A communicator of the backend named `backend` ("mpi"). Collective over `scope`: every rank
+/// calls it, in the same order relative to its other collectives. The process layer must be
+/// started (init_mpi, comm/process.h). Throws frost::Error for an unknown backend name or one
+/// this build does not include ("nccl" needs FROST_WITH_CUDA), naming the backends it has.
+std::unique_ptr<Communicator> make_communicator(std::string_view backend,
+                                                Scope scope = Scope::kWorld);
 
 }  // namespace frost::comm

@@ -1,8 +1,10 @@
-// Small string helpers shared by the config, the fault injection and the Trainer. No LibTorch.
+// Small string helpers shared by the config, the fault injection, the Trainer and error
+// messages. No LibTorch.
 #pragma once
 
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace frost {
@@ -20,5 +22,16 @@ inline std::vector<std::string> split_list(const std::string& s) {
   }
   return out;
 }
+
+/// `text` as a message may quote it: user input (a line of a file, a command-line value, a
+/// file name) shown as it is when it is printable, and as escapes where it is not, so that a
+/// binary blob neither drives the terminal nor hides what it holds. Valid UTF-8 is kept,
+/// except control characters; control bytes (0x00-0x1F, 0x7F), C1 controls (U+0080-U+009F,
+/// which terminals also obey) and bytes that are not part of valid UTF-8 (RFC 3629: no overlong
+/// forms, no surrogates, nothing above U+10FFFF) become "\xNN" with two upper-case hex digits:
+///   printable("a\tb\xff") == "a\\x09b\\xFF"
+/// At most `max_bytes` bytes of `text` are shown, never part of a character; "..." marks that
+/// more was left out.
+std::string printable(std::string_view text, size_t max_bytes = std::string_view::npos);
 
 }  // namespace frost

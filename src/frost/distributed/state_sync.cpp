@@ -117,7 +117,7 @@ void check_same_across_ranks(const std::string& text, const std::string& what,
   comm.broadcast(bytes, 0);
   const std::string ref_text(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
   std::ostringstream os;
-  os << "[rank " << comm.rank() << "] ranks disagree on the " << what << ": ";
+  os << "ranks disagree on the " << what << ": ";
   for (size_t i = 0; i < differ.size(); ++i) {
     os << (i ? ", " : "") << "rank " << differ[i] << " has "
        << hex(static_cast<uint64_t>(all[differ[i]].item<int64_t>()));
@@ -125,7 +125,9 @@ void check_same_across_ranks(const std::string& text, const std::string& what,
   os << " but rank 0 has " << hex(static_cast<uint64_t>(ref));
   if (text != ref_text) os << "; first difference: " << first_difference(text, ref_text, comm.rank());
   os << "; every rank must be started with the same config file, command line, model and data";
-  throw Error(os.str());
+  Error error(os.str());
+  error.set_rank(comm.rank());
+  throw error;
 }
 
 uint64_t state_digest(torch::nn::Module& module) {

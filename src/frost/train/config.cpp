@@ -13,6 +13,7 @@
 
 #include "frost/core/error.h"
 #include "frost/core/cli.h"
+#include "frost/core/strings.h"
 
 namespace po = boost::program_options;
 
@@ -169,6 +170,96 @@ std::string strip_dashes(std::string s) {
   return s;
 }
 
+// Bytes of user input a message quotes at most (a binary file's "line" can be kilobytes long).
+constexpr size_t kQuotedBytes = 80;
+
+// Boost's white space around lines, keys and values (trim_ws in its config_file.cpp).
+std::string trim_ini(const std::string& s) {
+  const size_t begin = s.find_first_not_of(" \t\r\n");
+  if (begin == std::string::npos) return "";
+  return s.substr(begin, s.find_last_not_of(" \t\r\n") - begin + 1);
+}
+
+// Note [Config file lines]
+// Boost.Program_options reads an INI file line by line, but its errors carry no line number and
+// quote the file's bytes as they are (a binary file given as --config filled the terminal with
+// them). So the file is read once into memory and scanned with Boost's own line grammar
+// (common_config_file_iterator::get in Boost 1.74's config_file.cpp: text from '#' on is a
+// comment, " \t\r\n" around a line is trimmed, "[section]" makes "section." the prefix of the
+// keys after it, any other non-empty line must be "key = value"), noting the lines of every key
+// and the first line Boost will reject. Boost then parses the same text and stays the judge of
+// what is valid (and of which error comes first); the scan only supplies line numbers. Every
+// piece of the file or the command line that a message quotes goes through printable().
+struct IniLines {
+  std::map<std::string, std::vector<int64_t>> key_lines;  // "section.key" -> lines, 1-based
+  int64_t first_bad_line = 0;                             // 0: none
+  std::string first_bad_text;  // that line without its comment and surrounding white space
+};
+
+IniLines scan_ini(const std::string& text) {
+  IniLines lines;
+  std::istringstream in(text);
+  std::string line, prefix;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    const std::string s = trim_ini(line.substr(0, line.find('#')));
+    if (s.empty()) continue;
+    if (s.front() == '[' && s.back() == ']') {
+      prefix = s.substr(1, s.size() - 2);
+      if (prefix.empty() || prefix.back() != '.') prefix += '.';
+    } else if (const size_t eq = s.find('='); eq != std::string::npos) {
+      lines.key_lines[prefix + trim_ini(s.substr(0, eq))].push_back(number);
+    } else if (lines.first_bad_line == 0) {
+      lines.first_bad_line = number;
+      lines.first_bad_text = s;
+    }
+  }
+  return lines;
+}
+
+// "line 3" or "lines 3, 7": where the file sets `key`; "" when the scan did not see it.
+std::string lines_of(const IniLines& lines, const std::string& key) {
+  const auto it = lines.key_lines.find(key);
+  if (it == lines.key_lines.end()) return "";
+  std::string out = it->second.size() == 1 ? "line " : "lines ";
+  for (size_t i = 0; i < it->second.size(); ++i) {
+    out += (i ? ", " : "") + std::to_string(it->second[i]);
+  }
+  return out;
+}
+
+// Stores the INI file `path` into `vm` as po::parse_config_file would. Errors name the file
+// and the line (Note [Config file lines]).
+void store_config_file(const std::string& path, const po::options_description& desc,
+                       po::variables_map& vm) {
+  std::ifstream file(path, std::ios::binary);
+  FROST_CHECK(file.good(), "cannot open config file '", printable(path), "'");
+  std::ostringstream bytes;
+  bytes << file.rdbuf();
+  const std::string text = bytes.str();
+  const IniLines lines = scan_ini(text);
+  with_error_context("config file '" + printable(path) + "'", [&] {
+    std::istringstream in(text);
+    try {
+      po::store(po::parse_config_file(in, desc, /*allow_unregistered=*/false), vm);
+    } catch (const po::unknown_option& e) {
+      const std::string key = strip_dashes(e.get_option_name());
+      const std::string where = lines_of(lines, key);
+      throw Error("unknown key '" + printable(key, kQuotedBytes) + "'" +
+                  (where.empty() ? "" : " on " + where) + suggestion(key));
+    } catch (po::invalid_config_file_syntax& e) {
+      if (lines.first_bad_line == 0) throw Error(printable(cli::error_text(e)));
+      throw Error(detail::str_cat("line ", lines.first_bad_line,
+                                  " is not 'key = value', '[section]' or a '#' comment: '",
+                                  printable(lines.first_bad_text, kQuotedBytes), "'"));
+    } catch (po::error& e) {
+      const auto* named = dynamic_cast<const po::error_with_option_name*>(&e);
+      const std::string where =
+          named ? lines_of(lines, strip_dashes(named->get_option_name())) : "";
+      throw Error((where.empty() ? "" : where + ": ") + printable(cli::error_text(e)));
+    }
+  });
+}
+
 }  // namespace
 
 int64_t edit_distance(const std::string& a, const std::string& b) {
@@ -317,23 +408,12 @@ ParseResult parse_args(int argc, const char* const* argv) {
     // The command line is stored first, so its values win over the file's.
     // No guessing: "--train.epoch" must be an error, not silently "--train.epochs".
     po::store(cli::parse_strict(argc, argv, all), vm);  // no positional: every argument is --key value
-    if (vm.count("config")) {
-      const std::string path = vm["config"].as<std::string>();
-      std::ifstream in(path);
-      FROST_CHECK(in.good(), "cannot open config file '", path, "'");
-      try {
-        po::store(po::parse_config_file(in, t.desc, /*allow_unregistered=*/false), vm);
-      } catch (const po::unknown_option& e) {
-        const std::string key = strip_dashes(e.get_option_name());
-        throw Error("config file '" + path + "': unknown key '" + key + "'" + suggestion(key));
-      } catch (po::error& e) {
-        throw Error("config file '" + path + "': " + cli::error_text(e));
-      }
-    }
+    if (vm.count("config")) store_config_file(vm["config"].as<std::string>(), t.desc, vm);
     po::notify(vm);
   } catch (const po::unknown_option& e) {
     const std::string key = strip_dashes(e.get_option_name());
-    throw Error("unknown option '--" + key + "'" + suggestion(key) + "; see --help");
+    throw Error("unknown option '--" + printable(key, kQuotedBytes) + "'" + suggestion(key) +
+                "; see --help");
   } catch (const po::too_many_positional_options_error&) {
     std::string arg;
     for (int i = 1; i < argc; ++i) {
@@ -346,11 +426,12 @@ ParseResult parse_args(int argc, const char* const* argv) {
         break;
       }
     }
-    throw Error("unexpected argument '" + arg + "': options are --section.key value pairs" +
-                (arg.size() > 4 && arg.substr(arg.size() - 4) == ".ini" ? " (did you mean --config " + arg + "?)" : "") +
-                "; see --help");
+    const std::string shown = printable(arg, kQuotedBytes);
+    const bool ini = arg.size() > 4 && arg.substr(arg.size() - 4) == ".ini";
+    throw Error("unexpected argument '" + shown + "': options are --section.key value pairs" +
+                (ini ? " (did you mean --config " + shown + "?)" : "") + "; see --help");
   } catch (po::error& e) {
-    throw Error("command line: " + cli::error_text(e) + "; see --help");
+    throw Error("command line: " + printable(cli::error_text(e)) + "; see --help");
   }
   if (vm.count("help")) {
     result.help = true;

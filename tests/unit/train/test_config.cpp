@@ -123,6 +123,78 @@ TEST(Config, PositionalArgumentsAreAnError) {
   EXPECT_NE(e.find("--config configs/x.ini"), std::string::npos) << e;
 }
 
+// True when `text` holds a byte outside printable ASCII (control bytes, raw binary).
+bool has_raw_bytes(const std::string& text) {
+  for (const char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7E) return true;
+  }
+  return false;
+}
+
+// Found by a user: a binary file given as --config was echoed raw in the error (control bytes,
+// cut at its first NUL) and no line was named. Errors about the file name it and the line, and
+// quote the file's bytes escaped.
+TEST(Config, BinaryConfigFileNamesTheLineAndEscapesIt) {
+  const auto no_equals =
+      write_ini("blob.ini", std::string("\x7F" "ELF\x02\x01\x01\0\0\x1B[2J\n", 14));
+  const std::string blob = error_of({"--config", no_equals});
+  EXPECT_NE(blob.find("config file '" + no_equals + "': line 1 is not 'key = value'"),
+            std::string::npos)
+      << blob;
+  EXPECT_NE(blob.find("'\\x7FELF\\x02\\x01\\x01\\x00\\x00\\x1B[2J'"), std::string::npos) << blob;
+  EXPECT_FALSE(has_raw_bytes(blob)) << blob;
+
+  const auto with_equals = write_ini("blob2.ini", std::string("\n\n\xFF\xFE\x01=\x02\0\n", 9));
+  const std::string key = error_of({"--config", with_equals});
+  EXPECT_NE(key.find("blob2.ini': unknown key '\\xFF\\xFE\\x01' on line 3"), std::string::npos)
+      << key;
+  EXPECT_FALSE(has_raw_bytes(key)) << key;
+
+  // A long binary line is quoted in part.
+  const auto long_line = write_ini("blob3.ini", std::string(5000, '\x01'));
+  const std::string cut = error_of({"--config", long_line});
+  EXPECT_NE(cut.find("line 1 is not"), std::string::npos) << cut;
+  EXPECT_LT(cut.size(), 1000u) << cut;
+}
+
+TEST(Config, ConfigFileErrorsNameTheLine) {
+  const auto bad_line =
+      write_ini("bad_line.ini", "# a comment\n[data]\ntrain = x.h5\n\nthis is no option\n");
+  const std::string line = error_of({"--config", bad_line});
+  EXPECT_NE(line.find("bad_line.ini': line 5 is not 'key = value', '[section]' or a '#' comment: "
+                      "'this is no option'"),
+            std::string::npos)
+      << line;
+  const auto unknown = write_ini("unknown.ini", "[data]\ntrain = x.h5\nbach_size = 3\n");
+  const std::string key = error_of({"--config", unknown});
+  EXPECT_NE(key.find("unknown.ini': unknown key 'data.bach_size' on line 3 "
+                     "(did you mean 'data.batch_size'?)"),
+            std::string::npos)
+      << key;
+  const auto bad_value =
+      write_ini("bad_value.ini", "[data]\ntrain = x.h5\n[train]\nepochs = tw\x1Bo\n");
+  const std::string value = error_of({"--config", bad_value});
+  EXPECT_NE(value.find("bad_value.ini': line 4: the argument ('tw\\x1Bo') for option "
+                       "'train.epochs' is invalid"),
+            std::string::npos)
+      << value;
+  const auto twice = write_ini("twice.ini", "[train]\nepochs = 2\n\n[train]\nepochs = 3\n");
+  const std::string repeated = error_of({"--data.train", "x", "--config", twice});
+  EXPECT_NE(repeated.find("twice.ini': lines 2, 5: "), std::string::npos) << repeated;
+}
+
+TEST(Config, CommandLineErrorsEscapeControlBytes) {
+  const std::string option = error_of({"--data.train", "x", "--optim.l\x1B[2Jr", "1"});
+  EXPECT_NE(option.find("unknown option '--optim.l\\x1B[2Jr'"), std::string::npos) << option;
+  const std::string value = error_of({"--data.train", "x", "--train.epochs", "3\x07"});
+  EXPECT_NE(value.find("the argument ('3\\x07') for option '--train.epochs' is invalid"),
+            std::string::npos)
+      << value;
+  const std::string word = error_of({"x\x01.ini"});
+  EXPECT_NE(word.find("unexpected argument 'x\\x01.ini'"), std::string::npos) << word;
+  for (const auto& e : {option, value, word}) EXPECT_FALSE(has_raw_bytes(e)) << e;
+}
+
 TEST(Config, HelpListsEveryKeyAndIniRoundTrips) {
   const auto r = parse({"--help"});
   ASSERT_TRUE(r.help);

@@ -5,79 +5,34 @@
 // all-reduce of a gradient bucket with the rest of backward, every collective of a
 // communicator runs on one progress thread that owns the communicator: it takes issued
 // operations in FIFO order (so the collective order on every rank is the issue order,
-// Note [Collective order]), starts them with MPI_I* and drives them with MPI_Test, backing
-// off from spinning to short sleeps so that an idle rank does not steal a core from the
-// compute threads (see run()). Callers block in Work::wait on a condition variable with a timeout;
-// the timeout is what turns a dead or partitioned peer into an error instead of a hang.
-#include "frost/comm/communicator.h"
+// Note [Collective order] in comm/communicator.h), starts them with MPI_I* and drives them with
+// MPI_Test, backing off from spinning to short sleeps so that an idle rank does not steal a
+// core from the compute threads (see drive()). Callers block in Work::wait on a condition
+// variable with a timeout; the timeout is what turns a dead or partitioned peer into an error
+// instead of a hang.
+#include "frost/comm/mpi/mpi_communicator.h"
 
-#include <mpi.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <climits>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 
+#include "frost/comm/mpi/mpi_check.h"
 #include "frost/core/error.h"
-#include "frost/core/fault_injection.h"
-
-#define MPI_CHECK(call, rank)                                                         \
-  do {                                                                                \
-    int mpi_rc_ = (call);                                                             \
-    if (mpi_rc_ != MPI_SUCCESS) {                                                     \
-      char mpi_msg_[MPI_MAX_ERROR_STRING];                                            \
-      int mpi_len_ = 0;                                                               \
-      MPI_Error_string(mpi_rc_, mpi_msg_, &mpi_len_);                                 \
-      throw ::frost::Error(::frost::detail::str_cat("[rank ", (rank), "] ", #call,    \
-                                                    " failed at ", __FILE__, ":",     \
-                                                    __LINE__, ": ", mpi_msg_));       \
-    }                                                                                 \
-  } while (0)
 
 namespace frost::comm {
 
-// ---------------------------------------------------------------- Communicator base
-struct Communicator::StatsBox {
-  std::mutex mu;
-  CommStats stats;
-};
-
-Communicator::Communicator() : stats_(std::make_shared<StatsBox>()) {}
-
-void Communicator::all_reduce(const at::Tensor& t, ReduceOp op) { all_reduce_async(t, op)->wait(); }
-void Communicator::broadcast(const at::Tensor& t, int root) { broadcast_async(t, root)->wait(); }
-void Communicator::all_gather(const at::Tensor& in, const at::Tensor& out) {
-  all_gather_async(in, out)->wait();
-}
-void Communicator::barrier() { barrier_async()->wait(); }
-
-CommStats Communicator::stats() const {
-  std::lock_guard<std::mutex> g(stats_->mu);
-  return stats_->stats;
-}
-void Communicator::reset_stats() {
-  std::lock_guard<std::mutex> g(stats_->mu);
-  stats_->stats = CommStats{};
-}
-void Communicator::add_wait_time(double s) {
-  std::lock_guard<std::mutex> g(stats_->mu);
-  stats_->stats.wait_s += s;
-}
-void Communicator::count_collective(int64_t all_reduce_bytes) {
-  std::lock_guard<std::mutex> g(stats_->mu);
-  stats_->stats.collectives += 1;
-  stats_->stats.all_reduce_bytes += all_reduce_bytes;
-}
-
-// ---------------------------------------------------------------- MPI setup
 namespace {
-bool g_we_initialised = false;
 
-MPI_Datatype mpi_dtype(const at::Tensor& t, int rank) {
+// The MPI type of `t`'s elements. Throws frost::Error for a dtype the backend has no
+// collective for.
+MPI_Datatype mpi_dtype(const at::Tensor& t) {
   switch (t.scalar_type()) {
     case at::kFloat: return MPI_FLOAT;
     case at::kDouble: return MPI_DOUBLE;
@@ -85,8 +40,8 @@ MPI_Datatype mpi_dtype(const at::Tensor& t, int rank) {
     case at::kLong: return MPI_INT64_T;
     case at::kByte: return MPI_UINT8_T;
     default:
-      throw Error(detail::str_cat("[rank ", rank, "] the MPI backend has no collective for dtype ",
-                                  t.scalar_type(), "; use float32/float64/int32/int64/uint8"));
+      throw Error(detail::str_cat("the MPI backend has no collective for dtype ", t.scalar_type(),
+                                  "; use float32/float64/int32/int64/uint8"));
   }
 }
 
@@ -98,57 +53,6 @@ MPI_Op mpi_op(ReduceOp op) {
   }
   return MPI_SUM;
 }
-}  // namespace
-
-void init_mpi(int* argc, char*** argv) {
-  int initialised = 0;
-  MPI_Initialized(&initialised);
-  if (initialised) return;
-  int provided = 0;
-  MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided), "?");
-  g_we_initialised = true;
-  FROST_CHECK(provided >= MPI_THREAD_MULTIPLE,
-              "the MPI library provides thread level ", provided,
-              " but Frost needs MPI_THREAD_MULTIPLE (each communicator runs its collectives "
-              "on its own progress thread); use an MPI built with thread support");
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-}
-
-void finalize_mpi() {
-  int initialised = 0, finalized = 0;
-  MPI_Initialized(&initialised);
-  MPI_Finalized(&finalized);
-  if (initialised && !finalized && g_we_initialised) {
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    fault::maybe_fault(fault::plan_from_env(), rank, "finalize");  // FROST_FAULT_INJECT
-    MPI_Finalize();
-  }
-}
-
-int agree_on_startup_error(Communicator& comm, const std::string& error, const char* program) {
-  auto failed = torch::tensor({error.empty() ? 0 : 1}, torch::kInt);
-  comm.all_reduce(failed, ReduceOp::kSum);
-  const int failed_ranks = failed.item<int>();
-  const bool all_failed = failed_ranks == comm.world_size();
-  if (!error.empty() && (comm.rank() == 0 || !all_failed)) {
-    const std::string prefix = all_failed ? "" : "[rank " + std::to_string(comm.rank()) + "] ";
-    std::fprintf(stderr, "%s: error: %s%s\n", program, prefix.c_str(), error.c_str());
-    std::fflush(stderr);
-  }
-  return failed_ranks;
-}
-
-void abort_job(int exit_code) {
-  int initialised = 0, finalized = 0;
-  MPI_Initialized(&initialised);
-  MPI_Finalized(&finalized);
-  if (initialised && !finalized) MPI_Abort(MPI_COMM_WORLD, exit_code);
-  std::_Exit(exit_code);
-}
-
-// ---------------------------------------------------------------- MPI communicator
-namespace {
 
 class MpiWork final : public Work {
  public:
@@ -164,15 +68,21 @@ class MpiWork final : public Work {
     const bool ok = cv_.wait_for(lk, timeout, [&] { return done_; });
     const double waited_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::optional<Error> error = error_;
     lk.unlock();
     on_wait_(waited_s);
     if (!ok) {
-      throw TimeoutError(detail::str_cat(
-          "[rank ", rank_, "] ", what_, " waited ", static_cast<int64_t>(waited_s * 1000),
+      TimeoutError timeout_error(detail::str_cat(
+          what_, " waited ", static_cast<int64_t>(waited_s * 1000),
           " ms without completing (dist.timeout_s = ", timeout.count() / 1000.0,
           "): a peer rank died, hangs, or the network is down"));
+      timeout_error.set_rank(rank_);
+      throw timeout_error;
     }
-    if (!error_.empty()) throw Error(error_);
+    if (error) {
+      error->set_rank(rank_);
+      throw *error;
+    }
   }
 
   bool is_completed() override {
@@ -185,7 +95,10 @@ class MpiWork final : public Work {
     return done_ ? duration_s_ : 0.0;
   }
 
-  void finish(std::string error, double duration_s) {
+  const std::string& what() const { return what_; }
+
+  // Called once by the progress thread; `error` is empty when the collective succeeded.
+  void finish(std::optional<Error> error, double duration_s) {
     {
       std::lock_guard<std::mutex> g(mu_);
       done_ = true;
@@ -196,14 +109,14 @@ class MpiWork final : public Work {
   }
 
  private:
-  std::string what_;
-  int rank_;
-  std::chrono::milliseconds default_timeout_;
-  std::function<void(double)> on_wait_;
+  const std::string what_;  // "all_reduce(seq=42, bytes=68)"
+  const int rank_;
+  const std::chrono::milliseconds default_timeout_;
+  const std::function<void(double)> on_wait_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
-  std::string error_;
+  std::optional<Error> error_;
   double duration_s_ = 0.0;
 };
 
@@ -221,13 +134,12 @@ struct PendingOp {
 class MpiCommunicator final : public Communicator {
  public:
   explicit MpiCommunicator(MPI_Comm parent) {
-    MPI_CHECK(MPI_Comm_dup(parent, &comm_), "?");
+    MPI_CHECK(MPI_Comm_dup(parent, &comm_));
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &world_size_);
     MPI_Comm local;
-    MPI_CHECK(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local),
-              rank_);
+    MPI_CHECK(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local));
     MPI_Comm_rank(local, &local_rank_);
     MPI_Comm_size(local, &local_world_size_);
     MPI_Comm_free(&local);
@@ -257,47 +169,60 @@ class MpiCommunicator final : public Communicator {
   std::string host() const override { return host_; }
   std::string backend() const override { return "mpi"; }
 
+  // The issue methods check their arguments on the caller's thread and record this rank in
+  // any error (Note [Error context]).
   std::shared_ptr<Work> all_reduce_async(const at::Tensor& t, ReduceOp op) override {
-    check_tensor(t, "all_reduce");
-    const int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
-    PendingOp p{OpKind::kAllReduce, t, {}, op, 0, nullptr};
-    return enqueue(std::move(p), "all_reduce", bytes, bytes);
+    return with_rank(rank_, [&] {
+      check_tensor(t, "all_reduce");
+      const int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
+      return enqueue(PendingOp{OpKind::kAllReduce, t, {}, op, 0, nullptr}, "all_reduce", bytes,
+                     bytes);
+    });
   }
 
   std::shared_ptr<Work> broadcast_async(const at::Tensor& t, int root) override {
-    check_tensor(t, "broadcast");
-    check_count(t, "broadcast");
-    FROST_CHECK(root >= 0 && root < world_size_, "[rank ", rank_, "] broadcast root ", root,
-                " is outside [0, ", world_size_, ")");
-    PendingOp p{OpKind::kBroadcast, t, {}, ReduceOp::kSum, root, nullptr};
-    return enqueue(std::move(p), "broadcast", t.numel() * t.element_size(), 0);
+    return with_rank(rank_, [&] {
+      check_tensor(t, "broadcast");
+      check_count(t, "broadcast");
+      FROST_CHECK(root >= 0 && root < world_size_, "broadcast root ", root, " is outside [0, ",
+                  world_size_, ")");
+      return enqueue(PendingOp{OpKind::kBroadcast, t, {}, ReduceOp::kSum, root, nullptr},
+                     "broadcast", t.numel() * t.element_size(), 0);
+    });
   }
 
   std::shared_ptr<Work> all_gather_async(const at::Tensor& in, const at::Tensor& out) override {
-    check_tensor(in, "all_gather");
-    check_tensor(out, "all_gather");
-    check_count(out, "all_gather");
-    FROST_CHECK(out.numel() == in.numel() * world_size_ && out.scalar_type() == in.scalar_type(),
-                "[rank ", rank_, "] all_gather output must have world_size x ", in.numel(),
-                " elements of ", in.scalar_type(), ", got ", out.numel(), " of ",
-                out.scalar_type());
-    PendingOp p{OpKind::kAllGather, in, out, ReduceOp::kSum, 0, nullptr};
-    return enqueue(std::move(p), "all_gather", in.numel() * in.element_size(), 0);
+    return with_rank(rank_, [&] {
+      check_tensor(in, "all_gather");
+      check_tensor(out, "all_gather");
+      check_count(out, "all_gather");
+      FROST_CHECK(
+          out.numel() == in.numel() * world_size_ && out.scalar_type() == in.scalar_type(),
+          "all_gather output must have world_size x ", in.numel(), " elements of ",
+          in.scalar_type(), ", got ", out.numel(), " of ", out.scalar_type());
+      return enqueue(PendingOp{OpKind::kAllGather, in, out, ReduceOp::kSum, 0, nullptr},
+                     "all_gather", in.numel() * in.element_size(), 0);
+    });
   }
 
   std::shared_ptr<Work> barrier_async() override {
-    PendingOp p{OpKind::kBarrier, {}, {}, ReduceOp::kSum, 0, nullptr};
-    return enqueue(std::move(p), "barrier", 0, 0);
+    return with_rank(rank_, [&] {
+      return enqueue(PendingOp{OpKind::kBarrier, {}, {}, ReduceOp::kSum, 0, nullptr}, "barrier",
+                     0, 0);
+    });
   }
 
  private:
-  void check_tensor(const at::Tensor& t, const char* what) const {
-    FROST_CHECK(t.defined() && t.device().is_cpu() && t.is_contiguous(), "[rank ", rank_, "] ",
-                what, " on the MPI backend needs a defined, contiguous CPU tensor");
+  // The backend's tensor contract (comm/communicator.h): defined, contiguous, on the CPU, of a
+  // dtype MPI has a type for.
+  static void check_tensor(const at::Tensor& t, const char* what) {
+    FROST_CHECK(t.defined() && t.device().is_cpu() && t.is_contiguous(), what,
+                " on the MPI backend needs a defined, contiguous CPU tensor");
+    mpi_dtype(t);
   }
   // MPI counts are int; all_reduce splits larger tensors, the other collectives refuse them.
-  void check_count(const at::Tensor& t, const char* what) const {
-    FROST_CHECK(t.numel() <= INT_MAX, "[rank ", rank_, "] ", what, " of ", t.numel(),
+  static void check_count(const at::Tensor& t, const char* what) {
+    FROST_CHECK(t.numel() <= INT_MAX, what, " of ", t.numel(),
                 " elements on the MPI backend: at most ", INT_MAX, " (MPI counts are int)");
   }
 
@@ -315,47 +240,51 @@ class MpiCommunicator final : public Communicator {
     return work;
   }
 
-  // Starts `p` and drives it to completion; returns an error message or "". An all-reduce
+  // Starts `p` and drives it to completion; throws frost::Error when MPI fails. An all-reduce
   // above kMpiAllReduceChunkBytes runs as consecutive pieces (see its docstring); every rank
   // cuts the same pieces, as the tensor's size and dtype agree across ranks.
-  std::string run(PendingOp& p) {
+  void run(PendingOp& p) {
     switch (p.kind) {
       case OpKind::kAllReduce: {
         const int64_t n = p.tensor.numel(), elem = p.tensor.element_size();
         const int64_t piece = std::max<int64_t>(1, kMpiAllReduceChunkBytes / elem);
         char* base = static_cast<char*>(p.tensor.data_ptr());
-        const MPI_Datatype dtype = mpi_dtype(p.tensor, rank_);
+        const MPI_Datatype dtype = mpi_dtype(p.tensor);
         for (int64_t off = 0; off == 0 || off < n; off += piece) {
           const int count = static_cast<int>(std::min(piece, n - off));
-          std::string err = drive([&](MPI_Request* req) {
-            return MPI_Iallreduce(MPI_IN_PLACE, base + off * elem, count, dtype, mpi_op(p.op), comm_, req);
+          drive("MPI_Iallreduce", [&](MPI_Request* req) {
+            return MPI_Iallreduce(MPI_IN_PLACE, base + off * elem, count, dtype, mpi_op(p.op),
+                                  comm_, req);
           });
-          if (!err.empty() || n == 0) return err;
+          if (n == 0) return;
         }
-        return "";
+        return;
       }
       case OpKind::kBroadcast:
-        return drive([&](MPI_Request* req) {
+        drive("MPI_Ibcast", [&](MPI_Request* req) {
           return MPI_Ibcast(p.tensor.data_ptr(), static_cast<int>(p.tensor.numel()),
-                            mpi_dtype(p.tensor, rank_), p.root, comm_, req);
+                            mpi_dtype(p.tensor), p.root, comm_, req);
         });
+        return;
       case OpKind::kAllGather:
-        return drive([&](MPI_Request* req) {
+        drive("MPI_Iallgather", [&](MPI_Request* req) {
           return MPI_Iallgather(p.tensor.data_ptr(), static_cast<int>(p.tensor.numel()),
-                                mpi_dtype(p.tensor, rank_), p.output.data_ptr(),
-                                static_cast<int>(p.tensor.numel()), mpi_dtype(p.tensor, rank_),
-                                comm_, req);
+                                mpi_dtype(p.tensor), p.output.data_ptr(),
+                                static_cast<int>(p.tensor.numel()), mpi_dtype(p.tensor), comm_,
+                                req);
         });
+        return;
       case OpKind::kBarrier:
-        return drive([&](MPI_Request* req) { return MPI_Ibarrier(comm_, req); });
+        drive("MPI_Ibarrier", [&](MPI_Request* req) { return MPI_Ibarrier(comm_, req); });
+        return;
     }
-    return "unknown collective";
+    FROST_ASSERT(false, "unknown collective kind ", static_cast<int>(p.kind));
   }
 
-  // Starts one non-blocking MPI call with `start(&request)` and polls it to completion;
-  // returns an error message or "".
+  // Starts one non-blocking MPI call `mpi_call` with `start(&request)` and polls it to
+  // completion. Throws frost::Error naming the call, the host and MPI's error string.
   template <typename Start>
-  std::string drive(Start&& start) {
+  void drive(const char* mpi_call, Start&& start) {
     MPI_Request req = MPI_REQUEST_NULL;
     int rc = start(&req);
     if (rc == MPI_SUCCESS) {
@@ -363,28 +292,23 @@ class MpiCommunicator final : public Communicator {
       // Poll for a fixed time, not a fixed count: over shared memory a message completes only
       // while both ranks poll, so a rank that sleeps early makes its peer wait a whole sleep
       // (measured with frost-bench: 16 KiB took ~220 us with 200 spins, not the ~3 us of a
-      // plain MPI_Wait). After kSpin the thread backs off to short, then longer, sleeps so that a
-      // long all-reduce does not take a core from backward.
+      // plain MPI_Wait). After kSpin the thread backs off to short, then longer, sleeps so
+      // that a long all-reduce does not take a core from backward.
       constexpr auto kSpin = std::chrono::microseconds(300);
       constexpr auto kShortSleeps = std::chrono::milliseconds(5);
       const auto t0 = std::chrono::steady_clock::now();
       for (;;) {
         rc = MPI_Test(&req, &flag, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS || flag) break;
-        if (stop_requested()) return "communicator destroyed while a collective was in flight";
+        FROST_CHECK(!stop_requested(), "communicator destroyed while a collective was in flight");
         const auto waited = std::chrono::steady_clock::now() - t0;
         if (waited > kSpin) {
           std::this_thread::sleep_for(std::chrono::microseconds(waited > kShortSleeps ? 200 : 20));
         }
       }
     }
-    if (rc != MPI_SUCCESS) {
-      char msg[MPI_MAX_ERROR_STRING];
-      int len = 0;
-      MPI_Error_string(rc, msg, &len);
-      return detail::str_cat("[rank ", rank_, "] MPI collective failed: ", std::string(msg, len));
-    }
-    return "";
+    FROST_CHECK(rc == MPI_SUCCESS, mpi_call, " failed on host ", host_, ": ",
+                mpi_error_string(rc));
   }
 
   bool stop_requested() {
@@ -402,14 +326,19 @@ class MpiCommunicator final : public Communicator {
         p = std::move(queue_.front());
         queue_.pop_front();
       }
-      std::string err;
+      std::optional<Error> error;
       const auto t0 = std::chrono::steady_clock::now();
       try {
-        err = run(p);
+        run(p);
+      } catch (Error& e) {
+        e.add_context(p.work->what());
+        error = e;
+      } catch (const c10::Error& e) {
+        error = Error(e.what_without_backtrace()).add_context(p.work->what());
       } catch (const std::exception& e) {
-        err = e.what();
+        error = Error(e.what()).add_context(p.work->what());
       }
-      p.work->finish(std::move(err),
+      p.work->finish(std::move(error),
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   }

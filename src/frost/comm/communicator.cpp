@@ -1,0 +1,54 @@
+// The backend-agnostic part of every communicator: statistics, the blocking forms and the
+// factory that picks a backend by name.
+#include "frost/comm/communicator.h"
+
+#include <mutex>
+
+#include "frost/comm/mpi/mpi_communicator.h"
+#include "frost/core/error.h"
+#include "frost/core/strings.h"
+
+namespace frost::comm {
+
+struct Communicator::StatsBox {
+  std::mutex mu;
+  CommStats stats;
+};
+
+Communicator::Communicator() : stats_(std::make_shared<StatsBox>()) {}
+
+void Communicator::all_reduce(const at::Tensor& t, ReduceOp op) { all_reduce_async(t, op)->wait(); }
+void Communicator::broadcast(const at::Tensor& t, int root) { broadcast_async(t, root)->wait(); }
+void Communicator::all_gather(const at::Tensor& in, const at::Tensor& out) {
+  all_gather_async(in, out)->wait();
+}
+void Communicator::barrier() { barrier_async()->wait(); }
+
+CommStats Communicator::stats() const {
+  std::lock_guard<std::mutex> g(stats_->mu);
+  return stats_->stats;
+}
+void Communicator::reset_stats() {
+  std::lock_guard<std::mutex> g(stats_->mu);
+  stats_->stats = CommStats{};
+}
+void Communicator::add_wait_time(double s) {
+  std::lock_guard<std::mutex> g(stats_->mu);
+  stats_->stats.wait_s += s;
+}
+void Communicator::count_collective(int64_t all_reduce_bytes) {
+  std::lock_guard<std::mutex> g(stats_->mu);
+  stats_->stats.collectives += 1;
+  stats_->stats.all_reduce_bytes += all_reduce_bytes;
+}
+
+std::unique_ptr<Communicator> make_communicator(std::string_view backend, Scope scope) {
+  if (backend == "mpi") return make_mpi_communicator(scope == Scope::kWorld);
+  FROST_CHECK(backend != "nccl", "the communicator backend 'nccl' is not in this build (it needs "
+              "a build with FROST_WITH_CUDA=ON, which this version of Frost does not have yet); "
+              "backends built: mpi");
+  throw Error(detail::str_cat("unknown communicator backend '", printable(backend, 80),
+                              "': backends built: mpi"));
+}
+
+}  // namespace frost::comm

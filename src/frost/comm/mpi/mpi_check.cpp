@@ -1,0 +1,45 @@
+#include "frost/comm/mpi/mpi_check.h"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "frost/comm/process.h"
+#include "frost/core/error.h"
+
+namespace frost::comm {
+
+namespace {
+// `file` (a __FILE__: absolute, or relative to the build folder) from the project's src/frost/
+// or tests/ folder on, as users see it in the source tree.
+std::string source_path(const char* file) {
+  const std::string path = file;
+  size_t best = std::string::npos;
+  for (const char* root : {"/src/frost/", "/tests/"}) {
+    const size_t at = path.rfind(root);
+    if (at != std::string::npos && (best == std::string::npos || at > best)) best = at;
+  }
+  return best == std::string::npos ? path : path.substr(best + 1);
+}
+}  // namespace
+
+std::string mpi_error_string(int code) {
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  if (MPI_Error_string(code, text, &length) != MPI_SUCCESS) {
+    return "MPI error " + std::to_string(code);
+  }
+  return std::string(text, static_cast<size_t>(length));
+}
+
+void throw_mpi_error(int code, const char* call, const char* file, int line) {
+  char host[256] = "?";
+  if (gethostname(host, sizeof host) != 0) std::strcpy(host, "?");
+  host[sizeof host - 1] = '\0';
+  Error error(detail::str_cat(call, " failed at ", source_path(file), ":", line, " on host ", host,
+                              ": ", mpi_error_string(code)));
+  error.set_rank(process_rank());
+  throw error;
+}
+
+}  // namespace frost::comm

@@ -1,0 +1,34 @@
+// MPI_CHECK: how Frost calls an MPI function whose failure it reports (one checking macro per
+// C library, STYLE.md "Errors"; NCCL_CHECK and CUDA_CHECK will sit in comm/nccl/ in the same
+// form). Include it only where MPI is called: it brings in <mpi.h>.
+#pragma once
+
+#include <mpi.h>
+
+#include <string>
+
+namespace frost::comm {
+
+/// MPI's own text for the error code `code` (MPI_Error_string).
+std::string mpi_error_string(int code);
+
+/// Throws the frost::Error of a failed MPI call:
+///   "[rank R] MPI_Comm_dup(parent, &comm_) failed at src/frost/comm/mpi/...cpp:123 on host h:
+///    MPI_ERR_COMM: invalid communicator"
+/// The rank is this process's rank in the job (process_rank(), comm/process.h), recorded with
+/// Error::set_rank; `file` is shown from the project's src/frost/ or tests/ folder on.
+[[noreturn]] void throw_mpi_error(int code, const char* call, const char* file, int line);
+
+}  // namespace frost::comm
+
+/// Calls `call` (an MPI function returning an error code) and throws frost::Error naming the
+/// call, file:line, the host, the rank and MPI's error string unless it returned MPI_SUCCESS.
+/// MPI reports errors by code only where the communicator's error handler is
+/// MPI_ERRORS_RETURN (set by init_mpi and every MpiCommunicator); otherwise MPI aborts first.
+#define MPI_CHECK(call)                                                                      \
+  do {                                                                                       \
+    const int frost_mpi_rc_ = (call);                                                        \
+    if (frost_mpi_rc_ != MPI_SUCCESS) {                                                      \
+      ::frost::comm::throw_mpi_error(frost_mpi_rc_, #call, __FILE__, __LINE__);      \
+    }                                                                                        \
+  } while (0)
