@@ -157,68 +157,73 @@ bool has_attr(hid_t loc, const char* name, const std::string& path) {
 
 namespace {
 
-// Opens attribute `name` and returns it with its number of elements.
-H5Id open_attr(hid_t loc, const char* name, const std::string& path, hssize_t* npoints) {
-  H5Id attr = attr_id(H5_CHECK(H5Aopen(loc, name, H5P_DEFAULT), path, ": opening attribute ",
-                               name));
-  H5Id space = space_id(H5_CHECK(H5Aget_space(attr.get()), path, ": attribute ", name));
-  *npoints = H5_CHECK(H5Sget_simple_extent_npoints(space.get()), path, ": attribute ", name);
-  return attr;
+// An open attribute with its file type and its number of elements.
+struct OpenAttr {
+  H5Id attr;
+  H5Id ftype;
+  hssize_t npoints = 0;
+};
+
+OpenAttr open_attr(hid_t loc, const char* name, const std::string& path) {
+  OpenAttr a;
+  a.attr = attr_id(H5_CHECK(H5Aopen(loc, name, H5P_DEFAULT), path, ": opening attribute ", name));
+  H5Id space = space_id(H5_CHECK(H5Aget_space(a.attr.get()), path, ": attribute ", name));
+  a.npoints = H5_CHECK(H5Sget_simple_extent_npoints(space.get()), path, ": attribute ", name);
+  a.ftype = type_id(H5_CHECK(H5Aget_type(a.attr.get()), path, ": attribute ", name));
+  return a;
+}
+
+// open_attr for a root attribute that must hold one value of class `cls` (`what` names it).
+OpenAttr open_single_attr(hid_t loc, const char* name, const std::string& path, H5T_class_t cls,
+                          const char* what) {
+  OpenAttr a = open_attr(loc, name, path);
+  FROST_CHECK(H5Tget_class(a.ftype.get()) == cls && a.npoints == 1, path, ": root attribute '",
+              name, "' must be a single ", what, ", found ", a.npoints, " value(s) of type ",
+              dtype_name(a.ftype.get()));
+  return a;
 }
 
 }  // namespace
 
 std::string read_string_attr(hid_t loc, const char* name, const std::string& path) {
-  hssize_t npoints = 0;
-  H5Id attr = open_attr(loc, name, path, &npoints);
-  H5Id ftype = type_id(H5_CHECK(H5Aget_type(attr.get()), path, ": attribute ", name));
-  FROST_CHECK(H5Tget_class(ftype.get()) == H5T_STRING && npoints == 1, path,
-              ": root attribute '", name, "' must be a single string, found ", npoints,
-              " value(s) of type ", dtype_name(ftype.get()));
+  const OpenAttr a = open_single_attr(loc, name, path, H5T_STRING, "string");
   H5Id mtype = type_id(H5_CHECK(H5Tcopy(H5T_C_S1), path));
-  H5_CHECK(H5Tset_cset(mtype.get(), H5Tget_cset(ftype.get())), path);
-  if (H5_CHECK(H5Tis_variable_str(ftype.get()), path) > 0) {
+  H5_CHECK(H5Tset_cset(mtype.get(), H5Tget_cset(a.ftype.get())), path);
+  if (H5_CHECK(H5Tis_variable_str(a.ftype.get()), path) > 0) {
     H5_CHECK(H5Tset_size(mtype.get(), H5T_VARIABLE), path);
     char* data = nullptr;
-    H5_CHECK(H5Aread(attr.get(), mtype.get(), &data), path, ": reading attribute ", name);
+    H5_CHECK(H5Aread(a.attr.get(), mtype.get(), &data), path, ": reading attribute ", name);
     std::string s = data != nullptr ? data : "";
     H5free_memory(data);
     return s;
   }
   // Fixed length: the memory type is NUL-terminated, so it needs one byte more than the file
   // type (which h5py writes NUL-padded, without a terminator when the text fills it).
-  const size_t size = H5Tget_size(ftype.get()) + 1;
+  const size_t size = H5Tget_size(a.ftype.get()) + 1;
   H5_CHECK(H5Tset_size(mtype.get(), size), path);
   std::string s(size, '\0');
-  H5_CHECK(H5Aread(attr.get(), mtype.get(), s.data()), path, ": reading attribute ", name);
+  H5_CHECK(H5Aread(a.attr.get(), mtype.get(), s.data()), path, ": reading attribute ", name);
   s.resize(std::strlen(s.c_str()));  // fixed-length strings are NUL- or space-padded
   while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
 }
 
 int64_t read_int_attr(hid_t loc, const char* name, const std::string& path) {
-  hssize_t npoints = 0;
-  H5Id attr = open_attr(loc, name, path, &npoints);
-  H5Id ftype = type_id(H5_CHECK(H5Aget_type(attr.get()), path, ": attribute ", name));
-  FROST_CHECK(H5Tget_class(ftype.get()) == H5T_INTEGER && npoints == 1, path,
-              ": root attribute '", name, "' must be a single integer, found ", npoints,
-              " value(s) of type ", dtype_name(ftype.get()));
+  const OpenAttr a = open_single_attr(loc, name, path, H5T_INTEGER, "integer");
   int64_t v = 0;
-  H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_INT64, &v), path, ": reading attribute ", name);
+  H5_CHECK(H5Aread(a.attr.get(), H5T_NATIVE_INT64, &v), path, ": reading attribute ", name);
   return v;
 }
 
 std::vector<double> read_double_array_attr(hid_t loc, const char* name,
                                            const std::string& path) {
-  hssize_t npoints = 0;
-  H5Id attr = open_attr(loc, name, path, &npoints);
-  H5Id ftype = type_id(H5_CHECK(H5Aget_type(attr.get()), path, ": attribute ", name));
-  const H5T_class_t cls = H5Tget_class(ftype.get());
+  const OpenAttr a = open_attr(loc, name, path);
+  const H5T_class_t cls = H5Tget_class(a.ftype.get());
   FROST_CHECK(cls == H5T_FLOAT || cls == H5T_INTEGER, path, ": root attribute '", name,
-              "' must hold numbers, found type ", dtype_name(ftype.get()));
-  std::vector<double> v(static_cast<size_t>(npoints));
+              "' must hold numbers, found type ", dtype_name(a.ftype.get()));
+  std::vector<double> v(static_cast<size_t>(a.npoints));
   if (!v.empty())
-    H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, v.data()), path, ": reading attribute ",
+    H5_CHECK(H5Aread(a.attr.get(), H5T_NATIVE_DOUBLE, v.data()), path, ": reading attribute ",
              name);
   return v;
 }
