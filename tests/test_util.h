@@ -54,8 +54,8 @@ inline std::string make_temp_dir(const std::string& tag = "test") {
 inline std::string test_dir() {
   const std::string base = FROST_TEST_TMPDIR;
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string dir = base + "/" + info->test_suite_name() + "." + info->name() + "." +
-                          std::to_string(::getpid());
+  const std::string dir =
+      base + "/" + info->test_suite_name() + "." + info->name() + "." + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;

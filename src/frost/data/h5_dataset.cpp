@@ -140,10 +140,11 @@ std::vector<ObjectStorage> H5Dataset::storage() const {
   std::vector<ObjectStorage> out;
   H5Lock lock;
   for (const Shard& shard : impl_->shards) {
-    out.push_back(internal::describe_object(shard.inputs.get(), shard.path, "/inputs", shard.inputs_rows));
+    out.push_back(
+        internal::describe_object(shard.inputs.get(), shard.path, "/inputs", shard.inputs_rows));
     if (shard.attention_mask.valid())
-      out.push_back(internal::describe_object(shard.attention_mask.get(), shard.path, "/attention_mask",
-                                    shard.mask_rows));
+      out.push_back(internal::describe_object(shard.attention_mask.get(), shard.path,
+                                              "/attention_mask", shard.mask_rows));
   }
   return out;
 }
@@ -264,14 +265,14 @@ void H5Dataset::read(const std::vector<int64_t>& indices, void* inputs_out, int6
         internal::copy_rows(shard.inputs_rows, local, dst_inputs + begin * row_bytes);
       } else {
         internal::read_rows(shard.inputs.get(), "inputs", shard.path, mem_type, d.info.sample_shape,
-                  local.data(), local.size(), dst_inputs + begin * row_bytes);
+                            local.data(), local.size(), dst_inputs + begin * row_bytes);
       }
       if (dst_mask != nullptr && shard.mask_rows.in_memory()) {
         internal::copy_rows(shard.mask_rows, local, dst_mask + begin * mask_row_bytes);
       } else if (dst_mask != nullptr) {
-        internal::read_rows(shard.attention_mask.get(), "attention_mask", shard.path, H5T_NATIVE_UINT8,
-                  d.info.sample_shape, local.data(), local.size(),
-                  dst_mask + begin * mask_row_bytes);
+        internal::read_rows(shard.attention_mask.get(), "attention_mask", shard.path,
+                            H5T_NATIVE_UINT8, d.info.sample_shape, local.data(), local.size(),
+                            dst_mask + begin * mask_row_bytes);
       }
       begin = end;
     }

@@ -72,9 +72,8 @@ struct RowSource {
   // Row r; kMapped, or kDecoded with r's block decoded.
   const uint8_t* row(int64_t r) const {
     const auto c = static_cast<size_t>(r / chunk_rows);
-    const uint8_t* base = access == RowAccess::kMapped
-                              ? chunk_at[c]
-                              : decoded[c].load(std::memory_order_acquire);
+    const uint8_t* base =
+        access == RowAccess::kMapped ? chunk_at[c] : decoded[c].load(std::memory_order_acquire);
     return base + static_cast<size_t>(r % chunk_rows) * row_bytes;
   }
 };
@@ -113,8 +112,7 @@ hid_t memory_type(InputKind kind);
 // (n * row_numel elements of `mem_type`, in the same order): one H5Dread per run of
 // consecutive rows (Note [Reading runs]). `name` and `path` are for messages.
 void read_rows(hid_t dset, const char* name, const std::string& path, hid_t mem_type,
-               const std::vector<int64_t>& sample_shape, const int64_t* rows, size_t n,
-               void* dst);
+               const std::vector<int64_t>& sample_shape, const int64_t* rows, size_t n, void* dst);
 
 // Sets up how read() reads every /inputs and /attention_mask of `shards` (all open): the
 // decoded chunks and chunk caches of Note [Chunk cache] (reopening the datasets) and the direct

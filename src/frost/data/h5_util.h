@@ -55,8 +55,8 @@ std::string hdf5_error_text();
 namespace internal {
 /// Throws frost::Error "<context>: HDF5 call <call> failed at <file>:<line>: <hdf5_error_text()>",
 /// `file` shortened to its path below the repository root.
-[[noreturn]] void throw_hdf5_error(const std::string& context, const char* call,
-                                   const char* file, int line);
+[[noreturn]] void throw_hdf5_error(const std::string& context, const char* call, const char* file,
+                                   int line);
 
 template <typename T, typename Context>
 T h5_check(T ret, const char* call, const char* file, int line, Context&& context) {
@@ -72,7 +72,7 @@ T h5_check(T ret, const char* call, const char* file, int line, Context&& contex
 ///   "<context>: HDF5 call <call> failed at <file>:<line>: <HDF5's own error stack>".
 /// The context arguments are concatenated as by FROST_CHECK, only on failure; they name the file
 /// and the dataset or attribute, for the user (e.g. `path, ": opening /", name`).
-#define H5_CHECK(call, ...)                                        \
+#define H5_CHECK(call, ...)                                            \
   ::frost::data::internal::h5_check((call), #call, __FILE__, __LINE__, \
                                     [&] { return ::frost::detail::str_cat(__VA_ARGS__); })
 

@@ -35,9 +35,11 @@ TEST(H5Util, CheckNamesTheContextCallPlaceAndHdf5Error) {
     line = __LINE__ + 1;
     H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path, ": opening the file");
   });
-  EXPECT_CONTAINS(msg, path + ": opening the file: HDF5 call H5Fopen(path.c_str(), "
-                              "H5F_ACC_RDONLY, H5P_DEFAULT) failed at "
-                              "tests/unit/data/test_h5_util.cpp:" + std::to_string(line) + ": ");
+  EXPECT_CONTAINS(msg, path +
+                           ": opening the file: HDF5 call H5Fopen(path.c_str(), "
+                           "H5F_ACC_RDONLY, H5P_DEFAULT) failed at "
+                           "tests/unit/data/test_h5_util.cpp:" +
+                           std::to_string(line) + ": ");
   EXPECT_CONTAINS(msg, "unable to open file");
   // The error stack was consumed: the next failure reports only its own cause.
   EXPECT_EQ(hdf5_error_text(), "no HDF5 error message");
@@ -78,8 +80,9 @@ TEST(H5Util, RootAttributeOfTheWrongKindIsNamed) {
   const int64_t pair[2] = {3, 4};
   write_int64_attr(file.get(), "pair", pair, 2, /*scalar=*/false, path);
   EXPECT_CONTAINS(error_of([&] { read_int_attr(file.get(), "pair", path); }),
-                  path + ": root attribute 'pair' must be a single integer, found 2 value(s) of "
-                         "type int64");
+                  path +
+                      ": root attribute 'pair' must be a single integer, found 2 value(s) of "
+                      "type int64");
   EXPECT_CONTAINS(error_of([&] { read_int_attr(file.get(), "task", path); }),
                   "root attribute 'task' must be a single integer, found 1 value(s) of type "
                   "string");
