@@ -1,17 +1,43 @@
-// Helpers shared by the single-process test binaries.
+// Helpers shared by the test binaries (unit and MPI): paths of fixtures and temporary files,
+// and checks of frost::Error messages. No LibTorch, no HDF5 (h5_test_util.h has the HDF5 ones).
 #pragma once
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "frost/core/error.h"
 
 namespace frost::testing {
+
+/// The repository root: FROST_SOURCE_DIR (tests/CMakeLists.txt), or found from this file.
+inline std::string source_dir() {
+#ifdef FROST_SOURCE_DIR
+  return FROST_SOURCE_DIR;
+#else
+  const std::string here = __FILE__;  // <root>/tests/test_util.h
+  return here.substr(0, here.rfind("/tests/"));
+#endif
+}
+
+/// tests/fixtures/<name> (made by the scripts next to the fixtures).
+inline std::string fixture_path(const std::string& name) {
+  return source_dir() + "/tests/fixtures/" + name;
+}
+
+/// FROST_TEST_TMPDIR/<name> (the directory is created; the file is not, nor removed).
+inline std::string tmp_path(const std::string& name) {
+  const std::string dir = FROST_TEST_TMPDIR;
+  std::filesystem::create_directories(dir);
+  return dir + "/" + name;
+}
 
 /// A fresh, empty directory under FROST_TEST_TMPDIR named `tag`-XXXXXX, for one test.
 inline std::string make_temp_dir(const std::string& tag = "test") {
@@ -21,6 +47,23 @@ inline std::string make_temp_dir(const std::string& tag = "test") {
   const char* dir = ::mkdtemp(templ.data());
   if (dir == nullptr) throw std::runtime_error("mkdtemp failed under " + base);
   return dir;
+}
+
+/// A fresh, empty directory named after the running test:
+/// FROST_TEST_TMPDIR/<Suite>.<Name>.<pid> (removed first if it exists).
+inline std::string test_dir() {
+  const std::string base = FROST_TEST_TMPDIR;
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string dir =
+      base + "/" + info->test_suite_name() + "." + info->name() + "." + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+/// Writes `bytes` to `path` as they are (binary), replacing the file.
+inline void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
 }
 
 /// Runs `f` and returns the message of the frost::Error it throws; records a test failure
@@ -49,6 +92,12 @@ void expect_error(Fn&& fn, const std::vector<std::string>& needles) {
           << "message: " << msg << "\nexpected it to contain: " << needle;
     }
   }
+}
+
+/// Expects `fn` to throw frost::Error whose message contains `needle`.
+template <typename Fn>
+void expect_error_containing(Fn&& fn, const std::string& needle) {
+  expect_error(std::forward<Fn>(fn), {needle});
 }
 
 }  // namespace frost::testing

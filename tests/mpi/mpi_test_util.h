@@ -13,6 +13,7 @@
 #include "frost/data/h5_dataset.h"
 #include "frost/distributed/state_sync.h"
 #include "frost/train/config.h"
+#include "h5_test_util.h"
 
 namespace frost::testing {
 
@@ -41,43 +42,37 @@ inline std::string job_dir(const std::string& name) {
   return dir;
 }
 
+/// Rank 0 runs `write`, which writes the file `path`; every rank waits for it. Returns `path`.
+template <typename Write>
+std::string write_on_rank0(const std::string& path, Write&& write) {
+  if (world().rank() == 0) write();
+  world().barrier();
+  return path;
+}
+
 /// Rank 0 writes a float32 feature dataset [n, dim] with labels in [0, classes); others wait.
 /// Inputs are seeded normal values shifted by the label so the task is learnable.
 inline std::string write_features(const std::string& path, int64_t n, int64_t dim, int64_t classes,
                                   uint64_t seed = 7) {
-  if (world().rank() == 0) {
+  return write_on_rank0(path, [&] {
     torch::manual_seed(seed);
     auto labels = torch::randint(0, classes, {n}, torch::kLong);
     auto x = torch::randn({n, dim}) + labels.to(torch::kFloat).unsqueeze(1) * 0.5;
-    data::DatasetInfo info;
-    info.num_samples = n;
-    info.sample_shape = {dim};
-    info.input_kind = data::InputKind::kFeatures;
-    info.num_classes = classes;
-    data::write_dataset(path, info, x.contiguous().data_ptr<float>(), labels.data_ptr<int64_t>());
-  }
-  world().barrier();
-  return path;
+    data::write_dataset(path, feature_info(n, dim, classes), x.contiguous().data_ptr<float>(),
+                        labels.data_ptr<int64_t>());
+  });
 }
 
 /// Rank 0 writes a uint8 image dataset [n, 1, hw, hw] with labels in [0, classes).
 inline std::string write_images(const std::string& path, int64_t n, int64_t hw, int64_t classes,
                                 uint64_t seed = 11) {
-  if (world().rank() == 0) {
+  return write_on_rank0(path, [&] {
     torch::manual_seed(seed);
     auto labels = torch::randint(0, classes, {n}, torch::kLong);
     auto x = torch::randint(0, 256, {n, 1, hw, hw}, torch::kLong).to(torch::kByte);
-    data::DatasetInfo info;
-    info.num_samples = n;
-    info.sample_shape = {1, hw, hw};
-    info.input_kind = data::InputKind::kImage;
-    info.num_classes = classes;
-    info.mean = {0.5};
-    info.std = {0.25};
-    data::write_dataset(path, info, x.contiguous().data_ptr<uint8_t>(), labels.data_ptr<int64_t>());
-  }
-  world().barrier();
-  return path;
+    data::write_dataset(path, image_info(n, {1, hw, hw}, classes, {0.5}, {0.25}),
+                        x.contiguous().data_ptr<uint8_t>(), labels.data_ptr<int64_t>());
+  });
 }
 
 /// A small, fast config: MLP on features, SGD with momentum, no evaluation, quiet logging.

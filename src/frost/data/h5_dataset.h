@@ -6,13 +6,18 @@
 // inside the library at once corrupt its global state (error stack, caches, id tables). Every
 // HDF5 call made by Frost therefore runs under one process-wide std::mutex, hdf5_mutex(). The
 // functions and methods below take it themselves; callers must NOT hold it when calling them
-// (it is not recursive). Code outside this library that calls HDF5 directly must take it too.
+// (it is not recursive). Code outside this library that calls HDF5 directly must take it too,
+// best with an H5Lock (frost/data/h5_util.h, which also has H5_CHECK and H5Id for such code).
 // Consequence: H5Dataset reads from several threads are safe but serialised, except reads of
 // rows in memory (a mapping of the file or decoded chunks, Note [Direct reads] and Note [Chunk
-// cache] in h5_dataset.cpp), which call no HDF5 function and take no lock once the chunks they
-// need are decoded; the prefetching BatchLoader overlaps reads with compute. The first locked call also turns
-// off HDF5's automatic printing of error stacks (H5Eset_auto2), process-wide: errors reach the
-// user through H5_CHECK's frost::Error messages instead.
+// cache] in h5_row_access.cpp), which call no HDF5 function and take no lock once the chunks
+// they need are decoded; the prefetching BatchLoader overlaps reads with compute. The first
+// H5Lock also turns off HDF5's automatic printing of error stacks (H5Eset_auto2),
+// process-wide: errors reach the user through H5_CHECK's frost::Error messages instead.
+//
+// Where the code is: h5_util (HDF5 plumbing, attributes), h5_write.cpp (write_dataset),
+// h5_schema.cpp (the checks at open), h5_row_access.cpp (how rows are read), h5_dataset.cpp
+// (H5Dataset itself); each file opens with a map.
 //
 // No LibTorch here: this header is cheap to include and the data tests build without torch.
 #pragma once
@@ -74,7 +79,7 @@ void write_dataset(const std::string& path, const DatasetInfo& info, const void*
 
 /// How H5Dataset::read gets the rows of one stored object.
 enum class RowAccess {
-  /// One H5Dread per run of rows (Note [Reading runs] in h5_dataset.cpp); filtered chunks are
+  /// One H5Dread per run of rows (Note [Reading runs] in h5_row_access.cpp); filtered chunks are
   /// cached by HDF5 (Note [Chunk cache]).
   kHdf5,
   /// Copied from a read-only mapping of the file, without HDF5 (Note [Direct reads]).
@@ -121,13 +126,13 @@ constexpr int64_t kDefaultChunkCacheBytes = int64_t{512} << 20;
 struct OpenOptions {
   /// Bytes of decoded chunks that may be kept in memory for the filtered (e.g. compressed)
   /// /inputs and /attention_mask of all shards together (Note [Chunk cache] in
-  /// h5_dataset.cpp). When all their decoded chunks fit, Frost keeps each chunk once decoded
+  /// h5_row_access.cpp). When all their decoded chunks fit, Frost keeps each chunk once decoded
   /// (RowAccess::kDecoded), however the rows are shuffled; otherwise HDF5 caches chunks, each
   /// object getting a share proportional to its size and at least one chunk. Memory is taken
   /// only as chunks are read. Unfiltered data takes none (the page cache holds it). >= 0.
   int64_t chunk_cache_bytes = kDefaultChunkCacheBytes;
   /// Read unfiltered rows stored as they are needed from a read-only mapping of the file
-  /// instead of through HDF5 (Note [Direct reads] in h5_dataset.cpp). false: H5Dread.
+  /// instead of through HDF5 (Note [Direct reads] in h5_row_access.cpp). false: H5Dread.
   bool direct_reads = true;
 };
 
@@ -185,7 +190,7 @@ class H5Dataset {
   ///               the dataset has no /attention_mask).
   /// How: when every object asked for is in memory (ObjectStorage::access kMapped or
   /// kDecoded; blocks not decoded yet are decoded first, under the HDF5 lock), each row is
-  /// copied to its place (Note [Direct reads], Note [Chunk cache] in h5_dataset.cpp).
+  /// copied to its place (Note [Direct reads], Note [Chunk cache] in h5_row_access.cpp).
   /// Otherwise indices are sorted and de-duplicated, consecutive rows grouped into runs, and
   /// each run is read with one hyperslab selection and one H5Dread (measured much faster than
   /// one OR-ed selection per shard, Note [Reading runs]) into a staging buffer in ascending row

@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <mutex>
 #include <random>
 #include <set>
 #include <string>
@@ -20,21 +19,20 @@
 #include <vector>
 
 #include "frost/core/error.h"
-#include "test_util.h"
 #include "frost/data/h5_dataset.h"
+#include "frost/data/h5_util.h"
+#include "h5_test_util.h"
+#include "test_util.h"
 
 namespace {
 
-using frost::testing::make_temp_dir;
-using frost::testing::error_of;
+using frost::testing::edit_file, frost::testing::error_of, frost::testing::feature_info,
+    frost::testing::image_info, frost::testing::ImageData, frost::testing::make_temp_dir,
+    frost::testing::replace_dataset, frost::testing::write_images, frost::testing::write_tokens;
 
-using frost::data::DatasetInfo;
-using frost::data::H5Dataset;
-using frost::data::InputKind;
-using frost::data::ObjectStorage;
-using frost::data::OpenOptions;
-using frost::data::RowAccess;
-using frost::data::write_dataset;
+using frost::data::DatasetInfo, frost::data::H5Dataset, frost::data::InputKind,
+    frost::data::ObjectStorage, frost::data::OpenOptions, frost::data::RowAccess,
+    frost::data::write_dataset;
 
 std::vector<std::string> dir_entries(const std::string& dir) {
   std::vector<std::string> out;
@@ -45,52 +43,14 @@ std::vector<std::string> dir_entries(const std::string& dir) {
 
 // A small image dataset: n rows of [1, 2, 3] uint8, row i filled with (i*7 + j) % 251,
 // labels i % num_classes.
-struct ImageData {
-  DatasetInfo info;
-  std::vector<uint8_t> pixels;
-  std::vector<int64_t> labels;
-};
-
 ImageData make_images(int64_t n, int64_t num_classes = 10, int64_t offset = 0) {
   ImageData d;
-  d.info.num_samples = n;
-  d.info.sample_shape = {1, 2, 3};
-  d.info.input_kind = InputKind::kImage;
-  d.info.num_classes = num_classes;
-  d.info.mean = {0.25};
-  d.info.std = {0.5};
+  d.info = image_info(n, {1, 2, 3}, num_classes, {0.25}, {0.5});
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = 0; j < 6; ++j) d.pixels.push_back(static_cast<uint8_t>(((i + offset) * 7 + j) % 251));
     d.labels.push_back((i + offset) % num_classes);
   }
   return d;
-}
-
-std::string write_images(const std::string& path, const ImageData& d, int64_t chunk_rows = 4) {
-  write_dataset(path, d.info, d.pixels.data(), d.labels.data(), chunk_rows);
-  return path;
-}
-
-// Opens `path` read-write under the HDF5 lock and runs `edit(file_id)` (to make broken files).
-void edit_file(const std::string& path, const std::function<void(hid_t)>& edit) {
-  std::lock_guard<std::mutex> lock(frost::data::hdf5_mutex());
-  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-  ASSERT_GE(file, 0) << path;
-  edit(file);
-  ASSERT_GE(H5Fclose(file), 0);
-}
-
-void replace_dataset(hid_t file, const char* name, hid_t type, const std::vector<hsize_t>& dims,
-                     const void* data, hid_t mem_type) {
-  if (H5Lexists(file, name, H5P_DEFAULT) > 0) {
-    ASSERT_GE(H5Ldelete(file, name, H5P_DEFAULT), 0);
-  }
-  const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
-  const hid_t dset = H5Dcreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  ASSERT_GE(dset, 0);
-  ASSERT_GE(H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), 0);
-  H5Dclose(dset);
-  H5Sclose(space);
 }
 
 TEST(H5Dataset, WriteReadRoundTrip) {
@@ -158,7 +118,7 @@ TEST(H5Dataset, StorageDescribesEachObject) {
   EXPECT_EQ(st[1].num_chunks, 1);
 }
 
-// ---- chunk cache of filtered data (Note [Chunk cache] in h5_dataset.cpp) --------------------
+// ---- chunk cache of filtered data (Note [Chunk cache] in h5_row_access.cpp) ---------------
 
 // A pass-through HDF5 filter that counts how often a chunk is decoded (filter ids 256-511 are
 // reserved for testing). Registered once per process, under the HDF5 lock.
@@ -174,7 +134,7 @@ void register_counting_filter() {
   static const H5Z_class2_t kClass = {H5Z_CLASS_T_VERS, kCountingFilter, 1, 1,
                                       "frost test: count decodes", nullptr, nullptr,
                                       counting_filter};
-  std::lock_guard<std::mutex> lock(frost::data::hdf5_mutex());
+  frost::data::H5Lock lock;
   ASSERT_GE(H5Zregister(&kClass), 0);
 }
 
@@ -330,7 +290,7 @@ TEST(H5Dataset, ChunkCacheBudgetIsSharedByShardsBySize) {
   EXPECT_EQ(st[1].chunk_cache_slots, 809);   // 8 chunks fit
 }
 
-// ---- direct reads (Note [Direct reads] in h5_dataset.cpp) --------------------------------
+// ---- direct reads (Note [Direct reads] in h5_row_access.cpp) ---------------------------
 
 TEST(H5Dataset, DirectReadsOfFrostFiles) {
   const std::string dir = make_temp_dir();
@@ -413,7 +373,7 @@ TEST(H5Dataset, FileWithUserBlockIsReadThroughHdf5) {
   write_images(dir + "/plain.h5", d);
   const std::string path = dir + "/ub.h5";
   {
-    std::lock_guard<std::mutex> lock(frost::data::hdf5_mutex());
+    frost::data::H5Lock lock;
     const hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
     ASSERT_GE(H5Pset_userblock(fcpl, 512), 0);
     const hid_t dst = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
@@ -640,11 +600,7 @@ TEST(H5Dataset, ShardSchemaMismatchNamesBothFiles) {
 
 TEST(H5Dataset, FeaturesRoundTrip) {
   const std::string dir = make_temp_dir();
-  DatasetInfo info;
-  info.num_samples = 6;
-  info.sample_shape = {5};
-  info.input_kind = InputKind::kFeatures;
-  info.num_classes = 3;
+  const DatasetInfo info = feature_info(6, 5, 3);
   std::vector<float> x(30);
   for (size_t i = 0; i < x.size(); ++i) x[i] = 0.5f * static_cast<float>(i) - 3.0f;
   const std::vector<int64_t> y{0, 1, 2, 2, 1, 0};
@@ -662,18 +618,10 @@ TEST(H5Dataset, FeaturesRoundTrip) {
 
 TEST(H5Dataset, TokensWithAttentionMaskRoundTrip) {
   const std::string dir = make_temp_dir();
-  DatasetInfo info;
-  info.num_samples = 3;
-  info.sample_shape = {4};
-  info.input_kind = InputKind::kTokens;
-  info.num_classes = 2;
-  info.has_attention_mask = true;
   const std::vector<int32_t> tokens{101, 7, 102, 0, 101, 8, 9, 102, 101, 102, 0, 0};
   const std::vector<uint8_t> mask{1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0, 0};
   const std::vector<int64_t> y{1, 0, 1};
-  frost::data::WriteOptions opt;
-  opt.attention_mask = mask.data();
-  write_dataset(dir + "/t.h5", info, tokens.data(), y.data(), opt);
+  write_tokens(dir + "/t.h5", /*len=*/4, /*num_classes=*/2, tokens, y, mask);
   // Read as written (mapped), then compressed in chunks of 2 rows (decoded), then through
   // HDF5 alone (compressed, no budget): the same rows every time.
   for (const char* variant : {"mapped", "decoded", "H5Dread"}) {

@@ -1,7 +1,6 @@
 // prep_fashion_mnist and parse_class_list on small synthetic Fashion-MNIST directories:
 // relabelling, statistics, attributes, and "a failed run leaves no output file".
 #include <gtest/gtest.h>
-#include <hdf5.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -9,25 +8,22 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <mutex>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "frost/core/error.h"
-#include "test_util.h"
 #include "frost/data/h5_dataset.h"
 #include "frost/data/prep.h"
+#include "h5_test_util.h"
+#include "test_util.h"
 
 namespace {
 
-using frost::testing::make_temp_dir;
-using frost::testing::error_of;
+using frost::testing::error_of, frost::testing::make_temp_dir, frost::testing::read_int64_attr;
 
-using frost::data::FashionMnistPrepOptions;
-using frost::data::H5Dataset;
-using frost::data::parse_class_list;
-using frost::data::prep_fashion_mnist;
+using frost::data::FashionMnistPrepOptions, frost::data::H5Dataset, frost::data::parse_class_list,
+    frost::data::prep_fashion_mnist;
 
 void write_gz(const std::string& path, const std::vector<uint8_t>& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
@@ -81,19 +77,6 @@ std::string make_src(uint32_t n_train = 40, uint32_t n_test = 20) {
 bool has_output(const std::string& out_dir) {
   if (!std::filesystem::exists(out_dir)) return false;
   return !std::filesystem::is_empty(out_dir);
-}
-
-std::vector<int64_t> read_int64_attr(const std::string& path, const char* name) {
-  std::lock_guard<std::mutex> lock(frost::data::hdf5_mutex());
-  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  const hid_t attr = H5Aopen(file, name, H5P_DEFAULT);
-  const hid_t space = H5Aget_space(attr);
-  std::vector<int64_t> v(static_cast<size_t>(H5Sget_simple_extent_npoints(space)));
-  H5Aread(attr, H5T_NATIVE_INT64, v.data());
-  H5Sclose(space);
-  H5Aclose(attr);
-  H5Fclose(file);
-  return v;
 }
 
 TEST(PrepClassList, ParsesRangesAndLists) {

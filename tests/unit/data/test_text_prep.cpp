@@ -2,76 +2,31 @@
 // mask and labels as written, label ordering, the stratified seeded split, truncation, and
 // "a failed run leaves no output file".
 #include <gtest/gtest.h>
-#include <hdf5.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "frost/core/error.h"
-#include "test_util.h"
 #include "frost/data/h5_dataset.h"
 #include "frost/data/text_prep.h"
 #include "frost/text/wordpiece.h"
+#include "h5_test_util.h"
+#include "test_util.h"
 
 namespace {
 
-using frost::testing::make_temp_dir;
-using frost::testing::error_of;
+using frost::testing::error_of, frost::testing::make_temp_dir, frost::testing::read_int64_attr,
+    frost::testing::read_string_attr, frost::testing::write_file;
 
-using frost::data::CsvTable;
-using frost::data::H5Dataset;
-using frost::data::prep_text;
-using frost::data::read_csv;
-using frost::data::TextPrepOptions;
-using frost::data::TextPrepSummary;
+using frost::data::CsvTable, frost::data::H5Dataset, frost::data::prep_text, frost::data::read_csv,
+    frost::data::TextPrepOptions, frost::data::TextPrepSummary;
 using frost::text::WordPieceTokenizer;
 using Strings = std::vector<std::string>;
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-// Root attributes that H5Dataset does not expose.
-std::vector<int64_t> read_int64_attr(const std::string& path, const char* name) {
-  std::lock_guard<std::mutex> lock(frost::data::hdf5_mutex());
-  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  EXPECT_GE(file, 0) << path;
-  std::vector<int64_t> v;
-  if (H5Aexists(file, name) > 0) {
-    const hid_t attr = H5Aopen(file, name, H5P_DEFAULT);
-    const hid_t space = H5Aget_space(attr);
-    v.resize(static_cast<size_t>(H5Sget_simple_extent_npoints(space)));
-    H5Aread(attr, H5T_NATIVE_INT64, v.data());
-    H5Sclose(space);
-    H5Aclose(attr);
-  }
-  H5Fclose(file);
-  return v;
-}
-
-std::string read_string_attr(const std::string& path, const char* name) {
-  std::lock_guard<std::mutex> lock(frost::data::hdf5_mutex());
-  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  const hid_t attr = H5Aopen(file, name, H5P_DEFAULT);
-  const hid_t type = H5Tcopy(H5T_C_S1);
-  H5Tset_size(type, H5T_VARIABLE);
-  H5Tset_cset(type, H5T_CSET_UTF8);
-  char* data = nullptr;
-  H5Aread(attr, type, &data);
-  std::string s = data != nullptr ? data : "";
-  H5free_memory(data);
-  H5Tclose(type);
-  H5Aclose(attr);
-  H5Fclose(file);
-  return s;
-}
 
 // [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3, then words.
 const Strings kVocab{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "good", "bad", "film", "very",

@@ -10,7 +10,6 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -23,49 +22,13 @@
 #include "frost/models/models.h"
 #include "frost/models/safetensors.h"
 #include "frost/models/weights.h"
+#include "test_util.h"
 
 namespace frost::models {
 namespace {
 
-std::string source_dir() {
-#ifdef FROST_SOURCE_DIR
-  return FROST_SOURCE_DIR;
-#else
-  const std::string here = __FILE__;  // <root>/tests/unit/test_bert.cpp
-  return here.substr(0, here.rfind("/tests/unit/"));
-#endif
-}
-
-std::string fixture_path(const std::string& name) {
-  return source_dir() + "/tests/fixtures/" + name;
-}
-
-std::string tmp_path(const std::string& name) {
-#ifdef FROST_TEST_TMPDIR
-  const std::string dir = FROST_TEST_TMPDIR;
-#else
-  const std::string dir = "/tmp";
-#endif
-  std::filesystem::create_directories(dir);
-  return dir + "/" + name;
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-}
-
-// Expects `fn` to throw frost::Error whose message contains `needle`.
-template <typename Fn>
-void expect_error_containing(Fn&& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected frost::Error containing '" << needle << "', nothing thrown";
-  } catch (const frost::Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-        << "message: " << e.what() << "\nexpected it to contain: " << needle;
-  }
-}
+using frost::testing::expect_error_containing, frost::testing::fixture_path,
+    frost::testing::source_dir, frost::testing::tmp_path, frost::testing::write_file;
 
 BertConfig tiny_config() {
   BertConfig c;

@@ -2,9 +2,8 @@
 // features), the MLP, the Classifier, and the errors for bad specs.
 //
 // Fixtures in tests/fixtures/ were written by make_resnet_keys.py and make_resnet_parity.py
-// (Debian's /usr/bin/python3 with python3-torchvision 0.14). They are found through the
-// compile definition FROST_SOURCE_DIR (the repository root) or, without it, relative to
-// this file.
+// (Debian's /usr/bin/python3 with python3-torchvision 0.14), found with fixture_path
+// (test_util.h).
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -18,20 +17,12 @@
 
 #include "frost/core/error.h"
 #include "frost/models/models.h"
+#include "test_util.h"
 
 namespace frost::models {
 namespace {
 
-std::string fixture_path(const std::string& name) {
-#ifdef FROST_SOURCE_DIR
-  return std::string(FROST_SOURCE_DIR) + "/tests/fixtures/" + name;
-#else
-  const std::string here = __FILE__;  // <root>/tests/unit/test_models.cpp
-  const size_t slash = here.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : here.substr(0, slash);
-  return dir + "/../fixtures/" + name;
-#endif
-}
+using frost::testing::expect_error_containing, frost::testing::fixture_path;
 
 int64_t count_parameters(const torch::nn::Module& module) {
   int64_t n = 0;
@@ -49,18 +40,6 @@ BackboneSpec resnet_spec(const std::string& arch) {
   BackboneSpec spec;
   spec.arch = arch;
   return spec;
-}
-
-// Expects `fn` to throw frost::Error whose message contains `needle`.
-template <typename Fn>
-void expect_error_containing(Fn&& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected frost::Error containing '" << needle << "', nothing thrown";
-  } catch (const frost::Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-        << "message: " << e.what() << "\nexpected it to contain: " << needle;
-  }
 }
 
 // ---- torchvision parity ---------------------------------------------------------------

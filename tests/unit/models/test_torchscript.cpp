@@ -29,29 +29,7 @@
 namespace frost::models {
 namespace {
 
-std::string fixture_path(const std::string& name) {
-#ifdef FROST_SOURCE_DIR
-  return std::string(FROST_SOURCE_DIR) + "/tests/fixtures/" + name;
-#else
-  const std::string here = __FILE__;
-  return here.substr(0, here.find_last_of('/')) + "/../fixtures/" + name;
-#endif
-}
-
-std::string test_dir() {
-#ifdef FROST_TEST_TMPDIR
-  std::string base = FROST_TEST_TMPDIR;
-#else
-  std::string base = "/tmp/frost-unit";
-#endif
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string dir = base + "/torchscript/" + info->name() + "." + std::to_string(::getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-using frost::testing::expect_error;
+using frost::testing::expect_error, frost::testing::fixture_path, frost::testing::test_dir;
 
 /// Reads a values file of make_torchscript_fixtures.py: a shape line, then one value a line.
 torch::Tensor read_values(const std::string& path) {

@@ -34,31 +34,7 @@
 namespace frost::models {
 namespace {
 
-std::string fixture_path(const std::string& name) {
-#ifdef FROST_SOURCE_DIR
-  return std::string(FROST_SOURCE_DIR) + "/tests/fixtures/" + name;
-#else
-  const std::string here = __FILE__;
-  return here.substr(0, here.find_last_of('/')) + "/../fixtures/" + name;
-#endif
-}
-
-/// A fresh, empty directory for one test.
-std::string test_dir() {
-#ifdef FROST_TEST_TMPDIR
-  std::string base = FROST_TEST_TMPDIR;
-#else
-  std::string base = "/tmp/frost-unit";
-#endif
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string dir = base + "/weights/" + info->test_suite_name() + "." + info->name() + "." +
-                          std::to_string(::getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-using frost::testing::expect_error;
+using frost::testing::expect_error, frost::testing::fixture_path, frost::testing::test_dir;
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

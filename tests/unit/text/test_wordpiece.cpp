@@ -18,15 +18,11 @@
 
 namespace {
 
-using frost::testing::make_temp_dir;
-using frost::testing::error_of;
+using frost::testing::error_of, frost::testing::fixture_path, frost::testing::make_temp_dir,
+    frost::testing::source_dir, frost::testing::write_file;
 
 using frost::text::WordPieceTokenizer;
 using Strings = std::vector<std::string>;
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
 
 // ids: [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3, then the pieces.
 WordPieceTokenizer tiny(const Strings& pieces, bool lower_case = true) {
@@ -234,8 +230,7 @@ TEST(WordPieceVocab, ErrorsNameTheFile) {
 
 std::string assets_dir() {
   const char* env = std::getenv("FROST_ASSETS_DIR");
-  return (env != nullptr && *env != '\0') ? std::string(env)
-                                          : std::string(FROST_SOURCE_DIR) + "/.cache";
+  return (env != nullptr && *env != '\0') ? std::string(env) : source_dir() + "/.cache";
 }
 
 // The ids of Hugging Face's tokenizer (tokenizers 0.23.3, all-MiniLM-L6-v2's tokenizer.json)
@@ -253,7 +248,7 @@ TEST(WordPieceHuggingFace, MatchesAllMiniLmReferenceIds) {
   EXPECT_EQ(t.cls_id(), 101);
   EXPECT_EQ(t.sep_id(), 102);
 
-  const std::string fixture = std::string(FROST_SOURCE_DIR) + "/tests/fixtures/wordpiece_cases.jsonl";
+  const std::string fixture = fixture_path("wordpiece_cases.jsonl");
   std::ifstream in(fixture);
   ASSERT_TRUE(in) << "cannot open " << fixture;
   std::string line;

@@ -12,43 +12,34 @@
 #include <vector>
 
 #include "frost/core/error.h"
-#include "test_util.h"
 #include "frost/data/h5_dataset.h"
 #include "frost/train/loader.h"
+#include "h5_test_util.h"
+#include "test_util.h"
 
 namespace {
 
-using frost::testing::make_temp_dir;
+using frost::testing::image_info, frost::testing::make_temp_dir, frost::testing::write_tokens;
 
-using frost::train::Batch;
-using frost::train::BatchLoader;
-using frost::data::DatasetInfo;
-using frost::data::H5Dataset;
-using frost::data::InputKind;
+using frost::train::Batch, frost::train::BatchLoader;
+using frost::data::DatasetInfo, frost::data::H5Dataset;
 
-// n images [2, 2, 2] (two channels), pixel (i, c, k) = (i * 11 + c * 5 + k) % 256, label i % 3.
-struct Images {
+// n images [2, 2, 2] (two channels), pixel (i, c, k) = (i * 11 + c * 5 + k) % 256, label i % 3,
+// written to dir/images.h5.
+struct Images : frost::testing::ImageData {
   std::string path;
-  std::vector<uint8_t> pixels;
-  std::vector<int64_t> labels;
-  DatasetInfo info;
 };
 
 Images write_images(const std::string& dir, int64_t n) {
   Images d;
   d.path = dir + "/images.h5";
-  d.info.num_samples = n;
-  d.info.sample_shape = {2, 2, 2};
-  d.info.input_kind = InputKind::kImage;
-  d.info.num_classes = 3;
-  d.info.mean = {0.5, 0.25};
-  d.info.std = {0.2, 0.4};
+  d.info = image_info(n, {2, 2, 2}, 3, {0.5, 0.25}, {0.2, 0.4});
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t c = 0; c < 2; ++c)
       for (int64_t k = 0; k < 4; ++k) d.pixels.push_back(static_cast<uint8_t>((i * 11 + c * 5 + k) % 256));
     d.labels.push_back(i % 3);
   }
-  frost::data::write_dataset(d.path, d.info, d.pixels.data(), d.labels.data(), 4);
+  frost::testing::write_images(d.path, d, 4);
   return d;
 }
 
@@ -88,13 +79,8 @@ TEST(BatchLoader, PreservesOrderAndNormalisesImages) {
 // for every pixel value of every channel (3 channels with awkward statistics).
 TEST(BatchLoader, ImagesAreNormalisedBitForBitAsByTensorOps) {
   const std::string dir = make_temp_dir();
-  DatasetInfo info;
-  info.num_samples = 256;
-  info.sample_shape = {3, 4, 4};
-  info.input_kind = InputKind::kImage;
-  info.num_classes = 2;
-  info.mean = {0.2860405969887955, 0.1, 0.7};
-  info.std = {0.3530242445149223, 0.3, 0.01};
+  const DatasetInfo info = image_info(256, {3, 4, 4}, 2, {0.2860405969887955, 0.1, 0.7},
+                                      {0.3530242445149223, 0.3, 0.01});
   std::vector<uint8_t> pixels(256 * 48);
   for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 37 % 256);
   const std::vector<int64_t> labels(256, 1);
@@ -116,18 +102,10 @@ TEST(BatchLoader, ImagesAreNormalisedBitForBitAsByTensorOps) {
 
 TEST(BatchLoader, TokensComeWithAttentionMask) {
   const std::string dir = make_temp_dir();
-  DatasetInfo info;
-  info.num_samples = 3;
-  info.sample_shape = {3};
-  info.input_kind = InputKind::kTokens;
-  info.num_classes = 2;
-  info.has_attention_mask = true;
   const std::vector<int32_t> tokens{101, 5, 102, 101, 102, 0, 101, 6, 7};
   const std::vector<uint8_t> mask{1, 1, 1, 1, 1, 0, 1, 1, 1};
   const std::vector<int64_t> labels{0, 1, 1};
-  frost::data::WriteOptions opt;
-  opt.attention_mask = mask.data();
-  frost::data::write_dataset(dir + "/t.h5", info, tokens.data(), labels.data(), opt);
+  write_tokens(dir + "/t.h5", /*len=*/3, /*num_classes=*/2, tokens, labels, mask);
   const H5Dataset ds = H5Dataset::open({dir + "/t.h5"});
   BatchLoader loader(ds, {{1, 0}});
   Batch b;
@@ -144,12 +122,6 @@ TEST(BatchLoader, TokensComeWithAttentionMask) {
 // Note [Dynamic padding]: each token batch is cut to 1 + its last column with a non-zero mask.
 TEST(BatchLoader, TokenBatchesAreCutToTheirLongestRow) {
   const std::string dir = make_temp_dir();
-  DatasetInfo info;
-  info.num_samples = 5;
-  info.sample_shape = {6};
-  info.input_kind = InputKind::kTokens;
-  info.num_classes = 2;
-  info.has_attention_mask = true;
   const std::vector<int32_t> tokens{
       101, 5, 102, 0, 0, 0,    // 3 real tokens
       101, 102, 0, 0, 0, 0,    // 2
@@ -162,9 +134,7 @@ TEST(BatchLoader, TokenBatchesAreCutToTheirLongestRow) {
                                   1, 0, 1, 0, 0, 0,  //
                                   0, 0, 0, 0, 0, 0};
   const std::vector<int64_t> labels{0, 1, 0, 1, 0};
-  frost::data::WriteOptions opt;
-  opt.attention_mask = mask.data();
-  frost::data::write_dataset(dir + "/t.h5", info, tokens.data(), labels.data(), opt);
+  write_tokens(dir + "/t.h5", /*len=*/6, /*num_classes=*/2, tokens, labels, mask);
   const H5Dataset ds = H5Dataset::open({dir + "/t.h5"});
   BatchLoader loader(ds, {{1, 0}, {1}, {0, 2}, {3}, {4}, {4, 1}});
   auto i64 = [](std::vector<int64_t> v, int64_t rows) {
@@ -202,14 +172,9 @@ TEST(BatchLoader, TokenBatchesAreCutToTheirLongestRow) {
 
 TEST(BatchLoader, TokensWithoutMaskAreNotCut) {
   const std::string dir = make_temp_dir();
-  DatasetInfo info;
-  info.num_samples = 2;
-  info.sample_shape = {4};
-  info.input_kind = InputKind::kTokens;
-  info.num_classes = 2;
   const std::vector<int32_t> tokens{101, 102, 0, 0, 101, 5, 102, 0};
   const std::vector<int64_t> labels{0, 1};
-  frost::data::write_dataset(dir + "/t.h5", info, tokens.data(), labels.data());
+  write_tokens(dir + "/t.h5", /*len=*/4, /*num_classes=*/2, tokens, labels);
   const H5Dataset ds = H5Dataset::open({dir + "/t.h5"});
   BatchLoader loader(ds, {{0, 1}});
   Batch b;

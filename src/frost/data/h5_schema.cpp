@@ -1,0 +1,246 @@
+// Schema checks: what a Frost dataset file must hold (dataset_info.h, docs/data.md), checked
+// when a shard is opened.
+//
+//   parse_input_kind, input_kind_name, DatasetInfo    the schema's types (dataset_info.h)
+//   open_shard          opens one shard file and validates its attributes, /inputs, /labels
+//                       (every label read and range-checked), /attention_mask, mean/std
+//   check_same_schema   the shards of one dataset agree (a message naming both files)
+//
+// Writing the same schema: h5_write.cpp. Every HDF5 call here runs under the HDF5 lock, held by
+// the caller (H5Dataset::open).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "frost/core/error.h"
+#include "frost/data/h5_shard.h"
+#include "frost/data/h5_util.h"
+
+namespace frost::data {
+
+// ---- DatasetInfo / InputKind ------------------------------------------------------------
+
+InputKind parse_input_kind(const std::string& s) {
+  if (s == "image") return InputKind::kImage;
+  if (s == "features") return InputKind::kFeatures;
+  if (s == "tokens") return InputKind::kTokens;
+  throw Error("unknown input_kind '" + s + "'; expected one of: image, features, tokens");
+}
+
+const char* input_kind_name(InputKind k) {
+  switch (k) {
+    case InputKind::kImage: return "image";
+    case InputKind::kFeatures: return "features";
+    case InputKind::kTokens: return "tokens";
+  }
+  return "unknown";
+}
+
+int64_t DatasetInfo::sample_numel() const {
+  int64_t n = 1;
+  for (int64_t d : sample_shape) n *= d;
+  return n;
+}
+
+int64_t DatasetInfo::element_bytes() const { return input_kind == InputKind::kImage ? 1 : 4; }
+
+// ---- open_shard, check_same_schema ---------------------------------------------------------
+
+namespace internal {
+namespace {
+
+std::string values_str(const std::vector<double>& v) {
+  std::ostringstream os;
+  os.precision(17);
+  os << "[";
+  for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
+  os << "]";
+  return os.str();
+}
+
+// Opens dataset `name`, which must exist and be a dataset, with default access properties
+// (configure_reads() reopens /inputs and /attention_mask with their chunk cache).
+H5Id open_dataset(hid_t file, const char* name, const std::string& path) {
+  const htri_t exists = H5_CHECK(H5Lexists(file, name, H5P_DEFAULT), path, ": looking for /",
+                                 name);
+  FROST_CHECK(exists > 0, path, ": dataset /", name,
+              " is missing; a Frost dataset needs /inputs and /labels (see docs/data.md); "
+              "write it with frost-prep or write_dataset");
+  {
+    H5Id obj = object_id(H5_CHECK(H5Oopen(file, name, H5P_DEFAULT), path, ": opening /", name));
+    FROST_CHECK(H5Iget_type(obj.get()) == H5I_DATASET, path, ": /", name,
+                " is not a dataset (a group or a named type?)");
+  }
+  return dataset_id(H5_CHECK(H5Dopen2(file, name, H5P_DEFAULT), path, ": opening /", name));
+}
+
+}  // namespace
+
+DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_t>& labels_out) {
+  struct stat st {};
+  FROST_CHECK(::stat(path.c_str(), &st) == 0, path, ": cannot open dataset file: ",
+              std::strerror(errno), "; check the path");
+  FROST_CHECK(S_ISREG(st.st_mode), path, ": is not a regular file (a directory?)");
+  FROST_CHECK(::access(path.c_str(), R_OK) == 0, path, ": cannot read dataset file: ",
+              std::strerror(errno));
+  const htri_t is_h5 = H5_CHECK(H5Fis_hdf5(path.c_str()), path, ": checking the file format");
+  FROST_CHECK(is_h5 > 0, path, ": is not an HDF5 file (no HDF5 signature); expected a Frost "
+                               "dataset written by frost-prep or write_dataset");
+  shard.path = path;
+  H5Id fapl = make_fapl(path);
+  shard.file = file_id(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), path,
+                                ": opening the file"));
+  const hid_t root = shard.file.get();
+
+  DatasetInfo info;
+  FROST_CHECK(has_attr(root, "frost_schema", path), path,
+              ": root attribute frost_schema is missing, so this is not a Frost dataset; "
+              "write it with frost-prep or write_dataset (see docs/data.md)");
+  const int64_t schema = read_int_attr(root, "frost_schema", path);
+  FROST_CHECK(schema == kFrostSchemaVersion, path, ": frost_schema = ", schema,
+              " but this Frost reads schema version ", kFrostSchemaVersion,
+              "; re-create the file with this version's frost-prep");
+  FROST_CHECK(has_attr(root, "input_kind", path), path,
+              ": root attribute input_kind (image | features | tokens) is missing");
+  const std::string kind = read_string_attr(root, "input_kind", path);
+  try {
+    info.input_kind = parse_input_kind(kind);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what() + " (root attribute input_kind)");
+  }
+  FROST_CHECK(has_attr(root, "num_classes", path), path,
+              ": root attribute num_classes is missing");
+  info.num_classes = read_int_attr(root, "num_classes", path);
+  FROST_CHECK(info.num_classes >= 1, path, ": num_classes = ", info.num_classes,
+              " but must be >= 1");
+  if (has_attr(root, "task", path)) info.task = read_string_attr(root, "task", path);
+
+  // /inputs: dtype class and rank by input kind.
+  shard.inputs = open_dataset(root, "inputs", path);
+  {
+    H5Id ftype = type_id(H5_CHECK(H5Dget_type(shard.inputs.get()), path, ": /inputs"));
+    const H5T_class_t cls = H5Tget_class(ftype.get());
+    const std::string found = dtype_name(ftype.get());
+    switch (info.input_kind) {
+      case InputKind::kImage:
+        FROST_CHECK(cls == H5T_INTEGER && H5Tget_size(ftype.get()) == 1 &&
+                        H5Tget_sign(ftype.get()) == H5T_SGN_NONE,
+                    path, ": /inputs has dtype ", found,
+                    " but input_kind 'image' needs uint8 pixels in [0, 255]");
+        break;
+      case InputKind::kFeatures:
+        FROST_CHECK(cls == H5T_FLOAT, path, ": /inputs has dtype ", found,
+                    " but input_kind 'features' needs a float dtype (float32 preferred)");
+        break;
+      case InputKind::kTokens:
+        FROST_CHECK(cls == H5T_INTEGER && H5Tget_size(ftype.get()) <= 4, path,
+                    ": /inputs has dtype ", found,
+                    " but input_kind 'tokens' needs integer token ids of at most 32 bits");
+        break;
+    }
+  }
+  const std::vector<int64_t> in_dims = dataset_dims(shard.inputs.get(), path, "inputs");
+  const size_t want_rank = info.input_kind == InputKind::kImage    ? 4
+                           : info.input_kind == InputKind::kTokens ? 2
+                                                                   : 0;
+  FROST_CHECK(want_rank == 0 ? in_dims.size() >= 2 : in_dims.size() == want_rank, path,
+              ": /inputs has shape ", shape_str(in_dims), " but input_kind '", kind, "' needs ",
+              info.input_kind == InputKind::kImage    ? "[N, C, H, W]"
+              : info.input_kind == InputKind::kTokens ? "[N, L]"
+                                                      : "[N, D...] (rank >= 2)");
+  info.num_samples = in_dims[0];
+  info.sample_shape.assign(in_dims.begin() + 1, in_dims.end());
+  FROST_CHECK(info.num_samples >= 1, path, ": /inputs has no rows (N = 0)");
+  for (int64_t d : info.sample_shape)
+    FROST_CHECK(d >= 1, path, ": /inputs has an empty sample dimension: shape ",
+                shape_str(in_dims));
+
+  // /labels: integer [N], all in [0, num_classes).
+  {
+    H5Id labels = open_dataset(root, "labels", path);
+    H5Id ftype = type_id(H5_CHECK(H5Dget_type(labels.get()), path, ": /labels"));
+    FROST_CHECK(H5Tget_class(ftype.get()) == H5T_INTEGER, path, ": /labels has dtype ",
+                dtype_name(ftype.get()), " but class indices must be integers (int64)");
+    const std::vector<int64_t> dims = dataset_dims(labels.get(), path, "labels");
+    FROST_CHECK(dims.size() == 1, path, ": /labels has shape ", shape_str(dims),
+                " but must be [N]");
+    FROST_CHECK(dims[0] == info.num_samples, path, ": /labels has ", dims[0],
+                " rows but /inputs has ", info.num_samples, "; they must match row for row");
+    const size_t base = labels_out.size();
+    labels_out.resize(base + static_cast<size_t>(info.num_samples));
+    H5_CHECK(H5Dread(labels.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                     labels_out.data() + base),
+             path, ": reading /labels");
+    for (int64_t i = 0; i < info.num_samples; ++i) {
+      const int64_t y = labels_out[base + static_cast<size_t>(i)];
+      FROST_CHECK(y >= 0 && y < info.num_classes, path, ": /labels[", i, "] = ", y,
+                  " is outside [0, ", info.num_classes, ") (num_classes attribute)");
+    }
+  }
+
+  // /attention_mask (optional, tokens only): integer [N, L].
+  const htri_t has_mask = H5_CHECK(H5Lexists(root, "attention_mask", H5P_DEFAULT), path,
+                                   ": looking for /attention_mask");
+  if (has_mask > 0) {
+    FROST_CHECK(info.input_kind == InputKind::kTokens, path,
+                ": /attention_mask is present but input_kind is '", kind,
+                "'; masks are only for tokens");
+    shard.attention_mask = open_dataset(root, "attention_mask", path);
+    H5Id ftype = type_id(H5_CHECK(H5Dget_type(shard.attention_mask.get()), path,
+                                  ": /attention_mask"));
+    FROST_CHECK(H5Tget_class(ftype.get()) == H5T_INTEGER, path, ": /attention_mask has dtype ",
+                dtype_name(ftype.get()), " but must be an integer type (uint8)");
+    const std::vector<int64_t> dims = dataset_dims(shard.attention_mask.get(), path,
+                                                   "attention_mask");
+    FROST_CHECK(dims == in_dims, path, ": /attention_mask has shape ", shape_str(dims),
+                " but /inputs has ", shape_str(in_dims), "; they must match");
+    info.has_attention_mask = true;
+  }
+
+  // mean / std (images).
+  if (info.input_kind == InputKind::kImage) {
+    FROST_CHECK(has_attr(root, "mean", path) && has_attr(root, "std", path), path,
+                ": root attributes mean and std (one per channel, in [0, 1] pixel units) are "
+                "required for images; frost-prep writes them");
+    info.mean = read_double_array_attr(root, "mean", path);
+    info.std = read_double_array_attr(root, "std", path);
+    const auto channels = static_cast<size_t>(info.sample_shape[0]);
+    FROST_CHECK(info.mean.size() == channels && info.std.size() == channels, path, ": mean has ",
+                info.mean.size(), " and std ", info.std.size(), " values but the images have ",
+                channels, " channel(s); there must be one per channel");
+    for (size_t c = 0; c < channels; ++c)
+      FROST_CHECK(std::isfinite(info.mean[c]) && std::isfinite(info.std[c]) && info.std[c] > 0,
+                  path, ": channel ", c, " has mean ", info.mean[c], " and std ", info.std[c],
+                  "; std must be finite and > 0");
+  }
+  shard.rows = info.num_samples;
+  return info;
+}
+
+void check_same_schema(const DatasetInfo& a, const std::string& path_a, const DatasetInfo& b,
+                       const std::string& path_b) {
+  auto fail = [&](const char* what, const std::string& va, const std::string& vb) {
+    throw Error(detail::str_cat("dataset shards disagree on ", what, ": '", path_a, "' has ", va,
+                                " but '", path_b, "' has ", vb,
+                                "; all shard files of one dataset must share the schema"));
+  };
+  if (a.input_kind != b.input_kind)
+    fail("input_kind", input_kind_name(a.input_kind), input_kind_name(b.input_kind));
+  if (a.sample_shape != b.sample_shape)
+    fail("the sample shape", shape_str(a.sample_shape), shape_str(b.sample_shape));
+  if (a.num_classes != b.num_classes)
+    fail("num_classes", std::to_string(a.num_classes), std::to_string(b.num_classes));
+  if (a.task != b.task) fail("task", a.task, b.task);
+  if (a.mean != b.mean) fail("mean", values_str(a.mean), values_str(b.mean));
+  if (a.std != b.std) fail("std", values_str(a.std), values_str(b.std));
+  if (a.has_attention_mask != b.has_attention_mask)
+    fail("/attention_mask", a.has_attention_mask ? "one" : "none",
+         b.has_attention_mask ? "one" : "none");
+}
+
+}  // namespace internal
+}  // namespace frost::data
