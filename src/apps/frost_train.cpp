@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
     }
     const double wall_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (rank == 0) print_table(epochs, cfg.train.strategy, wall_s);
+    if (rank == 0) print_table(epochs, frost::train::to_string(cfg.train.strategy), wall_s);
     comm.reset();
     frost::comm::finalize_mpi();
     return 0;

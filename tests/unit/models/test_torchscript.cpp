@@ -23,7 +23,6 @@
 #include "frost/models/safetensors.h"
 #include "frost/models/torchscript_backbone.h"
 #include "frost/models/weights.h"
-#include "frost/train/trainer.h"
 #include "test_util.h"
 
 namespace frost::models {
@@ -240,7 +239,7 @@ TEST(TorchScriptBackbone, SavesAndReloadsThroughFrostFormats) {
   }
   Classifier model(source, 3);
   const std::string path = test_dir() + "/model.pt";
-  frost::train::save_state_dict(*model, path);
+  save_state_dict(*model, path);
   Classifier reloaded(conv_bn_linear(), 3);
   EXPECT_EQ(load_weights(*reloaded, path, {}).loaded, 11);
   for (const auto& [name, t] : state_dict_items(*reloaded)) {
