@@ -766,12 +766,9 @@ TEST(TrainStep, RanksWithTheirRowsMatchOneRankWithTheGlobalBatchAnyWorld) {
     strategy->set_trainable(*model, 0);
     strategy->set_modes(*model, 0);
     *backbone_before = distributed::state_digest(*model->backbone);
-    std::vector<torch::Tensor> trainable;
-    for (auto& p : model->parameters()) {
-      if (p.requires_grad()) trainable.push_back(p);
-    }
     distributed::GradReducer reducer(*model, comm);
-    torch::optim::SGD optimizer(trainable, torch::optim::SGDOptions(0.5).momentum(0.9));
+    torch::optim::SGD optimizer(train::trainable_parameters(*model),
+                                torch::optim::SGDOptions(0.5).momentum(0.9));
     train::StepOptions options;
     options.micro_batch_rows = 4;
     options.grad_clip = 0.05;

@@ -33,7 +33,8 @@ std::string resume_path(const Config& cfg, int rank) {
   if (cfg.resume != "auto") return cfg.resume;
   const std::string latest = checkpoint_dir(cfg) + "/latest";
   if (!fs::exists(latest)) {
-    if (rank == 0) spdlog::info("--resume auto: no checkpoint in {}; starting fresh", checkpoint_dir(cfg));
+    if (rank == 0)
+      spdlog::info("--resume auto: no checkpoint in {}; starting fresh", checkpoint_dir(cfg));
     return "";
   }
   std::string name = read_text(latest);
@@ -51,15 +52,17 @@ void save_checkpoint(const Config& cfg, int rank, int world_size, models::Classi
   if (rank != 0) return;  // invariant 7: one writer
   c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
   c10::Dict<std::string, torch::Tensor> state;
-  for (const auto& [name, tensor] : models::state_dict_items(model)) state.insert(name, tensor.detach());
+  for (const auto& [name, tensor] : models::state_dict_items(model))
+    state.insert(name, tensor.detach());
   d.insert("model", state);
   torch::serialize::OutputArchive archive;
   optimizer.save(archive);
   std::ostringstream optim_bytes;
   archive.save_to(optim_bytes);
   const std::string ob = optim_bytes.str();
-  d.insert("optimizer", torch::from_blob(const_cast<char*>(ob.data()), {static_cast<int64_t>(ob.size())},
-                                         torch::kUInt8).clone());
+  d.insert("optimizer", torch::from_blob(const_cast<char*>(ob.data()),
+                                         {static_cast<int64_t>(ob.size())}, torch::kUInt8)
+                            .clone());
   {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -89,12 +92,14 @@ void save_checkpoint(const Config& cfg, int rank, int world_size, models::Classi
   std::vector<std::string> all;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     const std::string f = e.path().filename().string();
-    if (f.rfind("step-", 0) == 0 && f.size() > 3 && f.substr(f.size() - 3) == ".pt") all.push_back(f);
+    if (f.rfind("step-", 0) == 0 && f.size() > 3 && f.substr(f.size() - 3) == ".pt")
+      all.push_back(f);
     // A temporary file of an earlier, killed writer (rank 0 is the only writer).
     if (f.find(".tmp.") != std::string::npos) std::filesystem::remove(e.path());
   }
   std::sort(all.begin(), all.end());
-  for (size_t i = 0; i + cfg.checkpoint.keep < all.size(); ++i) std::filesystem::remove(dir + "/" + all[i]);
+  for (size_t i = 0; i + cfg.checkpoint.keep < all.size(); ++i)
+    std::filesystem::remove(dir + "/" + all[i]);
   spdlog::info("checkpoint {}/{} (step {})", dir, name, position.global_step);
 }
 
@@ -120,9 +125,9 @@ std::optional<RunPosition> load_checkpoint(const Config& cfg, int rank, int worl
     }
     const int64_t saved_world = d.at("world_size").toInt();
     FROST_CHECK(saved_world == world_size, "'", path, "' was written by ", saved_world,
-                " ranks; resuming on ", world_size, " would change the global batch and the data "
-                "order. Resume with ", saved_world, " ranks (or start a new run from its model "
-                "with model.init)");
+                " ranks; resuming on ", world_size,
+                " would change the global batch and the data order. Resume with ", saved_world,
+                " ranks (or start a new run from its model with model.init)");
     const std::string diff = config_diff(d.at("config").toStringRef(), cfg.to_ini());
     FROST_CHECK(diff.empty(), "'", path, "' was written with another config: ", diff);
     torch::NoGradGuard no_grad;
@@ -132,7 +137,8 @@ std::optional<RunPosition> load_checkpoint(const Config& cfg, int rank, int worl
       tensor.copy_(state.at(name).toTensor());
     }
     auto ob = d.at("optimizer").toTensor().contiguous();
-    std::istringstream optim_bytes(std::string(static_cast<const char*>(ob.data_ptr()), ob.numel()));
+    std::istringstream optim_bytes(
+        std::string(static_cast<const char*>(ob.data_ptr()), ob.numel()));
     torch::serialize::InputArchive archive;
     archive.load_from(optim_bytes);
     optimizer.load(archive);
@@ -159,8 +165,10 @@ std::string config_diff(const std::string& saved, const std::string& now) {
     std::stringstream ss(t);
     std::string l, section;
     while (std::getline(ss, l)) {
-      if (!l.empty() && l[0] == '[') section = l.substr(1, l.size() - 2);
-      else if (!l.empty()) out.push_back(section + "." + l);
+      if (!l.empty() && l[0] == '[')
+        section = l.substr(1, l.size() - 2);
+      else if (!l.empty())
+        out.push_back(section + "." + l);
     }
     return out;
   };
@@ -180,10 +188,12 @@ std::string config_diff(const std::string& saved, const std::string& now) {
   const auto a = relevant(lines(saved)), b = relevant(lines(now));
   std::string diff;
   for (const auto& l : a) {
-    if (std::find(b.begin(), b.end(), l) == b.end()) diff += (diff.empty() ? "" : "; ") + std::string("checkpoint has ") + l;
+    if (std::find(b.begin(), b.end(), l) == b.end())
+      diff += (diff.empty() ? "" : "; ") + std::string("checkpoint has ") + l;
   }
   for (const auto& l : b) {
-    if (std::find(a.begin(), a.end(), l) == a.end()) diff += (diff.empty() ? "" : "; ") + std::string("now ") + l;
+    if (std::find(a.begin(), a.end(), l) == a.end())
+      diff += (diff.empty() ? "" : "; ") + std::string("now ") + l;
   }
   return diff;
 }

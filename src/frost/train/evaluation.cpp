@@ -21,7 +21,8 @@ Evaluator::Evaluator(const data::H5Dataset& test_set, const Config& cfg, comm::C
 EvalResult Evaluator::evaluate(models::ClassifierImpl& model) {
   model.eval();
   torch::NoGradGuard no_grad;
-  const data::EvalSampler range(test_set_.size(), comm_.world_size(), comm_.rank(), cfg_.data.eval_batch_size);
+  const data::EvalSampler range(test_set_.size(), comm_.world_size(), comm_.rank(),
+                                cfg_.data.eval_batch_size);
   const std::string source = "data.test " + cfg_.data.test;
   const bool cached = cfg_.train.feature_cache != FeatureCacheMode::kOff;
   if (cached && !features_.defined()) {
@@ -32,9 +33,10 @@ EvalResult Evaluator::evaluate(models::ClassifierImpl& model) {
   }
   double correct = 0, loss_sum = 0, count = 0;
   auto score = [&](const torch::Tensor& logits, const torch::Tensor& labels) {
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
+    loss_sum +=
+        torch::nn::functional::cross_entropy(
+            logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+            .item<double>();
     correct += logits.argmax(1).eq(labels).sum().item<double>();
     count += static_cast<double>(labels.size(0));
   };

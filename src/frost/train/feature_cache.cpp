@@ -19,14 +19,16 @@
 
 namespace frost::train {
 
-void extract_features(models::BackboneImpl& backbone, BatchLoader& loader, const std::string& source,
-                      const at::Tensor& features, const at::Tensor& labels) {
+void extract_features(models::BackboneImpl& backbone, BatchLoader& loader,
+                      const std::string& source, const at::Tensor& features,
+                      const at::Tensor& labels) {
   backbone.eval();
   torch::NoGradGuard no_grad;
   const int64_t rows = features.size(0);
   Batch batch;
   for (int64_t row = 0; row < rows;) {
-    FROST_ASSERT(loader.next(batch), "feature extraction: the loader ended at row ", row, " of ", rows);
+    FROST_ASSERT(loader.next(batch), "feature extraction: the loader ended at row ", row, " of ",
+                 rows);
     check_finite_inputs(batch, source);
     const int64_t b = batch.labels.size(0);
     features.narrow(0, row, b).copy_(backbone.forward(batch.inputs, batch.attention_mask));
@@ -36,9 +38,14 @@ void extract_features(models::BackboneImpl& backbone, BatchLoader& loader, const
 }
 
 FeatureCache::FeatureCache(FeatureCacheMode mode, models::BackboneImpl& backbone,
-                           const data::H5Dataset& train_set, const Config& cfg, comm::Communicator& comm)
-    : mode_(mode), cfg_(cfg), comm_(comm), dir_(cfg.log.dir + "/feature_cache"),
-      rows_(train_set.size()), dim_(backbone.feature_dim()) {
+                           const data::H5Dataset& train_set, const Config& cfg,
+                           comm::Communicator& comm)
+    : mode_(mode),
+      cfg_(cfg),
+      comm_(comm),
+      dir_(cfg.log.dir + "/feature_cache"),
+      rows_(train_set.size()),
+      dim_(backbone.feature_dim()) {
   FROST_ASSERT(mode == FeatureCacheMode::kMemory || mode == FeatureCacheMode::kDisk,
                "FeatureCache built with train.feature_cache = ", to_string(mode));
   const auto t0 = std::chrono::steady_clock::now();
@@ -47,7 +54,8 @@ FeatureCache::FeatureCache(FeatureCacheMode mode, models::BackboneImpl& backbone
     extraction_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (comm.rank() == 0) {
       spdlog::info("feature cache: {} x {} backbone features ({:.1f} MB per rank) in {:.1f} s",
-                   features_.size(0), features_.size(1), features_.numel() * 4 / 1e6, extraction_s_);
+                   features_.size(0), features_.size(1), features_.numel() * 4 / 1e6,
+                   extraction_s_);
     }
   } else {
     const auto parts = build_on_disk(backbone, train_set);
@@ -55,9 +63,10 @@ FeatureCache::FeatureCache(FeatureCacheMode mode, models::BackboneImpl& backbone
         with_error_context("feature cache", [&] { return data::H5Dataset::open(parts); }));
     extraction_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (comm.rank() == 0) {
-      spdlog::info("feature cache: {} x {} backbone features in {} file(s) under {} ({:.1f} MB) in {:.1f} s",
-                   dataset_->size(), dim_, parts.size(), dir_, dataset_->size() * dim_ * 4 / 1e6,
-                   extraction_s_);
+      spdlog::info(
+          "feature cache: {} x {} backbone features in {} file(s) under {} ({:.1f} MB) in {:.1f} s",
+          dataset_->size(), dim_, parts.size(), dir_, dataset_->size() * dim_ * 4 / 1e6,
+          extraction_s_);
     }
   }
 }
@@ -92,13 +101,14 @@ void FeatureCache::build_in_memory(models::BackboneImpl& backbone, const data::H
   const int64_t n = rows_, d = dim_;
   data::EvalSampler sampler(n, world, rank, cfg_.data.eval_batch_size);
   int64_t max_rows = 0;
-  for (int r = 0; r < world; ++r) max_rows = std::max(max_rows, data::EvalSampler(n, world, r, 1).size());
+  for (int r = 0; r < world; ++r)
+    max_rows = std::max(max_rows, data::EvalSampler(n, world, r, 1).size());
   auto mine = torch::zeros({max_rows, d});
   auto my_labels = torch::zeros({max_rows}, torch::kLong);
   {
     BatchLoader loader(set, sampler.batches(), static_cast<int>(cfg_.data.prefetch));
-    extract_features(backbone, loader, "data.train " + cfg_.data.train, mine.narrow(0, 0, sampler.size()),
-                     my_labels.narrow(0, 0, sampler.size()));
+    extract_features(backbone, loader, "data.train " + cfg_.data.train,
+                     mine.narrow(0, 0, sampler.size()), my_labels.narrow(0, 0, sampler.size()));
   }
   auto all = torch::empty({world * max_rows, d});
   auto all_labels = torch::empty({world * max_rows}, torch::kLong);
@@ -108,8 +118,10 @@ void FeatureCache::build_in_memory(models::BackboneImpl& backbone, const data::H
   labels_ = torch::empty({n}, torch::kLong);
   for (int r = 0; r < world; ++r) {
     data::EvalSampler range(n, world, r, 1);
-    features_.narrow(0, range.begin(), range.size()).copy_(all.narrow(0, r * max_rows, range.size()));
-    labels_.narrow(0, range.begin(), range.size()).copy_(all_labels.narrow(0, r * max_rows, range.size()));
+    features_.narrow(0, range.begin(), range.size())
+        .copy_(all.narrow(0, r * max_rows, range.size()));
+    labels_.narrow(0, range.begin(), range.size())
+        .copy_(all_labels.narrow(0, r * max_rows, range.size()));
   }
 }
 
@@ -126,8 +138,8 @@ std::vector<std::string> FeatureCache::build_on_disk(models::BackboneImpl& backb
   if (const char* env = std::getenv("FROST_FEATURE_CACHE_CHUNK_ROWS")) {
     char* end = nullptr;
     const long long v = std::strtoll(env, &end, 10);
-    FROST_CHECK(end != env && *end == '\0' && v >= 1, "FROST_FEATURE_CACHE_CHUNK_ROWS must be a positive "
-                "integer, got '", env, "'");
+    FROST_CHECK(end != env && *end == '\0' && v >= 1,
+                "FROST_FEATURE_CACHE_CHUNK_ROWS must be a positive integer, got '", env, "'");
     target_rows = v;
   }
   const int64_t chunk_rows = std::max<int64_t>(1, target_rows / eb) * eb;
@@ -150,7 +162,8 @@ std::vector<std::string> FeatureCache::build_on_disk(models::BackboneImpl& backb
   info.task = set.info().task;
   std::vector<std::string> parts(static_cast<size_t>(world * rounds));
   for (int64_t k = 0; k < rounds; ++k) {
-    const int64_t my_rows = std::clamp<int64_t>(ranges[rank].size() - k * chunk_rows, 0, chunk_rows);
+    const int64_t my_rows =
+        std::clamp<int64_t>(ranges[rank].size() - k * chunk_rows, 0, chunk_rows);
     auto mine = torch::empty({my_rows, d});
     auto my_labels = torch::empty({my_rows}, torch::kLong);
     extract_features(backbone, loader, "data.train " + cfg_.data.train, mine, my_labels);
@@ -182,7 +195,8 @@ std::vector<std::string> FeatureCache::build_on_disk(models::BackboneImpl& backb
 TrainBatches::TrainBatches(const data::H5Dataset& train_set, const FeatureCache* cache,
                            std::vector<std::vector<int64_t>> batches, const Config& cfg)
     : memory_(cache != nullptr && cache->mode() == FeatureCacheMode::kMemory ? cache : nullptr),
-      source_("data.train " + cfg.data.train), steps_(static_cast<int64_t>(batches.size())) {
+      source_("data.train " + cfg.data.train),
+      steps_(static_cast<int64_t>(batches.size())) {
   if (memory_ != nullptr) {
     batches_ = std::move(batches);
   } else {

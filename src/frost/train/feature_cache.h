@@ -56,8 +56,9 @@ namespace frost::train {
 /// [rows, D] and the labels into `labels` [rows] int64. The loader's batches must end on
 /// row `rows` (whole batches); it may hold more for a later call. Puts `backbone` in eval
 /// mode. Not collective.
-void extract_features(models::BackboneImpl& backbone, BatchLoader& loader, const std::string& source,
-                      const at::Tensor& features, const at::Tensor& labels);
+void extract_features(models::BackboneImpl& backbone, BatchLoader& loader,
+                      const std::string& source, const at::Tensor& features,
+                      const at::Tensor& labels);
 
 /// The backbone features of every training sample, in memory or in files (Note [Feature
 /// cache]), built by the constructor on every rank.
@@ -68,8 +69,8 @@ class FeatureCache {
   /// or disk (then the shard files go under cfg.log.dir/feature_cache). Rank 0 logs what was
   /// built. Throws frost::Error for bad inputs ("data.train FILE: sample I has a non-finite
   /// input ...") or unwritable/unreadable cache files ("feature cache: ...").
-  FeatureCache(FeatureCacheMode mode, models::BackboneImpl& backbone, const data::H5Dataset& train_set,
-               const Config& cfg, comm::Communicator& comm);
+  FeatureCache(FeatureCacheMode mode, models::BackboneImpl& backbone,
+               const data::H5Dataset& train_set, const Config& cfg, comm::Communicator& comm);
   ~FeatureCache();
   FeatureCache(const FeatureCache&) = delete;
   FeatureCache& operator=(const FeatureCache&) = delete;
@@ -91,7 +92,8 @@ class FeatureCache {
 
  private:
   void build_in_memory(models::BackboneImpl& backbone, const data::H5Dataset& set);
-  std::vector<std::string> build_on_disk(models::BackboneImpl& backbone, const data::H5Dataset& set);
+  std::vector<std::string> build_on_disk(models::BackboneImpl& backbone,
+                                         const data::H5Dataset& set);
 
   FeatureCacheMode mode_;
   const Config& cfg_;
@@ -120,7 +122,7 @@ class TrainBatches {
   Batch next(int64_t i);
 
  private:
-  const FeatureCache* memory_;  // the memory cache, or nullptr
+  const FeatureCache* memory_;                 // the memory cache, or nullptr
   std::vector<std::vector<int64_t>> batches_;  // memory cache only
   std::unique_ptr<BatchLoader> loader_;        // otherwise
   std::string source_;

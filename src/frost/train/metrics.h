@@ -36,11 +36,11 @@ namespace frost::train {
 struct EpochSummary {
   int64_t epoch = 0;  ///< 1-based
   int64_t steps = 0;
-  double train_loss = 0.0;       ///< mean over all ranks' samples of the epoch
-  double samples_per_s = 0.0;    ///< global samples / training wall time of the epoch
-  double comm_mb_per_step = 0.0; ///< MB (1e6 bytes) all-reduced per step by one rank
-  double wall_s = 0.0;           ///< training wall time of the epoch (no eval)
-  EvalResult eval;               ///< samples == 0 when data.test is empty
+  double train_loss = 0.0;        ///< mean over all ranks' samples of the epoch
+  double samples_per_s = 0.0;     ///< global samples / training wall time of the epoch
+  double comm_mb_per_step = 0.0;  ///< MB (1e6 bytes) all-reduced per step by one rank
+  double wall_s = 0.0;            ///< training wall time of the epoch (no eval)
+  EvalResult eval;                ///< samples == 0 when data.test is empty
 };
 
 /// One optimizer step as reported.

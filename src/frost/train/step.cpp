@@ -55,8 +55,9 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr, int6
     const double micro_loss = loss.item<double>();
     st.loss += micro_batches == 1 ? micro_loss : micro_loss * share;
     if (!std::isfinite(micro_loss)) {
-      FROST_CHECK(skip_mode, "loss is ", micro_loss, " at step ", step, " (epoch ", epoch,
-                  "): lower optim.lr or check the data for NaN/Inf (or set train.nonfinite_loss = skip)");
+      FROST_CHECK(
+          skip_mode, "loss is ", micro_loss, " at step ", step, " (epoch ", epoch,
+          "): lower optim.lr or check the data for NaN/Inf (or set train.nonfinite_loss = skip)");
       local_nonfinite = true;
     }
     if (skip_mode && j + 1 == micro_batches) {

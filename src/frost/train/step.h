@@ -15,11 +15,13 @@
 //   non-finite agreement and bucket launches are then identical everywhere.
 // * batch: this rank's rows of the step (train::Batch in loader.h): inputs float32 [B, ...] or
 //   int64 token ids [B, L] with an optional uint8 attention_mask [B, L], or cached features
-//   float32 [B, D] for the cached head; labels int64 [B] in [0, num_classes); B >= 1. The rows
-//   are split into ceil(B / micro_batch_rows) micro-batches of micro_batch_rows rows (the last
-//   may be shorter); each micro-batch's loss is weighted by its share of the B rows, so the
-//   gradient is that of this rank's mean loss, and the reducer's average over ranks makes it
-//   the global per-sample mean (invariant 4).
+//   float32 [B, D] for the cached head; labels int64 [B] in [0, num_classes); indices: the B
+//   global sample indices (carried into the micro-batches, used in no computation); B >= 1;
+//   CPU tensors. The rows are split into ceil(B / micro_batch_rows) micro-batches of
+//   micro_batch_rows rows (the last may be shorter); each micro-batch's loss is weighted by
+//   its share of the B rows, so the gradient is that of this rank's mean loss, and the
+//   reducer's average over ranks makes it the global per-sample mean (invariant 4).
+// * Called on the training thread (GradReducer's thread contract).
 // * No Optimizer::zero_grad(): the reducer owns .grad() of the trainable parameters (Note
 //   [Gradients in bucket memory] in grad_reducer.cpp).
 // * Throws frost::Error "loss is nan at step S (epoch E): ..." when a micro-batch's loss is not
@@ -78,13 +80,13 @@ struct StepStats {
   /// True when a non-finite loss on some rank made every rank skip the step (skip mode):
   /// nothing was updated; loss and timings are then incomplete.
   bool skipped = false;
-  int nonfinite_ranks = 0;   ///< ranks that saw a non-finite loss (skip mode; else 0)
-  double loss = 0.0;         ///< this rank's mean cross-entropy over its rows
-  int64_t rows = 0;          ///< this rank's rows (B)
+  int nonfinite_ranks = 0;  ///< ranks that saw a non-finite loss (skip mode; else 0)
+  double loss = 0.0;        ///< this rank's mean cross-entropy over its rows
+  int64_t rows = 0;         ///< this rank's rows (B)
   int64_t micro_batches = 0;
-  double forward_s = 0.0;    ///< forward and loss of every micro-batch
-  double backward_s = 0.0;   ///< backward of every micro-batch (hooks and launches included)
-  double optimizer_s = 0.0;  ///< clipping and the optimizer step
+  double forward_s = 0.0;           ///< forward and loss of every micro-batch
+  double backward_s = 0.0;          ///< backward of every micro-batch (hooks and launches included)
+  double optimizer_s = 0.0;         ///< clipping and the optimizer step
   distributed::ReduceStats reduce;  ///< the reducer's statistics of this step (zero if skipped)
 };
 

@@ -53,12 +53,21 @@ class CachedHeadStrategy final : public HeadStrategy {
 
 }  // namespace
 
+std::vector<at::Tensor> trainable_parameters(models::ClassifierImpl& model) {
+  std::vector<at::Tensor> out;
+  for (auto& p : model.parameters()) {
+    if (p.requires_grad()) out.push_back(p);
+  }
+  return out;
+}
+
 std::unique_ptr<Strategy> make_strategy(const TrainConfig& train) {
   switch (train.strategy) {
     case StrategyKind::kFull:
       return std::make_unique<FullStrategy>();
     case StrategyKind::kHead:
-      if (train.feature_cache != FeatureCacheMode::kOff) return std::make_unique<CachedHeadStrategy>();
+      if (train.feature_cache != FeatureCacheMode::kOff)
+        return std::make_unique<CachedHeadStrategy>();
       return std::make_unique<HeadStrategy>();
   }
   return nullptr;  // unreachable: every StrategyKind is handled above

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "frost/train/config.h"
 
@@ -64,6 +65,10 @@ class Strategy {
   virtual at::Tensor forward(models::ClassifierImpl& model, const at::Tensor& inputs,
                              const at::Tensor& attention_mask) const = 0;
 };
+
+/// The parameters of `model` that require grad, in registration order (parameters()), the
+/// order of the optimizer's group.
+std::vector<at::Tensor> trainable_parameters(models::ClassifierImpl& model);
 
 /// The strategy of `train`: full, head, or head on cached features (train.feature_cache is
 /// not off; validated to go with head only).

@@ -1,19 +1,19 @@
 // The Trainer, top-down: set-up (Impl::set_up: data, model, strategy, replicas, buckets,
-// optimizer) -> Impl::run (epochs of train_step, evaluation, checkpoints) -> save.
+// optimizer) -> Impl::run (resume, run directory, feature cache, epochs of train_step with
+// logging and checkpoints, evaluation) -> save. The parts live in the files included below.
 #include "frost/train/trainer.h"
 
-// LibTorch: tensors, optimizers, thread pools
+// LibTorch: tensors, optimizers, thread pools; spdlog for rank 0's lines
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <optional>
 #include <sstream>
 #include <thread>
 
-// Frost: communication and errors
+// Frost: communication, errors, files, fault injection
 #include "frost/comm/communicator.h"
 #include "frost/core/blas_threads.h"
 #include "frost/core/error.h"
@@ -26,17 +26,19 @@
 // replicas: gradient buckets, broadcast from rank 0, cross-rank checks
 #include "frost/distributed/grad_reducer.h"
 #include "frost/distributed/state_sync.h"
-// models and their weights
+// model.pt and the export under the source framework's names
 #include "frost/models/weights.h"
-// the Trainer's parts
-#include "frost/train/checkpoint.h"
-#include "frost/train/evaluation.h"
-#include "frost/train/feature_cache.h"
-#include "frost/train/loader.h"
-#include "frost/train/lr_schedule.h"
-#include "frost/train/metrics.h"
-#include "frost/train/step.h"
-#include "frost/train/strategy.h"
+// the Trainer's parts, in the order a run uses them
+#include "frost/train/model_setup.h"    // model.*: backbone, head, weights
+#include "frost/train/strategy.h"       // what trains, modes, forward
+#include "frost/train/optimizer.h"      // optim.*
+#include "frost/train/checkpoint.h"     // --resume, checkpoint.*
+#include "frost/train/feature_cache.h"  // train.feature_cache, the epoch's batches
+#include "frost/train/loader.h"         // batches from HDF5 files
+#include "frost/train/lr_schedule.h"    // lr_at
+#include "frost/train/step.h"           // train_step
+#include "frost/train/metrics.h"        // metrics.jsonl, progress lines
+#include "frost/train/evaluation.h"     // exact evaluation
 
 namespace frost::train {
 
@@ -45,46 +47,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::vector<int64_t> parse_sizes(const std::string& s) {
-  std::vector<int64_t> out;
-  for (const auto& item : split_list(s)) out.push_back(std::stoll(item));
-  return out;
-}
-
-// model.* as a backbone spec, checked against the inputs of data.train.
-models::BackboneSpec backbone_spec(const Config& cfg, const data::DatasetInfo& info) {
-  models::BackboneSpec spec;
-  spec.arch = to_string(cfg.model.backbone);
-  spec.width = cfg.model.width;
-  spec.small_input = cfg.model.small_input;
-  if (cfg.model.backbone == BackboneKind::kMlp) {
-    FROST_CHECK(info.input_kind != data::InputKind::kTokens, "model.backbone = mlp needs float features or "
-                "images, but ", cfg.data.train, " holds token ids (use model.backbone = bert)");
-    spec.in_features = info.sample_numel();
-    spec.hidden = parse_sizes(cfg.model.mlp_hidden);
-  } else if (cfg.model.backbone == BackboneKind::kBert) {
-    FROST_CHECK(cfg.model.weights.empty() || std::filesystem::is_regular_file(cfg.model.weights),
-                "model.weights: '", cfg.model.weights, "' is not a file (run launch/fetch_assets.sh for the "
-                "shipped MiniLM model)");
-    FROST_CHECK(info.input_kind == data::InputKind::kTokens, "model.backbone = bert needs token inputs, but ",
-                cfg.data.train, " holds ", data::input_kind_name(info.input_kind),
-                " inputs (make text datasets with frost-prep text)");
-    spec.config_path = !cfg.model.hf_config.empty()
-                           ? cfg.model.hf_config
-                           : std::filesystem::path(cfg.model.weights).replace_filename("config.json").string();
-    spec.pooling = to_string(cfg.model.pooling);
-  } else if (cfg.model.backbone == BackboneKind::kTorchScript) {
-    spec.torchscript_path = cfg.model.torchscript;
-    spec.feature_dim = cfg.model.feature_dim;
-  } else {
-    FROST_CHECK(info.input_kind == data::InputKind::kImage && info.sample_shape.size() == 3,
-                "model.backbone = ", to_string(cfg.model.backbone), " needs image inputs [N, C, H, W], but ",
-                cfg.data.train, " holds ", data::input_kind_name(info.input_kind), " inputs");
-    spec.in_channels = info.sample_shape[0];
-  }
-  return spec;
 }
 
 // BatchNorm in train mode cannot normalise one sample (its batch variance is undefined), and
@@ -100,26 +62,13 @@ void check_batchnorm_batches(models::ClassifierImpl& model, const data::TrainSam
   for (const auto& b : model.named_buffers(true)) {
     if (b.key().find("running_var") != std::string::npos) has_batchnorm = true;
   }
-  FROST_CHECK(!(has_batchnorm && smallest < 2), "the model has BatchNorm, which needs "
-              "at least 2 samples per rank in training, but ", (smallest == cfg.data.batch_size
-              ? std::string("data.batch_size is 1") : detail::str_cat("the last batch of an epoch has ",
-              smallest, " sample per rank")), ": set data.drop_last = true or change data.batch_size",
+  FROST_CHECK(!(has_batchnorm && smallest < 2),
+              "the model has BatchNorm, which needs at least 2 samples per rank in training, but ",
+              (smallest == cfg.data.batch_size ? std::string("data.batch_size is 1")
+                                               : detail::str_cat("the last batch of an epoch has ",
+                                                                 smallest, " sample per rank")),
+              ": set data.drop_last = true or change data.batch_size",
               (cfg.train.grad_accum_steps > 1 ? " or train.grad_accum_steps" : ""));
-}
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o,
-                                                        const std::vector<torch::Tensor>& params) {
-  switch (o.name) {
-    case OptimizerKind::kSgd:
-      return std::make_unique<torch::optim::SGD>(
-          params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov)
-                      .weight_decay(o.weight_decay));
-    case OptimizerKind::kAdamW:
-      return std::make_unique<torch::optim::AdamW>(
-          params, torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps)
-                      .weight_decay(o.weight_decay));
-  }
-  return nullptr;  // unreachable: every OptimizerKind is handled above
 }
 
 }  // namespace
@@ -137,9 +86,9 @@ struct Trainer::Impl {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   int64_t num_classes = 0;  // of the head
   int64_t total_steps = 0, global_step = 0, skipped_steps = 0;
-  MetricsLog metrics;  // open on rank 0 only
+  MetricsLog metrics;                           // open on rank 0 only
   std::unique_ptr<FeatureCache> feature_cache;  // train.feature_cache = memory | disk
-  std::unique_ptr<Evaluator> evaluator;          // with data.test
+  std::unique_ptr<Evaluator> evaluator;         // with data.test
 
   Impl(const Config& c, comm::Communicator& cm)
       : cfg(c), comm(cm), rank(cm.rank()), world(cm.world_size()) {}
@@ -148,8 +97,9 @@ struct Trainer::Impl {
   std::vector<EpochSummary> run();
   EvalResult evaluate() { return evaluator ? evaluator->evaluate(*model) : EvalResult{}; }
   void open_data();
-  void build_model();
   void open_run_dir(bool resumed);
+  void build_feature_cache();
+  std::vector<std::vector<int64_t>> steps_of(int64_t epoch, int64_t first_step) const;
   StepReport step_report(int64_t epoch, int64_t i, int64_t epoch_steps) const;
   RunPosition position_after(int64_t epoch, int64_t steps_done) const;
   void save_model();
@@ -186,36 +136,37 @@ void Trainer::Impl::set_up() {
   // rank 0 looks, as only it writes there, and every rank gets the verdict)
   {
     const std::string model_path = cfg.log.dir + "/model.pt";
-    auto finished = torch::tensor({rank == 0 && !cfg.log.overwrite && fs::exists(model_path) ? 1 : 0}, torch::kInt);
+    auto finished = torch::tensor(
+        {rank == 0 && !cfg.log.overwrite && fs::exists(model_path) ? 1 : 0}, torch::kInt);
     comm.broadcast(finished, 0);
-    FROST_CHECK(finished.item<int>() == 0, "log.dir '", cfg.log.dir, "' already holds a finished run (",
-                model_path, "); choose another log.dir or pass --log.overwrite true to replace it");
+    FROST_CHECK(finished.item<int>() == 0, "log.dir '", cfg.log.dir,
+                "' already holds a finished run (", model_path,
+                "); choose another log.dir or pass --log.overwrite true to replace it");
   }
 
   // ---- threads: cores / ranks on this node, unless configured
   const int64_t cores = std::max<unsigned>(1, std::thread::hardware_concurrency());
-  const int64_t threads =
-      cfg.train.threads > 0 ? cfg.train.threads : std::max<int64_t>(1, cores / comm.local_world_size());
+  const int64_t threads = cfg.train.threads > 0
+                              ? cfg.train.threads
+                              : std::max<int64_t>(1, cores / comm.local_world_size());
   at::set_num_threads(static_cast<int>(threads));
   const std::string blas = set_blas_threads(static_cast<int>(threads));
 
   open_data();
-  build_model();
+  model = build_model(cfg, train_set->info(), num_classes, rank);
 
   // ---- strategy: what trains (before buckets and optimizer are built: invariant 1)
   strategy = make_strategy(cfg.train);
   strategy->set_trainable(*model, 0);
-  std::vector<torch::Tensor> trainable;
-  for (auto& p : model->parameters()) {
-    if (p.requires_grad()) trainable.push_back(p);
-  }
+  const std::vector<torch::Tensor> trainable = trainable_parameters(*model);
   if (!strategy->backbone_frozen(0)) check_batchnorm_batches(*model, *sampler, cfg);
 
   // ---- replicas: same config and model everywhere, then rank 0's values everywhere
   const data::DatasetInfo& info = train_set->info();
   std::ostringstream fingerprint;
   fingerprint << cfg.to_ini() << "samples " << info.num_samples << " classes " << info.num_classes
-              << "\n" << distributed::module_signature(*model);
+              << "\n"
+              << distributed::module_signature(*model);
   distributed::check_same_across_ranks(fingerprint.str(), "config, data and model", comm);
   distributed::broadcast_state(*model, comm, 0);
 
@@ -230,23 +181,27 @@ void Trainer::Impl::set_up() {
       n_total += p.numel();
       if (p.requires_grad()) n_trainable += p.numel();
     }
-    spdlog::info("strategy {}: {} backbone, {} of {} parameters trainable, {} bucket(s), {} threads/rank{}",
-                 strategy->name(), to_string(cfg.model.backbone), n_trainable, n_total,
-                 reducer->num_buckets(), threads, blas.empty() ? "" : " (" + blas + " pool too)");
-    spdlog::info("data: {} train samples ({} dropped per epoch to keep ranks equal), {} steps/epoch, "
-                 "global batch {} = {} ranks x {} micro-batch x {} accumulation steps",
-                 info.num_samples, sampler->dropped_per_epoch(), sampler->steps_per_epoch(),
-                 cfg.data.batch_size * cfg.train.grad_accum_steps * world, world, cfg.data.batch_size,
-                 cfg.train.grad_accum_steps);
+    spdlog::info(
+        "strategy {}: {} backbone, {} of {} parameters trainable, {} bucket(s), {} threads/rank{}",
+        strategy->name(), to_string(cfg.model.backbone), n_trainable, n_total,
+        reducer->num_buckets(), threads, blas.empty() ? "" : " (" + blas + " pool too)");
+    spdlog::info(
+        "data: {} train samples ({} dropped per epoch to keep ranks equal), {} steps/epoch, "
+        "global batch {} = {} ranks x {} micro-batch x {} accumulation steps",
+        info.num_samples, sampler->dropped_per_epoch(), sampler->steps_per_epoch(),
+        cfg.data.batch_size * cfg.train.grad_accum_steps * world, world, cfg.data.batch_size,
+        cfg.train.grad_accum_steps);
   }
 }
 
 // Data: each rank opens the files; reads happen per batch, only this rank's rows.
 void Trainer::Impl::open_data() {
   fault::maybe_fault(faults, rank, "open");
-  train_set.emplace(with_error_context("data.train", [&] { return data::H5Dataset::open(split_list(cfg.data.train)); }));
+  train_set.emplace(with_error_context(
+      "data.train", [&] { return data::H5Dataset::open(split_list(cfg.data.train)); }));
   if (!cfg.data.test.empty()) {
-    test_set.emplace(with_error_context("data.test", [&] { return data::H5Dataset::open(split_list(cfg.data.test)); }));
+    test_set.emplace(with_error_context(
+        "data.test", [&] { return data::H5Dataset::open(split_list(cfg.data.test)); }));
     evaluator = std::make_unique<Evaluator>(*test_set, cfg, comm);
   }
   const data::DatasetInfo& info = train_set->info();
@@ -264,72 +219,39 @@ void Trainer::Impl::open_data() {
   // split into micro-batches by train_step.
   const int64_t rows_per_step = cfg.data.batch_size * cfg.train.grad_accum_steps;
   sampler = with_error_context("data.train " + cfg.data.train, [&] {  // as the data checks do
-    return std::make_unique<data::TrainSampler>(info.num_samples, world, rank, rows_per_step, cfg.train.seed,
-                                                cfg.data.shuffle, cfg.data.drop_last);
+    return std::make_unique<data::TrainSampler>(info.num_samples, world, rank, rows_per_step,
+                                                cfg.train.seed, cfg.data.shuffle,
+                                                cfg.data.drop_last);
   });
   FROST_CHECK(sampler->steps_per_epoch() >= 1, "data.train has ", info.num_samples,
-              " samples: too few for world size ", world, " x data.batch_size ", cfg.data.batch_size,
-              " x train.grad_accum_steps ", cfg.train.grad_accum_steps,
+              " samples: too few for world size ", world, " x data.batch_size ",
+              cfg.data.batch_size, " x train.grad_accum_steps ", cfg.train.grad_accum_steps,
               (cfg.data.drop_last ? " with data.drop_last" : ""));
   total_steps = cfg.train.epochs * sampler->steps_per_epoch();
   if (cfg.train.max_steps > 0) total_steps = std::min(total_steps, cfg.train.max_steps);
 }
 
-// Model: seeded the same on every rank (rank 0's copy is broadcast later anyway), then the
-// pretrained weights (model.weights) and an earlier run's model (model.init).
-void Trainer::Impl::build_model() {
-  torch::manual_seed(cfg.train.seed);
-  model = models::Classifier(models::make_backbone(backbone_spec(cfg, train_set->info())), num_classes);
-  if (!cfg.model.weights.empty()) {
-    models::LoadOptions load;
-    load.prefix_map.emplace_back(cfg.model.weights_prefix, "");
-    load.allow_unexpected = split_list(cfg.model.weights_ignore);
-    const auto report = models::load_weights(*model->backbone, cfg.model.weights, load);
-    if (rank == 0) {
-      spdlog::info("model.weights: {} backbone tensors loaded from {}{}", report.loaded, cfg.model.weights,
-                   report.unexpected.empty() ? "" : fmt::format(" ({} unused keys matched model.weights_ignore)",
-                                                                report.unexpected.size()));
-    }
-  }
-  if (!cfg.model.init.empty()) {
-    const bool head_loaded = with_error_context(
-        "model.init", [&] { return models::load_init_weights(*model, cfg.model.init, cfg.model.init_head); });
-    if (rank == 0) {
-      spdlog::info("model.init: backbone loaded from {}{}", cfg.model.init,
-                   head_loaded        ? " (head too)"
-                   : cfg.model.init_head ? "; head is new (class count differs)"
-                                         : "; head is new (model.init_head = false)");
-    }
-  }
-}
-
 // ---------------------------------------------------------------------------- run
 std::vector<EpochSummary> Trainer::Impl::run() {
   const bool rank0 = rank == 0;
-  std::optional<RunPosition> resumed;  // --resume: model, optimizer and RNG state, and position
+  // --resume: the model, optimizer and RNG state, and the position to go on from
+  std::optional<RunPosition> resumed;
   if (!cfg.resume.empty()) resumed = load_checkpoint(cfg, rank, world, *model, *optimizer);
   const RunPosition start = resumed.value_or(RunPosition{});
   if (resumed) global_step = start.global_step;
   open_run_dir(resumed.has_value());
-  if (cfg.train.feature_cache != FeatureCacheMode::kOff) {  // the frozen backbone runs once per sample
-    feature_cache = std::make_unique<FeatureCache>(cfg.train.feature_cache, *model->backbone, *train_set, cfg, comm);
-    if (rank0) {
-      metrics.feature_cache(to_string(cfg.train.feature_cache), feature_cache->rows(), feature_cache->dim(),
-                            feature_cache->extraction_s());
-    }
-  }
+  build_feature_cache();
   const StepContext step{*model, *strategy, *reducer, *optimizer, comm, StepOptions::from(cfg)};
 
   std::vector<EpochSummary> summaries;
-  for (int64_t epoch = start.epoch; epoch < cfg.train.epochs && global_step < total_steps; ++epoch) {
-    FROST_ASSERT(epoch == 0 || !strategy->trainable_changes_at(epoch), "strategy ", strategy->name(),
-                 " changes what trains at epoch ", epoch, " (Note [Strategy phases])");
+  for (int64_t epoch = start.epoch; epoch < cfg.train.epochs && global_step < total_steps;
+       ++epoch) {
+    FROST_ASSERT(epoch == 0 || !strategy->trainable_changes_at(epoch), "strategy ",
+                 strategy->name(), " changes what trains at epoch ", epoch,
+                 " (Note [Strategy phases])");
     strategy->set_modes(*model, epoch);  // a frozen backbone stays in eval mode: invariant 6
-    auto batches = sampler->epoch_batches(epoch);
-    const int64_t first_step = epoch == start.epoch ? start.step_in_epoch : 0;  // resume inside an epoch
-    batches.erase(batches.begin(), batches.begin() + std::min<int64_t>(first_step, batches.size()));
-    if (static_cast<int64_t>(batches.size()) > total_steps - global_step) batches.resize(total_steps - global_step);
-    TrainBatches data(*train_set, feature_cache.get(), std::move(batches), cfg);
+    const int64_t first_step = epoch == start.epoch ? start.step_in_epoch : 0;  // resumed
+    TrainBatches data(*train_set, feature_cache.get(), steps_of(epoch, first_step), cfg);
 
     EpochMeter meter;
     const auto epoch_t0 = Clock::now();
@@ -351,7 +273,8 @@ std::vector<EpochSummary> Trainer::Impl::run() {
         continue;
       }
       if (cfg.checkpoint.every_steps > 0 && global_step % cfg.checkpoint.every_steps == 0) {
-        save_checkpoint(cfg, rank, world, *model, *optimizer, position_after(epoch, first_step + i + 1), faults);
+        save_checkpoint(cfg, rank, world, *model, *optimizer,
+                        position_after(epoch, first_step + i + 1), faults);
       }
       r.step_s = seconds_since(t0);
       meter.add(r.stats);
@@ -371,10 +294,11 @@ std::vector<EpochSummary> Trainer::Impl::run() {
     }
     summaries.push_back(sum);
     const bool epoch_complete = first_step + data.size() == sampler->steps_per_epoch();
-    const bool just_saved = cfg.checkpoint.every_steps > 0 && global_step % cfg.checkpoint.every_steps == 0;
+    const bool just_saved =
+        cfg.checkpoint.every_steps > 0 && global_step % cfg.checkpoint.every_steps == 0;
     if (cfg.checkpoint.every_epoch && epoch_complete && !just_saved) {
-      save_checkpoint(cfg, rank, world, *model, *optimizer, position_after(epoch, sampler->steps_per_epoch()),
-                      faults);
+      save_checkpoint(cfg, rank, world, *model, *optimizer,
+                      position_after(epoch, sampler->steps_per_epoch()), faults);
     }
   }
 
@@ -395,6 +319,27 @@ void Trainer::Impl::open_run_dir(bool resumed) {
   fs::create_directories(cfg.log.dir);
   fs::write_file_atomic(cfg.log.dir + "/config.ini", cfg.to_ini());
   metrics.open(cfg.log.dir + "/metrics.jsonl", resumed);
+}
+
+// train.feature_cache = memory | disk: the frozen backbone runs once per training sample.
+void Trainer::Impl::build_feature_cache() {
+  if (cfg.train.feature_cache == FeatureCacheMode::kOff) return;
+  feature_cache = std::make_unique<FeatureCache>(cfg.train.feature_cache, *model->backbone,
+                                                 *train_set, cfg, comm);
+  if (rank == 0) {
+    metrics.feature_cache(to_string(cfg.train.feature_cache), feature_cache->rows(),
+                          feature_cache->dim(), feature_cache->extraction_s());
+  }
+}
+
+// The batches of `epoch` this run trains on: the sampler's, from step `first_step` on (a
+// resumed epoch), and no more than the steps left to total_steps.
+std::vector<std::vector<int64_t>> Trainer::Impl::steps_of(int64_t epoch, int64_t first_step) const {
+  auto batches = sampler->epoch_batches(epoch);
+  batches.erase(batches.begin(), batches.begin() + std::min<int64_t>(first_step, batches.size()));
+  const int64_t steps_left = total_steps - global_step;
+  if (static_cast<int64_t>(batches.size()) > steps_left) batches.resize(steps_left);
+  return batches;
 }
 
 // The report of step `i` (0-based) of this run's `epoch_steps` steps in `epoch`, before it runs.
@@ -427,18 +372,20 @@ void Trainer::Impl::save_model() {
   spdlog::info("saved {}", model_path);
   ExportFormat format = cfg.model.export_format;
   if (format == ExportFormat::kAuto) {
-    format = is_resnet(cfg.model.backbone)              ? ExportFormat::kTorchvision
+    format = is_resnet(cfg.model.backbone)               ? ExportFormat::kTorchvision
              : cfg.model.backbone == BackboneKind::kBert ? ExportFormat::kHuggingFaceBert
                                                          : ExportFormat::kNone;
   }
   if (format == ExportFormat::kHuggingFaceBert && cfg.model.pooling == Pooling::kMean) {
-    spdlog::warn("model.pooling = mean: the exported BertForSequenceClassification classifies from "
-                 "the pooler ([CLS]); to reproduce Frost's logits in transformers, mean-pool "
-                 "BertModel's last_hidden_state over the attention mask and apply classifier.*");
+    spdlog::warn(
+        "model.pooling = mean: the exported BertForSequenceClassification classifies from "
+        "the pooler ([CLS]); to reproduce Frost's logits in transformers, mean-pool "
+        "BertModel's last_hidden_state over the attention mask and apply classifier.*");
   }
   if (format != ExportFormat::kNone) {
     models::export_model(*model, cfg.log.dir, to_string(format));
-    spdlog::info("exported {}/model.safetensors + model.json ({} names)", cfg.log.dir, to_string(format));
+    spdlog::info("exported {}/model.safetensors + model.json ({} names)", cfg.log.dir,
+                 to_string(format));
   }
 }
 

@@ -3,10 +3,11 @@
 //   cross-rank check, reducer, optimizer) -> run: resume, run directory, feature cache, then
 //   epochs (batches -> train_step -> log -> checkpoint; evaluate) -> save.
 //
-// Its parts, each in its own file under train/: the strategies (strategy.h: what trains, modes,
-// forward), the step (step.h: train_step), the LR schedule (lr_schedule.h), checkpoints
-// (checkpoint.h), the feature cache (feature_cache.h), metrics.jsonl and the progress lines
-// (metrics.h), the batch loader (loader.h).
+// Its parts, each in its own file under train/: the model a config describes (model_setup.h),
+// the strategies (strategy.h: what trains, modes, forward), the optimizer (optimizer.h), the
+// step (step.h: train_step), the LR schedule (lr_schedule.h), checkpoints (checkpoint.h), the
+// feature cache and the epoch's batches (feature_cache.h), the batch loader (loader.h), the
+// exact evaluation (evaluation.h), metrics.jsonl and the progress lines (metrics.h).
 #pragma once
 
 #include <cstdint>

@@ -281,7 +281,7 @@ TEST(TorchScriptBackbone, RunsOnCudaAfterTo) {
 
 // ---- the strategies on a Classifier with a TorchScript backbone -----------------------------
 
-/// A few SGD steps the way the Trainer runs `strategy` (src/frost/train/trainer.cpp): head
+/// A few SGD steps the way the Trainer runs `strategy` (src/frost/train/strategy.cpp): head
 /// freezes the backbone (requires_grad false, eval mode, forward under no-grad).
 void train_steps(Classifier& model, const std::string& strategy, int steps) {
   const bool head_only = strategy == "head";
