@@ -644,8 +644,12 @@ void expect_bitwise_resume(train::StrategyKind kind) {
   }
 }
 
-TEST(Resume, FullIsBitwiseIdenticalToAnUninterruptedRunAnyWorld) { expect_bitwise_resume(train::StrategyKind::kFull); }
-TEST(Resume, HeadIsBitwiseIdenticalToAnUninterruptedRunAnyWorld) { expect_bitwise_resume(train::StrategyKind::kHead); }
+TEST(Resume, FullIsBitwiseIdenticalToAnUninterruptedRunAnyWorld) {
+  expect_bitwise_resume(train::StrategyKind::kFull);
+}
+TEST(Resume, HeadIsBitwiseIdenticalToAnUninterruptedRunAnyWorld) {
+  expect_bitwise_resume(train::StrategyKind::kHead);
+}
 
 TEST(Resume, OtherConfigOrWorldSizeIsRefusedWorld2) {
   auto& c = world();
@@ -793,8 +797,10 @@ TEST(TrainStep, RanksWithTheirRowsMatchOneRankWithTheGlobalBatchAnyWorld) {
     const auto a = many->parameters(), b = single->parameters();
     ASSERT_EQ(a.size(), b.size());
     double max_diff = 0;
-    for (size_t i = 0; i < a.size(); ++i) max_diff = std::max(max_diff, (a[i] - b[i]).abs().max().item<double>());
-    EXPECT_LT(max_diff, 1e-6) << strategy << ": " << w << " ranks differ from 1 rank with the global batch";
+    for (size_t i = 0; i < a.size(); ++i) {
+      max_diff = std::max(max_diff, (a[i] - b[i]).abs().max().item<double>());
+    }
+    EXPECT_LT(max_diff, 1e-6) << strategy << ": " << w << " ranks differ from 1 rank";
     EXPECT_TRUE(same_on_all_ranks(digest(*many)));
     const bool backbone_same = distributed::state_digest(*many->backbone) == backbone_before;
     EXPECT_EQ(backbone_same, kind == train::StrategyKind::kHead) << strategy << ": frozen iff head";

@@ -230,10 +230,12 @@ c10::Dict<std::string, torch::Tensor> read_state_dict(const std::string& path) {
     throw Error("'" + path + "' is not a Frost model.pt (torch pickle of a {name: tensor} dict): " +
                 what.substr(0, what.find('\n')).substr(0, 300));
   }
-  FROST_CHECK(v.isGenericDict(), "'", path, "' holds a ", v.tagKind(), ", expected a {name: tensor} dict");
+  FROST_CHECK(v.isGenericDict(), "'", path, "' holds a ", v.tagKind(),
+              ", expected a {name: tensor} dict");
   c10::Dict<std::string, torch::Tensor> out;
   for (const auto& entry : v.toGenericDict()) {
-    FROST_CHECK(entry.key().isString() && entry.value().isTensor(), "'", path, "' has a non-tensor entry");
+    FROST_CHECK(entry.key().isString() && entry.value().isTensor(), "'", path,
+                "' has a non-tensor entry");
     out.insert(entry.key().toStringRef(), entry.value().toTensor());
   }
   return out;
@@ -258,8 +260,8 @@ bool load_init_weights(ClassifierImpl& model, const std::string& path, bool load
     if (entry.key().rfind("backbone.", 0) == 0) ++present;
   }
   const auto expected = static_cast<int64_t>(backbone.size());
-  FROST_CHECK(present == expected, "'", path, "' has ", present, " backbone tensors but the model has ",
-              expected, " (different architecture?)");
+  FROST_CHECK(present == expected, "'", path, "' has ", present,
+              " backbone tensors but the model has ", expected, " (different architecture?)");
   const bool head_fits = load_head && dict.contains("head.weight") && dict.contains("head.bias") &&
                          dict.at("head.weight").sizes() == model.head->weight.sizes();
   if (head_fits) {

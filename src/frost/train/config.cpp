@@ -48,17 +48,18 @@ struct Choices;
   struct Choices<E> {                                                      \
     static constexpr std::pair<E, const char*> kAll[] = {__VA_ARGS__};     \
   }
-FROST_CHOICES(BackboneKind, {BackboneKind::kResNet18, "resnet18"}, {BackboneKind::kResNet34, "resnet34"},
-              {BackboneKind::kResNet50, "resnet50"}, {BackboneKind::kMlp, "mlp"},
-              {BackboneKind::kBert, "bert"}, {BackboneKind::kTorchScript, "torchscript"});
+FROST_CHOICES(BackboneKind, {BackboneKind::kResNet18, "resnet18"},
+              {BackboneKind::kResNet34, "resnet34"}, {BackboneKind::kResNet50, "resnet50"},
+              {BackboneKind::kMlp, "mlp"}, {BackboneKind::kBert, "bert"},
+              {BackboneKind::kTorchScript, "torchscript"});
 FROST_CHOICES(Pooling, {Pooling::kCls, "cls"}, {Pooling::kMean, "mean"});
 FROST_CHOICES(ExportFormat, {ExportFormat::kAuto, "auto"}, {ExportFormat::kNone, "none"},
               {ExportFormat::kTorchvision, "torchvision"},
               {ExportFormat::kHuggingFaceBert, "huggingface-bert"});
 FROST_CHOICES(StrategyKind, {StrategyKind::kFull, "full"}, {StrategyKind::kHead, "head"});
 FROST_CHOICES(NonfiniteLoss, {NonfiniteLoss::kStop, "stop"}, {NonfiniteLoss::kSkip, "skip"});
-FROST_CHOICES(FeatureCacheMode, {FeatureCacheMode::kOff, "off"}, {FeatureCacheMode::kMemory, "memory"},
-              {FeatureCacheMode::kDisk, "disk"});
+FROST_CHOICES(FeatureCacheMode, {FeatureCacheMode::kOff, "off"},
+              {FeatureCacheMode::kMemory, "memory"}, {FeatureCacheMode::kDisk, "disk"});
 FROST_CHOICES(OptimizerKind, {OptimizerKind::kSgd, "sgd"}, {OptimizerKind::kAdamW, "adamw"});
 FROST_CHOICES(LrSchedule, {LrSchedule::kCosine, "cosine"}, {LrSchedule::kConstant, "constant"});
 #undef FROST_CHOICES
@@ -113,7 +114,8 @@ struct OptionTable {
 
 void describe(OptionTable& t, Config& c) {
   // [model]
-  t.add_choice("model.backbone", &c.model.backbone, "backbone: resnet18 | resnet34 | resnet50 | mlp | bert | torchscript");
+  t.add_choice("model.backbone", &c.model.backbone,
+               "backbone: resnet18 | resnet34 | resnet50 | mlp | bert | torchscript");
   t.add("model.width", &c.model.width, "ResNet base width (torchvision: 64); stages use w, 2w, 4w, 8w");
   t.add("model.small_input", &c.model.small_input,
         "ResNet stem for small images: 3x3 stride-1 conv, no max-pool (28x28, 32x32 inputs)");
@@ -185,13 +187,15 @@ void describe(OptionTable& t, Config& c) {
   t.add("optim.beta1", &c.optim.beta1, "AdamW beta1");
   t.add("optim.beta2", &c.optim.beta2, "AdamW beta2");
   t.add("optim.eps", &c.optim.eps, "AdamW epsilon");
-  t.add_choice("optim.schedule", &c.optim.schedule, "learning-rate schedule after warmup: cosine | constant");
+  t.add_choice("optim.schedule", &c.optim.schedule,
+               "learning-rate schedule after warmup: cosine | constant");
   t.add("optim.warmup_frac", &c.optim.warmup_frac, "fraction of all steps in linear warmup from 0");
   t.add("optim.warmup_steps", &c.optim.warmup_steps, "warmup steps (overrides warmup_frac when > 0)");
   t.add("optim.min_lr", &c.optim.min_lr, "learning rate at the end of the cosine schedule");
   t.add("optim.grad_clip", &c.optim.grad_clip, "clip the global gradient L2 norm to this (0 = off)");
   // [dist]
-  t.add("dist.bucket_cap_mb", &c.dist.bucket_cap_mib, "gradient bucket cap in MiB (PyTorch DDP default: 25)");
+  t.add("dist.bucket_cap_mb", &c.dist.bucket_cap_mib,
+        "gradient bucket cap in MiB (PyTorch DDP default: 25)");
   t.add("dist.timeout_s", &c.dist.timeout_s,
         "seconds a collective may wait before the whole job is ended with an error");
   // [log]
@@ -241,7 +245,8 @@ const char* to_string(OptimizerKind v) { return choice_text(v); }
 const char* to_string(LrSchedule v) { return choice_text(v); }
 
 bool is_resnet(BackboneKind v) {
-  return v == BackboneKind::kResNet18 || v == BackboneKind::kResNet34 || v == BackboneKind::kResNet50;
+  return v == BackboneKind::kResNet18 || v == BackboneKind::kResNet34 ||
+         v == BackboneKind::kResNet50;
 }
 
 int64_t edit_distance(const std::string& a, const std::string& b) {
@@ -293,13 +298,15 @@ void Config::validate() const {
     }
     throw Error("config key " + key + " = '" + v + "' is not one of: " + list);
   };
-  FROST_CHECK(train.feature_cache == FeatureCacheMode::kOff || train.strategy == StrategyKind::kHead,
-              "train.feature_cache = ", to_string(train.feature_cache), " needs train.strategy = head "
-              "(with a trainable backbone the features change every step)");
+  FROST_CHECK(
+      train.feature_cache == FeatureCacheMode::kOff || train.strategy == StrategyKind::kHead,
+      "train.feature_cache = ", to_string(train.feature_cache),
+      " needs train.strategy = head (with a trainable backbone the features change every step)");
   FROST_CHECK(model.backbone != BackboneKind::kTorchScript || !model.torchscript.empty(),
               "model.backbone = torchscript needs model.torchscript (a torch.jit.save file)");
-  FROST_CHECK(model.backbone != BackboneKind::kBert || !model.weights.empty() || !model.hf_config.empty(),
-              "model.backbone = bert needs model.hf_config (config.json) or model.weights next to one");
+  FROST_CHECK(
+      model.backbone != BackboneKind::kBert || !model.weights.empty() || !model.hf_config.empty(),
+      "model.backbone = bert needs model.hf_config (config.json) or model.weights next to one");
   FROST_CHECK(model.feature_dim >= 0, "config key model.feature_dim must be >= 0, got ", model.feature_dim);
   one_of("log.level", log.level, {"trace", "debug", "info", "warn", "error"});
   FROST_CHECK(!data.train.empty(), "config key data.train is empty: give the training HDF5 file(s) (--config FILE.ini or --data.train FILE.h5)");
@@ -328,7 +335,8 @@ void Config::validate() const {
   FROST_CHECK(optim.min_lr >= 0 && optim.min_lr <= optim.lr,
               "config key optim.min_lr must be in [0, optim.lr], got ", optim.min_lr);
   FROST_CHECK(optim.grad_clip >= 0, "config key optim.grad_clip must be >= 0, got ", optim.grad_clip);
-  FROST_CHECK(dist.bucket_cap_mib > 0, "config key dist.bucket_cap_mb must be > 0, got ", dist.bucket_cap_mib);
+  FROST_CHECK(dist.bucket_cap_mib > 0, "config key dist.bucket_cap_mb must be > 0, got ",
+              dist.bucket_cap_mib);
   FROST_CHECK(dist.timeout_s >= 0.01 && dist.timeout_s <= 1e6,
               "config key dist.timeout_s must be in [0.01, 1e+06] seconds, got ", dist.timeout_s);
   for (const auto& [key, v] : std::initializer_list<std::pair<const char*, double>>{

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -19,20 +18,19 @@ double samples_per_s(const StepReport& r) {
   return static_cast<double>(r.world_size) * static_cast<double>(r.stats.rows) / r.step_s;
 }
 
+// One record per line, flushed; nothing on a rank whose log is not open.
+void write(std::ofstream& out, const nlohmann::json& j) {
+  if (!out.is_open()) return;
+  out << j.dump() << "\n";
+  out.flush();
+}
+
 }  // namespace
 
 void MetricsLog::open(const std::string& path, bool append) {
   out_.open(path, append ? std::ios::app : std::ios::trunc);
   FROST_CHECK(out_.good(), "cannot write ", path);
 }
-
-namespace {
-void write(std::ofstream& out, const nlohmann::json& j) {
-  if (!out.is_open()) return;
-  out << j.dump() << "\n";
-  out.flush();
-}
-}  // namespace
 
 void MetricsLog::step(const StepReport& r) {
   if (r.stats.skipped) {

@@ -634,7 +634,9 @@ TEST(InitWeights, NotAModelPtIsNamedWithoutLibTorchBacktrace) {
   Classifier model(small_mlp(), 3);
   const std::string dir = test_dir();
   std::string garbage(4096, '\0');
-  for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = static_cast<char>((i * 2654435761u) >> 13);
+  for (size_t i = 0; i < garbage.size(); ++i) {
+    garbage[i] = static_cast<char>((i * 2654435761u) >> 13);
+  }
   write_bytes(dir + "/garbage.pt", garbage);
   {
     caffe2::serialize::PyTorchStreamWriter writer(dir + "/no_pickle.pt");
@@ -642,13 +644,15 @@ TEST(InitWeights, NotAModelPtIsNamedWithoutLibTorchBacktrace) {
     writer.writeEndOfFile();
   }
   for (const std::string name : {"garbage.pt", "no_pickle.pt"}) {
-    const std::string what = frost::testing::error_of([&] { load_init_weights(*model, dir + "/" + name); });
-    EXPECT_NE(what.find("'" + dir + "/" + name + "' is not a Frost model.pt"), std::string::npos) << what;
+    const std::string path = dir + "/" + name;
+    const std::string what = frost::testing::error_of([&] { load_init_weights(*model, path); });
+    EXPECT_NE(what.find("'" + path + "' is not a Frost model.pt"), std::string::npos) << what;
     EXPECT_NE(what.find("PytorchStreamReader"), std::string::npos) << what;  // LibTorch's reason
     EXPECT_EQ(what.find("Exception raised from"), std::string::npos) << what;
     EXPECT_EQ(what.find("frame #"), std::string::npos) << what;
   }
-  expect_error([&] { load_init_weights(*model, dir + "/none.pt"); }, {dir + "/none.pt' is not a file"});
+  expect_error([&] { load_init_weights(*model, dir + "/none.pt"); },
+               {dir + "/none.pt' is not a file"});
 }
 
 TEST(WeightsLoad, PatternMatching) {
