@@ -68,7 +68,7 @@ int train(frost::comm::Communicator& comm, const frost::train::Config& cfg) {
   }
   const double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (comm.rank() == 0) print_table(epochs, cfg.train.strategy, wall_s);
+  if (comm.rank() == 0) print_table(epochs, frost::train::to_string(cfg.train.strategy), wall_s);
   return 0;
 }
 

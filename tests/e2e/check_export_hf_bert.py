@@ -4,7 +4,7 @@
 Usage: check_export_hf_bert.py DIR
 
 DIR is $FROST_EXPORT_DIR/bert after
-    FROST_EXPORT_DIR=... frost_unit_tests --gtest_filter=WeightsExport.HuggingFaceBertNamesAndConfig
+    FROST_EXPORT_DIR=... frost_unit_models_tests --gtest_filter=WeightsExport.HuggingFaceBertNamesAndConfig
 It holds model.safetensors, model.json / config.json and check.safetensors (input_ids,
 attention_mask, Frost's eval-mode logits). Loads DIR with
 BertForSequenceClassification.from_pretrained and compares the logits. Not run by ctest:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of export_model(format = torchvision): the exported model.safetensors loads
 # into torchvision's ResNet with load_state_dict(strict=True) and gives Frost's logits.
-#   1. frost_unit_tests --gtest_filter=WeightsExport.Torchvision* with FROST_EXPORT_DIR set
+#   1. frost_unit_models_tests --gtest_filter=WeightsExport.Torchvision* with FROST_EXPORT_DIR set
 #      writes two exports (a width-8 small-input ResNet-18 and the stock ResNet-18), each with
 #      an input batch and Frost's eval-mode logits;
 #   2. tests/e2e/check_export_torchvision.py (Debian's python3-torchvision) rebuilds each model,
@@ -10,8 +10,8 @@
 set -euo pipefail
 : "${FROST_BIN:?set FROST_BIN to the build directory}" "${FROST_SRC:?set FROST_SRC to the source root}"
 PY=/usr/bin/python3
-UNIT="$FROST_BIN/tests/frost_unit_tests"
-[[ -x "$UNIT" ]] || { echo "FAIL: $UNIT is not an executable (build the frost_unit_tests target)" >&2; exit 1; }
+UNIT="$FROST_BIN/tests/frost_unit_models_tests"
+[[ -x "$UNIT" ]] || { echo "FAIL: $UNIT is not an executable (build the frost_unit_models_tests target)" >&2; exit 1; }
 "$PY" -c "import torch, torchvision" 2>/dev/null ||
   { echo "FAIL: $PY lacks torch/torchvision (apt-get install python3-torchvision)" >&2; exit 1; }
 

@@ -78,20 +78,20 @@ inline std::string write_images(const std::string& path, int64_t n, int64_t hw, 
 /// A small, fast config: MLP on features, SGD with momentum, no evaluation, quiet logging.
 inline train::Config small_config(const std::string& train_path, const std::string& run_dir) {
   train::Config c;
-  c.model.backbone = "mlp";
+  c.model.backbone = train::BackboneKind::kMlp;
   c.model.mlp_hidden = "32,16";
   c.data.train = train_path;
   c.data.batch_size = 4;
   c.data.prefetch = 2;
-  c.train.strategy = "full";
+  c.train.strategy = train::StrategyKind::kFull;
   c.train.epochs = 1;
   c.train.seed = 3;
   c.train.threads = 1;
-  c.optim.name = "sgd";
+  c.optim.name = train::OptimizerKind::kSgd;
   c.optim.lr = 0.05;
   c.optim.momentum = 0.9;
   c.optim.weight_decay = 1e-3;
-  c.optim.schedule = "cosine";
+  c.optim.schedule = train::LrSchedule::kCosine;
   c.optim.warmup_steps = 2;
   c.dist.timeout_s = 60;
   c.log.dir = run_dir;

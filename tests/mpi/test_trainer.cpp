@@ -9,13 +9,16 @@
 #include "frost/core/error.h"
 #include "frost/data/sampler.h"
 #include "frost/distributed/grad_reducer.h"
+#include "frost/models/weights.h"
+#include "frost/train/step.h"
+#include "frost/train/strategy.h"
 #include "frost/train/trainer.h"
 #include "mpi_test_util.h"
 
 namespace frost::testing {
 namespace {
 
-std::unique_ptr<comm::Communicator> self_comm() { return comm::make_mpi_communicator(false); }
+std::unique_ptr<comm::Communicator> self_comm() { return comm::make_communicator("mpi", comm::Scope::kSelf); }
 
 // The lines of a run's metrics.jsonl whose "kind" is `kind`.
 std::vector<nlohmann::json> metrics_rows(const std::string& metrics, const std::string& kind) {
@@ -37,14 +40,15 @@ std::vector<torch::Tensor> params_of(train::Trainer& t) {
 
 // Invariant 4: N ranks with batch B end with the parameters of 1 rank with batch N*B on the
 // same data order (tolerance for float reduction order only), for both strategies.
-void expect_equivalent(const std::string& strategy) {
+void expect_equivalent(train::StrategyKind kind) {
+  const std::string strategy = train::to_string(kind);
   auto& c = world();
   const int w = c.world_size();
   const std::string dir = job_dir("equiv-" + strategy);
   const std::string data = write_features(dir + "/train.h5", /*n=*/w * 4 * 6, 12, 3);
 
   auto cfg = small_config(data, dir + "/run-n");
-  cfg.train.strategy = strategy;
+  cfg.train.strategy = kind;
   cfg.train.epochs = 2;
   train::Trainer distributed(cfg, c);
   const auto initial = params_of(distributed);
@@ -52,7 +56,7 @@ void expect_equivalent(const std::string& strategy) {
 
   auto self = self_comm();
   auto ref_cfg = small_config(data, dir + "/run-1-rank" + std::to_string(c.rank()));
-  ref_cfg.train.strategy = strategy;
+  ref_cfg.train.strategy = kind;
   ref_cfg.train.epochs = 2;
   ref_cfg.data.batch_size = cfg.data.batch_size * w;
   train::Trainer single(ref_cfg, *self);
@@ -72,22 +76,27 @@ void expect_equivalent(const std::string& strategy) {
   EXPECT_TRUE(same_on_all_ranks(digest(*distributed.model())));
 }
 
-TEST(Equivalence, FullMatchesOneRankWithGlobalBatchWorld2World3) { expect_equivalent("full"); }
-TEST(Equivalence, HeadMatchesOneRankWithGlobalBatchWorld2World3) { expect_equivalent("head"); }
+TEST(Equivalence, FullMatchesOneRankWithGlobalBatchWorld2World3) {
+  expect_equivalent(train::StrategyKind::kFull);
+}
+TEST(Equivalence, HeadMatchesOneRankWithGlobalBatchWorld2World3) {
+  expect_equivalent(train::StrategyKind::kHead);
+}
 
 // F10 at the trainer level: W ranks with micro-batch B and train.grad_accum_steps = K end
 // with the parameters of 1 rank with batch W*K*B, including the short last step of an epoch
 // (21 samples per rank: steps of 8, 8 and 5 rows, the last split into micro-batches of 4 and
 // 1), and each bucket is all-reduced once per optimizer step.
-void expect_accumulation_equivalent(const std::string& strategy, const std::string& feature_cache) {
+void expect_accumulation_equivalent(train::StrategyKind kind, train::FeatureCacheMode cache) {
+  const std::string strategy = train::to_string(kind), feature_cache = train::to_string(cache);
   auto& c = world();
   const int w = c.world_size();
   const std::string dir = job_dir("accum-" + strategy + "-" + feature_cache);
   const std::string data = write_features(dir + "/train.h5", /*n=*/w * 21, 12, 3);
 
   auto cfg = small_config(data, dir + "/run-n");
-  cfg.train.strategy = strategy;
-  cfg.train.feature_cache = feature_cache;
+  cfg.train.strategy = kind;
+  cfg.train.feature_cache = cache;
   cfg.train.epochs = 2;
   cfg.train.grad_accum_steps = 2;
   train::Trainer distributed(cfg, c);
@@ -98,7 +107,7 @@ void expect_accumulation_equivalent(const std::string& strategy, const std::stri
 
   auto self = self_comm();
   auto ref_cfg = small_config(data, dir + "/run-1-rank" + std::to_string(c.rank()));
-  ref_cfg.train.strategy = strategy;
+  ref_cfg.train.strategy = kind;
   ref_cfg.train.epochs = 2;
   ref_cfg.data.batch_size = cfg.data.batch_size * cfg.train.grad_accum_steps * w;
   train::Trainer single(ref_cfg, *self);
@@ -119,11 +128,11 @@ void expect_accumulation_equivalent(const std::string& strategy, const std::stri
 }
 
 TEST(Equivalence, AccumulationMatchesOneRankWithTheGlobalBatchFullAnyWorld) {
-  expect_accumulation_equivalent("full", "off");
+  expect_accumulation_equivalent(train::StrategyKind::kFull, train::FeatureCacheMode::kOff);
 }
 TEST(Equivalence, AccumulationMatchesOneRankWithTheGlobalBatchHeadAnyWorld) {
-  expect_accumulation_equivalent("head", "off");
-  expect_accumulation_equivalent("head", "memory");
+  expect_accumulation_equivalent(train::StrategyKind::kHead, train::FeatureCacheMode::kOff);
+  expect_accumulation_equivalent(train::StrategyKind::kHead, train::FeatureCacheMode::kMemory);
 }
 
 // The head strategy on a ResNet with BatchNorm (F3 + DESIGN invariants 1 and 6): buckets hold
@@ -136,12 +145,12 @@ TEST(HeadStrategy, FrozenBackboneBitwiseUnchangedAndOnlyHeadCommunicatedAnyWorld
   const std::string data = write_images(dir + "/train.h5", 40, 8, 3);
   const std::string init = dir + "/init.pt";
   auto cfg = small_config(data, dir + "/run");
-  cfg.model.backbone = "resnet18";
+  cfg.model.backbone = train::BackboneKind::kResNet18;
   cfg.model.width = 4;
   cfg.model.small_input = true;
   cfg.data.test = data;
   cfg.data.batch_size = 2;
-  cfg.train.strategy = "head";
+  cfg.train.strategy = train::StrategyKind::kHead;
   cfg.train.epochs = 2;
   if (c.rank() == 0) {
     // A model whose BatchNorm statistics are known and far from the data's.
@@ -157,7 +166,7 @@ TEST(HeadStrategy, FrozenBackboneBitwiseUnchangedAndOnlyHeadCommunicatedAnyWorld
       if (b.key().find("running_var") != std::string::npos) b.value().fill_(0.01);
       if (b.key().find("num_batches_tracked") != std::string::npos) b.value().fill_(77);
     }
-    train::save_state_dict(*m, init);
+    models::save_state_dict(*m, init);
   }
   c.barrier();
   cfg.model.init = init;
@@ -210,11 +219,12 @@ TEST(HeadStrategy, FrozenBackboneBitwiseUnchangedAndOnlyHeadCommunicatedAnyWorld
 TEST(HeadStrategy, SwitchFromFullFreezesTheBackboneBitwiseWithSgdAndAdamWAnyWorld) {
   auto& c = world();
   const int w = c.world_size();
-  for (const std::string optim : {"sgd", "adamw"}) {
+  for (const auto kind : {train::OptimizerKind::kSgd, train::OptimizerKind::kAdamW}) {
+    const std::string optim = train::to_string(kind);
     const std::string dir = job_dir("switch-" + optim);
     const std::string data = write_features(dir + "/train.h5", /*n=*/w * 4 * 10, 12, 3);
     auto cfg = small_config(data, dir + "/full");
-    cfg.optim.name = optim;
+    cfg.optim.name = kind;
     cfg.optim.momentum = 0.9;
     cfg.optim.weight_decay = 0.1;
     cfg.optim.lr = optim == "sgd" ? 0.05 : 1e-2;
@@ -227,7 +237,7 @@ TEST(HeadStrategy, SwitchFromFullFreezesTheBackboneBitwiseWithSgdAndAdamWAnyWorl
 
     auto head_cfg = cfg;
     head_cfg.log.dir = dir + "/head";
-    head_cfg.train.strategy = "head";
+    head_cfg.train.strategy = train::StrategyKind::kHead;
     head_cfg.train.max_steps = 10;
     head_cfg.model.init = dir + "/full/model.pt";
     train::Trainer head(head_cfg, c);
@@ -249,7 +259,8 @@ TEST(HeadStrategy, SwitchFromFullFreezesTheBackboneBitwiseWithSgdAndAdamWAnyWorl
 
 // F4: data sizes not divisible by the world size: no hang, the same number of optimizer steps
 // and all-reduces on every rank, and evaluation equal to the 1-rank value exactly.
-void uneven(int64_t n, int64_t batch, const std::string& strategy) {
+void uneven(int64_t n, int64_t batch, train::StrategyKind kind) {
+  const std::string strategy = train::to_string(kind);
   auto& c = world();
   const std::string dir = job_dir("uneven-" + std::to_string(n) + "-" + strategy);
   const std::string data = write_features(dir + "/data.h5", n, 6, 3);
@@ -257,7 +268,7 @@ void uneven(int64_t n, int64_t batch, const std::string& strategy) {
   cfg.data.test = data;
   cfg.data.batch_size = batch;
   cfg.data.eval_batch_size = 3;
-  cfg.train.strategy = strategy;
+  cfg.train.strategy = kind;
   cfg.dist.timeout_s = 30;
   train::Trainer trainer(cfg, c);
   c.reset_stats();
@@ -286,12 +297,12 @@ void uneven(int64_t n, int64_t batch, const std::string& strategy) {
 }
 
 TEST(Uneven, TenSamplesBatchTwoWorld3) {
-  uneven(10, 2, "full");
-  uneven(10, 2, "head");
+  uneven(10, 2, train::StrategyKind::kFull);
+  uneven(10, 2, train::StrategyKind::kHead);
 }
 TEST(Uneven, SevenSamplesBatchOneWorld4) {
-  uneven(7, 1, "full");
-  uneven(7, 1, "head");
+  uneven(7, 1, train::StrategyKind::kFull);
+  uneven(7, 1, train::StrategyKind::kHead);
 }
 
 // F5: 4 ranks, 10 evaluation samples, a fixed head for which exactly 7 are right: the count
@@ -343,7 +354,7 @@ TEST(HeadStrategy, HeadBitwiseEqualAcrossRanksAfterEachStepWorld2) {
   for (int64_t steps = 1; steps <= 3; ++steps) {
     auto cfg = small_config(data, dir + "/run" + std::to_string(steps));
     cfg.model.mlp_hidden = "32,32,16";
-    cfg.train.strategy = "head";
+    cfg.train.strategy = train::StrategyKind::kHead;
     cfg.train.max_steps = steps;
     train::Trainer trainer(cfg, c);
     EXPECT_EQ(trainer.reducer().total_numel(), 16 * 4 + 4);
@@ -410,7 +421,7 @@ TEST(FullStrategy, BatchNormBuffersIdenticalAcrossRanksAfterTrainingAnyWorld) {
   const std::string dir = job_dir("full-bn");
   const std::string data = write_images(dir + "/train.h5", 16 * c.world_size(), 8, 3);
   auto cfg = small_config(data, dir + "/run");
-  cfg.model.backbone = "resnet18";
+  cfg.model.backbone = train::BackboneKind::kResNet18;
   cfg.model.width = 4;
   cfg.model.small_input = true;
   cfg.data.test = data;
@@ -472,7 +483,7 @@ TEST(BadData, BatchNormWithOneSamplePerRankIsRefusedAtSetupAnyWorld) {
   const int64_t n = 3 * c.world_size();  // batch 2: the last batch has one sample per rank
   const std::string data = write_images(dir + "/train.h5", n, 8, 2);
   auto cfg = small_config(data, dir + "/run");
-  cfg.model.backbone = "resnet18";
+  cfg.model.backbone = train::BackboneKind::kResNet18;
   cfg.model.width = 4;
   cfg.data.batch_size = 2;
   try {
@@ -500,10 +511,10 @@ namespace {
 train::Config feature_cache_config(const std::string& dir, const std::string& run) {
   const std::string data = write_images(dir + "/train.h5", 8 * world().world_size() + 3, 8, 3);
   auto cfg = small_config(data, dir + "/" + run);
-  cfg.model.backbone = "resnet18";
+  cfg.model.backbone = train::BackboneKind::kResNet18;
   cfg.model.width = 4;
   cfg.model.small_input = true;
-  cfg.train.strategy = "head";
+  cfg.train.strategy = train::StrategyKind::kHead;
   cfg.train.epochs = 3;
   cfg.data.batch_size = 2;
   cfg.data.eval_batch_size = 3;
@@ -517,7 +528,7 @@ TEST(FeatureCache, SameParametersAsUncachedAnyWorld) {
   auto cfg = feature_cache_config(dir, "run-plain");  // the cached run scores cached test features
   train::Trainer plain(cfg, c);
   const auto plain_epochs = plain.run();
-  cfg.train.feature_cache = "memory";
+  cfg.train.feature_cache = train::FeatureCacheMode::kMemory;
   cfg.log.dir = dir + "/run-cached";
   train::Trainer cached(cfg, c);
   const auto cached_epochs = cached.run();
@@ -543,10 +554,10 @@ TEST(FeatureCache, DiskIsBitwiseMemoryAnyWorld) {
   auto& c = world();
   const std::string dir = job_dir("feature-cache-disk");
   auto cfg = feature_cache_config(dir, "run-memory");
-  cfg.train.feature_cache = "memory";
+  cfg.train.feature_cache = train::FeatureCacheMode::kMemory;
   train::Trainer memory(cfg, c);
   const auto memory_epochs = memory.run();
-  cfg.train.feature_cache = "disk";
+  cfg.train.feature_cache = train::FeatureCacheMode::kDisk;
   cfg.log.dir = dir + "/run-disk";
   ::setenv("FROST_FEATURE_CACHE_CHUNK_ROWS", "3", 1);
   train::Trainer disk(cfg, c);
@@ -585,12 +596,13 @@ std::vector<nlohmann::json> train_rows(const std::string& metrics) { return metr
 // Issue: checkpoint and resume. Run A trains 10 steps straight; run B trains, dies at step 6
 // (after the step-5 checkpoint) and is resumed: the final parameters and optimizer state are
 // bitwise A's, and so are the learning rate and the loss (hence the data) of steps 6-10.
-void expect_bitwise_resume(const std::string& strategy) {
+void expect_bitwise_resume(train::StrategyKind kind) {
+  const std::string strategy = train::to_string(kind);
   auto& c = world();
   const std::string dir = job_dir("resume-" + strategy);
   const std::string data = write_features(dir + "/train.h5", 12 * c.world_size() + 4, 6, 3);
   auto cfg = small_config(data, dir + "/a");
-  cfg.train.strategy = strategy;
+  cfg.train.strategy = kind;
   cfg.train.epochs = 3;
   cfg.train.max_steps = 10;  // crosses an epoch boundary: 4 steps per epoch
   cfg.data.batch_size = 3;
@@ -632,8 +644,12 @@ void expect_bitwise_resume(const std::string& strategy) {
   }
 }
 
-TEST(Resume, FullIsBitwiseIdenticalToAnUninterruptedRunAnyWorld) { expect_bitwise_resume("full"); }
-TEST(Resume, HeadIsBitwiseIdenticalToAnUninterruptedRunAnyWorld) { expect_bitwise_resume("head"); }
+TEST(Resume, FullIsBitwiseIdenticalToAnUninterruptedRunAnyWorld) {
+  expect_bitwise_resume(train::StrategyKind::kFull);
+}
+TEST(Resume, HeadIsBitwiseIdenticalToAnUninterruptedRunAnyWorld) {
+  expect_bitwise_resume(train::StrategyKind::kHead);
+}
 
 TEST(Resume, OtherConfigOrWorldSizeIsRefusedWorld2) {
   auto& c = world();
@@ -658,7 +674,7 @@ TEST(Resume, OtherConfigOrWorldSizeIsRefusedWorld2) {
     EXPECT_NE(std::string(e.what()).find("checkpoint has optim.lr = 0.05"), std::string::npos) << e.what();
   }
   // The same checkpoint on 1 rank: refused, naming both world sizes.
-  auto self = comm::make_mpi_communicator(false);
+  auto self = comm::make_communicator("mpi", comm::Scope::kSelf);
   cfg.optim.lr = 0.05;
   cfg.log.dir = dir + "/run";
   if (c.rank() == 0) {
@@ -688,12 +704,12 @@ TEST(NonFiniteLoss, StopNamesTheStepAndSkipKeepsRanksInStepAnyWorld) {
   cfg.optim.lr = 1e20;
   cfg.optim.momentum = 0;
   cfg.optim.warmup_steps = 0;
-  cfg.optim.schedule = "constant";
+  cfg.optim.schedule = train::LrSchedule::kConstant;
   cfg.train.epochs = 2;
   {
     // `stop` throws on the rank that sees it (frost-train then aborts the job); on one
     // process each, so that ranks seeing it at different steps cannot desynchronise the test.
-    auto self = comm::make_mpi_communicator(false);
+    auto self = comm::make_communicator("mpi", comm::Scope::kSelf);
     train::Trainer t(cfg, *self);
     try {
       t.run();
@@ -704,7 +720,7 @@ TEST(NonFiniteLoss, StopNamesTheStepAndSkipKeepsRanksInStepAnyWorld) {
     }
   }
   c.barrier();
-  cfg.train.nonfinite_loss = "skip";
+  cfg.train.nonfinite_loss = train::NonfiniteLoss::kSkip;
   cfg.log.dir = dir + "/skip";
   train::Trainer t(cfg, c);
   t.run();
@@ -713,6 +729,82 @@ TEST(NonFiniteLoss, StopNamesTheStepAndSkipKeepsRanksInStepAnyWorld) {
   EXPECT_TRUE(same_on_all_ranks(t.skipped_steps()));
   EXPECT_TRUE(same_on_all_ranks(digest(*t.model())));
   for (auto& p : t.model()->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
+}
+
+}  // namespace
+}  // namespace frost::testing
+
+namespace frost::testing {
+namespace {
+
+// train_step without a Trainer (step.h): W ranks, each with its own 6 rows of a global batch,
+// take the step of 1 rank with all 6 W rows (invariant 4), for full and head, with two
+// micro-batches per rank (4 + 2 rows), clipping and SGD momentum. Each rank reports its own
+// mean loss, whose average over ranks is the 1-rank loss.
+TEST(TrainStep, RanksWithTheirRowsMatchOneRankWithTheGlobalBatchAnyWorld) {
+  auto& c = world();
+  const int w = c.world_size();
+  const int64_t rows = 6, dim = 5, classes = 3;
+  torch::manual_seed(9);
+  const auto x = torch::randn({w * rows, dim});
+  const auto y = torch::randint(0, classes, {w * rows}, torch::kLong);
+  auto batch_of = [&](int64_t begin, int64_t n) {
+    train::Batch b;
+    b.inputs = x.narrow(0, begin, n);
+    b.labels = y.narrow(0, begin, n);
+    for (int64_t i = begin; i < begin + n; ++i) b.indices.push_back(i);
+    return b;
+  };
+  // One step from the same initial model on `comm`.
+  auto step_on = [&](comm::Communicator& comm, train::StrategyKind kind, const train::Batch& batch,
+                     train::StepStats* stats, uint64_t* backbone_before) {
+    torch::manual_seed(5);
+    models::BackboneSpec spec;
+    spec.arch = "mlp";
+    spec.in_features = dim;
+    spec.hidden = {8};
+    models::Classifier model(models::make_backbone(spec), classes);
+    train::TrainConfig tc;
+    tc.strategy = kind;
+    const auto strategy = train::make_strategy(tc);
+    strategy->set_trainable(*model, 0);
+    strategy->set_modes(*model, 0);
+    *backbone_before = distributed::state_digest(*model->backbone);
+    distributed::GradReducer reducer(*model, comm);
+    torch::optim::SGD optimizer(train::trainable_parameters(*model),
+                                torch::optim::SGDOptions(0.5).momentum(0.9));
+    train::StepOptions options;
+    options.micro_batch_rows = 4;
+    options.grad_clip = 0.05;
+    const train::StepContext ctx{*model, *strategy, reducer, optimizer, comm, options};
+    *stats = train::train_step(ctx, batch, 0.5, 1, 1);
+    return model;
+  };
+  for (const auto kind : {train::StrategyKind::kFull, train::StrategyKind::kHead}) {
+    const std::string strategy = train::to_string(kind);
+    train::StepStats mine, all;
+    uint64_t backbone_before = 0, unused = 0;
+    auto many = step_on(c, kind, batch_of(c.rank() * rows, rows), &mine, &backbone_before);
+    auto self = self_comm();
+    auto single = step_on(*self, kind, batch_of(0, w * rows), &all, &unused);
+    EXPECT_FALSE(mine.skipped);
+    EXPECT_EQ(mine.rows, rows);
+    EXPECT_EQ(mine.micro_batches, 2);
+    EXPECT_EQ(all.micro_batches, (w * rows + 3) / 4);
+    auto loss = torch::tensor({mine.loss}, torch::kDouble);
+    c.all_reduce(loss, comm::ReduceOp::kSum);
+    EXPECT_NEAR(loss.item<double>() / w, all.loss, 1e-6) << strategy;
+    const auto a = many->parameters(), b = single->parameters();
+    ASSERT_EQ(a.size(), b.size());
+    double max_diff = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      max_diff = std::max(max_diff, (a[i] - b[i]).abs().max().item<double>());
+    }
+    EXPECT_LT(max_diff, 1e-6) << strategy << ": " << w << " ranks differ from 1 rank";
+    EXPECT_TRUE(same_on_all_ranks(digest(*many)));
+    const bool backbone_same = distributed::state_digest(*many->backbone) == backbone_before;
+    EXPECT_EQ(backbone_same, kind == train::StrategyKind::kHead) << strategy << ": frozen iff head";
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <ATen/core/ivalue.h>
 
+#include <exception>
 #include <string>
 
 namespace frost::models {
@@ -14,5 +15,10 @@ namespace frost::models {
 /// saved dtypes and shapes. Throws what LibTorch throws (c10::Error, a std::exception) for a
 /// missing file or one that is not such an archive; callers add the file's role to the message.
 c10::IValue load_pickle_file(const std::string& path);
+
+/// The message of an exception LibTorch threw, for wrapping in a frost::Error: a c10::Error's
+/// what_without_backtrace() (its what() appends LibTorch's C++ backtrace, "Exception raised
+/// from ... frame #0: ...", which means nothing to a user), else what().
+std::string torch_error_message(const std::exception& e);
 
 }  // namespace frost::models

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -57,11 +58,6 @@ std::string join_capped(const std::vector<std::string>& names) {
     out += ", ... (" + std::to_string(names.size() - kMaxListedNames) + " more)";
   }
   return out;
-}
-
-std::string error_text(const std::exception& e) {
-  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
-  return e.what();
 }
 
 std::string lower_extension(const std::string& path) {
@@ -113,7 +109,7 @@ class WeightsSource {
     try {
       value = load_pickle_file(path_);
     } catch (const std::exception& e) {
-      const std::string what = error_text(e);
+      const std::string what = torch_error_message(e);
       // LibTorch's unpickler turns collections.OrderedDict into None (it expects them only as
       // tensor hook dicts), so the OrderedDict of a Python state_dict() cannot be rebuilt.
       const bool ordered_dict = what.find("Expected GenericDict but got None") != std::string::npos;
@@ -207,6 +203,75 @@ c10::IValue load_pickle_file(const std::string& path) {
                                            /*type_resolver=*/{}, /*obj_loader=*/{}, /*device=*/{}, reader);
 }
 
+std::string torch_error_message(const std::exception& e) {
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
+  return e.what();
+}
+
+// ---------------------------------------------------------------------------- model.pt
+void save_state_dict(const torch::nn::Module& module, const std::string& path) {
+  c10::Dict<std::string, torch::Tensor> dict;
+  for (const auto& [name, tensor] : state_dict_items(module)) dict.insert(name, tensor.detach());
+  const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  fs::write_file_atomic(path, bytes.data(), bytes.size());
+}
+
+namespace {
+// The {name: tensor} dict of a model.pt. Messages name the file; the caller adds its role.
+c10::Dict<std::string, torch::Tensor> read_state_dict(const std::string& path) {
+  FROST_CHECK(std::filesystem::is_regular_file(path), "'", path,
+              "' is not a file (give the model.pt of an earlier run)");
+  FROST_CHECK(std::ifstream(path, std::ios::binary).good(), "cannot open '", path, "'");
+  c10::IValue v;
+  try {
+    v = load_pickle_file(path);
+  } catch (const std::exception& e) {
+    const std::string what = torch_error_message(e);
+    throw Error("'" + path + "' is not a Frost model.pt (torch pickle of a {name: tensor} dict): " +
+                what.substr(0, what.find('\n')).substr(0, 300));
+  }
+  FROST_CHECK(v.isGenericDict(), "'", path, "' holds a ", v.tagKind(),
+              ", expected a {name: tensor} dict");
+  c10::Dict<std::string, torch::Tensor> out;
+  for (const auto& entry : v.toGenericDict()) {
+    FROST_CHECK(entry.key().isString() && entry.value().isTensor(), "'", path,
+                "' has a non-tensor entry");
+    out.insert(entry.key().toStringRef(), entry.value().toTensor());
+  }
+  return out;
+}
+}  // namespace
+
+bool load_init_weights(ClassifierImpl& model, const std::string& path, bool load_head) {
+  const auto dict = read_state_dict(path);
+  torch::NoGradGuard no_grad;
+  const auto backbone = state_dict_items(*model.backbone);
+  for (const auto& [name, target] : backbone) {
+    const std::string key = "backbone." + name;
+    FROST_CHECK(dict.contains(key), "'", path, "' has no '", key,
+                "' (is it a model of the same model.backbone / model.width?)");
+    const auto& src = dict.at(key);
+    FROST_CHECK(src.sizes() == target.sizes(), "'", path, "': '", key, "' has shape ", src.sizes(),
+                " but the model expects ", target.sizes());
+    target.copy_(src);
+  }
+  int64_t present = 0;
+  for (const auto& entry : dict) {
+    if (entry.key().rfind("backbone.", 0) == 0) ++present;
+  }
+  const auto expected = static_cast<int64_t>(backbone.size());
+  FROST_CHECK(present == expected, "'", path, "' has ", present,
+              " backbone tensors but the model has ", expected, " (different architecture?)");
+  const bool head_fits = load_head && dict.contains("head.weight") && dict.contains("head.bias") &&
+                         dict.at("head.weight").sizes() == model.head->weight.sizes();
+  if (head_fits) {
+    model.head->weight.copy_(dict.at("head.weight"));
+    model.head->bias.copy_(dict.at("head.bias"));
+  }
+  return head_fits;
+}
+
+// ---------------------------------------------------------------------------- pretrained weights
 bool weights_pattern_matches(const std::string& pattern, const std::string& name) {
   if (!pattern.empty() && pattern.back() == '*') {
     return name.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;

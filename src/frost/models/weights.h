@@ -1,5 +1,7 @@
-// Loading pretrained weights into Frost models, and exporting trained models under the names
-// of the framework the weights came from (torchvision, Hugging Face transformers).
+// Weight I/O of Frost models: a model's own state (model.pt: save_state_dict, and
+// load_init_weights for model.init), pretrained weights under the names of the framework they
+// came from (load_weights: safetensors or torch pickles), and export under those names
+// (torchvision, Hugging Face transformers).
 #pragma once
 
 #include <string>
@@ -13,6 +15,20 @@ class Module;
 namespace frost::models {
 
 class ClassifierImpl;
+
+/// Saves `module`'s parameters and buffers (the names and order of state_dict_items in
+/// models.h, detached) as a flat {name: tensor} dict in the torch.save / torch::pickle_save
+/// format: a Frost model.pt, which torch.load reads in Python. Written atomically
+/// (fs::write_file_atomic). Throws frost::Error when the file cannot be written.
+void save_state_dict(const torch::nn::Module& module, const std::string& path);
+
+/// Loads the model.pt at `path` (as written by save_state_dict) into `model`: every backbone
+/// tensor must be in the file with the same shape, and the file must have no other backbone
+/// tensor (errors name the key and the file); the head is loaded when `load_head` and its
+/// shape fits, and otherwise left as it is (returns false then). Throws frost::Error for a
+/// missing file or one that is not such a dict (LibTorch's message without its backtrace);
+/// the caller adds its config key as context (Note [Error context]: "model.init: ...").
+bool load_init_weights(ClassifierImpl& model, const std::string& path, bool load_head = true);
 
 /// How file keys map onto module names.
 struct LoadOptions {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <iomanip>
@@ -39,22 +40,83 @@ std::string format_value(T v) {
   return std::to_string(v);
 }
 
+// ---- choices (Note [Config choices] in config.h): every value with its config text, in the
+// order the "is not one of" message lists them.
+template <typename E>
+struct Choices;
+#define FROST_CHOICES(E, ...)                                              \
+  template <>                                                              \
+  struct Choices<E> {                                                      \
+    static constexpr std::pair<E, const char*> kAll[] = {__VA_ARGS__};     \
+  }
+FROST_CHOICES(BackboneKind, {BackboneKind::kResNet18, "resnet18"},
+              {BackboneKind::kResNet34, "resnet34"}, {BackboneKind::kResNet50, "resnet50"},
+              {BackboneKind::kMlp, "mlp"}, {BackboneKind::kBert, "bert"},
+              {BackboneKind::kTorchScript, "torchscript"});
+FROST_CHOICES(Pooling, {Pooling::kCls, "cls"}, {Pooling::kMean, "mean"});
+FROST_CHOICES(ExportFormat, {ExportFormat::kAuto, "auto"}, {ExportFormat::kNone, "none"},
+              {ExportFormat::kTorchvision, "torchvision"},
+              {ExportFormat::kHuggingFaceBert, "huggingface-bert"});
+FROST_CHOICES(StrategyKind, {StrategyKind::kFull, "full"}, {StrategyKind::kHead, "head"});
+FROST_CHOICES(NonfiniteLoss, {NonfiniteLoss::kStop, "stop"}, {NonfiniteLoss::kSkip, "skip"});
+FROST_CHOICES(FeatureCacheMode, {FeatureCacheMode::kOff, "off"},
+              {FeatureCacheMode::kMemory, "memory"}, {FeatureCacheMode::kDisk, "disk"});
+FROST_CHOICES(OptimizerKind, {OptimizerKind::kSgd, "sgd"}, {OptimizerKind::kAdamW, "adamw"});
+FROST_CHOICES(LrSchedule, {LrSchedule::kCosine, "cosine"}, {LrSchedule::kConstant, "constant"});
+#undef FROST_CHOICES
+
+template <typename E>
+const char* choice_text(E value) {
+  for (const auto& [v, text] : Choices<E>::kAll) {
+    if (v == value) return text;
+  }
+  return "?";  // unreachable: every enumerator is in its table
+}
+
+template <typename E>
+E parse_choice(const std::string& key, const std::string& text) {
+  std::string list;
+  for (const auto& [v, t] : Choices<E>::kAll) {
+    if (text == t) return v;
+    list += list.empty() ? t : std::string(" | ") + t;
+  }
+  throw Error("config key " + key + " = '" + text + "' is not one of: " + list);
+}
+
 // One table binds every key to its field, its help text and its printer, so that parsing,
 // --help and config.ini come from the same description.
 struct OptionTable {
   po::options_description desc{"Options (INI: [section] key = value; command line: --section.key value)"};
   std::vector<std::pair<std::string, std::function<std::string()>>> printers;
+  // A choice is parsed as its text (so Boost never judges it) and converted by convert_choices.
+  std::deque<std::string> choice_texts;  // a deque: Boost keeps pointers to the elements
+  std::vector<std::function<void()>> converters;
 
   template <typename T>
   void add(const char* key, T* field, const char* help) {
     desc.add_options()(key, po::value<T>(field)->default_value(*field, format_value(*field)), help);
     printers.emplace_back(key, [field] { return format_value(*field); });
   }
+
+  template <typename E>
+  void add_choice(const char* key, E* field, const char* help) {
+    std::string& text = choice_texts.emplace_back(choice_text(*field));
+    desc.add_options()(key, po::value<std::string>(&text)->default_value(text, text), help);
+    printers.emplace_back(key, [field] { return std::string(choice_text(*field)); });
+    converters.emplace_back([key, field, &text] { *field = parse_choice<E>(key, text); });
+  }
+
+  // Converts every parsed choice, in description order; throws frost::Error for the first
+  // that is not one of its key's values.
+  void convert_choices() {
+    for (const auto& convert : converters) convert();
+  }
 };
 
 void describe(OptionTable& t, Config& c) {
   // [model]
-  t.add("model.backbone", &c.model.backbone, "backbone: resnet18 | resnet34 | resnet50 | mlp | bert | torchscript");
+  t.add_choice("model.backbone", &c.model.backbone,
+               "backbone: resnet18 | resnet34 | resnet50 | mlp | bert | torchscript");
   t.add("model.width", &c.model.width, "ResNet base width (torchvision: 64); stages use w, 2w, 4w, 8w");
   t.add("model.small_input", &c.model.small_input,
         "ResNet stem for small images: 3x3 stride-1 conv, no max-pool (28x28, 32x32 inputs)");
@@ -77,14 +139,14 @@ void describe(OptionTable& t, Config& c) {
         "left unused (heads of the source task)");
   t.add("model.hf_config", &c.model.hf_config,
         "bert: the checkpoint's Hugging Face config.json (empty = config.json next to model.weights)");
-  t.add("model.pooling", &c.model.pooling,
+  t.add_choice("model.pooling", &c.model.pooling,
         "bert: cls (BertPooler on [CLS], as BertForSequenceClassification) | mean (mean over tokens, "
         "as sentence-transformers)");
   t.add("model.torchscript", &c.model.torchscript,
         "torchscript: a module saved with torch.jit.save mapping an input batch to [B, D] features");
   t.add("model.feature_dim", &c.model.feature_dim,
         "torchscript: D, the width of its features (0 = the module's feature_dim attribute)");
-  t.add("model.export_format", &c.model.export_format,
+  t.add_choice("model.export_format", &c.model.export_format,
         "also export model.safetensors + model.json under the source framework's names: auto "
         "(resnet -> torchvision, bert -> huggingface-bert, else none) | none | torchvision | "
         "huggingface-bert");
@@ -98,7 +160,7 @@ void describe(OptionTable& t, Config& c) {
   t.add("data.shuffle", &c.data.shuffle, "shuffle every epoch with a permutation seeded by (train.seed, epoch)");
   t.add("data.drop_last", &c.data.drop_last, "drop the last, short global batch of each epoch");
   // [train]
-  t.add("train.strategy", &c.train.strategy,
+  t.add_choice("train.strategy", &c.train.strategy,
         "full (everything trains) | head (frozen backbone + linear head, a linear probe)");
   t.add("train.epochs", &c.train.epochs, "epochs over the training set");
   t.add("train.seed", &c.train.seed, "seed of model init and data order (the same on every rank)");
@@ -107,17 +169,17 @@ void describe(OptionTable& t, Config& c) {
   t.add("train.grad_accum_steps", &c.train.grad_accum_steps,
         "gradient accumulation: micro-batches of data.batch_size per rank per optimizer step; "
         "gradients are all-reduced once per step, after the last micro-batch");
-  t.add("train.nonfinite_loss", &c.train.nonfinite_loss,
+  t.add_choice("train.nonfinite_loss", &c.train.nonfinite_loss,
         "on a NaN/Inf loss: stop (end the job naming step and rank) | skip (skip that step on every "
         "rank; costs one tiny all-reduce per step)");
-  t.add("train.feature_cache", &c.train.feature_cache,
+  t.add_choice("train.feature_cache", &c.train.feature_cache,
         "head strategy: off | memory | disk. The frozen backbone runs once per training sample "
         "before the first epoch (each rank a disjoint range) and every epoch trains the head from "
         "those features in the usual data order. memory: all-gathered into every rank's RAM "
         "(N x D x 4 bytes per rank); disk: written by rank 0 as HDF5 files under "
         "log.dir/feature_cache/ and read per batch like the training data");
   // [optim]
-  t.add("optim.name", &c.optim.name, "optimizer: sgd | adamw");
+  t.add_choice("optim.name", &c.optim.name, "optimizer: sgd | adamw");
   t.add("optim.lr", &c.optim.lr, "peak learning rate");
   t.add("optim.momentum", &c.optim.momentum, "SGD momentum");
   t.add("optim.nesterov", &c.optim.nesterov, "SGD Nesterov momentum");
@@ -126,13 +188,15 @@ void describe(OptionTable& t, Config& c) {
   t.add("optim.beta1", &c.optim.beta1, "AdamW beta1");
   t.add("optim.beta2", &c.optim.beta2, "AdamW beta2");
   t.add("optim.eps", &c.optim.eps, "AdamW epsilon");
-  t.add("optim.schedule", &c.optim.schedule, "learning-rate schedule after warmup: cosine | constant");
+  t.add_choice("optim.schedule", &c.optim.schedule,
+               "learning-rate schedule after warmup: cosine | constant");
   t.add("optim.warmup_frac", &c.optim.warmup_frac, "fraction of all steps in linear warmup from 0");
   t.add("optim.warmup_steps", &c.optim.warmup_steps, "warmup steps (overrides warmup_frac when > 0)");
   t.add("optim.min_lr", &c.optim.min_lr, "learning rate at the end of the cosine schedule");
   t.add("optim.grad_clip", &c.optim.grad_clip, "clip the global gradient L2 norm to this (0 = off)");
   // [dist]
-  t.add("dist.bucket_cap_mb", &c.dist.bucket_cap_mb, "gradient bucket cap in MiB (PyTorch DDP default: 25)");
+  t.add("dist.bucket_cap_mb", &c.dist.bucket_cap_mib,
+        "gradient bucket cap in MiB (PyTorch DDP default: 25)");
   t.add("dist.timeout_s", &c.dist.timeout_s,
         "seconds a collective may wait before the whole job is ended with an error");
   // [log]
@@ -262,6 +326,20 @@ void store_config_file(const std::string& path, const po::options_description& d
 
 }  // namespace
 
+const char* to_string(BackboneKind v) { return choice_text(v); }
+const char* to_string(Pooling v) { return choice_text(v); }
+const char* to_string(ExportFormat v) { return choice_text(v); }
+const char* to_string(StrategyKind v) { return choice_text(v); }
+const char* to_string(NonfiniteLoss v) { return choice_text(v); }
+const char* to_string(FeatureCacheMode v) { return choice_text(v); }
+const char* to_string(OptimizerKind v) { return choice_text(v); }
+const char* to_string(LrSchedule v) { return choice_text(v); }
+
+bool is_resnet(BackboneKind v) {
+  return v == BackboneKind::kResNet18 || v == BackboneKind::kResNet34 ||
+         v == BackboneKind::kResNet50;
+}
+
 int64_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<int64_t> prev(b.size() + 1), cur(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) prev[j] = static_cast<int64_t>(j);
@@ -311,22 +389,16 @@ void Config::validate() const {
     }
     throw Error("config key " + key + " = '" + v + "' is not one of: " + list);
   };
-  one_of("model.backbone", model.backbone, {"resnet18", "resnet34", "resnet50", "mlp", "bert", "torchscript"});
-  one_of("model.pooling", model.pooling, {"cls", "mean"});
-  one_of("train.feature_cache", train.feature_cache, {"off", "memory", "disk"});
-  one_of("train.nonfinite_loss", train.nonfinite_loss, {"stop", "skip"});
-  FROST_CHECK(train.feature_cache == "off" || train.strategy == "head",
-              "train.feature_cache = ", train.feature_cache, " needs train.strategy = head (with a "
-              "trainable backbone the features change every step)");
-  one_of("model.export_format", model.export_format, {"auto", "none", "torchvision", "huggingface-bert"});
-  FROST_CHECK(model.backbone != "torchscript" || !model.torchscript.empty(),
+  FROST_CHECK(
+      train.feature_cache == FeatureCacheMode::kOff || train.strategy == StrategyKind::kHead,
+      "train.feature_cache = ", to_string(train.feature_cache),
+      " needs train.strategy = head (with a trainable backbone the features change every step)");
+  FROST_CHECK(model.backbone != BackboneKind::kTorchScript || !model.torchscript.empty(),
               "model.backbone = torchscript needs model.torchscript (a torch.jit.save file)");
-  FROST_CHECK(model.backbone != "bert" || !model.weights.empty() || !model.hf_config.empty(),
-              "model.backbone = bert needs model.hf_config (config.json) or model.weights next to one");
+  FROST_CHECK(
+      model.backbone != BackboneKind::kBert || !model.weights.empty() || !model.hf_config.empty(),
+      "model.backbone = bert needs model.hf_config (config.json) or model.weights next to one");
   FROST_CHECK(model.feature_dim >= 0, "config key model.feature_dim must be >= 0, got ", model.feature_dim);
-  one_of("train.strategy", train.strategy, {"full", "head"});
-  one_of("optim.name", optim.name, {"sgd", "adamw"});
-  one_of("optim.schedule", optim.schedule, {"cosine", "constant"});
   one_of("log.level", log.level, {"trace", "debug", "info", "warn", "error"});
   FROST_CHECK(!data.train.empty(), "config key data.train is empty: give the training HDF5 file(s) (--config FILE.ini or --data.train FILE.h5)");
   FROST_CHECK(train.seed >= 0, "config key train.seed must be >= 0, got ", train.seed);
@@ -354,7 +426,8 @@ void Config::validate() const {
   FROST_CHECK(optim.min_lr >= 0 && optim.min_lr <= optim.lr,
               "config key optim.min_lr must be in [0, optim.lr], got ", optim.min_lr);
   FROST_CHECK(optim.grad_clip >= 0, "config key optim.grad_clip must be >= 0, got ", optim.grad_clip);
-  FROST_CHECK(dist.bucket_cap_mb > 0, "config key dist.bucket_cap_mb must be > 0, got ", dist.bucket_cap_mb);
+  FROST_CHECK(dist.bucket_cap_mib > 0, "config key dist.bucket_cap_mb must be > 0, got ",
+              dist.bucket_cap_mib);
   FROST_CHECK(dist.timeout_s >= 0.01 && dist.timeout_s <= 1e6,
               "config key dist.timeout_s must be in [0.01, 1e+06] seconds, got ", dist.timeout_s);
   for (const auto& [key, v] : std::initializer_list<std::pair<const char*, double>>{
@@ -362,7 +435,7 @@ void Config::validate() const {
            {"optim.weight_decay", optim.weight_decay}, {"optim.beta1", optim.beta1},
            {"optim.beta2", optim.beta2}, {"optim.eps", optim.eps}, {"optim.warmup_frac", optim.warmup_frac},
            {"optim.min_lr", optim.min_lr}, {"optim.grad_clip", optim.grad_clip},
-           {"dist.bucket_cap_mb", dist.bucket_cap_mb}, {"dist.timeout_s", dist.timeout_s}}) {
+           {"dist.bucket_cap_mb", dist.bucket_cap_mib}, {"dist.timeout_s", dist.timeout_s}}) {
     FROST_CHECK(std::isfinite(v), "config key ", key, " must be a finite number, got ", v);
   }
   FROST_CHECK(checkpoint.every_steps >= 0, "config key checkpoint.every_steps must be >= 0, got ",
@@ -370,7 +443,7 @@ void Config::validate() const {
   FROST_CHECK(checkpoint.keep >= 1, "config key checkpoint.keep must be >= 1, got ", checkpoint.keep);
   FROST_CHECK(log.every >= 1, "config key log.every must be >= 1, got ", log.every);
   FROST_CHECK(!log.dir.empty(), "config key log.dir is empty: give a run directory");
-  if (model.backbone == "mlp") {
+  if (model.backbone == BackboneKind::kMlp) {
     const auto& h = model.mlp_hidden;
     FROST_CHECK(h.empty() || (h.front() != ',' && h.back() != ',' && h.find(",,") == std::string::npos),
                 "config key model.mlp_hidden = '", h, "' has an empty entry; write e.g. 256,256");
@@ -440,6 +513,7 @@ ParseResult parse_args(int argc, const char* const* argv) {
     result.help_text = os.str();
     return result;
   }
+  t.convert_choices();
   c.validate();
   return result;
 }

@@ -4,6 +4,13 @@
 // over the file; the file wins over the defaults. `--help` is generated from the same
 // option description that parses, so the two cannot drift. docs/configuration.md lists
 // every key.
+//
+// Note [Config choices]
+// A key with a fixed set of values (train.strategy, model.backbone, ...) is an enum here,
+// converted from its text once, in parse_args (config.cpp), so that the code that acts on it
+// switches over an enum instead of comparing strings. The INI and command-line text, --help,
+// config.ini and the message for a bad value ("config key train.strategy = 'lora' is not one
+// of: full | head") are those of the text: to_string() gives it back. No LibTorch here.
 #pragma once
 
 #include <cstdint>
@@ -12,8 +19,39 @@
 
 namespace frost::train {
 
+// ---- choices (Note [Config choices]); each comment gives the config text of every value
+/// model.backbone: resnet18 | resnet34 | resnet50 | mlp | bert | torchscript
+enum class BackboneKind { kResNet18, kResNet34, kResNet50, kMlp, kBert, kTorchScript };
+/// model.pooling: cls | mean
+enum class Pooling { kCls, kMean };
+/// model.export_format: auto | none | torchvision | huggingface-bert
+enum class ExportFormat { kAuto, kNone, kTorchvision, kHuggingFaceBert };
+/// train.strategy: full | head
+enum class StrategyKind { kFull, kHead };
+/// train.nonfinite_loss: stop | skip
+enum class NonfiniteLoss { kStop, kSkip };
+/// train.feature_cache: off | memory | disk
+enum class FeatureCacheMode { kOff, kMemory, kDisk };
+/// optim.name: sgd | adamw
+enum class OptimizerKind { kSgd, kAdamW };
+/// optim.schedule: cosine | constant
+enum class LrSchedule { kCosine, kConstant };
+
+/// The config text of a choice, as written in INI files and on the command line.
+const char* to_string(BackboneKind v);
+const char* to_string(Pooling v);
+const char* to_string(ExportFormat v);
+const char* to_string(StrategyKind v);
+const char* to_string(NonfiniteLoss v);
+const char* to_string(FeatureCacheMode v);
+const char* to_string(OptimizerKind v);
+const char* to_string(LrSchedule v);
+
+/// True for resnet18, resnet34 and resnet50.
+bool is_resnet(BackboneKind v);
+
 struct ModelConfig {
-  std::string backbone = "resnet18";  ///< resnet18 | resnet34 | resnet50 | mlp | bert | torchscript
+  BackboneKind backbone = BackboneKind::kResNet18;
   int64_t width = 64;                 ///< ResNet base width (torchvision: 64)
   bool small_input = false;           ///< ResNet 3x3 stem, no max-pool (28x28 inputs)
   std::string mlp_hidden = "256,256";  ///< MLP hidden sizes, comma separated
@@ -24,10 +62,10 @@ struct ModelConfig {
   std::string weights_prefix;  ///< prefix of the file's backbone keys to strip (e.g. "bert.")
   std::string weights_ignore = "fc.*,classifier.*,cls.*,pooler.*,embeddings.position_ids";
   std::string hf_config;       ///< bert: config.json ("" = config.json next to model.weights)
-  std::string pooling = "cls";  ///< bert: cls | mean
+  Pooling pooling = Pooling::kCls;  ///< bert: [CLS] pooler or mean over tokens
   std::string torchscript;     ///< torchscript: module saved with torch.jit.save
   int64_t feature_dim = 0;     ///< torchscript: width of its output (0 = the module's feature_dim attribute)
-  std::string export_format = "auto";  ///< auto | none | torchvision | huggingface-bert
+  ExportFormat export_format = ExportFormat::kAuto;  ///< names of model.safetensors
 };
 
 struct DataConfig {
@@ -41,24 +79,24 @@ struct DataConfig {
 };
 
 struct TrainConfig {
-  std::string strategy = "full";  ///< full | head (frozen backbone + linear head)
+  StrategyKind strategy = StrategyKind::kFull;  ///< full, or head (frozen backbone + linear head)
   int64_t epochs = 1;
   int64_t seed = 0;         ///< model init and data order; identical on every rank (>= 0)
   int64_t threads = 0;      ///< intra-op threads per rank; 0 = cores / local ranks
   int64_t max_steps = 0;    ///< stop after this many optimizer steps in total (0 = no limit)
   int64_t grad_accum_steps = 1;  ///< micro-batches per rank per optimizer step (gradient accumulation)
-  std::string nonfinite_loss = "stop";  ///< stop | skip (the step, identically on every rank)
-  std::string feature_cache = "off";  ///< head only: off | memory | disk (backbone runs once per sample)
+  NonfiniteLoss nonfinite_loss = NonfiniteLoss::kStop;  ///< or skip the step, on every rank alike
+  FeatureCacheMode feature_cache = FeatureCacheMode::kOff;  ///< head only: backbone once per sample
 };
 
 struct OptimConfig {
-  std::string name = "sgd";    ///< sgd | adamw
+  OptimizerKind name = OptimizerKind::kSgd;
   double lr = 0.1;             ///< peak learning rate (for the global batch)
   double momentum = 0.9;       ///< SGD momentum
   bool nesterov = false;       ///< SGD Nesterov momentum
   double weight_decay = 5e-4;  ///< SGD: L2 added to the gradient; AdamW: decoupled decay
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  ///< AdamW (Loshchilov & Hutter 2019)
-  std::string schedule = "cosine";  ///< cosine | constant (both after linear warmup)
+  LrSchedule schedule = LrSchedule::kCosine;  ///< after linear warmup
   double warmup_frac = 0.0;    ///< fraction of all steps spent in linear warmup from 0
   int64_t warmup_steps = 0;    ///< warmup length in steps (used when > 0, else warmup_frac)
   double min_lr = 0.0;         ///< learning rate at the end of the cosine
@@ -66,7 +104,9 @@ struct OptimConfig {
 };
 
 struct DistConfig {
-  double bucket_cap_mb = 25.0;  ///< gradient bucket cap in MiB (PyTorch DDP's default)
+  /// Gradient bucket cap in MiB (2^20 bytes; key dist.bucket_cap_mb, after PyTorch DDP's
+  /// bucket_cap_mb, which also means MiB; default 25 as DDP's).
+  double bucket_cap_mib = 25.0;
   double timeout_s = 300.0;     ///< a collective waiting longer ends the job
 };
 
@@ -97,7 +137,8 @@ struct Config {
   /// The merged configuration as an INI document (every key, sorted by section), used for
   /// run_dir/config.ini and for the cross-rank config hash.
   std::string to_ini() const;
-  /// Checks values (ranges, choices). Throws frost::Error naming the key.
+  /// Checks values (ranges, combinations; choices are checked when parsed). Throws
+  /// frost::Error naming the key.
   void validate() const;
 };
 
@@ -108,9 +149,11 @@ struct ParseResult {
   std::string help_text;
 };
 
-/// Parses `argv` (`--config FILE`, `--section.key value`, `--help`). Throws frost::Error for an
-/// unknown key (with the closest valid key as a suggestion), a malformed value, or an
-/// unreadable config file, each naming the key and file.
+/// Parses `argv` (`--config FILE`, `--section.key value`, `--help`), converts the choices
+/// (Note [Config choices]) and validates. Throws frost::Error for an unknown key (with the
+/// closest valid key as a suggestion), a malformed value, a value that is not one of a key's
+/// choices, or an unreadable config file, each naming the key and file. With --help nothing
+/// is converted or validated: `config` then holds the defaults for every choice.
 ParseResult parse_args(int argc, const char* const* argv);
 
 /// Every option key ("train.epochs", ...), in description order.

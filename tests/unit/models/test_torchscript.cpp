@@ -23,7 +23,6 @@
 #include "frost/models/safetensors.h"
 #include "frost/models/torchscript_backbone.h"
 #include "frost/models/weights.h"
-#include "frost/train/trainer.h"
 #include "test_util.h"
 
 namespace frost::models {
@@ -218,7 +217,7 @@ TEST(TorchScriptBackbone, SavesAndReloadsThroughFrostFormats) {
   }
   Classifier model(source, 3);
   const std::string path = test_dir() + "/model.pt";
-  frost::train::save_state_dict(*model, path);
+  save_state_dict(*model, path);
   Classifier reloaded(conv_bn_linear(), 3);
   EXPECT_EQ(load_weights(*reloaded, path, {}).loaded, 11);
   for (const auto& [name, t] : state_dict_items(*reloaded)) {
@@ -260,7 +259,7 @@ TEST(TorchScriptBackbone, RunsOnCudaAfterTo) {
 
 // ---- the strategies on a Classifier with a TorchScript backbone -----------------------------
 
-/// A few SGD steps the way the Trainer runs `strategy` (src/frost/train/trainer.cpp): head
+/// A few SGD steps the way the Trainer runs `strategy` (src/frost/train/strategy.cpp): head
 /// freezes the backbone (requires_grad false, eval mode, forward under no-grad).
 void train_steps(Classifier& model, const std::string& strategy, int steps) {
   const bool head_only = strategy == "head";

@@ -8,6 +8,7 @@
 // round trip is tests/e2e/test_export_torchvision.sh, which runs WeightsExport.Torchvision*
 // with FROST_EXPORT_DIR set.
 
+#include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
@@ -28,7 +29,6 @@
 #include "frost/models/models.h"
 #include "frost/models/safetensors.h"
 #include "frost/models/weights.h"
-#include "frost/train/trainer.h"
 #include "test_util.h"
 
 namespace frost::models {
@@ -556,7 +556,7 @@ TEST(WeightsLoad, ReadsFrostModelPt) {
   Classifier source(make_backbone(small_resnet_spec()), 4);
   warm_batchnorm(*source, 1);
   const std::string path = test_dir() + "/model.pt";
-  frost::train::save_state_dict(*source, path);
+  save_state_dict(*source, path);
   torch::manual_seed(5);
   Classifier target(make_backbone(small_resnet_spec()), 4);
   const LoadReport report = load_weights(*target, path, {});
@@ -577,6 +577,58 @@ TEST(WeightsLoad, RejectsUnknownExtensionAndNonDictPickle) {
   write_bytes(dir + "/junk.pt", "not a pickle");
   expect_error([&] { load_weights(*model, dir + "/junk.pt", {}); },
                {dir + "/junk.pt", "is not a torch pickle"});
+}
+
+// ---- model.pt: save_state_dict and load_init_weights (model.init) ---------------------------
+
+TEST(InitWeights, LoadsTheBackboneAndAHeadThatFits) {
+  torch::manual_seed(6);
+  Classifier source(make_backbone(small_resnet_spec()), 4);
+  warm_batchnorm(*source, 1);
+  const std::string path = test_dir() + "/model.pt";
+  save_state_dict(*source, path);
+  torch::manual_seed(7);
+  Classifier same(make_backbone(small_resnet_spec()), 4);
+  EXPECT_TRUE(load_init_weights(*same, path));
+  expect_same_state(*same, snapshot(*source));
+  // Another class count: the backbone is loaded, the head is left as it was.
+  Classifier other(make_backbone(small_resnet_spec()), 3);
+  const auto head_before = other->head->weight.detach().clone();
+  EXPECT_FALSE(load_init_weights(*other, path));
+  expect_same_state(*other->backbone, snapshot(*source->backbone));
+  EXPECT_TRUE(bitwise_equal(other->head->weight, head_before));
+  // A model of another shape: the key and both shapes are named.
+  Classifier wider(small_mlp(), 4);
+  expect_error([&] { load_init_weights(*wider, path); }, {path, "has no 'backbone."});
+}
+
+// Found by a user: model.init pointing at a file that is not a model.pt printed LibTorch's C++
+// backtrace ("Exception raised from valid at ...inline_container.cc... frame #0:
+// c10::Error::Error(...)") inside the message. The message names the file and LibTorch's
+// reason, without the backtrace: for random bytes and for a zip archive without a pickle.
+TEST(InitWeights, NotAModelPtIsNamedWithoutLibTorchBacktrace) {
+  Classifier model(small_mlp(), 3);
+  const std::string dir = test_dir();
+  std::string garbage(4096, '\0');
+  for (size_t i = 0; i < garbage.size(); ++i) {
+    garbage[i] = static_cast<char>((i * 2654435761u) >> 13);
+  }
+  write_bytes(dir + "/garbage.pt", garbage);
+  {
+    caffe2::serialize::PyTorchStreamWriter writer(dir + "/no_pickle.pt");
+    writer.writeRecord("notes.txt", "not a pickle", 12);
+    writer.writeEndOfFile();
+  }
+  for (const std::string name : {"garbage.pt", "no_pickle.pt"}) {
+    const std::string path = dir + "/" + name;
+    const std::string what = frost::testing::error_of([&] { load_init_weights(*model, path); });
+    EXPECT_NE(what.find("'" + path + "' is not a Frost model.pt"), std::string::npos) << what;
+    EXPECT_NE(what.find("PytorchStreamReader"), std::string::npos) << what;  // LibTorch's reason
+    EXPECT_EQ(what.find("Exception raised from"), std::string::npos) << what;
+    EXPECT_EQ(what.find("frame #"), std::string::npos) << what;
+  }
+  expect_error([&] { load_init_weights(*model, dir + "/none.pt"); },
+               {dir + "/none.pt' is not a file"});
 }
 
 TEST(WeightsLoad, PatternMatching) {

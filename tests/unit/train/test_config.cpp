@@ -7,7 +7,7 @@
 
 #include "frost/core/error.h"
 #include "frost/train/config.h"
-#include "frost/train/trainer.h"
+#include "frost/train/lr_schedule.h"
 
 namespace frost::train {
 namespace {
@@ -41,12 +41,12 @@ TEST(Config, FileValuesAndCommandLineOverrides) {
                              "[model]\nbackbone = mlp\n[data]\ntrain = x.h5\nbatch_size = 16\n"
                              "[train]\nepochs = 4\nstrategy = head\n[optim]\nlr = 0.25\n");
   const auto r = parse({"--config", ini, "--train.epochs", "7"});
-  EXPECT_EQ(r.config.model.backbone, "mlp");
+  EXPECT_EQ(r.config.model.backbone, BackboneKind::kMlp);
   EXPECT_EQ(r.config.data.batch_size, 16);
   EXPECT_EQ(r.config.train.epochs, 7);  // the command line wins over the file
-  EXPECT_EQ(r.config.train.strategy, "head");
+  EXPECT_EQ(r.config.train.strategy, StrategyKind::kHead);
   EXPECT_DOUBLE_EQ(r.config.optim.lr, 0.25);
-  EXPECT_EQ(r.config.optim.name, "sgd");  // default
+  EXPECT_EQ(r.config.optim.name, OptimizerKind::kSgd);  // default
 }
 
 TEST(Config, UnknownKeySuggestsTheClosestOne) {
@@ -240,13 +240,13 @@ TEST(Schedule, LinearWarmupThenCosineToMinLr) {
   o.lr = 1.0;
   o.min_lr = 0.1;
   o.warmup_steps = 4;
-  o.schedule = "cosine";
+  o.schedule = LrSchedule::kCosine;
   EXPECT_DOUBLE_EQ(lr_at(o, 0, 20), 0.25);
   EXPECT_DOUBLE_EQ(lr_at(o, 3, 20), 1.0);
   EXPECT_DOUBLE_EQ(lr_at(o, 4, 20), 1.0);  // cosine starts at the peak
   EXPECT_NEAR(lr_at(o, 12, 20), 0.1 + 0.45 * (1 + std::cos(M_PI * 0.5)), 1e-12);
   EXPECT_NEAR(lr_at(o, 20, 20), 0.1, 1e-12);
-  o.schedule = "constant";
+  o.schedule = LrSchedule::kConstant;
   EXPECT_DOUBLE_EQ(lr_at(o, 15, 20), 1.0);
   o.warmup_steps = 0;
   o.warmup_frac = 0.5;  // 10 of 20 steps

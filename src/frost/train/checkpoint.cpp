@@ -1,0 +1,201 @@
+#include "frost/train/checkpoint.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <vector>
+
+#include "frost/core/error.h"
+#include "frost/core/fs.h"
+#include "frost/models/models.h"
+#include "frost/models/pickle_file.h"
+
+namespace frost::train {
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  FROST_CHECK(in.good(), "cannot read '", path, "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The checkpoint file that cfg.resume names ("" when "auto" finds none).
+std::string resume_path(const Config& cfg, int rank) {
+  if (cfg.resume != "auto") return cfg.resume;
+  const std::string latest = checkpoint_dir(cfg) + "/latest";
+  if (!fs::exists(latest)) {
+    if (rank == 0)
+      spdlog::info("--resume auto: no checkpoint in {}; starting fresh", checkpoint_dir(cfg));
+    return "";
+  }
+  std::string name = read_text(latest);
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  return checkpoint_dir(cfg) + "/" + name;
+}
+
+}  // namespace
+
+std::string checkpoint_dir(const Config& cfg) { return cfg.log.dir + "/checkpoints"; }
+
+void save_checkpoint(const Config& cfg, int rank, int world_size, models::ClassifierImpl& model,
+                     torch::optim::Optimizer& optimizer, const RunPosition& position,
+                     const fault::Plan& faults) {
+  if (rank != 0) return;  // invariant 7: one writer
+  c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
+  c10::Dict<std::string, torch::Tensor> state;
+  for (const auto& [name, tensor] : models::state_dict_items(model))
+    state.insert(name, tensor.detach());
+  d.insert("model", state);
+  torch::serialize::OutputArchive archive;
+  optimizer.save(archive);
+  std::ostringstream optim_bytes;
+  archive.save_to(optim_bytes);
+  const std::string ob = optim_bytes.str();
+  d.insert("optimizer", torch::from_blob(const_cast<char*>(ob.data()),
+                                         {static_cast<int64_t>(ob.size())}, torch::kUInt8)
+                            .clone());
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    d.insert("rng", gen.get_state());
+  }
+  d.insert("global_step", position.global_step);
+  d.insert("epoch", position.epoch);
+  d.insert("step_in_epoch", position.step_in_epoch);
+  d.insert("world_size", static_cast<int64_t>(world_size));
+  d.insert("config", cfg.to_ini());
+  const std::vector<char> bytes = torch::pickle_save(c10::IValue(d));
+  const std::string dir = checkpoint_dir(cfg);
+  fs::create_directories(dir);
+  char name[64];
+  std::snprintf(name, sizeof(name), "step-%09lld.pt", static_cast<long long>(position.global_step));
+  const std::string fault_site = "checkpoint:" + std::to_string(position.global_step);
+  if (faults.targets(rank, fault_site) && faults.action == fault::Action::kKill) {
+    // Fault injection: die half-way through writing the checkpoint's temporary file.
+    std::ofstream part(fs::temp_path_for(dir + "/" + name), std::ios::binary);
+    part.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+    part.flush();
+    fault::maybe_fault(faults, rank, fault_site);
+  }
+  fs::write_file_atomic(dir + "/" + name, bytes.data(), bytes.size());
+  fs::write_file_atomic(dir + "/latest", std::string(name) + "\n");
+  // Keep the newest checkpoint.keep files; names sort by step.
+  std::vector<std::string> all;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string f = e.path().filename().string();
+    if (f.rfind("step-", 0) == 0 && f.size() > 3 && f.substr(f.size() - 3) == ".pt")
+      all.push_back(f);
+    // A temporary file of an earlier, killed writer (rank 0 is the only writer).
+    if (f.find(".tmp.") != std::string::npos) std::filesystem::remove(e.path());
+  }
+  std::sort(all.begin(), all.end());
+  for (size_t i = 0; i + cfg.checkpoint.keep < all.size(); ++i)
+    std::filesystem::remove(dir + "/" + all[i]);
+  spdlog::info("checkpoint {}/{} (step {})", dir, name, position.global_step);
+}
+
+std::optional<RunPosition> load_checkpoint(const Config& cfg, int rank, int world_size,
+                                           models::ClassifierImpl& model,
+                                           torch::optim::Optimizer& optimizer) {
+  return with_error_context("--resume", [&]() -> std::optional<RunPosition> {
+    const std::string path = resume_path(cfg, rank);
+    if (path.empty()) return std::nullopt;
+    FROST_CHECK(std::filesystem::is_regular_file(path), "checkpoint '", path, "' is not a file");
+    c10::IValue v;
+    try {
+      v = models::load_pickle_file(path);
+    } catch (const std::exception& e) {
+      throw Error("'" + path + "' is not a Frost checkpoint (" +
+                  models::torch_error_message(e).substr(0, 200) + ")");
+    }
+    FROST_CHECK(v.isGenericDict(), "'", path, "' is not a Frost checkpoint");
+    auto d = v.toGenericDict();
+    for (const char* k : {"model", "optimizer", "rng", "global_step", "epoch", "step_in_epoch",
+                          "world_size", "config"}) {
+      FROST_CHECK(d.contains(k), "'", path, "' has no '", k, "' entry");
+    }
+    const int64_t saved_world = d.at("world_size").toInt();
+    FROST_CHECK(saved_world == world_size, "'", path, "' was written by ", saved_world,
+                " ranks; resuming on ", world_size,
+                " would change the global batch and the data order. Resume with ", saved_world,
+                " ranks (or start a new run from its model with model.init)");
+    const std::string diff = config_diff(d.at("config").toStringRef(), cfg.to_ini());
+    FROST_CHECK(diff.empty(), "'", path, "' was written with another config: ", diff);
+    torch::NoGradGuard no_grad;
+    auto state = d.at("model").toGenericDict();
+    for (const auto& [name, tensor] : models::state_dict_items(model)) {
+      FROST_CHECK(state.contains(name), "'", path, "' has no tensor '", name, "'");
+      tensor.copy_(state.at(name).toTensor());
+    }
+    auto ob = d.at("optimizer").toTensor().contiguous();
+    std::istringstream optim_bytes(
+        std::string(static_cast<const char*>(ob.data_ptr()), ob.numel()));
+    torch::serialize::InputArchive archive;
+    archive.load_from(optim_bytes);
+    optimizer.load(archive);
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(d.at("rng").toTensor());
+    }
+    RunPosition position;
+    position.global_step = d.at("global_step").toInt();
+    position.epoch = d.at("epoch").toInt();
+    position.step_in_epoch = d.at("step_in_epoch").toInt();
+    if (rank == 0) {
+      spdlog::info("resumed from {}: step {}, epoch {}, step {} of that epoch", path,
+                   position.global_step, position.epoch + 1, position.step_in_epoch);
+    }
+    return position;
+  });
+}
+
+std::string config_diff(const std::string& saved, const std::string& now) {
+  auto lines = [](const std::string& t) {
+    std::vector<std::string> out;
+    std::stringstream ss(t);
+    std::string l, section;
+    while (std::getline(ss, l)) {
+      if (!l.empty() && l[0] == '[')
+        section = l.substr(1, l.size() - 2);
+      else if (!l.empty())
+        out.push_back(section + "." + l);
+    }
+    return out;
+  };
+  // Keys that do not change what is computed may differ between the two runs.
+  auto relevant = [](const std::vector<std::string>& in) {
+    std::vector<std::string> out;
+    for (const auto& l : in) {
+      if (l.rfind("log.", 0) == 0 || l.rfind("checkpoint.", 0) == 0 ||
+          l.rfind("dist.timeout_s", 0) == 0 || l.rfind("data.prefetch", 0) == 0 ||
+          l.rfind("train.threads", 0) == 0) {
+        continue;
+      }
+      out.push_back(l);
+    }
+    return out;
+  };
+  const auto a = relevant(lines(saved)), b = relevant(lines(now));
+  std::string diff;
+  for (const auto& l : a) {
+    if (std::find(b.begin(), b.end(), l) == b.end())
+      diff += (diff.empty() ? "" : "; ") + std::string("checkpoint has ") + l;
+  }
+  for (const auto& l : b) {
+    if (std::find(a.begin(), a.end(), l) == a.end())
+      diff += (diff.empty() ? "" : "; ") + std::string("now ") + l;
+  }
+  return diff;
+}
+
+}  // namespace frost::train

@@ -1,0 +1,69 @@
+// Checkpoints of a run (checkpoint.every_steps, checkpoint.every_epoch, --resume).
+//
+// Note [Checkpoints]
+// A checkpoint is what it takes to continue bit for bit: every parameter and buffer, the
+// optimizer state (LibTorch's own archive, stored as bytes), the CPU RNG state (dropout), the
+// global step (which fixes the LR schedule position), the epoch and the step within it (which,
+// with the seeded sampler, fix the data order), the world size and the effective config.
+// All ranks hold the same state (invariant 3), so global rank 0 alone writes it, atomically
+// (temp file, fsync, rename; then the `latest` pointer the same way: invariant 7), and every
+// rank reads the same file on resume. A checkpoint written by a different world size is
+// refused (the global batch and the data order would change), as is a different config
+// (config_diff: keys that do not change what is computed may differ).
+//
+// Files: log.dir/checkpoints/step-NNNNNNNNN.pt (a torch pickle of a dict: model, optimizer,
+// rng, global_step, epoch, step_in_epoch, world_size, config) and log.dir/checkpoints/latest
+// (the newest file's name); the newest checkpoint.keep files are kept.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "frost/core/fault_injection.h"
+#include "frost/train/config.h"
+
+namespace torch::optim {
+class Optimizer;
+}
+namespace frost::models {
+class ClassifierImpl;
+}
+
+namespace frost::train {
+
+/// Where a run stands between two optimizer steps.
+struct RunPosition {
+  int64_t global_step = 0;    ///< optimizer steps taken (skipped ones included)
+  int64_t epoch = 0;          ///< 0-based epoch the next step belongs to
+  int64_t step_in_epoch = 0;  ///< steps of that epoch already taken
+};
+
+/// log.dir/checkpoints.
+std::string checkpoint_dir(const Config& cfg);
+
+/// Writes the checkpoint of `position` on global rank 0 (`rank` == 0; other ranks return at once),
+/// then removes all but the newest checkpoint.keep checkpoints and any temporary file of an
+/// earlier, killed writer. `world_size` and cfg.to_ini() are recorded for the resume checks.
+/// The fault site checkpoint:N (N = position.global_step) of `faults` can kill the writer half-way
+/// through the temporary file. Throws frost::Error when a file cannot be written.
+void save_checkpoint(const Config& cfg, int rank, int world_size, models::ClassifierImpl& model,
+                     torch::optim::Optimizer& optimizer, const RunPosition& position,
+                     const fault::Plan& faults);
+
+/// --resume (cfg.resume: "auto" = the `latest` checkpoint of log.dir, or a checkpoint path):
+/// loads the model, the optimizer state and the CPU RNG state on every rank and returns the
+/// position to continue from; nullopt when "auto" finds no checkpoint (a fresh start). Rank 0
+/// logs what it resumed. Throws frost::Error with the context "--resume" for a missing or
+/// malformed file (LibTorch's message without its backtrace), a checkpoint of another world
+/// size, or of another config (naming the keys that differ).
+std::optional<RunPosition> load_checkpoint(const Config& cfg, int rank, int world_size,
+                                           models::ClassifierImpl& model,
+                                           torch::optim::Optimizer& optimizer);
+
+/// What differs between two config.ini texts, ignoring keys that do not change what is
+/// computed (log.*, checkpoint.*, dist.timeout_s, data.prefetch, train.threads):
+/// "checkpoint has optim.lr = 0.05; now optim.lr = 0.5", or "" when nothing does.
+std::string config_diff(const std::string& saved, const std::string& now);
+
+}  // namespace frost::train

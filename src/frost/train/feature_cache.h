@@ -1,0 +1,132 @@
+// Feature cache (train.feature_cache = memory | disk, head strategy only) and the one
+// feature-extraction routine, which the cache and the evaluation's cached test features share.
+//
+// Note [Feature cache]
+// With a frozen backbone and a deterministic input pipeline (Frost has no random augmentation),
+// a sample's features are the same in every epoch, so the backbone need run only once per
+// sample. Each rank extracts the features of a disjoint contiguous range of the training set
+// (the evaluation ranges: every sample exactly once), then one all-gather gives every rank all
+// N x D features. Training then follows the usual sampler, so the data order, the batches and
+// the results are those of the uncached run (up to float rounding from computing each feature
+// in a different batch); the cost is one backbone forward per sample in total instead of one
+// per sample per epoch, and N x D x 4 bytes of memory per rank.
+//
+// train.feature_cache = disk keeps the same features in files instead of RAM, for sets whose
+// N x D x 4 bytes do not fit: extraction goes in rounds; in round k every rank extracts the
+// k-th chunk of its range (chunk_rows rows, a multiple of data.eval_batch_size), the chunks are
+// broadcast from their ranks one after another, and rank 0 (the only writer, invariant 7)
+// writes each as a shard file log.dir/feature_cache/part-RRRRR-KKKKK.h5 (write_dataset: atomic).
+// Every rank then opens the shards, in rank-then-round order, which is training-set row order,
+// as one features dataset and trains from it with the usual sampler and BatchLoader, reading
+// only its own batches. Memory per rank: one chunk. The features are computed exactly as in
+// memory mode, so the two modes give bitwise the same training. The directory is rebuilt at
+// the start of every run and removed at the end of a successful one.
+//
+// With a feature cache, the evaluation also computes the features of this rank's range of
+// data.test once, at its first call, and scores the head alone afterwards.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "frost/train/config.h"
+#include "frost/train/loader.h"
+
+namespace frost::comm {
+class Communicator;
+}
+namespace frost::data {
+class H5Dataset;
+}
+namespace frost::models {
+class BackboneImpl;
+}
+
+namespace frost::train {
+
+/// The one feature-extraction routine: reads whole batches from `loader` until
+/// features.size(0) rows are done, checks their float inputs (check_finite_inputs; errors
+/// name `source`, e.g. "data.train FILE"), runs `backbone` on each batch in eval mode under
+/// no-grad and copies the features [B, D] float32 into the next rows of `features`
+/// [rows, D] and the labels into `labels` [rows] int64. The loader's batches must end on
+/// row `rows` (whole batches); it may hold more for a later call. Puts `backbone` in eval
+/// mode. Not collective.
+void extract_features(models::BackboneImpl& backbone, BatchLoader& loader,
+                      const std::string& source, const at::Tensor& features,
+                      const at::Tensor& labels);
+
+/// The backbone features of every training sample, in memory or in files (Note [Feature
+/// cache]), built by the constructor on every rank.
+class FeatureCache {
+ public:
+  /// Extracts the features of every row of `train_set` with `backbone` (frozen: the head
+  /// strategy). Collective: every rank constructs it with the same arguments. `mode` is memory
+  /// or disk (then the shard files go under cfg.log.dir/feature_cache). Rank 0 logs what was
+  /// built. Throws frost::Error for bad inputs ("data.train FILE: sample I has a non-finite
+  /// input ...") or unwritable/unreadable cache files ("feature cache: ...").
+  FeatureCache(FeatureCacheMode mode, models::BackboneImpl& backbone,
+               const data::H5Dataset& train_set, const Config& cfg, comm::Communicator& comm);
+  ~FeatureCache();
+  FeatureCache(const FeatureCache&) = delete;
+  FeatureCache& operator=(const FeatureCache&) = delete;
+
+  FeatureCacheMode mode() const { return mode_; }
+  int64_t rows() const { return rows_; }  ///< N, the training set's rows
+  int64_t dim() const { return dim_; }    ///< D, the backbone's feature width
+  double extraction_s() const { return extraction_s_; }
+
+  /// Memory mode: the batch of training rows `indices` (inputs = features [B, D] float32,
+  /// labels [B] int64, no mask).
+  Batch batch(const std::vector<int64_t>& indices) const;
+  /// Disk mode: the features dataset (rows in training-set order), read like data.train.
+  const data::H5Dataset& dataset() const;
+
+  /// Disk mode: closes the shard files and rank 0 removes the directory. Collective; call
+  /// after the run's last read. Memory mode: nothing.
+  void remove_files();
+
+ private:
+  void build_in_memory(models::BackboneImpl& backbone, const data::H5Dataset& set);
+  std::vector<std::string> build_on_disk(models::BackboneImpl& backbone,
+                                         const data::H5Dataset& set);
+
+  FeatureCacheMode mode_;
+  const Config& cfg_;
+  comm::Communicator& comm_;
+  std::string dir_;  // disk: log.dir/feature_cache
+  int64_t rows_ = 0, dim_ = 0;
+  double extraction_s_ = 0.0;
+  at::Tensor features_, labels_;              // memory: [N, D], [N], identical on every rank
+  std::unique_ptr<data::H5Dataset> dataset_;  // disk: the shard files as one dataset
+};
+
+/// The training batches of one epoch, from data.train's files, the disk cache's files (both
+/// through a BatchLoader, started by the constructor) or the memory cache. A batch read from a
+/// file is checked by check_finite_inputs ("data.train FILE: sample I ...").
+class TrainBatches {
+ public:
+  /// `batches`: this rank's global row indices per step (TrainSampler::epoch_batches).
+  /// `train_set`, `cache` (nullptr when train.feature_cache is off) and `cfg` must outlive it.
+  TrainBatches(const data::H5Dataset& train_set, const FeatureCache* cache,
+               std::vector<std::vector<int64_t>> batches, const Config& cfg);
+  ~TrainBatches();
+
+  /// Number of batches (the epoch's steps in this run).
+  int64_t size() const { return steps_; }
+  /// Batch `i`; call with i = 0, 1, ..., size() - 1 in order.
+  Batch next(int64_t i);
+
+ private:
+  const FeatureCache* memory_;                 // the memory cache, or nullptr
+  std::vector<std::vector<int64_t>> batches_;  // memory cache only
+  std::unique_ptr<BatchLoader> loader_;        // otherwise
+  std::string source_;
+  int64_t steps_;
+};
+
+}  // namespace frost::train

@@ -1,0 +1,143 @@
+#include "frost/train/metrics.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "frost/comm/communicator.h"
+#include "frost/core/error.h"
+
+namespace frost::train {
+namespace {
+
+// Global samples per second of a step: every rank trains on as many rows as this one.
+double samples_per_s(const StepReport& r) {
+  return static_cast<double>(r.world_size) * static_cast<double>(r.stats.rows) / r.step_s;
+}
+
+// One record per line, flushed; nothing on a rank whose log is not open.
+void write(std::ofstream& out, const nlohmann::json& j) {
+  if (!out.is_open()) return;
+  out << j.dump() << "\n";
+  out.flush();
+}
+
+}  // namespace
+
+void MetricsLog::open(const std::string& path, bool append) {
+  out_.open(path, append ? std::ios::app : std::ios::trunc);
+  FROST_CHECK(out_.good(), "cannot write ", path);
+}
+
+void MetricsLog::step(const StepReport& r) {
+  if (r.stats.skipped) {
+    write(out_, {{"kind", "train"},
+                 {"strategy", r.strategy},
+                 {"epoch", r.epoch},
+                 {"step", r.step},
+                 {"skipped", true},
+                 {"loss", nullptr},
+                 {"lr", r.lr},
+                 {"samples", 0},
+                 {"comm_bytes", 0}});
+    return;
+  }
+  const auto& rs = r.stats.reduce;
+  write(out_, {{"kind", "train"},
+               {"strategy", r.strategy},
+               {"epoch", r.epoch},
+               {"step", r.step},
+               {"loss", r.stats.loss},
+               {"lr", r.lr},
+               {"samples", r.stats.rows * r.world_size},
+               {"samples_per_s", samples_per_s(r)},
+               {"comm_bytes", rs.all_reduce_bytes},
+               {"collectives", rs.collectives},
+               {"step_ms", r.step_s * 1e3},
+               {"data_wait_ms", r.data_s * 1e3},
+               {"forward_ms", r.stats.forward_s * 1e3},
+               {"backward_ms", r.stats.backward_s * 1e3},
+               {"comm_wait_ms", rs.wait_s * 1e3},
+               {"allreduce_ms", rs.all_reduce_s * 1e3},
+               {"optimizer_ms", r.stats.optimizer_s * 1e3}});
+}
+
+void MetricsLog::epoch(const char* strategy, const EpochSummary& sum, int64_t step) {
+  write(out_, {{"kind", "epoch"},
+               {"strategy", strategy},
+               {"epoch", sum.epoch},
+               {"step", step},
+               {"steps", sum.steps},
+               {"train_loss", sum.train_loss},
+               {"wall_s", sum.wall_s},
+               {"samples_per_s", sum.samples_per_s}});
+  if (sum.eval.samples > 0) {
+    write(out_, {{"kind", "eval"},
+                 {"strategy", strategy},
+                 {"epoch", sum.epoch},
+                 {"step", step},
+                 {"eval_accuracy", sum.eval.accuracy},
+                 {"eval_loss", sum.eval.loss},
+                 {"eval_samples", sum.eval.samples}});
+  }
+}
+
+void MetricsLog::feature_cache(const char* mode, int64_t rows, int64_t dim, double extraction_s) {
+  write(out_, {{"kind", "feature_cache"},
+               {"mode", mode},
+               {"rows", rows},
+               {"dim", dim},
+               {"extraction_s", extraction_s}});
+}
+
+void EpochMeter::add(const StepStats& stats) {
+  const double n = static_cast<double>(stats.rows);
+  loss_sum_ += stats.loss * n;
+  samples_ += n;
+  comm_bytes_ += stats.reduce.all_reduce_bytes;
+}
+
+EpochSummary EpochMeter::summary(int64_t epoch, int64_t steps, double wall_s,
+                                 comm::Communicator& comm) const {
+  EpochSummary sum;
+  sum.epoch = epoch;
+  sum.steps = steps;
+  sum.wall_s = wall_s;
+  auto totals = torch::tensor({loss_sum_, samples_}, torch::kDouble);
+  comm.all_reduce(totals, comm::ReduceOp::kSum);
+  sum.train_loss = totals[0].item<double>() / std::max(1.0, totals[1].item<double>());
+  sum.samples_per_s = totals[1].item<double>() / sum.wall_s;
+  sum.comm_mb_per_step = steps > 0 ? comm_bytes_ / 1e6 / steps : 0.0;
+  return sum;
+}
+
+void log_step(const StepReport& r, int64_t every) {
+  if (r.step_in_epoch % every != 0 && r.step_in_epoch != r.epoch_steps) return;
+  spdlog::info(
+      "epoch {} | step {}/{} | loss {:.4f} | lr {:.5f} | {:.0f} samples/s | comm {:.3f} MB | "
+      "{:.1f} ms",
+      r.epoch, r.step_in_epoch, r.epoch_steps, r.stats.loss, r.lr, samples_per_s(r),
+      r.stats.reduce.all_reduce_bytes / 1e6, r.step_s * 1e3);
+}
+
+void log_skipped_step(const StepReport& r) {
+  spdlog::warn(
+      "step {} (epoch {}): non-finite loss on {} rank(s); the step is skipped on every rank "
+      "(train.nonfinite_loss = skip)",
+      r.step, r.epoch, r.stats.nonfinite_ranks);
+}
+
+void log_epoch(const EpochSummary& sum) {
+  spdlog::info(
+      "epoch {} done: train loss {:.4f} | test accuracy {} | {:.0f} samples/s | {:.4f} MB/step | "
+      "{:.1f} s",
+      sum.epoch, sum.train_loss,
+      sum.eval.samples > 0 ? fmt::format("{:.4f} ({} samples)", sum.eval.accuracy, sum.eval.samples)
+                           : std::string("n/a (no data.test)"),
+      sum.samples_per_s, sum.comm_mb_per_step, sum.wall_s);
+}
+
+}  // namespace frost::train

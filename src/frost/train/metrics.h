@@ -1,0 +1,103 @@
+// What a run reports: metrics.jsonl (one JSON object per line, kinds below) and the progress
+// lines on the log, each defined once here.
+//
+//   kind           when                        keys (besides kind)
+//   feature_cache  after extraction            mode, rows, dim, extraction_s
+//   train          every optimizer step        strategy, epoch, step, loss, lr, samples,
+//                                              samples_per_s, comm_bytes, collectives, step_ms,
+//                                              data_wait_ms, forward_ms, backward_ms,
+//                                              comm_wait_ms, allreduce_ms, optimizer_ms
+//                  a skipped step              strategy, epoch, step, skipped (true), loss
+//                                              (null), lr, samples (0), comm_bytes (0)
+//   epoch          after every epoch           strategy, epoch, step, steps, train_loss, wall_s,
+//                                              samples_per_s
+//   eval           after every epoch with      strategy, epoch, step, eval_accuracy, eval_loss,
+//                  data.test                   eval_samples
+//
+// epoch is 1-based, step is the global optimizer step (after it was taken); samples are global
+// (every rank's rows); times of a step are rank 0's. Keys are written in alphabetical order.
+// Only global rank 0 writes (invariant 7) and logs the lines; docs/design.md describes them for
+// users and bench/ reads them.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+
+#include "frost/train/evaluation.h"
+#include "frost/train/step.h"
+
+namespace frost::comm {
+class Communicator;
+}
+
+namespace frost::train {
+
+struct EpochSummary {
+  int64_t epoch = 0;  ///< 1-based
+  int64_t steps = 0;
+  double train_loss = 0.0;        ///< mean over all ranks' samples of the epoch
+  double samples_per_s = 0.0;     ///< global samples / training wall time of the epoch
+  double comm_mb_per_step = 0.0;  ///< MB (1e6 bytes) all-reduced per step by one rank
+  double wall_s = 0.0;            ///< training wall time of the epoch (no eval)
+  EvalResult eval;                ///< samples == 0 when data.test is empty
+};
+
+/// One optimizer step as reported.
+struct StepReport {
+  const char* strategy = "";  ///< train.strategy
+  int64_t epoch = 0;          ///< 1-based
+  int64_t step = 0;           ///< global optimizer step, 1-based
+  int64_t step_in_epoch = 0;  ///< 1-based, counted from the first step this run took in the epoch
+  int64_t epoch_steps = 0;    ///< steps this run takes in the epoch
+  double lr = 0.0;
+  int world_size = 1;
+  double data_s = 0.0;  ///< waiting for the batch
+  double step_s = 0.0;  ///< the whole step: batch, train_step, checkpoint
+  StepStats stats;      ///< train_step's statistics on this rank
+};
+
+/// log.dir/metrics.jsonl. Open on global rank 0 only; on other ranks every write does nothing.
+/// Each record is flushed at once, so a killed run keeps every step it finished.
+class MetricsLog {
+ public:
+  /// Opens `path`, appending when `append` (a resumed run) and truncating otherwise. Throws
+  /// frost::Error "cannot write PATH".
+  void open(const std::string& path, bool append);
+
+  /// kind train (or its skipped form when report.stats.skipped).
+  void step(const StepReport& report);
+  /// kind epoch, then kind eval when summary.eval.samples > 0. `step`: the global step.
+  void epoch(const char* strategy, const EpochSummary& summary, int64_t step);
+  /// kind feature_cache (mode "memory" or "disk").
+  void feature_cache(const char* mode, int64_t rows, int64_t dim, double extraction_s);
+
+ private:
+  std::ofstream out_;
+};
+
+/// Sums of one epoch's steps on this rank, for its EpochSummary.
+class EpochMeter {
+ public:
+  /// Counts a step that was taken (not a skipped one).
+  void add(const StepStats& stats);
+  /// The summary of epoch `epoch` (1-based) of `steps` steps (skipped ones included) that
+  /// trained for `wall_s` seconds: train_loss is the mean over every rank's samples and
+  /// samples_per_s counts every rank's (one all-reduce: collective, same result everywhere);
+  /// comm_mb_per_step is this rank's. `eval` is left empty.
+  EpochSummary summary(int64_t epoch, int64_t steps, double wall_s, comm::Communicator& comm) const;
+
+ private:
+  double loss_sum_ = 0.0, samples_ = 0.0;
+  int64_t comm_bytes_ = 0;
+};
+
+/// The progress line of a step: "epoch E | step i/n | loss L | lr X | N samples/s | comm M MB
+/// | T ms" (info), every `every` steps of an epoch and at its last step.
+void log_step(const StepReport& report, int64_t every);
+/// The warning that a step was skipped on every rank (train.nonfinite_loss = skip).
+void log_skipped_step(const StepReport& report);
+/// "epoch E done: train loss L | test accuracy A (N samples) | ... MB/step | T s" (info).
+void log_epoch(const EpochSummary& summary);
+
+}  // namespace frost::train

@@ -1,0 +1,109 @@
+// train_step: one optimizer step of data-parallel training, the unit the Trainer's epoch loop
+// repeats (after llm.c's training section: next batch -> forward -> backward + reduce ->
+// update):
+//
+//   set the learning rate -> GradReducer::prepare_step(K)
+//   -> for each of the K micro-batches (Note [Micro-batches] in grad_reducer.h):
+//        strategy forward -> cross-entropy -> [skip mode: agree on a non-finite loss]
+//        -> backward (the reducer's hooks fill the buckets; the last micro-batch launches them)
+//   -> GradReducer::finalize (all-reduced mean gradients in .grad) -> clip -> optimizer step
+//
+// Contract
+// * Collective: every rank calls train_step for the same step, in the same order, with the
+//   same number of rows (the TrainSampler deals equal shares), the same options and the same
+//   model structure, strategy, reducer and optimizer (invariant 2). Micro-batch count,
+//   non-finite agreement and bucket launches are then identical everywhere.
+// * batch: this rank's rows of the step (train::Batch in loader.h): inputs float32 [B, ...] or
+//   int64 token ids [B, L] with an optional uint8 attention_mask [B, L], or cached features
+//   float32 [B, D] for the cached head; labels int64 [B] in [0, num_classes); indices: the B
+//   global sample indices (carried into the micro-batches, used in no computation); B >= 1;
+//   CPU tensors. The rows are split into ceil(B / micro_batch_rows) micro-batches of
+//   micro_batch_rows rows (the last may be shorter); each micro-batch's loss is weighted by
+//   its share of the B rows, so the gradient is that of this rank's mean loss, and the
+//   reducer's average over ranks makes it the global per-sample mean (invariant 4).
+// * Called on the training thread (GradReducer's thread contract).
+// * No Optimizer::zero_grad(): the reducer owns .grad() of the trainable parameters (Note
+//   [Gradients in bucket memory] in grad_reducer.cpp).
+// * Throws frost::Error "loss is nan at step S (epoch E): ..." when a micro-batch's loss is not
+//   finite and train.nonfinite_loss = stop (the step is left half done: end the run), and
+//   frost::TimeoutError when a peer does not join a collective within the communicator's
+//   timeout. With nonfinite_loss = skip, a non-finite loss on any rank skips the step on every
+//   rank: no backward after it, no gradient all-reduce, no update (StepStats::skipped).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+
+#include "frost/distributed/grad_reducer.h"
+#include "frost/train/config.h"
+#include "frost/train/loader.h"
+
+namespace torch::optim {
+class Optimizer;
+}
+namespace frost::comm {
+class Communicator;
+}
+namespace frost::models {
+class ClassifierImpl;
+}
+
+namespace frost::train {
+
+class Strategy;
+
+/// Settings of every step of a run.
+struct StepOptions {
+  int64_t micro_batch_rows = 64;  ///< rows per micro-batch (data.batch_size), >= 1
+  double grad_clip = 0.0;         ///< max global gradient L2 norm (optim.grad_clip); 0 = off
+  NonfiniteLoss nonfinite_loss = NonfiniteLoss::kStop;  ///< train.nonfinite_loss
+
+  /// The options of `cfg` (data.batch_size, optim.grad_clip, train.nonfinite_loss).
+  static StepOptions from(const Config& cfg);
+};
+
+/// What a step works on. The referenced objects outlive the call; the optimizer holds the
+/// trainable parameters (the reducer's), in one or more groups.
+struct StepContext {
+  models::ClassifierImpl& model;
+  const Strategy& strategy;
+  distributed::GradReducer& reducer;
+  torch::optim::Optimizer& optimizer;
+  comm::Communicator& comm;
+  StepOptions options;
+};
+
+/// What one step did on this rank.
+struct StepStats {
+  /// True when a non-finite loss on some rank made every rank skip the step (skip mode):
+  /// nothing was updated; loss and timings are then incomplete.
+  bool skipped = false;
+  int nonfinite_ranks = 0;  ///< ranks that saw a non-finite loss (skip mode; else 0)
+  double loss = 0.0;        ///< this rank's mean cross-entropy over its rows
+  int64_t rows = 0;         ///< this rank's rows (B)
+  int64_t micro_batches = 0;
+  double forward_s = 0.0;           ///< forward and loss of every micro-batch
+  double backward_s = 0.0;          ///< backward of every micro-batch (hooks and launches included)
+  double optimizer_s = 0.0;         ///< clipping and the optimizer step
+  distributed::ReduceStats reduce;  ///< the reducer's statistics of this step (zero if skipped)
+};
+
+/// Runs one optimizer step on `batch` at learning rate `lr` (set on every param group) per
+/// the contract above. `step` and `epoch` (1-based: the global step this call makes, and its
+/// epoch) only name the step in a non-finite-loss error.
+StepStats train_step(const StepContext& ctx, const Batch& batch, double lr, int64_t step,
+                     int64_t epoch);
+
+/// Rows [begin, begin + rows) of `batch` as one micro-batch (views, no copy). Token inputs
+/// are cut to the micro-batch's own width, as the loader cuts whole batches (Note [Dynamic
+/// padding] in loader.h).
+Batch micro_batch(const Batch& batch, int64_t begin, int64_t rows);
+
+/// Throws frost::Error "<source>: sample I has a non-finite input (NaN or Inf); clean the data"
+/// (source as context, e.g. "data.train FILE") when a float batch read from a file holds NaN
+/// or Inf: it would silently poison the loss or the evaluation. Integer inputs pass.
+void check_finite_inputs(const Batch& batch, const std::string& source);
+
+}  // namespace frost::train
