@@ -60,6 +60,7 @@
 #include "frost/core/error.h"
 #include "frost/core/fs.h"
 #include "frost/data/h5_dataset.h"
+#include "frost/data/h5_util.h"
 #include "frost/data/sampler.h"
 #include "frost/train/loader.h"
 
@@ -176,36 +177,42 @@ struct Timed {
 // ---- sequential read with plain HDF5 calls (Note [Loader benchmark])
 
 // Reads every row of `object` in file order: one H5Dread of `block_rows` rows at a time into
-// `buffer` (reused). Returns the bytes read. Caller holds the HDF5 lock.
+// `buffer` (reused). Returns the bytes read. Caller holds the HDF5 lock (H5Lock).
 int64_t read_object_in_order(hid_t file, const char* object, hid_t mem_type,
                              const std::string& path, std::vector<uint8_t>& buffer) {
-  const hid_t dset = H5Dopen2(file, object, H5P_DEFAULT);
-  FROST_CHECK(dset >= 0, path, ": cannot open ", object);
-  const hid_t fspace = H5Dget_space(dset);
-  const int rank = H5Sget_simple_extent_ndims(fspace);
+  using frost::data::H5Id;
+  const H5Id dset = frost::data::dataset_id(
+      H5_CHECK(H5Dopen2(file, object, H5P_DEFAULT), path, ": opening /", object));
+  const H5Id fspace =
+      frost::data::space_id(H5_CHECK(H5Dget_space(dset.get()), path, ": /", object));
+  const int rank = H5_CHECK(H5Sget_simple_extent_ndims(fspace.get()), path, ": /", object);
   std::vector<hsize_t> dims(static_cast<size_t>(rank)), chunk(static_cast<size_t>(rank));
-  H5Sget_simple_extent_dims(fspace, dims.data(), nullptr);
-  const hid_t dcpl = H5Dget_create_plist(dset);
+  H5_CHECK(H5Sget_simple_extent_dims(fspace.get(), dims.data(), nullptr), path, ": /", object);
   hsize_t block_rows = 1024;
-  if (H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, rank, chunk.data()) == rank)
-    block_rows = chunk[0];
-  H5Pclose(dcpl);
+  {
+    const H5Id dcpl = frost::data::plist_id(
+        H5_CHECK(H5Dget_create_plist(dset.get()), path, ": /", object));
+    if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED &&
+        H5Pget_chunk(dcpl.get(), rank, chunk.data()) == rank) {
+      block_rows = chunk[0];
+    }
+  }
   size_t row_bytes = H5Tget_size(mem_type);
   for (int i = 1; i < rank; ++i) row_bytes *= static_cast<size_t>(dims[static_cast<size_t>(i)]);
   buffer.resize(std::max<size_t>(buffer.size(), block_rows * row_bytes));
   std::vector<hsize_t> start(static_cast<size_t>(rank), 0), count = dims;
-  herr_t rc = 0;
-  for (hsize_t row = 0; row < dims[0] && rc >= 0; row += block_rows) {
+  for (hsize_t row = 0; row < dims[0]; row += block_rows) {
     start[0] = row;
     count[0] = std::min(block_rows, dims[0] - row);
-    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
-    const hid_t mspace = H5Screate_simple(rank, count.data(), nullptr);
-    rc = H5Dread(dset, mem_type, mspace, fspace, H5P_DEFAULT, buffer.data());
-    H5Sclose(mspace);
+    H5_CHECK(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                 count.data(), nullptr),
+             path, ": /", object);
+    const H5Id mspace = frost::data::space_id(
+        H5_CHECK(H5Screate_simple(rank, count.data(), nullptr), path, ": /", object));
+    H5_CHECK(H5Dread(dset.get(), mem_type, mspace.get(), fspace.get(), H5P_DEFAULT,
+                     buffer.data()),
+             path, ": reading /", object, " in order");
   }
-  H5Sclose(fspace);
-  H5Dclose(dset);
-  FROST_CHECK(rc >= 0, path, ": reading ", object, " in order failed");
   return static_cast<int64_t>(dims[0] * row_bytes);
 }
 
@@ -217,23 +224,19 @@ Timed read_sequential(const std::vector<std::string>& paths,
                                : H5T_NATIVE_FLOAT;
   std::vector<uint8_t> buffer;
   Timed t;
-  std::lock_guard<std::mutex> lock(frost::data::hdf5_mutex());
+  frost::data::H5Lock lock;  // first: the identifiers below close while it is held
   const double cpu0 = process_cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t pass = 0; pass < passes; ++pass) {
     for (const std::string& path : paths) {
-      const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-      FROST_CHECK(file >= 0, path, ": cannot open the file");
-      try {
-        t.bytes += read_object_in_order(file, "inputs", input_type, path, buffer);
-        if (info.has_attention_mask)
-          t.bytes += read_object_in_order(file, "attention_mask", H5T_NATIVE_UINT8, path, buffer);
-        read_object_in_order(file, "labels", H5T_NATIVE_INT64, path, buffer);
-      } catch (...) {
-        H5Fclose(file);
-        throw;
+      const frost::data::H5Id file = frost::data::file_id(H5_CHECK(
+          H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path, ": opening the file"));
+      t.bytes += read_object_in_order(file.get(), "inputs", input_type, path, buffer);
+      if (info.has_attention_mask) {
+        t.bytes +=
+            read_object_in_order(file.get(), "attention_mask", H5T_NATIVE_UINT8, path, buffer);
       }
-      H5Fclose(file);
+      read_object_in_order(file.get(), "labels", H5T_NATIVE_INT64, path, buffer);
     }
   }
   t.seconds = seconds_since(t0);
