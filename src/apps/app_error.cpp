@@ -27,8 +27,8 @@ Error to_error(const std::exception& e) {
   return Error(e.what());
 }
 
-int run_program(std::string_view program, const std::function<int()>& body,
-                int error_exit_status, DescribeError describe) {
+int run_program(std::string_view program, const std::function<int()>& body, int error_exit_status,
+                DescribeError describe) {
   try {
     return body();
   } catch (const std::exception& e) {

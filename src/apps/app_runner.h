@@ -44,8 +44,7 @@ struct MpiProgram {
   /// must issue no collective. Returns the --help text when help was asked for, else nullopt.
   /// Throws frost::Error for a bad command line (exit status 2); any other exception fails the
   /// job (Note [Failing the whole job]).
-  std::function<std::optional<std::string>(int argc, char** argv, comm::Communicator& comm)>
-      parse;
+  std::function<std::optional<std::string>(int argc, char** argv, comm::Communicator& comm)> parse;
   /// The program's body, after every rank accepted the command line. Returns the exit status.
   std::function<int(comm::Communicator& comm)> run;
 };

@@ -327,7 +327,8 @@ struct LoaderRow {
 
 LoaderRow summarise(const std::string& file, const std::string& read, const std::string& ranks,
                     std::vector<Timed> runs) {
-  std::sort(runs.begin(), runs.end(), [](const Timed& a, const Timed& b) { return a.seconds < b.seconds; });
+  std::sort(runs.begin(), runs.end(),
+            [](const Timed& a, const Timed& b) { return a.seconds < b.seconds; });
   LoaderRow row;
   row.file = file;
   row.read = read;
@@ -458,7 +459,8 @@ std::vector<LoaderRow> bench_file(const std::string& file, const LoaderOptions& 
               o.batch_size, o.prefetch, o.ranks, o.rank < 0 && o.ranks > 1 ? "s" : "",
               ranks.c_str(), o.rank < 0 && o.ranks > 1 ? ", one after another" : "", o.epochs,
               o.seed,
-              o.steps > 0 ? (", first " + std::to_string(o.steps) + " steps per epoch").c_str() : "",
+              o.steps > 0 ? (", first " + std::to_string(o.steps) + " steps per epoch").c_str()
+                          : "",
               o.repeats);
   print_loader_header();
 

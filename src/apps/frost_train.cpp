@@ -42,8 +42,11 @@ void print_banner(frost::comm::Communicator& comm, const frost::train::Config& c
 
 void print_table(const std::vector<frost::train::EpochSummary>& epochs, const std::string& strategy,
                  double wall_s) {
-  std::printf("\n| epoch | strategy | train loss | test accuracy | samples/s | MB/step | epoch time (s) |\n");
-  std::printf("|------:|:---------|-----------:|--------------:|----------:|--------:|---------------:|\n");
+  std::printf(
+      "\n| epoch | strategy | train loss | test accuracy | samples/s | MB/step | epoch time (s) "
+      "|\n");
+  std::printf(
+      "|------:|:---------|-----------:|--------------:|----------:|--------:|---------------:|\n");
   for (const auto& e : epochs) {
     char accuracy[32] = "n/a";
     if (e.eval.samples > 0) std::snprintf(accuracy, sizeof(accuracy), "%.4f", e.eval.accuracy);

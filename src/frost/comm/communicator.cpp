@@ -44,7 +44,8 @@ void Communicator::count_collective(int64_t all_reduce_bytes) {
 
 std::unique_ptr<Communicator> make_communicator(std::string_view backend, Scope scope) {
   if (backend == "mpi") return make_mpi_communicator(scope == Scope::kWorld);
-  FROST_CHECK(backend != "nccl", "the communicator backend 'nccl' is not in this build (it needs "
+  FROST_CHECK(backend != "nccl",
+              "the communicator backend 'nccl' is not in this build (it needs "
               "a build with FROST_WITH_CUDA=ON, which this version of Frost does not have yet); "
               "backends built: mpi");
   throw Error(detail::str_cat("unknown communicator backend '", printable(backend, 80),

@@ -31,8 +31,7 @@ void init_mpi(int* argc, char*** argv) {
   int provided = 0;
   MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided));
   g_we_initialised = true;
-  FROST_CHECK(provided >= MPI_THREAD_MULTIPLE,
-              "the MPI library provides thread level ", provided,
+  FROST_CHECK(provided >= MPI_THREAD_MULTIPLE, "the MPI library provides thread level ", provided,
               " but Frost needs MPI_THREAD_MULTIPLE (each communicator runs its collectives "
               "on its own progress thread); use an MPI built with thread support");
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);

@@ -23,7 +23,8 @@ std::string set_blas_threads(int threads) {
     f(threads);
     return "OpenBLAS";
   }
-  if (auto f = lookup<void (*)(long)>("bli_thread_set_num_threads")) {  // NOLINT(runtime/int): BLIS's signature
+  if (auto f = lookup<void (*)(long)>(
+          "bli_thread_set_num_threads")) {  // NOLINT(runtime/int): BLIS's signature
     f(threads);
     return "BLIS";
   }
@@ -32,19 +33,23 @@ std::string set_blas_threads(int threads) {
 
 int blas_threads() {
   if (auto f = lookup<int (*)()>("openblas_get_num_threads")) return f();
-  if (auto f = lookup<long (*)()>("bli_thread_get_num_threads")) return static_cast<int>(f());  // NOLINT(runtime/int)
+  if (auto f = lookup<long (*)()>("bli_thread_get_num_threads"))
+    return static_cast<int>(f());  // NOLINT(runtime/int)
   return -1;
 }
 
 void use_native_blas_kernels(const char* program, char** argv) {
-  if (std::getenv("OPENBLAS_CORETYPE") != nullptr || std::getenv("FROST_BLAS_REEXEC") != nullptr) return;
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr || std::getenv("FROST_BLAS_REEXEC") != nullptr)
+    return;
   auto corename = lookup<char* (*)()>("openblas_get_corename");
   if (corename == nullptr || corename() == nullptr) return;
   std::string core = corename();
-  std::transform(core.begin(), core.end(), core.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(core.begin(), core.end(), core.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   // OpenBLAS core names with AVX-512 and with AVX2 single-precision GEMM kernels.
   const std::vector<std::string> avx512 = {"skylakex", "cooperlake", "sapphirerapids"};
-  const std::vector<std::string> avx2 = {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"};
+  const std::vector<std::string> avx2 = {"haswell", "zen", "skylakex", "cooperlake",
+                                         "sapphirerapids"};
   auto in = [&](const std::vector<std::string>& names) {
     return std::find(names.begin(), names.end(), core) != names.end();
   };
@@ -59,11 +64,12 @@ void use_native_blas_kernels(const char* program, char** argv) {
   if (want == nullptr) return;
   const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
   if (rank == nullptr || std::string(rank) == "0") {
-    std::fprintf(stderr,
-                 "%s: notice: OpenBLAS chose its '%s' kernels, below what this CPU supports (the CPU is "
-                 "newer than the library); restarting with OPENBLAS_CORETYPE=%s (set OPENBLAS_CORETYPE "
-                 "to choose yourself)\n",
-                 program, corename(), want);
+    std::fprintf(
+        stderr,
+        "%s: notice: OpenBLAS chose its '%s' kernels, below what this CPU supports (the CPU is "
+        "newer than the library); restarting with OPENBLAS_CORETYPE=%s (set OPENBLAS_CORETYPE "
+        "to choose yourself)\n",
+        program, corename(), want);
   }
   setenv("OPENBLAS_CORETYPE", want, 1);
   setenv("FROST_BLAS_REEXEC", "1", 1);

@@ -19,7 +19,11 @@ inline boost::program_options::parsed_options parse_strict(
     const boost::program_options::positional_options_description& positional = {}) {
   namespace po = boost::program_options;
   const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
-  return po::command_line_parser(argc, argv).options(options).style(style).positional(positional).run();
+  return po::command_line_parser(argc, argv)
+      .options(options)
+      .style(style)
+      .positional(positional)
+      .run();
 }
 
 namespace detail {
@@ -34,7 +38,8 @@ struct SubstitutionAccess : boost::program_options::error_with_option_name {
 inline bool has_placeholder(const std::string& text) {
   for (size_t i = text.find('%'); i != std::string::npos; i = text.find('%', i + 1)) {
     size_t j = i + 1;
-    while (j < text.size() && (std::isalpha(static_cast<unsigned char>(text[j])) || text[j] == '_')) ++j;
+    while (j < text.size() && (std::isalpha(static_cast<unsigned char>(text[j])) || text[j] == '_'))
+      ++j;
     if (j > i + 1 && j < text.size() && text[j] == '%') return true;
   }
   return false;

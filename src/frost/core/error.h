@@ -112,26 +112,26 @@ decltype(auto) with_rank(int rank, F&& f) {
 
 }  // namespace frost
 
-#define FROST_CHECK(cond, ...)                                      \
-  do {                                                              \
-    if (!(cond)) {                                                  \
+#define FROST_CHECK(cond, ...)                                     \
+  do {                                                             \
+    if (!(cond)) {                                                 \
       throw ::frost::Error(::frost::detail::str_cat(__VA_ARGS__)); \
-    }                                                               \
+    }                                                              \
   } while (0)
 
-#define FROST_ASSERT(cond, ...)                                                          \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      throw ::frost::InternalError(::frost::detail::str_cat(                            \
-          "internal error (a bug in Frost) at ", __FILE__, ":", __LINE__, ": ", #cond, \
-          ": ", ##__VA_ARGS__));                                                         \
-    }                                                                                    \
+#define FROST_ASSERT(cond, ...)                                                                    \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      throw ::frost::InternalError(::frost::detail::str_cat("internal error (a bug in Frost) at ", \
+                                                            __FILE__, ":", __LINE__, ": ", #cond,  \
+                                                            ": ", ##__VA_ARGS__));                 \
+    }                                                                                              \
   } while (0)
 
 /// Inside `catch (frost::Error& e)`: adds the context built from the arguments and rethrows the
 /// same exception object (its type is kept), as c10's TORCH_RETHROW.
-#define FROST_RETHROW(e, ...)                                 \
-  do {                                                        \
-    (e).add_context(::frost::detail::str_cat(__VA_ARGS__));  \
-    throw;                                                    \
+#define FROST_RETHROW(e, ...)                               \
+  do {                                                      \
+    (e).add_context(::frost::detail::str_cat(__VA_ARGS__)); \
+    throw;                                                  \
   } while (0)

@@ -41,8 +41,9 @@ Plan parse_plan(const std::string& spec, const char* hold_dir) {
     FROST_CHECK(eq != std::string::npos, "FROST_FAULT_INJECT: expected key=value, got '", kv, "'");
     const auto k = kv.substr(0, eq), v = kv.substr(eq + 1);
     if (k == "rank") {
-      plan.rank = v == "*" ? kAllRanks
-                           : parse_count(v, "FROST_FAULT_INJECT: rank must be an integer >= 0 or *");
+      plan.rank = v == "*"
+                      ? kAllRanks
+                      : parse_count(v, "FROST_FAULT_INJECT: rank must be an integer >= 0 or *");
     } else if (k == "at") {
       const bool counted = (v.rfind("step:", 0) == 0 || v.rfind("checkpoint:", 0) == 0);
       if (counted) {
@@ -103,8 +104,7 @@ void maybe_fault(const Plan& plan, int rank, const std::string& site) {
       spdlog::warn("fault injection: rank {} released at {}", rank, site);
       return;
     }
-    case Action::kThrow:
-      break;
+    case Action::kThrow: break;
   }
   Error e("injected fault at " + site + " (FROST_FAULT_INJECT)");
   e.set_rank(rank);

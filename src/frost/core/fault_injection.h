@@ -36,7 +36,7 @@ inline constexpr int kAllRanks = -2;
 enum class Action { kThrow, kHang, kKill, kHold };
 
 struct Plan {
-  int rank = -1;  ///< the rank that faults, kAllRanks, or -1 (no fault planned)
+  int rank = -1;   ///< the rank that faults, kAllRanks, or -1 (no fault planned)
   std::string at;  ///< the site: "open", "step:N", "checkpoint:N" or "finalize"; "" = none
   Action action = Action::kThrow;
   std::string hold_dir;  ///< action kHold: the directory of the marker and release files

@@ -36,9 +36,8 @@ nlohmann::json parse_json_bounded(Iterator first, Iterator last, const std::stri
   const auto limit_depth = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
     const bool starts = event == nlohmann::json::parse_event_t::object_start ||
                         event == nlohmann::json::parse_event_t::array_start;
-    FROST_CHECK(!starts || depth < kMaxJsonDepth, what,
-                " nests JSON arrays and objects more than ", kMaxJsonDepth, " levels deep",
-                hint);
+    FROST_CHECK(!starts || depth < kMaxJsonDepth, what, " nests JSON arrays and objects more than ",
+                kMaxJsonDepth, " levels deep", hint);
     return true;
   };
   return nlohmann::json::parse(first, last, limit_depth);

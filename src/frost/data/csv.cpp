@@ -40,7 +40,8 @@ CsvTable parse_csv(const std::string& data, const std::string& path) {
         const int64_t open_line = line;
         ++i;
         for (;;) {
-          FROST_CHECK(i < n, path, ": line ", open_line, ": a quoted field opened here is never "
+          FROST_CHECK(i < n, path, ": line ", open_line,
+                      ": a quoted field opened here is never "
                       "closed (a missing closing quote, or a quote that should be doubled)");
           const char c = data[i];
           if (c == '"') {
@@ -56,8 +57,8 @@ CsvTable parse_csv(const std::string& data, const std::string& path) {
           field += c;
           ++i;
         }
-        FROST_CHECK(i >= n || data[i] == ',' || data[i] == '\n' || data[i] == '\r', path,
-                    ": line ", line, ": unexpected character '", data[i],
+        FROST_CHECK(i >= n || data[i] == ',' || data[i] == '\n' || data[i] == '\r', path, ": line ",
+                    line, ": unexpected character '", data[i],
                     "' after the closing quote of a quoted field (expected a comma or the end "
                     "of the line; quotes inside a quoted field must be doubled)");
       } else {  // unquoted field: up to a comma or line break
@@ -98,7 +99,8 @@ CsvTable parse_csv(const std::string& data, const std::string& path) {
     table.rows.push_back(std::move(fields));
     table.row_lines.push_back(record_line);
   }
-  FROST_CHECK(have_header, path, ": the CSV file is empty; expected a header line with columns "
+  FROST_CHECK(have_header, path,
+              ": the CSV file is empty; expected a header line with columns "
               "'label' and 'text', then one line per sample");
   return table;
 }

@@ -1,6 +1,7 @@
 // The Frost HDF5 dataset schema (see docs/data.md).
 //
-//   /inputs          [N, ...]  uint8 images [N,C,H,W], float32 features [N,D], or int32 token ids [N,L]
+//   /inputs          [N, ...]  uint8 images [N,C,H,W], float32 features [N,D],
+//                              or int32 token ids [N,L]
 //   /attention_mask  [N, L]    uint8, optional (text)
 //   /labels          [N]       int64 class index
 //   root attributes: frost_schema (int, = kFrostSchemaVersion), task ("classification"),

@@ -35,8 +35,9 @@ using internal::Shard;
 // ---- expand_paths -------------------------------------------------------------------------
 
 std::vector<std::string> expand_paths(const std::vector<std::string>& paths) {
-  FROST_CHECK(!paths.empty(), "no dataset path given; pass a file or a glob such as "
-                              "'data/train-*.h5'");
+  FROST_CHECK(!paths.empty(),
+              "no dataset path given; pass a file or a glob such as "
+              "'data/train-*.h5'");
   std::vector<std::string> out;
   for (const std::string& p : paths) {
     FROST_CHECK(!p.empty(), "an empty dataset path was given");
@@ -69,9 +70,9 @@ std::vector<std::string> expand_paths(const std::vector<std::string>& paths) {
 
 struct H5Dataset::Impl {
   std::vector<std::string> paths;
-  std::vector<Shard> shards;    // in global row order
+  std::vector<Shard> shards;        // in global row order
   std::vector<int64_t> shard_ends;  // shards[i] holds global rows [shard_ends[i-1], shard_ends[i])
-  std::vector<int64_t> labels;  // all N labels, validated at open
+  std::vector<int64_t> labels;      // all N labels, validated at open
   DatasetInfo info;
   // Every shard's /inputs (/attention_mask) is read from memory: mapped or decoded.
   bool inputs_in_memory = false;
@@ -124,10 +125,9 @@ H5Dataset H5Dataset::open(const std::vector<std::string>& paths, const OpenOptio
     for (const Shard& shard : shards) {
       impl->shard_ends.push_back(shard.first_row + shard.rows);
       impl->inputs_in_memory = impl->inputs_in_memory && shard.inputs_rows.in_memory();
-      impl->masks_in_memory = impl->masks_in_memory && shard.attention_mask.valid() &&
-                              shard.mask_rows.in_memory();
-      impl->any_decoded = impl->any_decoded ||
-                          shard.inputs_rows.access == RowAccess::kDecoded ||
+      impl->masks_in_memory =
+          impl->masks_in_memory && shard.attention_mask.valid() && shard.mask_rows.in_memory();
+      impl->any_decoded = impl->any_decoded || shard.inputs_rows.access == RowAccess::kDecoded ||
                           shard.mask_rows.access == RowAccess::kDecoded;
     }
     impl->shards = std::move(shards);
@@ -167,11 +167,12 @@ void H5Dataset::read(const std::vector<int64_t>& indices, void* inputs_out, int6
   const Impl& d = *impl_;
   const int64_t n_total = d.info.num_samples;
   for (size_t i = 0; i < indices.size(); ++i)
-    FROST_CHECK(indices[i] >= 0 && indices[i] < n_total, "H5Dataset::read: index ", indices[i],
-                " (position ", i, " of the request) is outside [0, ", n_total,
-                "), the rows of '", d.paths.front(), "'",
-                d.paths.size() > 1 ? detail::str_cat(" and ", d.paths.size() - 1, " more shard(s)")
-                                   : std::string());
+    FROST_CHECK(indices[i] >= 0 &&
+                        indices[i]<n_total, "H5Dataset::read: index ", indices[i], " (position ", i,
+                                   " of the request) is outside [0, ", n_total, "), the rows of '",
+                                   d.paths.front(), "'", d.paths.size()> 1
+                    ? detail::str_cat(" and ", d.paths.size() - 1, " more shard(s)")
+                    : std::string());
   FROST_CHECK(attention_mask_out == nullptr || d.info.has_attention_mask,
               "H5Dataset::read: an attention mask was requested but '", d.paths.front(),
               "' has no /attention_mask");
@@ -282,8 +283,8 @@ void H5Dataset::read(const std::vector<int64_t>& indices, void* inputs_out, int6
   if (ascending) return;
   auto* out = static_cast<uint8_t*>(inputs_out);
   for (size_t i = 0; i < indices.size(); ++i) {
-    const auto slot = static_cast<size_t>(
-        std::lower_bound(rows.begin(), rows.end(), indices[i]) - rows.begin());
+    const auto slot =
+        static_cast<size_t>(std::lower_bound(rows.begin(), rows.end(), indices[i]) - rows.begin());
     std::memcpy(out + i * row_bytes, stage_inputs.data() + slot * row_bytes, row_bytes);
     if (want_mask)
       std::memcpy(attention_mask_out + i * mask_row_bytes,

@@ -118,8 +118,7 @@ hid_t memory_type(InputKind kind) {
 // Reads rows[0..n) of `dset` (h5_shard.h): one H5Dread per run of consecutive rows. See
 // Note [Reading runs] for why not one OR-ed selection.
 void read_rows(hid_t dset, const char* name, const std::string& path, hid_t mem_type,
-               const std::vector<int64_t>& sample_shape, const int64_t* rows, size_t n,
-               void* dst) {
+               const std::vector<int64_t>& sample_shape, const int64_t* rows, size_t n, void* dst) {
   H5Id fspace = space_id(H5_CHECK(H5Dget_space(dset), path, ": /", name));
   const size_t rank = sample_shape.size() + 1;
   std::vector<hsize_t> start(rank, 0), count(rank);
@@ -133,11 +132,10 @@ void read_rows(hid_t dset, const char* name, const std::string& path, hid_t mem_
     while (j < n && rows[j] == rows[j - 1] + 1) ++j;
     start[0] = static_cast<hsize_t>(rows[i]);
     count[0] = static_cast<hsize_t>(j - i);
-    H5_CHECK(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr,
-                                 count.data(), nullptr),
+    H5_CHECK(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
+                                 nullptr),
              path, ": selecting rows ", rows[i], "..", rows[j - 1], " of /", name);
-    H5Id mspace = space_id(H5_CHECK(H5Screate_simple(static_cast<int>(rank), count.data(),
-                                                     nullptr),
+    H5Id mspace = space_id(H5_CHECK(H5Screate_simple(static_cast<int>(rank), count.data(), nullptr),
                                     path, ": /", name));
     H5_CHECK(H5Dread(dset, mem_type, mspace.get(), fspace.get(), H5P_DEFAULT,
                      static_cast<uint8_t*>(dst) + i * row_bytes),
@@ -177,8 +175,8 @@ ObjectLayout object_layout(hid_t dset, const std::string& path, const char* name
   lay.external_files = H5_CHECK(H5Pget_external_count(dcpl.get()), path, ": /", name);
   if (lay.layout == H5D_CHUNKED) {
     lay.chunk.resize(lay.dims.size());
-    H5_CHECK(H5Pget_chunk(dcpl.get(), static_cast<int>(lay.chunk.size()), lay.chunk.data()),
-             path, ": chunk shape of /", name);
+    H5_CHECK(H5Pget_chunk(dcpl.get(), static_cast<int>(lay.chunk.size()), lay.chunk.data()), path,
+             ": chunk shape of /", name);
     H5Id ftype = type_id(H5_CHECK(H5Dget_type(dset), path, ": /", name));
     lay.chunk_bytes = static_cast<int64_t>(H5Tget_size(ftype.get()));
     for (hsize_t c : lay.chunk) lay.chunk_bytes *= static_cast<int64_t>(c);
@@ -195,9 +193,8 @@ ObjectLayout object_layout(hid_t dset, const std::string& path, const char* name
 H5Id reopen_with_chunk_cache(hid_t file, const char* name, const std::string& path,
                              int64_t cache_bytes, int64_t chunk_bytes) {
   const int64_t fit = chunk_bytes > 0 ? cache_bytes / chunk_bytes : 0;
-  const int64_t slots =
-      next_prime(std::max(kMinChunkCacheSlots,
-                          std::min(100 * fit, std::max(10 * fit, kChunkCacheSlotsCap))));
+  const int64_t slots = next_prime(
+      std::max(kMinChunkCacheSlots, std::min(100 * fit, std::max(10 * fit, kChunkCacheSlotsCap))));
   H5Id dapl = plist_id(H5_CHECK(H5Pcreate(H5P_DATASET_ACCESS), path));
   H5_CHECK(H5Pset_chunk_cache(dapl.get(), static_cast<size_t>(slots),
                               static_cast<size_t>(cache_bytes), H5D_CHUNK_CACHE_W0_DEFAULT),
@@ -287,11 +284,15 @@ void configure_reads(std::vector<Shard>& shards, const DatasetInfo& info,
   };
   std::vector<Object> objects;
   for (Shard& shard : shards) {
-    objects.push_back({&shard, "inputs", &shard.inputs, &shard.inputs_rows,
-                       memory_type(info.input_kind), {}});
+    objects.push_back(
+        {&shard, "inputs", &shard.inputs, &shard.inputs_rows, memory_type(info.input_kind), {}});
     if (shard.attention_mask.valid())
-      objects.push_back({&shard, "attention_mask", &shard.attention_mask, &shard.mask_rows,
-                         H5T_NATIVE_UINT8, {}});
+      objects.push_back({&shard,
+                         "attention_mask",
+                         &shard.attention_mask,
+                         &shard.mask_rows,
+                         H5T_NATIVE_UINT8,
+                         {}});
   }
   int64_t filtered_bytes = 0;  // D: all decoded chunks of all filtered objects
   for (Object& o : objects) {
@@ -436,8 +437,7 @@ ObjectStorage describe_object(hid_t dset, const std::string& path, const char* o
   H5Id dapl = plist_id(H5_CHECK(H5Dget_access_plist(dset), path, ": ", object));
   size_t slots = 0, bytes = 0;
   double w0 = 0.0;
-  H5_CHECK(H5Pget_chunk_cache(dapl.get(), &slots, &bytes, &w0), path, ": chunk cache of ",
-           object);
+  H5_CHECK(H5Pget_chunk_cache(dapl.get(), &slots, &bytes, &w0), path, ": chunk cache of ", object);
   st.chunk_cache_bytes = static_cast<int64_t>(bytes);
   st.chunk_cache_slots = static_cast<int64_t>(slots);
   st.chunk_cache_w0 = w0;

@@ -65,8 +65,7 @@ std::string values_str(const std::vector<double>& v) {
 // Opens dataset `name`, which must exist and be a dataset, with default access properties
 // (configure_reads() reopens /inputs and /attention_mask with their chunk cache).
 H5Id open_dataset(hid_t file, const char* name, const std::string& path) {
-  const htri_t exists = H5_CHECK(H5Lexists(file, name, H5P_DEFAULT), path, ": looking for /",
-                                 name);
+  const htri_t exists = H5_CHECK(H5Lexists(file, name, H5P_DEFAULT), path, ": looking for /", name);
   FROST_CHECK(exists > 0, path, ": dataset /", name,
               " is missing; a Frost dataset needs /inputs and /labels (see docs/data.md); "
               "write it with frost-prep or write_dataset");
@@ -82,18 +81,19 @@ H5Id open_dataset(hid_t file, const char* name, const std::string& path) {
 
 DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_t>& labels_out) {
   struct stat st {};
-  FROST_CHECK(::stat(path.c_str(), &st) == 0, path, ": cannot open dataset file: ",
-              std::strerror(errno), "; check the path");
+  FROST_CHECK(::stat(path.c_str(), &st) == 0, path,
+              ": cannot open dataset file: ", std::strerror(errno), "; check the path");
   FROST_CHECK(S_ISREG(st.st_mode), path, ": is not a regular file (a directory?)");
-  FROST_CHECK(::access(path.c_str(), R_OK) == 0, path, ": cannot read dataset file: ",
-              std::strerror(errno));
+  FROST_CHECK(::access(path.c_str(), R_OK) == 0, path,
+              ": cannot read dataset file: ", std::strerror(errno));
   const htri_t is_h5 = H5_CHECK(H5Fis_hdf5(path.c_str()), path, ": checking the file format");
-  FROST_CHECK(is_h5 > 0, path, ": is not an HDF5 file (no HDF5 signature); expected a Frost "
-                               "dataset written by frost-prep or write_dataset");
+  FROST_CHECK(is_h5 > 0, path,
+              ": is not an HDF5 file (no HDF5 signature); expected a Frost "
+              "dataset written by frost-prep or write_dataset");
   shard.path = path;
   H5Id fapl = make_fapl(path);
-  shard.file = file_id(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), path,
-                                ": opening the file"));
+  shard.file = file_id(
+      H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), path, ": opening the file"));
   const hid_t root = shard.file.get();
 
   DatasetInfo info;
@@ -112,8 +112,7 @@ DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_
   } catch (const Error& e) {
     throw Error(path + ": " + e.what() + " (root attribute input_kind)");
   }
-  FROST_CHECK(has_attr(root, "num_classes", path), path,
-              ": root attribute num_classes is missing");
+  FROST_CHECK(has_attr(root, "num_classes", path), path, ": root attribute num_classes is missing");
   info.num_classes = read_int_attr(root, "num_classes", path);
   FROST_CHECK(info.num_classes >= 1, path, ": num_classes = ", info.num_classes,
               " but must be >= 1");
@@ -190,12 +189,12 @@ DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_
                 ": /attention_mask is present but input_kind is '", kind,
                 "'; masks are only for tokens");
     shard.attention_mask = open_dataset(root, "attention_mask", path);
-    H5Id ftype = type_id(H5_CHECK(H5Dget_type(shard.attention_mask.get()), path,
-                                  ": /attention_mask"));
+    H5Id ftype =
+        type_id(H5_CHECK(H5Dget_type(shard.attention_mask.get()), path, ": /attention_mask"));
     FROST_CHECK(H5Tget_class(ftype.get()) == H5T_INTEGER, path, ": /attention_mask has dtype ",
                 dtype_name(ftype.get()), " but must be an integer type (uint8)");
-    const std::vector<int64_t> dims = dataset_dims(shard.attention_mask.get(), path,
-                                                   "attention_mask");
+    const std::vector<int64_t> dims =
+        dataset_dims(shard.attention_mask.get(), path, "attention_mask");
     FROST_CHECK(dims == in_dims, path, ": /attention_mask has shape ", shape_str(dims),
                 " but /inputs has ", shape_str(in_dims), "; they must match");
     info.has_attention_mask = true;

@@ -123,9 +123,9 @@ void write_string_attr(hid_t loc, const char* name, const std::string& value,
   H5_CHECK(H5Tset_size(type.get(), H5T_VARIABLE), where);
   H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8), where);
   H5Id space = space_id(H5_CHECK(H5Screate(H5S_SCALAR), where));
-  H5Id attr = attr_id(H5_CHECK(H5Acreate2(loc, name, type.get(), space.get(), H5P_DEFAULT,
-                                          H5P_DEFAULT),
-                               where, ": creating attribute ", name));
+  H5Id attr =
+      attr_id(H5_CHECK(H5Acreate2(loc, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                       where, ": creating attribute ", name));
   const char* data = value.c_str();
   H5_CHECK(H5Awrite(attr.get(), type.get(), &data), where, ": writing attribute ", name);
 }
@@ -134,9 +134,9 @@ void write_int64_attr(hid_t loc, const char* name, const int64_t* values, hsize_
                       const std::string& where) {
   H5Id space = space_id(scalar ? H5_CHECK(H5Screate(H5S_SCALAR), where)
                                : H5_CHECK(H5Screate_simple(1, &n, nullptr), where));
-  H5Id attr = attr_id(H5_CHECK(H5Acreate2(loc, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT,
-                                          H5P_DEFAULT),
-                               where, ": creating attribute ", name));
+  H5Id attr =
+      attr_id(H5_CHECK(H5Acreate2(loc, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                       where, ": creating attribute ", name));
   H5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_INT64, values), where, ": writing attribute ", name);
 }
 
@@ -144,11 +144,11 @@ void write_double_array_attr(hid_t loc, const char* name, const std::vector<doub
                              const std::string& where) {
   const hsize_t n = values.size();
   H5Id space = space_id(H5_CHECK(H5Screate_simple(1, &n, nullptr), where));
-  H5Id attr = attr_id(H5_CHECK(H5Acreate2(loc, name, H5T_IEEE_F64LE, space.get(), H5P_DEFAULT,
-                                          H5P_DEFAULT),
-                               where, ": creating attribute ", name));
-  H5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, values.data()), where,
-           ": writing attribute ", name);
+  H5Id attr =
+      attr_id(H5_CHECK(H5Acreate2(loc, name, H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                       where, ": creating attribute ", name));
+  H5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, values.data()), where, ": writing attribute ",
+           name);
 }
 
 bool has_attr(hid_t loc, const char* name, const std::string& path) {
@@ -215,8 +215,7 @@ int64_t read_int_attr(hid_t loc, const char* name, const std::string& path) {
   return v;
 }
 
-std::vector<double> read_double_array_attr(hid_t loc, const char* name,
-                                           const std::string& path) {
+std::vector<double> read_double_array_attr(hid_t loc, const char* name, const std::string& path) {
   const OpenAttr a = open_attr(loc, name, path);
   const H5T_class_t cls = H5Tget_class(a.ftype.get());
   FROST_CHECK(cls == H5T_FLOAT || cls == H5T_INTEGER, path, ": root attribute '", name,

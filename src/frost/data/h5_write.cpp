@@ -30,16 +30,16 @@ void write_rows(hid_t file, const char* name, hid_t file_type, hid_t mem_type,
   for (int64_t d : row_dims) dims.push_back(static_cast<hsize_t>(d));
   std::vector<hsize_t> chunk = dims;
   chunk[0] = static_cast<hsize_t>(std::min(chunk_rows, n));
-  H5Id space = space_id(H5_CHECK(H5Screate_simple(static_cast<int>(dims.size()), dims.data(),
-                                                  nullptr),
-                                 where, ": dataspace of /", name));
+  H5Id space =
+      space_id(H5_CHECK(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                        where, ": dataspace of /", name));
   H5Id dcpl = plist_id(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where));
   H5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), where,
            ": chunking /", name);
   H5_CHECK(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), where);
-  H5Id dset = dataset_id(H5_CHECK(H5Dcreate2(file, name, file_type, space.get(), H5P_DEFAULT,
-                                             dcpl.get(), H5P_DEFAULT),
-                                  where, ": creating /", name));
+  H5Id dset = dataset_id(
+      H5_CHECK(H5Dcreate2(file, name, file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+               where, ": creating /", name));
   H5_CHECK(H5Dwrite(dset.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), where,
            ": writing /", name);
 }
@@ -49,8 +49,8 @@ void validate_for_write(const std::string& path, const DatasetInfo& info, const 
   const std::string w = "write_dataset('" + path + "')";
   FROST_CHECK(!path.empty(), "write_dataset: the output path is empty");
   FROST_CHECK(inputs != nullptr && labels != nullptr, w, ": inputs and labels must not be null");
-  FROST_CHECK(info.num_samples >= 1, w, ": a dataset needs at least one sample, got N = ",
-              info.num_samples);
+  FROST_CHECK(info.num_samples >= 1, w,
+              ": a dataset needs at least one sample, got N = ", info.num_samples);
   FROST_CHECK(info.num_classes >= 1, w, ": num_classes must be >= 1, got ", info.num_classes);
   FROST_CHECK(opt.chunk_rows >= 1, w, ": chunk_rows must be >= 1, got ", opt.chunk_rows);
   FROST_CHECK(!info.sample_shape.empty(), w, ": sample_shape is empty");
@@ -70,8 +70,8 @@ void validate_for_write(const std::string& path, const DatasetInfo& info, const 
                   ": images need one mean and one std per channel (", channels, "), got ",
                   info.mean.size(), " and ", info.std.size());
       for (size_t c = 0; c < channels; ++c)
-        FROST_CHECK(std::isfinite(info.mean[c]) && std::isfinite(info.std[c]) && info.std[c] > 0,
-                    w, ": channel ", c, " has mean ", info.mean[c], ", std ", info.std[c],
+        FROST_CHECK(std::isfinite(info.mean[c]) && std::isfinite(info.std[c]) && info.std[c] > 0, w,
+                    ": channel ", c, " has mean ", info.mean[c], ", std ", info.std[c],
                     "; std must be finite and > 0");
       break;
     }
@@ -87,10 +87,10 @@ void validate_for_write(const std::string& path, const DatasetInfo& info, const 
               ": info.has_attention_mask is ", info.has_attention_mask,
               " but an attention mask was ", opt.attention_mask ? "" : "not ", "given");
   for (int64_t i = 0; i < info.num_samples; ++i)
-    FROST_CHECK(labels[i] >= 0 && labels[i] < info.num_classes, w, ": labels[", i, "] = ",
-                labels[i], " is outside [0, ", info.num_classes, ") (num_classes)");
+    FROST_CHECK(labels[i] >= 0 && labels[i] < info.num_classes, w, ": labels[", i,
+                "] = ", labels[i], " is outside [0, ", info.num_classes, ") (num_classes)");
   static const std::set<std::string> kReserved = {"frost_schema", "task", "num_classes",
-                                                  "input_kind", "mean", "std"};
+                                                  "input_kind",   "mean", "std"};
   for (const auto& [name, values] : opt.int64_attributes) {
     FROST_CHECK(!name.empty() && kReserved.count(name) == 0, w, ": attribute name '", name,
                 "' is empty or reserved by the schema");
@@ -139,11 +139,11 @@ void write_dataset(const std::string& path, const DatasetInfo& info, const void*
       }
       write_rows(file.get(), "inputs", file_type, mem_type, info.sample_shape, n,
                  options.chunk_rows, inputs, where);
-      write_rows(file.get(), "labels", H5T_STD_I64LE, H5T_NATIVE_INT64, {}, n,
-                 options.chunk_rows, labels, where);
+      write_rows(file.get(), "labels", H5T_STD_I64LE, H5T_NATIVE_INT64, {}, n, options.chunk_rows,
+                 labels, where);
       if (info.has_attention_mask)
-        write_rows(file.get(), "attention_mask", H5T_STD_U8LE, H5T_NATIVE_UINT8,
-                   info.sample_shape, n, options.chunk_rows, options.attention_mask, where);
+        write_rows(file.get(), "attention_mask", H5T_STD_U8LE, H5T_NATIVE_UINT8, info.sample_shape,
+                   n, options.chunk_rows, options.attention_mask, where);
 
       const hid_t root = file.get();
       const int64_t schema = kFrostSchemaVersion;
@@ -156,8 +156,7 @@ void write_dataset(const std::string& path, const DatasetInfo& info, const void*
         write_double_array_attr(root, "std", info.std, where);
       }
       for (const auto& [name, values] : options.int64_attributes)
-        write_int64_attr(root, name.c_str(), values.data(), values.size(), /*scalar=*/false,
-                         where);
+        write_int64_attr(root, name.c_str(), values.data(), values.size(), /*scalar=*/false, where);
       for (const auto& [name, value] : options.string_attributes)
         write_string_attr(root, name.c_str(), value, where);
       H5_CHECK(file.close(), where, ": closing the file");

@@ -39,8 +39,8 @@ class GzReader {
   explicit GzReader(const std::string& path) : path_(path) {
     errno = 0;
     file_ = gzopen(path.c_str(), "rb");
-    FROST_CHECK(file_ != nullptr, path, ": cannot open IDX file: ",
-                errno != 0 ? std::strerror(errno) : "out of memory",
+    FROST_CHECK(file_ != nullptr, path,
+                ": cannot open IDX file: ", errno != 0 ? std::strerror(errno) : "out of memory",
                 "; check that the path is right and the file is readable");
   }
   ~GzReader() {
@@ -75,8 +75,7 @@ class GzReader {
     const char* msg = gzerror(file_, &errnum);
     std::string what = (errnum == Z_ERRNO) ? std::strerror(errno) : (msg ? msg : "unknown error");
     if (what.rfind(path_ + ": ", 0) == 0) what.erase(0, path_.size() + 2);  // zlib adds the path
-    throw Error(detail::str_cat(path_,
-                                ": the gzip stream is corrupt or truncated (zlib: ", what,
+    throw Error(detail::str_cat(path_, ": the gzip stream is corrupt or truncated (zlib: ", what,
                                 "); re-download or re-extract the file"));
   }
 
@@ -102,15 +101,14 @@ IdxArray read_idx(const std::string& path) {
   const uint8_t type_code = magic[2];
   const int ndims = magic[3];
   const char* type_name = idx_type_name(type_code);
-  FROST_CHECK(magic[0] == 0 && magic[1] == 0 && type_name != nullptr && ndims >= 1 &&
-                  ndims <= kIdxMaxDims,
-              path, ": bad IDX magic: expected 00 00 <type> <ndims> with type 08 and ndims 1..",
-              kIdxMaxDims, ", found bytes ", hex_byte(magic[0]), " ", hex_byte(magic[1]), " ",
-              hex_byte(magic[2]), " ", hex_byte(magic[3]),
-              "; is this an MNIST-format (IDX) file, and is it the right one?");
-  FROST_CHECK(type_code == kIdxTypeUint8, path, ": IDX element type 0x", hex_byte(type_code),
-              " (", type_name,
-              ") is not supported; only 0x08 (unsigned byte) is");
+  FROST_CHECK(
+      magic[0] == 0 && magic[1] == 0 && type_name != nullptr && ndims >= 1 && ndims <= kIdxMaxDims,
+      path, ": bad IDX magic: expected 00 00 <type> <ndims> with type 08 and ndims 1..",
+      kIdxMaxDims, ", found bytes ", hex_byte(magic[0]), " ", hex_byte(magic[1]), " ",
+      hex_byte(magic[2]), " ", hex_byte(magic[3]),
+      "; is this an MNIST-format (IDX) file, and is it the right one?");
+  FROST_CHECK(type_code == kIdxTypeUint8, path, ": IDX element type 0x", hex_byte(type_code), " (",
+              type_name, ") is not supported; only 0x08 (unsigned byte) is");
 
   IdxArray out;
   out.type_code = type_code;
@@ -141,14 +139,16 @@ IdxArray read_idx(const std::string& path) {
     if (got < step) break;
   }
   out.bytes.resize(static_cast<size_t>(have));
-  FROST_CHECK(have == expected_bytes, path, ": truncated: expected ", expected_bytes,
-              " bytes of data, found ", have, " (header dims ", [&] {
-                std::string s;
-                for (size_t i = 0; i < out.dims.size(); ++i)
-                  s += (i ? "x" : "") + std::to_string(out.dims[i]);
-                return s;
-              }(),
-              "); re-download or re-extract the file");
+  FROST_CHECK(
+      have == expected_bytes, path, ": truncated: expected ", expected_bytes,
+      " bytes of data, found ", have, " (header dims ",
+      [&] {
+        std::string s;
+        for (size_t i = 0; i < out.dims.size(); ++i)
+          s += (i ? "x" : "") + std::to_string(out.dims[i]);
+        return s;
+      }(),
+      "); re-download or re-extract the file");
 
   // Anything after the data means the header does not describe this file.
   uint8_t extra[4096];

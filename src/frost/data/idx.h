@@ -25,8 +25,8 @@ inline constexpr int kIdxMaxDims = 4;
 /// The contents of one IDX file.
 struct IdxArray {
   uint8_t type_code = kIdxTypeUint8;  ///< element type (always kIdxTypeUint8 from read_idx)
-  std::vector<int64_t> dims;          ///< shape, e.g. {60000, 28, 28} for images, {60000} for labels
-  std::vector<uint8_t> bytes;         ///< row-major data, numel() elements of 1 byte
+  std::vector<int64_t> dims;   ///< shape, e.g. {60000, 28, 28} for images, {60000} for labels
+  std::vector<uint8_t> bytes;  ///< row-major data, numel() elements of 1 byte
 
   /// Number of elements (product of dims; 1 for no dims).
   int64_t numel() const;

@@ -37,18 +37,21 @@ Split read_split(const std::string& dir, const std::string& prefix) {
   s.images = read_idx(s.images_path);
   s.labels = read_idx(s.labels_path);
   const auto& d = s.images.dims;
-  FROST_CHECK(d.size() == 3 && d[1] == kFashionMnistSide && d[2] == kFashionMnistSide,
-              s.images_path, ": expected images of shape [N, ", kFashionMnistSide, ", ",
-              kFashionMnistSide, "], found ", d.size(), " dimension(s) [", [&] {
-                std::string t;
-                for (size_t i = 0; i < d.size(); ++i) t += (i ? ", " : "") + std::to_string(d[i]);
-                return t;
-              }(), "]; is this a Fashion-MNIST image file?");
+  FROST_CHECK(
+      d.size() == 3 && d[1] == kFashionMnistSide && d[2] == kFashionMnistSide, s.images_path,
+      ": expected images of shape [N, ", kFashionMnistSide, ", ", kFashionMnistSide, "], found ",
+      d.size(), " dimension(s) [",
+      [&] {
+        std::string t;
+        for (size_t i = 0; i < d.size(); ++i) t += (i ? ", " : "") + std::to_string(d[i]);
+        return t;
+      }(),
+      "]; is this a Fashion-MNIST image file?");
   FROST_CHECK(s.labels.dims.size() == 1, s.labels_path, ": expected labels of shape [N], found ",
               s.labels.dims.size(), " dimensions; is this a Fashion-MNIST label file?");
   s.n = d[0];
-  FROST_CHECK(s.labels.dims[0] == s.n, s.labels_path, ": holds ", s.labels.dims[0],
-              " labels but ", s.images_path, " holds ", s.n,
+  FROST_CHECK(s.labels.dims[0] == s.n, s.labels_path, ": holds ", s.labels.dims[0], " labels but ",
+              s.images_path, " holds ", s.n,
               " images; the two files of a split must have the same count (mixed-up or "
               "damaged downloads?)");
   FROST_CHECK(s.n >= 1, s.images_path, ": holds no images");
@@ -84,8 +87,8 @@ Kept filter(const Split& s, const std::array<int64_t, kFashionMnistClasses>& new
 std::vector<int64_t> parse_class_list(const std::string& spec, int64_t num_classes) {
   auto bad = [&](const std::string& why) -> Error {
     return Error(detail::str_cat("--classes '", spec, "': ", why,
-                                 "; expected comma-separated ids and ranges in [0, ",
-                                 num_classes, "), e.g. '0-4' or '5,7,9' or '0-2,7'"));
+                                 "; expected comma-separated ids and ranges in [0, ", num_classes,
+                                 "), e.g. '0-4' or '5,7,9' or '0-2,7'"));
   };
   auto parse_id = [&](const std::string& t) -> int64_t {
     if (t.empty() || t.size() > 18 || t.find_first_not_of("0123456789") != std::string::npos)
@@ -134,8 +137,9 @@ PrepSummary prep_fashion_mnist(const FashionMnistPrepOptions& options) {
     const int64_t c = classes[i];
     FROST_CHECK(c >= 0 && c < kFashionMnistClasses, "class ", c, " does not exist in [0, ",
                 kFashionMnistClasses, ")");
-    FROST_CHECK(i == 0 || c > classes[i - 1], "the class list must be ascending without "
-                                              "duplicates (see parse_class_list)");
+    FROST_CHECK(i == 0 || c > classes[i - 1],
+                "the class list must be ascending without "
+                "duplicates (see parse_class_list)");
     new_label[static_cast<size_t>(c)] = static_cast<int64_t>(i);
   }
 
@@ -162,8 +166,9 @@ PrepSummary prep_fashion_mnist(const FashionMnistPrepOptions& options) {
     var += static_cast<double>(hist[v]) * dv * dv;
   }
   const double std = std::sqrt(var / count);
-  FROST_CHECK(std > 0, "the kept train images are all one colour (std of pixels = 0); "
-                       "they cannot be normalised");
+  FROST_CHECK(std > 0,
+              "the kept train images are all one colour (std of pixels = 0); "
+              "they cannot be normalised");
 
   // 3. Write both files atomically.
   fs::create_directories(options.out_dir);

@@ -26,8 +26,8 @@ uint64_t uniform_below(std::mt19937_64& rng, uint64_t bound) {
 
 void check_common(int world_size, int rank, int64_t batch_size, const char* what) {
   FROST_CHECK(world_size >= 1, what, ": world size must be >= 1, got ", world_size);
-  FROST_CHECK(rank >= 0 && rank < world_size, what, ": rank ", rank, " is outside [0, ",
-              world_size, ") (world size ", world_size, ")");
+  FROST_CHECK(rank >= 0 && rank < world_size, what, ": rank ", rank, " is outside [0, ", world_size,
+              ") (world size ", world_size, ")");
   FROST_CHECK(batch_size >= 1, what, ": batch size must be >= 1, got ", batch_size);
 }
 
@@ -93,8 +93,8 @@ std::vector<std::vector<int64_t>> TrainSampler::epoch_batches(int64_t epoch) con
   for (int64_t k = 0; k < steps_per_epoch_; ++k) {
     const int64_t start = k * global_batch;
     const int64_t global_size = std::min(global_batch, used_per_epoch_ - start);
-    FROST_ASSERT(global_size > 0 && global_size % world_size_ == 0, "global batch ", k,
-                 " has ", global_size, " samples for world size ", world_size_);
+    FROST_ASSERT(global_size > 0 && global_size % world_size_ == 0, "global batch ", k, " has ",
+                 global_size, " samples for world size ", world_size_);
     const int64_t piece = global_size / world_size_;
     const auto first = perm.begin() + start + rank_ * piece;
     batches.emplace_back(first, first + piece);
@@ -107,8 +107,7 @@ std::vector<std::vector<int64_t>> TrainSampler::epoch_batches(int64_t epoch) con
 EvalSampler::EvalSampler(int64_t num_samples, int world_size, int rank, int64_t batch_size)
     : batch_size_(batch_size) {
   check_common(world_size, rank, batch_size, "EvalSampler");
-  FROST_CHECK(num_samples >= 0, "EvalSampler: number of samples must be >= 0, got ",
-              num_samples);
+  FROST_CHECK(num_samples >= 0, "EvalSampler: number of samples must be >= 0, got ", num_samples);
   FROST_CHECK(num_samples <= std::numeric_limits<int64_t>::max() / world_size,
               "EvalSampler: ", num_samples, " samples x world size ", world_size,
               " overflows int64");

@@ -86,7 +86,7 @@ class TrainSampler {
   uint64_t seed_;
   bool shuffle_;
   bool drop_last_;
-  int64_t used_per_epoch_;   // M
+  int64_t used_per_epoch_;  // M
   int64_t steps_per_epoch_;
 };
 

@@ -58,7 +58,8 @@ std::string trim_spaces(const std::string& s) {
 // An integer label: optional sign, decimal digits, fits int64.
 bool parse_int_label(const std::string& s, int64_t* value) {
   const size_t digits_from = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
-  if (s.size() == digits_from || s.find_first_not_of("0123456789", digits_from) != std::string::npos)
+  if (s.size() == digits_from ||
+      s.find_first_not_of("0123456789", digits_from) != std::string::npos)
     return false;
   errno = 0;
   char* end = nullptr;
@@ -82,7 +83,8 @@ size_t find_column(const CsvTable& t, const std::string& path, const std::string
     for (size_t c = 0; c < t.header.size(); ++c) cols += (c ? ", '" : "'") + t.header[c] + "'";
     throw Error(detail::str_cat(path, ": line 1: the header has no '", name,
                                 "' column; expected a header with columns 'label' and 'text' "
-                                "(others are ignored), found ", cols));
+                                "(others are ignored), found ",
+                                cols));
   }
   return found;
 }
@@ -98,8 +100,7 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
   FROST_CHECK(options.max_len >= 2 && options.max_len <= (1 << 20),
               "--max-len must be in [2, 1048576] (room for [CLS] and [SEP]), got ",
               options.max_len);
-  FROST_CHECK(std::isfinite(options.test_frac) && options.test_frac > 0 &&
-                  options.test_frac < 1,
+  FROST_CHECK(std::isfinite(options.test_frac) && options.test_frac > 0 && options.test_frac < 1,
               "--test-frac must be in (0, 1), got ", options.test_frac);
   FROST_CHECK(options.chunk_rows >= 1, "--chunk-rows must be >= 1, got ", options.chunk_rows);
   const std::string& path = options.csv_path;
@@ -115,7 +116,8 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
   const size_t label_col = find_column(table, path, "label");
   const size_t text_col = find_column(table, path, "text");
   const auto n = static_cast<int64_t>(table.rows.size());
-  FROST_CHECK(n >= 2, path, ": holds ", n, " data row(s) after the header; need at least 2 "
+  FROST_CHECK(n >= 2, path, ": holds ", n,
+              " data row(s) after the header; need at least 2 "
               "(one for train.h5, one for test.h5)");
 
   bool all_int = true;
@@ -196,9 +198,9 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
       ++summary.train_per_class[y];
     }
   }
-  FROST_CHECK(!train_rows.empty() && !test_rows.empty(), path, ": --test-frac ",
-              options.test_frac, " splits the ", n, " rows into ", train_rows.size(),
-              " train and ", test_rows.size(), " test rows; both need at least one (each "
+  FROST_CHECK(!train_rows.empty() && !test_rows.empty(), path, ": --test-frac ", options.test_frac,
+              " splits the ", n, " rows into ", train_rows.size(), " train and ", test_rows.size(),
+              " test rows; both need at least one (each "
               "class contributes round(rows of the class * test-frac) test rows)");
 
   // 4. Write both files (each atomically; both or neither).
@@ -226,8 +228,7 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
     for (int64_t i = 0; i < m; ++i) {
       const int64_t r = rows[static_cast<size_t>(i)];
       std::copy(ids.begin() + r * len, ids.begin() + (r + 1) * len, split_ids.begin() + i * len);
-      std::copy(mask.begin() + r * len, mask.begin() + (r + 1) * len,
-                split_mask.begin() + i * len);
+      std::copy(mask.begin() + r * len, mask.begin() + (r + 1) * len, split_mask.begin() + i * len);
       split_labels[static_cast<size_t>(i)] = labels[static_cast<size_t>(r)];
     }
     split = {options.out_dir + "/" + name, m};

@@ -25,13 +25,13 @@ namespace frost::data {
 
 /// What to convert, and where to.
 struct TextPrepOptions {
-  std::string csv_path;    ///< input CSV (see read_csv) with columns `label` and `text`
-  std::string vocab_path;  ///< WordPiece vocab.txt (e.g. all-MiniLM-L6-v2's)
-  std::string out_dir;     ///< created if missing; receives train.h5 and test.h5
-  int64_t max_len = 128;   ///< tokens per row incl. [CLS] and [SEP], >= 2
-  double test_frac = 0.2;  ///< fraction of each class that goes to test.h5, in (0, 1)
-  uint64_t seed = 0;       ///< seeds the shuffle that decides the split and the row order
-  bool lower_case = true;  ///< uncased vocabulary (WordPieceTokenizer::from_vocab_file)
+  std::string csv_path;       ///< input CSV (see read_csv) with columns `label` and `text`
+  std::string vocab_path;     ///< WordPiece vocab.txt (e.g. all-MiniLM-L6-v2's)
+  std::string out_dir;        ///< created if missing; receives train.h5 and test.h5
+  int64_t max_len = 128;      ///< tokens per row incl. [CLS] and [SEP], >= 2
+  double test_frac = 0.2;     ///< fraction of each class that goes to test.h5, in (0, 1)
+  uint64_t seed = 0;          ///< seeds the shuffle that decides the split and the row order
+  bool lower_case = true;     ///< uncased vocabulary (WordPieceTokenizer::from_vocab_file)
   int64_t chunk_rows = 1024;  ///< HDF5 chunk rows (see WriteOptions::chunk_rows)
 };
 
@@ -40,13 +40,13 @@ struct TextPrepSummary {
   PrepSplit train, test;
   /// The original label of each class: label i of the files is label_values[i].
   std::vector<std::string> label_values;
-  bool integer_labels = false;          ///< every label was an integer (class_ids written)
+  bool integer_labels = false;  ///< every label was an integer (class_ids written)
   std::vector<int64_t> train_per_class, test_per_class;  ///< rows of each class
   int64_t vocab_size = 0;
   int64_t max_len = 0;
   /// Per CSV data row (file order): [CLS] + pieces + [SEP] before truncation.
   std::vector<int64_t> token_lengths;
-  int64_t num_truncated = 0;  ///< rows whose token_lengths > max_len
+  int64_t num_truncated = 0;                       ///< rows whose token_lengths > max_len
   double read_s = 0, tokenize_s = 0, write_s = 0;  ///< wall time of the three phases
 };
 

@@ -25,8 +25,8 @@ struct GradReducer::Impl {
     int64_t offset = 0;  // elements into the bucket
     int64_t numel = 0;
     torch::Tensor grad_alias;  // the slot's bucket memory in the parameter's shape (see finalize)
-    int64_t last_micro = -1;  // micro-batch of the slot's latest gradient this step (-1: none)
-    bool filled = false;      // got its gradient of the last micro-batch
+    int64_t last_micro = -1;   // micro-batch of the slot's latest gradient this step (-1: none)
+    bool filled = false;       // got its gradient of the last micro-batch
   };
   struct Bucket {
     torch::Tensor flat;          // [numel], the parameters' dtype
@@ -40,24 +40,27 @@ struct GradReducer::Impl {
   std::vector<Bucket> buckets;
   std::vector<std::pair<torch::Tensor, unsigned>> hooks;  // (param, hook id)
   double inv_world = 1.0;
-  torch::Tensor inv_world_t;  // the same as a 0-dim tensor (mul_out's operand; the float slot keeps its dtype)
+  // inv_world as a 0-dim tensor (mul_out's operand; the float slot keeps its dtype).
+  torch::Tensor inv_world_t;
   std::mutex mu;
   bool step_open = false;
   int64_t micro_batches = 1;  // backward passes in the open step
   int64_t micro = 0;          // the current one, in [0, micro_batches)
-  int64_t next_launch = 0;  // buckets [0, next_launch) are launched
+  int64_t next_launch = 0;    // buckets [0, next_launch) are launched
   ReduceStats last;
 
   explicit Impl(comm::Communicator& c) : comm(c) {}
 
   void launch_ready_locked() {
-    while (next_launch < static_cast<int64_t>(buckets.size()) && buckets[next_launch].pending == 0) {
+    while (next_launch < static_cast<int64_t>(buckets.size()) &&
+           buckets[next_launch].pending == 0) {
       launch_locked(next_launch);
     }
   }
 
   void launch_locked(int64_t b) {
-    FROST_ASSERT(b == next_launch, "bucket ", b, " launched out of order (next is ", next_launch, ")");
+    FROST_ASSERT(b == next_launch, "bucket ", b, " launched out of order (next is ", next_launch,
+                 ")");
     Bucket& bucket = buckets[b];
     ++next_launch;
     // A slot whose parameter got no gradient in this step still holds the last step's value
@@ -102,8 +105,8 @@ struct GradReducer::Impl {
 GradReducer::GradReducer(torch::nn::Module& model, comm::Communicator& comm,
                          int64_t bucket_cap_bytes)
     : impl_(std::make_unique<Impl>(comm)) {
-  FROST_CHECK(bucket_cap_bytes >= 1, "dist.bucket_cap_mb must be positive, got ",
-              bucket_cap_bytes, " bytes");
+  FROST_CHECK(bucket_cap_bytes >= 1, "dist.bucket_cap_mb must be positive, got ", bucket_cap_bytes,
+              " bytes");
   impl_->inv_world = 1.0 / comm.world_size();
   impl_->inv_world_t = torch::scalar_tensor(impl_->inv_world, torch::kDouble);
   auto named = model.named_parameters(/*recurse=*/true);
@@ -144,8 +147,8 @@ GradReducer::GradReducer(torch::nn::Module& model, comm::Communicator& comm,
       impl_->slots[s].offset = numel;
       numel += impl_->slots[s].numel;
     }
-    bucket.flat = torch::zeros({numel}, impl_->slots[members.front()].param.options()
-                                            .requires_grad(false));
+    bucket.flat =
+        torch::zeros({numel}, impl_->slots[members.front()].param.options().requires_grad(false));
     // Note [Gradients in bucket memory]: after finalize() each parameter's .grad() is this
     // alias of its slot: the averaged gradient is not copied out of the bucket. The alias
     // shares the bucket's storage through set_() rather than being an autograd view, so that
@@ -154,7 +157,8 @@ GradReducer::GradReducer(torch::nn::Module& model, comm::Communicator& comm,
       auto& slot = impl_->slots[s];
       const auto sizes = slot.param.sizes();
       std::vector<int64_t> strides(sizes.size(), 1);  // contiguous, as the slot is filled
-      for (int64_t d = static_cast<int64_t>(sizes.size()) - 2; d >= 0; --d) strides[d] = strides[d + 1] * sizes[d + 1];
+      for (int64_t d = static_cast<int64_t>(sizes.size()) - 2; d >= 0; --d)
+        strides[d] = strides[d + 1] * sizes[d + 1];
       torch::NoGradGuard no_grad;
       slot.grad_alias = torch::empty({0}, bucket.flat.options());
       slot.grad_alias.set_(bucket.flat.storage(), slot.offset, sizes, strides);
@@ -209,7 +213,8 @@ void GradReducer::next_micro_batch() {
   FROST_ASSERT(impl_->micro + 1 < impl_->micro_batches, "next_micro_batch() beyond the ",
                impl_->micro_batches, " micro-batches given to prepare_step()");
   ++impl_->micro;
-  for (auto& s : impl_->slots) s.param.mutable_grad() = torch::Tensor();  // no accumulation in .grad
+  for (auto& s : impl_->slots)
+    s.param.mutable_grad() = torch::Tensor();  // no accumulation in .grad
 }
 
 void GradReducer::finalize() {
@@ -217,8 +222,9 @@ void GradReducer::finalize() {
   {
     std::lock_guard<std::mutex> g(impl_->mu);
     FROST_ASSERT(impl_->step_open, "finalize() without prepare_step()");
-    FROST_ASSERT(impl_->micro + 1 == impl_->micro_batches, "finalize() in micro-batch ", impl_->micro,
-                 " of ", impl_->micro_batches, " (call next_micro_batch() between backward passes)");
+    FROST_ASSERT(impl_->micro + 1 == impl_->micro_batches, "finalize() in micro-batch ",
+                 impl_->micro, " of ", impl_->micro_batches,
+                 " (call next_micro_batch() between backward passes)");
     impl_->step_open = false;
     // Buckets with slots that got no gradient carry zeros there (Note [Bucket order]).
     while (impl_->next_launch < static_cast<int64_t>(impl_->buckets.size())) {
@@ -233,14 +239,16 @@ void GradReducer::finalize() {
   for (auto& b : impl_->buckets) {
     if (b.work) impl_->last.all_reduce_s += b.work->duration_s();
   }
-  for (auto& s : impl_->slots) s.param.mutable_grad() = s.grad_alias;  // Note [Gradients in bucket memory]
+  for (auto& s : impl_->slots)
+    s.param.mutable_grad() = s.grad_alias;  // Note [Gradients in bucket memory]
   impl_->last.finalize_s = seconds_since(t0);
 }
 
 void GradReducer::cancel_step() {
   std::lock_guard<std::mutex> g(impl_->mu);
   FROST_ASSERT(impl_->step_open, "cancel_step() without prepare_step()");
-  FROST_ASSERT(impl_->next_launch == 0, "cancel_step() after buckets were launched (call it before backward)");
+  FROST_ASSERT(impl_->next_launch == 0,
+               "cancel_step() after buckets were launched (call it before backward)");
   impl_->step_open = false;
 }
 

@@ -68,7 +68,7 @@ struct ReduceStats {
   /// Seconds the all-reduces took in the backend, summed over buckets (Work::duration_s). With
   /// overlap, most of it passes during backward: hidden = 1 - wait_s / all_reduce_s.
   double all_reduce_s = 0.0;
-  double finalize_s = 0.0;       ///< seconds in finalize() overall
+  double finalize_s = 0.0;  ///< seconds in finalize() overall
 };
 
 class GradReducer {

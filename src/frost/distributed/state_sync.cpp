@@ -31,7 +31,8 @@ std::string hex(uint64_t v) {
 }  // namespace
 
 namespace {
-void broadcast_tensors(const std::vector<torch::Tensor>& tensors, comm::Communicator& comm, int root) {
+void broadcast_tensors(const std::vector<torch::Tensor>& tensors, comm::Communicator& comm,
+                       int root) {
   torch::NoGradGuard no_grad;
   std::vector<std::shared_ptr<comm::Work>> works;
   std::vector<torch::Tensor> staged;  // non-contiguous tensors go through a contiguous copy
@@ -68,12 +69,15 @@ std::string module_signature(torch::nn::Module& module) {
        << p.value().requires_grad() << "\n";
   }
   for (const auto& b : module.named_buffers(true)) {
-    os << "buffer " << b.key() << " " << b.value().sizes() << " " << b.value().scalar_type() << "\n";
+    os << "buffer " << b.key() << " " << b.value().sizes() << " " << b.value().scalar_type()
+       << "\n";
   }
   return os.str();
 }
 
-uint64_t fnv1a64(const std::string& text) { return fnv1a64_bytes(text.data(), text.size(), kFnvOffset); }
+uint64_t fnv1a64(const std::string& text) {
+  return fnv1a64_bytes(text.data(), text.size(), kFnvOffset);
+}
 
 namespace {
 // "[section] 'mine' on rank r, 'ref' on rank 0" for the first line that differs between two
@@ -82,7 +86,8 @@ std::string first_difference(const std::string& mine, const std::string& ref, in
   std::istringstream a(mine), b(ref);
   std::string la, lb, section;
   while (true) {
-    const bool ha = static_cast<bool>(std::getline(a, la)), hb = static_cast<bool>(std::getline(b, lb));
+    const bool ha = static_cast<bool>(std::getline(a, la)),
+               hb = static_cast<bool>(std::getline(b, lb));
     if (!ha && !hb) return "none";
     if (!ha) la = "<end>";
     if (!hb) lb = "<end>";
@@ -115,7 +120,8 @@ void check_same_across_ranks(const std::string& text, const std::string& what,
   auto bytes = torch::empty({size.item<int64_t>()}, torch::kUInt8);
   if (comm.rank() == 0) std::memcpy(bytes.data_ptr(), text.data(), text.size());
   comm.broadcast(bytes, 0);
-  const std::string ref_text(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
+  const std::string ref_text(static_cast<const char*>(bytes.data_ptr()),
+                             static_cast<size_t>(bytes.numel()));
   std::ostringstream os;
   os << "ranks disagree on the " << what << ": ";
   for (size_t i = 0; i < differ.size(); ++i) {
@@ -123,7 +129,8 @@ void check_same_across_ranks(const std::string& text, const std::string& what,
        << hex(static_cast<uint64_t>(all[differ[i]].item<int64_t>()));
   }
   os << " but rank 0 has " << hex(static_cast<uint64_t>(ref));
-  if (text != ref_text) os << "; first difference: " << first_difference(text, ref_text, comm.rank());
+  if (text != ref_text)
+    os << "; first difference: " << first_difference(text, ref_text, comm.rank());
   os << "; every rank must be started with the same config file, command line, model and data";
   Error error(os.str());
   error.set_rank(comm.rank());

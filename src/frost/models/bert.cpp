@@ -56,11 +56,9 @@ void validate(const BertConfig& c, const std::string& where) {
   for (const auto& [name, value] : positive) {
     FROST_CHECK(value >= 1, where, ": ", name, " must be >= 1, got ", value);
   }
-  FROST_CHECK(c.hidden_size % c.num_attention_heads == 0, where, ": hidden_size (",
-              c.hidden_size, ") must be a multiple of num_attention_heads (",
-              c.num_attention_heads, ")");
-  FROST_CHECK(c.layer_norm_eps > 0, where, ": layer_norm_eps must be > 0, got ",
-              c.layer_norm_eps);
+  FROST_CHECK(c.hidden_size % c.num_attention_heads == 0, where, ": hidden_size (", c.hidden_size,
+              ") must be a multiple of num_attention_heads (", c.num_attention_heads, ")");
+  FROST_CHECK(c.layer_norm_eps > 0, where, ": layer_norm_eps must be > 0, got ", c.layer_norm_eps);
   FROST_CHECK(c.hidden_dropout_prob >= 0 && c.hidden_dropout_prob < 1, where,
               ": hidden_dropout_prob must be in [0, 1), got ", c.hidden_dropout_prob);
   FROST_CHECK(c.attention_probs_dropout_prob >= 0 && c.attention_probs_dropout_prob < 1, where,
@@ -69,8 +67,7 @@ void validate(const BertConfig& c, const std::string& where) {
   FROST_CHECK(c.initializer_range >= 0, where, ": initializer_range must be >= 0, got ",
               c.initializer_range);
   FROST_CHECK(c.pad_token_id >= 0 && c.pad_token_id < c.vocab_size, where,
-              ": pad_token_id must be in [0, vocab_size=", c.vocab_size, "), got ",
-              c.pad_token_id);
+              ": pad_token_id must be in [0, vocab_size=", c.vocab_size, "), got ", c.pad_token_id);
   FROST_CHECK(c.hidden_act == "gelu", where, ": hidden_act '", c.hidden_act,
               "' is not supported; Frost's BERT implements \"gelu\" (the exact erf form) only");
 }
@@ -78,16 +75,13 @@ void validate(const BertConfig& c, const std::string& where) {
 /// torch.finfo(dtype).min: HF's additive mask value for padding positions.
 double lowest_of(c10::ScalarType dtype) {
   switch (dtype) {
-    case c10::ScalarType::Float:
-      return std::numeric_limits<float>::lowest();
-    case c10::ScalarType::Double:
-      return std::numeric_limits<double>::lowest();
+    case c10::ScalarType::Float: return std::numeric_limits<float>::lowest();
+    case c10::ScalarType::Double: return std::numeric_limits<double>::lowest();
     case c10::ScalarType::Half:
       return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
     case c10::ScalarType::BFloat16:
       return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
-    default:
-      FROST_CHECK(false, "BERT backbone: parameters must be floating point, got ", dtype);
+    default: FROST_CHECK(false, "BERT backbone: parameters must be floating point, got ", dtype);
   }
   return 0;  // unreachable
 }
@@ -106,8 +100,7 @@ class BertEmbeddingsImpl : public torch::nn::Module {
             torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, c.hidden_size)
                                      .padding_idx(c.pad_token_id)))),
         position_embeddings_(register_module(
-            "position_embeddings",
-            torch::nn::Embedding(c.max_position_embeddings, c.hidden_size))),
+            "position_embeddings", torch::nn::Embedding(c.max_position_embeddings, c.hidden_size))),
         token_type_embeddings_(register_module(
             "token_type_embeddings", torch::nn::Embedding(c.type_vocab_size, c.hidden_size))),
         layer_norm_(register_module("LayerNorm", make_layer_norm(c))),
@@ -344,8 +337,8 @@ class BertBackboneImpl : public BackboneImpl {
     FROST_CHECK(length >= 1, "BERT backbone: empty sequences (L = 0)");
     FROST_CHECK(length <= config_.max_position_embeddings, "BERT backbone: sequence length ",
                 length, " exceeds max_position_embeddings = ", config_.max_position_embeddings,
-                " (config.json); truncate the inputs to at most ",
-                config_.max_position_embeddings, " tokens");
+                " (config.json); truncate the inputs to at most ", config_.max_position_embeddings,
+                " tokens");
     if (x.numel() > 0) {
       // One device-to-host copy for both bounds.
       const torch::Tensor bounds = torch::stack({x.min(), x.max()}).cpu();
@@ -358,8 +351,10 @@ class BertBackboneImpl : public BackboneImpl {
     if (!attention_mask.defined()) {
       return torch::ones_like(x);
     }
-    FROST_CHECK(attention_mask.sizes() == x.sizes(), "BERT backbone: attention_mask must have "
-                "the shape of the token ids ", x.sizes(), ", got ", attention_mask.sizes());
+    FROST_CHECK(attention_mask.sizes() == x.sizes(),
+                "BERT backbone: attention_mask must have "
+                "the shape of the token ids ",
+                x.sizes(), ", got ", attention_mask.sizes());
     return attention_mask.to(x.device());
   }
 
@@ -383,8 +378,8 @@ class BertBackboneImpl : public BackboneImpl {
 
 void read_int(const nlohmann::json& j, const char* name, int64_t& out, const std::string& path) {
   if (!j.contains(name)) return;
-  FROST_CHECK(j[name].is_number_integer(), path, ": field '", name,
-              "' must be an integer, got ", json_excerpt(j[name]));
+  FROST_CHECK(j[name].is_number_integer(), path, ": field '", name, "' must be an integer, got ",
+              json_excerpt(j[name]));
   out = j[name].get<int64_t>();
 }
 
@@ -408,7 +403,8 @@ void read_string(const nlohmann::json& j, const char* name, std::string& out,
 BertConfig BertConfig::from_json_file(const std::string& path) {
   std::ifstream in(path);
   FROST_CHECK(in.good(), "cannot open BERT config '", path,
-              "' (model.hf_config, or config.json next to model.weights): the Hugging Face config.json of the checkpoint");
+              "' (model.hf_config, or config.json next to model.weights): the Hugging Face "
+              "config.json of the checkpoint");
   std::ostringstream text;
   text << in.rdbuf();
   const std::string bytes = text.str();
@@ -429,7 +425,8 @@ BertConfig BertConfig::from_json_file(const std::string& path) {
                 json_excerpt(j["position_embedding_type"]), ", only \"absolute\" is supported");
   }
   if (j.contains("is_decoder")) {
-    FROST_CHECK(j["is_decoder"] == false, path, ": is_decoder is true; only encoders are supported");
+    FROST_CHECK(j["is_decoder"] == false, path,
+                ": is_decoder is true; only encoders are supported");
   }
 
   BertConfig c;  // missing fields keep HF BertConfig's defaults (BERT-base)

@@ -28,7 +28,7 @@ struct BertConfig {
   double hidden_dropout_prob = 0.1;
   double attention_probs_dropout_prob = 0.1;
   std::string hidden_act = "gelu";  ///< gelu (erf form) only
-  int64_t pad_token_id = 0;         ///< padding_idx of word_embeddings (row zeroed at init, no grad)
+  int64_t pad_token_id = 0;  ///< padding_idx of word_embeddings (row zeroed at init, no grad)
   double initializer_range = 0.02;  ///< std of the normal init of Linear/Embedding weights
 
   /// Reads config.json. Throws frost::Error naming the file and the bad field.
@@ -41,7 +41,8 @@ struct BertConfig {
 /// BertForSequenceClassification) or "mean" (mean of the last hidden states over the
 /// attention mask, as sentence-transformers). feature_dim() = hidden_size.
 /// Throws frost::Error for bad sizes or an unknown pooling.
-std::shared_ptr<BackboneImpl> make_bert_backbone(const BertConfig& config, const std::string& pooling);
+std::shared_ptr<BackboneImpl> make_bert_backbone(const BertConfig& config,
+                                                 const std::string& pooling);
 
 /// The BertConfig of a backbone made by make_bert_backbone, or nullptr for other backbones.
 const BertConfig* bert_config_of(const BackboneImpl& backbone);

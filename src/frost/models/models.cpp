@@ -142,9 +142,9 @@ class ResNetImpl : public BackboneImpl {
         const int64_t block_stride = i == 0 ? stride : 1;
         torch::nn::Sequential downsample{nullptr};
         if (block_stride != 1 || channels != planes * Block::kExpansion) {
-          downsample = torch::nn::Sequential(
-              conv1x1(channels, planes * Block::kExpansion, block_stride),
-              torch::nn::BatchNorm2d(planes * Block::kExpansion));
+          downsample =
+              torch::nn::Sequential(conv1x1(channels, planes * Block::kExpansion, block_stride),
+                                    torch::nn::BatchNorm2d(planes * Block::kExpansion));
         }
         layer->push_back(std::make_shared<Block>(channels, planes, block_stride, downsample));
         channels = planes * Block::kExpansion;
@@ -165,9 +165,9 @@ class ResNetImpl : public BackboneImpl {
 
   using BackboneImpl::forward;
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& /*attention_mask*/) override {
-    FROST_CHECK(x.dim() == 4 && x.size(1) == in_channels_,
-                "ResNet backbone: expected input [B, ", in_channels_, ", H, W], got ",
-                x.sizes(), "; set model.in_channels to the number of image channels");
+    FROST_CHECK(x.dim() == 4 && x.size(1) == in_channels_, "ResNet backbone: expected input [B, ",
+                in_channels_, ", H, W], got ", x.sizes(),
+                "; set model.in_channels to the number of image channels");
     x = torch::relu(bn1_->forward(conv1_->forward(x)));
     if (!small_input_) x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);
     for (auto& layer : layers_) x = layer->forward(x);
@@ -205,8 +205,8 @@ class MlpImpl : public BackboneImpl {
     FROST_CHECK(x.dim() >= 1, "MLP backbone: expected input [B, ...], got a scalar");
     const int64_t features = x.dim() == 1 ? 1 : x.numel() / std::max<int64_t>(x.size(0), 1);
     FROST_CHECK(features == in_features_, "MLP backbone: expected ", in_features_,
-                " input features per sample (model.in_features), got input of shape ",
-                x.sizes(), " = ", features, " features per sample after flattening");
+                " input features per sample (model.in_features), got input of shape ", x.sizes(),
+                " = ", features, " features per sample after flattening");
     x = x.dim() == 1 ? x.unsqueeze(1) : x.flatten(1);
     // An empty nn::Sequential throws on forward; with no hidden layers the MLP is the
     // identity on the flattened input.

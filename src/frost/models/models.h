@@ -25,10 +25,11 @@ struct BackboneSpec {
   bool small_input = false;       ///< 3x3 stride-1 stem and no max-pool (for 28x28 / 32x32 inputs)
   int64_t in_features = 0;        ///< MLP input dimension D_in (inputs are flattened)
   std::vector<int64_t> hidden = {256, 256};  ///< MLP hidden sizes
-  std::string config_path;     ///< bert: Hugging Face config.json of the checkpoint
-  std::string pooling = "cls";  ///< bert: cls | mean (mean over attention_mask tokens)
-  std::string torchscript_path;  ///< torchscript: a module saved with torch.jit.save
-  int64_t feature_dim = 0;       ///< torchscript: output width D (0 = the module's feature_dim attribute)
+  std::string config_path;                   ///< bert: Hugging Face config.json of the checkpoint
+  std::string pooling = "cls";               ///< bert: cls | mean (mean over attention_mask tokens)
+  std::string torchscript_path;              ///< torchscript: a module saved with torch.jit.save
+  int64_t feature_dim =
+      0;  ///< torchscript: output width D (0 = the module's feature_dim attribute)
 };
 
 /// A backbone maps an input batch to features [B, D] float32.

@@ -190,11 +190,10 @@ void write_safetensors(const std::string& path,
                 "'): invalid tensor name '", name, "'");
     FROST_CHECK(tensor.defined(), "write_safetensors('", path, "'): tensor '", name,
                 "' is undefined");
-    FROST_CHECK(
-        find_dtype(tensor.scalar_type()) != nullptr, "write_safetensors('", path, "'): tensor '",
-        name, "' has dtype ", tensor.scalar_type(),
-        ", which safetensors (as Frost writes it) does not support; supported: ",
-        kSafetensorsDtypeList);
+    FROST_CHECK(find_dtype(tensor.scalar_type()) != nullptr, "write_safetensors('", path,
+                "'): tensor '", name, "' has dtype ", tensor.scalar_type(),
+                ", which safetensors (as Frost writes it) does not support; supported: ",
+                kSafetensorsDtypeList);
     sorted.emplace_back(name, tensor.detach().to(torch::kCPU).contiguous());
   }
   std::sort(sorted.begin(), sorted.end(),

@@ -1,4 +1,5 @@
-// safetensors header parsing and validation (no LibTorch, although it sits in frost::models: the fuzz targets and frost::models share it).
+// safetensors header parsing and validation (no LibTorch, although it sits in frost::models: the
+// fuzz targets and frost::models share it).
 //
 // Note [safetensors validation]
 // The header is untrusted input: a truncated download, a file of another format or a
@@ -135,9 +136,9 @@ SafetensorsHeader parse_safetensors_header(const unsigned char* file, uint64_t f
 
   nlohmann::json header;
   try {
-    header = parse_json_bounded(file + 8, file + 8 + header_bytes,
-                                path + ": the safetensors header",
-                                " (a valid header needs 3): corrupt file, or not a safetensors file?");
+    header =
+        parse_json_bounded(file + 8, file + 8 + header_bytes, path + ": the safetensors header",
+                           " (a valid header needs 3): corrupt file, or not a safetensors file?");
   } catch (const nlohmann::json::exception& e) {
     throw Error(path + ": the safetensors header is not valid JSON (" + e.what() +
                 "): corrupt file, or not a safetensors file?");

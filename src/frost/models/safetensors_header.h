@@ -32,7 +32,7 @@ int64_t safetensors_dtype_size(const std::string& dtype);
 
 /// One tensor's entry in a safetensors header.
 struct SafetensorsEntry {
-  std::string dtype;           ///< "F32", "F16", "BF16", "F64", "I64", "I32", "U8", ...
+  std::string dtype;  ///< "F32", "F16", "BF16", "F64", "I64", "I32", "U8", ...
   std::vector<int64_t> shape;
   int64_t begin = 0, end = 0;  ///< byte offsets into the data area
 };

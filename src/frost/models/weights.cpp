@@ -104,7 +104,8 @@ class WeightsSource {
 
  private:
   void read_pickle() {
-    FROST_CHECK(std::ifstream(path_, std::ios::binary).good(), "weights '", path_, "': cannot open the file");
+    FROST_CHECK(std::ifstream(path_, std::ios::binary).good(), "weights '", path_,
+                "': cannot open the file");
     c10::IValue value;
     try {
       value = load_pickle_file(path_);
@@ -200,7 +201,8 @@ c10::IValue load_pickle_file(const std::string& path) {
   // The first seven parameters are the same in LibTorch 1.13 and 2.x; "data" is the archive
   // name torch.save and pickle_save use (torch::pickle_load passes the same).
   return torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
-                                           /*type_resolver=*/{}, /*obj_loader=*/{}, /*device=*/{}, reader);
+                                           /*type_resolver=*/{}, /*obj_loader=*/{}, /*device=*/{},
+                                           reader);
 }
 
 std::string torch_error_message(const std::exception& e) {
@@ -304,8 +306,8 @@ LoadReport load_weights(torch::nn::Module& module, const std::string& path,
     for (const std::string& key : source.keys()) used = used || key.rfind(file_prefix, 0) == 0;
     const auto keys = source.keys();
     FROST_CHECK(used, "weights '", path, "': no key starts with the prefix '", file_prefix,
-                "' (model.weights_prefix); the file's keys look like '", keys.empty() ? "" : keys.front(),
-                "'");
+                "' (model.weights_prefix); the file's keys look like '",
+                keys.empty() ? "" : keys.front(), "'");
   }
 
   LoadReport report;

@@ -59,7 +59,8 @@ struct LoadReport {
 /// every missing key, unexpected key and shape mismatch and throws one frost::Error listing
 /// them all by name (with shapes) unless the options allow them; nothing is copied then.
 /// Also throws frost::Error for an unreadable or malformed file.
-LoadReport load_weights(torch::nn::Module& module, const std::string& path, const LoadOptions& options);
+LoadReport load_weights(torch::nn::Module& module, const std::string& path,
+                        const LoadOptions& options);
 
 /// True when `name` matches `pattern`: equal, or, for a pattern ending in '*', starting with the
 /// pattern's text before the '*' ("head.*" matches "head.weight"; "*" matches everything).

@@ -65,7 +65,6 @@ std::u32string decode_utf8(const std::string& text) {
   return out;
 }
 
-
 utf8proc_category_t category(char32_t cp) {
   return static_cast<utf8proc_category_t>(utf8proc_category(static_cast<utf8proc_int32_t>(cp)));
 }
@@ -73,8 +72,8 @@ utf8proc_category_t category(char32_t cp) {
 // Unicode White_Space (Rust's char::is_whitespace, which `tokenizers` uses).
 bool is_whitespace(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-         c == 0x205F || c == 0x3000;
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+         c == 0x3000;
 }
 
 // Cc, Cf, Co, Cs but not TAB/LF/CR (those are whitespace). Cn (unassigned) is not control:
@@ -126,8 +125,8 @@ void nfd(const std::u32string& in, std::u32string& out) {
       continue;
     }
     int boundclass = UTF8PROC_BOUNDCLASS_START;
-    const utf8proc_ssize_t n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(cp), buf,
-                                                       32, UTF8PROC_DECOMPOSE, &boundclass);
+    const utf8proc_ssize_t n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(cp), buf, 32,
+                                                       UTF8PROC_DECOMPOSE, &boundclass);
     FROST_ASSERT(n >= 1 && n <= 32, "utf8proc_decompose_char(", static_cast<uint32_t>(cp),
                  ") returned ", n);
     for (utf8proc_ssize_t i = 0; i < n; ++i) out += static_cast<char32_t>(buf[i]);
@@ -175,11 +174,12 @@ WordPieceTokenizer WordPieceTokenizer::from_vocab_file(const std::string& path, 
   return from_tokens(std::move(tokens), lower_case, path);
 }
 
-WordPieceTokenizer WordPieceTokenizer::from_tokens(std::vector<std::string> tokens,
-                                                   bool lower_case, const std::string& source) {
+WordPieceTokenizer WordPieceTokenizer::from_tokens(std::vector<std::string> tokens, bool lower_case,
+                                                   const std::string& source) {
   FROST_CHECK(!tokens.empty(), source, ": the WordPiece vocabulary is empty");
   FROST_CHECK(tokens.size() <= static_cast<size_t>(std::numeric_limits<int32_t>::max()), source,
-              ": the WordPiece vocabulary has ", tokens.size(), " tokens, more than int32 ids "
+              ": the WordPiece vocabulary has ", tokens.size(),
+              " tokens, more than int32 ids "
               "can number");
   WordPieceTokenizer t;
   t.lower_case_ = lower_case;
@@ -189,7 +189,8 @@ WordPieceTokenizer WordPieceTokenizer::from_tokens(std::vector<std::string> toke
   auto special = [&](const char* name) {
     const int32_t id = t.token_to_id(name);
     FROST_CHECK(id >= 0, source, ": the WordPiece vocabulary (", t.tokens_.size(),
-                " tokens) has no ", name, " token; a BERT vocabulary needs [CLS], [SEP], [PAD] "
+                " tokens) has no ", name,
+                " token; a BERT vocabulary needs [CLS], [SEP], [PAD] "
                 "and [UNK], one per line (is this a vocab.txt?)");
     return id;
   };
@@ -349,8 +350,10 @@ std::vector<std::string> WordPieceTokenizer::tokenize(const std::string& text) c
 }
 
 std::vector<int32_t> WordPieceTokenizer::encode(const std::string& text, int64_t max_len) const {
-  FROST_CHECK(max_len >= 2, "WordPieceTokenizer::encode: max_len must be >= 2 (room for [CLS] "
-                            "and [SEP]), got ", max_len);
+  FROST_CHECK(max_len >= 2,
+              "WordPieceTokenizer::encode: max_len must be >= 2 (room for [CLS] "
+              "and [SEP]), got ",
+              max_len);
   std::vector<int32_t> pieces = piece_ids(text);
   const auto keep = std::min<size_t>(pieces.size(), static_cast<size_t>(max_len - 2));
   std::vector<int32_t> ids;

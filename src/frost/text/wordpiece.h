@@ -116,8 +116,8 @@ class WordPieceTokenizer {
   template <typename OnText, typename OnSpecial>
   void split_special(const std::string& text, OnText&& on_text, OnSpecial&& on_special) const;
 
-  std::vector<std::string> tokens_;                // id -> token
-  std::unordered_map<std::string, int32_t> ids_;   // token -> id (last line wins)
+  std::vector<std::string> tokens_;               // id -> token
+  std::unordered_map<std::string, int32_t> ids_;  // token -> id (last line wins)
   bool lower_case_ = true;
   int32_t cls_id_ = -1, sep_id_ = -1, pad_id_ = -1, unk_id_ = -1;
   std::vector<std::pair<std::string, int32_t>> specials_;  // longest first

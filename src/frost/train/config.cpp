@@ -12,8 +12,8 @@
 #include <map>
 #include <sstream>
 
-#include "frost/core/error.h"
 #include "frost/core/cli.h"
+#include "frost/core/error.h"
 #include "frost/core/strings.h"
 
 namespace po = boost::program_options;
@@ -44,10 +44,10 @@ std::string format_value(T v) {
 // order the "is not one of" message lists them.
 template <typename E>
 struct Choices;
-#define FROST_CHOICES(E, ...)                                              \
-  template <>                                                              \
-  struct Choices<E> {                                                      \
-    static constexpr std::pair<E, const char*> kAll[] = {__VA_ARGS__};     \
+#define FROST_CHOICES(E, ...)                                          \
+  template <>                                                          \
+  struct Choices<E> {                                                  \
+    static constexpr std::pair<E, const char*> kAll[] = {__VA_ARGS__}; \
   }
 FROST_CHOICES(BackboneKind, {BackboneKind::kResNet18, "resnet18"},
               {BackboneKind::kResNet34, "resnet34"}, {BackboneKind::kResNet50, "resnet50"},
@@ -86,7 +86,8 @@ E parse_choice(const std::string& key, const std::string& text) {
 // One table binds every key to its field, its help text and its printer, so that parsing,
 // --help and config.ini come from the same description.
 struct OptionTable {
-  po::options_description desc{"Options (INI: [section] key = value; command line: --section.key value)"};
+  po::options_description desc{
+      "Options (INI: [section] key = value; command line: --section.key value)"};
   std::vector<std::pair<std::string, std::function<std::string()>>> printers;
   // A choice is parsed as its text (so Boost never judges it) and converted by convert_choices.
   std::deque<std::string> choice_texts;  // a deque: Boost keeps pointers to the elements
@@ -117,7 +118,8 @@ void describe(OptionTable& t, Config& c) {
   // [model]
   t.add_choice("model.backbone", &c.model.backbone,
                "backbone: resnet18 | resnet34 | resnet50 | mlp | bert | torchscript");
-  t.add("model.width", &c.model.width, "ResNet base width (torchvision: 64); stages use w, 2w, 4w, 8w");
+  t.add("model.width", &c.model.width,
+        "ResNet base width (torchvision: 64); stages use w, 2w, 4w, 8w");
   t.add("model.small_input", &c.model.small_input,
         "ResNet stem for small images: 3x3 stride-1 conv, no max-pool (28x28, 32x32 inputs)");
   t.add("model.mlp_hidden", &c.model.mlp_hidden, "MLP hidden sizes, comma separated");
@@ -138,46 +140,56 @@ void describe(OptionTable& t, Config& c) {
         "comma-separated key patterns (trailing '*' = any suffix) of model.weights that may be "
         "left unused (heads of the source task)");
   t.add("model.hf_config", &c.model.hf_config,
-        "bert: the checkpoint's Hugging Face config.json (empty = config.json next to model.weights)");
-  t.add_choice("model.pooling", &c.model.pooling,
-        "bert: cls (BertPooler on [CLS], as BertForSequenceClassification) | mean (mean over tokens, "
-        "as sentence-transformers)");
-  t.add("model.torchscript", &c.model.torchscript,
-        "torchscript: a module saved with torch.jit.save mapping an input batch to [B, D] features");
+        "bert: the checkpoint's Hugging Face config.json (empty = config.json next to "
+        "model.weights)");
+  t.add_choice(
+      "model.pooling", &c.model.pooling,
+      "bert: cls (BertPooler on [CLS], as BertForSequenceClassification) | mean (mean over tokens, "
+      "as sentence-transformers)");
+  t.add(
+      "model.torchscript", &c.model.torchscript,
+      "torchscript: a module saved with torch.jit.save mapping an input batch to [B, D] features");
   t.add("model.feature_dim", &c.model.feature_dim,
         "torchscript: D, the width of its features (0 = the module's feature_dim attribute)");
-  t.add_choice("model.export_format", &c.model.export_format,
-        "also export model.safetensors + model.json under the source framework's names: auto "
-        "(resnet -> torchvision, bert -> huggingface-bert, else none) | none | torchvision | "
-        "huggingface-bert");
+  t.add_choice(
+      "model.export_format", &c.model.export_format,
+      "also export model.safetensors + model.json under the source framework's names: auto "
+      "(resnet -> torchvision, bert -> huggingface-bert, else none) | none | torchvision | "
+      "huggingface-bert");
   // [data]
   t.add("data.train", &c.data.train, "training HDF5 file(s): path, glob or comma-separated list");
   t.add("data.test", &c.data.test, "evaluation HDF5 file(s); empty = no evaluation");
-  t.add("data.batch_size", &c.data.batch_size,
-        "per-rank micro-batch; the global batch is batch_size x train.grad_accum_steps x world size");
+  t.add(
+      "data.batch_size", &c.data.batch_size,
+      "per-rank micro-batch; the global batch is batch_size x train.grad_accum_steps x world size");
   t.add("data.eval_batch_size", &c.data.eval_batch_size, "per-rank evaluation batch");
   t.add("data.prefetch", &c.data.prefetch, "batches the loader thread reads ahead");
-  t.add("data.shuffle", &c.data.shuffle, "shuffle every epoch with a permutation seeded by (train.seed, epoch)");
+  t.add("data.shuffle", &c.data.shuffle,
+        "shuffle every epoch with a permutation seeded by (train.seed, epoch)");
   t.add("data.drop_last", &c.data.drop_last, "drop the last, short global batch of each epoch");
   // [train]
   t.add_choice("train.strategy", &c.train.strategy,
-        "full (everything trains) | head (frozen backbone + linear head, a linear probe)");
+               "full (everything trains) | head (frozen backbone + linear head, a linear probe)");
   t.add("train.epochs", &c.train.epochs, "epochs over the training set");
   t.add("train.seed", &c.train.seed, "seed of model init and data order (the same on every rank)");
-  t.add("train.threads", &c.train.threads, "intra-op threads per rank; 0 = cores / ranks on this node");
-  t.add("train.max_steps", &c.train.max_steps, "stop after this many optimizer steps (0 = no limit)");
+  t.add("train.threads", &c.train.threads,
+        "intra-op threads per rank; 0 = cores / ranks on this node");
+  t.add("train.max_steps", &c.train.max_steps,
+        "stop after this many optimizer steps (0 = no limit)");
   t.add("train.grad_accum_steps", &c.train.grad_accum_steps,
         "gradient accumulation: micro-batches of data.batch_size per rank per optimizer step; "
         "gradients are all-reduced once per step, after the last micro-batch");
-  t.add_choice("train.nonfinite_loss", &c.train.nonfinite_loss,
-        "on a NaN/Inf loss: stop (end the job naming step and rank) | skip (skip that step on every "
-        "rank; costs one tiny all-reduce per step)");
-  t.add_choice("train.feature_cache", &c.train.feature_cache,
-        "head strategy: off | memory | disk. The frozen backbone runs once per training sample "
-        "before the first epoch (each rank a disjoint range) and every epoch trains the head from "
-        "those features in the usual data order. memory: all-gathered into every rank's RAM "
-        "(N x D x 4 bytes per rank); disk: written by rank 0 as HDF5 files under "
-        "log.dir/feature_cache/ and read per batch like the training data");
+  t.add_choice(
+      "train.nonfinite_loss", &c.train.nonfinite_loss,
+      "on a NaN/Inf loss: stop (end the job naming step and rank) | skip (skip that step on every "
+      "rank; costs one tiny all-reduce per step)");
+  t.add_choice(
+      "train.feature_cache", &c.train.feature_cache,
+      "head strategy: off | memory | disk. The frozen backbone runs once per training sample "
+      "before the first epoch (each rank a disjoint range) and every epoch trains the head from "
+      "those features in the usual data order. memory: all-gathered into every rank's RAM "
+      "(N x D x 4 bytes per rank); disk: written by rank 0 as HDF5 files under "
+      "log.dir/feature_cache/ and read per batch like the training data");
   // [optim]
   t.add_choice("optim.name", &c.optim.name, "optimizer: sgd | adamw");
   t.add("optim.lr", &c.optim.lr, "peak learning rate");
@@ -191,9 +203,11 @@ void describe(OptionTable& t, Config& c) {
   t.add_choice("optim.schedule", &c.optim.schedule,
                "learning-rate schedule after warmup: cosine | constant");
   t.add("optim.warmup_frac", &c.optim.warmup_frac, "fraction of all steps in linear warmup from 0");
-  t.add("optim.warmup_steps", &c.optim.warmup_steps, "warmup steps (overrides warmup_frac when > 0)");
+  t.add("optim.warmup_steps", &c.optim.warmup_steps,
+        "warmup steps (overrides warmup_frac when > 0)");
   t.add("optim.min_lr", &c.optim.min_lr, "learning rate at the end of the cosine schedule");
-  t.add("optim.grad_clip", &c.optim.grad_clip, "clip the global gradient L2 norm to this (0 = off)");
+  t.add("optim.grad_clip", &c.optim.grad_clip,
+        "clip the global gradient L2 norm to this (0 = off)");
   // [dist]
   t.add("dist.bucket_cap_mb", &c.dist.bucket_cap_mib,
         "gradient bucket cap in MiB (PyTorch DDP default: 25)");
@@ -203,12 +217,16 @@ void describe(OptionTable& t, Config& c) {
   t.add("log.dir", &c.log.dir, "run directory: config.ini, metrics.jsonl, model.pt");
   t.add("log.level", &c.log.level, "log level: trace | debug | info | warn | error");
   t.add("log.every", &c.log.every, "progress line every this many steps (rank 0)");
-  t.add("checkpoint.every_steps", &c.checkpoint.every_steps,
-        "write a checkpoint every this many optimizer steps (0 = off); rank 0 writes it atomically");
-  t.add("checkpoint.every_epoch", &c.checkpoint.every_epoch, "write a checkpoint at the end of every epoch");
-  t.add("checkpoint.keep", &c.checkpoint.keep, "checkpoints kept in log.dir/checkpoints (oldest removed)");
+  t.add(
+      "checkpoint.every_steps", &c.checkpoint.every_steps,
+      "write a checkpoint every this many optimizer steps (0 = off); rank 0 writes it atomically");
+  t.add("checkpoint.every_epoch", &c.checkpoint.every_epoch,
+        "write a checkpoint at the end of every epoch");
+  t.add("checkpoint.keep", &c.checkpoint.keep,
+        "checkpoints kept in log.dir/checkpoints (oldest removed)");
   t.add("log.overwrite", &c.log.overwrite,
-        "allow starting in a run directory that already holds a finished run (its outputs are replaced)");
+        "allow starting in a run directory that already holds a finished run (its outputs are "
+        "replaced)");
 }
 
 std::string suggestion(const std::string& key) {
@@ -218,7 +236,8 @@ std::string suggestion(const std::string& key) {
   for (const auto& k : option_keys()) {
     // The edit distance is at least the difference in length: a key of a few kB (a garbled
     // INI file) is not compared character by character with every option.
-    if (std::abs(static_cast<int64_t>(key.size()) - static_cast<int64_t>(k.size())) > limit) continue;
+    if (std::abs(static_cast<int64_t>(key.size()) - static_cast<int64_t>(k.size())) > limit)
+      continue;
     const int64_t d = edit_distance(key, k);
     if (d < best_d) {
       best_d = d;
@@ -346,7 +365,8 @@ int64_t edit_distance(const std::string& a, const std::string& b) {
   for (size_t i = 1; i <= a.size(); ++i) {
     cur[0] = static_cast<int64_t>(i);
     for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      cur[j] =
+          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
     }
     std::swap(prev, cur);
   }
@@ -381,7 +401,8 @@ std::string Config::to_ini() const {
 }
 
 void Config::validate() const {
-  auto one_of = [](const std::string& key, const std::string& v, std::initializer_list<const char*> ok) {
+  auto one_of = [](const std::string& key, const std::string& v,
+                   std::initializer_list<const char*> ok) {
     std::string list;
     for (const char* o : ok) {
       if (v == o) return;
@@ -398,55 +419,75 @@ void Config::validate() const {
   FROST_CHECK(
       model.backbone != BackboneKind::kBert || !model.weights.empty() || !model.hf_config.empty(),
       "model.backbone = bert needs model.hf_config (config.json) or model.weights next to one");
-  FROST_CHECK(model.feature_dim >= 0, "config key model.feature_dim must be >= 0, got ", model.feature_dim);
+  FROST_CHECK(model.feature_dim >= 0, "config key model.feature_dim must be >= 0, got ",
+              model.feature_dim);
   one_of("log.level", log.level, {"trace", "debug", "info", "warn", "error"});
-  FROST_CHECK(!data.train.empty(), "config key data.train is empty: give the training HDF5 file(s) (--config FILE.ini or --data.train FILE.h5)");
+  FROST_CHECK(!data.train.empty(),
+              "config key data.train is empty: give the training HDF5 file(s) (--config FILE.ini "
+              "or --data.train FILE.h5)");
   FROST_CHECK(train.seed >= 0, "config key train.seed must be >= 0, got ", train.seed);
   FROST_CHECK(model.width >= 1, "config key model.width must be >= 1, got ", model.width);
-  FROST_CHECK(model.num_classes >= 0, "config key model.num_classes must be >= 0, got ", model.num_classes);
-  FROST_CHECK(data.batch_size >= 1, "config key data.batch_size must be >= 1, got ", data.batch_size);
+  FROST_CHECK(model.num_classes >= 0, "config key model.num_classes must be >= 0, got ",
+              model.num_classes);
+  FROST_CHECK(data.batch_size >= 1, "config key data.batch_size must be >= 1, got ",
+              data.batch_size);
   FROST_CHECK(data.eval_batch_size >= 1, "config key data.eval_batch_size must be >= 1, got ",
               data.eval_batch_size);
   FROST_CHECK(data.prefetch >= 1, "config key data.prefetch must be >= 1, got ", data.prefetch);
   FROST_CHECK(train.epochs >= 1, "config key train.epochs must be >= 1, got ", train.epochs);
   FROST_CHECK(train.threads >= 0, "config key train.threads must be >= 0, got ", train.threads);
-  FROST_CHECK(train.max_steps >= 0, "config key train.max_steps must be >= 0, got ", train.max_steps);
+  FROST_CHECK(train.max_steps >= 0, "config key train.max_steps must be >= 0, got ",
+              train.max_steps);
   FROST_CHECK(train.grad_accum_steps >= 1, "config key train.grad_accum_steps must be >= 1, got ",
               train.grad_accum_steps);
-  FROST_CHECK(optim.lr > 0 && std::isfinite(optim.lr), "config key optim.lr must be > 0 and finite, got ", optim.lr);
-  FROST_CHECK(optim.momentum >= 0 && optim.momentum < 1, "config key optim.momentum must be in [0, 1), got ",
-              optim.momentum);
-  FROST_CHECK(optim.weight_decay >= 0, "config key optim.weight_decay must be >= 0, got ", optim.weight_decay);
-  FROST_CHECK(optim.beta1 >= 0 && optim.beta1 < 1, "config key optim.beta1 must be in [0, 1), got ", optim.beta1);
-  FROST_CHECK(optim.beta2 >= 0 && optim.beta2 < 1, "config key optim.beta2 must be in [0, 1), got ", optim.beta2);
+  FROST_CHECK(optim.lr > 0 && std::isfinite(optim.lr),
+              "config key optim.lr must be > 0 and finite, got ", optim.lr);
+  FROST_CHECK(optim.momentum >= 0 && optim.momentum < 1,
+              "config key optim.momentum must be in [0, 1), got ", optim.momentum);
+  FROST_CHECK(optim.weight_decay >= 0, "config key optim.weight_decay must be >= 0, got ",
+              optim.weight_decay);
+  FROST_CHECK(optim.beta1 >= 0 && optim.beta1 < 1, "config key optim.beta1 must be in [0, 1), got ",
+              optim.beta1);
+  FROST_CHECK(optim.beta2 >= 0 && optim.beta2 < 1, "config key optim.beta2 must be in [0, 1), got ",
+              optim.beta2);
   FROST_CHECK(optim.eps > 0, "config key optim.eps must be > 0, got ", optim.eps);
   FROST_CHECK(optim.warmup_frac >= 0 && optim.warmup_frac <= 1,
               "config key optim.warmup_frac must be in [0, 1], got ", optim.warmup_frac);
-  FROST_CHECK(optim.warmup_steps >= 0, "config key optim.warmup_steps must be >= 0, got ", optim.warmup_steps);
+  FROST_CHECK(optim.warmup_steps >= 0, "config key optim.warmup_steps must be >= 0, got ",
+              optim.warmup_steps);
   FROST_CHECK(optim.min_lr >= 0 && optim.min_lr <= optim.lr,
               "config key optim.min_lr must be in [0, optim.lr], got ", optim.min_lr);
-  FROST_CHECK(optim.grad_clip >= 0, "config key optim.grad_clip must be >= 0, got ", optim.grad_clip);
+  FROST_CHECK(optim.grad_clip >= 0, "config key optim.grad_clip must be >= 0, got ",
+              optim.grad_clip);
   FROST_CHECK(dist.bucket_cap_mib > 0, "config key dist.bucket_cap_mb must be > 0, got ",
               dist.bucket_cap_mib);
   FROST_CHECK(dist.timeout_s >= 0.01 && dist.timeout_s <= 1e6,
               "config key dist.timeout_s must be in [0.01, 1e+06] seconds, got ", dist.timeout_s);
   for (const auto& [key, v] : std::initializer_list<std::pair<const char*, double>>{
-           {"optim.lr", optim.lr}, {"optim.momentum", optim.momentum},
-           {"optim.weight_decay", optim.weight_decay}, {"optim.beta1", optim.beta1},
-           {"optim.beta2", optim.beta2}, {"optim.eps", optim.eps}, {"optim.warmup_frac", optim.warmup_frac},
-           {"optim.min_lr", optim.min_lr}, {"optim.grad_clip", optim.grad_clip},
-           {"dist.bucket_cap_mb", dist.bucket_cap_mib}, {"dist.timeout_s", dist.timeout_s}}) {
+           {"optim.lr", optim.lr},
+           {"optim.momentum", optim.momentum},
+           {"optim.weight_decay", optim.weight_decay},
+           {"optim.beta1", optim.beta1},
+           {"optim.beta2", optim.beta2},
+           {"optim.eps", optim.eps},
+           {"optim.warmup_frac", optim.warmup_frac},
+           {"optim.min_lr", optim.min_lr},
+           {"optim.grad_clip", optim.grad_clip},
+           {"dist.bucket_cap_mb", dist.bucket_cap_mib},
+           {"dist.timeout_s", dist.timeout_s}}) {
     FROST_CHECK(std::isfinite(v), "config key ", key, " must be a finite number, got ", v);
   }
   FROST_CHECK(checkpoint.every_steps >= 0, "config key checkpoint.every_steps must be >= 0, got ",
               checkpoint.every_steps);
-  FROST_CHECK(checkpoint.keep >= 1, "config key checkpoint.keep must be >= 1, got ", checkpoint.keep);
+  FROST_CHECK(checkpoint.keep >= 1, "config key checkpoint.keep must be >= 1, got ",
+              checkpoint.keep);
   FROST_CHECK(log.every >= 1, "config key log.every must be >= 1, got ", log.every);
   FROST_CHECK(!log.dir.empty(), "config key log.dir is empty: give a run directory");
   if (model.backbone == BackboneKind::kMlp) {
     const auto& h = model.mlp_hidden;
-    FROST_CHECK(h.empty() || (h.front() != ',' && h.back() != ',' && h.find(",,") == std::string::npos),
-                "config key model.mlp_hidden = '", h, "' has an empty entry; write e.g. 256,256");
+    FROST_CHECK(
+        h.empty() || (h.front() != ',' && h.back() != ',' && h.find(",,") == std::string::npos),
+        "config key model.mlp_hidden = '", h, "' has an empty entry; write e.g. 256,256");
     std::stringstream ss(model.mlp_hidden);
     std::string item;
     while (std::getline(ss, item, ',')) {
@@ -469,7 +510,8 @@ ParseResult parse_args(int argc, const char* const* argv) {
   describe(t, c);
   po::options_description generic("Frost");
   generic.add_options()("help,h", "print this help and exit")(
-      "config,c", po::value<std::string>(&c.config_file), "INI file with [section] key = value lines")(
+      "config,c", po::value<std::string>(&c.config_file),
+      "INI file with [section] key = value lines")(
       "resume", po::value<std::string>(&c.resume),
       "continue from a checkpoint: auto (the latest in log.dir/checkpoints) or a checkpoint file; "
       "the config must be the one the checkpoint was written with");
@@ -480,7 +522,8 @@ ParseResult parse_args(int argc, const char* const* argv) {
   try {
     // The command line is stored first, so its values win over the file's.
     // No guessing: "--train.epoch" must be an error, not silently "--train.epochs".
-    po::store(cli::parse_strict(argc, argv, all), vm);  // no positional: every argument is --key value
+    po::store(cli::parse_strict(argc, argv, all),
+              vm);  // no positional: every argument is --key value
     if (vm.count("config")) store_config_file(vm["config"].as<std::string>(), t.desc, vm);
     po::notify(vm);
   } catch (const po::unknown_option& e) {
@@ -509,7 +552,9 @@ ParseResult parse_args(int argc, const char* const* argv) {
   if (vm.count("help")) {
     result.help = true;
     std::ostringstream os;
-    os << "usage: frost-train --config FILE [--section.key value ...]\n\n" << generic << "\n" << t.desc;
+    os << "usage: frost-train --config FILE [--section.key value ...]\n\n"
+       << generic << "\n"
+       << t.desc;
     result.help_text = os.str();
     return result;
   }

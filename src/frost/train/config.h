@@ -52,26 +52,28 @@ bool is_resnet(BackboneKind v);
 
 struct ModelConfig {
   BackboneKind backbone = BackboneKind::kResNet18;
-  int64_t width = 64;                 ///< ResNet base width (torchvision: 64)
-  bool small_input = false;           ///< ResNet 3x3 stem, no max-pool (28x28 inputs)
+  int64_t width = 64;                  ///< ResNet base width (torchvision: 64)
+  bool small_input = false;            ///< ResNet 3x3 stem, no max-pool (28x28 inputs)
   std::string mlp_hidden = "256,256";  ///< MLP hidden sizes, comma separated
-  int64_t num_classes = 0;            ///< 0: from the training data's num_classes attribute
-  std::string init;                   ///< model.pt of an earlier run to start from ("" = random)
-  bool init_head = true;              ///< also load model.init's head when its shape fits
-  std::string weights;         ///< pretrained backbone weights (.safetensors or model.pt)
+  int64_t num_classes = 0;             ///< 0: from the training data's num_classes attribute
+  std::string init;                    ///< model.pt of an earlier run to start from ("" = random)
+  bool init_head = true;               ///< also load model.init's head when its shape fits
+  std::string weights;                 ///< pretrained backbone weights (.safetensors or model.pt)
   std::string weights_prefix;  ///< prefix of the file's backbone keys to strip (e.g. "bert.")
   std::string weights_ignore = "fc.*,classifier.*,cls.*,pooler.*,embeddings.position_ids";
-  std::string hf_config;       ///< bert: config.json ("" = config.json next to model.weights)
+  std::string hf_config;            ///< bert: config.json ("" = config.json next to model.weights)
   Pooling pooling = Pooling::kCls;  ///< bert: [CLS] pooler or mean over tokens
-  std::string torchscript;     ///< torchscript: module saved with torch.jit.save
-  int64_t feature_dim = 0;     ///< torchscript: width of its output (0 = the module's feature_dim attribute)
+  std::string torchscript;          ///< torchscript: module saved with torch.jit.save
+  int64_t feature_dim =
+      0;  ///< torchscript: width of its output (0 = the module's feature_dim attribute)
   ExportFormat export_format = ExportFormat::kAuto;  ///< names of model.safetensors
 };
 
 struct DataConfig {
   std::string train;  ///< HDF5 file, glob, or comma-separated list of them
   std::string test;   ///< same, for evaluation ("" = no evaluation)
-  int64_t batch_size = 64;  ///< per-rank micro-batch; global batch = batch_size x train.grad_accum_steps x world size
+  /// Per-rank micro-batch; global batch = batch_size x train.grad_accum_steps x world size.
+  int64_t batch_size = 64;
   int64_t eval_batch_size = 256;  ///< per-rank evaluation batch
   int64_t prefetch = 2;           ///< batches read ahead by the loader thread
   bool shuffle = true;            ///< per-epoch permutation seeded by (train.seed, epoch)
@@ -81,10 +83,11 @@ struct DataConfig {
 struct TrainConfig {
   StrategyKind strategy = StrategyKind::kFull;  ///< full, or head (frozen backbone + linear head)
   int64_t epochs = 1;
-  int64_t seed = 0;         ///< model init and data order; identical on every rank (>= 0)
-  int64_t threads = 0;      ///< intra-op threads per rank; 0 = cores / local ranks
-  int64_t max_steps = 0;    ///< stop after this many optimizer steps in total (0 = no limit)
-  int64_t grad_accum_steps = 1;  ///< micro-batches per rank per optimizer step (gradient accumulation)
+  int64_t seed = 0;       ///< model init and data order; identical on every rank (>= 0)
+  int64_t threads = 0;    ///< intra-op threads per rank; 0 = cores / local ranks
+  int64_t max_steps = 0;  ///< stop after this many optimizer steps in total (0 = no limit)
+  int64_t grad_accum_steps =
+      1;  ///< micro-batches per rank per optimizer step (gradient accumulation)
   NonfiniteLoss nonfinite_loss = NonfiniteLoss::kStop;  ///< or skip the step, on every rank alike
   FeatureCacheMode feature_cache = FeatureCacheMode::kOff;  ///< head only: backbone once per sample
 };
@@ -96,18 +99,18 @@ struct OptimConfig {
   bool nesterov = false;       ///< SGD Nesterov momentum
   double weight_decay = 5e-4;  ///< SGD: L2 added to the gradient; AdamW: decoupled decay
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  ///< AdamW (Loshchilov & Hutter 2019)
-  LrSchedule schedule = LrSchedule::kCosine;  ///< after linear warmup
-  double warmup_frac = 0.0;    ///< fraction of all steps spent in linear warmup from 0
-  int64_t warmup_steps = 0;    ///< warmup length in steps (used when > 0, else warmup_frac)
-  double min_lr = 0.0;         ///< learning rate at the end of the cosine
-  double grad_clip = 0.0;      ///< max global gradient L2 norm (0 = off)
+  LrSchedule schedule = LrSchedule::kCosine;      ///< after linear warmup
+  double warmup_frac = 0.0;  ///< fraction of all steps spent in linear warmup from 0
+  int64_t warmup_steps = 0;  ///< warmup length in steps (used when > 0, else warmup_frac)
+  double min_lr = 0.0;       ///< learning rate at the end of the cosine
+  double grad_clip = 0.0;    ///< max global gradient L2 norm (0 = off)
 };
 
 struct DistConfig {
   /// Gradient bucket cap in MiB (2^20 bytes; key dist.bucket_cap_mb, after PyTorch DDP's
   /// bucket_cap_mb, which also means MiB; default 25 as DDP's).
   double bucket_cap_mib = 25.0;
-  double timeout_s = 300.0;     ///< a collective waiting longer ends the job
+  double timeout_s = 300.0;  ///< a collective waiting longer ends the job
 };
 
 struct LogConfig {
@@ -132,7 +135,8 @@ struct Config {
   LogConfig log;
   CheckpointConfig checkpoint;
   std::string config_file;  ///< the --config file, "" if none
-  std::string resume;       ///< --resume: "" (start fresh) | auto (latest in log.dir) | a checkpoint path
+  std::string
+      resume;  ///< --resume: "" (start fresh) | auto (latest in log.dir) | a checkpoint path
 
   /// The merged configuration as an INI document (every key, sorted by section), used for
   /// run_dir/config.ini and for the cross-rank config hash.

@@ -66,12 +66,16 @@ BatchLoader::BatchLoader(const data::H5Dataset& dataset, std::vector<std::vector
     FROST_ASSERT(channels == info.sample_shape.at(0) && info.std.size() == info.mean.size(),
                  "image dataset without one mean/std per channel");
     const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-    const torch::Tensor mean = torch::tensor(info.mean, f64).to(torch::kFloat32).view({1, channels, 1, 1});
-    const torch::Tensor std = torch::tensor(info.std, f64).to(torch::kFloat32).view({1, channels, 1, 1});
+    const torch::Tensor mean =
+        torch::tensor(info.mean, f64).to(torch::kFloat32).view({1, channels, 1, 1});
+    const torch::Tensor std =
+        torch::tensor(info.std, f64).to(torch::kFloat32).view({1, channels, 1, 1});
     // Note [Image normalisation table]: every pixel value of every channel through the same
     // tensor operations, in the same order, as normalising the batch itself would take.
-    const torch::Tensor values =
-        torch::arange(256, torch::kInt32).to(torch::kUInt8).view({1, 1, 256, 1}).expand({1, channels, 256, 1});
+    const torch::Tensor values = torch::arange(256, torch::kInt32)
+                                     .to(torch::kUInt8)
+                                     .view({1, 1, 256, 1})
+                                     .expand({1, channels, 256, 1});
     const torch::Tensor table =
         values.to(torch::kFloat32).div_(255.0).sub_(mean).div_(std).contiguous();
     normalise_table_.assign(table.data_ptr<float>(), table.data_ptr<float>() + table.numel());

@@ -100,7 +100,7 @@ class BatchLoader {
   int64_t num_batches() const { return static_cast<int64_t>(batches_.size()); }
 
  private:
-  void run();  // the background thread
+  void run();                                       // the background thread
   Batch load(const std::vector<int64_t>& indices);  // background thread only
 
   const data::H5Dataset& dataset_;

@@ -63,8 +63,7 @@ std::vector<at::Tensor> trainable_parameters(models::ClassifierImpl& model) {
 
 std::unique_ptr<Strategy> make_strategy(const TrainConfig& train) {
   switch (train.strategy) {
-    case StrategyKind::kFull:
-      return std::make_unique<FullStrategy>();
+    case StrategyKind::kFull: return std::make_unique<FullStrategy>();
     case StrategyKind::kHead:
       if (train.feature_cache != FeatureCacheMode::kOff)
         return std::make_unique<CachedHeadStrategy>();

@@ -29,16 +29,16 @@
 // model.pt and the export under the source framework's names
 #include "frost/models/weights.h"
 // the Trainer's parts, in the order a run uses them
-#include "frost/train/model_setup.h"    // model.*: backbone, head, weights
-#include "frost/train/strategy.h"       // what trains, modes, forward
-#include "frost/train/optimizer.h"      // optim.*
 #include "frost/train/checkpoint.h"     // --resume, checkpoint.*
+#include "frost/train/evaluation.h"     // exact evaluation
 #include "frost/train/feature_cache.h"  // train.feature_cache, the epoch's batches
 #include "frost/train/loader.h"         // batches from HDF5 files
 #include "frost/train/lr_schedule.h"    // lr_at
-#include "frost/train/step.h"           // train_step
 #include "frost/train/metrics.h"        // metrics.jsonl, progress lines
-#include "frost/train/evaluation.h"     // exact evaluation
+#include "frost/train/model_setup.h"    // model.*: backbone, head, weights
+#include "frost/train/optimizer.h"      // optim.*
+#include "frost/train/step.h"           // train_step
+#include "frost/train/strategy.h"       // what trains, modes, forward
 
 namespace frost::train {
 

@@ -25,10 +25,10 @@ std::string mpi_error_string(int code);
 /// call, file:line, the host, the rank and MPI's error string unless it returned MPI_SUCCESS.
 /// MPI reports errors by code only where the communicator's error handler is
 /// MPI_ERRORS_RETURN (set by init_mpi and every MpiCommunicator); otherwise MPI aborts first.
-#define MPI_CHECK(call)                                                                      \
-  do {                                                                                       \
-    const int frost_mpi_rc_ = (call);                                                        \
-    if (frost_mpi_rc_ != MPI_SUCCESS) {                                                      \
-      ::frost::comm::throw_mpi_error(frost_mpi_rc_, #call, __FILE__, __LINE__);      \
-    }                                                                                        \
+#define MPI_CHECK(call)                                                         \
+  do {                                                                          \
+    const int frost_mpi_rc_ = (call);                                           \
+    if (frost_mpi_rc_ != MPI_SUCCESS) {                                         \
+      ::frost::comm::throw_mpi_error(frost_mpi_rc_, #call, __FILE__, __LINE__); \
+    }                                                                           \
   } while (0)

@@ -58,7 +58,9 @@ class MpiWork final : public Work {
  public:
   MpiWork(std::string what, int rank, std::chrono::milliseconds default_timeout,
           std::function<void(double)> on_wait)
-      : what_(std::move(what)), rank_(rank), default_timeout_(default_timeout),
+      : what_(std::move(what)),
+        rank_(rank),
+        default_timeout_(default_timeout),
         on_wait_(std::move(on_wait)) {}
 
   void wait(std::chrono::milliseconds timeout) override {
@@ -72,10 +74,10 @@ class MpiWork final : public Work {
     lk.unlock();
     on_wait_(waited_s);
     if (!ok) {
-      TimeoutError timeout_error(detail::str_cat(
-          what_, " waited ", static_cast<int64_t>(waited_s * 1000),
-          " ms without completing (dist.timeout_s = ", timeout.count() / 1000.0,
-          "): a peer rank died, hangs, or the network is down"));
+      TimeoutError timeout_error(
+          detail::str_cat(what_, " waited ", static_cast<int64_t>(waited_s * 1000),
+                          " ms without completing (dist.timeout_s = ", timeout.count() / 1000.0,
+                          "): a peer rank died, hangs, or the network is down"));
       timeout_error.set_rank(rank_);
       throw timeout_error;
     }
@@ -196,10 +198,9 @@ class MpiCommunicator final : public Communicator {
       check_tensor(in, "all_gather");
       check_tensor(out, "all_gather");
       check_count(out, "all_gather");
-      FROST_CHECK(
-          out.numel() == in.numel() * world_size_ && out.scalar_type() == in.scalar_type(),
-          "all_gather output must have world_size x ", in.numel(), " elements of ",
-          in.scalar_type(), ", got ", out.numel(), " of ", out.scalar_type());
+      FROST_CHECK(out.numel() == in.numel() * world_size_ && out.scalar_type() == in.scalar_type(),
+                  "all_gather output must have world_size x ", in.numel(), " elements of ",
+                  in.scalar_type(), ", got ", out.numel(), " of ", out.scalar_type());
       return enqueue(PendingOp{OpKind::kAllGather, in, out, ReduceOp::kSum, 0, nullptr},
                      "all_gather", in.numel() * in.element_size(), 0);
     });
@@ -207,8 +208,8 @@ class MpiCommunicator final : public Communicator {
 
   std::shared_ptr<Work> barrier_async() override {
     return with_rank(rank_, [&] {
-      return enqueue(PendingOp{OpKind::kBarrier, {}, {}, ReduceOp::kSum, 0, nullptr}, "barrier",
-                     0, 0);
+      return enqueue(PendingOp{OpKind::kBarrier, {}, {}, ReduceOp::kSum, 0, nullptr}, "barrier", 0,
+                     0);
     });
   }
 
@@ -230,9 +231,8 @@ class MpiCommunicator final : public Communicator {
                                 int64_t all_reduce_bytes) {
     std::lock_guard<std::mutex> g(mu_);
     const int64_t seq = next_seq_++;
-    p.work = std::make_shared<MpiWork>(
-        detail::str_cat(name, "(seq=", seq, ", bytes=", bytes, ")"), rank_, timeout(),
-        [this](double s) { add_wait_time(s); });
+    p.work = std::make_shared<MpiWork>(detail::str_cat(name, "(seq=", seq, ", bytes=", bytes, ")"),
+                                       rank_, timeout(), [this](double s) { add_wait_time(s); });
     count_collective(all_reduce_bytes);
     auto work = p.work;
     queue_.push_back(std::move(p));
@@ -307,8 +307,7 @@ class MpiCommunicator final : public Communicator {
         }
       }
     }
-    FROST_CHECK(rc == MPI_SUCCESS, mpi_call, " failed on host ", host_, ": ",
-                mpi_error_string(rc));
+    FROST_CHECK(rc == MPI_SUCCESS, mpi_call, " failed on host ", host_, ": ", mpi_error_string(rc));
   }
 
   bool stop_requested() {
