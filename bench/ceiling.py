@@ -22,7 +22,6 @@ import argparse
 import csv
 import datetime
 import os
-import threading
 import time
 
 import common  # bench/common.py: workloads, launch, machine description, docs region
@@ -33,21 +32,10 @@ BEGIN, END = "<!-- ceiling:begin -->", "<!-- ceiling:end -->"
 
 def concurrent_single_rank_runs(args, model, strategy, n, threads, init):
     """samples/s of each of `n` 1-rank Frost runs started together (one thread each)."""
-    results, errors = [None] * n, []
-
-    def one(i):
-        try:
-            results[i] = common.run_frost(args, model, strategy, 1, threads, init, f"ceiling-{model}-{strategy}-{n}x-{i}")
-        except BaseException as e:  # run_frost exits on failure; report it from the main thread
-            errors.append(f"run {i}: {e}")
-
-    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    if errors:
-        raise SystemExit("ceiling: " + "; ".join(errors))
+    jobs = [(f"run {i}", lambda i=i: common.run_frost(args, model, strategy, 1, threads, init,
+                                                      f"ceiling-{model}-{strategy}-{n}x-{i}"))
+            for i in range(n)]
+    results = common.run_together("ceiling", jobs)
     return [r["samples_per_s"] for r in results]
 
 

@@ -26,6 +26,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -236,6 +237,28 @@ def run_peer(args, model, strategy, np, threads, init, tag):
 
 
 # ---------------------------------------------------------------------------------- report
+def run_together(label, jobs):
+    """Runs every (name, fn) of `jobs` on its own thread, all started at the same moment (the
+    hardware ceiling: independent runs side by side); returns their results in order. A failure
+    (run_logged exits) is reported from the calling thread as one SystemExit naming each job."""
+    results, errors = [None] * len(jobs), []
+
+    def one(i):
+        try:
+            results[i] = jobs[i][1]()
+        except BaseException as e:
+            errors.append(f"{jobs[i][0]}: {e}")
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(len(jobs))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise SystemExit(f"{label}: " + "; ".join(errors))
+    return results
+
+
 def machine():
     """One line for the reports: CPU, memory, OS, OpenMPI, LibTorch, PyTorch, BLAS."""
     cpu = out_of("lscpu | sed -n 's/^Model name: *//p'") or platform.processor()

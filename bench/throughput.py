@@ -33,7 +33,6 @@ import datetime
 import os
 import statistics
 import sys
-import threading
 import time
 
 import common  # bench/common.py: set-up, launch, machine description, docs regions
@@ -63,22 +62,8 @@ def run_cell(args, strategy, name, np, threads, batch):
 
 def concurrent_cells(args, strategy, names, threads, batch):
     """run_cell for each of `names` (1 rank each), all started at the same moment."""
-    results, errors = [None] * len(names), []
-
-    def one(i):
-        try:
-            results[i] = run_cell(args, strategy, names[i], 1, threads, batch)
-        except BaseException as e:  # run_logged exits on failure; report it from the main thread
-            errors.append(f"{names[i]}: {e}")
-
-    ts = [threading.Thread(target=one, args=(i,)) for i in range(len(names))]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    if errors:
-        raise SystemExit("throughput: " + "; ".join(errors))
-    return results
+    return common.run_together("throughput", [(name, lambda name=name: run_cell(args, strategy, name, 1, threads, batch))
+                                              for name in names])
 
 
 def markdown(rows, meta):

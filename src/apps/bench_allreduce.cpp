@@ -220,15 +220,10 @@ std::optional<std::string> parse_args(int argc, const char* const* argv, Options
 
 // "host-a (ranks 0-1), host-b (ranks 2-3)": host names gathered from every rank.
 std::string hosts_line(comm::Communicator& comm) {
-  constexpr int64_t kHostBytes = 64;
-  auto mine = torch::zeros({kHostBytes}, torch::kByte);
-  const std::string host = comm.host().substr(0, kHostBytes - 1);
-  std::memcpy(mine.data_ptr(), host.data(), host.size());
-  auto all = torch::zeros({comm.world_size() * kHostBytes}, torch::kByte);
-  comm.all_gather(mine, all);
+  const std::vector<std::string> all = comm.all_hosts();
   std::vector<std::pair<std::string, std::vector<int>>> hosts;  // in order of first rank
   for (int r = 0; r < comm.world_size(); ++r) {
-    const std::string h(reinterpret_cast<const char*>(all.data_ptr<uint8_t>() + r * kHostBytes));
+    const std::string& h = all[static_cast<size_t>(r)];
     auto it = std::find_if(hosts.begin(), hosts.end(), [&](const auto& p) { return p.first == h; });
     if (it == hosts.end()) {
       hosts.push_back({h, {r}});

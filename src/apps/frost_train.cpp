@@ -25,18 +25,12 @@ namespace {
 
 // Rank -> host table, gathered to every rank and printed by rank 0.
 void print_banner(frost::comm::Communicator& comm, const frost::train::Config& cfg) {
-  constexpr int64_t kHostBytes = 64;
-  auto mine = torch::zeros({kHostBytes}, torch::kByte);
-  const std::string host = comm.host().substr(0, kHostBytes - 1);
-  std::memcpy(mine.data_ptr(), host.data(), host.size());
-  auto all = torch::zeros({comm.world_size() * kHostBytes}, torch::kByte);
-  comm.all_gather(mine, all);
+  const std::vector<std::string> hosts = comm.all_hosts();
   if (comm.rank() != 0) return;
   spdlog::info("frost-train: world size {}, backend {}, LibTorch {}, config {}", comm.world_size(),
                comm.backend(), TORCH_VERSION, cfg.config_file.empty() ? "(none)" : cfg.config_file);
   for (int r = 0; r < comm.world_size(); ++r) {
-    const char* h = reinterpret_cast<const char*>(all.data_ptr<uint8_t>() + r * kHostBytes);
-    spdlog::info("  rank {} -> host {} -> device cpu", r, h);
+    spdlog::info("  rank {} -> host {} -> device cpu", r, hosts[static_cast<size_t>(r)]);
   }
 }
 

@@ -2,6 +2,9 @@
 // factory that picks a backend by name.
 #include "frost/comm/communicator.h"
 
+#include <torch/torch.h>
+
+#include <cstring>
 #include <mutex>
 
 #include "frost/comm/mpi/mpi_communicator.h"
@@ -23,6 +26,20 @@ void Communicator::all_gather(const at::Tensor& in, const at::Tensor& out) {
   all_gather_async(in, out)->wait();
 }
 void Communicator::barrier() { barrier_async()->wait(); }
+
+std::vector<std::string> Communicator::all_hosts() {
+  constexpr int64_t kHostBytes = 64;  // a fixed-size, NUL-terminated slot per rank
+  auto mine = torch::zeros({kHostBytes}, torch::kByte);
+  const std::string host = this->host().substr(0, kHostBytes - 1);
+  std::memcpy(mine.data_ptr(), host.data(), host.size());
+  auto all = torch::zeros({world_size() * kHostBytes}, torch::kByte);
+  all_gather(mine, all);
+  std::vector<std::string> hosts;
+  for (int r = 0; r < world_size(); ++r) {
+    hosts.emplace_back(reinterpret_cast<const char*>(all.data_ptr<uint8_t>() + r * kHostBytes));
+  }
+  return hosts;
+}
 
 CommStats Communicator::stats() const {
   std::lock_guard<std::mutex> g(stats_->mu);

@@ -86,6 +86,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace at {
 class Tensor;
@@ -151,6 +152,10 @@ class Communicator {
   void broadcast(const at::Tensor& tensor, int root);
   void all_gather(const at::Tensor& input, const at::Tensor& output);
   void barrier();
+
+  /// Every rank's host() in rank order (for banners); names longer than 63 bytes are cut.
+  /// Collective: one all_gather, called in the same order on every rank.
+  std::vector<std::string> all_hosts();
 
   /// Default timeout of Work::wait (config key dist.timeout_s; 300 s until set).
   std::chrono::milliseconds timeout() const { return timeout_; }
