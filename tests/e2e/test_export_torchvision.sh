@@ -4,16 +4,17 @@
 #   1. frost_unit_models_tests --gtest_filter=WeightsExport.Torchvision* with FROST_EXPORT_DIR set
 #      writes two exports (a width-8 small-input ResNet-18 and the stock ResNet-18), each with
 #      an input batch and Frost's eval-mode logits;
-#   2. tests/e2e/check_export_torchvision.py (Debian's python3-torchvision) rebuilds each model,
+#   2. tests/e2e/check_export_torchvision.py (FROST_PYTHON: torch + torchvision) rebuilds each model,
 #      loads the file strictly and compares the logits (max abs difference <= 1e-4).
-# Environment (from ctest): FROST_BIN (build directory), FROST_SRC (source root).
+# Environment (from ctest): FROST_BIN (build directory), FROST_SRC (source root), FROST_PYTHON
+# (the Python of launch/setup.sh's venv; default python3).
 set -euo pipefail
 : "${FROST_BIN:?set FROST_BIN to the build directory}" "${FROST_SRC:?set FROST_SRC to the source root}"
-PY=/usr/bin/python3
+PY=${FROST_PYTHON:-python3}
 UNIT="$FROST_BIN/tests/frost_unit_models_tests"
 [[ -x "$UNIT" ]] || { echo "FAIL: $UNIT is not an executable (build the frost_unit_models_tests target)" >&2; exit 1; }
 "$PY" -c "import torch, torchvision" 2>/dev/null ||
-  { echo "FAIL: $PY lacks torch/torchvision (apt-get install python3-torchvision)" >&2; exit 1; }
+  { echo "FAIL: $PY lacks torch/torchvision (bash launch/setup.sh installs them into .cache/venv)" >&2; exit 1; }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/frost-e2e-export.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
