@@ -30,7 +30,14 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PY = "/usr/bin/python3"  # Debian's python3-torch, not a virtualenv's
+# The peer's Python: launch/setup.sh's venv, whose torch 2.11 is also the LibTorch Frost links
+# (one PyTorch version on both sides).
+VENV = os.path.join(ROOT, ".cache", "venv")
+PY = os.path.join(VENV, "bin", "python")
+# The drivers and the peer run in that venv (torch, h5py, numpy): a driver started with another
+# Python (e.g. /usr/bin/python3) re-executes itself there once the venv exists.
+if os.path.realpath(sys.prefix) != os.path.realpath(VENV) and os.access(PY, os.X_OK):
+    os.execv(PY, [PY] + sys.argv)
 PEER = "bench/peers/ddp_peer.py"
 FASHION = "data/fashion-mnist/b/train.h5"
 SENTIMENT = "data/sentiment/train.h5"
@@ -68,10 +75,14 @@ def ensure_setup(args, python_packages=True):
     args.no_plot). Installs what is missing with apt-get."""
     if not args.no_setup:
         sh(["bash", "launch/setup.sh"])  # Frost's dependencies, assets, build (idempotent)
+        if os.path.realpath(sys.prefix) != os.path.realpath(VENV):  # the venv is new: use it
+            os.execv(PY, [PY] + sys.argv)
     need = []
     probe = "import torch, h5py, numpy" + ("" if args.no_plot else ", matplotlib")
-    if python_packages and subprocess.run([PY, "-c", probe], capture_output=True).returncode != 0:
-        need += ["python3-torch", "python3-h5py", "python3-numpy"] + ([] if args.no_plot else ["python3-matplotlib"])
+    if python_packages and subprocess.run([PY, "-c", "import torch, h5py, numpy"], capture_output=True).returncode != 0:
+        raise SystemExit(f"bench: {PY} cannot import torch/h5py/numpy: run bash launch/setup.sh (it installs the venv)")
+    if python_packages and not args.no_plot and subprocess.run([PY, "-c", "import matplotlib"], capture_output=True).returncode != 0:
+        sh([PY, "-m", "pip", "install", "--quiet", "matplotlib"])
     if not os.access("/usr/bin/time", os.X_OK):
         need.append("time")
     if need:
@@ -266,13 +277,10 @@ def machine():
     debian = out_of("cat /etc/debian_version")
     ompi = out_of("mpirun --version 2>&1 | head -1 | sed 's/.*) //'")
     torch_v = out_of(f"{PY} -c 'import torch; print(torch.__version__)'")
-    libtorch = out_of("dpkg-query -W -f='${Version}' libtorch-dev") or "?"
-    pytorch = out_of("dpkg-query -W -f='${Version}' python3-torch") or "?"
-    blas = out_of("update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | awk '/^Value:/{print $2}'")
+    blas = out_of(f"{PY} -c 'import torch; print(torch.__config__.show())' | grep -o 'BLAS_INFO=[a-z]*'")
     return (f"{os.cpu_count()} vCPUs ({cpu}), {mem}, Debian {debian}, kernel {platform.release()}; "
-            f"OpenMPI {ompi}; LibTorch {libtorch} (libtorch-dev, Frost); python3-torch {pytorch} "
-            f"(torch.__version__ {torch_v}, the peer); BLAS {os.path.basename(blas) if blas else '?'} "
-            f"({'OpenBLAS' if 'openblas' in blas else 'see update-alternatives'})")
+            f"OpenMPI {ompi}; torch {torch_v} from PyPI (Frost's LibTorch and the peer); "
+            f"{blas or 'BLAS_INFO=?'}")
 
 
 def revision():

@@ -27,7 +27,7 @@ framework runs --repeats times per cell (alternating); the best samples/s counts
 Writes --csv (default bench/results/scaling.csv), a plot next to it (.png) and, unless
 --no-doc, the region between <!-- scaling:begin --> and <!-- scaling:end --> of
 docs/benchmarks.md (machine, date, load average, command, tables). Installs what it needs
-(python3-torch, python3-h5py, python3-matplotlib, time, and Frost's own dependencies via
+(the venv of launch/setup.sh for torch, h5py and matplotlib, time, and Frost's own dependencies via
 launch/setup.sh, which also builds Frost and fetches the MiniLM model and the corpus), and
 makes the HDF5 files with frost-prep when they are missing. Runs take their files in --work.
 """

@@ -2,13 +2,15 @@
 
 #include <cstdio>
 
+#include "frost/core/strings.h"
+
 namespace frost::apps {
 
 // The one writer of the line of Note [Error line] (app_error.h), which launch/frost-mpirun parses.
 void print_error_line(std::string_view program, const Error& error) {
   // One write of the whole line, so that lines of ranks sharing a terminal do not interleave.
   const std::string line =
-      detail::str_cat(program, ": error: ", without_backtrace(error.what()), "\n");
+      detail::str_cat(program, ": error: ", printable(without_backtrace(error.what())), "\n");
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
 }

@@ -17,7 +17,8 @@
 // rank agreed on and that ends the job without an abort (a command line every rank rejected:
 // written once, by rank 0; a benchmark's failed check); frost-mpirun does not react to it.
 // <message> is frost::Error::what(): "[rank R] " is part of it and is rendered by frost::Error
-// alone. LibTorch's C++ backtrace is never part of a message: a c10::Error is reported by
+// alone. It is written through frost::printable, so a control byte or a newline in a quoted
+// path or value (`--data.train $'a\nb.h5'`) shows as \xNN and the line stays one line. LibTorch's C++ backtrace is never part of a message: a c10::Error is reported by
 // what_without_backtrace() (describe_exception in app_runner.h), and, as a safety net for a
 // LibTorch message wrapped in another error, the text is cut at LibTorch's backtrace marker
 // "Exception raised from ".
@@ -35,7 +36,8 @@
 namespace frost::apps {
 
 /// Writes the line of Note [Error line] for `error` on stderr and flushes it:
-/// "<program>: error: <error.what()>", cut at LibTorch's backtrace marker. Any thread.
+/// "<program>: error: <error.what()>", cut at LibTorch's backtrace marker, control bytes and
+/// invalid UTF-8 escaped as \xNN (frost::printable). Any thread.
 void print_error_line(std::string_view program, const Error& error);
 
 /// `text` up to LibTorch's backtrace marker ("Exception raised from "), without the white space

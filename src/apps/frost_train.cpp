@@ -2,7 +2,7 @@
 //
 //   mpirun -np 2 frost-train --config configs/fashion-mnist-b-head.ini [--section.key value ...]
 //
-// Top-down: BLAS kernels -> the app runner (MPI, options on every rank, --help, the failure
+// Top-down: the app runner (MPI, options on every rank, --help, the failure
 // path: app_runner.h) -> logging + banner -> Trainer (set-up, epochs, save) -> table.
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -19,18 +19,23 @@
 #include "frost/core/blas_threads.h"
 #include "frost/core/log.h"
 #include "frost/train/config.h"
+#include "frost/train/placement.h"
 #include "frost/train/trainer.h"
 
 namespace {
 
-// Rank -> host table, gathered to every rank and printed by rank 0.
+// Rank -> host -> device table (Note [Device per rank]), gathered to every rank and printed by
+// rank 0.
 void print_banner(frost::comm::Communicator& comm, const frost::train::Config& cfg) {
   const std::vector<std::string> hosts = comm.all_hosts();
+  const frost::train::RankDevice device = frost::train::place_this_rank(cfg, comm);
+  const std::vector<std::string> devices = comm.all_gather_strings(device.description);
   if (comm.rank() != 0) return;
   spdlog::info("frost-train: world size {}, backend {}, LibTorch {}, config {}", comm.world_size(),
                comm.backend(), TORCH_VERSION, cfg.config_file.empty() ? "(none)" : cfg.config_file);
   for (int r = 0; r < comm.world_size(); ++r) {
-    spdlog::info("  rank {} -> host {} -> device cpu", r, hosts[static_cast<size_t>(r)]);
+    spdlog::info("  rank {} -> host {} -> device {}", r, hosts[static_cast<size_t>(r)],
+                 devices[static_cast<size_t>(r)]);
   }
 }
 
@@ -72,7 +77,6 @@ int train(frost::comm::Communicator& comm, const frost::train::Config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  frost::use_native_blas_kernels("frost-train", argv);  // may re-execute; before MPI starts
   frost::train::Config cfg;
   frost::apps::MpiProgram program;
   program.name = "frost-train";

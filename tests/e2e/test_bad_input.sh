@@ -36,6 +36,17 @@ bad_case() {
   pass "$name: '$expected'"
 }
 
+# A CUDA device asked for where none is visible (this test machine has none; a GPU machine's
+# CUDA_VISIBLE_DEVICES is emptied for the case).
+CUDA_VISIBLE_DEVICES="" bad_case device_cuda_without_gpu "train.device = cuda, but host" --train.device cuda
+bad_case nccl_on_cpu "dist.backend = nccl needs CUDA tensors" --train.device cpu --dist.backend nccl
+# Control bytes in quoted input are escaped in the error line, which stays one line
+# (Note [Error line]): a newline and an ESC in a path.
+bad_case newline_in_path 'a\x0Ab.h5' --data.train $'a\nb.h5'
+if grep -q '^b\.h5' "$WORK/newline_in_path.out"; then cat "$WORK/newline_in_path.out"; fail "newline_in_path: the error line was split"; fi
+bad_case escape_in_path 'a\x1B[31mRED.h5' --data.train $'a\e[31mRED.h5'
+if grep -q $'\e' "$WORK/escape_in_path.out"; then fail "escape_in_path: a raw ESC byte reached the output"; fi
+bad_case config_is_directory "config file '$WORK' is a directory" --config "$WORK"
 bad_case init_missing "model.init: '$WORK/nope.pt' is not a file" --model.init "$WORK/nope.pt"
 bad_case init_not_model_pt "model.init: '$WORK/garbage.pt' is not a Frost model.pt" --model.init "$WORK/garbage.pt"
 bad_case init_missing_tensor "model.init: '$WORK/other/model.pt' has no 'backbone." --model.init "$WORK/other/model.pt"
@@ -86,10 +97,10 @@ bad_case placeholder_in_file "config file '$WORK/placeholder.ini'" --config "$WO
 
 # launch/frost-mpirun: a rank count that is not a positive whole number is refused before
 # mpirun starts (mpirun itself reads -np 0 as "one rank per slot").
-for n in 0 abc -1 007x; do
+for n in 0 abc -1 007x ''; do
   rc=0
   "$FROST_MPIRUN" -np "$n" "$T" --help > "$WORK/np.out" 2>&1 || rc=$?
   [[ $rc -eq 2 ]] || { cat "$WORK/np.out"; fail "frost-mpirun -np $n: exit $rc, expected 2"; }
   expect_in "$WORK/np.out" "frost-mpirun: the rank count '$n' is not a positive whole number"
 done
-pass "frost-mpirun refuses rank counts 0, abc, -1, 007x"
+pass "frost-mpirun refuses rank counts 0, abc, -1, 007x and an empty one"

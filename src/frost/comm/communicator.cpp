@@ -27,18 +27,21 @@ void Communicator::all_gather(const at::Tensor& in, const at::Tensor& out) {
 }
 void Communicator::barrier() { barrier_async()->wait(); }
 
-std::vector<std::string> Communicator::all_hosts() {
-  constexpr int64_t kHostBytes = 64;  // a fixed-size, NUL-terminated slot per rank
-  auto mine = torch::zeros({kHostBytes}, torch::kByte);
-  const std::string host = this->host().substr(0, kHostBytes - 1);
-  std::memcpy(mine.data_ptr(), host.data(), host.size());
-  auto all = torch::zeros({world_size() * kHostBytes}, torch::kByte);
-  all_gather(mine, all);
-  std::vector<std::string> hosts;
+std::vector<std::string> Communicator::all_hosts() { return all_gather_strings(host(), 63); }
+
+std::vector<std::string> Communicator::all_gather_strings(const std::string& mine,
+                                                          int64_t max_bytes) {
+  const int64_t slot = max_bytes + 1;  // a fixed-size, NUL-terminated slot per rank
+  auto local = torch::zeros({slot}, torch::kByte);
+  const std::string cut = mine.substr(0, static_cast<size_t>(max_bytes));
+  std::memcpy(local.data_ptr(), cut.data(), cut.size());
+  auto all = torch::zeros({world_size() * slot}, torch::kByte);
+  all_gather(local, all);
+  std::vector<std::string> out;
   for (int r = 0; r < world_size(); ++r) {
-    hosts.emplace_back(reinterpret_cast<const char*>(all.data_ptr<uint8_t>() + r * kHostBytes));
+    out.emplace_back(reinterpret_cast<const char*>(all.data_ptr<uint8_t>() + r * slot));
   }
-  return hosts;
+  return out;
 }
 
 CommStats Communicator::stats() const {

@@ -156,6 +156,10 @@ class Communicator {
   /// Every rank's host() in rank order (for banners); names longer than 63 bytes are cut.
   /// Collective: one all_gather, called in the same order on every rank.
   std::vector<std::string> all_hosts();
+  /// Every rank's `mine` in rank order; each string is cut to `max_bytes` bytes (NUL bytes end
+  /// it early). Collective: one all_gather of world_size x (max_bytes + 1) bytes, called in the
+  /// same order on every rank with the same `max_bytes`.
+  std::vector<std::string> all_gather_strings(const std::string& mine, int64_t max_bytes = 255);
 
   /// Default timeout of Work::wait (config key dist.timeout_s; 300 s until set).
   std::chrono::milliseconds timeout() const { return timeout_; }

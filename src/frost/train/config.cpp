@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iomanip>
@@ -63,6 +64,10 @@ FROST_CHOICES(FeatureCacheMode, {FeatureCacheMode::kOff, "off"},
               {FeatureCacheMode::kMemory, "memory"}, {FeatureCacheMode::kDisk, "disk"});
 FROST_CHOICES(OptimizerKind, {OptimizerKind::kSgd, "sgd"}, {OptimizerKind::kAdamW, "adamw"});
 FROST_CHOICES(LrSchedule, {LrSchedule::kCosine, "cosine"}, {LrSchedule::kConstant, "constant"});
+FROST_CHOICES(DeviceKind, {DeviceKind::kAuto, "auto"}, {DeviceKind::kCpu, "cpu"},
+              {DeviceKind::kCuda, "cuda"});
+FROST_CHOICES(CommBackend, {CommBackend::kAuto, "auto"}, {CommBackend::kNccl, "nccl"},
+              {CommBackend::kMpi, "mpi"});
 #undef FROST_CHOICES
 
 template <typename E>
@@ -190,6 +195,11 @@ void describe(OptionTable& t, Config& c) {
       "those features in the usual data order. memory: all-gathered into every rank's RAM "
       "(N x D x 4 bytes per rank); disk: written by rank 0 as HDF5 files under "
       "log.dir/feature_cache/ and read per batch like the training data");
+  t.add_choice("train.device", &c.train.device,
+               "auto (a CUDA device when the process sees one, else the CPU) | cpu | cuda. A rank "
+               "uses cuda:<local rank> of the devices it sees (CUDA_VISIBLE_DEVICES honoured; one "
+               "visible device is used by its rank whatever the local rank); two ranks on one GPU "
+               "are refused unless dist.shared_gpu");
   // [optim]
   t.add_choice("optim.name", &c.optim.name, "optimizer: sgd | adamw");
   t.add("optim.lr", &c.optim.lr, "peak learning rate");
@@ -213,6 +223,12 @@ void describe(OptionTable& t, Config& c) {
         "gradient bucket cap in MiB (PyTorch DDP default: 25)");
   t.add("dist.timeout_s", &c.dist.timeout_s,
         "seconds a collective may wait before the whole job is ended with an error");
+  t.add_choice("dist.backend", &c.dist.backend,
+               "all-reduce backend of the gradients: auto (nccl on a CUDA device, mpi on the CPU) "
+               "| nccl | mpi");
+  t.add("dist.shared_gpu", &c.dist.shared_gpu,
+        "test only: let the ranks of a node share a GPU (NCCL over sockets with a distinct "
+        "NCCL_HOSTID per rank; correct, not fast)");
   // [log]
   t.add("log.dir", &c.log.dir, "run directory: config.ini, metrics.jsonl, model.pt");
   t.add("log.level", &c.log.level, "log level: trace | debug | info | warn | error");
@@ -314,6 +330,11 @@ std::string lines_of(const IniLines& lines, const std::string& key) {
 // and the line (Note [Config file lines]).
 void store_config_file(const std::string& path, const po::options_description& desc,
                        po::variables_map& vm) {
+  // An ifstream opens a directory without complaint on Linux and reads nothing from it: the run
+  // would go on with the defaults, as if the file were empty.
+  std::error_code ec;
+  FROST_CHECK(!std::filesystem::is_directory(path, ec), "config file '", printable(path),
+              "' is a directory; give an INI file");
   std::ifstream file(path, std::ios::binary);
   FROST_CHECK(file.good(), "cannot open config file '", printable(path), "'");
   std::ostringstream bytes;
@@ -353,6 +374,7 @@ const char* to_string(NonfiniteLoss v) { return choice_text(v); }
 const char* to_string(FeatureCacheMode v) { return choice_text(v); }
 const char* to_string(OptimizerKind v) { return choice_text(v); }
 const char* to_string(LrSchedule v) { return choice_text(v); }
+const char* to_string(CommBackend v) { return choice_text(v); }
 
 bool is_resnet(BackboneKind v) {
   return v == BackboneKind::kResNet18 || v == BackboneKind::kResNet34 ||

@@ -15,6 +15,8 @@
 
 #include <cstdint>
 #include <string>
+
+#include "frost/core/device.h"
 #include <vector>
 
 namespace frost::train {
@@ -36,6 +38,9 @@ enum class FeatureCacheMode { kOff, kMemory, kDisk };
 enum class OptimizerKind { kSgd, kAdamW };
 /// optim.schedule: cosine | constant
 enum class LrSchedule { kCosine, kConstant };
+/// dist.backend: auto (nccl for a CUDA device, mpi for the CPU) | nccl | mpi
+enum class CommBackend { kAuto, kNccl, kMpi };
+// train.device: DeviceKind in frost/core/device.h (auto | cpu | cuda).
 
 /// The config text of a choice, as written in INI files and on the command line.
 const char* to_string(BackboneKind v);
@@ -46,6 +51,7 @@ const char* to_string(NonfiniteLoss v);
 const char* to_string(FeatureCacheMode v);
 const char* to_string(OptimizerKind v);
 const char* to_string(LrSchedule v);
+const char* to_string(CommBackend v);
 
 /// True for resnet18, resnet34 and resnet50.
 bool is_resnet(BackboneKind v);
@@ -90,6 +96,7 @@ struct TrainConfig {
       1;  ///< micro-batches per rank per optimizer step (gradient accumulation)
   NonfiniteLoss nonfinite_loss = NonfiniteLoss::kStop;  ///< or skip the step, on every rank alike
   FeatureCacheMode feature_cache = FeatureCacheMode::kOff;  ///< head only: backbone once per sample
+  DeviceKind device = DeviceKind::kAuto;  ///< Note [Device per rank] in frost/core/device.h
 };
 
 struct OptimConfig {
@@ -111,6 +118,10 @@ struct DistConfig {
   /// bucket_cap_mb, which also means MiB; default 25 as DDP's).
   double bucket_cap_mib = 25.0;
   double timeout_s = 300.0;  ///< a collective waiting longer ends the job
+  CommBackend backend = CommBackend::kAuto;  ///< gradients' all-reduce backend
+  /// Test only: ranks of a node may share a GPU (Note [Device per rank]); NCCL then needs a
+  /// distinct NCCL_HOSTID per rank (docs/gpu.md). Correctness, not speed.
+  bool shared_gpu = false;
 };
 
 struct LogConfig {

@@ -11,6 +11,7 @@
 #include "frost/models/models.h"
 #include "frost/train/feature_cache.h"
 #include "frost/train/loader.h"
+#include "frost/train/placement.h"
 #include "frost/train/step.h"
 
 namespace frost::train {
@@ -31,6 +32,7 @@ EvalResult Evaluator::evaluate(models::ClassifierImpl& model) {
     BatchLoader loader(test_set_, range.batches(), static_cast<int>(cfg_.data.prefetch));
     extract_features(*model.backbone, loader, source, features_, labels_);
   }
+  const c10::Device device = device_of(model);
   double correct = 0, loss_sum = 0, count = 0;
   auto score = [&](const torch::Tensor& logits, const torch::Tensor& labels) {
     loss_sum +=
@@ -43,14 +45,16 @@ EvalResult Evaluator::evaluate(models::ClassifierImpl& model) {
   if (cached) {
     for (int64_t b = 0; b < range.size(); b += cfg_.data.eval_batch_size) {
       const int64_t e = std::min(range.size(), b + cfg_.data.eval_batch_size);
-      score(model.head->forward(features_.slice(0, b, e)), labels_.slice(0, b, e));
+      score(model.head->forward(features_.slice(0, b, e).to(device, /*non_blocking=*/true)),
+            labels_.slice(0, b, e).to(device, /*non_blocking=*/true));
     }
   } else {
     BatchLoader loader(test_set_, range.batches(), static_cast<int>(cfg_.data.prefetch));
     Batch batch;
     while (loader.next(batch)) {
       check_finite_inputs(batch, source);
-      score(model.forward(batch.inputs, batch.attention_mask), batch.labels);
+      const Batch on = batch.to(device);
+      score(model.forward(on.inputs, on.attention_mask), on.labels);
     }
   }
   auto totals = torch::tensor({correct, loss_sum, count}, torch::kDouble);

@@ -15,6 +15,7 @@
 #include "frost/data/h5_dataset.h"
 #include "frost/data/sampler.h"
 #include "frost/models/models.h"
+#include "frost/train/placement.h"
 #include "frost/train/step.h"
 
 namespace frost::train {
@@ -25,13 +26,15 @@ void extract_features(models::BackboneImpl& backbone, BatchLoader& loader,
   backbone.eval();
   torch::NoGradGuard no_grad;
   const int64_t rows = features.size(0);
+  const c10::Device device = device_of(backbone);
   Batch batch;
   for (int64_t row = 0; row < rows;) {
     FROST_ASSERT(loader.next(batch), "feature extraction: the loader ended at row ", row, " of ",
                  rows);
     check_finite_inputs(batch, source);
     const int64_t b = batch.labels.size(0);
-    features.narrow(0, row, b).copy_(backbone.forward(batch.inputs, batch.attention_mask));
+    const Batch on = batch.to(device);
+    features.narrow(0, row, b).copy_(backbone.forward(on.inputs, on.attention_mask));
     labels.narrow(0, row, b).copy_(batch.labels);
     row += b;
   }

@@ -190,4 +190,16 @@ bool BatchLoader::next(Batch& out) {
   return false;
 }
 
+Batch Batch::to(const c10::Device& device) const {
+  Batch out;
+  auto move = [&](const at::Tensor& t) {
+    return t.defined() ? t.to(device, /*non_blocking=*/true) : t;
+  };
+  out.inputs = move(inputs);
+  out.labels = move(labels);
+  out.attention_mask = move(attention_mask);
+  out.indices = indices;
+  return out;
+}
+
 }  // namespace frost::train

@@ -73,6 +73,12 @@ struct Batch {
   at::Tensor attention_mask;
   /// The B global sample indices, in the order of the rows above.
   std::vector<int64_t> indices;
+
+  /// This batch with inputs, labels and attention_mask on `device` (Note [Device per rank]):
+  /// the same tensors when they are there already (the CPU path copies nothing), else copies
+  /// issued on the current stream of `device`, non_blocking (asynchronous when the host memory
+  /// is pinned). The indices are carried over.
+  Batch to(const c10::Device& device) const;
 };
 
 /// Reads `batches` of `dataset` in order on a background thread (see the thread contract above).

@@ -37,6 +37,7 @@
 #include "frost/train/metrics.h"        // metrics.jsonl, progress lines
 #include "frost/train/model_setup.h"    // model.*: backbone, head, weights
 #include "frost/train/optimizer.h"      // optim.*
+#include "frost/train/placement.h"      // train.device, dist.backend
 #include "frost/train/step.h"           // train_step
 #include "frost/train/strategy.h"       // what trains, modes, forward
 
@@ -75,8 +76,13 @@ void check_batchnorm_batches(models::ClassifierImpl& model, const data::TrainSam
 
 struct Trainer::Impl {
   Config cfg;
-  comm::Communicator& comm;
+  comm::Communicator& comm;  // host-side collectives: agreement, metrics, evaluation totals
   int rank = 0, world = 1;
+  RankDevice device;  // where the model computes (Note [Device per rank])
+  // Replica state and gradients: `comm` itself on the CPU, a communicator of the device's
+  // backend otherwise (gradient_backend).
+  std::unique_ptr<comm::Communicator> owned_device_comm;
+  comm::Communicator* device_comm = nullptr;
   fault::Plan faults;
   std::optional<data::H5Dataset> train_set, test_set;
   std::unique_ptr<data::TrainSampler> sampler;
@@ -152,8 +158,20 @@ void Trainer::Impl::set_up() {
   at::set_num_threads(static_cast<int>(threads));
   const std::string blas = set_blas_threads(static_cast<int>(threads));
 
+  // ---- device and the communicator of replica state and gradients
+  device = place_this_rank(cfg, comm);
+  const std::string backend = gradient_backend(cfg, device);
+  if (backend == comm.backend()) {
+    device_comm = &comm;
+  } else {
+    owned_device_comm = comm::make_communicator(backend);
+    owned_device_comm->set_timeout(comm.timeout());
+    device_comm = owned_device_comm.get();
+  }
+
   open_data();
   model = build_model(cfg, train_set->info(), num_classes, rank);
+  model->to(device.device);
 
   // ---- strategy: what trains (before buckets and optimizer are built: invariant 1)
   strategy = make_strategy(cfg.train);
@@ -168,11 +186,11 @@ void Trainer::Impl::set_up() {
               << "\n"
               << distributed::module_signature(*model);
   distributed::check_same_across_ranks(fingerprint.str(), "config, data and model", comm);
-  distributed::broadcast_state(*model, comm, 0);
+  distributed::broadcast_state(*model, *device_comm, 0);
 
   // ---- gradient buckets and optimizer over the trainable parameters only
   reducer = std::make_unique<distributed::GradReducer>(
-      *model, comm, static_cast<int64_t>(cfg.dist.bucket_cap_mib * 1024 * 1024));
+      *model, *device_comm, static_cast<int64_t>(cfg.dist.bucket_cap_mib * 1024 * 1024));
   optimizer = make_optimizer(cfg.optim, trainable);
 
   if (rank == 0) {
@@ -258,7 +276,7 @@ std::vector<EpochSummary> Trainer::Impl::run() {
     for (int64_t i = 0; i < data.size(); ++i) {
       const auto t0 = Clock::now();
       StepReport r = step_report(epoch, i, data.size());
-      const Batch batch = data.next(i);
+      const Batch batch = data.next(i).to(device.device);
       fault::maybe_fault(faults, rank, "step:" + std::to_string(r.step));
       r.data_s = seconds_since(t0);
       r.lr = lr_at(cfg.optim, global_step, total_steps);

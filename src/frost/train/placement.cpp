@@ -1,0 +1,118 @@
+#include "frost/train/placement.h"
+
+#include <torch/cuda.h>
+#include <torch/nn/module.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#if FROST_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+#include "frost/comm/communicator.h"
+#include "frost/core/device.h"
+#include "frost/core/error.h"
+
+namespace frost::train {
+namespace {
+
+// A GPU's identity across processes: its PCI address where this build has CUDA support; else
+// the process's CUDA_VISIBLE_DEVICES with the index (distinct per rank when a launcher gives
+// each rank its own device).
+std::string device_id(const DevicePlacement& p) {
+  if (!p.cuda) return "";
+#if FROST_WITH_CUDA
+  const cudaDeviceProp* prop = at::cuda::getDeviceProperties(p.index);
+  char bus[32];
+  std::snprintf(bus, sizeof(bus), "%04x:%02x:%02x.0", prop->pciDomainID, prop->pciBusID,
+                prop->pciDeviceID);
+  return bus;
+#else
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  return std::string(visible ? visible : "all") + "/" + std::to_string(p.index);
+#endif
+}
+
+std::string describe(const DevicePlacement& p) {
+  if (!p.cuda) return "cpu";
+#if FROST_WITH_CUDA
+  const cudaDeviceProp* prop = at::cuda::getDeviceProperties(p.index);
+  char text[160];
+  std::snprintf(text, sizeof(text), "%s (%s, %.1f GiB)", p.str().c_str(), prop->name,
+                static_cast<double>(prop->totalGlobalMem) / (1 << 30));
+  return text;
+#else
+  return p.str();
+#endif
+}
+
+}  // namespace
+
+RankDevice place_this_rank(const Config& cfg, comm::Communicator& comm) {
+  const std::vector<std::string> hosts = comm.all_hosts();
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  std::string error;
+  DevicePlacement placement;
+  try {
+    placement = place_rank(cfg.train.device, comm.local_rank(), comm.local_world_size(),
+                           static_cast<int>(torch::cuda::device_count()), cfg.dist.shared_gpu,
+                           comm.host(), visible ? visible : "");
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  // Every rank learns every rank's id (or failure) in one all_gather, so that a failure on one
+  // rank fails all of them with the same message instead of leaving the others waiting.
+  const std::vector<std::string> ids =
+      comm.all_gather_strings(error.empty() ? device_id(placement) : "!" + error, 1023);
+  std::vector<std::string> device_ids;
+  for (size_t r = 0; r < ids.size(); ++r) {
+    if (!ids[r].empty() && ids[r][0] == '!') {
+      Error e(ids[r].substr(1));
+      e.set_rank(static_cast<int>(r));
+      throw e;
+    }
+    device_ids.push_back(ids[r]);
+  }
+  // One kind of device everywhere: gradients of CUDA and CPU replicas cannot share a backend.
+  for (size_t r = 1; r < device_ids.size(); ++r) {
+    FROST_CHECK(device_ids[r].empty() == device_ids[0].empty(), "rank 0 (host ", hosts[0],
+                ") computes on ", device_ids[0].empty() ? "the CPU" : "a CUDA device", " but rank ",
+                r, " (host ", hosts[r], ") on ", device_ids[r].empty() ? "the CPU" : "a CUDA device",
+                " (train.device = ", to_string(cfg.train.device),
+                "): give every rank a GPU, or set train.device = cpu");
+  }
+  check_distinct_devices(device_ids, hosts, cfg.dist.shared_gpu);
+  RankDevice out;
+  out.device = placement.cuda ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(placement.index))
+                              : c10::Device(c10::kCPU);
+  out.description = describe(placement);
+  return out;
+}
+
+std::string gradient_backend(const Config& cfg, const RankDevice& device) {
+  const bool cuda = device.device.is_cuda();
+  switch (cfg.dist.backend) {
+    case CommBackend::kAuto: return cuda ? "nccl" : "mpi";
+    case CommBackend::kNccl:
+      FROST_CHECK(cuda, "dist.backend = nccl needs CUDA tensors, but the ranks compute on the CPU "
+                  "(train.device = ", to_string(cfg.train.device),
+                  "): set dist.backend = mpi or auto, or run on GPUs");
+      return "nccl";
+    case CommBackend::kMpi:
+      FROST_CHECK(!cuda, "dist.backend = mpi takes CPU tensors, and this version does not stage "
+                  "CUDA tensors through host memory: set dist.backend = nccl (or auto) for "
+                  "train.device = ", to_string(cfg.train.device));
+      return "mpi";
+  }
+  return "mpi";
+}
+
+c10::Device device_of(const torch::nn::Module& module) {
+  for (const auto& p : module.parameters()) return p.device();
+  for (const auto& b : module.buffers()) return b.device();
+  return c10::Device(c10::kCPU);
+}
+
+}  // namespace frost::train

@@ -1,0 +1,43 @@
+// Where a rank computes: the device of Note [Device per rank] (frost/core/device.h) as a
+// torch::Device, checked across the ranks, with a description for the banner.
+#pragma once
+
+#include <c10/core/Device.h>
+
+#include <string>
+
+#include "frost/train/config.h"
+
+namespace torch::nn {
+class Module;
+}
+namespace frost::comm {
+class Communicator;
+}
+
+namespace frost::train {
+
+struct RankDevice {
+  c10::Device device{c10::kCPU};
+  /// For the banner: "cpu", or "cuda:0 (NVIDIA H200, 139.8 GiB)" (name and memory where this
+  /// build has CUDA support, else "cuda:0").
+  std::string description;
+};
+
+/// This rank's device from train.device and dist.shared_gpu, the rank's local rank and the CUDA
+/// devices the process sees (torch::cuda::device_count(), which honours CUDA_VISIBLE_DEVICES).
+/// Collective over `comm` (all_hosts and one all_gather of device ids), called in the same
+/// order on every rank. Throws frost::Error on every rank when any rank's choice fails
+/// (place_rank's messages, or two ranks on one GPU: check_distinct_devices), naming that rank.
+RankDevice place_this_rank(const Config& cfg, comm::Communicator& comm);
+
+/// The backend name (make_communicator) that all-reduces the gradients and broadcasts the
+/// initial state of replicas on `device`: dist.backend, where auto is "nccl" for CUDA and "mpi"
+/// for the CPU. Throws frost::Error for nccl on the CPU or mpi on CUDA.
+std::string gradient_backend(const Config& cfg, const RankDevice& device);
+
+/// The device of `module`'s first parameter (else first buffer), or the CPU when it has
+/// neither. Frost keeps a model on one device, so this is where its inputs must be.
+c10::Device device_of(const torch::nn::Module& module);
+
+}  // namespace frost::train

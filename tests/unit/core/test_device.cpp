@@ -1,0 +1,107 @@
+// Unit tests of the device rule, Note [Device per rank] (frost/core/device.h).
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "frost/core/device.h"
+#include "frost/core/error.h"
+
+namespace frost {
+namespace {
+
+std::string error_of(DeviceKind kind, int local_rank, int local_world, int visible, bool shared,
+                     const std::string& cvd = "") {
+  try {
+    place_rank(kind, local_rank, local_world, visible, shared, "node7", cvd);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(PlaceRank, AutoIsCpuWithoutDevicesAndCudaWithThem) {
+  EXPECT_FALSE(place_rank(DeviceKind::kAuto, 0, 2, 0, false, "h", "").cuda);
+  EXPECT_EQ(place_rank(DeviceKind::kAuto, 1, 2, 0, false, "h", "").str(), "cpu");
+  const DevicePlacement p = place_rank(DeviceKind::kAuto, 1, 2, 2, false, "h", "");
+  EXPECT_TRUE(p.cuda);
+  EXPECT_EQ(p.index, 1);
+  EXPECT_EQ(p.str(), "cuda:1");
+}
+
+TEST(PlaceRank, CpuIgnoresDevices) {
+  const DevicePlacement p = place_rank(DeviceKind::kCpu, 3, 4, 8, false, "h", "");
+  EXPECT_FALSE(p.cuda);
+  EXPECT_EQ(p.index, -1);
+}
+
+TEST(PlaceRank, LocalRankPicksTheDevice) {
+  for (int l = 0; l < 4; ++l) {
+    EXPECT_EQ(place_rank(DeviceKind::kCuda, l, 4, 4, false, "h", "").index, l);
+  }
+  // Fewer local ranks than devices: the first ones are used.
+  EXPECT_EQ(place_rank(DeviceKind::kCuda, 1, 2, 8, false, "h", "").index, 1);
+}
+
+TEST(PlaceRank, OneVisibleDeviceIsUsedWhateverTheLocalRank) {
+  // Slurm --gpus-per-task=1: every process sees its own single device as cuda:0.
+  EXPECT_EQ(place_rank(DeviceKind::kCuda, 3, 4, 1, false, "h", "5").index, 0);
+}
+
+TEST(PlaceRank, CudaWithoutDevicesNamesHostAndVariable) {
+  const std::string e = error_of(DeviceKind::kCuda, 0, 1, 0, false, "");
+  EXPECT_NE(e.find("train.device = cuda"), std::string::npos) << e;
+  EXPECT_NE(e.find("node7"), std::string::npos) << e;
+  EXPECT_NE(e.find("CUDA_VISIBLE_DEVICES unset"), std::string::npos) << e;
+  EXPECT_NE(error_of(DeviceKind::kCuda, 0, 1, 0, false, "").find("train.device = cpu"),
+            std::string::npos);
+}
+
+TEST(PlaceRank, MoreLocalRanksThanDevicesNamesTheCounts) {
+  const std::string e = error_of(DeviceKind::kAuto, 2, 3, 2, false, "0,1");
+  EXPECT_NE(e.find("host node7 runs 3 ranks"), std::string::npos) << e;
+  EXPECT_NE(e.find("sees 2 CUDA devices"), std::string::npos) << e;
+  EXPECT_NE(e.find("CUDA_VISIBLE_DEVICES=0,1"), std::string::npos) << e;
+  // The ranks that do have a device of their own are placed.
+  EXPECT_EQ(error_of(DeviceKind::kAuto, 1, 3, 2, false, "0,1"), "");
+}
+
+TEST(PlaceRank, SharedGpuAssignsRoundRobin) {
+  EXPECT_EQ(place_rank(DeviceKind::kCuda, 2, 3, 2, true, "h", "").index, 0);
+  EXPECT_EQ(place_rank(DeviceKind::kCuda, 3, 4, 2, true, "h", "").index, 1);
+}
+
+TEST(PlaceRank, BadLocalRankIsAnInternalError) {
+  EXPECT_THROW(place_rank(DeviceKind::kCpu, 2, 2, 0, false, "h", ""), InternalError);
+}
+
+TEST(CheckDistinctDevices, TwoRanksOnOneGpuOfAHostAreRefused) {
+  const std::vector<std::string> hosts = {"a", "a", "b", "b"};
+  try {
+    check_distinct_devices({"0000:1b:00.0", "0000:1c:00.0", "0000:1b:00.0", "0000:1b:00.0"},
+                           hosts, false);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("ranks 2 and 3 on host b"), std::string::npos) << what;
+    EXPECT_NE(what.find("0000:1b:00.0"), std::string::npos) << what;
+  }
+}
+
+TEST(CheckDistinctDevices, SameBusIdOnDifferentHostsAndCpuRanksAreFine) {
+  EXPECT_NO_THROW(check_distinct_devices({"0000:1b:00.0", "0000:1b:00.0"}, {"a", "b"}, false));
+  EXPECT_NO_THROW(check_distinct_devices({"", ""}, {"a", "a"}, false));
+}
+
+TEST(CheckDistinctDevices, SharedGpuAllowsSharing) {
+  EXPECT_NO_THROW(check_distinct_devices({"0000:1b:00.0", "0000:1b:00.0"}, {"a", "a"}, true));
+}
+
+TEST(DeviceKindText, MatchesTheConfigValues) {
+  EXPECT_STREQ(to_string(DeviceKind::kAuto), "auto");
+  EXPECT_STREQ(to_string(DeviceKind::kCpu), "cpu");
+  EXPECT_STREQ(to_string(DeviceKind::kCuda), "cuda");
+}
+
+}  // namespace
+}  // namespace frost
