@@ -45,6 +45,8 @@ def main():
             "env": env,
             "timeout_s": int(float(props.get("TIMEOUT", 300))),
             "skip_return_code": props.get("SKIP_RETURN_CODE"),
+            # gtest_discover_tests sets it to "\[  SKIPPED \]" (GTEST_SKIP)
+            "skip_regular_expression": props.get("SKIP_REGULAR_EXPRESSION", []),
             "labels": props.get("LABELS", []),
         })
     with open(out, "w") as f:

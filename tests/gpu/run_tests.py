@@ -4,15 +4,28 @@ node, without cmake: placeholders become the bundle's folders, each test is boun
 ctest TIMEOUT and by the time left, and gets a log OUTDIR/tests/<name>.log.
 
 usage: run_tests.py BUNDLE OUTDIR SECONDS_LEFT
-Prints one line per test (`<name> PASS|FAIL|SKIP|TIMEOUT <s>`); exit 0 when none failed,
-1 when one failed, 3 when the list is empty (the build has no gpu-labelled tests).
+Prints one line per test (`<name> PASS|FAIL|SKIP|TIMEOUT|NOT-RUN <s>`); exit 0 when none
+failed and at least one passed, 4 when none failed and none passed (all skipped), 1 when one
+failed, 3 when the list is empty (the build has no gpu-labelled tests).
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+
+
+def skipped_by_output(log, test):
+    """ctest's SKIP_REGULAR_EXPRESSION: a match in the output makes a passing test skipped."""
+    patterns = test.get("skip_regular_expression") or []
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    if not patterns:
+        return False
+    text = open(log, errors="replace").read()
+    return any(re.search(p, text) for p in patterns)
 
 
 def main():
@@ -39,7 +52,7 @@ def main():
         return s
 
     deadline = time.time() + left
-    failed = 0
+    failed = passed = 0
     for t in tests:
         name = t["name"]
         log = os.path.join(out, "tests", name.replace("/", "_") + ".log")
@@ -69,6 +82,8 @@ def main():
                     skip = t.get("skip_return_code")
                     state = ("PASS" if rc == 0 else
                              "SKIP" if skip is not None and rc == int(skip) else "FAIL")
+                    if state == "PASS" and skipped_by_output(log, t):
+                        state = "SKIP"
                 except subprocess.TimeoutExpired:
                     os.killpg(p.pid, signal.SIGKILL)
                     p.wait()
@@ -78,8 +93,9 @@ def main():
                 state = "FAIL"
         if state in ("FAIL", "TIMEOUT"):
             failed += 1
+        passed += state == "PASS"
         print(f"{name} {state} {time.time() - t0:.0f}", flush=True)
-    sys.exit(1 if failed else 0)
+    sys.exit(1 if failed else 0 if passed else 4)
 
 
 if __name__ == "__main__":
