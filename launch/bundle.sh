@@ -22,9 +22,9 @@
 #      the node's torch found through python3 or FROST_TORCH_SITE) and OUT/manifest.txt (git
 #      commit, torch version, sha256 of the libtorch_cuda.so it was built against, packages);
 #   5. refuses a bundle over FROST_BUNDLE_MAX_MIB (default 64) MiB.
-# --with-dev also stages the -dev packages (unpacked into OUT/dev-sysroot) and the source
-# (OUT/frost-src.tar.gz), so that Frost can be built on the node when the carried binaries do
-# not load there. It is off by default: it makes the bundle larger (the size check still holds).
+# --with-dev also writes OUT-dev/ (a second folder, also size-checked: together they exceed the
+# limit): the -dev packages as .deb files, an unpack script (ar + tar) and the source
+# (frost-src.tar.gz), to build Frost on the node when the carried binaries do not load there.
 #
 # Environment: FROST_VENV (default .cache/venv), FROST_LIBTORCH (a LibTorch of your own: the
 # folder holding lib/ and share/cmake/Torch), FROST_BUNDLE_BUILD_DIR (default build-bundle),
@@ -229,7 +229,7 @@ done
 ((${#add[@]} == 0)) || die "the package closure did not settle after 5 rounds (last: ${add[*]})"
 # dpkg -x makes no alternatives links; absolute symlinks would point at the build machine.
 rm -rf "$sysroot"/usr/share/{doc,man,lintian,bug}
-find "$sysroot" -xtype l -lname '/*' -delete
+find "$sysroot" -type l -lname '/*' -delete
 mkdir -p "$out/mpi-bin"
 for t in mpirun mpiexec orterun ompi_info; do
   src=$t
@@ -239,14 +239,24 @@ done
 [[ -e $out/mpi-bin/mpirun ]] || die "no mpirun in $sysroot/usr/bin after unpacking openmpi-bin"
 
 if ((with_dev)); then
-  dev_pkgs=(libopenmpi-dev libhdf5-dev libhdf5-103-1 libboost-program-options-dev libboost1.74-dev
-    libspdlog-dev libfmt-dev libutf8proc-dev nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev
-    libaec-dev libcurl4-openssl-dev libjpeg-dev libjpeg62-turbo-dev libssl-dev libevent-dev
-    libhwloc-dev libnuma-dev libltdl-dev libibverbs-dev libpmix-dev libboost-program-options1.74.0)
+  # The -dev set goes into a second folder, OUT-dev: with it the runtime bundle would exceed the
+  # size limit (libboost1.74-dev alone is 9 MB as .deb, ~150 MB unpacked). Kept as .deb files;
+  # dev/unpack.sh unpacks them on the node with ar and tar (no dpkg needed).
+  dev_out=$out-dev
+  [[ ! -e $dev_out || -f $dev_out/unpack.sh ]] || die "$dev_out exists and is not a -dev folder of this script"
+  rm -rf "$dev_out"
+  mkdir -p "$dev_out/debs"
+  dev_pkgs=(libopenmpi-dev libhdf5-dev libboost-program-options-dev libboost1.74-dev libspdlog-dev
+    libfmt-dev libutf8proc-dev nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev libaec-dev
+    libcurl4-openssl-dev libjpeg-dev libjpeg62-turbo-dev libssl-dev libevent-dev libhwloc-dev
+    libnuma-dev libltdl-dev libibverbs-dev libpmix-dev zlib1g)
   fetch_debs "${dev_pkgs[@]}"
-  unpack_debs "$out/dev-sysroot" "${dev_pkgs[@]}"
-  rm -rf "$out"/dev-sysroot/usr/share/{doc,man,lintian,bug}
-  git -C "$root" archive --format=tar.gz -o "$out/frost-src.tar.gz" HEAD
+  for p in "${dev_pkgs[@]}"; do cp "$(compgen -G "$deb_cache/${p}_*.deb" | sort -V | tail -1)" "$dev_out/debs/"; done
+  git -C "$root" archive --format=tar.gz -o "$dev_out/frost-src.tar.gz" HEAD
+  cp "$root/tests/gpu/unpack_debs.sh" "$dev_out/unpack.sh"
+  dev_mib=$(( ($(du -sk "$dev_out" | cut -f1) + 1023) / 1024 ))
+  ((dev_mib <= max_mib)) || die "$dev_out is $dev_mib MiB, over the limit of $max_mib MiB"
+  note "-dev set: $dev_out ($dev_mib MiB; docs/gpu.md says how to build on the node with it)"
 fi
 
 # ---- 4. env.sh and the manifest ---------------------------------------------------------------

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # rank_env.sh PROGRAM ARGS...: runs PROGRAM with NCCL_HOSTID set per MPI rank, so that NCCL
-# takes ranks sharing one GPU for ranks on different hosts (docs/gpu.md, "Two NCCL ranks on one
-# GPU"; NCCL reads NCCL_HOSTID once, before its first call). For tests only.
+# takes ranks sharing one GPU for ranks on different hosts (NCCL hashes NCCL_HOSTID instead of
+# host name and boot id, once, before its first call; docs/gpu.md, step gpu-2). Tests only.
 set -euo pipefail
 case "${1:-}" in -h|--help|"") sed -n '2,4p' "$0" | sed 's/^# //'; exit 0 ;; esac
 rank=${OMPI_COMM_WORLD_RANK:-${PMIX_RANK:-${PMI_RANK:-}}}
