@@ -115,10 +115,15 @@ fi
 if [[ -e $out ]]; then
   [[ -f $out/manifest.txt || -z "$(ls -A "$out")" ]] ||
     die "$out exists and is not a bundle (no manifest.txt); remove it or name another folder"
-  rm -rf "$out"
 fi
+# Staged into OUT.partial and renamed at the end: a failed run never leaves a bundle that looks
+# complete (nor one that the next run would refuse to replace).
+final_out=$out
+out=$out.partial
+rm -rf "$out"
 mkdir -p "$out"/{bin,tests/bin,kit,src/launch,src/tests,data}
 out=$(cd "$out" && pwd)
+final_out=$(cd "$(dirname "$final_out")" && pwd)/$(basename "$final_out")
 stage_elf() {  # stage_elf SRC DEST_DIR: copy and strip (symbols are not needed on the node)
   cp "$1" "$2/" && strip --strip-unneeded "$2/$(basename "$1")"
 }
@@ -242,7 +247,7 @@ if ((with_dev)); then
   # The -dev set goes into a second folder, OUT-dev: with it the runtime bundle would exceed the
   # size limit (libboost1.74-dev alone is 9 MB as .deb, ~150 MB unpacked). Kept as .deb files;
   # dev/unpack.sh unpacks them on the node with ar and tar (no dpkg needed).
-  dev_out=$out-dev
+  dev_out=$final_out-dev
   [[ ! -e $dev_out || -f $dev_out/unpack.sh ]] || die "$dev_out exists and is not a -dev folder of this script"
   rm -rf "$dev_out"
   mkdir -p "$dev_out/debs"
@@ -328,4 +333,6 @@ if ((size_mib > max_mib)); then
   du -sk "$out"/* | sort -n | tail -5 >&2
   die "$out is $size_mib MiB, over the limit of $max_mib MiB (FROST_BUNDLE_MAX_MIB)"
 fi
-note "bundle ready: $out ($size_mib MiB). On the GPU node: bash $(basename "$out")/kit/check.sh $(basename "$out") OUTDIR"
+rm -rf "$final_out"
+mv "$out" "$final_out"
+note "bundle ready: $final_out ($size_mib MiB). On the GPU node: bash $(basename "$final_out")/kit/check.sh $(basename "$final_out") OUTDIR"

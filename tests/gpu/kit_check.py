@@ -19,7 +19,11 @@ import sys
 
 def load(path):
     import torch
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+    # Frost writes model.pt with LibTorch's pickle_save (a {name: tensor} dict), whose pickle
+    # names torch.jit._pickle.restore_type_tag: allowed here, everything else stays refused.
+    import torch.jit._pickle
+    with torch.serialization.safe_globals([torch.jit._pickle.restore_type_tag]):
+        sd = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(sd, dict):
         sys.exit(f"kit_check.py: {path} is not a {{name: tensor}} dict")
     return sd
