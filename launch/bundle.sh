@@ -138,7 +138,7 @@ shopt -u nullglob
 for t in "${tests[@]}"; do stage_elf "$t" "$out/tests/bin"; done
 cp "$root/launch/frost-mpirun" "$out/src/launch/"
 cp -r "$root/tests/fixtures" "$root/tests/e2e" "$root/tests/gpu" "$out/src/tests/"
-cp "$root"/tests/gpu/check.sh "$root"/tests/gpu/*.py "$out/kit/"
+cp "$root"/tests/gpu/check.sh "$root"/tests/gpu/rank_env.sh "$root"/tests/gpu/*.py "$out/kit/"
 
 # The ctest entries labelled gpu, with the build and source folders replaced by placeholders
 # that kit/run_tests.py fills in on the node (no cmake/ctest needed there).
@@ -324,6 +324,11 @@ pkg_versions=$(for p in "${runtime_pkgs[@]}"; do
   echo "runtime_packages=${pkg_versions% }"
   echo "with_dev=$with_dev"
 } >"$out/manifest.txt"
+
+for f in env.sh manifest.txt mpi-bin/mpirun bin/frost-train bin/frost-prep kit/check.sh kit/rank_env.sh \
+  kit/kit_check.py kit/run_tests.py src/launch/frost-mpirun tests/gpu-tests.json; do
+  [[ -e $out/$f ]] || die "staging left out $f (a bug in this script)"
+done
 
 # ---- 5. size -----------------------------------------------------------------------------------
 size_kib=$(du -sk "$out" | cut -f1)
