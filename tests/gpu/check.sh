@@ -144,7 +144,9 @@ if command -v "$SMI" >/dev/null 2>&1; then
   timeout 60 "$SMI" >"$O/nvidia-smi.txt" 2>&1 || true
   IFS=, read -r g_name g_driver g_mem g_mode <"$O/nvidia-smi-query.txt" || true
 fi
-info+=("GPU        ${g_name:-?} ($(grep -c '^GPU ' "$O/nvidia-smi-L.txt" 2>/dev/null || true) GPU(s)),${g_mem:- ?},${g_mode:- ?} compute mode; driver${g_driver:- ?}")
+[[ -n $g_name ]] ||
+  info+=("GPU        no data from nvidia-smi")
+[[ -z $g_name ]] || info+=("GPU        ${g_name} ($(grep -c '^GPU ' "$O/nvidia-smi-L.txt" 2>/dev/null || true) GPU(s)),${g_mem:- ?},${g_mode:- ?} compute mode; driver${g_driver:- ?}")
 info+=("node torch $(tv torch_version)  CUDA $(tv torch_cuda)  NCCL $(tv nccl_version)  cuDNN $(tv cudnn)  capability $(tv capability0)")
 
 # ---- a: environment and ABI -----------------------------------------------------------------------
@@ -216,8 +218,9 @@ if ((rc == 3)); then
     ran=$((ran + listed))
     rc=0
     FROST_TEST_TMPDIR=$W/tmp FROST_SOURCE_DIR=$B/src bounded 200 "$O/tests/$n.log" "$t" --gtest_filter="$filter" || rc=$?
-    ok=$(grep -c '^\[       OK \]' "$O/tests/$n.log" || true)
-    skipped=$(grep -c '^\[  SKIPPED \]' "$O/tests/$n.log" || true)
+    # one line per test ("[       OK ] Suite.Name (12 ms)"), not gtest's closing list
+    ok=$(grep -cE '^\[       OK \] .* \([0-9]+ ms\)$' "$O/tests/$n.log" || true)
+    skipped=$(grep -cE '^\[  SKIPPED \] .* \([0-9]+ ms\)$' "$O/tests/$n.log" || true)
     passed=$((passed + ok)) skips=$((skips + skipped))
     if ((rc)); then failed=$((failed + 1)); echo "$n FAIL (exit $rc; $listed tests)" >>"$O/tests.txt"
     else echo "$n PASS ($ok passed, $skipped skipped)" >>"$O/tests.txt"; fi
