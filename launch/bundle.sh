@@ -103,9 +103,10 @@ if [[ -n $build_dir ]]; then
 else
   build=${FROST_BUNDLE_BUILD_DIR:-$root/build-bundle}
   note "building Frost (Release) into $build"
+  mkdir -p "$build"
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$libtorch" \
-    -DFROST_PYTHON="${venv}/bin/python" >"$build.configure.log" 2>&1 ||
-    { tail -30 "$build.configure.log" >&2; die "configure failed (log: $build.configure.log)"; }
+    -DFROST_PYTHON="${venv}/bin/python" >"$build/bundle-configure.log" 2>&1 ||
+    { tail -30 "$build/bundle-configure.log" >&2; die "configure failed (log: $build/bundle-configure.log)"; }
   got=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")
   [[ $got == Release ]] || die "$build/CMakeCache.txt says CMAKE_BUILD_TYPE=$got, expected Release"
   cmake --build "$build" -j "${FROST_JOBS:-$(nproc)}"
