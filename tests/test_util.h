@@ -17,8 +17,26 @@
 
 namespace frost::testing {
 
-/// The repository root: FROST_SOURCE_DIR (tests/CMakeLists.txt), or found from this file.
+// Note [Relocated test binaries]: the build compiles the source and temporary folders into the
+// test binaries (FROST_SOURCE_DIR, FROST_TEST_TMPDIR in tests/CMakeLists.txt). The GPU check kit
+// (launch/bundle.sh, tests/gpu/check.sh) runs them on another machine, where those paths do not
+// exist; there the environment variables of the same names, when set and non-empty, win.
+inline const char* env_or_null(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : nullptr;
+}
+
+/// The temporary folder of the tests: $FROST_TEST_TMPDIR, else the build's (Note [Relocated
+/// test binaries]).
+inline std::string test_tmpdir() {
+  if (const char* v = env_or_null("FROST_TEST_TMPDIR")) return v;
+  return FROST_TEST_TMPDIR;
+}
+
+/// The repository root: $FROST_SOURCE_DIR (Note [Relocated test binaries]), the build's
+/// FROST_SOURCE_DIR (tests/CMakeLists.txt), or found from this file.
 inline std::string source_dir() {
+  if (const char* v = env_or_null("FROST_SOURCE_DIR")) return v;
 #ifdef FROST_SOURCE_DIR
   return FROST_SOURCE_DIR;
 #else
@@ -34,14 +52,14 @@ inline std::string fixture_path(const std::string& name) {
 
 /// FROST_TEST_TMPDIR/<name> (the directory is created; the file is not, nor removed).
 inline std::string tmp_path(const std::string& name) {
-  const std::string dir = FROST_TEST_TMPDIR;
+  const std::string dir = test_tmpdir();
   std::filesystem::create_directories(dir);
   return dir + "/" + name;
 }
 
 /// A fresh, empty directory under FROST_TEST_TMPDIR named `tag`-XXXXXX, for one test.
 inline std::string make_temp_dir(const std::string& tag = "test") {
-  const std::string base = FROST_TEST_TMPDIR;
+  const std::string base = test_tmpdir();
   std::filesystem::create_directories(base);
   std::string templ = base + "/" + tag + "-XXXXXX";
   const char* dir = ::mkdtemp(templ.data());
@@ -52,7 +70,7 @@ inline std::string make_temp_dir(const std::string& tag = "test") {
 /// A fresh, empty directory named after the running test:
 /// FROST_TEST_TMPDIR/<Suite>.<Name>.<pid> (removed first if it exists).
 inline std::string test_dir() {
-  const std::string base = FROST_TEST_TMPDIR;
+  const std::string base = test_tmpdir();
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   const std::string dir =
       base + "/" + info->test_suite_name() + "." + info->name() + "." + std::to_string(::getpid());

@@ -14,6 +14,7 @@
 #include "frost/distributed/state_sync.h"
 #include "frost/train/config.h"
 #include "h5_test_util.h"
+#include "test_util.h"
 
 namespace frost::testing {
 
@@ -31,7 +32,7 @@ inline comm::Communicator& world() {
 inline std::string job_dir(const std::string& name) {
   auto pid = torch::tensor({static_cast<int64_t>(::getpid())}, torch::kLong);
   world().broadcast(pid, 0);
-  const std::string dir = std::string(FROST_TEST_TMPDIR) + "/mpi-" + name + "-w" +
+  const std::string dir = frost::testing::test_tmpdir() + "/mpi-" + name + "-w" +
                           std::to_string(world().world_size()) + "-" +
                           std::to_string(pid.item<int64_t>());
   if (world().rank() == 0) {

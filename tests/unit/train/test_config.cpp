@@ -8,12 +8,13 @@
 #include "frost/core/error.h"
 #include "frost/train/config.h"
 #include "frost/train/lr_schedule.h"
+#include "test_util.h"
 
 namespace frost::train {
 namespace {
 
 std::string write_ini(const std::string& name, const std::string& text) {
-  const std::string dir = std::string(FROST_TEST_TMPDIR) + "/config";
+  const std::string dir = frost::testing::test_tmpdir() + "/config";
   std::filesystem::create_directories(dir);
   const std::string path = dir + "/" + name;
   std::ofstream(path) << text;
