@@ -8,6 +8,9 @@
 #include <mutex>
 
 #include "frost/comm/mpi/mpi_communicator.h"
+#if FROST_WITH_CUDA
+#include "frost/comm/nccl/nccl_communicator.h"
+#endif
 #include "frost/core/error.h"
 #include "frost/core/strings.h"
 
@@ -32,8 +35,11 @@ std::vector<std::string> Communicator::all_hosts() {
   auto mine = torch::zeros({kHostBytes}, torch::kByte);
   const std::string host = this->host().substr(0, kHostBytes - 1);
   std::memcpy(mine.data_ptr(), host.data(), host.size());
-  auto all = torch::zeros({world_size() * kHostBytes}, torch::kByte);
-  all_gather(mine, all);
+  // Gathered on the communicator's device; .cpu() copies on the current stream, which wait()
+  // ordered after the all_gather.
+  auto all = torch::zeros({world_size() * kHostBytes}, torch::kByte).to(device());
+  all_gather(mine.to(device()), all);
+  all = all.cpu();
   std::vector<std::string> hosts;
   for (int r = 0; r < world_size(); ++r) {
     hosts.emplace_back(reinterpret_cast<const char*>(all.data_ptr<uint8_t>() + r * kHostBytes));
@@ -59,14 +65,29 @@ void Communicator::count_collective(int64_t all_reduce_bytes) {
   stats_->stats.all_reduce_bytes += all_reduce_bytes;
 }
 
+std::vector<std::string> communicator_backends() {
+#if FROST_WITH_CUDA
+  return {"mpi", "nccl"};
+#else
+  return {"mpi"};
+#endif
+}
+
 std::unique_ptr<Communicator> make_communicator(std::string_view backend, Scope scope) {
+  std::string built;
+  for (const std::string& name : communicator_backends())
+    built += (built.empty() ? "" : ", ") + name;
   if (backend == "mpi") return make_mpi_communicator(scope == Scope::kWorld);
+#if FROST_WITH_CUDA
+  if (backend == "nccl") return make_nccl_communicator(scope == Scope::kWorld);
+#endif
   FROST_CHECK(backend != "nccl",
-              "the communicator backend 'nccl' is not in this build (it needs "
-              "a build with FROST_WITH_CUDA=ON, which this version of Frost does not have yet); "
-              "backends built: mpi");
+              "the communicator backend 'nccl' is not in this build (it needs a LibTorch built "
+              "with CUDA, NCCL, and a build configured with -DFROST_WITH_CUDA=ON); backends "
+              "built: ",
+              built);
   throw Error(detail::str_cat("unknown communicator backend '", printable(backend, 80),
-                              "': backends built: mpi"));
+                              "': backends built: ", built));
 }
 
 }  // namespace frost::comm
