@@ -108,8 +108,10 @@ class Work {
   virtual ~Work() = default;
   /// Makes the result visible to the caller (see "Work::wait()" above): MPI blocks the host until
   /// the collective has completed; a stream-ordered backend orders the caller's current stream
-  /// after it. Throws frost::TimeoutError when it did not complete within `timeout` (the
-  /// communicator's timeout() when zero), frost::Error when the backend failed.
+  /// after it. A wait that blocks the host (MPI; an NCCL barrier) throws frost::TimeoutError when
+  /// the collective did not complete within `timeout` (the communicator's timeout() when zero);
+  /// a stream-ordered wait has no timeout of its own (its backend's watchdog has). Throws
+  /// frost::Error when the backend failed.
   virtual void wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) = 0;
   /// True once the collective has completed (non-blocking; for a stream-ordered backend: its
   /// end event has been reached).
