@@ -8,8 +8,8 @@
 //           watchdog thread (comm/nccl/nccl_communicator.h).
 // communicator_backends() lists the backends of this build. This header, communicator.cpp and
 // process.h include neither MPI nor CUDA headers; only the files under comm/nccl/ include CUDA
-// and NCCL headers, and none of their headers does. The process around a communicator (MPI start and end,
-// ending the whole job) is comm/process.h.
+// and NCCL headers, and none of their headers does. The process around a communicator (MPI
+// start and end, ending the whole job) is comm/process.h.
 //
 // The contract every backend keeps (after PyTorch's ProcessGroupNCCL.hpp); a new backend is
 // correct when Frost's users of this interface need no branch on the backend:
@@ -21,9 +21,9 @@
 //    (float32/float64/int32/int64/uint8 for all of them; NCCL also float16 and bfloat16), has
 //    the same shape and dtype on every rank, and lives on the backend's device(): MPI takes CPU
 //    tensors (CUDA tensors would be staged through pinned host memory; not implemented), NCCL
-//    takes CUDA tensors on this rank's device (local_rank() picks it). Collectives work in place (all_gather writes
-//    `output`). A tensor the backend cannot take is a frost::Error when the collective is
-//    issued, on the issuing thread.
+//    takes CUDA tensors on this rank's device (local_rank() picks it). Collectives work in
+//    place (all_gather writes `output`). A tensor the backend cannot take is a frost::Error
+//    when the collective is issued, on the issuing thread.
 //
 //  * Streams (CUDA tensors). A collective is ordered after everything the caller's *current*
 //    CUDA stream has queued when the collective is issued: the backend records an event on that
