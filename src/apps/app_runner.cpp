@@ -30,6 +30,10 @@ namespace {
 
 int run_mpi_program(const MpiProgram& program, int argc, char** argv) {
   int rank = -1;  // known once the communicator exists
+  // A failure a communicator finds on its own thread (the NCCL watchdog) ends the job the same
+  // way (Note [Fatal errors off the main thread] in comm/process.h).
+  comm::set_fatal_error_handler(
+      [name = program.name](const Error& error) { fail_job(name, error, -1); });
   try {
     comm::init_mpi(&argc, &argv);
     std::unique_ptr<comm::Communicator> comm = comm::make_communicator(program.backend);
@@ -58,6 +62,7 @@ int run_mpi_program(const MpiProgram& program, int argc, char** argv) {
       status = program.run(*comm);
     }
     comm.reset();
+    comm::set_fatal_error_handler(nullptr);
     comm::finalize_mpi();
     return status;
   } catch (const std::exception& e) {

@@ -17,7 +17,10 @@
 // waits forever in a collective (DESIGN invariant 8); mpirun then exits non-zero. Peers blocked
 // in a collective when a rank dies without aborting (killed, node lost) are released by the
 // collective timeout (dist.timeout_s) and abort in turn. Library code never ends the process
-// itself; it throws, and the runner is the one place that ends it.
+// itself; it throws, and the runner is the one place that ends it. A failure found on a
+// communicator's own thread (the NCCL watchdog), which has nobody to throw to, reaches the same
+// path through the handler the runner installs (Note [Fatal errors off the main thread] in
+// src/frost/comm/process.h).
 #pragma once
 
 #include <exception>

@@ -7,6 +7,8 @@
 // test that no world size in FROST_MPI_WORLD_SIZES runs fails the run, named, before any test.
 //   --frost_check_schedule      only that check, without MPI; exit status 0 or 1
 //   --frost_world_sizes=LIST    check against LIST (e.g. 1,2,3) instead of the built-in list
+//   --frost_gpu                 the GPU tests instead (gpu_filter); exit status 77 when every
+//                               test that ran on every rank skipped (no GPU: ctest's "skipped")
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -77,6 +79,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  const bool gpu = take_flag(&argc, argv, "--frost_gpu");
   frost::comm::init_mpi(&argc, &argv);
   spdlog::set_level(spdlog::level::warn);
   ::testing::InitGoogleTest(&argc, argv);
@@ -84,7 +87,8 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world_size);
   if (GTEST_FLAG_GET(filter) == "*")  // the default: neither --gtest_filter nor GTEST_FILTER
-    GTEST_FLAG_SET(filter, frost::testing::world_filter(world_size));
+    GTEST_FLAG_SET(filter, gpu ? frost::testing::gpu_filter(world_size)
+                               : frost::testing::world_filter(world_size));
   if (rank != 0 && std::getenv("FROST_TEST_VERBOSE") == nullptr) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());
@@ -94,6 +98,11 @@ int main(int argc, char** argv) {
   int failed = all_scheduled ? (RUN_ALL_TESTS() != 0 ? 1 : 0) : 1;
   int any_failed = 0;
   MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  // Tests that ran to a pass on some rank: none anywhere, and something skipped, is a skip.
+  const ::testing::UnitTest& unit = *::testing::UnitTest::GetInstance();
+  int passed = unit.successful_test_count(), any_passed = 0;
+  MPI_Allreduce(&passed, &any_passed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  const bool all_skipped = any_failed == 0 && any_passed == 0 && unit.skipped_test_count() > 0;
   if (rank == 0 && any_failed) {
     std::fprintf(stderr,
                  "MPI tests: %d rank(s) had failures (rerun with FROST_TEST_VERBOSE=1 to see every "
@@ -101,5 +110,6 @@ int main(int argc, char** argv) {
                  any_failed);
   }
   frost::comm::finalize_mpi();
+  if (gpu && all_skipped) return 77;  // SKIP_RETURN_CODE of ctest gpu.mpi.world*
   return any_failed == 0 ? 0 : 1;
 }

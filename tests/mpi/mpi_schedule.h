@@ -11,6 +11,12 @@
 // that no scheduled world size selects. `frost_mpi_tests --frost_check_schedule` does only that
 // check, without MPI (ctest mpi.schedule); `--frost_world_sizes=1,2,3` replaces the list
 // (ctest mpi.schedule_detects_unscheduled: the World4 tests are then reported).
+// GPU tests are the tests whose suite name starts with "Gpu" (GpuNccl.AllReduceAnyWorld): the
+// runs above leave them out (world_filter ends in "-Gpu*"), and `frost_mpi_tests --frost_gpu`
+// runs only them (gpu_filter(N)), at world sizes 1 and 2 (ctest gpu.mpi.world1/2, label gpu).
+// A GPU test skips (GTEST_SKIP with the reason) where the hardware is missing; a --frost_gpu run
+// in which every selected test skipped exits with 77, which ctest reports as skipped. They obey
+// the same naming rule: a GPU test without a world size in its name is unscheduled.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -40,9 +46,14 @@ inline std::vector<int> parse_world_sizes(const std::string& list) {
   }
 }
 
-/// The gtest filter of the tests that run at `world_size`.
+/// The gtest filter of the tests that run at `world_size`, GPU tests left out.
 inline std::string world_filter(int world_size) {
-  return "*World" + std::to_string(world_size) + "*:*AnyWorld*";
+  return "*World" + std::to_string(world_size) + "*:*AnyWorld*-Gpu*";
+}
+
+/// The gtest filter of the GPU tests (suite name "Gpu...") that run at `world_size`.
+inline std::string gpu_filter(int world_size) {
+  return "Gpu*World" + std::to_string(world_size) + "*:Gpu*AnyWorld*";
 }
 
 /// Whether the test `full_name` ("Suite.Name") runs at one of `world_sizes`: world_filter's

@@ -18,7 +18,8 @@ TEST(Schedule, NamesRunAtTheWorldSizesTheyNameAnyWorld) {
   EXPECT_FALSE(is_scheduled("Uneven.SevenSamplesBatchOne", sizes));  // no world size: never runs
   EXPECT_FALSE(is_scheduled("Uneven.SevenSamplesBatchOneWorld5", sizes));
   EXPECT_FALSE(is_scheduled("Uneven.SevenSamplesBatchOneWorld4", {1, 2, 3}));
-  EXPECT_EQ(world_filter(3), "*World3*:*AnyWorld*");
+  EXPECT_EQ(world_filter(3), "*World3*:*AnyWorld*-Gpu*");
+  EXPECT_EQ(gpu_filter(2), "Gpu*World2*:Gpu*AnyWorld*");
 }
 
 TEST(Schedule, WorldSizesAreAListOfPositiveNumbersAnyWorld) {

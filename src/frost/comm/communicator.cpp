@@ -8,6 +8,9 @@
 #include <mutex>
 
 #include "frost/comm/mpi/mpi_communicator.h"
+#if FROST_WITH_CUDA
+#include "frost/comm/nccl/nccl_communicator.h"
+#endif
 #include "frost/core/error.h"
 #include "frost/core/strings.h"
 
@@ -35,8 +38,11 @@ std::vector<std::string> Communicator::all_gather_strings(const std::string& min
   auto local = torch::zeros({slot}, torch::kByte);
   const std::string cut = mine.substr(0, static_cast<size_t>(max_bytes));
   std::memcpy(local.data_ptr(), cut.data(), cut.size());
-  auto all = torch::zeros({world_size() * slot}, torch::kByte);
-  all_gather(local, all);
+  // Gathered on the communicator's device; .cpu() copies on the current stream, which wait()
+  // ordered after the all_gather.
+  auto all = torch::zeros({world_size() * slot}, torch::kByte).to(device());
+  all_gather(local.to(device()), all);
+  all = all.cpu();
   std::vector<std::string> out;
   for (int r = 0; r < world_size(); ++r) {
     out.emplace_back(reinterpret_cast<const char*>(all.data_ptr<uint8_t>() + r * slot));
@@ -62,14 +68,29 @@ void Communicator::count_collective(int64_t all_reduce_bytes) {
   stats_->stats.all_reduce_bytes += all_reduce_bytes;
 }
 
+std::vector<std::string> communicator_backends() {
+#if FROST_WITH_CUDA
+  return {"mpi", "nccl"};
+#else
+  return {"mpi"};
+#endif
+}
+
 std::unique_ptr<Communicator> make_communicator(std::string_view backend, Scope scope) {
+  std::string built;
+  for (const std::string& name : communicator_backends())
+    built += (built.empty() ? "" : ", ") + name;
   if (backend == "mpi") return make_mpi_communicator(scope == Scope::kWorld);
+#if FROST_WITH_CUDA
+  if (backend == "nccl") return make_nccl_communicator(scope == Scope::kWorld);
+#endif
   FROST_CHECK(backend != "nccl",
-              "the communicator backend 'nccl' is not in this build (it needs "
-              "a build with FROST_WITH_CUDA=ON, which this version of Frost does not have yet); "
-              "backends built: mpi");
+              "the communicator backend 'nccl' is not in this build (it needs a LibTorch built "
+              "with CUDA, NCCL, and a build configured with -DFROST_WITH_CUDA=ON); backends "
+              "built: ",
+              built);
   throw Error(detail::str_cat("unknown communicator backend '", printable(backend, 80),
-                              "': backends built: mpi"));
+                              "': backends built: ", built));
 }
 
 }  // namespace frost::comm

@@ -3,11 +3,13 @@
 // Backends, chosen by name with make_communicator:
 //   "mpi"   comm/mpi/: CPU tensors; every collective runs on the communicator's progress
 //           thread (Note [MPI progress thread] in mpi/mpi_communicator.cpp). Every build.
-//   "nccl"  comm/nccl/ (planned, FROST_WITH_CUDA): CUDA tensors on this rank's GPU, collectives
-//           on the backend's own CUDA stream, bootstrapped over MPI.
-// This header, communicator.cpp and process.h include neither MPI nor CUDA headers; the CPU
-// build never includes CUDA headers. The process around a communicator (MPI start and end,
-// ending the whole job) is comm/process.h.
+//   "nccl"  comm/nccl/ (builds with FROST_WITH_CUDA=ON): CUDA tensors on this rank's GPU,
+//           collectives on the backend's own CUDA stream, bootstrapped over MPI, timed out by a
+//           watchdog thread (comm/nccl/nccl_communicator.h).
+// communicator_backends() lists the backends of this build. This header, communicator.cpp and
+// process.h include neither MPI nor CUDA headers; only the files under comm/nccl/ include CUDA
+// and NCCL headers, and none of their headers does. The process around a communicator (MPI
+// start and end, ending the whole job) is comm/process.h.
 //
 // The contract every backend keeps (after PyTorch's ProcessGroupNCCL.hpp); a new backend is
 // correct when Frost's users of this interface need no branch on the backend:
@@ -16,12 +18,12 @@
 //    the backend runs them in the order they were issued (Note [Collective order]).
 //
 //  * Tensors and devices. A tensor is contiguous, of a dtype the backend supports
-//    (float32/float64/int32/int64/uint8 for all of them), has the same shape and dtype on every
-//    rank, and lives on the backend's device: MPI takes CPU tensors (CUDA tensors would be
-//    staged through pinned host memory; not implemented), NCCL takes CUDA tensors on this
-//    rank's device (local_rank() picks it). Collectives work in place (all_gather writes
-//    `output`). A tensor the backend cannot take is a frost::Error when the collective is
-//    issued, on the issuing thread.
+//    (float32/float64/int32/int64/uint8 for all of them; NCCL also float16 and bfloat16), has
+//    the same shape and dtype on every rank, and lives on the backend's device(): MPI takes CPU
+//    tensors (CUDA tensors would be staged through pinned host memory; not implemented), NCCL
+//    takes CUDA tensors on this rank's device (local_rank() picks it). Collectives work in
+//    place (all_gather writes `output`). A tensor the backend cannot take is a frost::Error
+//    when the collective is issued, on the issuing thread.
 //
 //  * Streams (CUDA tensors). A collective is ordered after everything the caller's *current*
 //    CUDA stream has queued when the collective is issued: the backend records an event on that
@@ -39,7 +41,9 @@
 //        collective's end event and returns without blocking the host; work queued on that
 //        stream afterwards sees the result, the host does not until it synchronises that
 //        stream. Its timeout comes from a watchdog thread that aborts the communicator and
-//        fails the job, not from wait().
+//        fails the job (Note [Fatal errors off the main thread] in process.h), not from
+//        wait(). A barrier is the exception: its wait() blocks the host until every rank has
+//        reached it, as a barrier must, with the wait's timeout.
 //    wait() may be called more than once and from any thread; after it returned once, later
 //    calls return at once (or rethrow the same failure).
 //
@@ -88,6 +92,8 @@
 #include <string_view>
 #include <vector>
 
+#include <c10/core/Device.h>
+
 namespace at {
 class Tensor;
 }
@@ -102,8 +108,10 @@ class Work {
   virtual ~Work() = default;
   /// Makes the result visible to the caller (see "Work::wait()" above): MPI blocks the host until
   /// the collective has completed; a stream-ordered backend orders the caller's current stream
-  /// after it. Throws frost::TimeoutError when it did not complete within `timeout` (the
-  /// communicator's timeout() when zero), frost::Error when the backend failed.
+  /// after it. A wait that blocks the host (MPI; an NCCL barrier) throws frost::TimeoutError when
+  /// the collective did not complete within `timeout` (the communicator's timeout() when zero);
+  /// a stream-ordered wait has no timeout of its own (its backend's watchdog has). Throws
+  /// frost::Error when the backend failed.
   virtual void wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) = 0;
   /// True once the collective has completed (non-blocking; for a stream-ordered backend: its
   /// end event has been reached).
@@ -135,8 +143,10 @@ class Communicator {
   virtual int local_world_size() const = 0;
   /// Host name of this rank (for banners and error messages).
   virtual std::string host() const = 0;
-  /// Backend name as make_communicator takes it: "mpi".
+  /// Backend name as make_communicator takes it: "mpi" or "nccl".
   virtual std::string backend() const = 0;
+  /// Where this communicator's tensors live: the CPU (MPI) or this rank's CUDA device (NCCL).
+  virtual c10::Device device() const = 0;
 
   /// In-place all-reduce of `tensor`.
   virtual std::shared_ptr<Work> all_reduce_async(const at::Tensor& tensor, ReduceOp op) = 0;
@@ -187,11 +197,17 @@ enum class Scope {
   kSelf,   ///< this process alone: a 1-rank communicator (the single-process reference of tests)
 };
 
-/// A communicator of the backend named `backend` ("mpi"). Collective over `scope`: every rank
-/// calls it, in the same order relative to its other collectives. The process layer must be
+/// A communicator of the backend named `backend` ("mpi", "nccl"). Collective over `scope`: every
+/// rank calls it, in the same order relative to its other collectives. The process layer must be
 /// started (init_mpi, comm/process.h). Throws frost::Error for an unknown backend name or one
-/// this build does not include ("nccl" needs FROST_WITH_CUDA), naming the backends it has.
+/// this build does not include ("nccl" needs FROST_WITH_CUDA), naming the backends it has, and
+/// the errors of the backend's own factory ("nccl" on a rank without a CUDA device:
+/// make_nccl_communicator in comm/nccl/nccl_communicator.h).
 std::unique_ptr<Communicator> make_communicator(std::string_view backend,
                                                 Scope scope = Scope::kWorld);
+
+/// The backends make_communicator can make in this build, in a fixed order: {"mpi"} or
+/// {"mpi", "nccl"} (FROST_WITH_CUDA).
+std::vector<std::string> communicator_backends();
 
 }  // namespace frost::comm

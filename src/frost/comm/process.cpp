@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 
 #include "frost/comm/communicator.h"
@@ -14,6 +16,10 @@ namespace frost::comm {
 
 namespace {
 bool g_we_initialised = false;
+
+std::mutex g_fatal_mu;  // guards g_fatal_handler
+FatalErrorHandler g_fatal_handler;
+std::mutex g_report_mu;  // one report at a time
 
 // True while MPI calls other than MPI_Initialized/MPI_Finalized are allowed.
 bool mpi_running() {
@@ -59,7 +65,9 @@ int process_rank() {
 }
 
 int agree_on_startup_error(Communicator& comm, bool failed) {
-  auto failed_ranks = torch::tensor({failed ? 1 : 0}, torch::kInt);
+  // On the communicator's device (a CUDA tensor for NCCL); item() reads it on the current stream,
+  // which wait() ordered after the all-reduce.
+  auto failed_ranks = torch::tensor({failed ? 1 : 0}, torch::kInt).to(comm.device());
   comm.all_reduce(failed_ranks, ReduceOp::kSum);
   return failed_ranks.item<int>();
 }
@@ -67,6 +75,28 @@ int agree_on_startup_error(Communicator& comm, bool failed) {
 void abort_job(int exit_code) {
   if (mpi_running()) MPI_Abort(MPI_COMM_WORLD, exit_code);
   std::_Exit(exit_code);
+}
+
+void set_fatal_error_handler(FatalErrorHandler handler) {
+  std::lock_guard<std::mutex> g(g_fatal_mu);
+  g_fatal_handler = std::move(handler);
+}
+
+void report_fatal_error(const Error& error) {
+  std::lock_guard<std::mutex> report(g_report_mu);
+  FatalErrorHandler handler;
+  {
+    std::lock_guard<std::mutex> g(g_fatal_mu);
+    handler = g_fatal_handler;
+  }
+  if (handler) {
+    handler(error);
+    return;
+  }
+  const std::string line = detail::str_cat(error.what(), "\n");
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+  abort_job(1);
 }
 
 }  // namespace frost::comm

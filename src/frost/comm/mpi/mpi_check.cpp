@@ -9,9 +9,6 @@
 
 namespace frost::comm {
 
-namespace {
-// `file` (a __FILE__: absolute, or relative to the build folder) from the project's src/frost/
-// or tests/ folder on, as users see it in the source tree.
 std::string source_path(const char* file) {
   const std::string path = file;
   size_t best = std::string::npos;
@@ -21,7 +18,13 @@ std::string source_path(const char* file) {
   }
   return best == std::string::npos ? path : path.substr(best + 1);
 }
-}  // namespace
+
+std::string this_host() {
+  char host[256] = "?";
+  if (gethostname(host, sizeof host) != 0) std::strcpy(host, "?");
+  host[sizeof host - 1] = '\0';
+  return host;
+}
 
 std::string mpi_error_string(int code) {
   char text[MPI_MAX_ERROR_STRING];
@@ -33,11 +36,8 @@ std::string mpi_error_string(int code) {
 }
 
 void throw_mpi_error(int code, const char* call, const char* file, int line) {
-  char host[256] = "?";
-  if (gethostname(host, sizeof host) != 0) std::strcpy(host, "?");
-  host[sizeof host - 1] = '\0';
-  Error error(detail::str_cat(call, " failed at ", source_path(file), ":", line, " on host ", host,
-                              ": ", mpi_error_string(code)));
+  Error error(detail::str_cat(call, " failed at ", source_path(file), ":", line, " on host ",
+                              this_host(), ": ", mpi_error_string(code)));
   error.set_rank(process_rank());
   throw error;
 }

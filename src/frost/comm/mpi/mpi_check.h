@@ -1,6 +1,6 @@
 // MPI_CHECK: how Frost calls an MPI function whose failure it reports (one checking macro per
-// C library, STYLE.md "Errors"; NCCL_CHECK and CUDA_CHECK will sit in comm/nccl/ in the same
-// form). Include it only where MPI is called: it brings in <mpi.h>.
+// C library, STYLE.md "Errors"; NCCL_CHECK and CUDA_CHECK in comm/nccl/nccl_check.h have the
+// same form). Include it only where MPI is called: it brings in <mpi.h>.
 #pragma once
 
 #include <mpi.h>
@@ -8,6 +8,13 @@
 #include <string>
 
 namespace frost::comm {
+
+/// `file` (a __FILE__: absolute, or relative to the build folder) from the project's src/frost/
+/// or tests/ folder on, as users see it in the source tree. For the checking macros.
+std::string source_path(const char* file);
+
+/// This machine's host name (gethostname), "?" when it cannot be read.
+std::string this_host();
 
 /// MPI's own text for the error code `code` (MPI_Error_string).
 std::string mpi_error_string(int code);

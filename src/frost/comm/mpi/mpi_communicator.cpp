@@ -170,6 +170,7 @@ class MpiCommunicator final : public Communicator {
   int local_world_size() const override { return local_world_size_; }
   std::string host() const override { return host_; }
   std::string backend() const override { return "mpi"; }
+  c10::Device device() const override { return c10::Device(c10::kCPU); }
 
   // The issue methods check their arguments on the caller's thread and record this rank in
   // any error (Note [Error context]).
