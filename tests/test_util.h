@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "frost/core/error.h"
+#include "frost/core/fs.h"
 
 namespace frost::testing {
 
@@ -74,7 +75,7 @@ inline std::string test_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   const std::string dir =
       base + "/" + info->test_suite_name() + "." + info->name() + "." + std::to_string(::getpid());
-  std::filesystem::remove_all(dir);
+  frost::fs::remove_tree(dir);
   std::filesystem::create_directories(dir);
   return dir;
 }

@@ -13,6 +13,7 @@
 #include "frost/data/h5_dataset.h"
 #include "frost/distributed/state_sync.h"
 #include "frost/train/config.h"
+#include "frost/core/fs.h"
 #include "h5_test_util.h"
 #include "test_util.h"
 
@@ -36,7 +37,7 @@ inline std::string job_dir(const std::string& name) {
                           std::to_string(world().world_size()) + "-" +
                           std::to_string(pid.item<int64_t>());
   if (world().rank() == 0) {
-    std::filesystem::remove_all(dir);
+    frost::fs::remove_tree(dir);
     std::filesystem::create_directories(dir);
   }
   world().barrier();

@@ -425,11 +425,20 @@ TEST(GradReducer, GradientsLiveInBucketMemoryAnyWorld) {
       EXPECT_TRUE(torch::equal(lin->weight.grad(), first));
     }
     if (step == 0) {
-      EXPECT_NO_THROW(sgd.zero_grad());  // LibTorch 1.x: detach_() + zero_() on the gradient
+      // In place (LibTorch's detach_() + zero_() on the gradient); the default, set_to_none,
+      // is covered below.
+      EXPECT_NO_THROW(sgd.zero_grad(/*set_to_none=*/false));
       EXPECT_TRUE(lin->weight.grad().eq(0).all().item<bool>());
     }
   }
   EXPECT_NO_THROW(sgd.step());
+  // LibTorch 2.x's zero_grad() drops the gradients (set_to_none): the next step's gradients are
+  // bucket memory again.
+  EXPECT_NO_THROW(sgd.zero_grad());
+  reducer.prepare_step();
+  lin->forward(x).sum().backward();
+  reducer.finalize();
+  EXPECT_TRUE(lin->weight.grad().is_alias_of(lin->bias.grad())) << "after zero_grad()";
 }
 
 // Invariant 2: buckets launch in index order even when gradients arrive out of order.

@@ -1,6 +1,7 @@
 #include "frost/core/fs.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 
 #include "frost/core/error.h"
 
@@ -77,6 +79,32 @@ void create_directories(const std::string& dir) {
 bool exists(const std::string& path) {
   std::error_code ec;
   return std::filesystem::exists(path, ec);
+}
+
+namespace {
+// nftw callback: removes each entry after its children (FTW_DEPTH).
+std::string g_remove_failed;  // guarded by g_remove_mu
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
+  if (::remove(path) != 0) {
+    g_remove_failed = detail::str_cat(path, ": ", std::strerror(errno));
+    return 1;
+  }
+  return 0;
+}
+std::mutex g_remove_mu;  // nftw's callback has no user pointer
+}  // namespace
+
+void remove_tree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    FROST_CHECK(errno == ENOENT, "cannot remove '", path, "': ", std::strerror(errno));
+    return;
+  }
+  std::lock_guard<std::mutex> g(g_remove_mu);
+  g_remove_failed.clear();
+  const int rc = ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  FROST_CHECK(rc == 0, "cannot remove '", path, "': ",
+              g_remove_failed.empty() ? std::string(std::strerror(errno)) : g_remove_failed);
 }
 
 }  // namespace frost::fs

@@ -24,5 +24,11 @@ inline void write_file_atomic(const std::string& path, const std::string& text) 
 /// Creates `dir` and its parents if missing. Throws frost::Error.
 void create_directories(const std::string& dir);
 bool exists(const std::string& path);
+/// Removes `path` and, for a directory, everything under it (symbolic links are removed, not
+/// followed); a missing `path` is not an error. Throws frost::Error naming the entry that could
+/// not be removed. Use this, not std::filesystem::remove_all: PyPI's libtorch.so exports its own
+/// copy of remove_all, which the dynamic linker binds Frost's calls to, and with LibTorch 2.11
+/// that copy jumps to address 0 as soon as it has a directory to walk.
+void remove_tree(const std::string& path);
 
 }  // namespace frost::fs

@@ -95,7 +95,7 @@ void FeatureCache::remove_files() {
   if (mode_ != FeatureCacheMode::kDisk) return;
   dataset_.reset();  // close the files before they go
   comm_.barrier();
-  if (comm_.rank() == 0) std::filesystem::remove_all(dir_);
+  if (comm_.rank() == 0) frost::fs::remove_tree(dir_);
 }
 
 // Memory mode: this rank's range, then one all-gather of every range (padded to the longest).
@@ -153,7 +153,7 @@ std::vector<std::string> FeatureCache::build_on_disk(models::BackboneImpl& backb
     rounds = std::max(rounds, (ranges.back().size() + chunk_rows - 1) / chunk_rows);
   }
   if (rank == 0) {
-    std::filesystem::remove_all(dir_);
+    frost::fs::remove_tree(dir_);
     fs::create_directories(dir_);
   }
   comm_.barrier();

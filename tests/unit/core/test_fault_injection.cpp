@@ -11,6 +11,7 @@
 
 #include "frost/core/error.h"
 #include "frost/core/fault_injection.h"
+#include "frost/core/fs.h"
 #include "test_util.h"
 
 namespace fault = frost::fault;
@@ -111,7 +112,7 @@ TEST(FaultHold, WritesTheMarkerAndWaitsForTheRelease) {
   ASSERT_EQ(held.wait_for(std::chrono::seconds(30)), std::future_status::ready)
       << "not released within 30 s of the release file";
   held.get();  // returned normally, no exception
-  std::filesystem::remove_all(dir);
+  frost::fs::remove_tree(dir);
 }
 
 TEST(FaultHold, AnUnwritableHoldDirectoryIsAnErrorWithTheRank) {

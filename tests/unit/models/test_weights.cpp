@@ -29,6 +29,7 @@
 #include "frost/models/models.h"
 #include "frost/models/safetensors.h"
 #include "frost/models/weights.h"
+#include "frost/core/fs.h"
 #include "test_util.h"
 
 namespace frost::models {
@@ -709,7 +710,7 @@ void check_torchvision_export(const BackboneSpec& spec, int64_t num_classes,
   reloaded->eval();
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(bitwise_equal(reloaded->forward(x), logits));
-  if (!keep) std::filesystem::remove_all(dir);
+  if (!keep) frost::fs::remove_tree(dir);
 }
 
 TEST(WeightsExport, TorchvisionRoundTripSmallResnet) {
