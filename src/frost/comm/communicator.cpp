@@ -76,13 +76,14 @@ std::vector<std::string> communicator_backends() {
 #endif
 }
 
-std::unique_ptr<Communicator> make_communicator(std::string_view backend, Scope scope) {
+std::unique_ptr<Communicator> make_communicator(std::string_view backend, Scope scope,
+                                                int device_index) {
   std::string built;
   for (const std::string& name : communicator_backends())
     built += (built.empty() ? "" : ", ") + name;
   if (backend == "mpi") return make_mpi_communicator(scope == Scope::kWorld);
 #if FROST_WITH_CUDA
-  if (backend == "nccl") return make_nccl_communicator(scope == Scope::kWorld);
+  if (backend == "nccl") return make_nccl_communicator(scope == Scope::kWorld, device_index);
 #endif
   FROST_CHECK(backend != "nccl",
               "the communicator backend 'nccl' is not in this build (it needs a LibTorch built "

@@ -164,7 +164,8 @@ void Trainer::Impl::set_up() {
   if (backend == comm.backend()) {
     device_comm = &comm;
   } else {
-    owned_device_comm = comm::make_communicator(backend);
+    owned_device_comm =
+        comm::make_communicator(backend, comm::Scope::kWorld, device.device.index());
     owned_device_comm->set_timeout(comm.timeout());
     device_comm = owned_device_comm.get();
   }
