@@ -809,3 +809,51 @@ TEST(TrainStep, RanksWithTheirRowsMatchOneRankWithTheGlobalBatchAnyWorld) {
 
 }  // namespace
 }  // namespace frost::testing
+
+namespace frost::testing {
+namespace {
+
+// Note [Mixed precision]: bf16 autocast (on the CPU here) trains the same model to a loss close
+// to fp32's, with float32 weights, and replicas that stay bitwise equal across ranks.
+TEST(Precision, Bf16FollowsFp32WithFloat32WeightsAnyWorld) {
+  auto& c = world();
+  const std::string dir = job_dir("precision-bf16");
+  const std::string data = write_features(dir + "/train.h5", c.world_size() * 4 * 8, 12, 3);
+  auto cfg = small_config(data, dir + "/fp32");
+  cfg.train.epochs = 4;
+  train::Trainer fp32(cfg, c);
+  const auto e32 = fp32.run();
+  cfg.train.precision = train::Precision::kBf16;
+  cfg.log.dir = dir + "/bf16";
+  train::Trainer bf16(cfg, c);
+  const auto e16 = bf16.run();
+  ASSERT_EQ(e32.size(), e16.size());
+  // The loss falls in both, and bf16's 8-bit mantissa keeps it within a few percent of fp32's.
+  EXPECT_LT(e16.back().train_loss, e16.front().train_loss);
+  EXPECT_NEAR(e16.back().train_loss, e32.back().train_loss, 0.05 * e32.back().train_loss + 0.01)
+      << "fp32 " << e32.back().train_loss << ", bf16 " << e16.back().train_loss;
+  EXPECT_FALSE(torch::equal(fp32.model()->head->weight, bf16.model()->head->weight))
+      << "bf16 ran in float32 (autocast had no effect)";
+  for (const auto& p : bf16.model()->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(same_on_all_ranks(distributed::state_digest(*bf16.model())));
+}
+
+TEST(Precision, Fp16WithoutCudaIsRefusedAnyWorld) {
+  auto& c = world();
+  const std::string dir = job_dir("precision-fp16");
+  const std::string data = write_features(dir + "/train.h5", c.world_size() * 4, 12, 3);
+  auto cfg = small_config(data, dir + "/run");
+  cfg.train.device = DeviceKind::kCpu;
+  cfg.train.precision = train::Precision::kFp16;
+  try {
+    train::Trainer t(cfg, c);
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("train.precision = fp16 needs a CUDA device"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace frost::testing

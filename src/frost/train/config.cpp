@@ -66,6 +66,8 @@ FROST_CHOICES(OptimizerKind, {OptimizerKind::kSgd, "sgd"}, {OptimizerKind::kAdam
 FROST_CHOICES(LrSchedule, {LrSchedule::kCosine, "cosine"}, {LrSchedule::kConstant, "constant"});
 FROST_CHOICES(DeviceKind, {DeviceKind::kAuto, "auto"}, {DeviceKind::kCpu, "cpu"},
               {DeviceKind::kCuda, "cuda"});
+FROST_CHOICES(Precision, {Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"},
+              {Precision::kFp16, "fp16"});
 FROST_CHOICES(CommBackend, {CommBackend::kAuto, "auto"}, {CommBackend::kNccl, "nccl"},
               {CommBackend::kMpi, "mpi"});
 #undef FROST_CHOICES
@@ -200,6 +202,10 @@ void describe(OptionTable& t, Config& c) {
                "uses cuda:<local rank> of the devices it sees (CUDA_VISIBLE_DEVICES honoured; one "
                "visible device is used by its rank whatever the local rank); two ranks on one GPU "
                "are refused unless dist.shared_gpu");
+  t.add_choice("train.precision", &c.train.precision,
+               "compute dtype of the forward: fp32 | bf16 (autocast; CUDA and CPU) | fp16 "
+               "(autocast with dynamic loss scaling; CUDA only). Weights, gradients, all-reduce "
+               "and optimizer state stay float32");
   // [optim]
   t.add_choice("optim.name", &c.optim.name, "optimizer: sgd | adamw");
   t.add("optim.lr", &c.optim.lr, "peak learning rate");
@@ -375,6 +381,7 @@ const char* to_string(FeatureCacheMode v) { return choice_text(v); }
 const char* to_string(OptimizerKind v) { return choice_text(v); }
 const char* to_string(LrSchedule v) { return choice_text(v); }
 const char* to_string(CommBackend v) { return choice_text(v); }
+const char* to_string(Precision v) { return choice_text(v); }
 
 bool is_resnet(BackboneKind v) {
   return v == BackboneKind::kResNet18 || v == BackboneKind::kResNet34 ||

@@ -38,6 +38,8 @@ enum class FeatureCacheMode { kOff, kMemory, kDisk };
 enum class OptimizerKind { kSgd, kAdamW };
 /// optim.schedule: cosine | constant
 enum class LrSchedule { kCosine, kConstant };
+/// train.precision: fp32 | bf16 | fp16 (Note [Mixed precision] in train/precision.h)
+enum class Precision { kFp32, kBf16, kFp16 };
 /// dist.backend: auto (nccl for a CUDA device, mpi for the CPU) | nccl | mpi
 enum class CommBackend { kAuto, kNccl, kMpi };
 // train.device: DeviceKind in frost/core/device.h (auto | cpu | cuda).
@@ -52,6 +54,7 @@ const char* to_string(FeatureCacheMode v);
 const char* to_string(OptimizerKind v);
 const char* to_string(LrSchedule v);
 const char* to_string(CommBackend v);
+const char* to_string(Precision v);
 
 /// True for resnet18, resnet34 and resnet50.
 bool is_resnet(BackboneKind v);
@@ -97,6 +100,7 @@ struct TrainConfig {
   NonfiniteLoss nonfinite_loss = NonfiniteLoss::kStop;  ///< or skip the step, on every rank alike
   FeatureCacheMode feature_cache = FeatureCacheMode::kOff;  ///< head only: backbone once per sample
   DeviceKind device = DeviceKind::kAuto;  ///< Note [Device per rank] in frost/core/device.h
+  Precision precision = Precision::kFp32;  ///< compute dtype of the forward (autocast)
 };
 
 struct OptimConfig {

@@ -12,6 +12,7 @@
 #include "frost/train/feature_cache.h"
 #include "frost/train/loader.h"
 #include "frost/train/placement.h"
+#include "frost/train/precision.h"
 #include "frost/train/step.h"
 
 namespace frost::train {
@@ -30,7 +31,7 @@ EvalResult Evaluator::evaluate(models::ClassifierImpl& model) {
     features_ = torch::empty({range.size(), model.backbone->feature_dim()});
     labels_ = torch::empty({range.size()}, torch::kLong);
     BatchLoader loader(test_set_, range.batches(), static_cast<int>(cfg_.data.prefetch));
-    extract_features(*model.backbone, loader, source, features_, labels_);
+    extract_features(*model.backbone, loader, source, features_, labels_, cfg_.train.precision);
   }
   const c10::Device device = device_of(model);
   double correct = 0, loss_sum = 0, count = 0;
@@ -45,8 +46,12 @@ EvalResult Evaluator::evaluate(models::ClassifierImpl& model) {
   if (cached) {
     for (int64_t b = 0; b < range.size(); b += cfg_.data.eval_batch_size) {
       const int64_t e = std::min(range.size(), b + cfg_.data.eval_batch_size);
-      score(model.head->forward(features_.slice(0, b, e).to(device, /*non_blocking=*/true)),
-            labels_.slice(0, b, e).to(device, /*non_blocking=*/true));
+      torch::Tensor logits;
+      {
+        const AutocastScope autocast(cfg_.train.precision, device.type());
+        logits = model.head->forward(features_.slice(0, b, e).to(device, /*non_blocking=*/true));
+      }
+      score(logits.to(torch::kFloat), labels_.slice(0, b, e).to(device, /*non_blocking=*/true));
     }
   } else {
     BatchLoader loader(test_set_, range.batches(), static_cast<int>(cfg_.data.prefetch));
@@ -54,7 +59,12 @@ EvalResult Evaluator::evaluate(models::ClassifierImpl& model) {
     while (loader.next(batch)) {
       check_finite_inputs(batch, source);
       const Batch on = batch.to(device);
-      score(model.forward(on.inputs, on.attention_mask), on.labels);
+      torch::Tensor logits;
+      {
+        const AutocastScope autocast(cfg_.train.precision, device.type());
+        logits = model.forward(on.inputs, on.attention_mask);
+      }
+      score(logits.to(torch::kFloat), on.labels);
     }
   }
   auto totals = torch::tensor({correct, loss_sum, count}, torch::kDouble);

@@ -16,13 +16,14 @@
 #include "frost/data/sampler.h"
 #include "frost/models/models.h"
 #include "frost/train/placement.h"
+#include "frost/train/precision.h"
 #include "frost/train/step.h"
 
 namespace frost::train {
 
 void extract_features(models::BackboneImpl& backbone, BatchLoader& loader,
                       const std::string& source, const at::Tensor& features,
-                      const at::Tensor& labels) {
+                      const at::Tensor& labels, Precision precision) {
   backbone.eval();
   torch::NoGradGuard no_grad;
   const int64_t rows = features.size(0);
@@ -34,6 +35,7 @@ void extract_features(models::BackboneImpl& backbone, BatchLoader& loader,
     check_finite_inputs(batch, source);
     const int64_t b = batch.labels.size(0);
     const Batch on = batch.to(device);
+    const AutocastScope autocast(precision, device.type());
     features.narrow(0, row, b).copy_(backbone.forward(on.inputs, on.attention_mask));
     labels.narrow(0, row, b).copy_(batch.labels);
     row += b;
@@ -111,7 +113,8 @@ void FeatureCache::build_in_memory(models::BackboneImpl& backbone, const data::H
   {
     BatchLoader loader(set, sampler.batches(), static_cast<int>(cfg_.data.prefetch));
     extract_features(backbone, loader, "data.train " + cfg_.data.train,
-                     mine.narrow(0, 0, sampler.size()), my_labels.narrow(0, 0, sampler.size()));
+                     mine.narrow(0, 0, sampler.size()), my_labels.narrow(0, 0, sampler.size()),
+                     cfg_.train.precision);
   }
   auto all = torch::empty({world * max_rows, d});
   auto all_labels = torch::empty({world * max_rows}, torch::kLong);
@@ -169,7 +172,8 @@ std::vector<std::string> FeatureCache::build_on_disk(models::BackboneImpl& backb
         std::clamp<int64_t>(ranges[rank].size() - k * chunk_rows, 0, chunk_rows);
     auto mine = torch::empty({my_rows, d});
     auto my_labels = torch::empty({my_rows}, torch::kLong);
-    extract_features(backbone, loader, "data.train " + cfg_.data.train, mine, my_labels);
+    extract_features(backbone, loader, "data.train " + cfg_.data.train, mine, my_labels,
+                     cfg_.train.precision);
     for (int r = 0; r < world; ++r) {
       const int64_t rows = std::clamp<int64_t>(ranges[r].size() - k * chunk_rows, 0, chunk_rows);
       if (rows == 0) continue;

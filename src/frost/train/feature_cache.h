@@ -55,10 +55,11 @@ namespace frost::train {
 /// no-grad and copies the features [B, D] float32 into the next rows of `features`
 /// [rows, D] and the labels into `labels` [rows] int64. The loader's batches must end on
 /// row `rows` (whole batches); it may hold more for a later call. Puts `backbone` in eval
-/// mode. Not collective.
+/// mode. The backbone runs on its own device (batches are moved there) in the compute dtype of
+/// `precision` (autocast; the features are stored as float32). Not collective.
 void extract_features(models::BackboneImpl& backbone, BatchLoader& loader,
                       const std::string& source, const at::Tensor& features,
-                      const at::Tensor& labels);
+                      const at::Tensor& labels, Precision precision = Precision::kFp32);
 
 /// The backbone features of every training sample, in memory or in files (Note [Feature
 /// cache]), built by the constructor on every rank.

@@ -46,7 +46,7 @@ void MetricsLog::step(const StepReport& r) {
     return;
   }
   const auto& rs = r.stats.reduce;
-  write(out_, {{"kind", "train"},
+  nlohmann::json record = {{"kind", "train"},
                {"strategy", r.strategy},
                {"epoch", r.epoch},
                {"step", r.step},
@@ -62,7 +62,12 @@ void MetricsLog::step(const StepReport& r) {
                {"backward_ms", r.stats.backward_s * 1e3},
                {"comm_wait_ms", rs.wait_s * 1e3},
                {"allreduce_ms", rs.all_reduce_s * 1e3},
-               {"optimizer_ms", r.stats.optimizer_s * 1e3}});
+               {"optimizer_ms", r.stats.optimizer_s * 1e3}};
+  if (r.stats.loss_scale > 0) {  // fp16 (Note [Mixed precision])
+    record["loss_scale"] = r.stats.loss_scale;
+    record["overflow"] = r.stats.overflow;
+  }
+  write(out_, record);
 }
 
 void MetricsLog::epoch(const char* strategy, const EpochSummary& sum, int64_t step) {

@@ -10,6 +10,7 @@
 #include "frost/comm/communicator.h"
 #include "frost/core/error.h"
 #include "frost/models/models.h"
+#include "frost/train/precision.h"
 #include "frost/train/strategy.h"
 
 namespace frost::train {
@@ -27,6 +28,7 @@ StepOptions StepOptions::from(const Config& cfg) {
   o.micro_batch_rows = cfg.data.batch_size;
   o.grad_clip = cfg.optim.grad_clip;
   o.nonfinite_loss = cfg.train.nonfinite_loss;
+  o.precision = cfg.train.precision;
   return o;
 }
 
@@ -49,8 +51,12 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr, int6
     const int64_t begin = j * micro_rows, rows = std::min(micro_rows, step_rows - begin);
     const Batch mb = micro_batches == 1 ? batch : micro_batch(batch, begin, rows);
     const auto t_forward = Clock::now();
-    const torch::Tensor logits = ctx.strategy.forward(ctx.model, mb.inputs, mb.attention_mask);
-    auto loss = torch::nn::functional::cross_entropy(logits, mb.labels);
+    torch::Tensor logits;
+    {
+      const AutocastScope autocast(ctx.options.precision, mb.inputs.device().type());
+      logits = ctx.strategy.forward(ctx.model, mb.inputs, mb.attention_mask);
+    }
+    auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), mb.labels);
     const double share = static_cast<double>(rows) / static_cast<double>(step_rows);
     const double micro_loss = loss.item<double>();
     st.loss += micro_batches == 1 ? micro_loss : micro_loss * share;
@@ -75,11 +81,26 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr, int6
     st.forward_s += seconds_since(t_forward);
     if (local_nonfinite) continue;  // skip mode: this rank's step is skipped below anyway
     const auto t_backward = Clock::now();
-    (micro_batches == 1 ? loss : loss * share).backward();
+    const double loss_factor = (micro_batches == 1 ? 1.0 : share) *
+                               (ctx.scaler != nullptr ? ctx.scaler->scale() : 1.0);
+    (loss_factor == 1.0 ? loss : loss * loss_factor).backward();
     st.backward_s += seconds_since(t_backward);
   }
   ctx.reducer.finalize();
   const auto t_optimizer = Clock::now();
+  if (ctx.scaler != nullptr) {
+    st.loss_scale = ctx.scaler->scale();
+    std::vector<torch::Tensor> grads;
+    for (const auto& group : ctx.optimizer.param_groups()) {
+      for (const auto& p : group.params()) grads.push_back(p.grad());
+    }
+    if (!ctx.scaler->unscale_and_update(grads)) {
+      st.overflow = true;
+      st.optimizer_s = seconds_since(t_optimizer);
+      st.reduce = ctx.reducer.last_step();
+      return st;
+    }
+  }
   if (ctx.options.grad_clip > 0) {
     std::vector<torch::Tensor> trainable;
     for (const auto& group : ctx.optimizer.param_groups()) {

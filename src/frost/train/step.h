@@ -53,12 +53,14 @@ class ClassifierImpl;
 namespace frost::train {
 
 class Strategy;
+class LossScaler;
 
 /// Settings of every step of a run.
 struct StepOptions {
   int64_t micro_batch_rows = 64;  ///< rows per micro-batch (data.batch_size), >= 1
   double grad_clip = 0.0;         ///< max global gradient L2 norm (optim.grad_clip); 0 = off
   NonfiniteLoss nonfinite_loss = NonfiniteLoss::kStop;  ///< train.nonfinite_loss
+  Precision precision = Precision::kFp32;  ///< train.precision: autocast of the forward
 
   /// The options of `cfg` (data.batch_size, optim.grad_clip, train.nonfinite_loss).
   static StepOptions from(const Config& cfg);
@@ -73,6 +75,9 @@ struct StepContext {
   torch::optim::Optimizer& optimizer;
   comm::Communicator& comm;
   StepOptions options;
+  /// fp16 only (else null): scales the loss, unscales the all-reduced gradients and skips the
+  /// optimizer step on an overflow (Note [Mixed precision] in precision.h).
+  LossScaler* scaler = nullptr;
 };
 
 /// What one step did on this rank.
@@ -81,6 +86,10 @@ struct StepStats {
   /// nothing was updated; loss and timings are then incomplete.
   bool skipped = false;
   int nonfinite_ranks = 0;  ///< ranks that saw a non-finite loss (skip mode; else 0)
+  /// fp16: the gradients overflowed at this loss scale; the optimizer step was skipped on every
+  /// rank (the all-reduce and the statistics happened).
+  bool overflow = false;
+  double loss_scale = 0.0;  ///< fp16: the loss scale this step used; 0 otherwise
   double loss = 0.0;        ///< this rank's mean cross-entropy over its rows
   int64_t rows = 0;         ///< this rank's rows (B)
   int64_t micro_batches = 0;

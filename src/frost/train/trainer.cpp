@@ -38,6 +38,7 @@
 #include "frost/train/model_setup.h"    // model.*: backbone, head, weights
 #include "frost/train/optimizer.h"      // optim.*
 #include "frost/train/placement.h"      // train.device, dist.backend
+#include "frost/train/precision.h"      // train.precision
 #include "frost/train/step.h"           // train_step
 #include "frost/train/strategy.h"       // what trains, modes, forward
 
@@ -90,6 +91,7 @@ struct Trainer::Impl {
   std::unique_ptr<Strategy> strategy;
   std::unique_ptr<distributed::GradReducer> reducer;  // after `model`: its hooks go first
   std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<LossScaler> scaler;  // train.precision = fp16
   int64_t num_classes = 0;  // of the head
   int64_t total_steps = 0, global_step = 0, skipped_steps = 0;
   MetricsLog metrics;                           // open on rank 0 only
@@ -193,6 +195,12 @@ void Trainer::Impl::set_up() {
   reducer = std::make_unique<distributed::GradReducer>(
       *model, *device_comm, static_cast<int64_t>(cfg.dist.bucket_cap_mib * 1024 * 1024));
   optimizer = make_optimizer(cfg.optim, trainable);
+  if (cfg.train.precision == Precision::kFp16) {
+    FROST_CHECK(device.device.is_cuda(), "train.precision = fp16 needs a CUDA device, but the "
+                "ranks compute on the CPU (train.device = ", to_string(cfg.train.device),
+                "); use train.precision = bf16 or fp32");
+    scaler = std::make_unique<LossScaler>();
+  }
 
   if (rank == 0) {
     int64_t n_trainable = 0, n_total = 0;
@@ -260,7 +268,8 @@ std::vector<EpochSummary> Trainer::Impl::run() {
   if (resumed) global_step = start.global_step;
   open_run_dir(resumed.has_value());
   build_feature_cache();
-  const StepContext step{*model, *strategy, *reducer, *optimizer, comm, StepOptions::from(cfg)};
+  const StepContext step{*model,    *strategy, *reducer,    *optimizer,
+                         comm,      StepOptions::from(cfg), scaler.get()};
 
   std::vector<EpochSummary> summaries;
   for (int64_t epoch = start.epoch; epoch < cfg.train.epochs && global_step < total_steps;
@@ -283,6 +292,11 @@ std::vector<EpochSummary> Trainer::Impl::run() {
       r.lr = lr_at(cfg.optim, global_step, total_steps);
       r.stats = train_step(step, batch, r.lr, r.step, r.epoch);
       ++global_step;
+      if (r.stats.overflow && rank0) {
+        spdlog::warn("step {} (epoch {}): fp16 gradients overflowed at loss scale {}; the update "
+                     "is skipped on every rank and the scale is now {} (overflows so far: {})",
+                     r.step, r.epoch, r.stats.loss_scale, scaler->scale(), scaler->overflows());
+      }
       if (r.stats.skipped) {
         ++skipped_steps;
         if (rank0) {
