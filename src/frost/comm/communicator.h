@@ -18,7 +18,8 @@
 //    the backend runs them in the order they were issued (Note [Collective order]).
 //
 //  * Tensors and devices. A tensor is contiguous, of a dtype the backend supports
-//    (float32/float64/int32/int64/uint8 for all of them; NCCL also float16 and bfloat16), has
+//    (float32/float64/float16/bfloat16/int32/int64/uint8 for all of them; MPI sends 16-bit floats
+//    as 16-bit words, Note [16-bit floats on MPI] in mpi/mpi_communicator.cpp), has
 //    the same shape and dtype on every rank, and lives on the backend's device(): MPI takes CPU
 //    tensors (CUDA tensors would be staged through pinned host memory; not implemented), NCCL
 //    takes CUDA tensors on this rank's device (local_rank() picks it). Collectives work in

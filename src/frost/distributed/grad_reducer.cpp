@@ -30,6 +30,7 @@ struct GradReducer::Impl {
   };
   struct Bucket {
     torch::Tensor flat;          // [numel], the parameters' dtype
+    torch::Tensor wire;          // [numel] in comm_dtype when it is not flat's; else undefined
     std::vector<int64_t> slots;  // indices into slots_
     int64_t pending = 0;         // slots not yet filled this step
     std::shared_ptr<comm::Work> work;
@@ -70,9 +71,12 @@ struct GradReducer::Impl {
       if (slots[s].last_micro < 0) bucket.flat.narrow(0, slots[s].offset, slots[s].numel).zero_();
     }
     if (comm.world_size() == 1) return;  // one rank: its gradient is the average; nothing to send
-    bucket.work = comm.all_reduce_async(bucket.flat, comm::ReduceOp::kSum);
+    torch::NoGradGuard no_grad;
+    if (bucket.wire.defined()) bucket.wire.copy_(bucket.flat);  // rounds to comm_dtype
+    const torch::Tensor& sent = bucket.wire.defined() ? bucket.wire : bucket.flat;
+    bucket.work = comm.all_reduce_async(sent, comm::ReduceOp::kSum);
     last.collectives += 1;
-    last.all_reduce_bytes += bucket.flat.numel() * static_cast<int64_t>(bucket.flat.element_size());
+    last.all_reduce_bytes += sent.numel() * static_cast<int64_t>(sent.element_size());
   }
 
   void on_grad(int64_t s, const torch::Tensor& grad) {
@@ -103,10 +107,15 @@ struct GradReducer::Impl {
 };
 
 GradReducer::GradReducer(torch::nn::Module& model, comm::Communicator& comm,
-                         int64_t bucket_cap_bytes)
+                         int64_t bucket_cap_bytes, c10::ScalarType comm_dtype)
     : impl_(std::make_unique<Impl>(comm)) {
   FROST_CHECK(bucket_cap_bytes >= 1, "dist.bucket_cap_mb must be positive, got ", bucket_cap_bytes,
               " bytes");
+  FROST_CHECK(comm_dtype == c10::ScalarType::Undefined || comm_dtype == torch::kFloat ||
+                  comm_dtype == torch::kDouble || comm_dtype == torch::kBFloat16 ||
+                  comm_dtype == torch::kHalf,
+              "the gradient reducer all-reduces float32, float64, bfloat16 or float16, not ",
+              comm_dtype);
   impl_->inv_world = 1.0 / comm.world_size();
   impl_->inv_world_t = torch::scalar_tensor(impl_->inv_world, torch::kDouble);
   auto named = model.named_parameters(/*recurse=*/true);
@@ -149,6 +158,9 @@ GradReducer::GradReducer(torch::nn::Module& model, comm::Communicator& comm,
     }
     bucket.flat =
         torch::zeros({numel}, impl_->slots[members.front()].param.options().requires_grad(false));
+    if (comm_dtype != c10::ScalarType::Undefined && comm_dtype != bucket.flat.scalar_type()) {
+      bucket.wire = torch::zeros({numel}, bucket.flat.options().dtype(comm_dtype));
+    }
     // Note [Gradients in bucket memory]: after finalize() each parameter's .grad() is this
     // alias of its slot: the averaged gradient is not copied out of the bucket. The alias
     // shares the bucket's storage through set_() rather than being an autograd view, so that
@@ -233,7 +245,12 @@ void GradReducer::finalize() {
   }
   const auto tw = Clock::now();
   for (auto& b : impl_->buckets) {
-    if (b.work) b.work->wait();
+    if (!b.work) continue;
+    b.work->wait();
+    if (b.wire.defined()) {  // the all-reduced 16-bit sum back into the float32 bucket
+      torch::NoGradGuard no_grad;
+      b.flat.copy_(b.wire);
+    }
   }
   impl_->last.wait_s = seconds_since(tw);
   for (auto& b : impl_->buckets) {

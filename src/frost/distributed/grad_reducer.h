@@ -42,6 +42,8 @@
 // the hooks may run on any autograd thread (they lock).
 #pragma once
 
+#include <c10/core/ScalarType.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -77,8 +79,15 @@ class GradReducer {
   /// named_parameters(), recursive) and installs the gradient hooks. Only float32 and
   /// float64 parameters are supported. `comm` and `model` must outlive the reducer.
   /// Throws frost::Error if bucket_cap_bytes < 1.
+  /// `comm_dtype` (dist.comm_dtype): the dtype the buckets are all-reduced in. Undefined (the
+  /// default) or the parameters' dtype: the bucket itself. bfloat16 (or float16): each bucket
+  /// keeps its float32 memory for accumulation and the optimizer, and is copied into a 16-bit
+  /// twin that is all-reduced and copied back in finalize(), half the bytes on the wire (after
+  /// PyTorch DDP's bf16_compress_hook, which also divides by the world size before the cast).
+  /// The bucket cap counts the float32 bytes.
   GradReducer(torch::nn::Module& model, comm::Communicator& comm,
-              int64_t bucket_cap_bytes = kDefaultBucketCapBytes);
+              int64_t bucket_cap_bytes = kDefaultBucketCapBytes,
+              c10::ScalarType comm_dtype = c10::ScalarType::Undefined);
   ~GradReducer();
   GradReducer(const GradReducer&) = delete;
   GradReducer& operator=(const GradReducer&) = delete;

@@ -68,6 +68,7 @@ FROST_CHOICES(DeviceKind, {DeviceKind::kAuto, "auto"}, {DeviceKind::kCpu, "cpu"}
               {DeviceKind::kCuda, "cuda"});
 FROST_CHOICES(Precision, {Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"},
               {Precision::kFp16, "fp16"});
+FROST_CHOICES(CommDtype, {CommDtype::kFp32, "fp32"}, {CommDtype::kBf16, "bf16"});
 FROST_CHOICES(CommBackend, {CommBackend::kAuto, "auto"}, {CommBackend::kNccl, "nccl"},
               {CommBackend::kMpi, "mpi"});
 #undef FROST_CHOICES
@@ -232,6 +233,10 @@ void describe(OptionTable& t, Config& c) {
   t.add_choice("dist.backend", &c.dist.backend,
                "all-reduce backend of the gradients: auto (nccl on a CUDA device, mpi on the CPU) "
                "| nccl | mpi");
+  t.add_choice("dist.comm_dtype", &c.dist.comm_dtype,
+               "dtype of the gradient all-reduce: fp32 | bf16 (each bucket is rounded to bfloat16 "
+               "for the all-reduce, half the bytes, and the sum copied back into its float32 "
+               "bucket; after PyTorch DDP's bf16_compress_hook)");
   t.add("dist.shared_gpu", &c.dist.shared_gpu,
         "test only: let the ranks of a node share a GPU (NCCL over sockets with a distinct "
         "NCCL_HOSTID per rank; correct, not fast)");
@@ -382,6 +387,7 @@ const char* to_string(OptimizerKind v) { return choice_text(v); }
 const char* to_string(LrSchedule v) { return choice_text(v); }
 const char* to_string(CommBackend v) { return choice_text(v); }
 const char* to_string(Precision v) { return choice_text(v); }
+const char* to_string(CommDtype v) { return choice_text(v); }
 
 bool is_resnet(BackboneKind v) {
   return v == BackboneKind::kResNet18 || v == BackboneKind::kResNet34 ||

@@ -40,6 +40,8 @@ enum class OptimizerKind { kSgd, kAdamW };
 enum class LrSchedule { kCosine, kConstant };
 /// train.precision: fp32 | bf16 | fp16 (Note [Mixed precision] in train/precision.h)
 enum class Precision { kFp32, kBf16, kFp16 };
+/// dist.comm_dtype: fp32 | bf16 (the dtype gradient buckets are all-reduced in)
+enum class CommDtype { kFp32, kBf16 };
 /// dist.backend: auto (nccl for a CUDA device, mpi for the CPU) | nccl | mpi
 enum class CommBackend { kAuto, kNccl, kMpi };
 // train.device: DeviceKind in frost/core/device.h (auto | cpu | cuda).
@@ -55,6 +57,7 @@ const char* to_string(OptimizerKind v);
 const char* to_string(LrSchedule v);
 const char* to_string(CommBackend v);
 const char* to_string(Precision v);
+const char* to_string(CommDtype v);
 
 /// True for resnet18, resnet34 and resnet50.
 bool is_resnet(BackboneKind v);
@@ -123,6 +126,7 @@ struct DistConfig {
   double bucket_cap_mib = 25.0;
   double timeout_s = 300.0;  ///< a collective waiting longer ends the job
   CommBackend backend = CommBackend::kAuto;  ///< gradients' all-reduce backend
+  CommDtype comm_dtype = CommDtype::kFp32;   ///< buckets all-reduced in this dtype
   /// Test only: ranks of a node may share a GPU (Note [Device per rank]); NCCL then needs a
   /// distinct NCCL_HOSTID per rank (docs/gpu.md). Correctness, not speed.
   bool shared_gpu = false;

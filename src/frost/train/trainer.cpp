@@ -193,7 +193,8 @@ void Trainer::Impl::set_up() {
 
   // ---- gradient buckets and optimizer over the trainable parameters only
   reducer = std::make_unique<distributed::GradReducer>(
-      *model, *device_comm, static_cast<int64_t>(cfg.dist.bucket_cap_mib * 1024 * 1024));
+      *model, *device_comm, static_cast<int64_t>(cfg.dist.bucket_cap_mib * 1024 * 1024),
+      cfg.dist.comm_dtype == CommDtype::kBf16 ? torch::kBFloat16 : c10::ScalarType::Undefined);
   optimizer = make_optimizer(cfg.optim, trainable);
   if (cfg.train.precision == Precision::kFp16) {
     FROST_CHECK(device.device.is_cuda(), "train.precision = fp16 needs a CUDA device, but the "

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -39,13 +40,63 @@ MPI_Datatype mpi_dtype(const at::Tensor& t) {
     case at::kInt: return MPI_INT32_T;
     case at::kLong: return MPI_INT64_T;
     case at::kByte: return MPI_UINT8_T;
+    case at::kBFloat16:
+    case at::kHalf: return MPI_UINT16_T;  // Note [16-bit floats on MPI]
     default:
-      throw Error(detail::str_cat("the MPI backend has no collective for dtype ", t.scalar_type(),
-                                  "; use float32/float64/int32/int64/uint8"));
+      throw Error(detail::str_cat(
+          "the MPI backend has no collective for dtype ", t.scalar_type(),
+          "; use float32/float64/float16/bfloat16/int32/int64/uint8"));
   }
 }
 
-MPI_Op mpi_op(ReduceOp op) {
+// Note [16-bit floats on MPI]
+// MPI has no bfloat16 or float16 type. Such tensors travel as MPI_UINT16_T, two bytes per element
+// (so dist.comm_dtype = bf16 halves the bytes on the wire), which broadcast and all_gather copy
+// bit for bit. all_reduce combines them with user-defined, commutative MPI_Ops (MPI_Op_create,
+// MPI 4.0 section 6.9.5), one per (dtype, op): each pair of elements is widened to float32,
+// combined, and rounded back to the nearest 16-bit value (c10::BFloat16 / c10::Half), so a sum
+// rounds once per combination, as NCCL's bfloat16 all-reduce does. The ops are made once, on the
+// first communicator, and freed by MPI_Finalize.
+template <typename T, typename Combine>
+void combine_16bit(void* in, void* inout, int* len, MPI_Datatype* /*type*/) {
+  const T* a = static_cast<const T*>(in);
+  T* b = static_cast<T*>(inout);
+  for (int i = 0; i < *len; ++i) {
+    b[i] = T(Combine{}(static_cast<float>(a[i]), static_cast<float>(b[i])));
+  }
+}
+struct Sum {
+  float operator()(float x, float y) const { return x + y; }
+};
+struct Max {
+  float operator()(float x, float y) const { return std::isnan(x) || x > y ? x : y; }
+};
+struct Min {
+  float operator()(float x, float y) const { return std::isnan(x) || x < y ? x : y; }
+};
+
+struct HalfOps {
+  MPI_Op bf16[3];  // ReduceOp order: sum, max, min
+  MPI_Op fp16[3];
+};
+const HalfOps& half_ops() {
+  static const HalfOps ops = [] {
+    HalfOps o;
+    MPI_CHECK(MPI_Op_create(&combine_16bit<c10::BFloat16, Sum>, 1, &o.bf16[0]));
+    MPI_CHECK(MPI_Op_create(&combine_16bit<c10::BFloat16, Max>, 1, &o.bf16[1]));
+    MPI_CHECK(MPI_Op_create(&combine_16bit<c10::BFloat16, Min>, 1, &o.bf16[2]));
+    MPI_CHECK(MPI_Op_create(&combine_16bit<c10::Half, Sum>, 1, &o.fp16[0]));
+    MPI_CHECK(MPI_Op_create(&combine_16bit<c10::Half, Max>, 1, &o.fp16[1]));
+    MPI_CHECK(MPI_Op_create(&combine_16bit<c10::Half, Min>, 1, &o.fp16[2]));
+    return o;
+  }();
+  return ops;
+}
+
+MPI_Op mpi_op(ReduceOp op, at::ScalarType dtype) {
+  const int i = op == ReduceOp::kSum ? 0 : op == ReduceOp::kMax ? 1 : 2;
+  if (dtype == at::kBFloat16) return half_ops().bf16[i];
+  if (dtype == at::kHalf) return half_ops().fp16[i];
   switch (op) {
     case ReduceOp::kSum: return MPI_SUM;
     case ReduceOp::kMax: return MPI_MAX;
@@ -149,6 +200,7 @@ class MpiCommunicator final : public Communicator {
     int len = 0;
     MPI_Get_processor_name(name, &len);
     host_.assign(name, len);
+    half_ops();  // on this thread, before any collective (Note [16-bit floats on MPI])
     progress_ = std::thread([this] { progress_loop(); });
   }
 
@@ -254,8 +306,8 @@ class MpiCommunicator final : public Communicator {
         for (int64_t off = 0; off == 0 || off < n; off += piece) {
           const int count = static_cast<int>(std::min(piece, n - off));
           drive("MPI_Iallreduce", [&](MPI_Request* req) {
-            return MPI_Iallreduce(MPI_IN_PLACE, base + off * elem, count, dtype, mpi_op(p.op),
-                                  comm_, req);
+            return MPI_Iallreduce(MPI_IN_PLACE, base + off * elem, count, dtype,
+                                  mpi_op(p.op, p.tensor.scalar_type()), comm_, req);
           });
           if (n == 0) return;
         }
