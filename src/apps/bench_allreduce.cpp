@@ -1,7 +1,7 @@
 // frost-bench allreduce: collective benchmarks over frost::comm, in the style of nccl-tests.
 //
 //   launch/frost-mpirun -np 2 build/frost-bench allreduce [--min-bytes 8] [--max-bytes 64M]
-//       [--step-factor 2] [--iters 20] [--warmup 5] [--dtype float32|float64] [--csv FILE]
+//       [--step-factor 2] [--iters 20] [--warmup 5] [--dtype float32|float64|bfloat16|float16] [--csv FILE]
 //       [--check true]
 //
 // Top-down: the app runner (MPI, options on every rank, --help, the failure path) -> banner ->
@@ -47,6 +47,7 @@
 #include "apps/bench_options.h"
 #include "frost/comm/communicator.h"
 #include "frost/core/error.h"
+#include "frost/core/strings.h"
 #include "frost/core/fs.h"
 
 namespace frost::bench {
@@ -136,16 +137,31 @@ Mismatch count_wrong(const T* data, int64_t count, int world_size) {
 }
 
 void fill(const at::Tensor& t, int rank) {
-  if (t.scalar_type() == at::kFloat) {
-    fill_pattern(t.data_ptr<float>(), t.numel(), rank);
-  } else {
-    fill_pattern(t.data_ptr<double>(), t.numel(), rank);
+  switch (t.scalar_type()) {
+    case at::kFloat: return fill_pattern(t.data_ptr<float>(), t.numel(), rank);
+    case at::kBFloat16: return fill_pattern(t.data_ptr<c10::BFloat16>(), t.numel(), rank);
+    case at::kHalf: return fill_pattern(t.data_ptr<c10::Half>(), t.numel(), rank);
+    default: return fill_pattern(t.data_ptr<double>(), t.numel(), rank);
   }
 }
 
 Mismatch check(const at::Tensor& t, int world_size) {
-  return t.scalar_type() == at::kFloat ? count_wrong(t.data_ptr<float>(), t.numel(), world_size)
-                                       : count_wrong(t.data_ptr<double>(), t.numel(), world_size);
+  switch (t.scalar_type()) {
+    case at::kFloat: return count_wrong(t.data_ptr<float>(), t.numel(), world_size);
+    case at::kBFloat16: return count_wrong(t.data_ptr<c10::BFloat16>(), t.numel(), world_size);
+    case at::kHalf: return count_wrong(t.data_ptr<c10::Half>(), t.numel(), world_size);
+    default: return count_wrong(t.data_ptr<double>(), t.numel(), world_size);
+  }
+}
+
+// The largest integer up to which every integer is exact in `dtype` (2^(mantissa bits + 1)).
+int64_t exact_integer_limit(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kBFloat16: return int64_t{1} << 8;
+    case at::kHalf: return int64_t{1} << 11;
+    case at::kFloat: return int64_t{1} << 24;
+    default: return int64_t{1} << 53;
+  }
 }
 
 /// Parses and validates the command line into `o`; returns the --help text when asked for.
@@ -170,7 +186,8 @@ std::optional<std::string> parse_args(int argc, const char* const* argv, Options
       ("warmup", po::value<int64_t>(&o.warmup)->default_value(o.warmup),
        "untimed all-reduces per size before the timed ones (>= 0)")
       ("dtype", po::value<std::string>(&o.dtype_name)->default_value(o.dtype_name),
-       "element type: float32 | float64")
+       "element type: float32 | float64 | bfloat16 | float16 (16-bit floats: two bytes per "
+       "element; MPI sums them with a user-defined reduction)")
       ("csv", po::value<std::string>(&o.csv),
        "also write the table to this CSV file (rank 0; written atomically)")
       ("check", po::value<bool>(&o.check)->default_value(o.check, "true"),
@@ -188,8 +205,13 @@ std::optional<std::string> parse_args(int argc, const char* const* argv, Options
     o.dtype = at::kFloat;
   } else if (o.dtype_name == "float64") {
     o.dtype = at::kDouble;
+  } else if (o.dtype_name == "bfloat16") {
+    o.dtype = at::kBFloat16;
+  } else if (o.dtype_name == "float16") {
+    o.dtype = at::kHalf;
   } else {
-    throw Error("--dtype '" + o.dtype_name + "' is not supported: use float32 or float64");
+    throw Error("--dtype '" + printable(o.dtype_name, 40) +
+                "' is not supported: use float32, float64, bfloat16 or float16");
   }
   const int64_t elem_bytes = static_cast<int64_t>(c10::elementSize(o.dtype));
   o.min_bytes = parse_bytes(o.min_bytes_text, "min-bytes");
@@ -206,10 +228,11 @@ std::optional<std::string> parse_args(int argc, const char* const* argv, Options
   FROST_CHECK(o.iters >= 1, "--iters must be >= 1, got ", o.iters);
   FROST_CHECK(o.warmup >= 0, "--warmup must be >= 0, got ", o.warmup);
   const int world_size = comm.world_size();
-  if (o.check && o.dtype == at::kFloat) {
-    FROST_CHECK(kPatternPeriod * world_size * (world_size + 1) / 2 <= (1 << 24),
-                "world size ", world_size, " is too large for an exact float32 check "
-                "(sums above 2^24); use --dtype float64 or --check false");
+  if (o.check) {
+    const int64_t limit = exact_integer_limit(o.dtype);
+    FROST_CHECK(kPatternPeriod * world_size * (world_size + 1) / 2 <= limit, "world size ",
+                world_size, " is too large for an exact ", o.dtype_name, " check (sums above ",
+                limit, "); use --dtype float64 or --check false");
   }
   // Rank 0 writes the CSV: find a missing directory now, not after the whole run.
   if (comm.rank() == 0 && !o.csv.empty()) check_csv_directory(o.csv);

@@ -20,7 +20,7 @@ bad() {  # bad EXPECTED-TEXT ARGS...: the run fails with exit status 2 and print
   expect_in "$WORK/out.txt" "frost-bench: error: $want"
 }
 bad "--max-bytes '64X' has an unknown unit: expected a byte count such as 8, 1K, 64M or 1G" allreduce --max-bytes 64X
-bad "--dtype 'int8' is not supported: use float32 or float64" allreduce --dtype int8
+bad "--dtype 'int8' is not supported: use float32, float64, bfloat16 or float16" allreduce --dtype int8
 bad "--max-bytes 8 is smaller than --min-bytes 16" allreduce --min-bytes 16 --max-bytes 8
 bad "--min-bytes 4 is smaller than one float64 element (8 B)" allreduce --min-bytes 4 --dtype float64
 bad "--step-factor must be >= 2, got 1" allreduce --step-factor 1
@@ -64,6 +64,20 @@ for r in rows:
     assert abs(busbw - algbw * 2 * (n - 1) / n) <= 2e-6, r   # n = 2: busbw = algbw
 PY
 pass "2-rank run: sizes, checked results, busbw = algbw"
+
+# 16-bit floats (Note [16-bit floats on MPI]): 3 ranks sum exactly and every element checks out.
+for dt in bfloat16 float16; do
+  "$FROST_MPIRUN" --quiet -np 3 "$B" allreduce --min-bytes 2 --max-bytes 64K --iters 2 --warmup 0 \
+    --dtype "$dt" > "$WORK/$dt.txt" 2>&1 || { cat "$WORK/$dt.txt"; fail "3-rank $dt run failed"; }
+  expect_in "$WORK/$dt.txt" "# dtype $dt"
+  expect_in "$WORK/$dt.txt" "# Wrong elements: 0 OK"
+done
+# bfloat16's exact integers end at 256: the closed-form check refuses worlds whose sums pass it.
+rc=0
+"$FROST_MPIRUN" --quiet -np 9 "$B" allreduce --max-bytes 64 --dtype bfloat16 > "$WORK/bf9.txt" 2>&1 || rc=$?
+[[ $rc != 0 ]] || fail "a 9-rank bfloat16 check was accepted"
+expect_in "$WORK/bf9.txt" "world size 9 is too large for an exact bfloat16 check (sums above 256)"
+pass "bfloat16 and float16 all-reduce, checked"
 
 # 1 rank (an MPI singleton), float64: works, busbw is 0, and --check false reports N/A.
 "$B" allreduce --min-bytes 8 --max-bytes 4K --iters 2 --warmup 0 --dtype float64 \
