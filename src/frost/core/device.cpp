@@ -1,6 +1,11 @@
 // The device rule of Note [Device per rank] (core/device.h).
 #include "frost/core/device.h"
 
+#include <stdlib.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <utility>
 
@@ -67,6 +72,28 @@ void check_distinct_devices(const std::vector<std::string>& device_ids,
                 ": start at most one rank per GPU (mpirun -np / --npernode, Slurm "
                 "--ntasks-per-node, --gpus-per-task), or set train.device = cpu");
   }
+}
+
+std::vector<std::pair<std::string, std::string>> shared_gpu_nccl_env(const std::string& host,
+                                                                     int rank) {
+  return {{"NCCL_HOSTID", host + "-frost-rank-" + std::to_string(rank)},
+          {"NCCL_SOCKET_IFNAME", "lo"},
+          {"NCCL_IB_DISABLE", "1"},
+          {"NCCL_NET", "Socket"},
+          {"NCCL_NVLS_ENABLE", "0"},
+          {"NCCL_MNNVL_ENABLE", "0"}};
+}
+
+std::vector<std::string> set_env_defaults(
+    const std::vector<std::pair<std::string, std::string>>& vars) {
+  std::vector<std::string> set;
+  for (const auto& [name, value] : vars) {
+    if (std::getenv(name.c_str()) != nullptr) continue;
+    FROST_CHECK(::setenv(name.c_str(), value.c_str(), 0) == 0, "cannot set ", name, ": ",
+                std::strerror(errno));
+    set.push_back(name);
+  }
+  return set;
 }
 
 }  // namespace frost

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace frost {
@@ -58,5 +59,25 @@ DevicePlacement place_rank(DeviceKind requested, int local_rank, int local_world
 /// Throws frost::Error naming the two ranks, the host and the bus id.
 void check_distinct_devices(const std::vector<std::string>& device_ids,
                             const std::vector<std::string>& hosts, bool shared_gpu);
+
+/// Note [Ranks sharing a GPU under NCCL]
+/// NCCL refuses two ranks on one GPU ("Duplicate GPU detected", init.cc) by comparing a host hash
+/// and the bus id; the host hash is computed from NCCL_HOSTID instead of host name and boot id
+/// when that variable is set (misc/utils.cc, read once before NCCL's first call). With a distinct
+/// NCCL_HOSTID per rank, NCCL takes the ranks for one-GPU nodes and connects them over its socket
+/// transport (P2P and shared memory refuse different hosts), which needs a socket interface on
+/// this host: the loopback. dist.shared_gpu (tests only) sets these before the NCCL communicator
+/// is made; correct, not fast (the ranks time-slice the GPU).
+/// The variables for `rank` on `host`, in the order to set them:
+///   NCCL_HOSTID=<host>-frost-rank-<rank>, NCCL_SOCKET_IFNAME=lo, NCCL_IB_DISABLE=1,
+///   NCCL_NET=Socket, NCCL_NVLS_ENABLE=0, NCCL_MNNVL_ENABLE=0.
+std::vector<std::pair<std::string, std::string>> shared_gpu_nccl_env(const std::string& host,
+                                                                     int rank);
+
+/// Sets each variable of `vars` in this process's environment unless it is already set (a
+/// user's or launcher's choice wins). Returns the names it set. Not thread-safe (setenv): call
+/// before starting threads that read the environment.
+std::vector<std::string> set_env_defaults(
+    const std::vector<std::pair<std::string, std::string>>& vars);
 
 }  // namespace frost

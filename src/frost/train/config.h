@@ -127,8 +127,9 @@ struct DistConfig {
   double timeout_s = 300.0;  ///< a collective waiting longer ends the job
   CommBackend backend = CommBackend::kAuto;  ///< gradients' all-reduce backend
   CommDtype comm_dtype = CommDtype::kFp32;   ///< buckets all-reduced in this dtype
-  /// Test only: ranks of a node may share a GPU (Note [Device per rank]); NCCL then needs a
-  /// distinct NCCL_HOSTID per rank (docs/gpu.md). Correctness, not speed.
+  /// Test only: ranks of a node may share a GPU (Note [Device per rank]); with NCCL, the
+  /// Trainer sets a distinct NCCL_HOSTID per rank and the socket transport (Note [Ranks sharing
+  /// a GPU under NCCL] in frost/core/device.h). Correctness, not speed.
   bool shared_gpu = false;
 };
 

@@ -166,6 +166,18 @@ void Trainer::Impl::set_up() {
   if (backend == comm.backend()) {
     device_comm = &comm;
   } else {
+    if (cfg.dist.shared_gpu && backend == "nccl") {
+      // Before NCCL's first call in this process (Note [Ranks sharing a GPU under NCCL]).
+      std::string set;
+      for (const auto& name : set_env_defaults(shared_gpu_nccl_env(comm.host(), rank))) {
+        set += " " + name;
+      }
+      if (rank == 0) {
+        spdlog::warn("dist.shared_gpu: ranks may share a GPU (tests only; NCCL over sockets; "
+                     "set:{})",
+                     set.empty() ? " nothing, all given" : set);
+      }
+    }
     owned_device_comm =
         comm::make_communicator(backend, comm::Scope::kWorld, device.device.index());
     owned_device_comm->set_timeout(comm.timeout());

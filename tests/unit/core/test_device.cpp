@@ -1,6 +1,7 @@
 // Unit tests of the device rule, Note [Device per rank] (frost/core/device.h).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,37 @@ TEST(DeviceKindText, MatchesTheConfigValues) {
   EXPECT_STREQ(to_string(DeviceKind::kAuto), "auto");
   EXPECT_STREQ(to_string(DeviceKind::kCpu), "cpu");
   EXPECT_STREQ(to_string(DeviceKind::kCuda), "cuda");
+}
+
+}  // namespace
+}  // namespace frost
+
+namespace frost {
+namespace {
+
+TEST(SharedGpuNcclEnv, DistinctHostIdPerRankAndSocketTransport) {
+  const auto a = shared_gpu_nccl_env("node7", 0), b = shared_gpu_nccl_env("node7", 1);
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(a.front().first, "NCCL_HOSTID");
+  EXPECT_NE(a.front().second, b.front().second) << "ranks need distinct host ids";
+  EXPECT_NE(a.front().second.find("node7"), std::string::npos);
+  bool socket = false, loopback = false;
+  for (const auto& [k, v] : a) {
+    socket |= k == "NCCL_NET" && v == "Socket";
+    loopback |= k == "NCCL_SOCKET_IFNAME" && v == "lo";
+  }
+  EXPECT_TRUE(socket && loopback);
+}
+
+TEST(SetEnvDefaults, KeepsWhatIsSetAndSetsTheRest) {
+  ::setenv("FROST_TEST_ENV_GIVEN", "mine", 1);
+  ::unsetenv("FROST_TEST_ENV_NEW");
+  const auto set = set_env_defaults({{"FROST_TEST_ENV_GIVEN", "x"}, {"FROST_TEST_ENV_NEW", "y"}});
+  EXPECT_EQ(set, std::vector<std::string>{"FROST_TEST_ENV_NEW"});
+  EXPECT_STREQ(std::getenv("FROST_TEST_ENV_GIVEN"), "mine");
+  EXPECT_STREQ(std::getenv("FROST_TEST_ENV_NEW"), "y");
+  ::unsetenv("FROST_TEST_ENV_GIVEN");
+  ::unsetenv("FROST_TEST_ENV_NEW");
 }
 
 }  // namespace
