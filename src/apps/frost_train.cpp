@@ -19,24 +19,16 @@
 #include "frost/core/blas_threads.h"
 #include "frost/core/log.h"
 #include "frost/train/config.h"
-#include "frost/train/placement.h"
 #include "frost/train/trainer.h"
 
 namespace {
 
-// Rank -> host -> device table (Note [Device per rank]), gathered to every rank and printed by
-// rank 0.
+// The run's first line; the Trainer adds the rank -> host -> device table once it has placed
+// the ranks (Note [Device per rank]).
 void print_banner(frost::comm::Communicator& comm, const frost::train::Config& cfg) {
-  const std::vector<std::string> hosts = comm.all_hosts();
-  const frost::train::RankDevice device = frost::train::place_this_rank(cfg, comm);
-  const std::vector<std::string> devices = comm.all_gather_strings(device.description);
   if (comm.rank() != 0) return;
   spdlog::info("frost-train: world size {}, backend {}, LibTorch {}, config {}", comm.world_size(),
                comm.backend(), TORCH_VERSION, cfg.config_file.empty() ? "(none)" : cfg.config_file);
-  for (int r = 0; r < comm.world_size(); ++r) {
-    spdlog::info("  rank {} -> host {} -> device {}", r, hosts[static_cast<size_t>(r)],
-                 devices[static_cast<size_t>(r)]);
-  }
 }
 
 void print_table(const std::vector<frost::train::EpochSummary>& epochs, const std::string& strategy,

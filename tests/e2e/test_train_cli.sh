@@ -81,6 +81,14 @@ for r in ev:
 PY
 pass "2-rank run outputs"
 
+# train.deterministic: on the CPU, kernels are deterministic already, so the switch must change
+# no bit of the trained model (and the run must complete under LibTorch's deterministic mode).
+train -np 2 "$T" --config "$WORK/run.ini" --train.deterministic true --log.dir "$WORK/run-det" \
+  > "$WORK/out.txt" 2> "$WORK/err.txt" || { cat "$WORK/err.txt"; fail "train.deterministic run failed"; }
+grep -q "^deterministic = true" "$WORK/run-det/config.ini" || fail "config.ini lacks deterministic = true"
+cmp -s "$WORK/run/model.pt" "$WORK/run-det/model.pt" || fail "train.deterministic changed the CPU model"
+pass "train.deterministic"
+
 # A finished run is not overwritten (model.pt untouched), unless log.overwrite is given.
 before=$(md5sum < "$WORK/run/model.pt")
 if train -np 2 "$T" --config "$WORK/run.ini" > "$WORK/out.txt" 2>&1; then fail "finished run overwritten"; fi

@@ -191,6 +191,10 @@ void describe(OptionTable& t, Config& c) {
       "train.nonfinite_loss", &c.train.nonfinite_loss,
       "on a NaN/Inf loss: stop (end the job naming step and rank) | skip (skip that step on every "
       "rank; costs one tiny all-reduce per step)");
+  t.add("train.deterministic", &c.train.deterministic,
+        "deterministic kernels on the GPU: LibTorch's deterministic algorithms (an op without "
+        "one ends the run naming it), cuDNN without benchmark, CUBLAS_WORKSPACE_CONFIG=:4096:8 "
+        "unless set; repeated GPU runs then give bitwise the same weights, at some speed");
   t.add_choice(
       "train.feature_cache", &c.train.feature_cache,
       "head strategy: off | memory | disk. The frozen backbone runs once per training sample "

@@ -104,6 +104,8 @@ struct TrainConfig {
   FeatureCacheMode feature_cache = FeatureCacheMode::kOff;  ///< head only: backbone once per sample
   DeviceKind device = DeviceKind::kAuto;  ///< Note [Device per rank] in frost/core/device.h
   Precision precision = Precision::kFp32;  ///< compute dtype of the forward (autocast)
+  /// LibTorch's deterministic algorithms (Note [Deterministic kernels] in trainer.cpp)
+  bool deterministic = false;
 };
 
 struct OptimConfig {

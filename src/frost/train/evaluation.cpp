@@ -28,19 +28,25 @@ EvalResult Evaluator::evaluate(models::ClassifierImpl& model) {
   const std::string source = "data.test " + cfg_.data.test;
   const bool cached = cfg_.train.feature_cache != FeatureCacheMode::kOff;
   if (cached && !features_.defined()) {
-    features_ = torch::empty({range.size(), model.backbone->feature_dim()});
-    labels_ = torch::empty({range.size()}, torch::kLong);
-    BatchLoader loader(test_set_, range.batches(), static_cast<int>(cfg_.data.prefetch));
+    // On the model's device (a GPU: the head is scored there without copies).
+    const auto on = torch::TensorOptions().device(device_of(model));
+    features_ = torch::empty({range.size(), model.backbone->feature_dim()}, on);
+    labels_ = torch::empty({range.size()}, on.dtype(torch::kLong));
+    BatchLoader loader(test_set_, range.batches(), static_cast<int>(cfg_.data.prefetch),
+                       /*pin_memory=*/device_of(model).is_cuda());
     extract_features(*model.backbone, loader, source, features_, labels_, cfg_.train.precision);
   }
   const c10::Device device = device_of(model);
-  double correct = 0, loss_sum = 0, count = 0;
+  // Sums on the device, read once at the end (Note [One synchronisation per logged step]).
+  const auto f64 = torch::TensorOptions().dtype(torch::kDouble).device(device);
+  torch::Tensor correct = torch::zeros({}, f64), loss_sum = torch::zeros({}, f64);
+  double count = 0;
   auto score = [&](const torch::Tensor& logits, const torch::Tensor& labels) {
-    loss_sum +=
-        torch::nn::functional::cross_entropy(
-            logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-            .item<double>();
-    correct += logits.argmax(1).eq(labels).sum().item<double>();
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, labels,
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .to(torch::kDouble);
+    correct += logits.argmax(1).eq(labels).sum().to(torch::kDouble);
     count += static_cast<double>(labels.size(0));
   };
   if (cached) {
@@ -49,12 +55,13 @@ EvalResult Evaluator::evaluate(models::ClassifierImpl& model) {
       torch::Tensor logits;
       {
         const AutocastScope autocast(cfg_.train.precision, device.type());
-        logits = model.head->forward(features_.slice(0, b, e).to(device, /*non_blocking=*/true));
+        logits = model.head->forward(features_.slice(0, b, e));
       }
-      score(logits.to(torch::kFloat), labels_.slice(0, b, e).to(device, /*non_blocking=*/true));
+      score(logits.to(torch::kFloat), labels_.slice(0, b, e));
     }
   } else {
-    BatchLoader loader(test_set_, range.batches(), static_cast<int>(cfg_.data.prefetch));
+    BatchLoader loader(test_set_, range.batches(), static_cast<int>(cfg_.data.prefetch),
+                       /*pin_memory=*/device.is_cuda());
     Batch batch;
     while (loader.next(batch)) {
       check_finite_inputs(batch, source);
@@ -67,7 +74,7 @@ EvalResult Evaluator::evaluate(models::ClassifierImpl& model) {
       score(logits.to(torch::kFloat), on.labels);
     }
   }
-  auto totals = torch::tensor({correct, loss_sum, count}, torch::kDouble);
+  auto totals = torch::stack({correct, loss_sum, torch::full({}, count, f64)}).cpu();
   comm_.all_reduce(totals, comm::ReduceOp::kSum);
   EvalResult r;
   r.correct = static_cast<int64_t>(totals[0].item<double>());

@@ -1,6 +1,9 @@
 #include "frost/train/feature_cache.h"
 
 #include <spdlog/spdlog.h>
+#include <c10/core/Event.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -83,6 +86,7 @@ Batch FeatureCache::batch(const std::vector<int64_t>& indices) const {
   Batch b;
   b.indices = indices;
   auto idx = torch::tensor(b.indices, torch::kLong);
+  if (features_.is_cuda()) idx = idx.pin_memory().to(features_.device(), /*non_blocking=*/true);
   b.inputs = features_.index_select(0, idx);
   b.labels = labels_.index_select(0, idx);
   return b;
@@ -111,7 +115,8 @@ void FeatureCache::build_in_memory(models::BackboneImpl& backbone, const data::H
   auto mine = torch::zeros({max_rows, d});
   auto my_labels = torch::zeros({max_rows}, torch::kLong);
   {
-    BatchLoader loader(set, sampler.batches(), static_cast<int>(cfg_.data.prefetch));
+    BatchLoader loader(set, sampler.batches(), static_cast<int>(cfg_.data.prefetch),
+                       /*pin_memory=*/device_of(backbone).is_cuda());
     extract_features(backbone, loader, "data.train " + cfg_.data.train,
                      mine.narrow(0, 0, sampler.size()), my_labels.narrow(0, 0, sampler.size()),
                      cfg_.train.precision);
@@ -129,6 +134,10 @@ void FeatureCache::build_in_memory(models::BackboneImpl& backbone, const data::H
     labels_.narrow(0, range.begin(), range.size())
         .copy_(all_labels.narrow(0, r * max_rows, range.size()));
   }
+  // On the backbone's device from here on (a GPU: batches are gathered there, no copies).
+  const c10::Device device = device_of(backbone);
+  features_ = features_.to(device);
+  labels_ = labels_.to(device);
 }
 
 // Disk mode: rounds of chunks, broadcast from their ranks and written by rank 0; returns the
@@ -160,7 +169,8 @@ std::vector<std::string> FeatureCache::build_on_disk(models::BackboneImpl& backb
     fs::create_directories(dir_);
   }
   comm_.barrier();
-  BatchLoader loader(set, ranges[rank].batches(), static_cast<int>(cfg_.data.prefetch));
+  BatchLoader loader(set, ranges[rank].batches(), static_cast<int>(cfg_.data.prefetch),
+                     /*pin_memory=*/device_of(backbone).is_cuda());
   data::DatasetInfo info;
   info.sample_shape = {d};
   info.input_kind = data::InputKind::kFeatures;
@@ -199,27 +209,69 @@ std::vector<std::string> FeatureCache::build_on_disk(models::BackboneImpl& backb
   return ordered;
 }
 
+struct TrainBatches::Staging {
+  c10::impl::VirtualGuardImpl guard;
+  c10::Stream copy_stream;
+  std::optional<Batch> in_flight;  // the staged batch, its copies queued on copy_stream
+  int64_t index = -1;              // which batch
+  c10::Event copied;               // recorded on copy_stream after in_flight's copies
+
+  explicit Staging(const c10::Device& device)
+      : guard(device.type()),
+        copy_stream(guard.getStreamFromGlobalPool(device, /*isHighPriority=*/false)),
+        copied(device.type()) {}
+};
+
 TrainBatches::TrainBatches(const data::H5Dataset& train_set, const FeatureCache* cache,
-                           std::vector<std::vector<int64_t>> batches, const Config& cfg)
+                           std::vector<std::vector<int64_t>> batches, const Config& cfg,
+                           const c10::Device& device)
     : memory_(cache != nullptr && cache->mode() == FeatureCacheMode::kMemory ? cache : nullptr),
       source_("data.train " + cfg.data.train),
-      steps_(static_cast<int64_t>(batches.size())) {
+      steps_(static_cast<int64_t>(batches.size())),
+      device_(device) {
   if (memory_ != nullptr) {
     batches_ = std::move(batches);
   } else {
     const bool disk = cache != nullptr && cache->mode() == FeatureCacheMode::kDisk;
+    const bool gpu = device.is_cuda();
     loader_ = std::make_unique<BatchLoader>(disk ? cache->dataset() : train_set, std::move(batches),
-                                            static_cast<int>(cfg.data.prefetch));
+                                            static_cast<int>(cfg.data.prefetch),
+                                            /*pin_memory=*/gpu);
+    if (gpu) staging_ = std::make_unique<Staging>(device);
   }
 }
 
 TrainBatches::~TrainBatches() = default;
 
-Batch TrainBatches::next(int64_t i) {
-  if (memory_ != nullptr) return memory_->batch(batches_[static_cast<size_t>(i)]);
+Batch TrainBatches::next_on_host(int64_t i) {
   Batch batch;
   FROST_ASSERT(loader_->next(batch), "loader ended early at step ", i, " of ", steps_);
   check_finite_inputs(batch, source_);
+  return batch;
+}
+
+// Note [Copy stream] in feature_cache.h.
+void TrainBatches::stage(int64_t i) {
+  Batch host = next_on_host(i);
+  const c10::StreamGuard on_copy_stream(staging_->copy_stream);
+  staging_->in_flight = host.to(device_);  // non_blocking from pinned memory
+  staging_->copied.record(staging_->copy_stream);
+  staging_->index = i;
+}
+
+Batch TrainBatches::next(int64_t i) {
+  if (memory_ != nullptr) return memory_->batch(batches_[static_cast<size_t>(i)]);
+  if (!staging_) return next_on_host(i).to(device_);
+  if (staging_->index != i) stage(i);  // the first batch (nothing staged yet)
+  Batch batch = std::move(*staging_->in_flight);
+  staging_->in_flight.reset();
+  staging_->index = -1;
+  const c10::Stream compute = staging_->guard.getStream(device_);
+  staging_->copied.block(compute);
+  for (const at::Tensor* t : {&batch.inputs, &batch.labels, &batch.attention_mask}) {
+    if (t->defined()) t->record_stream(compute);
+  }
+  if (i + 1 < steps_) stage(i + 1);
   return batch;
 }
 

@@ -107,27 +107,52 @@ class FeatureCache {
 };
 
 /// The training batches of one epoch, from data.train's files, the disk cache's files (both
-/// through a BatchLoader, started by the constructor) or the memory cache. A batch read from a
-/// file is checked by check_finite_inputs ("data.train FILE: sample I ...").
+/// through a BatchLoader, started by the constructor) or the memory cache, handed out on
+/// `device`. A batch read from a file is checked by check_finite_inputs ("data.train FILE:
+/// sample I ...") on the host, before it is copied.
+///
+/// Note [Copy stream]
+/// On a CUDA device the loader fills pinned host memory (Note [Pinned batches] in loader.h) and
+/// next(i) hands out batch i, whose copy was issued earlier on a copy stream (a side stream
+/// from LibTorch's pool), and issues the copy of batch i+1 on that stream before returning; the
+/// step of batch i is queued on the current (compute) stream meanwhile, so the copy of the next
+/// batch overlaps the current step (after PyTorch's DataLoader pin_memory + a prefetching
+/// stream, e.g. NVIDIA Apex's data_prefetcher). Ordering: the compute stream waits for an
+/// event recorded after the copy (GPU side; the host does not block), and each copied tensor
+/// is marked as used by the compute stream (record_stream), so the caching allocator does not
+/// hand its memory to the copy stream again while the step may still read it. The memory
+/// cache is already on the device: its batches are gathered there, with no copy. On the CPU
+/// next(i) returns the host batch itself.
 class TrainBatches {
  public:
   /// `batches`: this rank's global row indices per step (TrainSampler::epoch_batches).
   /// `train_set`, `cache` (nullptr when train.feature_cache is off) and `cfg` must outlive it.
+  /// `device`: where next() hands the batches out (the model's device).
   TrainBatches(const data::H5Dataset& train_set, const FeatureCache* cache,
-               std::vector<std::vector<int64_t>> batches, const Config& cfg);
+               std::vector<std::vector<int64_t>> batches, const Config& cfg,
+               const c10::Device& device);
   ~TrainBatches();
 
   /// Number of batches (the epoch's steps in this run).
   int64_t size() const { return steps_; }
-  /// Batch `i`; call with i = 0, 1, ..., size() - 1 in order.
+  /// Batch `i` on the device, usable on the current stream; call with i = 0, 1, ...,
+  /// size() - 1 in order, on one thread. Blocks while the loader reads (batch i+1 on a GPU).
+  /// Throws what the loader throws (frost::Error naming the file) and check_finite_inputs'
+  /// error.
   Batch next(int64_t i);
 
  private:
+  Batch next_on_host(int64_t i);
+  void stage(int64_t i);  // issues batch i's copy on the copy stream
+
   const FeatureCache* memory_;                 // the memory cache, or nullptr
   std::vector<std::vector<int64_t>> batches_;  // memory cache only
   std::unique_ptr<BatchLoader> loader_;        // otherwise
   std::string source_;
   int64_t steps_;
+  c10::Device device_;
+  struct Staging;                    // the copy stream and the batch in flight (CUDA only)
+  std::unique_ptr<Staging> staging_;
 };
 
 }  // namespace frost::train

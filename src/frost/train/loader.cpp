@@ -14,6 +14,21 @@ namespace {
 
 // 1 + the last column where some row of `m` (uint8 [rows, cols], row-major) is non-zero;
 // at least 1 (Note [Dynamic padding] in loader.h).
+// 1 + the last column with a non-zero mask of each row (at least 1): Batch::row_widths.
+std::vector<int64_t> row_widths(const uint8_t* m, int64_t rows, int64_t cols) {
+  std::vector<int64_t> widths(static_cast<size_t>(rows), std::min<int64_t>(1, cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* row = m + r * cols;
+    for (int64_t c = cols - 1; c >= 1; --c) {
+      if (row[c] != 0) {
+        widths[static_cast<size_t>(r)] = c + 1;
+        break;
+      }
+    }
+  }
+  return widths;
+}
+
 int64_t padded_width(const uint8_t* m, int64_t rows, int64_t cols) {
   int64_t width = std::min<int64_t>(1, cols);
   for (int64_t r = 0; r < rows && width < cols; ++r) {
@@ -54,10 +69,11 @@ void normalise_pixels(const uint8_t* __restrict src, float* __restrict dst,
 }  // namespace
 
 BatchLoader::BatchLoader(const data::H5Dataset& dataset, std::vector<std::vector<int64_t>> batches,
-                         int prefetch_batches)
+                         int prefetch_batches, bool pin_memory)
     : dataset_(dataset),
       batches_(std::move(batches)),
-      prefetch_batches_(static_cast<size_t>(std::max(prefetch_batches, 1))) {
+      prefetch_batches_(static_cast<size_t>(std::max(prefetch_batches, 1))),
+      pin_memory_(pin_memory) {
   FROST_CHECK(prefetch_batches >= 1, "BatchLoader: prefetch_batches must be >= 1, got ",
               prefetch_batches);
   const data::DatasetInfo& info = dataset_.info();
@@ -99,21 +115,25 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
   std::vector<int64_t> shape{b};
   shape.insert(shape.end(), info.sample_shape.begin(), info.sample_shape.end());
 
+  // Note [Pinned batches]: page-locked host memory when the batch goes to a GPU.
+  const auto on_host = [this](c10::ScalarType dtype) {
+    return torch::TensorOptions().dtype(dtype).pinned_memory(pin_memory_);
+  };
   Batch batch;
   batch.indices = indices;
-  batch.labels = torch::empty({b}, torch::kInt64);
+  batch.labels = torch::empty({b}, on_host(torch::kInt64));
   if (info.has_attention_mask) mask_rows_.resize(static_cast<size_t>(b * row_numel));
   uint8_t* mask = info.has_attention_mask ? mask_rows_.data() : nullptr;
   switch (info.input_kind) {
     case data::InputKind::kFeatures: {  // float32 as stored: straight into the batch tensor
-      batch.inputs = torch::empty(shape, torch::kFloat32);
+      batch.inputs = torch::empty(shape, on_host(torch::kFloat32));
       dataset_.read(indices, batch.inputs.data_ptr(), batch.labels.data_ptr<int64_t>(), mask);
       break;
     }
     case data::InputKind::kImage: {
       input_rows_.resize(static_cast<size_t>(b * row_numel));
       dataset_.read(indices, input_rows_.data(), batch.labels.data_ptr<int64_t>(), mask);
-      batch.inputs = torch::empty(shape, torch::kFloat32);
+      batch.inputs = torch::empty(shape, on_host(torch::kFloat32));
       // Note [Image normalisation table]
       const int64_t channels = info.sample_shape[0], plane = row_numel / channels;
       const uint8_t* src = input_rows_.data();
@@ -132,13 +152,14 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
       const int64_t length = row_numel;
       // Note [Dynamic padding] in loader.h
       const int64_t width = mask != nullptr ? padded_width(mask, b, length) : length;
-      batch.inputs = torch::empty({b, width}, torch::kInt64);
+      batch.inputs = torch::empty({b, width}, on_host(torch::kInt64));
       const auto* ids = reinterpret_cast<const int32_t*>(input_rows_.data());
       int64_t* out = batch.inputs.data_ptr<int64_t>();
       for (int64_t r = 0; r < b; ++r)
         for (int64_t k = 0; k < width; ++k) out[r * width + k] = ids[r * length + k];
       if (mask != nullptr) {
-        batch.attention_mask = torch::empty({b, width}, torch::kUInt8);
+        batch.attention_mask = torch::empty({b, width}, on_host(torch::kUInt8));
+        batch.row_widths = row_widths(mask, b, length);
         uint8_t* m = batch.attention_mask.data_ptr<uint8_t>();
         for (int64_t r = 0; r < b; ++r)
           std::memcpy(m + r * width, mask + r * length, static_cast<size_t>(width));
@@ -199,6 +220,7 @@ Batch Batch::to(const c10::Device& device) const {
   out.labels = move(labels);
   out.attention_mask = move(attention_mask);
   out.indices = indices;
+  out.row_widths = row_widths;
   return out;
 }
 

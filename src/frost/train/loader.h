@@ -39,6 +39,18 @@
 // tensors, and no LibTorch parallel region started from the loader thread (which would compete
 // with the training step's own threads).
 //
+// Note [Pinned batches]
+// ---------------------
+// A copy from ordinary (pageable) host memory to a GPU goes through a driver buffer and keeps
+// the host waiting; from page-locked (pinned) memory it is a DMA that runs on a stream while
+// the host goes on. With pin_memory (the Trainer sets it when train.device is cuda) the loader
+// allocates every batch tensor in pinned memory on its own thread, through LibTorch's caching
+// host allocator (blocks are reused, and a block is not handed out again before the copies
+// that read it have completed: the allocator records an event at each non_blocking copy).
+// TrainBatches (feature_cache.h) then copies batch i+1 to the GPU on a copy stream while
+// batch i trains (Note [Copy stream]). Without a GPU, pin_memory stays false: pinning needs
+// CUDA.
+//
 // Only <ATen/core/Tensor.h> is included here; the .cpp includes the rest of LibTorch.
 #pragma once
 
@@ -73,11 +85,16 @@ struct Batch {
   at::Tensor attention_mask;
   /// The B global sample indices, in the order of the rows above.
   std::vector<int64_t> indices;
+  /// With an attention_mask: for each of the B rows, 1 + its last column with a non-zero mask
+  /// (at least 1), computed on the host by the loader, so that micro-batches can be cut to
+  /// their own width without reading the mask back from the GPU (Note [Dynamic padding]);
+  /// empty otherwise (micro_batch then reads the mask).
+  std::vector<int64_t> row_widths;
 
   /// This batch with inputs, labels and attention_mask on `device` (Note [Device per rank]):
   /// the same tensors when they are there already (the CPU path copies nothing), else copies
   /// issued on the current stream of `device`, non_blocking (asynchronous when the host memory
-  /// is pinned). The indices are carried over.
+  /// is pinned, Note [Pinned batches]). The indices and row_widths are carried over.
   Batch to(const c10::Device& device) const;
 };
 
@@ -87,9 +104,10 @@ class BatchLoader {
   /// dataset: must outlive the loader. batches: global sample indices per batch, e.g. from
   /// TrainSampler::epoch_batches or EvalSampler::batches (indices are checked when read; a bad
   /// one surfaces from next()). prefetch_batches: how many finished batches may wait (>= 1).
-  /// Throws frost::Error for prefetch_batches < 1. Starts the background thread.
+  /// pin_memory: allocate the batch tensors in pinned host memory (Note [Pinned batches]);
+  /// needs CUDA. Throws frost::Error for prefetch_batches < 1. Starts the background thread.
   BatchLoader(const data::H5Dataset& dataset, std::vector<std::vector<int64_t>> batches,
-              int prefetch_batches = 2);
+              int prefetch_batches = 2, bool pin_memory = false);
   /// Stops and joins the background thread (promptly; see the thread contract).
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
@@ -112,6 +130,7 @@ class BatchLoader {
   const data::H5Dataset& dataset_;
   const std::vector<std::vector<int64_t>> batches_;
   const size_t prefetch_batches_;
+  const bool pin_memory_;
   // Images: the normalised value of pixel value v in channel c at [c * 256 + v]
   // (Note [Image normalisation table]); empty otherwise.
   std::vector<float> normalise_table_;

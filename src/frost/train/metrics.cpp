@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "frost/comm/communicator.h"
@@ -143,6 +144,33 @@ void log_epoch(const EpochSummary& sum) {
       sum.eval.samples > 0 ? fmt::format("{:.4f} ({} samples)", sum.eval.accuracy, sum.eval.samples)
                            : std::string("n/a (no data.test)"),
       sum.samples_per_s, sum.comm_mb_per_step, sum.wall_s);
+}
+
+void PendingSteps::add(StepReport report) {
+  FROST_ASSERT(report.stats.loss_t.defined(), "step ", report.step, " has no loss tensor");
+  reports_.push_back(std::move(report));
+}
+
+void PendingSteps::read(const std::function<void(StepReport&)>& each) {
+  if (reports_.empty()) return;
+  std::vector<at::Tensor> losses;
+  losses.reserve(reports_.size());
+  for (const auto& r : reports_) losses.push_back(r.stats.loss_t.reshape({}).to(torch::kDouble));
+  // One device-to-host copy for the whole window (losses may sit on different devices only in
+  // tests; the stack then fails loudly).
+  const at::Tensor values = torch::stack(losses).cpu();
+  const double* v = values.data_ptr<double>();
+  std::vector<StepReport> reports = std::move(reports_);
+  reports_.clear();
+  for (size_t k = 0; k < reports.size(); ++k) {
+    StepReport& r = reports[k];
+    r.stats.loss = v[k];
+    FROST_CHECK(r.stats.skipped || nonfinite_ != NonfiniteLoss::kStop || std::isfinite(v[k]),
+                "loss is ", v[k], " at step ", r.step, " (epoch ", r.epoch,
+                "): lower optim.lr or check the data for NaN/Inf (or set train.nonfinite_loss = "
+                "skip)");
+    each(r);
+  }
 }
 
 }  // namespace frost::train

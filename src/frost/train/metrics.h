@@ -15,14 +15,19 @@
 //                  data.test                   eval_samples
 //
 // epoch is 1-based, step is the global optimizer step (after it was taken); samples are global
-// (every rank's rows); times of a step are rank 0's. Keys are written in alphabetical order.
+// (every rank's rows); times of a step are rank 0's. On a GPU, the train records and progress
+// lines of the steps since the last read are written when the Trainer reads their losses
+// (PendingSteps; Note [One synchronisation per logged step] in step.h), and their step_ms and
+// samples_per_s are the window's average; on the CPU every step is written as it ends. Keys are written in alphabetical order.
 // Only global rank 0 writes (invariant 7) and logs the lines; docs/design.md describes them for
 // users and bench/ reads them.
 #pragma once
 
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "frost/train/evaluation.h"
 #include "frost/train/step.h"
@@ -99,5 +104,30 @@ void log_step(const StepReport& report, int64_t every);
 void log_skipped_step(const StepReport& report);
 /// "epoch E done: train loss L | test accuracy A (N samples) | ... MB/step | T s" (info).
 void log_epoch(const EpochSummary& summary);
+
+/// The steps whose losses have not been read yet (Note [One synchronisation per logged step] in
+/// step.h). Training thread only.
+class PendingSteps {
+ public:
+  /// `nonfinite`: train.nonfinite_loss; with stop, read() ends the run at a non-finite loss.
+  explicit PendingSteps(NonfiniteLoss nonfinite) : nonfinite_(nonfinite) {}
+
+  /// Queues the report of a finished (or skipped) step; report.stats.loss_t must be defined.
+  void add(StepReport report);
+  bool empty() const { return reports_.empty(); }
+  size_t size() const { return reports_.size(); }
+
+  /// Reads every queued loss in one copy to the host (one synchronisation with the device),
+  /// sets each report's stats.loss, and hands the reports to `each` in step order, emptying
+  /// the queue. With train.nonfinite_loss = stop, a taken step whose loss is NaN or Inf throws
+  /// frost::Error "loss is nan at step S (epoch E): lower optim.lr or check the data for
+  /// NaN/Inf (or set train.nonfinite_loss = skip)" instead of being handed out (the steps
+  /// before it are handed out first); a skipped step (stats.skipped) never throws.
+  void read(const std::function<void(StepReport&)>& each);
+
+ private:
+  NonfiniteLoss nonfinite_;
+  std::vector<StepReport> reports_;
+};
 
 }  // namespace frost::train

@@ -45,7 +45,9 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr, int6
   st.rows = step_rows;
   st.micro_batches = micro_batches;
   ctx.reducer.prepare_step(micro_batches);
-  bool local_nonfinite = false;
+  // Note [One synchronisation per logged step]: the loss stays on the device; nothing below
+  // reads a tensor on the host except the skip-mode agreement.
+  at::Tensor loss_sum, nonfinite;  // float64 0-dim; bool 0-dim (skip mode): on the batch's device
   for (int64_t j = 0; j < micro_batches; ++j) {
     if (j > 0) ctx.reducer.next_micro_batch();
     const int64_t begin = j * micro_rows, rows = std::min(micro_rows, step_rows - begin);
@@ -58,34 +60,39 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr, int6
     }
     auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), mb.labels);
     const double share = static_cast<double>(rows) / static_cast<double>(step_rows);
-    const double micro_loss = loss.item<double>();
-    st.loss += micro_batches == 1 ? micro_loss : micro_loss * share;
-    if (!std::isfinite(micro_loss)) {
-      FROST_CHECK(
-          skip_mode, "loss is ", micro_loss, " at step ", step, " (epoch ", epoch,
-          "): lower optim.lr or check the data for NaN/Inf (or set train.nonfinite_loss = skip)");
-      local_nonfinite = true;
+    {
+      torch::NoGradGuard no_grad;
+      const at::Tensor weighted =
+          micro_batches == 1 ? loss.detach().to(torch::kDouble)
+                             : loss.detach().to(torch::kDouble) * share;
+      loss_sum = loss_sum.defined() ? loss_sum + weighted : weighted;
+      if (skip_mode) {
+        const at::Tensor bad = torch::isfinite(loss.detach()).logical_not();
+        nonfinite = nonfinite.defined() ? nonfinite.logical_or(bad) : bad;
+      }
     }
     if (skip_mode && j + 1 == micro_batches) {
       // Every rank must take the same decision (invariant 2), before the last backward
       // launches any bucket: one tiny all-reduce of the count of ranks with a non-finite loss.
-      auto bad = torch::tensor({local_nonfinite ? 1 : 0}, torch::kInt);
+      // This is skip mode's one host synchronisation per step.
+      auto bad = nonfinite.to(torch::kCPU, torch::kInt).reshape({1});
       ctx.comm.all_reduce(bad, comm::ReduceOp::kSum);
       st.nonfinite_ranks = bad.item<int>();
       if (st.nonfinite_ranks > 0) {
         ctx.reducer.cancel_step();
         st.skipped = true;
+        st.loss_t = loss_sum;
         return st;
       }
     }
     st.forward_s += seconds_since(t_forward);
-    if (local_nonfinite) continue;  // skip mode: this rank's step is skipped below anyway
     const auto t_backward = Clock::now();
     const double loss_factor = (micro_batches == 1 ? 1.0 : share) *
                                (ctx.scaler != nullptr ? ctx.scaler->scale() : 1.0);
     (loss_factor == 1.0 ? loss : loss * loss_factor).backward();
     st.backward_s += seconds_since(t_backward);
   }
+  st.loss_t = loss_sum;
   ctx.reducer.finalize();
   const auto t_optimizer = Clock::now();
   if (ctx.scaler != nullptr) {
@@ -102,16 +109,32 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr, int6
     }
   }
   if (ctx.options.grad_clip > 0) {
-    std::vector<torch::Tensor> trainable;
+    std::vector<torch::Tensor> grads;
     for (const auto& group : ctx.optimizer.param_groups()) {
-      trainable.insert(trainable.end(), group.params().begin(), group.params().end());
+      for (const auto& p : group.params()) {
+        if (p.grad().defined()) grads.push_back(p.grad());
+      }
     }
-    torch::nn::utils::clip_grad_norm_(trainable, ctx.options.grad_clip);
+    clip_grad_norm(grads, ctx.options.grad_clip);
   }
   ctx.optimizer.step();
   st.optimizer_s = seconds_since(t_optimizer);
   st.reduce = ctx.reducer.last_step();
   return st;
+}
+
+void clip_grad_norm(const std::vector<at::Tensor>& grads, double max_norm) {
+  if (grads.empty()) return;
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> norms;
+  if (grads.front().is_cuda()) {
+    norms = at::_foreach_norm(grads, 2.0);  // as PyTorch's clip_grad_norm_ (foreach on CUDA)
+  } else {
+    for (const auto& g : grads) norms.push_back(g.norm(2.0));
+  }
+  const at::Tensor total = norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2.0);
+  const at::Tensor coef = (max_norm / (total + 1e-6)).clamp_max(1.0);
+  for (const auto& g : grads) g.mul_(coef.to(g.device()));
 }
 
 Batch micro_batch(const Batch& batch, int64_t begin, int64_t rows) {
@@ -121,8 +144,19 @@ Batch micro_batch(const Batch& batch, int64_t begin, int64_t rows) {
   mb.indices.assign(batch.indices.begin() + begin, batch.indices.begin() + begin + rows);
   if (batch.attention_mask.defined()) {
     mb.attention_mask = batch.attention_mask.narrow(0, begin, rows);
-    auto used = mb.attention_mask.ne(0).any(0).nonzero();
-    const int64_t width = used.numel() == 0 ? 1 : used.max().item<int64_t>() + 1;
+    int64_t width = 1;
+    if (!batch.row_widths.empty()) {  // from the host: nothing read back from the device
+      FROST_ASSERT(static_cast<int64_t>(batch.row_widths.size()) == batch.labels.size(0),
+                   "Batch::row_widths has ", batch.row_widths.size(), " rows, the batch ",
+                   batch.labels.size(0));
+      for (int64_t r = begin; r < begin + rows; ++r)
+        width = std::max(width, batch.row_widths[static_cast<size_t>(r)]);
+      mb.row_widths.assign(batch.row_widths.begin() + begin,
+                           batch.row_widths.begin() + begin + rows);
+    } else {
+      auto used = mb.attention_mask.ne(0).any(0).nonzero();
+      width = used.numel() == 0 ? 1 : used.max().item<int64_t>() + 1;
+    }
     mb.inputs = mb.inputs.narrow(1, 0, width);
     mb.attention_mask = mb.attention_mask.narrow(1, 0, width);
   }

@@ -17,24 +17,47 @@
 //   int64 token ids [B, L] with an optional uint8 attention_mask [B, L], or cached features
 //   float32 [B, D] for the cached head; labels int64 [B] in [0, num_classes); indices: the B
 //   global sample indices (carried into the micro-batches, used in no computation); B >= 1;
-//   CPU tensors. The rows are split into ceil(B / micro_batch_rows) micro-batches of
-//   micro_batch_rows rows (the last may be shorter); each micro-batch's loss is weighted by
+//   on the model's device (Batch::to). The rows are split into ceil(B / micro_batch_rows)
+//   micro-batches of micro_batch_rows rows (the last may be shorter); each micro-batch's loss is weighted by
 //   its share of the B rows, so the gradient is that of this rank's mean loss, and the
 //   reducer's average over ranks makes it the global per-sample mean (invariant 4).
 // * Called on the training thread (GradReducer's thread contract).
 // * No Optimizer::zero_grad(): the reducer owns .grad() of the trainable parameters (Note
 //   [Gradients in bucket memory] in grad_reducer.cpp).
-// * Throws frost::Error "loss is nan at step S (epoch E): ..." when a micro-batch's loss is not
-//   finite and train.nonfinite_loss = stop (the step is left half done: end the run), and
-//   frost::TimeoutError when a peer does not join a collective within the communicator's
-//   timeout. With nonfinite_loss = skip, a non-finite loss on any rank skips the step on every
-//   rank: no backward after it, no gradient all-reduce, no update (StepStats::skipped).
+// * No host synchronisation (Note [One synchronisation per logged step]): the loss is returned
+//   as a tensor on the batch's device (StepStats::loss_t) and its value is read by the caller
+//   once per logged step (PendingSteps in metrics.h), which is also where
+//   train.nonfinite_loss = stop ends the run ("loss is nan at step S (epoch E): ..."). Two
+//   settings need the host inside the step, once per step: train.nonfinite_loss = skip (every
+//   rank must agree before the last backward whether to skip: a non-finite loss on any rank
+//   skips the step on every rank: no backward after it, no gradient all-reduce, no update,
+//   StepStats::skipped) and train.precision = fp16 (the optimizer step is taken or skipped on
+//   the all-reduced gradients' overflow, as PyTorch's GradScaler does).
+// * Throws frost::TimeoutError when a peer does not join a collective within the
+//   communicator's timeout.
+//
+// Note [One synchronisation per logged step]
+// On a GPU, everything train_step launches is queued on the device's current stream and the
+// host runs ahead; reading a tensor on the host (.item(), .cpu()) stops the host until the
+// device has caught up, so the host can no longer queue the next step while the device works
+// on this one. Frost reads nothing in the step path: the per-step loss stays a 0-dim tensor on
+// the device, and the Trainer reads the losses of all steps since the last read in one copy
+// at each logged step (log.every), before a checkpoint, and at the end of an epoch. That is
+// also when a non-finite loss is found (train.nonfinite_loss = stop), naming its step; the
+// steps queued after it have run on poisoned weights by then, which is why no checkpoint is
+// written before the read. On the CPU nothing runs ahead, so the Trainer reads after every
+// step and the timings per step are exact; on a GPU the step times between two reads are
+// their window's wall time shared equally (host times otherwise measure queueing, not work).
+// Also free of reads: gradient clipping (clip_grad_norm keeps the norm on the device, unlike
+// LibTorch's clip_grad_norm_, which returns a double) and micro-batch widths (taken from the
+// host-side Batch::row_widths).
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "frost/distributed/grad_reducer.h"
 #include "frost/train/config.h"
@@ -90,7 +113,11 @@ struct StepStats {
   /// rank (the all-reduce and the statistics happened).
   bool overflow = false;
   double loss_scale = 0.0;  ///< fp16: the loss scale this step used; 0 otherwise
-  double loss = 0.0;        ///< this rank's mean cross-entropy over its rows
+  /// This rank's mean cross-entropy over its rows: float64 0-dim on the batch's device (read by
+  /// the caller, Note [One synchronisation per logged step]); it may be NaN or Inf. Undefined
+  /// only if train_step threw.
+  at::Tensor loss_t;
+  double loss = 0.0;  ///< loss_t's value, once the caller has read it (PendingSteps); else 0
   int64_t rows = 0;         ///< this rank's rows (B)
   int64_t micro_batches = 0;
   double forward_s = 0.0;           ///< forward and loss of every micro-batch
@@ -104,6 +131,12 @@ struct StepStats {
 /// epoch) only name the step in a non-finite-loss error.
 StepStats train_step(const StepContext& ctx, const Batch& batch, double lr, int64_t step,
                      int64_t epoch);
+
+/// Scales `grads` (the trainable parameters' gradients, defined, on one device) in place so
+/// that their global L2 norm is at most `max_norm`: coef = min(1, max_norm / (norm + 1e-6)),
+/// the formula of PyTorch's torch.nn.utils.clip_grad_norm_ (per-gradient norms, foreach on
+/// CUDA as PyTorch does), without reading the norm on the host.
+void clip_grad_norm(const std::vector<at::Tensor>& grads, double max_norm);
 
 /// Rows [begin, begin + rows) of `batch` as one micro-batch (views, no copy). Token inputs
 /// are cut to the micro-batch's own width, as the loader cuts whole batches (Note [Dynamic

@@ -35,10 +35,13 @@ class HeadStrategy : public Strategy {
                      const at::Tensor& attention_mask) const override {
     torch::Tensor features;
     {
-      torch::NoGradGuard no_grad;  // the frozen backbone keeps no activations
+      // The frozen backbone keeps no activations and no version counters (inference mode; the
+      // compute dtype is the caller's autocast). Its output is an inference tensor, which
+      // autograd may not save for the head's backward: the clone is an ordinary one ([B, D]).
+      c10::InferenceMode inference;
       features = model.backbone->forward(inputs, attention_mask);
     }
-    return model.head->forward(features);
+    return model.head->forward(features.clone());
   }
 };
 

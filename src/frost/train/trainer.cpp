@@ -16,6 +16,7 @@
 // Frost: communication, errors, files, fault injection
 #include "frost/comm/communicator.h"
 #include "frost/core/blas_threads.h"
+#include "frost/core/device.h"
 #include "frost/core/error.h"
 #include "frost/core/fault_injection.h"
 #include "frost/core/fs.h"
@@ -49,6 +50,26 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Note [Deterministic kernels]
+// On the CPU, Frost's kernels give the same bits on every run with the same threads. On a GPU
+// some do not: kernels that add into one address from many threads with atomics (the backward of
+// embeddings, index_select/index_add and scatter_add; cuDNN's convolution weight gradient with
+// some algorithms; cuBLAS splitting a reduction over workspaces) add in a different order each
+// run, and cuDNN's benchmark mode may pick a different algorithm per run. So by default two GPU
+// runs agree within float rounding, not bitwise (a resumed run too); replicas still agree
+// bitwise with each other, as every rank applies the same all-reduced gradients. With
+// train.deterministic = true, LibTorch's deterministic algorithms are required (an op without a
+// deterministic implementation throws, naming itself), cuDNN runs deterministic algorithms
+// without benchmark, and CUBLAS_WORKSPACE_CONFIG=:4096:8 is set unless given (cuBLAS reads it
+// when its handle is made, which happens at the first matrix product, after this). See
+// PyTorch's "Reproducibility" notes (torch.use_deterministic_algorithms).
+void use_deterministic_kernels(bool on) {
+  if (on) set_env_defaults({{"CUBLAS_WORKSPACE_CONFIG", ":4096:8"}});
+  at::globalContext().setDeterministicAlgorithms(on, /*warn_only=*/false);
+  at::globalContext().setDeterministicCuDNN(on);
+  if (on) at::globalContext().setBenchmarkCuDNN(false);
 }
 
 // BatchNorm in train mode cannot normalise one sample (its batch variance is undefined), and
@@ -161,7 +182,16 @@ void Trainer::Impl::set_up() {
   const std::string blas = set_blas_threads(static_cast<int>(threads));
 
   // ---- device and the communicator of replica state and gradients
+  use_deterministic_kernels(cfg.train.deterministic);
   device = place_this_rank(cfg, comm);
+  {  // the banner's rank -> host -> device table (Note [Device per rank]); collective
+    const std::vector<std::string> hosts = comm.all_hosts();
+    const std::vector<std::string> devices = comm.all_gather_strings(device.description);
+    for (int r = 0; r < world && rank == 0; ++r) {
+      spdlog::info("  rank {} -> host {} -> device {}", r, hosts[static_cast<size_t>(r)],
+                   devices[static_cast<size_t>(r)]);
+    }
+  }
   const std::string backend = gradient_backend(cfg, device);
   if (backend == comm.backend()) {
     device_comm = &comm;
@@ -292,14 +322,40 @@ std::vector<EpochSummary> Trainer::Impl::run() {
                  " (Note [Strategy phases])");
     strategy->set_modes(*model, epoch);  // a frozen backbone stays in eval mode: invariant 6
     const int64_t first_step = epoch == start.epoch ? start.step_in_epoch : 0;  // resumed
-    TrainBatches data(*train_set, feature_cache.get(), steps_of(epoch, first_step), cfg);
+    TrainBatches data(*train_set, feature_cache.get(), steps_of(epoch, first_step), cfg,
+                      device.device);
 
     EpochMeter meter;
+    // Note [One synchronisation per logged step] in step.h: on a GPU the losses are read once
+    // per logged step, before a checkpoint and at the end of the epoch; on the CPU every step.
+    const bool read_every_step = !device.device.is_cuda();
+    PendingSteps pending(cfg.train.nonfinite_loss);
+    Clock::time_point window_t0;
+    auto read_losses = [&] {
+      const size_t n = pending.size();
+      const double window_s = seconds_since(window_t0);
+      pending.read([&](StepReport& r) {
+        if (r.stats.skipped) {
+          if (rank0) {
+            log_skipped_step(r);
+            metrics.step(r);
+          }
+          return;
+        }
+        if (n > 1) r.step_s = window_s / static_cast<double>(n);  // host times measure queueing
+        meter.add(r.stats);
+        if (rank0) {
+          metrics.step(r);
+          log_step(r, cfg.log.every);
+        }
+      });
+    };
     const auto epoch_t0 = Clock::now();
     for (int64_t i = 0; i < data.size(); ++i) {
       const auto t0 = Clock::now();
+      if (pending.empty()) window_t0 = t0;
       StepReport r = step_report(epoch, i, data.size());
-      const Batch batch = data.next(i).to(device.device);
+      const Batch batch = data.next(i);
       fault::maybe_fault(faults, rank, "step:" + std::to_string(r.step));
       r.data_s = seconds_since(t0);
       r.lr = lr_at(cfg.optim, global_step, total_steps);
@@ -310,25 +366,26 @@ std::vector<EpochSummary> Trainer::Impl::run() {
                      "is skipped on every rank and the scale is now {} (overflows so far: {})",
                      r.step, r.epoch, r.stats.loss_scale, scaler->scale(), scaler->overflows());
       }
-      if (r.stats.skipped) {
+      if (r.stats.skipped) {  // skip mode has read its losses already: report at once
         ++skipped_steps;
-        if (rank0) {
-          log_skipped_step(r);
-          metrics.step(r);
-        }
+        pending.add(std::move(r));
+        read_losses();
         continue;
       }
-      if (cfg.checkpoint.every_steps > 0 && global_step % cfg.checkpoint.every_steps == 0) {
+      const bool checkpoint_due =
+          cfg.checkpoint.every_steps > 0 && global_step % cfg.checkpoint.every_steps == 0;
+      r.step_s = seconds_since(t0);
+      const bool logged = r.step_in_epoch % cfg.log.every == 0 || i + 1 == data.size();
+      pending.add(std::move(r));
+      // Before a checkpoint: a non-finite loss (nonfinite_loss = stop) must end the run before
+      // its weights are saved.
+      if (read_every_step || logged || checkpoint_due) read_losses();
+      if (checkpoint_due) {
         save_checkpoint(cfg, rank, world, *model, *optimizer,
                         position_after(epoch, first_step + i + 1), faults);
       }
-      r.step_s = seconds_since(t0);
-      meter.add(r.stats);
-      if (rank0) {
-        metrics.step(r);
-        log_step(r, cfg.log.every);
-      }
     }
+    read_losses();  // nothing is left queued at the end of an epoch (the last step is logged)
     EpochSummary sum = meter.summary(epoch + 1, data.size(), seconds_since(epoch_t0), comm);
 
     // One model everywhere: rank 0's BatchNorm statistics (see distributed::broadcast_buffers).

@@ -147,15 +147,16 @@ TEST(BatchLoader, TokenBatchesAreCutToTheirLongestRow) {
   };
   struct Want {
     torch::Tensor inputs, mask;
+    std::vector<int64_t> row_widths;  // 1 + each row's last column with a non-zero mask
   };
   const std::vector<Want> wants{
-      {i64({101, 102, 0, 101, 5, 102}, 2), u8({1, 1, 0, 1, 1, 1}, 2)},
-      {i64({101, 102}, 1), u8({1, 1}, 1)},
+      {i64({101, 102, 0, 101, 5, 102}, 2), u8({1, 1, 0, 1, 1, 1}, 2), {2, 3}},
+      {i64({101, 102}, 1), u8({1, 1}, 1), {2}},
       {i64({101, 5, 102, 0, 0, 0, 101, 6, 7, 8, 9, 102}, 2),
-       u8({1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1}, 2)},
-      {i64({101, 77, 102}, 1), u8({1, 0, 1}, 1)},
-      {i64({0}, 1), u8({0}, 1)},  // never narrower than one column
-      {i64({0, 0, 101, 102}, 2), u8({0, 0, 1, 1}, 2)},
+       u8({1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1}, 2), {3, 6}},
+      {i64({101, 77, 102}, 1), u8({1, 0, 1}, 1), {3}},
+      {i64({0}, 1), u8({0}, 1), {1}},  // never narrower than one column
+      {i64({0, 0, 101, 102}, 2), u8({0, 0, 1, 1}, 2), {1, 2}},
   };
   Batch b;
   for (size_t k = 0; k < wants.size(); ++k) {
@@ -166,6 +167,7 @@ TEST(BatchLoader, TokenBatchesAreCutToTheirLongestRow) {
         << "batch " << k << ": " << b.inputs << " vs " << wants[k].inputs;
     EXPECT_TRUE(torch::equal(b.attention_mask, wants[k].mask))
         << "batch " << k << ": " << b.attention_mask << " vs " << wants[k].mask;
+    EXPECT_EQ(b.row_widths, wants[k].row_widths) << "batch " << k;
   }
   EXPECT_FALSE(loader.next(b));
 }
@@ -180,6 +182,7 @@ TEST(BatchLoader, TokensWithoutMaskAreNotCut) {
   Batch b;
   ASSERT_TRUE(loader.next(b));
   EXPECT_FALSE(b.attention_mask.defined());
+  EXPECT_TRUE(b.row_widths.empty());
   EXPECT_EQ(b.inputs.sizes(), (std::vector<int64_t>{2, 4}));
 }
 
@@ -221,6 +224,29 @@ TEST(BatchLoader, RejectsNonPositivePrefetch) {
   const Images d = write_images(make_temp_dir(), 4);
   const H5Dataset ds = H5Dataset::open({d.path});
   EXPECT_THROW(BatchLoader(ds, {{0}}, 0), frost::Error);
+}
+
+// Note [Pinned batches]: with pin_memory the batch tensors are page-locked, for asynchronous
+// copies to the GPU. Pinning needs CUDA.
+TEST(BatchLoader, PinMemoryGivesPinnedBatchesOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: pinned memory needs CUDA";
+  const std::string dir = make_temp_dir();
+  const std::vector<int32_t> tokens{101, 102, 0, 0, 101, 5, 102, 0};
+  const std::vector<int64_t> labels{0, 1};
+  write_tokens(dir + "/t.h5", /*len=*/4, /*num_classes=*/2, tokens, labels, {1, 1, 0, 0, 1, 1, 1, 0});
+  const H5Dataset ds = H5Dataset::open({dir + "/t.h5"});
+  for (const bool pin : {false, true}) {
+    BatchLoader loader(ds, {{0, 1}}, 2, pin);
+    Batch b;
+    ASSERT_TRUE(loader.next(b));
+    EXPECT_EQ(b.inputs.is_pinned(), pin);
+    EXPECT_EQ(b.labels.is_pinned(), pin);
+    EXPECT_EQ(b.attention_mask.is_pinned(), pin);
+    const Batch on = b.to(torch::Device(torch::kCUDA, 0));
+    EXPECT_TRUE(on.inputs.is_cuda());
+    EXPECT_TRUE(torch::equal(on.inputs.cpu(), b.inputs));
+    EXPECT_EQ(on.row_widths, b.row_widths);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,165 @@
+// Unit tests of the parts of a training step that keep the host out of the step path (Note [One
+// synchronisation per logged step] in frost/train/step.h): clip_grad_norm, micro-batch widths
+// from Batch::row_widths, and PendingSteps (frost/train/metrics.h).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "frost/core/error.h"
+#include "frost/train/metrics.h"
+#include "frost/train/step.h"
+
+namespace frost::train {
+namespace {
+
+std::vector<torch::Tensor> grads_with_norm_above(double scale) {
+  torch::manual_seed(7);
+  return {torch::randn({5, 3}) * scale, torch::randn({3}) * scale, torch::randn({2, 2, 2}) * scale};
+}
+
+// The same gradients clipped by LibTorch's clip_grad_norm_ (which reads the norm on the host)
+// and by clip_grad_norm (which does not) are bitwise equal, above and below the threshold.
+TEST(ClipGradNorm, BitwiseAsLibTorchAboveAndBelowTheMaxNorm) {
+  for (const double scale : {10.0, 1e-3}) {
+    for (const size_t count : {size_t{1}, size_t{3}}) {
+      auto grads = grads_with_norm_above(scale);
+      grads.resize(count);
+      std::vector<torch::Tensor> params;
+      std::vector<torch::Tensor> mine;
+      for (const auto& g : grads) {
+        auto p = torch::zeros_like(g).requires_grad_(true);
+        p.mutable_grad() = g.clone();
+        params.push_back(p);
+        mine.push_back(g.clone());
+      }
+      torch::nn::utils::clip_grad_norm_(params, 0.5);
+      clip_grad_norm(mine, 0.5);
+      for (size_t i = 0; i < count; ++i) {
+        EXPECT_TRUE(torch::equal(params[i].grad(), mine[i]))
+            << "scale " << scale << ", " << count << " gradients, gradient " << i;
+      }
+      if (scale > 1) {  // clipped: the global norm is now the max norm (up to the 1e-6)
+        double sq = 0;
+        for (const auto& g : mine) sq += g.pow(2).sum().item<double>();
+        EXPECT_NEAR(std::sqrt(sq), 0.5, 1e-5);
+      } else {  // below: unchanged
+        for (size_t i = 0; i < count; ++i) EXPECT_TRUE(torch::equal(mine[i], grads[i]));
+      }
+    }
+  }
+}
+
+TEST(ClipGradNorm, NoGradientsIsANoOp) { EXPECT_NO_THROW(clip_grad_norm({}, 1.0)); }
+
+// A token batch with its mask and the row widths the loader computes for it.
+Batch token_batch(bool with_row_widths) {
+  Batch b;
+  b.inputs = torch::arange(20, torch::kInt64).view({4, 5});
+  b.attention_mask = torch::tensor({1, 1, 0, 0, 0,   // width 2
+                                    1, 0, 0, 1, 0,   // 4: a gap is kept
+                                    0, 0, 0, 0, 0,   // 1: never narrower than one column
+                                    1, 1, 1, 0, 0},  // 3
+                                   torch::kInt64)
+                         .to(torch::kUInt8)
+                         .view({4, 5});
+  b.labels = torch::tensor({0, 1, 0, 1}, torch::kInt64);
+  b.indices = {10, 11, 12, 13};
+  if (with_row_widths) b.row_widths = {2, 4, 1, 3};
+  return b;
+}
+
+// micro_batch cuts token inputs to the micro-batch's own width; from the host-side row widths
+// (no read of the mask) it cuts exactly as from the mask.
+TEST(MicroBatch, RowWidthsCutAsTheMaskDoes) {
+  struct Case {
+    int64_t begin, rows, width;
+  };
+  for (const Case c : {Case{0, 1, 2}, Case{0, 2, 4}, Case{2, 1, 1}, Case{2, 2, 3}, Case{1, 3, 4}}) {
+    const Batch from_mask = micro_batch(token_batch(false), c.begin, c.rows);
+    const Batch from_widths = micro_batch(token_batch(true), c.begin, c.rows);
+    const std::string where = "rows [" + std::to_string(c.begin) + ", " +
+                              std::to_string(c.begin + c.rows) + ")";
+    EXPECT_EQ(from_mask.inputs.size(1), c.width) << where;
+    EXPECT_TRUE(torch::equal(from_mask.inputs, from_widths.inputs)) << where;
+    EXPECT_TRUE(torch::equal(from_mask.attention_mask, from_widths.attention_mask)) << where;
+    EXPECT_EQ(from_widths.row_widths.size(), static_cast<size_t>(c.rows)) << where;
+    const std::vector<int64_t> all = token_batch(true).indices;
+    EXPECT_EQ(from_widths.indices,
+              std::vector<int64_t>(all.begin() + c.begin, all.begin() + c.begin + c.rows))
+        << where;
+  }
+}
+
+StepReport report(int64_t step, double loss, bool skipped = false) {
+  StepReport r;
+  r.step = step;
+  r.epoch = 1;
+  r.stats.loss_t = torch::scalar_tensor(loss, torch::kDouble);
+  r.stats.skipped = skipped;
+  return r;
+}
+
+TEST(PendingSteps, ReadsEveryQueuedLossInStepOrderAndEmpties) {
+  PendingSteps pending(NonfiniteLoss::kStop);
+  EXPECT_TRUE(pending.empty());
+  for (int64_t s = 1; s <= 3; ++s) pending.add(report(s, 0.25 * static_cast<double>(s)));
+  EXPECT_EQ(pending.size(), 3u);
+  std::vector<std::pair<int64_t, double>> seen;
+  pending.read([&](StepReport& r) { seen.emplace_back(r.step, r.stats.loss); });
+  const std::vector<std::pair<int64_t, double>> want{{1, 0.25}, {2, 0.5}, {3, 0.75}};
+  EXPECT_EQ(seen, want);
+  EXPECT_TRUE(pending.empty());
+  seen.clear();
+  pending.read([&](StepReport& r) { seen.emplace_back(r.step, r.stats.loss); });
+  EXPECT_TRUE(seen.empty()) << "an empty queue hands out nothing";
+}
+
+// stop: the first non-finite loss of the window ends the run, naming its step; the steps before
+// it were handed out, the ones after it are not.
+TEST(PendingSteps, StopNamesTheFirstNonFiniteStepOfTheWindow) {
+  for (const double bad : {std::numeric_limits<double>::quiet_NaN(),
+                           std::numeric_limits<double>::infinity()}) {
+    PendingSteps pending(NonfiniteLoss::kStop);
+    pending.add(report(4, 1.0));
+    pending.add(report(5, bad));
+    pending.add(report(6, std::numeric_limits<double>::quiet_NaN()));
+    std::vector<int64_t> seen;
+    try {
+      pending.read([&](StepReport& r) { seen.push_back(r.step); });
+      ADD_FAILURE() << "no error for loss " << bad;
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(std::string("loss is ") + (std::isnan(bad) ? "nan" : "inf") +
+                          " at step 5 (epoch 1)"),
+                std::string::npos)
+          << what;
+      EXPECT_NE(what.find("train.nonfinite_loss = skip"), std::string::npos) << what;
+    }
+    EXPECT_EQ(seen, std::vector<int64_t>{4});
+  }
+}
+
+// skip: steps that were skipped carry their non-finite loss without an error.
+TEST(PendingSteps, SkippedStepsNeverThrow) {
+  for (const auto mode : {NonfiniteLoss::kStop, NonfiniteLoss::kSkip}) {
+    PendingSteps pending(mode);
+    pending.add(report(1, std::numeric_limits<double>::quiet_NaN(), /*skipped=*/true));
+    pending.add(report(2, 2.0));
+    std::vector<int64_t> seen;
+    EXPECT_NO_THROW(pending.read([&](StepReport& r) { seen.push_back(r.step); }));
+    EXPECT_EQ(seen, (std::vector<int64_t>{1, 2}));
+  }
+}
+
+TEST(PendingSteps, AReportWithoutALossTensorIsABug) {
+  PendingSteps pending(NonfiniteLoss::kStop);
+  StepReport r;
+  r.step = 3;
+  EXPECT_THROW(pending.add(r), InternalError);
+}
+
+}  // namespace
+}  // namespace frost::train
