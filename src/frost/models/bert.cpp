@@ -11,7 +11,8 @@
 //   * the embeddings: word + token_type (all type 0) + absolute position (0..L-1), added in
 //     that order, then LayerNorm(eps) and dropout;
 //   * attention: scores = q k^T / sqrt(head_dim) + (1 - mask) * finfo(dtype).min, softmax,
-//     dropout on the probabilities; GELU in its exact erf form (hidden_act "gelu");
+//     dropout on the probabilities (Note [Attention through SDPA]); GELU in its exact erf form
+//     (hidden_act "gelu");
 //   * the initialisation of _init_weights: normal(0, initializer_range) for Linear and
 //     Embedding weights (the padding_idx row zeroed), zero biases, LayerNorm 1 and 0.
 // Not registered: HF's buffers embeddings.position_ids and embeddings.token_type_ids. Both
@@ -23,6 +24,20 @@
 // pooling it takes no part in the forward pass, so its parameters are made non-trainable
 // (requires_grad false): they are in no gradient bucket and no optimizer group, and weight decay
 // leaves them alone, as PyTorch's optimizers skip a parameter whose .grad stays None.
+
+// Note [Attention through SDPA]
+// The attention formula above is computed by at::scaled_dot_product_attention (as HF's "sdpa"
+// attention, its default since transformers 4.41), not by matmul + softmax + matmul: on a GPU it
+// picks a fused kernel (memory-efficient attention with the padding mask; FlashAttention has no
+// mask) that never writes the [B, heads, L, L] scores to memory; on the CPU a fused kernel too.
+// The result equals the eager formula up to float rounding (the fused kernels sum in another
+// order; the parity test's 1e-4 holds). The padding mask is HF's additive one, in the dtype of
+// the queries: under autocast, the float32 finfo.min would round to -inf in bfloat16/float16,
+// and a row without any real token would then rest on how each fused kernel treats a row of
+// -inf (a plain softmax gives NaN), so it is clamped to that dtype's own finfo.min first, which
+// gives HF's uniform weights on every kernel. Dropout on the probabilities happens inside the
+// kernel (training only); its random stream differs from the eager path's, not its
+// distribution.
 
 #include "frost/models/bert.h"
 
@@ -127,7 +142,7 @@ class BertEmbeddingsImpl : public torch::nn::Module {
 };
 TORCH_MODULE(BertEmbeddings);
 
-/// HF BertSelfAttention (eager): [B, L, H] -> context [B, L, H].
+/// HF BertSelfAttention (its eager formula, computed by SDPA): [B, L, H] -> context [B, L, H].
 class BertSelfAttentionImpl : public torch::nn::Module {
  public:
   explicit BertSelfAttentionImpl(const BertConfig& c)
@@ -143,12 +158,16 @@ class BertSelfAttentionImpl : public torch::nn::Module {
     const torch::Tensor q = split_heads(query_->forward(x));
     const torch::Tensor k = split_heads(key_->forward(x));
     const torch::Tensor v = split_heads(value_->forward(x));
-    torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2));
-    scores = scores / std::sqrt(static_cast<double>(head_dim_));
-    scores = scores + additive_mask;
-    torch::Tensor probs = torch::softmax(scores, -1);
-    probs = torch::dropout(probs, dropout_p_, is_training());
-    torch::Tensor context = torch::matmul(probs, v).permute({0, 2, 1, 3}).contiguous();
+    // Note [Attention through SDPA]
+    torch::Tensor mask = additive_mask;
+    if (mask.scalar_type() != q.scalar_type()) {
+      mask = mask.clamp_min(lowest_of(q.scalar_type())).to(q.scalar_type());
+    }
+    torch::Tensor context =
+        at::scaled_dot_product_attention(q, k, v, mask, is_training() ? dropout_p_ : 0.0,
+                                         /*is_causal=*/false)
+            .permute({0, 2, 1, 3})
+            .contiguous();
     return context.view({context.size(0), context.size(1), num_heads_ * head_dim_});
   }
 

@@ -6,6 +6,7 @@
 // Debian's python3-torch 1.13). The MiniLM test needs the checkpoint in
 // <repo>/.cache/models/all-MiniLM-L6-v2/ (launch/fetch_assets.sh) and fails without it.
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -247,6 +248,34 @@ TEST(BertModel, PaddingDoesNotChangeOutputs) {
   const auto alone = ids[1].narrow(0, 0, 2).unsqueeze(0);
   EXPECT_LE(max_abs_diff(mean->forward(ids, ragged_mask)[1], mean->forward(alone)[0]), 1e-5);
   EXPECT_LE(max_abs_diff(cls->forward(ids, ragged_mask)[1], cls->forward(alone)[0]), 1e-5);
+}
+
+// Note [Attention through SDPA]: under bf16 autocast the padding mask must stay finite in the
+// queries' dtype. float32's finfo.min rounds to -inf in bfloat16, and a row without any real
+// token (legal in the schema) would then attend to nothing and turn NaN. Such a row gets HF's
+// uniform weights instead, and the real rows match float32 within bfloat16 rounding.
+TEST(BertModel, Bf16AutocastKeepsAnAllPaddingRowFiniteAndFollowsFp32) {
+  torch::manual_seed(0);
+  auto cls = make_bert_backbone(tiny_config(), "cls");
+  cls->eval();
+  torch::NoGradGuard no_grad;
+  const auto ids = torch::randint(1, 99, {3, 6}, torch::kLong);
+  auto mask = torch::ones({3, 6}, torch::kLong);
+  mask[1].narrow(0, 3, 3).zero_();
+  mask[2].zero_();  // no real token at all
+  const auto fp32 = bert_last_hidden_state(*cls, ids, mask);
+  torch::Tensor bf16;
+  {
+    at::autocast::set_autocast_enabled(c10::DeviceType::CPU, true);
+    at::autocast::set_autocast_dtype(c10::DeviceType::CPU, at::kBFloat16);
+    bf16 = bert_last_hidden_state(*cls, ids, mask).to(torch::kFloat);
+    at::autocast::set_autocast_enabled(c10::DeviceType::CPU, false);
+    at::autocast::clear_cache();
+  }
+  EXPECT_TRUE(torch::isfinite(fp32).all().item<bool>());
+  EXPECT_TRUE(torch::isfinite(bf16).all().item<bool>()) << "a row of padding turned NaN/Inf";
+  // LayerNorm'd hidden states are O(1): bfloat16 keeps ~3 significant digits per op.
+  EXPECT_LE(max_abs_diff(bf16.narrow(0, 0, 2), fp32.narrow(0, 0, 2)), 0.1);
 }
 
 TEST(BertModel, MaskDtypesAgreeAndUndefinedMaskMeansAllTokens) {
