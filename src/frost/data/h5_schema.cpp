@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "frost/core/error.h"
+#include "frost/core/strings.h"
 #include "frost/data/h5_shard.h"
 #include "frost/data/h5_util.h"
 
@@ -116,7 +117,14 @@ DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_
   info.num_classes = read_int_attr(root, "num_classes", path);
   FROST_CHECK(info.num_classes >= 1, path, ": num_classes = ", info.num_classes,
               " but must be >= 1");
-  if (has_attr(root, "task", path)) info.task = read_string_attr(root, "task", path);
+  if (has_attr(root, "task", path)) {
+    // A task this Frost does not train must not train as classification unnoticed.
+    info.task = read_string_attr(root, "task", path);
+    FROST_CHECK(info.task == "classification", path, ": root attribute task = '",
+                printable(info.task),
+                "' but this Frost trains the task 'classification' only (/labels: one class "
+                "index per sample); write the file with frost-prep or set task = classification");
+  }
 
   // /inputs: dtype class and rank by input kind.
   shard.inputs = open_dataset(root, "inputs", path);

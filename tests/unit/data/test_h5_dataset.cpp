@@ -576,6 +576,26 @@ TEST(H5Dataset, SchemaAttributeChecked) {
                   "frost_schema is missing, so this is not a Frost dataset");
 }
 
+// The task attribute is part of the schema: a file that declares a task Frost does not train
+// (or a misspelled one) used to train as classification without a word.
+TEST(H5Dataset, TaskAttributeChecked) {
+  const std::string dir = make_temp_dir();
+  const std::string path = write_images(dir + "/a.h5", make_images(4));
+  EXPECT_EQ(H5Dataset::open({path}).info().task, "classification");
+  for (const std::string task : {"regression", "clasification", "", "Classification"}) {
+    edit_file(path, [&](hid_t file) {
+      ASSERT_GE(H5Adelete(file, "task"), 0);
+      frost::data::write_string_attr(file, "task", task, path);
+    });
+    const std::string msg = error_of([&] { H5Dataset::open({path}); });
+    EXPECT_CONTAINS(msg, path + ": root attribute task = '" + task + "'");
+    EXPECT_CONTAINS(msg, "classification");
+  }
+  // A file without the attribute is classification (files of other tools).
+  edit_file(path, [](hid_t file) { ASSERT_GE(H5Adelete(file, "task"), 0); });
+  EXPECT_EQ(H5Dataset::open({path}).info().task, "classification");
+}
+
 TEST(H5Dataset, MissingFileThrowsNamingIt) {
   const std::string dir = make_temp_dir();
   const std::string msg = error_of([&] { H5Dataset::open({dir + "/missing.h5"}); });
