@@ -777,7 +777,7 @@ TEST(TrainStep, RanksWithTheirRowsMatchOneRankWithTheGlobalBatchAnyWorld) {
     options.micro_batch_rows = 4;
     options.grad_clip = 0.05;
     const train::StepContext ctx{*model, *strategy, reducer, optimizer, comm, options};
-    *stats = train::train_step(ctx, batch, 0.5, 1, 1);
+    *stats = train::train_step(ctx, batch, 0.5);
     return model;
   };
   for (const auto kind : {train::StrategyKind::kFull, train::StrategyKind::kHead}) {

@@ -33,7 +33,7 @@ EvalResult Evaluator::evaluate(models::ClassifierImpl& model) {
     features_ = torch::empty({range.size(), model.backbone->feature_dim()}, on);
     labels_ = torch::empty({range.size()}, on.dtype(torch::kLong));
     BatchLoader loader(test_set_, range.batches(), static_cast<int>(cfg_.data.prefetch),
-                       /*pin_memory=*/device_of(model).is_cuda());
+                       device_of(model));
     extract_features(*model.backbone, loader, source, features_, labels_, cfg_.train.precision);
   }
   const c10::Device device = device_of(model);
@@ -61,11 +61,11 @@ EvalResult Evaluator::evaluate(models::ClassifierImpl& model) {
     }
   } else {
     BatchLoader loader(test_set_, range.batches(), static_cast<int>(cfg_.data.prefetch),
-                       /*pin_memory=*/device.is_cuda());
+                       device);
     Batch batch;
     while (loader.next(batch)) {
       check_finite_inputs(batch, source);
-      const Batch on = batch.to(device);
+      const Batch on = loader.to_device(batch);
       torch::Tensor logits;
       {
         const AutocastScope autocast(cfg_.train.precision, device.type());

@@ -31,13 +31,15 @@ void extract_features(models::BackboneImpl& backbone, BatchLoader& loader,
   torch::NoGradGuard no_grad;
   const int64_t rows = features.size(0);
   const c10::Device device = device_of(backbone);
+  FROST_ASSERT(loader.device() == device, "feature extraction: the loader is for ", loader.device(),
+               " but the backbone is on ", device);
   Batch batch;
   for (int64_t row = 0; row < rows;) {
     FROST_ASSERT(loader.next(batch), "feature extraction: the loader ended at row ", row, " of ",
                  rows);
     check_finite_inputs(batch, source);
     const int64_t b = batch.labels.size(0);
-    const Batch on = batch.to(device);
+    const Batch on = loader.to_device(batch);
     const AutocastScope autocast(precision, device.type());
     features.narrow(0, row, b).copy_(backbone.forward(on.inputs, on.attention_mask));
     labels.narrow(0, row, b).copy_(batch.labels);
@@ -116,7 +118,7 @@ void FeatureCache::build_in_memory(models::BackboneImpl& backbone, const data::H
   auto my_labels = torch::zeros({max_rows}, torch::kLong);
   {
     BatchLoader loader(set, sampler.batches(), static_cast<int>(cfg_.data.prefetch),
-                       /*pin_memory=*/device_of(backbone).is_cuda());
+                       device_of(backbone));
     extract_features(backbone, loader, "data.train " + cfg_.data.train,
                      mine.narrow(0, 0, sampler.size()), my_labels.narrow(0, 0, sampler.size()),
                      cfg_.train.precision);
@@ -170,7 +172,7 @@ std::vector<std::string> FeatureCache::build_on_disk(models::BackboneImpl& backb
   }
   comm_.barrier();
   BatchLoader loader(set, ranges[rank].batches(), static_cast<int>(cfg_.data.prefetch),
-                     /*pin_memory=*/device_of(backbone).is_cuda());
+                     device_of(backbone));
   data::DatasetInfo info;
   info.sample_shape = {d};
   info.input_kind = data::InputKind::kFeatures;
@@ -235,8 +237,7 @@ TrainBatches::TrainBatches(const data::H5Dataset& train_set, const FeatureCache*
     const bool disk = cache != nullptr && cache->mode() == FeatureCacheMode::kDisk;
     const bool gpu = device.is_cuda();
     loader_ = std::make_unique<BatchLoader>(disk ? cache->dataset() : train_set, std::move(batches),
-                                            static_cast<int>(cfg.data.prefetch),
-                                            /*pin_memory=*/gpu);
+                                            static_cast<int>(cfg.data.prefetch), device);
     if (gpu) staging_ = std::make_unique<Staging>(device);
   }
 }
@@ -254,14 +255,14 @@ Batch TrainBatches::next_on_host(int64_t i) {
 void TrainBatches::stage(int64_t i) {
   Batch host = next_on_host(i);
   const c10::StreamGuard on_copy_stream(staging_->copy_stream);
-  staging_->in_flight = host.to(device_);  // non_blocking from pinned memory
+  staging_->in_flight = loader_->to_device(host);  // non_blocking from pinned memory
   staging_->copied.record(staging_->copy_stream);
   staging_->index = i;
 }
 
 Batch TrainBatches::next(int64_t i) {
   if (memory_ != nullptr) return memory_->batch(batches_[static_cast<size_t>(i)]);
-  if (!staging_) return next_on_host(i).to(device_);
+  if (!staging_) return loader_->to_device(next_on_host(i));
   if (staging_->index != i) stage(i);  // the first batch (nothing staged yet)
   Batch batch = std::move(*staging_->in_flight);
   staging_->in_flight.reset();

@@ -68,12 +68,23 @@ void normalise_pixels(const uint8_t* __restrict src, float* __restrict dst,
 
 }  // namespace
 
+namespace {
+// The normalisation of uint8 images, [..., C, ...] with mean/std float32 [1, C, 1, 1]: one
+// definition for the CPU table and the GPU path (Note [Images normalised on the device]).
+at::Tensor normalise_images(const at::Tensor& pixels, const at::Tensor& mean,
+                            const at::Tensor& std) {
+  return pixels.to(torch::kFloat32).div_(255.0).sub_(mean).div_(std);
+}
+}  // namespace
+
 BatchLoader::BatchLoader(const data::H5Dataset& dataset, std::vector<std::vector<int64_t>> batches,
-                         int prefetch_batches, bool pin_memory)
+                         int prefetch_batches, c10::Device device)
     : dataset_(dataset),
       batches_(std::move(batches)),
       prefetch_batches_(static_cast<size_t>(std::max(prefetch_batches, 1))),
-      pin_memory_(pin_memory) {
+      device_(device),
+      pin_memory_(device.is_cuda()),
+      raw_images_(device.is_cuda() && dataset.info().input_kind == data::InputKind::kImage) {
   FROST_CHECK(prefetch_batches >= 1, "BatchLoader: prefetch_batches must be >= 1, got ",
               prefetch_batches);
   const data::DatasetInfo& info = dataset_.info();
@@ -86,15 +97,19 @@ BatchLoader::BatchLoader(const data::H5Dataset& dataset, std::vector<std::vector
         torch::tensor(info.mean, f64).to(torch::kFloat32).view({1, channels, 1, 1});
     const torch::Tensor std =
         torch::tensor(info.std, f64).to(torch::kFloat32).view({1, channels, 1, 1});
-    // Note [Image normalisation table]: every pixel value of every channel through the same
-    // tensor operations, in the same order, as normalising the batch itself would take.
-    const torch::Tensor values = torch::arange(256, torch::kInt32)
-                                     .to(torch::kUInt8)
-                                     .view({1, 1, 256, 1})
-                                     .expand({1, channels, 256, 1});
-    const torch::Tensor table =
-        values.to(torch::kFloat32).div_(255.0).sub_(mean).div_(std).contiguous();
-    normalise_table_.assign(table.data_ptr<float>(), table.data_ptr<float>() + table.numel());
+    if (raw_images_) {
+      mean_ = mean.to(device_);
+      std_ = std.to(device_);
+    } else {
+      // Note [Image normalisation table]: every pixel value of every channel through the same
+      // tensor operations, in the same order, as normalising the batch itself would take.
+      const torch::Tensor values = torch::arange(256, torch::kInt32)
+                                       .to(torch::kUInt8)
+                                       .view({1, 1, 256, 1})
+                                       .expand({1, channels, 256, 1});
+      const torch::Tensor table = normalise_images(values, mean, std).contiguous();
+      normalise_table_.assign(table.data_ptr<float>(), table.data_ptr<float>() + table.numel());
+    }
   }
   thread_ = std::thread([this] { run(); });
 }
@@ -131,6 +146,11 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
       break;
     }
     case data::InputKind::kImage: {
+      if (raw_images_) {  // Note [Images normalised on the device]: the pixels as stored
+        batch.inputs = torch::empty(shape, on_host(torch::kUInt8));
+        dataset_.read(indices, batch.inputs.data_ptr(), batch.labels.data_ptr<int64_t>(), mask);
+        break;
+      }
       input_rows_.resize(static_cast<size_t>(b * row_numel));
       dataset_.read(indices, input_rows_.data(), batch.labels.data_ptr<int64_t>(), mask);
       batch.inputs = torch::empty(shape, on_host(torch::kFloat32));
@@ -209,6 +229,13 @@ bool BatchLoader::next(Batch& out) {
   }
   if (error_) std::rethrow_exception(error_);
   return false;
+}
+
+Batch BatchLoader::to_device(const Batch& host) const {
+  if (!device_.is_cuda()) return host;
+  Batch out = host.to(device_);
+  if (raw_images_) out.inputs = normalise_images(out.inputs, mean_, std_);
+  return out;
 }
 
 Batch Batch::to(const c10::Device& device) const {

@@ -43,13 +43,20 @@
 // ---------------------
 // A copy from ordinary (pageable) host memory to a GPU goes through a driver buffer and keeps
 // the host waiting; from page-locked (pinned) memory it is a DMA that runs on a stream while
-// the host goes on. With pin_memory (the Trainer sets it when train.device is cuda) the loader
+// the host goes on. A loader made for a CUDA device (the Trainer's when train.device is cuda)
 // allocates every batch tensor in pinned memory on its own thread, through LibTorch's caching
 // host allocator (blocks are reused, and a block is not handed out again before the copies
 // that read it have completed: the allocator records an event at each non_blocking copy).
 // TrainBatches (feature_cache.h) then copies batch i+1 to the GPU on a copy stream while
-// batch i trains (Note [Copy stream]). Without a GPU, pin_memory stays false: pinning needs
-// CUDA.
+// batch i trains (Note [Copy stream]). A loader for the CPU never touches CUDA.
+//
+// Note [Images normalised on the device]
+// --------------------------------------
+// For a CUDA device, image batches cross PCIe as the file's uint8 pixels (4x fewer bytes than
+// float32) and to_device() normalises them on the GPU, on the current stream, with the same
+// tensor operations in the same order as the normalisation table of the CPU path (to(float32),
+// div_(255), sub_(mean), div_(std); Note [Image normalisation table]): each is one correctly
+// rounded IEEE operation per element, so both paths give the same float32 values.
 //
 // Only <ATen/core/Tensor.h> is included here; the .cpp includes the rest of LibTorch.
 #pragma once
@@ -70,10 +77,13 @@ class H5Dataset;
 
 namespace frost::train {
 
-/// One batch of B samples, on the CPU.
+/// One batch of B samples: on the host as next() hands it out, on the model's device after
+/// BatchLoader::to_device.
 struct Batch {
   /// image:    float32 [B, C, H, W], normalised per channel: (x / 255 - mean[c]) / std[c]
-  ///           (mean/std from the dataset's attributes);
+  ///           (mean/std from the dataset's attributes); from a loader for a CUDA device, the
+  ///           host batch holds the uint8 pixels instead and to_device() normalises them
+  ///           (Note [Images normalised on the device]);
   /// features: float32 [B, ...] as stored;
   /// tokens:   int64 [B, L'] token ids; L' <= L is the batch's own width when the file has
   ///           an /attention_mask (Note [Dynamic padding]), else L' = L.
@@ -104,10 +114,11 @@ class BatchLoader {
   /// dataset: must outlive the loader. batches: global sample indices per batch, e.g. from
   /// TrainSampler::epoch_batches or EvalSampler::batches (indices are checked when read; a bad
   /// one surfaces from next()). prefetch_batches: how many finished batches may wait (>= 1).
-  /// pin_memory: allocate the batch tensors in pinned host memory (Note [Pinned batches]);
-  /// needs CUDA. Throws frost::Error for prefetch_batches < 1. Starts the background thread.
+  /// device: where to_device() puts the batches; a CUDA device makes the host batches pinned
+  /// and keeps images uint8 until to_device() (Notes [Pinned batches], [Images normalised on
+  /// the device]). Throws frost::Error for prefetch_batches < 1. Starts the background thread.
   BatchLoader(const data::H5Dataset& dataset, std::vector<std::vector<int64_t>> batches,
-              int prefetch_batches = 2, bool pin_memory = false);
+              int prefetch_batches = 2, c10::Device device = c10::Device(c10::kCPU));
   /// Stops and joins the background thread (promptly; see the thread contract).
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
@@ -120,6 +131,14 @@ class BatchLoader {
   /// exception that stopped the background thread, e.g. frost::Error for an unreadable file.
   bool next(Batch& out);
 
+  /// `host` (a batch from next()) ready for the model on the loader's device: the batch itself
+  /// for the CPU; for a GPU, copies issued non_blocking on the current stream of that device
+  /// and images normalised there (nothing waits on the host). Call on one thread at a time.
+  Batch to_device(const Batch& host) const;
+
+  /// The device to_device() puts batches on.
+  const c10::Device& device() const { return device_; }
+
   /// Number of batches this loader hands out in total.
   int64_t num_batches() const { return static_cast<int64_t>(batches_.size()); }
 
@@ -130,7 +149,10 @@ class BatchLoader {
   const data::H5Dataset& dataset_;
   const std::vector<std::vector<int64_t>> batches_;
   const size_t prefetch_batches_;
-  const bool pin_memory_;
+  const c10::Device device_;
+  const bool pin_memory_;     // device_ is CUDA: batch tensors in pinned memory
+  const bool raw_images_;     // device_ is CUDA and the inputs are images: uint8 until to_device
+  at::Tensor mean_, std_;     // raw images: float32 [1, C, 1, 1] on device_
   // Images: the normalised value of pixel value v in channel c at [c * 256 + v]
   // (Note [Image normalisation table]); empty otherwise.
   std::vector<float> normalise_table_;

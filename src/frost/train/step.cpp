@@ -32,8 +32,7 @@ StepOptions StepOptions::from(const Config& cfg) {
   return o;
 }
 
-StepStats train_step(const StepContext& ctx, const Batch& batch, double lr, int64_t step,
-                     int64_t epoch) {
+StepStats train_step(const StepContext& ctx, const Batch& batch, double lr) {
   StepStats st;
   for (auto& group : ctx.optimizer.param_groups()) group.options().set_lr(lr);
   const bool skip_mode = ctx.options.nonfinite_loss == NonfiniteLoss::kSkip;

@@ -127,10 +127,8 @@ struct StepStats {
 };
 
 /// Runs one optimizer step on `batch` at learning rate `lr` (set on every param group) per
-/// the contract above. `step` and `epoch` (1-based: the global step this call makes, and its
-/// epoch) only name the step in a non-finite-loss error.
-StepStats train_step(const StepContext& ctx, const Batch& batch, double lr, int64_t step,
-                     int64_t epoch);
+/// the contract above.
+StepStats train_step(const StepContext& ctx, const Batch& batch, double lr);
 
 /// Scales `grads` (the trainable parameters' gradients, defined, on one device) in place so
 /// that their global L2 norm is at most `max_norm`: coef = min(1, max_norm / (norm + 1e-6)),

@@ -359,7 +359,7 @@ std::vector<EpochSummary> Trainer::Impl::run() {
       fault::maybe_fault(faults, rank, "step:" + std::to_string(r.step));
       r.data_s = seconds_since(t0);
       r.lr = lr_at(cfg.optim, global_step, total_steps);
-      r.stats = train_step(step, batch, r.lr, r.step, r.epoch);
+      r.stats = train_step(step, batch, r.lr);
       ++global_step;
       if (r.stats.overflow && rank0) {
         spdlog::warn("step {} (epoch {}): fp16 gradients overflowed at loss scale {}; the update "

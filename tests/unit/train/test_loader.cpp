@@ -226,27 +226,65 @@ TEST(BatchLoader, RejectsNonPositivePrefetch) {
   EXPECT_THROW(BatchLoader(ds, {{0}}, 0), frost::Error);
 }
 
-// Note [Pinned batches]: with pin_memory the batch tensors are page-locked, for asynchronous
-// copies to the GPU. Pinning needs CUDA.
-TEST(BatchLoader, PinMemoryGivesPinnedBatchesOnCuda) {
+// Note [Pinned batches]: a loader for a CUDA device hands out page-locked host batches, for
+// asynchronous copies; one for the CPU does not. Pinning needs CUDA.
+TEST(BatchLoader, ALoaderForCudaGivesPinnedBatches) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: pinned memory needs CUDA";
   const std::string dir = make_temp_dir();
   const std::vector<int32_t> tokens{101, 102, 0, 0, 101, 5, 102, 0};
   const std::vector<int64_t> labels{0, 1};
   write_tokens(dir + "/t.h5", /*len=*/4, /*num_classes=*/2, tokens, labels, {1, 1, 0, 0, 1, 1, 1, 0});
   const H5Dataset ds = H5Dataset::open({dir + "/t.h5"});
-  for (const bool pin : {false, true}) {
-    BatchLoader loader(ds, {{0, 1}}, 2, pin);
+  for (const auto device : {torch::Device(torch::kCPU), torch::Device(torch::kCUDA, 0)}) {
+    const bool pinned = device.is_cuda();
+    BatchLoader loader(ds, {{0, 1}}, 2, device);
     Batch b;
     ASSERT_TRUE(loader.next(b));
-    EXPECT_EQ(b.inputs.is_pinned(), pin);
-    EXPECT_EQ(b.labels.is_pinned(), pin);
-    EXPECT_EQ(b.attention_mask.is_pinned(), pin);
-    const Batch on = b.to(torch::Device(torch::kCUDA, 0));
-    EXPECT_TRUE(on.inputs.is_cuda());
+    EXPECT_EQ(b.inputs.is_pinned(), pinned);
+    EXPECT_EQ(b.labels.is_pinned(), pinned);
+    EXPECT_EQ(b.attention_mask.is_pinned(), pinned);
+    const Batch on = loader.to_device(b);
+    EXPECT_EQ(on.inputs.device(), device);
+    EXPECT_EQ(on.attention_mask.device(), device);
     EXPECT_TRUE(torch::equal(on.inputs.cpu(), b.inputs));
     EXPECT_EQ(on.row_widths, b.row_widths);
   }
+}
+
+// Note [Images normalised on the device]: uint8 pixels cross to the GPU and are normalised
+// there to exactly the float32 values of the CPU path's table.
+TEST(BatchLoader, ImagesNormalisedOnTheGpuEqualTheCpuPathBitwise) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const Images d = write_images(make_temp_dir(), 12);
+  const H5Dataset ds = H5Dataset::open({d.path});
+  const std::vector<std::vector<int64_t>> batches{{3, 1, 4}, {11, 0}};
+  BatchLoader cpu(ds, batches);
+  BatchLoader gpu(ds, batches, 2, torch::Device(torch::kCUDA, 0));
+  Batch a, b;
+  while (cpu.next(a)) {
+    ASSERT_TRUE(gpu.next(b));
+    EXPECT_EQ(b.inputs.scalar_type(), torch::kUInt8) << "the host batch keeps the pixels";
+    const Batch on = gpu.to_device(b);
+    EXPECT_EQ(on.inputs.scalar_type(), torch::kFloat32);
+    EXPECT_TRUE(on.inputs.is_cuda());
+    EXPECT_TRUE(torch::equal(on.inputs.cpu(), a.inputs));
+    EXPECT_TRUE(torch::equal(on.labels.cpu(), a.labels));
+  }
+  EXPECT_FALSE(gpu.next(b));
+}
+
+// A loader for the CPU hands its batches to the model as they are.
+TEST(BatchLoader, ToDeviceOnTheCpuIsTheBatchItself) {
+  const Images d = write_images(make_temp_dir(), 4);
+  const H5Dataset ds = H5Dataset::open({d.path});
+  BatchLoader loader(ds, {{0, 1}});
+  EXPECT_EQ(loader.device(), torch::Device(torch::kCPU));
+  Batch b;
+  ASSERT_TRUE(loader.next(b));
+  const Batch on = loader.to_device(b);
+  EXPECT_TRUE(on.inputs.is_same(b.inputs));
+  EXPECT_TRUE(on.labels.is_same(b.labels));
+  EXPECT_EQ(on.inputs.scalar_type(), torch::kFloat32);
 }
 
 }  // namespace
