@@ -189,17 +189,12 @@ class MpiCommunicator final : public Communicator {
   explicit MpiCommunicator(MPI_Comm parent) {
     MPI_CHECK(MPI_Comm_dup(parent, &comm_));
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(comm_, &rank_);
-    MPI_Comm_size(comm_, &world_size_);
-    MPI_Comm local;
-    MPI_CHECK(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local));
-    MPI_Comm_rank(local, &local_rank_);
-    MPI_Comm_size(local, &local_world_size_);
-    MPI_Comm_free(&local);
-    char name[MPI_MAX_PROCESSOR_NAME];
-    int len = 0;
-    MPI_Get_processor_name(name, &len);
-    host_.assign(name, len);
+    const MpiRankPlace place = mpi_rank_place(comm_);
+    rank_ = place.rank;
+    world_size_ = place.world_size;
+    local_rank_ = place.local_rank;
+    local_world_size_ = place.local_world_size;
+    host_ = place.host;
     half_ops();  // on this thread, before any collective (Note [16-bit floats on MPI])
     progress_ = std::thread([this] { progress_loop(); });
   }
