@@ -1,8 +1,9 @@
 // Communicator: the one backend-agnostic interface to collectives.
 //
 // Backends, chosen by name with make_communicator:
-//   "mpi"   comm/mpi/: CPU tensors; every collective runs on the communicator's progress
-//           thread (Note [MPI progress thread] in mpi/mpi_communicator.cpp). Every build.
+//   "mpi"   comm/mpi/: CPU tensors, and CUDA tensors staged through pinned host buffers (Note
+//           [CUDA tensors on MPI] in mpi/mpi_communicator.cpp); every collective runs on the
+//           communicator's progress thread (Note [MPI progress thread], same file). Every build.
 //   "nccl"  comm/nccl/ (builds with FROST_WITH_CUDA=ON): CUDA tensors on this rank's GPU,
 //           collectives on the backend's own CUDA stream, bootstrapped over MPI, timed out by a
 //           watchdog thread (comm/nccl/nccl_communicator.h).
@@ -20,24 +21,32 @@
 //  * Tensors and devices. A tensor is contiguous, of a dtype the backend supports
 //    (float32/float64/float16/bfloat16/int32/int64/uint8 for all of them; MPI sends 16-bit floats
 //    as 16-bit words, Note [16-bit floats on MPI] in mpi/mpi_communicator.cpp), has
-//    the same shape and dtype on every rank, and lives on the backend's device(): MPI takes CPU
-//    tensors (CUDA tensors would be staged through pinned host memory; not implemented), NCCL
-//    takes CUDA tensors on this rank's device (local_rank() picks it). Collectives work in
-//    place (all_gather writes `output`). A tensor the backend cannot take is a frost::Error
-//    when the collective is issued, on the issuing thread.
+//    the same shape and dtype on every rank, and lives where the backend takes it: MPI takes
+//    CPU tensors and CUDA tensors on any device of the process (an all_gather's input and output
+//    on one device), copying a CUDA tensor into a pinned host buffer at issue and the result
+//    back at wait() (Note [CUDA tensors on MPI]); NCCL takes CUDA tensors on this rank's
+//    device() (local_rank() picks it). Collectives work in place (all_gather writes `output`).
+//    A tensor the backend cannot take is a frost::Error when the collective is issued, on the
+//    issuing thread.
 //
 //  * Streams (CUDA tensors). A collective is ordered after everything the caller's *current*
-//    CUDA stream has queued when the collective is issued: the backend records an event on that
-//    stream and makes its own stream wait for it (GPU side; the host does not block), so a
+//    CUDA stream (of the tensor's device) has queued when the collective is issued, and the
+//    issue does not block the host: NCCL records an event on that stream and makes its own
+//    stream wait for it; MPI queues the copy into its host buffer on that stream and records an
+//    event after it, which its progress thread waits for before the collective starts. So a
 //    bucket filled by kernels on the compute stream is complete before the collective reads
-//    it. From issue until wait() the tensor belongs to the backend: nobody reads or writes it on
-//    any stream or thread. The Work keeps the tensor alive until the collective completes (no
-//    recordStream needed by the caller). CPU tensors have no stream; the same ownership rule
-//    holds.
+//    it. From issue until wait() the tensor belongs to the backend: nobody reads or writes it
+//    on any stream or thread, nor passes it to another collective (MPI reads a CUDA tensor at
+//    issue and writes it at wait()). The Work keeps the tensor alive until the collective
+//    completes (no recordStream needed by the caller). CPU tensors have no stream; the same
+//    ownership rule holds.
 //
 //  * Work::wait() makes the result visible to its caller, and says how:
 //      - MPI (host backend): wait() returns once the host has seen the collective complete;
-//        the tensor holds the result, for the host and for any stream.
+//        the tensor holds the result, for the host and for any stream. For a CUDA tensor,
+//        wait() copies the result from the host buffer into it on the caller's current stream
+//        and synchronises that stream before it returns (the copy happens once, in the first
+//        wait(); is_completed() may be true before it).
 //      - a stream-ordered backend (NCCL): wait() makes the caller's current stream wait for the
 //        collective's end event and returns without blocking the host; work queued on that
 //        stream afterwards sees the result, the host does not until it synchronises that
@@ -108,14 +117,16 @@ class Work {
  public:
   virtual ~Work() = default;
   /// Makes the result visible to the caller (see "Work::wait()" above): MPI blocks the host until
-  /// the collective has completed; a stream-ordered backend orders the caller's current stream
+  /// the collective has completed (and copies a CUDA tensor's result into it, synchronising the
+  /// caller's current stream); a stream-ordered backend orders the caller's current stream
   /// after it. A wait that blocks the host (MPI; an NCCL barrier) throws frost::TimeoutError when
   /// the collective did not complete within `timeout` (the communicator's timeout() when zero);
   /// a stream-ordered wait has no timeout of its own (its backend's watchdog has). Throws
   /// frost::Error when the backend failed.
   virtual void wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) = 0;
   /// True once the collective has completed (non-blocking; for a stream-ordered backend: its
-  /// end event has been reached).
+  /// end event has been reached). MPI with a CUDA tensor: the result is in the host buffer; it
+  /// reaches the tensor in wait().
   virtual bool is_completed() = 0;
   /// Seconds the collective itself took, 0 until it has completed. Time queued behind earlier
   /// collectives of the same communicator is not included; time waiting for a late peer is.
@@ -146,7 +157,10 @@ class Communicator {
   virtual std::string host() const = 0;
   /// Backend name as make_communicator takes it: "mpi" or "nccl".
   virtual std::string backend() const = 0;
-  /// Where this communicator's tensors live: the CPU (MPI) or this rank's CUDA device (NCCL).
+  /// The device of this communicator's own tensors, where a caller that has no preference puts
+  /// the tensors it passes (all_gather_strings, agree_on_startup_error): the CPU for MPI, which
+  /// also takes CUDA tensors on any device (staged through host memory, "Tensors and devices"
+  /// above), and this rank's CUDA device for NCCL, which takes tensors there only.
   virtual c10::Device device() const = 0;
 
   /// In-place all-reduce of `tensor`.

@@ -33,7 +33,9 @@ RankDevice place_this_rank(const Config& cfg, comm::Communicator& comm);
 
 /// The backend name (make_communicator) that all-reduces the gradients and broadcasts the
 /// initial state of replicas on `device`: dist.backend, where auto is "nccl" for CUDA and "mpi"
-/// for the CPU. Throws frost::Error for nccl on the CPU or mpi on CUDA.
+/// for the CPU. mpi also serves CUDA devices, staging the tensors through pinned host memory
+/// (Note [CUDA tensors on MPI] in comm/mpi/mpi_communicator.cpp: for clusters without NCCL, and
+/// as a second opinion). Throws frost::Error for nccl on the CPU.
 std::string gradient_backend(const Config& cfg, const RankDevice& device);
 
 /// The device of `module`'s first parameter (else first buffer), or the CPU when it has

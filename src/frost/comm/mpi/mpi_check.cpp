@@ -42,4 +42,23 @@ void throw_mpi_error(int code, const char* call, const char* file, int line) {
   throw error;
 }
 
+MpiRankPlace mpi_rank_place(MPI_Comm comm) {
+  MpiRankPlace place;
+  MPI_CHECK(MPI_Comm_rank(comm, &place.rank));
+  MPI_CHECK(MPI_Comm_size(comm, &place.world_size));
+  MPI_Comm local = MPI_COMM_NULL;
+  MPI_CHECK(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, place.rank, MPI_INFO_NULL, &local));
+  struct FreeLocal {
+    MPI_Comm* comm;
+    ~FreeLocal() { MPI_Comm_free(comm); }
+  } free_local{&local};
+  MPI_CHECK(MPI_Comm_rank(local, &place.local_rank));
+  MPI_CHECK(MPI_Comm_size(local, &place.local_world_size));
+  char name[MPI_MAX_PROCESSOR_NAME];
+  int length = 0;
+  MPI_CHECK(MPI_Get_processor_name(name, &length));
+  place.host.assign(name, static_cast<size_t>(length));
+  return place;
+}
+
 }  // namespace frost::comm

@@ -1,6 +1,7 @@
 // MPI_CHECK: how Frost calls an MPI function whose failure it reports (one checking macro per
 // C library, STYLE.md "Errors"; NCCL_CHECK and CUDA_CHECK in comm/nccl/nccl_check.h have the
-// same form). Include it only where MPI is called: it brings in <mpi.h>.
+// same form), and the MPI queries every communicator backend makes (mpi_rank_place). Include it
+// only where MPI is called: it brings in <mpi.h>.
 #pragma once
 
 #include <mpi.h>
@@ -25,6 +26,24 @@ std::string mpi_error_string(int code);
 /// The rank is this process's rank in the job (process_rank(), comm/process.h), recorded with
 /// Error::set_rank; `file` is shown from the project's src/frost/ or tests/ folder on.
 [[noreturn]] void throw_mpi_error(int code, const char* call, const char* file, int line);
+
+/// Where this process sits in an MPI communicator: what Communicator::rank(), world_size(),
+/// local_rank(), local_world_size() and host() report (comm/communicator.h).
+struct MpiRankPlace {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;        ///< rank among the processes of `comm` on this node
+  int local_world_size = 1;  ///< their count
+  std::string host;          ///< MPI_Get_processor_name
+};
+
+/// This process's place in `comm`: MPI_Comm_rank and MPI_Comm_size, the rank and size of the
+/// processes sharing this node (MPI_Comm_split_type(MPI_COMM_TYPE_SHARED), keyed by rank so that
+/// local ranks follow the ranks' order), and the processor name. Collective over `comm` (the
+/// split): every rank of `comm` calls it, in the same order relative to its other collectives on
+/// `comm`. `comm` should have the MPI_ERRORS_RETURN handler; throws frost::Error (MPI_CHECK) when
+/// a call fails. Any thread (MPI_THREAD_MULTIPLE, init_mpi).
+MpiRankPlace mpi_rank_place(MPI_Comm comm);
 
 }  // namespace frost::comm
 

@@ -1,4 +1,5 @@
-// MPI backend of the Communicator (CPU tensors).
+// MPI backend of the Communicator (CPU tensors; CUDA tensors through pinned host buffers, Note
+// [CUDA tensors on MPI]).
 //
 // Note [MPI progress thread]
 // OpenMPI progresses non-blocking collectives only inside MPI calls. To overlap the
@@ -10,8 +11,45 @@
 // core from the compute threads (see drive()). Callers block in Work::wait on a condition
 // variable with a timeout; the timeout is what turns a dead or partitioned peer into an error
 // instead of a hang.
+//
+// Note [CUDA tensors on MPI]
+// MPI reads and writes host memory here (Frost does not assume a CUDA-aware MPI), so a CUDA
+// tensor travels through a pinned host buffer of its shape and dtype:
+//   1. At issue, on the issuing thread: the buffer is allocated (at::empty with pinned_memory),
+//      the copy tensor -> buffer is queued on the caller's *current* stream of the tensor's
+//      device (non_blocking: the host does not wait for it), and an event is recorded on that
+//      stream after it. Only what MPI reads is copied (all_reduce's tensor, the root's broadcast
+//      tensor, all_gather's input); the event is recorded for every collective on CUDA tensors,
+//      so that the collective also comes after the caller's earlier kernels on a tensor it
+//      overwrites.
+//   2. On the progress thread, when the collective reaches the head of the queue: the thread
+//      polls the event (backing off as drive() does) until the copy is done, then runs the
+//      collective on the buffer as on a CPU tensor. duration_s() is counted from after this
+//      wait (it is time spent behind the caller's stream, not in the collective).
+//   3. In Work::wait(), once the collective has completed: the buffer is copied into the tensor
+//      on the *waiting* caller's current stream of its device, and that stream is synchronised,
+//      so that the tensor holds the result for the host and for every stream when wait()
+//      returns (the contract's rule for MPI). This happens once: the first wait() copies, a
+//      concurrent one blocks until it has, later ones return at once.
+// Why an event rather than synchronising the caller's stream at issue: the issuing thread is
+// often an autograd hook in the middle of backward (GradReducer launches a bucket from the hook
+// that fills it). Synchronising there would hold that thread until every kernel queued so far
+// had run, at every bucket, so the GPU would run dry while the host queues the rest of
+// backward. With the event the hook returns at once, and only the progress thread waits, which
+// could not start this collective earlier anyway (FIFO order).
+// What it costs: a CUDA tensor is read at issue and written at wait(), so it must not go to a
+// second collective before the first one's wait() returned (the contract's ownership rule; a CPU
+// tensor, which the progress thread reduces in place in issue order, or NCCL's stream order
+// would hide such a chain, staging does not).
+// Devices: the MPI backend has no device of its own (device() is the CPU), so it takes CUDA
+// tensors on any device of the process, staged on the current stream of that device; an
+// all_gather's input and output must be on the same device. Pinned memory and events are made
+// only for CUDA tensors: with CPU tensors the backend never initialises CUDA.
 #include "frost/comm/mpi/mpi_communicator.h"
 
+#include <c10/core/Event.h>
+#include <c10/core/Stream.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -31,6 +69,8 @@ namespace frost::comm {
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 // The MPI type of `t`'s elements. Throws frost::Error for a dtype the backend has no
 // collective for.
 MPI_Datatype mpi_dtype(const at::Tensor& t) {
@@ -43,9 +83,8 @@ MPI_Datatype mpi_dtype(const at::Tensor& t) {
     case at::kBFloat16:
     case at::kHalf: return MPI_UINT16_T;  // Note [16-bit floats on MPI]
     default:
-      throw Error(detail::str_cat(
-          "the MPI backend has no collective for dtype ", t.scalar_type(),
-          "; use float32/float64/float16/bfloat16/int32/int64/uint8"));
+      throw Error(detail::str_cat("the MPI backend has no collective for dtype ", t.scalar_type(),
+                                  "; use float32/float64/float16/bfloat16/int32/int64/uint8"));
   }
 }
 
@@ -107,28 +146,37 @@ MPI_Op mpi_op(ReduceOp op, at::ScalarType dtype) {
 
 class MpiWork final : public Work {
  public:
+  // `result_to`, `result_from`: for a collective on CUDA tensors, the caller's tensor that
+  // receives the result (all_gather: the output) and the pinned buffer MPI writes it to (Note
+  // [CUDA tensors on MPI]); undefined for CPU tensors and for a barrier.
   MpiWork(std::string what, int rank, std::chrono::milliseconds default_timeout,
-          std::function<void(double)> on_wait)
+          std::function<void(double)> on_wait, at::Tensor result_to, at::Tensor result_from)
       : what_(std::move(what)),
         rank_(rank),
         default_timeout_(default_timeout),
-        on_wait_(std::move(on_wait)) {}
+        on_wait_(std::move(on_wait)),
+        result_to_(std::move(result_to)),
+        result_from_(std::move(result_from)) {}
 
   void wait(std::chrono::milliseconds timeout) override {
     if (timeout.count() <= 0) timeout = default_timeout_;
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = Clock::now();
+    // Host time in wait(), the copy back of a CUDA result included, however wait() ends.
+    struct AddWaitTime {
+      const MpiWork* work;
+      Clock::time_point t0;
+      ~AddWaitTime() { work->on_wait_(std::chrono::duration<double>(Clock::now() - t0).count()); }
+    } add_wait_time{this, t0};
     std::unique_lock<std::mutex> lk(mu_);
     const bool ok = cv_.wait_for(lk, timeout, [&] { return done_; });
-    const double waited_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::optional<Error> error = error_;
     lk.unlock();
-    on_wait_(waited_s);
     if (!ok) {
-      TimeoutError timeout_error(
-          detail::str_cat(what_, " waited ", static_cast<int64_t>(waited_s * 1000),
-                          " ms without completing (dist.timeout_s = ", timeout.count() / 1000.0,
-                          "): a peer rank died, hangs, or the network is down"));
+      const auto waited_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+      TimeoutError timeout_error(detail::str_cat(
+          what_, " waited ", waited_ms, " ms without completing (dist.timeout_s = ",
+          timeout.count() / 1000.0, "): a peer rank died, hangs, or the network is down"));
       timeout_error.set_rank(rank_);
       throw timeout_error;
     }
@@ -136,6 +184,7 @@ class MpiWork final : public Work {
       error->set_rank(rank_);
       throw *error;
     }
+    copy_result_back();
   }
 
   bool is_completed() override {
@@ -171,35 +220,83 @@ class MpiWork final : public Work {
   bool done_ = false;
   std::optional<Error> error_;
   double duration_s_ = 0.0;
+  // Note [CUDA tensors on MPI], step 3; under copy_mu_, which a concurrent wait() blocks on
+  // until the copy is done. Both tensors are released once it is.
+  std::mutex copy_mu_;
+  at::Tensor result_to_, result_from_;
+  std::optional<Error> copy_error_;
+
+  // Copies the result from the pinned buffer into the caller's CUDA tensor on the current
+  // stream of its device and synchronises that stream; once per Work (a failure is kept and
+  // rethrown by later waits). Nothing to do for CPU tensors.
+  void copy_result_back() {
+    std::lock_guard<std::mutex> g(copy_mu_);
+    if (copy_error_) throw *copy_error_;
+    if (!result_to_.defined()) return;
+    const c10::Device device = result_to_.device();
+    try {
+      at::NoGradGuard no_grad;  // the tensor may be a parameter (broadcast_state)
+      const c10::impl::VirtualGuardImpl guard_impl(device.type());
+      const c10::Stream stream = guard_impl.getStream(device);  // the caller's current stream
+      result_to_.copy_(result_from_, /*non_blocking=*/true);
+      guard_impl.synchronizeStream(stream);
+    } catch (const c10::Error& e) {
+      Error error(detail::str_cat("copying the result from pinned host memory into the ", device,
+                                  " tensor failed: ", e.what_without_backtrace()));
+      error.add_context(what_);
+      error.set_rank(rank_);
+      copy_error_ = error;
+      throw error;
+    }
+    result_to_ = at::Tensor();
+    result_from_ = at::Tensor();
+  }
 };
 
 enum class OpKind { kAllReduce, kBroadcast, kAllGather, kBarrier };
 
 struct PendingOp {
-  OpKind kind;
-  at::Tensor tensor;  // held so the storage stays alive until completion
+  OpKind kind = OpKind::kBarrier;
+  // What MPI reads and writes: the caller's CPU tensor, or the pinned buffer of a CUDA one;
+  // held so the storage stays alive until completion.
+  at::Tensor tensor;
   at::Tensor output;  // all_gather only
   ReduceOp op = ReduceOp::kSum;
   int root = 0;
   std::shared_ptr<MpiWork> work;
+  // Note [CUDA tensors on MPI]: the caller's CUDA tensors (alive until the collective
+  // completes), the event recorded on the caller's stream after their copies into the buffers,
+  // and the tensor that receives the result in wait(), with its buffer (handed to the Work).
+  std::vector<at::Tensor> cuda_tensors;
+  std::optional<c10::Event> staged;
+  at::Tensor result_to, result_from;
 };
+
+// Sleeps between two polls of something that has been pending for `waited` (an MPI request, a
+// CUDA event): not at all for the first kSpin, then briefly, then longer, so that a long wait
+// does not take a core from the compute threads. Over shared memory a message completes only
+// while both ranks poll, so a rank that sleeps early makes its peer wait a whole sleep
+// (measured with frost-bench: 16 KiB took ~220 us with 200 spins, not the ~3 us of a plain
+// MPI_Wait): hence a fixed time, not a fixed count, of spinning.
+void back_off(Clock::duration waited) {
+  constexpr auto kSpin = std::chrono::microseconds(300);
+  constexpr auto kShortSleeps = std::chrono::milliseconds(5);
+  if (waited > kSpin) {
+    std::this_thread::sleep_for(std::chrono::microseconds(waited > kShortSleeps ? 200 : 20));
+  }
+}
 
 class MpiCommunicator final : public Communicator {
  public:
   explicit MpiCommunicator(MPI_Comm parent) {
     MPI_CHECK(MPI_Comm_dup(parent, &comm_));
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(comm_, &rank_);
-    MPI_Comm_size(comm_, &world_size_);
-    MPI_Comm local;
-    MPI_CHECK(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local));
-    MPI_Comm_rank(local, &local_rank_);
-    MPI_Comm_size(local, &local_world_size_);
-    MPI_Comm_free(&local);
-    char name[MPI_MAX_PROCESSOR_NAME];
-    int len = 0;
-    MPI_Get_processor_name(name, &len);
-    host_.assign(name, len);
+    const MpiRankPlace place = mpi_rank_place(comm_);
+    rank_ = place.rank;
+    world_size_ = place.world_size;
+    local_rank_ = place.local_rank;
+    local_world_size_ = place.local_world_size;
+    host_ = place.host;
     half_ops();  // on this thread, before any collective (Note [16-bit floats on MPI])
     progress_ = std::thread([this] { progress_loop(); });
   }
@@ -225,13 +322,17 @@ class MpiCommunicator final : public Communicator {
   c10::Device device() const override { return c10::Device(c10::kCPU); }
 
   // The issue methods check their arguments on the caller's thread and record this rank in
-  // any error (Note [Error context]).
+  // any error (Note [Error context]); a CUDA tensor is staged there too (Note [CUDA tensors on
+  // MPI]), before the collective takes a sequence number.
   std::shared_ptr<Work> all_reduce_async(const at::Tensor& t, ReduceOp op) override {
     return with_rank(rank_, [&] {
       check_tensor(t, "all_reduce");
       const int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
-      return enqueue(PendingOp{OpKind::kAllReduce, t, {}, op, 0, nullptr}, "all_reduce", bytes,
-                     bytes);
+      PendingOp p;
+      p.kind = OpKind::kAllReduce;
+      p.op = op;
+      p.tensor = stage(p, t, /*mpi_reads=*/true, /*mpi_writes=*/true, "all_reduce");
+      return enqueue(std::move(p), "all_reduce", bytes, bytes);
     });
   }
 
@@ -241,8 +342,13 @@ class MpiCommunicator final : public Communicator {
       check_count(t, "broadcast");
       FROST_CHECK(root >= 0 && root < world_size_, "broadcast root ", root, " is outside [0, ",
                   world_size_, ")");
-      return enqueue(PendingOp{OpKind::kBroadcast, t, {}, ReduceOp::kSum, root, nullptr},
-                     "broadcast", t.numel() * t.element_size(), 0);
+      PendingOp p;
+      p.kind = OpKind::kBroadcast;
+      p.root = root;
+      // The root's tensor is sent and left as it is; every other rank's is overwritten.
+      p.tensor =
+          stage(p, t, /*mpi_reads=*/rank_ == root, /*mpi_writes=*/rank_ != root, "broadcast");
+      return enqueue(std::move(p), "broadcast", t.numel() * t.element_size(), 0);
     });
   }
 
@@ -254,25 +360,64 @@ class MpiCommunicator final : public Communicator {
       FROST_CHECK(out.numel() == in.numel() * world_size_ && out.scalar_type() == in.scalar_type(),
                   "all_gather output must have world_size x ", in.numel(), " elements of ",
                   in.scalar_type(), ", got ", out.numel(), " of ", out.scalar_type());
-      return enqueue(PendingOp{OpKind::kAllGather, in, out, ReduceOp::kSum, 0, nullptr},
-                     "all_gather", in.numel() * in.element_size(), 0);
+      FROST_CHECK(in.device() == out.device(),
+                  "all_gather on the MPI backend needs its input and output on one device, got "
+                  "the input on ",
+                  in.device(), " and the output on ", out.device());
+      PendingOp p;
+      p.kind = OpKind::kAllGather;
+      p.tensor = stage(p, in, /*mpi_reads=*/true, /*mpi_writes=*/false, "all_gather");
+      p.output = stage(p, out, /*mpi_reads=*/false, /*mpi_writes=*/true, "all_gather");
+      return enqueue(std::move(p), "all_gather", in.numel() * in.element_size(), 0);
     });
   }
 
   std::shared_ptr<Work> barrier_async() override {
-    return with_rank(rank_, [&] {
-      return enqueue(PendingOp{OpKind::kBarrier, {}, {}, ReduceOp::kSum, 0, nullptr}, "barrier", 0,
-                     0);
-    });
+    return with_rank(rank_, [&] { return enqueue(PendingOp{}, "barrier", 0, 0); });
   }
 
  private:
-  // The backend's tensor contract (comm/communicator.h): defined, contiguous, on the CPU, of a
-  // dtype MPI has a type for.
+  // The backend's tensor contract (comm/communicator.h): defined, dense, contiguous, on the CPU
+  // or a CUDA device (Note [CUDA tensors on MPI]), of a dtype MPI has a type for.
   static void check_tensor(const at::Tensor& t, const char* what) {
-    FROST_CHECK(t.defined() && t.device().is_cpu() && t.is_contiguous(), what,
-                " on the MPI backend needs a defined, contiguous CPU tensor");
+    FROST_CHECK(t.defined(), what, " on the MPI backend: the tensor is undefined");
+    FROST_CHECK(t.device().is_cpu() || t.device().is_cuda(), what,
+                " on the MPI backend needs a CPU or CUDA tensor, got one on ", t.device());
+    FROST_CHECK(t.layout() == at::kStrided, what,
+                " on the MPI backend needs a dense tensor, got layout ", t.layout());
+    FROST_CHECK(t.is_contiguous(), what,
+                " on the MPI backend needs a contiguous tensor, got sizes ", t.sizes(),
+                " with strides ", t.strides(), " (call .contiguous())");
     mpi_dtype(t);
+  }
+
+  // What MPI works on for `t`: `t` itself when it is a CPU tensor; for a CUDA tensor, a pinned
+  // host buffer of its shape and dtype, into which `t` is copied on the caller's current stream
+  // when `mpi_reads`, and from which wait() copies the result into `t` when `mpi_writes`. The
+  // event of `p` is (re)recorded on that stream after the copy (Note [CUDA tensors on MPI], step
+  // 1). Issuing thread; throws frost::Error naming `what` when allocating or copying fails.
+  static at::Tensor stage(PendingOp& p, const at::Tensor& t, bool mpi_reads, bool mpi_writes,
+                          const char* what) {
+    if (!t.is_cuda()) return t;
+    try {
+      at::NoGradGuard no_grad;
+      auto host =
+          at::empty(t.sizes(), at::TensorOptions().dtype(t.scalar_type()).pinned_memory(true));
+      if (mpi_reads) host.copy_(t, /*non_blocking=*/true);
+      const c10::impl::VirtualGuardImpl guard_impl(t.device().type());
+      if (!p.staged) p.staged.emplace(t.device().type());
+      p.staged->record(guard_impl.getStream(t.device()));  // the caller's current stream
+      p.cuda_tensors.push_back(t);
+      if (mpi_writes) {
+        p.result_to = t;
+        p.result_from = host;
+      }
+      return host;
+    } catch (const c10::Error& e) {
+      throw Error(detail::str_cat(
+          what, " on the MPI backend: staging the ", t.device(),
+          " tensor through pinned host memory failed: ", e.what_without_backtrace()));
+    }
   }
   // MPI counts are int; all_reduce splits larger tensors, the other collectives refuse them.
   static void check_count(const at::Tensor& t, const char* what) {
@@ -284,8 +429,9 @@ class MpiCommunicator final : public Communicator {
                                 int64_t all_reduce_bytes) {
     std::lock_guard<std::mutex> g(mu_);
     const int64_t seq = next_seq_++;
-    p.work = std::make_shared<MpiWork>(detail::str_cat(name, "(seq=", seq, ", bytes=", bytes, ")"),
-                                       rank_, timeout(), [this](double s) { add_wait_time(s); });
+    p.work = std::make_shared<MpiWork>(
+        detail::str_cat(name, "(seq=", seq, ", bytes=", bytes, ")"), rank_, timeout(),
+        [this](double s) { add_wait_time(s); }, std::move(p.result_to), std::move(p.result_from));
     count_collective(all_reduce_bytes);
     auto work = p.work;
     queue_.push_back(std::move(p));
@@ -342,25 +488,26 @@ class MpiCommunicator final : public Communicator {
     int rc = start(&req);
     if (rc == MPI_SUCCESS) {
       int flag = 0;
-      // Poll for a fixed time, not a fixed count: over shared memory a message completes only
-      // while both ranks poll, so a rank that sleeps early makes its peer wait a whole sleep
-      // (measured with frost-bench: 16 KiB took ~220 us with 200 spins, not the ~3 us of a
-      // plain MPI_Wait). After kSpin the thread backs off to short, then longer, sleeps so
-      // that a long all-reduce does not take a core from backward.
-      constexpr auto kSpin = std::chrono::microseconds(300);
-      constexpr auto kShortSleeps = std::chrono::milliseconds(5);
-      const auto t0 = std::chrono::steady_clock::now();
+      const auto t0 = Clock::now();
       for (;;) {
         rc = MPI_Test(&req, &flag, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS || flag) break;
         FROST_CHECK(!stop_requested(), "communicator destroyed while a collective was in flight");
-        const auto waited = std::chrono::steady_clock::now() - t0;
-        if (waited > kSpin) {
-          std::this_thread::sleep_for(std::chrono::microseconds(waited > kShortSleeps ? 200 : 20));
-        }
+        back_off(Clock::now() - t0);
       }
     }
     FROST_CHECK(rc == MPI_SUCCESS, mpi_call, " failed on host ", host_, ": ", mpi_error_string(rc));
+  }
+
+  // Note [CUDA tensors on MPI], step 2: returns once the caller's stream has passed the event
+  // recorded after the copies into `p`'s buffers (at once without CUDA tensors).
+  void wait_until_staged(const PendingOp& p) {
+    if (!p.staged) return;
+    const auto t0 = Clock::now();
+    while (!p.staged->query()) {
+      FROST_CHECK(!stop_requested(), "communicator destroyed while a collective was in flight");
+      back_off(Clock::now() - t0);
+    }
   }
 
   bool stop_requested() {
@@ -379,8 +526,10 @@ class MpiCommunicator final : public Communicator {
         queue_.pop_front();
       }
       std::optional<Error> error;
-      const auto t0 = std::chrono::steady_clock::now();
+      auto t0 = Clock::now();
       try {
+        wait_until_staged(p);
+        t0 = Clock::now();
         run(p);
       } catch (Error& e) {
         e.add_context(p.work->what());
@@ -390,8 +539,7 @@ class MpiCommunicator final : public Communicator {
       } catch (const std::exception& e) {
         error = Error(e.what()).add_context(p.work->what());
       }
-      p.work->finish(std::move(error),
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      p.work->finish(std::move(error), std::chrono::duration<double>(Clock::now() - t0).count());
     }
   }
 

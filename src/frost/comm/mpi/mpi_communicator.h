@@ -1,6 +1,9 @@
-// The MPI backend of the Communicator (CPU tensors). Use it through
-// make_communicator("mpi") (comm/communicator.h); this header holds what is particular to
-// MPI. No MPI header is included here (mpi_check.h has the MPI-facing part).
+// The MPI backend of the Communicator: CPU tensors, and CUDA tensors on any device, which it
+// stages through pinned host buffers (Note [CUDA tensors on MPI] in mpi_communicator.cpp). Use
+// it through make_communicator("mpi") (comm/communicator.h); this header holds what is
+// particular to MPI. No MPI header is included here (mpi_check.h has the MPI-facing part), and
+// no CUDA header anywhere in comm/mpi/: the staging uses LibTorch's device-generic API, so a
+// build without CUDA has the same backend.
 #pragma once
 
 #include <cstdint>

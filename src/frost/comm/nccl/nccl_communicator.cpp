@@ -233,17 +233,12 @@ class NcclCommunicator final : public Communicator {
       ~FreeMpiComm() { MPI_Comm_free(comm); }
     } free_mpi{&mpi};
     MPI_Comm_set_errhandler(mpi, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(mpi, &rank_);
-    MPI_Comm_size(mpi, &world_size_);
-    MPI_Comm local;
-    MPI_CHECK(MPI_Comm_split_type(mpi, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local));
-    MPI_Comm_rank(local, &local_rank_);
-    MPI_Comm_size(local, &local_world_size_);
-    MPI_Comm_free(&local);
-    char name[MPI_MAX_PROCESSOR_NAME];
-    int len = 0;
-    MPI_Get_processor_name(name, &len);
-    host_.assign(name, len);
+    const MpiRankPlace place = mpi_rank_place(mpi);
+    rank_ = place.rank;
+    world_size_ = place.world_size;
+    local_rank_ = place.local_rank;
+    local_world_size_ = place.local_world_size;
+    host_ = place.host;
 
     with_rank(rank_, [&] {
       select_device(mpi, device_index);
