@@ -218,7 +218,7 @@ enum class Scope {
 /// this build does not include ("nccl" needs FROST_WITH_CUDA), naming the backends it has, and
 /// the errors of the backend's own factory ("nccl" on a rank without a CUDA device:
 /// make_nccl_communicator in comm/nccl/nccl_communicator.h). `device_index`: the CUDA device of a
-/// GPU backend (-1: the rank's local rank); the Trainer passes its placement (Note [Device per
+/// GPU backend (-1: the Trainer's rule, place_rank in core/device.h); the Trainer passes its placement (Note [Device per
 /// rank]). Ignored by MPI.
 std::unique_ptr<Communicator> make_communicator(std::string_view backend,
                                                 Scope scope = Scope::kWorld, int device_index = -1);

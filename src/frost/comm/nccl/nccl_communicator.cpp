@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -21,6 +22,7 @@
 #include "frost/comm/mpi/mpi_check.h"
 #include "frost/comm/nccl/nccl_check.h"
 #include "frost/comm/process.h"
+#include "frost/core/device.h"
 #include "frost/core/error.h"
 
 namespace frost::comm {
@@ -388,13 +390,11 @@ class NcclCommunicator final : public Communicator {
         FROST_CHECK(device_index < count, "the NCCL backend was asked for CUDA device ",
                     device_index, ", but host ", host_, " has ", count, " visible");
         device_ = device_index;
-      } else {
-        FROST_CHECK(local_rank_ < count, "rank ", rank_, " is local rank ", local_rank_, " of ",
-                    local_world_size_, " on host ", host_, ", but only ", count,
-                    " CUDA device(s) are visible there: the NCCL backend gives each rank the "
-                    "device of its local rank, so start at most ",
-                    count, " ranks per node");
-        device_ = local_rank_;
+      } else {  // the Trainer's rule (Note [Device per rank] in core/device.h)
+        const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+        device_ = place_rank(DeviceKind::kCuda, local_rank_, local_world_size_, count,
+                             /*shared_gpu=*/false, host_, visible != nullptr ? visible : "")
+                      .index;
       }
     } catch (...) {
       mine = std::current_exception();

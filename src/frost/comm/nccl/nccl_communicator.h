@@ -10,9 +10,11 @@
 // ProcessGroupNCCL.cpp and NCCLUtils.cpp); the code is Frost's own.
 //
 // Devices. Each rank uses one CUDA device for the communicator's whole life: `device_index`
-// when it is given, else local_rank() (the rank among the processes of its node,
-// MPI_COMM_TYPE_SHARED). So a node runs at most as many ranks as it has visible devices; NCCL
-// refuses two ranks of one communicator on the same GPU ("Duplicate GPU detected").
+// when it is given, else the device place_rank (core/device.h, Note [Device per rank]) gives
+// local_rank() (the rank among the processes of its node, MPI_COMM_TYPE_SHARED): cuda:<local
+// rank>, or the one device a process sees. So a node runs at most as many ranks as it has
+// visible devices; NCCL refuses two ranks of one communicator on the same GPU ("Duplicate GPU
+// detected").
 //
 // Tensors. Every collective takes dense, contiguous CUDA tensors on that device, of dtype
 // float32, float64, float16, bfloat16, int32, int64 or uint8, with the same shape and dtype on
@@ -85,7 +87,7 @@ inline constexpr std::chrono::milliseconds kNcclWatchdogPoll{100};
 inline constexpr std::chrono::seconds kNcclAbortGrace{10};
 
 /// The NCCL backend over the ranks of MPI_COMM_WORLD (`world = true`) or this process alone (a
-/// 1-rank communicator), on CUDA device `device_index` (-1: local_rank(), see "Devices" above).
+/// 1-rank communicator), on CUDA device `device_index` (-1: place_rank's choice, see "Devices" above).
 /// Collective over those ranks: rank 0 creates the ncclUniqueId and sends it with MPI_Bcast over
 /// a duplicate of MPI_COMM_WORLD / MPI_COMM_SELF, then every rank initialises NCCL on its
 /// device, bounded by `init_timeout`. MPI must be initialised (init_mpi in comm/process.h).
