@@ -69,6 +69,10 @@ struct ReduceStats {
   double wait_s = 0.0;           ///< seconds finalize() spent waiting for all-reduces
   /// Seconds the all-reduces took in the backend, summed over buckets (Work::duration_s). With
   /// overlap, most of it passes during backward: hidden = 1 - wait_s / all_reduce_s.
+  /// A stream-ordered backend (NCCL) knows a duration only once the collective's end event is
+  /// reached, and finalize() does not wait for that on the host: there, all_reduce_s counts only
+  /// the buckets already complete when finalize() returns (often none), and wait_s is host time
+  /// spent queueing the waits; per-bucket GPU times need CUDA events read after the step.
   double all_reduce_s = 0.0;
   double finalize_s = 0.0;  ///< seconds in finalize() overall
 };

@@ -140,7 +140,7 @@ void check_same_across_ranks(const std::string& text, const std::string& what,
 uint64_t state_digest(torch::nn::Module& module) {
   uint64_t h = kFnvOffset;
   auto add = [&](const torch::Tensor& t) {
-    auto c = t.detach().contiguous();
+    auto c = t.detach().to(torch::kCPU).contiguous();  // the bytes are read on the host
     h = fnv1a64_bytes(c.data_ptr(), c.numel() * c.element_size(), h);
   };
   for (const auto& p : module.named_parameters(true)) add(p.value());

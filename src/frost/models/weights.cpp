@@ -213,7 +213,10 @@ std::string torch_error_message(const std::exception& e) {
 // ---------------------------------------------------------------------------- model.pt
 void save_state_dict(const torch::nn::Module& module, const std::string& path) {
   c10::Dict<std::string, torch::Tensor> dict;
-  for (const auto& [name, tensor] : state_dict_items(module)) dict.insert(name, tensor.detach());
+  // On the CPU whatever the model's device: a model.pt loads on any machine.
+  for (const auto& [name, tensor] : state_dict_items(module)) {
+    dict.insert(name, tensor.detach().to(torch::kCPU));
+  }
   const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
   fs::write_file_atomic(path, bytes.data(), bytes.size());
 }

@@ -16,6 +16,7 @@
 #include "frost/core/fs.h"
 #include "frost/models/models.h"
 #include "frost/models/pickle_file.h"
+#include "frost/train/placement.h"
 
 namespace frost::train {
 namespace {
@@ -53,7 +54,7 @@ void save_checkpoint(const Config& cfg, int rank, int world_size, models::Classi
   c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
   c10::Dict<std::string, torch::Tensor> state;
   for (const auto& [name, tensor] : models::state_dict_items(model))
-    state.insert(name, tensor.detach());
+    state.insert(name, tensor.detach().to(torch::kCPU));  // loads on any machine
   d.insert("model", state);
   torch::serialize::OutputArchive archive;
   optimizer.save(archive);
@@ -67,6 +68,12 @@ void save_checkpoint(const Config& cfg, int rank, int world_size, models::Classi
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
     d.insert("rng", gen.get_state());
+  }
+  const c10::Device device = device_of(model);
+  if (device.is_cuda()) {  // dropout on the GPU draws from the device's generator
+    auto gen = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    d.insert("rng_cuda", gen.get_state());
   }
   d.insert("global_step", position.global_step);
   d.insert("epoch", position.epoch);
@@ -139,13 +146,19 @@ std::optional<RunPosition> load_checkpoint(const Config& cfg, int rank, int worl
     auto ob = d.at("optimizer").toTensor().contiguous();
     std::istringstream optim_bytes(
         std::string(static_cast<const char*>(ob.data_ptr()), ob.numel()));
+    const c10::Device device = device_of(model);
     torch::serialize::InputArchive archive;
-    archive.load_from(optim_bytes);
+    archive.load_from(optim_bytes, device);  // optimizer state beside the parameters
     optimizer.load(archive);
     {
       auto gen = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(gen.mutex());
       gen.set_state(d.at("rng").toTensor());
+    }
+    if (device.is_cuda() && d.contains("rng_cuda")) {
+      auto gen = at::globalContext().defaultGenerator(device);
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(d.at("rng_cuda").toTensor());
     }
     RunPosition position;
     position.global_step = d.at("global_step").toInt();

@@ -2,7 +2,8 @@
 //
 // Note [Checkpoints]
 // A checkpoint is what it takes to continue bit for bit: every parameter and buffer, the
-// optimizer state (LibTorch's own archive, stored as bytes), the CPU RNG state (dropout), the
+// optimizer state (LibTorch's own archive, stored as bytes; loaded onto the parameters'
+// device), the CPU RNG state (dropout) and on a GPU also the device's RNG state, the
 // global step (which fixes the LR schedule position), the epoch and the step within it (which,
 // with the seeded sampler, fix the data order), the world size and the effective config.
 // All ranks hold the same state (invariant 3), so global rank 0 alone writes it, atomically
@@ -11,8 +12,9 @@
 // refused (the global batch and the data order would change), as is a different config
 // (config_diff: keys that do not change what is computed may differ).
 //
-// Files: log.dir/checkpoints/step-NNNNNNNNN.pt (a torch pickle of a dict: model, optimizer,
-// rng, global_step, epoch, step_in_epoch, world_size, config) and log.dir/checkpoints/latest
+// Files: log.dir/checkpoints/step-NNNNNNNNN.pt (a torch pickle of a dict: model (CPU tensors,
+// whatever the device), optimizer, rng, rng_cuda (GPU runs only), global_step, epoch,
+// step_in_epoch, world_size, config) and log.dir/checkpoints/latest
 // (the newest file's name); the newest checkpoint.keep files are kept.
 #pragma once
 

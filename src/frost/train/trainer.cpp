@@ -101,8 +101,8 @@ struct Trainer::Impl {
   comm::Communicator& comm;  // host-side collectives: agreement, metrics, evaluation totals
   int rank = 0, world = 1;
   RankDevice device;  // where the model computes (Note [Device per rank])
-  // Replica state and gradients: `comm` itself on the CPU, a communicator of the device's
-  // backend otherwise (gradient_backend).
+  // Replica state and gradients: `comm` itself when gradient_backend names its backend (MPI,
+  // with CPU or, staged, CUDA tensors), else a communicator of that backend (NCCL).
   std::unique_ptr<comm::Communicator> owned_device_comm;
   comm::Communicator* device_comm = nullptr;
   fault::Plan faults;
@@ -208,8 +208,10 @@ void Trainer::Impl::set_up() {
                      set.empty() ? " nothing, all given" : set);
       }
     }
-    owned_device_comm =
-        comm::make_communicator(backend, comm::Scope::kWorld, device.device.index());
+    // Over the ranks of `comm`: all of them, or this process alone (a 1-rank reference).
+    owned_device_comm = comm::make_communicator(
+        backend, comm.world_size() == 1 ? comm::Scope::kSelf : comm::Scope::kWorld,
+        device.device.index());
     owned_device_comm->set_timeout(comm.timeout());
     device_comm = owned_device_comm.get();
   }
