@@ -77,9 +77,12 @@ inline std::string write_images(const std::string& path, int64_t n, int64_t hw, 
   });
 }
 
-/// A small, fast config: MLP on features, SGD with momentum, no evaluation, quiet logging.
+/// A small, fast config: MLP on features, SGD with momentum, no evaluation, quiet logging, on the
+/// CPU (train.device = cpu, not auto: the CPU tests stay CPU tests on a machine with GPUs; GPU
+/// tests set their device with Target::configure, device_target.h).
 inline train::Config small_config(const std::string& train_path, const std::string& run_dir) {
   train::Config c;
+  c.train.device = DeviceKind::kCpu;
   c.model.backbone = train::BackboneKind::kMlp;
   c.model.mlp_hidden = "32,16";
   c.data.train = train_path;
