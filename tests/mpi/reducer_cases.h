@@ -122,25 +122,35 @@ inline void expect_parameter_unused_after_a_used_step_gets_zero_gradient(comm::C
   }
 }
 
+// The reference of the gradient tests: `n` samples x [n, 5] -> y [n, 2] (seeded), a Linear(5, 2)
+// `ref` whose .grad() holds the one-process gradient of the MSE over all n samples, and `lin`,
+// a fresh copy of ref's weights for the reducer to train. All on `dev`.
+struct LinearTwins {
+  torch::Tensor x, y;
+  torch::nn::Linear ref{nullptr}, lin{nullptr};
+};
+inline LinearTwins linear_twins(uint64_t seed, int64_t n, const torch::Device& dev) {
+  torch::manual_seed(seed);
+  LinearTwins t{torch::randn({n, 5}).to(dev), torch::randn({n, 2}).to(dev),
+                torch::nn::Linear(5, 2), torch::nn::Linear(5, 2)};
+  t.ref->to(dev);
+  t.lin->to(dev);
+  {
+    torch::NoGradGuard g;
+    t.lin->weight.copy_(t.ref->weight);
+    t.lin->bias.copy_(t.ref->bias);
+  }
+  torch::nn::functional::mse_loss(t.ref->forward(t.x), t.y).backward();
+  return t;
+}
+
 // F11: the same 8 samples split over 1, 2 or 4 ranks give the gradient of the global
 // per-sample mean (<= 1e-6), whatever the world size.
 inline void expect_gradient_is_the_global_mean(comm::Communicator& c) {
   const torch::Device dev = c.device();
   const int w = c.world_size();
   ASSERT_EQ(8 % w, 0);
-  torch::manual_seed(21);
-  auto x = torch::randn({8, 5}).to(dev);
-  auto y = torch::randn({8, 2}).to(dev);
-  torch::nn::Linear ref(5, 2);
-  torch::nn::Linear lin(5, 2);
-  ref->to(dev);
-  lin->to(dev);
-  {
-    torch::NoGradGuard g;
-    lin->weight.copy_(ref->weight);
-    lin->bias.copy_(ref->bias);
-  }
-  torch::nn::functional::mse_loss(ref->forward(x), y).backward();
+  auto [x, y, ref, lin] = linear_twins(21, 8, dev);
   distributed::GradReducer reducer(*lin, c);
   reducer.prepare_step();
   const int64_t per = 8 / w;
@@ -161,19 +171,7 @@ inline void expect_accumulated_micro_batches_give_the_global_mean_once(comm::Com
   const torch::Device dev = c.device();
   const int w = c.world_size();
   ASSERT_EQ(16 % (2 * w), 0);
-  torch::manual_seed(33);
-  auto x = torch::randn({16, 5}).to(dev);
-  auto y = torch::randn({16, 2}).to(dev);
-  torch::nn::Linear ref(5, 2);
-  torch::nn::Linear lin(5, 2);
-  ref->to(dev);
-  lin->to(dev);
-  {
-    torch::NoGradGuard g;
-    lin->weight.copy_(ref->weight);
-    lin->bias.copy_(ref->bias);
-  }
-  torch::nn::functional::mse_loss(ref->forward(x), y).backward();
+  auto [x, y, ref, lin] = linear_twins(33, 16, dev);
   distributed::GradReducer reducer(*lin, c, /*bucket_cap_bytes=*/8);  // weight and bias: 2 buckets
   ASSERT_EQ(reducer.num_buckets(), 2);
   const int64_t per_rank = 16 / w, micro = 2, accum = per_rank / micro;
