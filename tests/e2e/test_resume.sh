@@ -19,6 +19,21 @@ train -np 2 "$T" "${common[@]}" --log.dir "$WORK/b" --resume auto > "$WORK/b2.ou
   || { cat "$WORK/b2.out"; fail "resume"; }
 expect_in "$WORK/b2.out" "resumed from"
 cmp "$WORK/a/model.pt" "$WORK/b/model.pt" || fail "resumed model.pt differs from the uninterrupted run's"
+# model.pt and a checkpoint open with Python's plain torch.load (weights_only=True, the default
+# since PyTorch 2.6: no TorchScript type tags in the pickle) and hold what they promise.
+"$FROST_PYTHON" - "$WORK/a/model.pt" "$WORK/b/checkpoints/$(cat "$WORK/b/checkpoints/latest")" <<'PY' \
+  || fail "torch.load could not read model.pt or a checkpoint"
+import sys, torch
+model = torch.load(sys.argv[1])
+assert isinstance(model, dict) and model and all(isinstance(v, torch.Tensor) for v in model.values()), model
+assert all(v.device.type == "cpu" for v in model.values())
+ckpt = torch.load(sys.argv[2])
+for k in ("model", "optimizer", "rng", "global_step", "epoch", "step_in_epoch", "world_size", "config"):
+    assert k in ckpt, k
+assert ckpt["model"].keys() == model.keys()
+assert isinstance(ckpt["config"], str) and ckpt["world_size"] == 2
+PY
+pass "torch.load reads model.pt and checkpoints"
 "$PY" - "$WORK/a/metrics.jsonl" "$WORK/b/metrics.jsonl" <<'PY'
 import json, sys
 a = [json.loads(l) for l in open(sys.argv[1])]

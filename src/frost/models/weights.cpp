@@ -10,6 +10,7 @@
 #include "frost/models/weights.h"
 
 #include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
@@ -205,6 +206,34 @@ c10::IValue load_pickle_file(const std::string& path) {
                                            reader);
 }
 
+// Note [Plain pickles]
+// torch::pickle_save tags every dict and list with its TorchScript type
+// (torch.jit._pickle.restore_type_tag), a global that Python's torch.load refuses under
+// weights_only=True, its default since PyTorch 2.6. The same archive without the tags (the
+// Pickler's tag_aggregates = false) is what torch.save writes for a dict of tensors, strings and
+// ints: torch.load reads it with the default, and LibTorch's readers (load_pickle_file,
+// torch::pickle_load) read it as a generic dict.
+std::vector<char> save_pickle_bytes(const c10::IValue& value) {
+  std::vector<char> pickle;
+  torch::jit::Pickler pickler(
+      [&](const char* bytes, size_t n) { pickle.insert(pickle.end(), bytes, bytes + n); },
+      /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
+      /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+  std::vector<char> archive;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* bytes, size_t n) {
+    const auto* b = static_cast<const char*>(bytes);
+    archive.insert(archive.end(), b, b + n);
+    return n;
+  });
+  torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(),
+                                     writer);
+  writer.writeEndOfFile();
+  return archive;
+}
+
 std::string torch_error_message(const std::exception& e) {
   if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
   return e.what();
@@ -217,7 +246,7 @@ void save_state_dict(const torch::nn::Module& module, const std::string& path) {
   for (const auto& [name, tensor] : state_dict_items(module)) {
     dict.insert(name, tensor.detach().to(torch::kCPU));
   }
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  const std::vector<char> bytes = save_pickle_bytes(c10::IValue(dict));  // Note [Plain pickles]
   fs::write_file_atomic(path, bytes.data(), bytes.size());
 }
 

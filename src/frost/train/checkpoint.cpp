@@ -80,7 +80,7 @@ void save_checkpoint(const Config& cfg, int rank, int world_size, models::Classi
   d.insert("step_in_epoch", position.step_in_epoch);
   d.insert("world_size", static_cast<int64_t>(world_size));
   d.insert("config", cfg.to_ini());
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(d));
+  const std::vector<char> bytes = models::save_pickle_bytes(c10::IValue(d));
   const std::string dir = checkpoint_dir(cfg);
   fs::create_directories(dir);
   char name[64];
