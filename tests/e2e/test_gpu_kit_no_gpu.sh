@@ -65,3 +65,15 @@ expect_in "$WORK/stdout4" "expected BUNDLE OUTDIR"
 bash "$CHECK" --help > "$WORK/help" || fail "--help exited non-zero"
 expect_in "$WORK/help" "no GPU: nothing to check"
 pass "bad arguments: exit 2 naming the file; --help"
+
+# 4. An incomplete bundle (manifest.txt but no env.sh) on a machine taken for a GPU node, with
+# LD_LIBRARY_PATH unset: the kit reports the missing env.sh in its summary (exit 1), it does not
+# crash on the unset variable without a summary.
+rc=0
+env -u LD_LIBRARY_PATH FROST_KIT_ASSUME_GPU=1 FROST_KIT_BUDGET_S=60 \
+  bash "$CHECK" "$WORK/bundle" "$WORK/out5" > "$WORK/stdout5" 2>&1 || rc=$?
+(( rc == 1 )) || { cat "$WORK/stdout5" >&2; fail "an incomplete bundle: exit $rc, expected 1"; }
+[[ -f $WORK/out5/summary.txt ]] || fail "an incomplete bundle: no summary.txt"
+grep -qE "^env +FAIL .*env.sh is missing: the bundle is incomplete" "$WORK/stdout5" \
+  || { cat "$WORK/stdout5" >&2; fail "the summary does not name the missing env.sh"; }
+pass "an incomplete bundle: env FAIL naming env.sh, summary written, exit 1"

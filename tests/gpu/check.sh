@@ -153,12 +153,18 @@ info+=("node torch $(tv torch_version)  CUDA $(tv torch_cuda)  NCCL $(tv nccl_ve
 t0=$(date +%s)
 set +e
 # shellcheck disable=SC1091
-source "$B/env.sh" >"$O/env.log" 2>&1
-env_rc=$?
+if [[ -f $B/env.sh ]]; then
+  source "$B/env.sh" >"$O/env.log" 2>&1
+  env_rc=$?
+  env_why=$(tail -1 "$O/env.log")
+else
+  env_rc=1 env_why="$B/env.sh is missing: the bundle is incomplete (copy the whole folder launch/bundle.sh made)"
+  echo "$env_why" >"$O/env.log"
+fi
 set -e
-{ echo "FROST_TORCH_SITE=${FROST_TORCH_SITE:-}"; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; echo "PATH=$PATH"; } >>"$O/env.log"
+{ echo "FROST_TORCH_SITE=${FROST_TORCH_SITE:-}"; echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"; echo "PATH=$PATH"; } >>"$O/env.log"
 a_notes=() a_fail=0 binaries_load=1
-if ((env_rc)); then a_fail=1; a_notes+=("env.sh: $(tail -1 "$O/env.log")"); fi
+if ((env_rc)); then a_fail=1; a_notes+=("env.sh: $env_why"); fi
 node_so=${FROST_TORCH_SITE:-/nonexistent}/torch/lib/libtorch_cuda.so
 want=$(manifest libtorch_cuda_sha256)
 if [[ -f $node_so ]]; then

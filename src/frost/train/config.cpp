@@ -449,6 +449,9 @@ void Config::validate() const {
     }
     throw Error("config key " + key + " = '" + v + "' is not one of: " + list);
   };
+  FROST_CHECK(!(train.precision == Precision::kFp16 && train.device == DeviceKind::kCpu),
+              "config key train.precision = fp16 needs CUDA devices, but train.device = cpu; "
+              "use bf16 or fp32 on the CPU");
   FROST_CHECK(
       train.feature_cache == FeatureCacheMode::kOff || train.strategy == StrategyKind::kHead,
       "train.feature_cache = ", to_string(train.feature_cache),

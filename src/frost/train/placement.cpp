@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <vector>
 
 #if FROST_WITH_CUDA
@@ -54,6 +55,7 @@ RankDevice place_this_rank(const Config& cfg, comm::Communicator& comm) {
   const std::vector<std::string> hosts = comm.all_hosts();
   const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
   std::string error;
+  std::exception_ptr mine;
   DevicePlacement placement;
   try {
     placement = place_rank(cfg.train.device, comm.local_rank(), comm.local_world_size(),
@@ -61,18 +63,19 @@ RankDevice place_this_rank(const Config& cfg, comm::Communicator& comm) {
                            comm.host(), visible ? visible : "");
   } catch (const Error& e) {
     error = e.what();
+    mine = std::current_exception();
   }
   // Every rank learns every rank's id (or failure) in one all_gather, so that a failure on one
-  // rank fails all of them with the same message instead of leaving the others waiting.
+  // rank fails all of them instead of leaving the others waiting. A failing rank reports its
+  // own error (its own rank in the line); the others name the first failing rank.
   const std::vector<std::string> ids =
       comm.all_gather_strings(error.empty() ? device_id(placement) : "!" + error, 1023);
+  if (mine) std::rethrow_exception(mine);
   std::vector<std::string> device_ids;
   for (size_t r = 0; r < ids.size(); ++r) {
-    if (!ids[r].empty() && ids[r][0] == '!') {
-      Error e(ids[r].substr(1));
-      e.set_rank(static_cast<int>(r));
-      throw e;
-    }
+    FROST_CHECK(ids[r].empty() || ids[r][0] != '!', "rank ", r, " (host ", hosts[r],
+                ") could not choose its device (train.device = ", to_string(cfg.train.device),
+                "): ", ids[r].substr(1, 300));
     device_ids.push_back(ids[r]);
   }
   // One kind of device everywhere: gradients of CUDA and CPU replicas cannot share a backend.

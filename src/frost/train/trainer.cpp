@@ -193,6 +193,9 @@ void Trainer::Impl::set_up() {
     }
   }
   const std::string backend = gradient_backend(cfg, device);
+  if (cfg.dist.shared_gpu && !device.device.is_cuda() && rank == 0) {
+    spdlog::warn("dist.shared_gpu has no effect: the ranks compute on the CPU");
+  }
   if (backend == comm.backend()) {
     device_comm = &comm;
   } else {

@@ -74,6 +74,13 @@ TEST(Config, InvalidValuesNameTheKey) {
             std::string::npos);
   EXPECT_NE(error_of({"--config", "/nonexistent/x.ini"}).find("cannot open config file '/nonexistent/x.ini'"),
             std::string::npos);
+  // fp16 on a CPU that the config names is refused before anything loads (auto is decided
+  // later, by the devices the ranks see).
+  EXPECT_NE(error_of({"--data.train", "x", "--train.device", "cpu", "--train.precision", "fp16"})
+                .find("train.precision = fp16 needs CUDA devices, but train.device = cpu"),
+            std::string::npos);
+  EXPECT_EQ(error_of({"--data.train", "x", "--train.device", "auto", "--train.precision", "fp16"}),
+            "(no error)");
 }
 
 // Found by fuzz_config: Boost.Program_options 1.74 fills %value%, %canonical_option%,
