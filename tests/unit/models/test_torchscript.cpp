@@ -244,7 +244,7 @@ TEST(TorchScriptBackbone, LoadsPythonTorchSaveStateDict) {
       {"ts_conv_bn_linear_ordered_dict.pt", "save dict(model.state_dict())"});
 }
 
-TEST(TorchScriptBackbone, RunsOnCudaAfterTo) {
+TEST(GpuTorchScriptBackbone, RunsOnCudaAfterTo) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   auto backbone = conv_bn_linear();
   backbone->eval();

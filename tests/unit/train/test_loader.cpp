@@ -228,7 +228,7 @@ TEST(BatchLoader, RejectsNonPositivePrefetch) {
 
 // Note [Pinned batches]: a loader for a CUDA device hands out page-locked host batches, for
 // asynchronous copies; one for the CPU does not. Pinning needs CUDA.
-TEST(BatchLoader, ALoaderForCudaGivesPinnedBatches) {
+TEST(GpuBatchLoader, ALoaderForCudaGivesPinnedBatches) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: pinned memory needs CUDA";
   const std::string dir = make_temp_dir();
   const std::vector<int32_t> tokens{101, 102, 0, 0, 101, 5, 102, 0};
@@ -253,7 +253,7 @@ TEST(BatchLoader, ALoaderForCudaGivesPinnedBatches) {
 
 // Note [Images normalised on the device]: uint8 pixels cross to the GPU and are normalised
 // there to exactly the float32 values of the CPU path's table.
-TEST(BatchLoader, ImagesNormalisedOnTheGpuEqualTheCpuPathBitwise) {
+TEST(GpuBatchLoader, ImagesNormalisedOnTheGpuEqualTheCpuPathBitwise) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   const Images d = write_images(make_temp_dir(), 12);
   const H5Dataset ds = H5Dataset::open({d.path});

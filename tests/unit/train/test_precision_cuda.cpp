@@ -18,7 +18,7 @@ namespace {
 #define FROST_CUDA_OR_SKIP() \
   if (!torch::cuda::is_available()) GTEST_SKIP() << "needs a CUDA device; this process sees none"
 
-TEST(AutocastScope, Bf16AndFp16RunLinearInTheirDtypeOnCudaAndRestore) {
+TEST(GpuAutocastScope, Bf16AndFp16RunLinearInTheirDtypeOnCudaAndRestore) {
   FROST_CUDA_OR_SKIP();
   torch::nn::Linear lin(8, 4);
   lin->to(torch::kCUDA);
@@ -42,7 +42,7 @@ TEST(AutocastScope, Bf16AndFp16RunLinearInTheirDtypeOnCudaAndRestore) {
 
 // The gradients are unscaled in place on the device, and an Inf that only the GPU holds is an
 // overflow (the finiteness check reads the device's values).
-TEST(LossScaler, UnscalesCudaGradientsInPlaceAndSeesAnOverflowOnTheDevice) {
+TEST(GpuLossScaler, UnscalesCudaGradientsInPlaceAndSeesAnOverflowOnTheDevice) {
   FROST_CUDA_OR_SKIP();
   LossScaler::Options o;
   o.init_scale = 8;
