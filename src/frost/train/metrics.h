@@ -63,7 +63,8 @@ struct StepReport {
 };
 
 /// log.dir/metrics.jsonl. Open on global rank 0 only; on other ranks every write does nothing.
-/// Each record is flushed at once, so a killed run keeps every step it finished.
+/// Each record is flushed at once, so a killed run keeps every record written (on a GPU the
+/// step records wait for the Trainer's next read of the losses: PendingSteps).
 class MetricsLog {
  public:
   /// Opens `path`, appending when `append` (a resumed run) and truncating otherwise. Throws
