@@ -7,13 +7,17 @@
 
 #include "frost/core/error.h"
 #include "frost/core/fs.h"
+#include "test_util.h"
 
 namespace frost {
 namespace {
 
-const std::string kRoot = std::string(FROST_TEST_TMPDIR) + "/fs_remove_tree";
+// A fresh folder per test: ctest may run these tests in parallel (-j), and a shared one made
+// them remove each other's files.
+std::string fresh_root() { return testing::make_temp_dir("fs_remove_tree"); }
 
 TEST(RemoveTree, RemovesNestedDirectoriesFilesAndLinks) {
+  const std::string kRoot = fresh_root();
   fs::create_directories(kRoot + "/a/b/c");
   std::ofstream(kRoot + "/a/b/c/file") << "x";
   std::ofstream(kRoot + "/top") << "y";
@@ -28,10 +32,12 @@ TEST(RemoveTree, RemovesNestedDirectoriesFilesAndLinks) {
 }
 
 TEST(RemoveTree, MissingPathIsNotAnError) {
+  const std::string kRoot = fresh_root();
   EXPECT_NO_THROW(fs::remove_tree(kRoot + "/never/made"));
 }
 
 TEST(RemoveTree, SingleFile) {
+  const std::string kRoot = fresh_root();
   fs::create_directories(kRoot);
   std::ofstream(kRoot + "/f") << "x";
   fs::remove_tree(kRoot + "/f");
@@ -40,6 +46,7 @@ TEST(RemoveTree, SingleFile) {
 }
 
 TEST(RemoveTree, UnremovableEntryIsNamed) {
+  const std::string kRoot = fresh_root();
   if (::geteuid() == 0) GTEST_SKIP() << "root may remove entries of a read-only directory";
   fs::create_directories(kRoot + "/ro/d");
   ASSERT_EQ(::chmod((kRoot + "/ro").c_str(), 0500), 0);
