@@ -104,7 +104,7 @@ void check_batchnorm_batches(models::ClassifierImpl& model, const data::TrainSam
 // rank's device as context (the Trainer adds the rank), and the app runner ends the whole job
 // with it (Note [Failing the whole job] in src/apps/app_runner.h):
 //     frost-train: error: [rank 1] step 3 (epoch 1) on cuda:0 (NVIDIA H200, 139.8 GiB): CUDA out
-//     of memory. Tried to allocate 1024.00 TiB. GPU 0 has a total capacity of ...
+//     of memory. Tried to allocate 1048576.00 GiB. GPU 0 has a total capacity of ...
 // The peers, queued in the step's all-reduce, end with the job (MPI_Abort), not after
 // dist.timeout_s. A frost::Error passes unchanged (it says what it is about already). Tests:
 // e2e.faults (case oom, CPU), e2e.gpu_faults (case oom, G7).

@@ -70,7 +70,7 @@ TEST(FaultPlan, OomCallsTheCallersActionAtStepN) {
   int calls = 0;
   const auto allocate = [&] {
     ++calls;
-    throw std::runtime_error("out of memory: tried to allocate 1024.00 TiB");
+    throw std::runtime_error("out of memory: tried to allocate 1048576.00 GiB");
   };
   EXPECT_NO_THROW(fault::maybe_fault(p, 0, "step:3", allocate));  // another rank
   EXPECT_NO_THROW(fault::maybe_fault(p, 1, "step:2", allocate));  // another step
@@ -79,7 +79,7 @@ TEST(FaultPlan, OomCallsTheCallersActionAtStepN) {
     fault::maybe_fault(p, 1, "step:3", allocate);
     ADD_FAILURE() << "no error";
   } catch (const std::runtime_error& e) {
-    EXPECT_STREQ(e.what(), "out of memory: tried to allocate 1024.00 TiB");
+    EXPECT_STREQ(e.what(), "out of memory: tried to allocate 1048576.00 GiB");
   }
   EXPECT_EQ(calls, 1);
   // An action that does not throw, or none at all, is a bug in the caller.
