@@ -78,7 +78,8 @@ pass "ranks with different configs: refused, naming rank 1"
 
 # A malformed FROST_FAULT_INJECT (the failure tests' switch) is an error naming the entry.
 for spec in "rank=x|FROST_FAULT_INJECT: rank must be an integer >= 0 or *, got 'x'" \
-            "rank=0,action=explode|FROST_FAULT_INJECT: unknown action 'explode' (throw, hang, kill, hold)" \
+            "rank=0,action=explode|FROST_FAULT_INJECT: unknown action 'explode' (throw, hang, kill, hold, oom)" \
+            "rank=0,at=open,action=oom|FROST_FAULT_INJECT: action=oom needs at=step:N (the device is known there), got at='open'" \
             "rank=0,at=somewhere|FROST_FAULT_INJECT: unknown site 'somewhere' (open, step:N, checkpoint:N, finalize)" \
             "rank=0,colour=red|FROST_FAULT_INJECT: unknown key 'colour' (rank, at, action)" \
             "rank|FROST_FAULT_INJECT: expected key=value, got 'rank'"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # F7 and invariant 8: a failing rank ends the whole job non-zero, within the timeout, with
-# the rank and cause shown, and leaves no process behind.
+# the rank and cause shown, and leaves no process behind. The GPU cases (G1, G2, G7 with NCCL)
+# are test_gpu_faults.sh.
 source "$(dirname "$0")/lib.sh"
 T="$FROST_BIN/frost-train"
 make_data "$WORK/train.h5" --n 120 --dim 8 --classes 3
@@ -37,7 +38,18 @@ run_fault hang 60 FROST_FAULT_INJECT=rank=1,at=step:3,action=hang
 expect_in "$WORK/hang.out" "all_reduce(seq="
 expect_in "$WORK/hang.out" "without completing (dist.timeout_s = 10)"
 
-# (d) a real unreadable data file: truncated HDF5, named in the message
+# (d) rank 1 runs out of memory at step 3 (G7 on the CPU: action=oom allocates 1 PiB through
+# LibTorch's allocator): the job ends through rank 1's error, which names the step, the device
+# and the allocation; no rank waited for the collective timeout.
+run_fault oom 60 FROST_FAULT_INJECT=rank=1,at=step:3,action=oom
+expect_in "$WORK/oom.out" "frost-train: error: [rank 1] step 3 (epoch 1) on cpu: "
+expect_in "$WORK/oom.out" "you tried to allocate 1125899906842624 bytes"
+if grep -q "without completing" "$WORK/oom.out"; then
+  cat "$WORK/oom.out"
+  fail "oom: a rank waited for the collective timeout"
+fi
+
+# (e) a real unreadable data file: truncated HDF5, named in the message
 head -c 3000 "$WORK/train.h5" > "$WORK/broken.h5"
 common[1]="$WORK/broken.h5"
 run_fault broken 60

@@ -58,19 +58,34 @@ DevicePlacement place_rank(DeviceKind requested, int local_rank, int local_world
   return p;
 }
 
+std::string placement_view(int local_rank, int local_world_size, int visible_devices,
+                           const std::string& cuda_visible_devices) {
+  return detail::str_cat("local rank ", local_rank, " of ", local_world_size, ", ", visible_devices,
+                         " visible CUDA device", visible_devices == 1 ? "" : "s", " (",
+                         cuda_visible_devices.empty()
+                             ? std::string("CUDA_VISIBLE_DEVICES unset")
+                             : "CUDA_VISIBLE_DEVICES=" + cuda_visible_devices,
+                         ")");
+}
 
 void check_distinct_devices(const std::vector<std::string>& device_ids,
-                            const std::vector<std::string>& hosts, bool shared_gpu) {
-  FROST_ASSERT(device_ids.size() == hosts.size(), "one device id and host per rank");
+                            const std::vector<std::string>& hosts,
+                            const std::vector<std::string>& views, bool shared_gpu) {
+  FROST_ASSERT(device_ids.size() == hosts.size() && views.size() == hosts.size(),
+               "one device id, host and view per rank");
   if (shared_gpu) return;
   std::map<std::pair<std::string, std::string>, size_t> first;  // (host, device id) -> rank
   for (size_t r = 0; r < device_ids.size(); ++r) {
     if (device_ids[r].empty()) continue;
     const auto [it, inserted] = first.emplace(std::make_pair(hosts[r], device_ids[r]), r);
-    FROST_CHECK(inserted, "ranks ", it->second, " and ", r, " on host ", hosts[r],
-                " would both use the GPU ", device_ids[r],
-                ": start at most one rank per GPU (mpirun -np / --npernode, Slurm "
-                "--ntasks-per-node, --gpus-per-task), or set train.device = cpu");
+    const size_t q = it->second;
+    FROST_CHECK(inserted, "ranks ", q, " and ", r, " on host ", hosts[r],
+                " would both use the GPU ", device_ids[r], " (rank ", q, ": ", views[q], "; rank ",
+                r, ": ", views[r],
+                "), which NCCL refuses: start at most one rank per GPU (mpirun -np / --npernode, "
+                "Slurm --ntasks-per-node), give each rank its own device (Slurm "
+                "--gpus-per-task=1, or CUDA_VISIBLE_DEVICES listing a GPU per local rank), or "
+                "set train.device = cpu");
   }
 }
 

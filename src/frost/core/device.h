@@ -53,12 +53,23 @@ DevicePlacement place_rank(DeviceKind requested, int local_rank, int local_world
                            int visible_devices, bool shared_gpu, const std::string& host,
                            const std::string& cuda_visible_devices);
 
-/// Refuses two ranks on one GPU (Note [Device per rank]). `device_ids[r]`: rank r's GPU as a
-/// stable identifier (PCI bus id, e.g. "0000:1b:00.0"), "" for a CPU rank; `hosts[r]` its host
-/// (all_hosts order). Collect both with one all_gather each. Does nothing when `shared_gpu`.
-/// Throws frost::Error naming the two ranks, the host and the bus id.
+/// What place_rank saw on one rank, for messages: "local rank 1 of 2, 1 visible CUDA device
+/// (CUDA_VISIBLE_DEVICES unset)"; `cuda_visible_devices` as for place_rank ("" when unset).
+std::string placement_view(int local_rank, int local_world_size, int visible_devices,
+                           const std::string& cuda_visible_devices);
+
+/// Refuses two ranks on one GPU (Note [Device per rank]), before any NCCL call: NCCL would fail
+/// later, deep in its initialisation ("Duplicate GPU detected"). `device_ids[r]`: rank r's GPU
+/// as a stable identifier (PCI bus id, e.g. "0000:1b:00.0"), "" for a CPU rank; `hosts[r]` its
+/// host (all_hosts order); `views[r]` its placement_view. Collect each with one all_gather; the
+/// three lists have one entry per rank. Does nothing when `shared_gpu`.
+/// Throws frost::Error naming the two ranks, the host, the bus id and both ranks' views (local
+/// rank, visible devices, CUDA_VISIBLE_DEVICES), e.g. "ranks 0 and 1 on host node7 would both
+/// use the GPU 0000:1b:00.0 (rank 0: local rank 0 of 2, 1 visible CUDA device
+/// (CUDA_VISIBLE_DEVICES unset); rank 1: local rank 1 of 2, ...), which NCCL refuses: ...".
 void check_distinct_devices(const std::vector<std::string>& device_ids,
-                            const std::vector<std::string>& hosts, bool shared_gpu);
+                            const std::vector<std::string>& hosts,
+                            const std::vector<std::string>& views, bool shared_gpu);
 
 /// Note [Ranks sharing a GPU under NCCL]
 /// NCCL refuses two ranks on one GPU ("Duplicate GPU detected", init.cc) by comparing a host hash

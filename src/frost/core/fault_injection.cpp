@@ -55,12 +55,13 @@ Plan parse_plan(const std::string& spec, const char* hold_dir) {
                   v, "' (open, step:N, checkpoint:N, finalize)");
       plan.at = v;
     } else if (k == "action") {
-      FROST_CHECK(v == "throw" || v == "hang" || v == "kill" || v == "hold",
-                  "FROST_FAULT_INJECT: unknown action '", v, "' (throw, hang, kill, hold)");
+      FROST_CHECK(v == "throw" || v == "hang" || v == "kill" || v == "hold" || v == "oom",
+                  "FROST_FAULT_INJECT: unknown action '", v, "' (throw, hang, kill, hold, oom)");
       plan.action = v == "throw"  ? Action::kThrow
                     : v == "hang" ? Action::kHang
                     : v == "kill" ? Action::kKill
-                                  : Action::kHold;
+                    : v == "hold" ? Action::kHold
+                                  : Action::kOom;
     } else {
       throw Error("FROST_FAULT_INJECT: unknown key '" + k + "' (rank, at, action)");
     }
@@ -71,6 +72,9 @@ Plan parse_plan(const std::string& spec, const char* hold_dir) {
                 "the held.RANK marker files and the release file");
     plan.hold_dir = hold_dir;
   }
+  FROST_CHECK(plan.action != Action::kOom || plan.at.rfind("step:", 0) == 0,
+              "FROST_FAULT_INJECT: action=oom needs at=step:N (the device is known there), got at=",
+              plan.at.empty() ? std::string("nothing") : "'" + plan.at + "'");
   return plan;
 }
 
@@ -80,9 +84,18 @@ Plan plan_from_env() {
   return parse_plan(env, std::getenv("FROST_FAULT_HOLD_DIR"));
 }
 
-void maybe_fault(const Plan& plan, int rank, const std::string& site) {
+void maybe_fault(const Plan& plan, int rank, const std::string& site,
+                 const std::function<void()>& out_of_memory) {
   if (!plan.targets(rank, site)) return;
   switch (plan.action) {
+    case Action::kOom:  // Note [Injected out-of-memory]
+      FROST_ASSERT(out_of_memory != nullptr, "action=oom at ", site,
+                   ", where the caller gives no out-of-memory action");
+      spdlog::warn("fault injection: rank {} allocates more device memory than there is at {}",
+                   rank, site);
+      out_of_memory();
+      throw InternalError("internal error (a bug in Frost): the out-of-memory action at " + site +
+                          " returned instead of throwing");
     case Action::kKill:
       spdlog::warn("fault injection: rank {} kills itself (SIGKILL) at {}", rank, site);
       std::raise(SIGKILL);

@@ -54,13 +54,14 @@ std::string describe(const DevicePlacement& p) {
 RankDevice place_this_rank(const Config& cfg, comm::Communicator& comm) {
   const std::vector<std::string> hosts = comm.all_hosts();
   const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  const int visible_devices = static_cast<int>(torch::cuda::device_count());
   std::string error;
   std::exception_ptr mine;
   DevicePlacement placement;
   try {
-    placement = place_rank(cfg.train.device, comm.local_rank(), comm.local_world_size(),
-                           static_cast<int>(torch::cuda::device_count()), cfg.dist.shared_gpu,
-                           comm.host(), visible ? visible : "");
+    placement =
+        place_rank(cfg.train.device, comm.local_rank(), comm.local_world_size(), visible_devices,
+                   cfg.dist.shared_gpu, comm.host(), visible ? visible : "");
   } catch (const Error& e) {
     error = e.what();
     mine = std::current_exception();
@@ -86,7 +87,12 @@ RankDevice place_this_rank(const Config& cfg, comm::Communicator& comm) {
                 " (train.device = ", to_string(cfg.train.device),
                 "): give every rank a GPU, or set train.device = cpu");
   }
-  check_distinct_devices(device_ids, hosts, cfg.dist.shared_gpu);
+  // What each rank saw, for the message when two of them would share a GPU.
+  const std::vector<std::string> views =
+      comm.all_gather_strings(placement_view(comm.local_rank(), comm.local_world_size(),
+                                             visible_devices, visible ? visible : ""),
+                              1023);
+  check_distinct_devices(device_ids, hosts, views, cfg.dist.shared_gpu);
   RankDevice out;
   out.device = placement.cuda ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(placement.index))
                               : c10::Device(c10::kCPU);

@@ -26,8 +26,8 @@ struct RankDevice {
 
 /// This rank's device from train.device and dist.shared_gpu, the rank's local rank and the CUDA
 /// devices the process sees (torch::cuda::device_count(), which honours CUDA_VISIBLE_DEVICES).
-/// Collective over `comm` (all_hosts and one all_gather of device ids), called in the same
-/// order on every rank. Throws frost::Error on every rank when any rank's choice fails
+/// Collective over `comm` (all_hosts and two all_gathers: device ids and what each rank sees,
+/// placement_view), called in the same order on every rank, before any NCCL call. Throws frost::Error on every rank when any rank's choice fails
 /// (place_rank's messages, or two ranks on one GPU: check_distinct_devices), naming that rank.
 RankDevice place_this_rank(const Config& cfg, comm::Communicator& comm);
 

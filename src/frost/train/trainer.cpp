@@ -94,6 +94,38 @@ void check_batchnorm_batches(models::ClassifierImpl& model, const data::TrainSam
               (cfg.train.grad_accum_steps > 1 ? " or train.grad_accum_steps" : ""));
 }
 
+// Note [LibTorch errors in a step]
+// LibTorch reports what fails inside its calls as c10::Error: an allocation that fails as
+// c10::OutOfMemoryError on CUDA ("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a
+// total capacity of ..."), as a plain c10::Error on the CPU ("DefaultCPUAllocator: can't
+// allocate memory: you tried to allocate N bytes ..."), a bad shape or dtype likewise. Such a
+// message names the size but neither the step nor, on the CPU, the device. The step loop turns
+// it into a frost::Error (message without LibTorch's C++ backtrace) with the step and this
+// rank's device as context (the Trainer adds the rank), and the app runner ends the whole job
+// with it (Note [Failing the whole job] in src/apps/app_runner.h):
+//     frost-train: error: [rank 1] step 3 (epoch 1) on cuda:0 (NVIDIA H200, 139.8 GiB): CUDA out
+//     of memory. Tried to allocate 1048576.00 GiB. GPU 0 has a total capacity of ...
+// The peers, queued in the step's all-reduce, end with the job (MPI_Abort), not after
+// dist.timeout_s. A frost::Error passes unchanged (it says what it is about already). Tests:
+// e2e.faults (case oom, CPU), e2e.gpu_faults (case oom, G7).
+template <typename F>
+StepStats with_step_context(const StepReport& r, const RankDevice& device, F&& step) {
+  try {
+    return step();
+  } catch (const c10::Error& e) {
+    Error error(e.what_without_backtrace());
+    error.add_context(
+        detail::str_cat("step ", r.step, " (epoch ", r.epoch, ") on ", device.description));
+    throw error;
+  }
+}
+
+// FROST_FAULT_INJECT action=oom (Note [Injected out-of-memory] in core/fault_injection.h): 1 PiB,
+// more than any device holds (and than a process can address), through LibTorch's allocator.
+void allocate_beyond_any_device(const c10::Device& device) {
+  (void)torch::empty({int64_t{1} << 50}, torch::dtype(torch::kByte).device(device));
+}
+
 }  // namespace
 
 struct Trainer::Impl {
@@ -361,10 +393,13 @@ std::vector<EpochSummary> Trainer::Impl::run() {
       if (pending.empty()) window_t0 = t0;
       StepReport r = step_report(epoch, i, data.size());
       const Batch batch = data.next(i);
-      fault::maybe_fault(faults, rank, "step:" + std::to_string(r.step));
       r.data_s = seconds_since(t0);
       r.lr = lr_at(cfg.optim, global_step, total_steps);
-      r.stats = train_step(step, batch, r.lr);
+      r.stats = with_step_context(r, device, [&] {  // Note [LibTorch errors in a step]
+        fault::maybe_fault(faults, rank, "step:" + std::to_string(r.step),
+                           [&] { allocate_beyond_any_device(device.device); });
+        return train_step(step, batch, r.lr);
+      });
       ++global_step;
       if (r.stats.overflow && rank0) {
         spdlog::warn("step {} (epoch {}): fp16 gradients overflowed at loss scale {}; the update "

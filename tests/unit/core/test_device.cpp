@@ -21,6 +21,18 @@ std::string error_of(DeviceKind kind, int local_rank, int local_world, int visib
   return "";
 }
 
+// check_distinct_devices' message, or "" when it accepts.
+std::string error_of_check(const std::vector<std::string>& ids,
+                           const std::vector<std::string>& hosts,
+                           const std::vector<std::string>& views, bool shared_gpu = false) {
+  try {
+    check_distinct_devices(ids, hosts, views, shared_gpu);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 TEST(PlaceRank, AutoIsCpuWithoutDevicesAndCudaWithThem) {
   EXPECT_FALSE(place_rank(DeviceKind::kAuto, 0, 2, 0, false, "h", "").cuda);
   EXPECT_EQ(place_rank(DeviceKind::kAuto, 1, 2, 0, false, "h", "").str(), "cpu");
@@ -78,24 +90,69 @@ TEST(PlaceRank, BadLocalRankIsAnInternalError) {
 
 TEST(CheckDistinctDevices, TwoRanksOnOneGpuOfAHostAreRefused) {
   const std::vector<std::string> hosts = {"a", "a", "b", "b"};
+  const std::vector<std::string> views = {"view 0", "view 1", "view 2", "view 3"};
   try {
-    check_distinct_devices({"0000:1b:00.0", "0000:1c:00.0", "0000:1b:00.0", "0000:1b:00.0"},
-                           hosts, false);
+    check_distinct_devices({"0000:1b:00.0", "0000:1c:00.0", "0000:1b:00.0", "0000:1b:00.0"}, hosts,
+                           views, false);
     FAIL() << "expected an error";
   } catch (const Error& e) {
     const std::string what = e.what();
     EXPECT_NE(what.find("ranks 2 and 3 on host b"), std::string::npos) << what;
-    EXPECT_NE(what.find("0000:1b:00.0"), std::string::npos) << what;
+    EXPECT_NE(what.find("0000:1b:00.0 (rank 2: view 2; rank 3: view 3)"), std::string::npos)
+        << what;
   }
 }
 
+// G2 (docs/design.md, GPU field cases): 2 local ranks on a host where each process sees one GPU
+// (the same one), shared-GPU mode off. place_rank gives both cuda:0 (counts alone cannot tell
+// this from one GPU per rank, Slurm's --gpus-per-task=1); the cross-rank check, which the
+// Trainer runs before any NCCL call, refuses it with a message that names the host, both ranks,
+// their local ranks, how many devices each sees and CUDA_VISIBLE_DEVICES, and says what to do
+// (not NCCL's "Duplicate GPU detected" from inside its initialisation).
+TEST(CheckDistinctDevices, TwoLocalRanksOnTheOneVisibleGpuNameHostLocalRanksAndDevices) {
+  const DevicePlacement p0 = place_rank(DeviceKind::kCuda, 0, 2, 1, false, "node7", "");
+  const DevicePlacement p1 = place_rank(DeviceKind::kCuda, 1, 2, 1, false, "node7", "");
+  ASSERT_EQ(p0.str(), "cuda:0");
+  ASSERT_EQ(p1.str(), "cuda:0");
+  const std::vector<std::string> views = {placement_view(0, 2, 1, ""), placement_view(1, 2, 1, "")};
+  EXPECT_EQ(views[0], "local rank 0 of 2, 1 visible CUDA device (CUDA_VISIBLE_DEVICES unset)");
+  const std::string e = error_of_check({"0000:1b:00.0", "0000:1b:00.0"}, {"node7", "node7"}, views);
+  EXPECT_EQ(e,
+            "ranks 0 and 1 on host node7 would both use the GPU 0000:1b:00.0 (rank 0: local rank "
+            "0 of 2, 1 visible CUDA device (CUDA_VISIBLE_DEVICES unset); rank 1: local rank 1 of "
+            "2, 1 visible CUDA device (CUDA_VISIBLE_DEVICES unset)), which NCCL refuses: start at "
+            "most one rank per GPU (mpirun -np / --npernode, Slurm --ntasks-per-node), give each "
+            "rank its own device (Slurm --gpus-per-task=1, or CUDA_VISIBLE_DEVICES listing a GPU "
+            "per local rank), or set train.device = cpu");
+  EXPECT_EQ(e.find("Duplicate GPU"), std::string::npos);
+  // With CUDA_VISIBLE_DEVICES naming the one device, the view says so.
+  EXPECT_NE(error_of_check({"0000:1b:00.0", "0000:1b:00.0"}, {"node7", "node7"},
+                           {placement_view(0, 2, 1, "3"), placement_view(1, 2, 1, "3")})
+                .find("rank 1: local rank 1 of 2, 1 visible CUDA device (CUDA_VISIBLE_DEVICES=3)"),
+            std::string::npos);
+  // The shared-GPU test mode allows it.
+  EXPECT_EQ(error_of_check({"0000:1b:00.0", "0000:1b:00.0"}, {"node7", "node7"}, views,
+                           /*shared_gpu=*/true),
+            "");
+}
+
 TEST(CheckDistinctDevices, SameBusIdOnDifferentHostsAndCpuRanksAreFine) {
-  EXPECT_NO_THROW(check_distinct_devices({"0000:1b:00.0", "0000:1b:00.0"}, {"a", "b"}, false));
-  EXPECT_NO_THROW(check_distinct_devices({"", ""}, {"a", "a"}, false));
+  const std::vector<std::string> views = {"v0", "v1"};
+  EXPECT_NO_THROW(
+      check_distinct_devices({"0000:1b:00.0", "0000:1b:00.0"}, {"a", "b"}, views, false));
+  EXPECT_NO_THROW(check_distinct_devices({"", ""}, {"a", "a"}, views, false));
 }
 
 TEST(CheckDistinctDevices, SharedGpuAllowsSharing) {
-  EXPECT_NO_THROW(check_distinct_devices({"0000:1b:00.0", "0000:1b:00.0"}, {"a", "a"}, true));
+  EXPECT_NO_THROW(
+      check_distinct_devices({"0000:1b:00.0", "0000:1b:00.0"}, {"a", "a"}, {"v0", "v1"}, true));
+}
+
+TEST(PlacementView, CountsAndVariable) {
+  EXPECT_EQ(placement_view(1, 4, 2, "0,1"),
+            "local rank 1 of 4, 2 visible CUDA devices (CUDA_VISIBLE_DEVICES=0,1)");
+  EXPECT_EQ(placement_view(0, 1, 0, ""),
+            "local rank 0 of 1, 0 visible CUDA devices (CUDA_VISIBLE_DEVICES unset)");
 }
 
 TEST(DeviceKindText, MatchesTheConfigValues) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -61,12 +62,42 @@ TEST(FaultPlan, HoldNeedsTheHoldDirectory) {
   EXPECT_EQ(fault::parse_plan("rank=0,at=open", "/some/dir").hold_dir, "");
 }
 
+// Note [Injected out-of-memory]: action=oom at step:N calls the caller's out-of-memory action,
+// whose error passes through unchanged; other sites are refused when the plan is parsed.
+TEST(FaultPlan, OomCallsTheCallersActionAtStepN) {
+  const auto p = fault::parse_plan("rank=1,at=step:3,action=oom", nullptr);
+  EXPECT_EQ(p.action, fault::Action::kOom);
+  int calls = 0;
+  const auto allocate = [&] {
+    ++calls;
+    throw std::runtime_error("out of memory: tried to allocate 1048576.00 GiB");
+  };
+  EXPECT_NO_THROW(fault::maybe_fault(p, 0, "step:3", allocate));  // another rank
+  EXPECT_NO_THROW(fault::maybe_fault(p, 1, "step:2", allocate));  // another step
+  EXPECT_EQ(calls, 0);
+  try {
+    fault::maybe_fault(p, 1, "step:3", allocate);
+    ADD_FAILURE() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "out of memory: tried to allocate 1048576.00 GiB");
+  }
+  EXPECT_EQ(calls, 1);
+  // An action that does not throw, or none at all, is a bug in the caller.
+  EXPECT_THROW(fault::maybe_fault(p, 1, "step:3", [] {}), frost::InternalError);
+  EXPECT_THROW(fault::maybe_fault(p, 1, "step:3"), frost::InternalError);
+  EXPECT_CONTAINS(error_of([] { fault::parse_plan("rank=1,at=open,action=oom", nullptr); }),
+                  "FROST_FAULT_INJECT: action=oom needs at=step:N (the device is known there), "
+                  "got at='open'");
+  EXPECT_CONTAINS(error_of([] { fault::parse_plan("rank=1,action=oom", nullptr); }),
+                  "action=oom needs at=step:N (the device is known there), got at=nothing");
+}
+
 TEST(FaultPlan, MalformedPlansNameTheBadPart) {
   const std::pair<const char*, const char*> cases[] = {
       {"rank=x", "FROST_FAULT_INJECT: rank must be an integer >= 0 or *, got 'x'"},
       {"rank=-1", "rank must be an integer >= 0 or *, got '-1'"},
       {"rank=0,action=explode",
-       "FROST_FAULT_INJECT: unknown action 'explode' (throw, hang, kill, hold)"},
+       "FROST_FAULT_INJECT: unknown action 'explode' (throw, hang, kill, hold, oom)"},
       {"rank=0,at=somewhere",
        "FROST_FAULT_INJECT: unknown site 'somewhere' (open, step:N, checkpoint:N, finalize)"},
       {"rank=0,at=step:x", "FROST_FAULT_INJECT: the N of step:N must be an integer >= 0, got 'x'"},
