@@ -33,7 +33,7 @@
 //   * replicas across ranks: every rank applies the same optimizer arithmetic (the same kernels on
 //     the same GPU model) to the same all-reduced gradient bits, and BatchNorm buffers are
 //     broadcast from rank 0.
-// Results are compared on the host (.cpu() or host_digest), which waits for the device: a CUDA
+// Results are compared on the host (.cpu() or digest), which waits for the device: a CUDA
 // tensor's memory is not readable from the host, and a comparison across two GPUs would fail.
 #pragma once
 
@@ -76,12 +76,6 @@ struct Target {
 
 /// The CPU with the MPI backend: what the CPU tests run on.
 inline Target cpu_target() { return Target{}; }
-
-/// distributed::state_digest as int64 (to all-reduce it): bitwise equal parameters and buffers
-/// give equal digests, on any device (it reads tensors through the host).
-inline int64_t host_digest(torch::nn::Module& module) {
-  return static_cast<int64_t>(distributed::state_digest(module));
-}
 
 /// Largest |a - b| over two equally long lists of tensors, compared on the host.
 inline double max_abs_diff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {

@@ -115,6 +115,11 @@ inline std::vector<int64_t> gather(int64_t v) {
 }
 
 /// True when every rank passed the same value.
+/// Whether `text` holds `part` (error-message checks).
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 inline bool same_on_all_ranks(int64_t v) {
   for (int64_t x : gather(v)) {
     if (x != v) return false;

@@ -41,12 +41,12 @@ inline void expect_replicas_identical_after_setup_and_steps(comm::Communicator& 
   spec.in_channels = 1;
   models::Classifier model(models::make_backbone(spec), 3);
   model->to(dev);
-  const bool differ_before = !same_on_all_ranks(host_digest(*model));
+  const bool differ_before = !same_on_all_ranks(digest(*model));
   if (c.world_size() > 1) {
     EXPECT_TRUE(differ_before) << "the test needs different initial replicas";
   }
   distributed::broadcast_state(*model, c, 0);
-  EXPECT_TRUE(same_on_all_ranks(host_digest(*model)));
+  EXPECT_TRUE(same_on_all_ranks(digest(*model)));
   distributed::GradReducer reducer(*model, c);
   torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
   model->train();

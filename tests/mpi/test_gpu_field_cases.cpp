@@ -282,7 +282,7 @@ TEST(GpuLossScaling, OverflowOnOneRankSkipsTheStepOnEveryRankWorld2) {
   EXPECT_EQ(scaler.overflows(), 1);
   EXPECT_TRUE(same_on_all_ranks(bits_of(scaler.scale())));
   EXPECT_TRUE(torch::equal(params, before)) << "an overflowed step changed the parameters";
-  EXPECT_TRUE(same_on_all_ranks(host_digest(*model)));
+  EXPECT_TRUE(same_on_all_ranks(digest(*model)));
 
   const train::StepStats taken = train::train_step(ctx, batch_of(r == 1 ? 0.2 : 0.1), 0.1);
   const auto after = flat_parameters(*model).cpu();
@@ -292,7 +292,7 @@ TEST(GpuLossScaling, OverflowOnOneRankSkipsTheStepOnEveryRankWorld2) {
   EXPECT_EQ(scaler.scale(), 32768.0);
   EXPECT_FALSE(torch::equal(after, before)) << "the step after the overflow changed nothing";
   EXPECT_TRUE(torch::isfinite(after).all().item<bool>());
-  EXPECT_TRUE(same_on_all_ranks(host_digest(*model)));
+  EXPECT_TRUE(same_on_all_ranks(digest(*model)));
 }
 
 // ------------------------------------------------------------------ G6: pinned batches

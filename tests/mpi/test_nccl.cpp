@@ -33,9 +33,6 @@
 namespace frost::testing {
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 // ------------------------------------------------------------------ CPU tests
 

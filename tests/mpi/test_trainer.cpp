@@ -101,7 +101,7 @@ void expect_equivalent(train::StrategyKind kind, const Target& target) {
       << " ranks differ from 1 rank with the global batch";
   // The parameters did move (the comparison is not between two untouched models).
   EXPECT_GT(max_abs_diff(a, initial), 1e-3);
-  EXPECT_TRUE(same_on_all_ranks(host_digest(*distributed.model())));
+  EXPECT_TRUE(same_on_all_ranks(digest(*distributed.model())));
 }
 
 TEST(Equivalence, FullMatchesOneRankWithGlobalBatchWorld2World3) {
@@ -161,7 +161,7 @@ void expect_accumulation_equivalent(train::StrategyKind kind, train::FeatureCach
       << strategy << " on " << target.device
       << ": accumulation differs from 1 rank with the global batch";
   EXPECT_GT(max_abs_diff(a, initial), 1e-3);
-  EXPECT_TRUE(same_on_all_ranks(host_digest(*distributed.model())));
+  EXPECT_TRUE(same_on_all_ranks(digest(*distributed.model())));
 }
 
 TEST(Equivalence, AccumulationMatchesOneRankWithTheGlobalBatchFullAnyWorld) {
@@ -232,7 +232,7 @@ void expect_head_frozen_and_only_head_communicated(const Target& target, train::
   expect_on(target, trainer);
   auto& model = *trainer.model();
   const int64_t d = model.backbone->feature_dim(), classes = 3;
-  const int64_t backbone_before = host_digest(*model.backbone);
+  const int64_t backbone_before = digest(*model.backbone);
   auto head_before = model.head->weight.detach().clone();
 
   int64_t total = 0;
@@ -246,7 +246,7 @@ void expect_head_frozen_and_only_head_communicated(const Target& target, train::
   const int64_t bytes_per_element = comm_dtype == train::CommDtype::kBf16 ? 2 : 4;
   EXPECT_EQ(trainer.reducer().last_step().all_reduce_bytes,
             c.world_size() == 1 ? 0 : bytes_per_element * (d * classes + classes));
-  EXPECT_EQ(host_digest(*model.backbone), backbone_before) << "the frozen backbone changed";
+  EXPECT_EQ(digest(*model.backbone), backbone_before) << "the frozen backbone changed";
   for (auto& b : model.backbone->named_buffers(true)) {
     if (b.key().find("running_mean") != std::string::npos) {
       EXPECT_TRUE(b.value().eq(3.0).all().item<bool>()) << b.key();
@@ -269,7 +269,7 @@ void expect_head_frozen_and_only_head_communicated(const Target& target, train::
   for (auto& p : model.backbone->parameters()) {
     EXPECT_EQ(trainer.optimizer().state().count(static_cast<void*>(p.unsafeGetTensorImpl())), 0u);
   }
-  EXPECT_TRUE(same_on_all_ranks(host_digest(model)));
+  EXPECT_TRUE(same_on_all_ranks(digest(model)));
 }
 
 TEST(HeadStrategy, FrozenBackboneBitwiseUnchangedAndOnlyHeadCommunicatedAnyWorld) {
@@ -308,9 +308,9 @@ void expect_switch_from_full_freezes_the_backbone(const Target& target) {
     cfg.train.max_steps = 2;
     train::Trainer full(cfg, c);
     expect_on(target, full);
-    const int64_t backbone_start = host_digest(*full.model()->backbone);
+    const int64_t backbone_start = digest(*full.model()->backbone);
     full.run();
-    const int64_t frozen_at = host_digest(*full.model()->backbone);
+    const int64_t frozen_at = digest(*full.model()->backbone);
     ASSERT_NE(frozen_at, backbone_start) << optim << ": the full steps did not change the backbone";
 
     auto head_cfg = cfg;
@@ -321,18 +321,18 @@ void expect_switch_from_full_freezes_the_backbone(const Target& target) {
     train::Trainer head(head_cfg, c);
     expect_on(target, head);
     auto& model = *head.model();
-    ASSERT_EQ(host_digest(*model.backbone), frozen_at) << optim << ": model.init did not load the backbone";
+    ASSERT_EQ(digest(*model.backbone), frozen_at) << optim << ": model.init did not load the backbone";
     auto head_before = model.head->weight.detach().clone();
     head.run();
     EXPECT_EQ(head.global_step(), 10);
-    EXPECT_EQ(host_digest(*model.backbone), frozen_at) << optim << ": the frozen backbone changed";
+    EXPECT_EQ(digest(*model.backbone), frozen_at) << optim << ": the frozen backbone changed";
     EXPECT_FALSE(torch::equal(model.head->weight, head_before)) << optim << ": the head did not train";
     auto& state = head.optimizer().state();
     EXPECT_EQ(state.size(), 2u) << optim << ": optimizer state for the head's weight and bias only";
     for (auto& p : model.backbone->parameters()) {
       EXPECT_EQ(state.count(static_cast<void*>(p.unsafeGetTensorImpl())), 0u) << optim;
     }
-    EXPECT_TRUE(same_on_all_ranks(host_digest(model)));
+    EXPECT_TRUE(same_on_all_ranks(digest(model)));
   }
 }
 
@@ -449,7 +449,7 @@ void expect_head_bitwise_equal_after_each_step(const Target& target) {
     EXPECT_EQ(trainer.reducer().total_numel(), 16 * 4 + 4);
     trainer.run();
     EXPECT_EQ(trainer.global_step(), steps);
-    EXPECT_TRUE(same_on_all_ranks(host_digest(*trainer.model()->head))) << "after step " << steps;
+    EXPECT_TRUE(same_on_all_ranks(digest(*trainer.model()->head))) << "after step " << steps;
   }
 }
 
@@ -528,10 +528,10 @@ void expect_full_batchnorm_replicas_identical(const Target& target) {
   cfg.train.epochs = 2;
   train::Trainer trainer(cfg, c);
   expect_on(target, trainer);
-  const int64_t before = host_digest(*trainer.model());
+  const int64_t before = digest(*trainer.model());
   trainer.run();
-  EXPECT_NE(host_digest(*trainer.model()), before) << "nothing trained";
-  EXPECT_TRUE(same_on_all_ranks(host_digest(*trainer.model()))) << "parameters or buffers differ across ranks";
+  EXPECT_NE(digest(*trainer.model()), before) << "nothing trained";
+  EXPECT_TRUE(same_on_all_ranks(digest(*trainer.model()))) << "parameters or buffers differ across ranks";
 }
 
 TEST(FullStrategy, BatchNormBuffersIdenticalAcrossRanksAfterTrainingAnyWorld) {
@@ -748,7 +748,7 @@ void expect_resume_matches_uninterrupted_run(train::StrategyKind kind, const Tar
                       : (x.cpu() - y.cpu()).abs().max().item<double>() <= tol;
   };
   if (tol == 0.0) {
-    EXPECT_EQ(host_digest(*a.model()), host_digest(*b2.model())) << "parameters differ";
+    EXPECT_EQ(digest(*a.model()), digest(*b2.model())) << "parameters differ";
   } else {
     EXPECT_LE(max_abs_diff(a.model()->parameters(), b2.model()->parameters()), tol)
         << "parameters differ";
@@ -917,7 +917,7 @@ void expect_train_step_matches_one_rank(const Target& target) {
     const auto strategy = train::make_strategy(tc);
     strategy->set_trainable(*model, 0);
     strategy->set_modes(*model, 0);
-    *backbone_before = host_digest(*model->backbone);
+    *backbone_before = digest(*model->backbone);
     distributed::GradReducer reducer(*model, grads);
     torch::optim::SGD optimizer(train::trainable_parameters(*model),
                                 torch::optim::SGDOptions(0.5).momentum(0.9));
@@ -955,8 +955,8 @@ void expect_train_step_matches_one_rank(const Target& target) {
     EXPECT_EQ(many->head->weight.device(), target.device);
     EXPECT_LT(max_abs_diff(many->parameters(), single->parameters()), 1e-6)
         << strategy << " on " << target.device << ": " << w << " ranks differ from 1 rank";
-    EXPECT_TRUE(same_on_all_ranks(host_digest(*many)));
-    const bool backbone_same = host_digest(*many->backbone) == backbone_before;
+    EXPECT_TRUE(same_on_all_ranks(digest(*many)));
+    const bool backbone_same = digest(*many->backbone) == backbone_before;
     EXPECT_EQ(backbone_same, kind == train::StrategyKind::kHead) << strategy << ": frozen iff head";
   }
 }
@@ -1003,7 +1003,7 @@ void expect_precision_follows_fp32(train::Precision precision, const Target& tar
   EXPECT_FALSE(torch::equal(fp32.model()->head->weight, low.model()->head->weight))
       << name << " ran in float32 (autocast had no effect)";
   for (const auto& p : low.model()->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat);
-  EXPECT_TRUE(same_on_all_ranks(host_digest(*low.model())));
+  EXPECT_TRUE(same_on_all_ranks(digest(*low.model())));
 }
 
 TEST(Precision, Bf16FollowsFp32WithFloat32WeightsAnyWorld) {
