@@ -2,10 +2,10 @@
 """The peer baseline for bench/scaling.py: the same fine-tuning job in plain PyTorch with
 DistributedDataParallel (gloo backend on CPU), written the way its documentation teaches.
 
-Run with Debian's python3-torch (the same LibTorch 1.13.1 that Frost links) under the same
-launcher as Frost, one process per rank:
+Run with the venv's Python (launch/setup.sh: torch 2.11 from PyPI, whose LibTorch Frost links)
+under the same launcher as Frost, one process per rank:
 
-    launch/frost-mpirun -np 2 /usr/bin/python3 bench/peers/ddp_peer.py train \\
+    launch/frost-mpirun -np 2 .cache/venv/bin/python bench/peers/ddp_peer.py train \\
         --model resnet --strategy full --data data/fashion-mnist/b/train.h5 --init init.pt \\
         --batch-size 32 --warmup 5 --steps 50 --lr 0.05 --threads 1 --port 29511 --out peer.json
 
@@ -442,7 +442,7 @@ def train(args):
                 f.write(line + "\n")
         print(line, flush=True)
     dist.barrier()
-    # Leave without tearing down DDP and the gloo process group: in torch 1.13 that teardown can
+    # Leave without tearing down DDP and the gloo process group: in torch 1.13 that teardown could
     # deadlock at interpreter exit (the Reducer destroys ProcessGroupGloo while holding the GIL,
     # and a gloo worker thread waits for the GIL to free a tensor), leaving a rank spinning.
     sys.stdout.flush()
