@@ -17,6 +17,13 @@
 // registers them as modules, which does not change the state_dict.
 // tests/unit/test_models.cpp checks names, parameter counts and numeric parity against
 // fixtures written by tests/fixtures/make_resnet_*.py.
+//
+// Note [In-place ReLU]
+// As torchvision's blocks (nn.ReLU(inplace=True), `out += identity`), the ReLUs and the residual
+// add overwrite their input instead of allocating an output: one activation-sized buffer less
+// per ReLU and per block, and one write instead of a read and a write. Autograd allows it: a
+// BatchNorm's backward needs its input and statistics, not its output, and ReLU's backward
+// reads its own output. The values are the same as out-of-place (same kernels, same order).
 
 #include "frost/models/models.h"
 
@@ -69,9 +76,9 @@ class BasicBlockImpl : public torch::nn::Module {
 
   torch::Tensor forward(torch::Tensor x) {
     torch::Tensor identity = downsample_ ? downsample_->forward(x) : x;
-    torch::Tensor out = torch::relu(bn1_->forward(conv1_->forward(x)));
+    torch::Tensor out = bn1_->forward(conv1_->forward(x)).relu_();  // Note [In-place ReLU]
     out = bn2_->forward(conv2_->forward(out));
-    return torch::relu(out + identity);
+    return out.add_(identity).relu_();
   }
 
  private:
@@ -103,10 +110,10 @@ class BottleneckImpl : public torch::nn::Module {
 
   torch::Tensor forward(torch::Tensor x) {
     torch::Tensor identity = downsample_ ? downsample_->forward(x) : x;
-    torch::Tensor out = torch::relu(bn1_->forward(conv1_->forward(x)));
-    out = torch::relu(bn2_->forward(conv2_->forward(out)));
+    torch::Tensor out = bn1_->forward(conv1_->forward(x)).relu_();  // Note [In-place ReLU]
+    out = bn2_->forward(conv2_->forward(out)).relu_();
     out = bn3_->forward(conv3_->forward(out));
-    return torch::relu(out + identity);
+    return out.add_(identity).relu_();
   }
 
  private:
@@ -168,7 +175,7 @@ class ResNetImpl : public BackboneImpl {
     FROST_CHECK(x.dim() == 4 && x.size(1) == in_channels_, "ResNet backbone: expected input [B, ",
                 in_channels_, ", H, W], got ", x.sizes(),
                 "; set model.in_channels to the number of image channels");
-    x = torch::relu(bn1_->forward(conv1_->forward(x)));
+    x = bn1_->forward(conv1_->forward(x)).relu_();  // Note [In-place ReLU]
     if (!small_input_) x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);
     for (auto& layer : layers_) x = layer->forward(x);
     return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
