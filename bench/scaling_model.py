@@ -283,6 +283,10 @@ def stall(w, sim):
             "backlog_ms": backlog, "exposed_ms": sim["exposed_ms"]}
 
 
+def mb(nbytes):
+    return f"{nbytes / 1e6:.1f} MB" if nbytes >= 1e5 else f"{nbytes / 1e3:.1f} kB"
+
+
 def describe_stall(w, sim):
     s = stall(w, sim)
     if s is None:
@@ -290,8 +294,8 @@ def describe_stall(w, sim):
     lr = s["last_ready"]
     ids = s["buckets"]
     span = f"bucket {ids[0]}" if len(ids) == 1 else f"buckets {ids[0]}-{ids[-1]}"
-    return (f"{span} ({s['bytes'] / 1e6:.1f} MB) end after backward; bucket {lr['bucket']} "
-            f"({lr['bytes'] / 1e6:.1f} MB) is ready only at {100 * s['ready_frac']:.0f}% of backward and its "
+    return (f"{span} ({mb(s['bytes'])}) end after backward; bucket {lr['bucket']} "
+            f"({mb(lr['bytes'])}) is ready only at {100 * s['ready_frac']:.0f}% of backward and its "
             f"all-reduce ({lr['allreduce_ms']:.2f} ms) waits {s['backlog_ms']:.2f} ms for the ones ahead: "
             f"{s['exposed_ms']:.2f} ms exposed")
 
@@ -483,11 +487,12 @@ def check_cpu(args):
     args.models = args.models.split(",")
     args.work = args.work or "runs/scaling_model"
     common.ensure_setup(args, python_packages=False)
-    inits = common.make_inits(args)
+    inits = {} if args.reuse else common.make_inits(args)
     csv = os.path.join(ROOT, args.work, "allreduce.csv")
-    common.log("frost-bench allreduce on 2 ranks")
-    common.sh(["launch/frost-mpirun", "--quiet", "-np", "2", f"{args.build}/frost-bench", "allreduce",
-               "--min-bytes", "1K", "--max-bytes", "64M", "--csv", csv])
+    if not (args.reuse and os.path.exists(csv)):
+        common.log("frost-bench allreduce on 2 ranks")
+        common.sh(["launch/frost-mpirun", "--quiet", "-np", "2", f"{args.build}/frost-bench", "allreduce",
+                   "--min-bytes", "1K", "--max-bytes", "64M", "--csv", csv])
     link = TableLink(csv, 2)
     rows = []
     for model in args.models:
@@ -495,10 +500,12 @@ def check_cpu(args):
             res = {}
             for np in (1, 2):
                 tag = f"{model}-{strategy}-np{np}"
+                res[np] = os.path.join(ROOT, args.work, f"{tag}-frost", "metrics.jsonl")
+                if args.reuse and os.path.exists(res[np]):
+                    continue
                 common.log(f"{tag}: {args.warmup} + {args.steps} steps")
                 common.run_frost(args, model, strategy, np, 1, inits[model], tag,
                                  extra=["--log.bucket_timeline", "true"])
-                res[np] = os.path.join(ROOT, args.work, f"{tag}-frost", "metrics.jsonl")
             w1 = workload_from_metrics(res[1], skip=args.warmup, name=model)
             w2 = workload_from_metrics(res[2], skip=args.warmup, name=model)
             m2 = measured_comm(res[2], skip=args.warmup)
@@ -509,22 +516,38 @@ def check_cpu(args):
             ar_pred = sum(r["allreduce_ms"] for r in p_from_1["buckets"])
             ar_meas = sum(a for a in m2["allreduce_ms"] if a is not None)
             rows.append({"model": model, "strategy": strategy, "buckets": len(w1.buckets),
-                         "mb": w1.total_bytes / 1e6, "step1": w1.step_ms,
-                         "pred_step": p_from_1["step_ms"], "meas_step": m2["step_ms"],
+                         "mb": w1.total_bytes / 1e6, "step1": w1.step_ms, "compute2": w2.step_ms,
+                         "pred_step": p_from_1["step_ms"], "pred_step2": p_from_2["step_ms"],
+                         "meas_step": m2["step_ms"],
                          "pred_wait": p_from_1["exposed_ms"], "pred_wait2": p_from_2["exposed_ms"],
                          "meas_wait": m2["comm_wait_ms"], "pred_ar": ar_pred, "meas_ar": ar_meas,
                          "stall": describe_stall(w2, p_from_2)})
-    head = ("| model | strategy | buckets | MB | 1-rank step ms | 2-rank step ms predicted / measured (error) | "
-            "comm wait ms predicted from 1-rank / from 2-rank ready times / measured | all-reduce ms (sum) "
-            "predicted / measured | stall (2-rank ready times) |\n|:--|:--|--:|--:|--:|:--|:--|:--|:--|")
-    lines = [head]
+    lines = ["| model | strategy | buckets | MB | step ms: 1 rank / 2 ranks measured | 2-rank step predicted "
+             "from the 1-rank run (error) / from the 2-rank run's compute (error) | comm wait ms: measured / "
+             "predicted from 2-rank ready times / from 1-rank | all-reduce ms, sum: measured / predicted | "
+             "stall (2-rank ready times) |",
+             "|:--|:--|--:|--:|:--|:--|:--|:--|:--|"]
+    pct = lambda a, b: f"{100 * (a - b) / b:+.0f}%" if b else "n/a"
     for r in rows:
-        err = 100 * (r["pred_step"] - r["meas_step"]) / r["meas_step"]
-        lines.append(f"| {r['model']} | {r['strategy']} | {r['buckets']} | {r['mb']:.2f} | {r['step1']:.1f} | "
-                     f"{r['pred_step']:.1f} / {r['meas_step']:.1f} ({err:+.0f}%) | {r['pred_wait']:.1f} / "
-                     f"{r['pred_wait2']:.1f} / {r['meas_wait']:.1f} | {r['pred_ar']:.1f} / {r['meas_ar']:.1f} | "
+        lines.append(f"| {r['model']} | {r['strategy']} | {r['buckets']} | {r['mb']:.2f} | "
+                     f"{r['step1']:.1f} / {r['meas_step']:.1f} | {r['pred_step']:.1f} ({pct(r['pred_step'], r['meas_step'])}) / "
+                     f"{r['pred_step2']:.1f} ({pct(r['pred_step2'], r['meas_step'])}) | {r['meas_wait']:.2f} / "
+                     f"{r['pred_wait2']:.2f} / {r['pred_wait']:.2f} | {r['meas_ar']:.2f} / {r['pred_ar']:.2f} | "
                      f"{r['stall']} |")
     return "\n".join(lines) + f"\n\nLink: {link.describe()}; {args.warmup} warm-up + {args.steps} steps, medians.", rows
+
+
+def write_region(path, name, text):
+    """Replaces the text between <!-- NAME:begin --> and <!-- NAME:end --> in `path`."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    with open(path) as f:
+        doc = f.read()
+    if doc.count(begin) != 1 or doc.count(end) != 1:
+        sys.exit(f"scaling_model: {path} has no single region {begin} ... {end}")
+    head, rest = doc.split(begin)
+    _, tail = rest.split(end)
+    with open(path, "w") as f:
+        f.write(head + begin + "\n" + text.strip() + "\n" + end + tail)
 
 
 # ------------------------------------------------------------------------------------ CLI
@@ -547,6 +570,8 @@ def main(argv=None):
     p.add_argument("--gpus", default="8,64,512")
     p.add_argument("--schedule", action="store_true", help="also print each workload's bucket schedule")
     p.add_argument("--dump-json", help="write the workloads as JSON")
+    p.add_argument("--doc", help="also write the table into its region of this markdown page "
+                   "(scaling-model-check with --check-cpu, else scaling-model-predictions)")
     # --check-cpu (bench/common.py's options)
     p.add_argument("--check-cpu", action="store_true")
     p.add_argument("--models", default="resnet,bert")
@@ -556,6 +581,7 @@ def main(argv=None):
     p.add_argument("--work", default=None)
     p.add_argument("--run-timeout", type=int, default=1800)
     p.add_argument("--no-setup", action="store_true")
+    p.add_argument("--reuse", action="store_true", help="--check-cpu: reuse the runs already in --work")
     p.add_argument("--no-plot", action="store_true", default=True)
     p.add_argument("--build", default=os.environ.get("FROST_BUILD_DIR", "build"))
     args = p.parse_args(argv)
@@ -564,6 +590,8 @@ def main(argv=None):
     if args.check_cpu:
         text, _ = check_cpu(args)
         print(text)
+        if args.doc:
+            write_region(args.doc, "scaling-model-check", text)
         return 0
 
     if args.link_csv:
@@ -594,8 +622,11 @@ def main(argv=None):
     if getattr(link, "source", ""):
         print(f"  {link.source}")
     print()
-    print(predictions_table(workloads, link, gpus))
+    table = predictions_table(workloads, link, gpus)
+    print(table)
     print()
+    if args.doc:
+        write_region(args.doc, "scaling-model-predictions", table)
     for w in workloads:
         print(f"* {w.name} {w.strategy}: {w.notes}")
     if args.schedule:
