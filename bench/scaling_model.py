@@ -488,8 +488,14 @@ def check_cpu(args):
     args.work = args.work or "runs/scaling_model"
     common.ensure_setup(args, python_packages=False)
     inits = {} if args.reuse else common.make_inits(args)
-    csv = os.path.join(ROOT, args.work, "allreduce.csv")
-    if not (args.reuse and os.path.exists(csv)):
+    # --two-nodes: the 2-rank runs and the link table of bench/scaling_model_two_nodes.sh (one
+    # rank on each of two network namespaces joined by a veth pair, MPI over TCP).
+    multi = "2nodes" if args.two_nodes else "np2"
+    csv = os.path.join(ROOT, args.work, "allreduce-2nodes.csv" if args.two_nodes else "allreduce.csv")
+    if args.two_nodes:
+        if not os.path.exists(csv):
+            sys.exit(f"scaling_model: {csv} is missing: run bench/scaling_model_two_nodes.sh first")
+    elif not (args.reuse and os.path.exists(csv)):
         common.log("frost-bench allreduce on 2 ranks")
         common.sh(["launch/frost-mpirun", "--quiet", "-np", "2", f"{args.build}/frost-bench", "allreduce",
                    "--min-bytes", "1K", "--max-bytes", "64M", "--csv", csv])
@@ -499,10 +505,12 @@ def check_cpu(args):
         for strategy in args.strategies.split(","):
             res = {}
             for np in (1, 2):
-                tag = f"{model}-{strategy}-np{np}"
+                tag = f"{model}-{strategy}-" + ("np1" if np == 1 else multi)
                 res[np] = os.path.join(ROOT, args.work, f"{tag}-frost", "metrics.jsonl")
-                if args.reuse and os.path.exists(res[np]):
+                if (args.reuse or args.two_nodes) and os.path.exists(res[np]):
                     continue
+                if np == 2 and args.two_nodes:
+                    sys.exit(f"scaling_model: {res[np]} is missing: run bench/scaling_model_two_nodes.sh first")
                 common.log(f"{tag}: {args.warmup} + {args.steps} steps")
                 common.run_frost(args, model, strategy, np, 1, inits[model], tag,
                                  extra=["--log.bucket_timeline", "true"])
@@ -582,6 +590,8 @@ def main(argv=None):
     p.add_argument("--run-timeout", type=int, default=1800)
     p.add_argument("--no-setup", action="store_true")
     p.add_argument("--reuse", action="store_true", help="--check-cpu: reuse the runs already in --work")
+    p.add_argument("--two-nodes", action="store_true",
+                   help="--check-cpu against the runs of bench/scaling_model_two_nodes.sh")
     p.add_argument("--no-plot", action="store_true", default=True)
     p.add_argument("--build", default=os.environ.get("FROST_BUILD_DIR", "build"))
     args = p.parse_args(argv)
@@ -591,7 +601,7 @@ def main(argv=None):
         text, _ = check_cpu(args)
         print(text)
         if args.doc:
-            write_region(args.doc, "scaling-model-check", text)
+            write_region(args.doc, "scaling-model-two-nodes" if args.two_nodes else "scaling-model-check", text)
         return 0
 
     if args.link_csv:
