@@ -8,8 +8,11 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "device_target.h"
@@ -360,6 +363,89 @@ inline void expect_small_buckets_launch_in_order_and_average(comm::Communicator&
   auto params = net->parameters();
   for (size_t i = 0; i < params.size(); ++i) {
     EXPECT_TRUE(torch::allclose(params[i].grad(), local_means[i] / c.world_size(), 1e-5, 1e-6)) << i;
+  }
+}
+
+// The bucket timeline (Note [Bucket timeline] in grad_reducer.h): off, nothing is recorded; on,
+// one entry per bucket in the reducer's launch order, bytes summing to the trainable gradients'
+// bytes (a frozen layer contributes none), launch times non-negative, non-decreasing and within
+// backward, the explicit origin honoured, all-reduce durations known exactly when there is an
+// all-reduce; a step of 2 micro-batches gets one fresh timeline, not one per micro-batch.
+inline void expect_bucket_timeline_matches_the_buckets(comm::Communicator& c) {
+  const torch::Device dev = c.device();
+  torch::manual_seed(9);
+  torch::nn::Sequential net(torch::nn::Linear(8, 8), torch::nn::ReLU(), torch::nn::Linear(8, 8),
+                            torch::nn::ReLU(), torch::nn::Linear(8, 2));
+  net->to(dev);
+  distributed::broadcast_state(*net, c);
+  for (auto& p : net[0]->parameters()) p.set_requires_grad(false);  // frozen: in no bucket
+  // 100-byte cap: {4.bias, 4.weight} (72 B), {2.bias} (32 B), {2.weight} (256 B).
+  distributed::GradReducer reducer(*net, c, /*bucket_cap_bytes=*/100);
+  ASSERT_EQ(reducer.num_buckets(), 3);
+  int64_t trainable_bytes = 0;
+  for (auto& p : net->parameters()) {
+    if (p.requires_grad()) trainable_bytes += p.numel() * static_cast<int64_t>(p.element_size());
+  }
+  ASSERT_EQ(trainable_bytes, (8 * 8 + 8 + 8 * 2 + 2) * 4);
+  torch::manual_seed(50 + c.rank());
+  const auto x = torch::randn({3, 8}).to(dev);
+  auto step = [&](int64_t micro_batches, bool mark) {
+    reducer.prepare_step(micro_batches);
+    for (int64_t m = 0; m < micro_batches; ++m) {
+      if (m > 0) reducer.next_micro_batch();
+      auto loss = net->forward(x).sum();
+      if (mark && m + 1 == micro_batches) {
+        reducer.mark_backward_start();
+        // The stream is idle here, so on a device too the backward's kernels reach it >= 20 ms
+        // after the origin event.
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      loss.backward();
+    }
+    reducer.finalize();
+    distributed::ReduceStats st = reducer.last_step();
+    distributed::resolve_timeline(st);
+    EXPECT_FALSE(st.device_timeline) << "resolve_timeline() releases the events";
+    return st;
+  };
+
+  const distributed::ReduceStats off = step(1, false);
+  EXPECT_FALSE(reducer.timeline());
+  EXPECT_TRUE(off.buckets.empty());
+  EXPECT_TRUE(std::isnan(off.timeline_backward_s));
+
+  reducer.set_timeline(true);
+  EXPECT_TRUE(reducer.timeline());
+  for (const auto& [micro_batches, mark] : {std::pair<int64_t, bool>{1, false}, {2, true}}) {
+    SCOPED_TRACE("micro_batches " + std::to_string(micro_batches) + (mark ? ", marked" : ""));
+    const distributed::ReduceStats st = step(micro_batches, mark);
+    ASSERT_EQ(static_cast<int64_t>(st.buckets.size()), reducer.num_buckets());
+    ASSERT_FALSE(std::isnan(st.timeline_backward_s));
+    int64_t bytes = 0;
+    double previous = 0.0;
+    for (int64_t i = 0; i < reducer.num_buckets(); ++i) {
+      const distributed::BucketTiming& t = st.buckets[i];
+      EXPECT_EQ(t.bucket, i);
+      EXPECT_EQ(t.bytes, reducer.bucket_numel(i) * 4) << "bucket " << i;
+      EXPECT_GE(t.ready_s, 0.0) << "bucket " << i;
+      EXPECT_GE(t.ready_s, previous) << "bucket " << i << " launched before bucket " << i - 1;
+      EXPECT_LE(t.ready_s, st.timeline_backward_s + 1e-6) << "bucket " << i;
+      if (c.world_size() > 1) {
+        EXPECT_FALSE(std::isnan(t.allreduce_s)) << "bucket " << i;
+        EXPECT_GE(t.allreduce_s, 0.0) << "bucket " << i;
+      } else {
+        EXPECT_TRUE(std::isnan(t.allreduce_s)) << "one rank: no all-reduce, bucket " << i;
+      }
+      previous = t.ready_s;
+      bytes += t.bytes;
+    }
+    EXPECT_EQ(bytes, trainable_bytes);
+    if (c.world_size() > 1) {
+      EXPECT_EQ(bytes, st.all_reduce_bytes);
+    }
+    if (mark) {
+      EXPECT_GE(st.buckets.front().ready_s, 0.015) << "the origin is the mark";
+    }
   }
 }
 

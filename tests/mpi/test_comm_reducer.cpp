@@ -213,5 +213,9 @@ TEST(GradReducer, SmallBucketsLaunchInOrderAndAverageAnyWorld) {
   expect_small_buckets_launch_in_order_and_average(world());
 }
 
+TEST(GradReducer, BucketTimelineMatchesTheBucketsAnyWorld) {
+  expect_bucket_timeline_matches_the_buckets(world());
+}
+
 }  // namespace
 }  // namespace frost::testing

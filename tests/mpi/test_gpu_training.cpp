@@ -62,5 +62,11 @@ TEST(GpuGradReducer, SmallBucketsLaunchInOrderAndAverageAnyWorld) {
   expect_small_buckets_launch_in_order_and_average(*c);
 }
 
+// The event-based timeline: launch events on the compute stream, resolved after the step.
+TEST(GpuGradReducer, BucketTimelineFromEventsMatchesTheBucketsAnyWorld) {
+  FROST_NCCL_GRADIENT_COMM_OR_SKIP(c);
+  expect_bucket_timeline_matches_the_buckets(*c);
+}
+
 }  // namespace
 }  // namespace frost::testing

@@ -486,6 +486,70 @@ TEST(RunDir, RefusesAFinishedRunWithoutOverwriteAnyWorld) {
   }
 }
 
+// log.bucket_timeline: one "buckets" record per step after its train record, with the reducer's
+// buckets in launch order: bytes summing to the step's comm_bytes (the trainable parameters'
+// float32 bytes), launch times non-negative, non-decreasing and within backward, all-reduce times
+// on more than one rank and null on one; without the key, no such record.
+TEST(Metrics, BucketTimelineRecordPerStepAnyWorld) {
+  auto& c = world();
+  const std::string dir = job_dir("bucket-timeline");
+  const std::string data = write_features(dir + "/train.h5", 16 * c.world_size(), 4, 2);
+  auto cfg = small_config(data, dir + "/off");
+  cfg.train.max_steps = 3;
+  cfg.dist.bucket_cap_mib = 0.0005;  // 524 bytes: several buckets
+  {
+    train::Trainer t(cfg, c);
+    t.run();
+  }
+  cfg.log.dir = dir + "/on";
+  cfg.log.bucket_timeline = true;
+  int64_t buckets = 0, trainable_bytes = 0;
+  {
+    train::Trainer t(cfg, c);
+    buckets = t.reducer().num_buckets();
+    for (auto& p : t.model()->parameters()) {
+      if (p.requires_grad()) trainable_bytes += p.numel() * static_cast<int64_t>(p.element_size());
+    }
+    t.run();
+  }
+  ASSERT_GE(buckets, 3);
+  c.barrier();  // rank 0 has written both files
+  EXPECT_TRUE(metrics_rows(dir + "/off/metrics.jsonl", "buckets").empty());
+  const auto train_rows = metrics_rows(dir + "/on/metrics.jsonl", "train");
+  const auto rows = metrics_rows(dir + "/on/metrics.jsonl", "buckets");
+  ASSERT_EQ(train_rows.size(), 3u);
+  ASSERT_EQ(rows.size(), train_rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    SCOPED_TRACE("step " + std::to_string(i + 1));
+    EXPECT_EQ(r["step"], train_rows[i]["step"]);
+    ASSERT_EQ(static_cast<int64_t>(r["bytes"].size()), buckets);
+    ASSERT_EQ(r["ready_ms"].size(), r["bytes"].size());
+    ASSERT_EQ(r["allreduce_ms"].size(), r["bytes"].size());
+    const double backward_ms = r["backward_ms"].get<double>();
+    EXPECT_GE(backward_ms, 0.0);
+    EXPECT_LE(backward_ms, train_rows[i]["backward_ms"].get<double>() + 1e-3);
+    int64_t bytes = 0;
+    double previous = 0.0;
+    for (size_t k = 0; k < r["bytes"].size(); ++k) {
+      bytes += r["bytes"][k].get<int64_t>();
+      const double ready = r["ready_ms"][k].get<double>();
+      EXPECT_GE(ready, previous) << "bucket " << k;
+      EXPECT_LE(ready, backward_ms + 1e-6) << "bucket " << k;
+      previous = ready;
+      if (c.world_size() > 1) {
+        EXPECT_TRUE(r["allreduce_ms"][k].is_number()) << "bucket " << k;
+      } else {
+        EXPECT_TRUE(r["allreduce_ms"][k].is_null()) << "bucket " << k;
+      }
+    }
+    EXPECT_EQ(bytes, trainable_bytes);
+    if (c.world_size() > 1) {
+      EXPECT_EQ(bytes, train_rows[i]["comm_bytes"].get<int64_t>());
+    }
+  }
+}
+
 // train.threads sizes the BLAS library's own pool too, not only LibTorch's intra-op pool:
 // with OpenBLAS's default of one thread per core, every rank of a multi-rank job would
 // otherwise run as many BLAS threads as the node has cores.

@@ -1,8 +1,13 @@
 #include "frost/distributed/grad_reducer.h"
 
+#include <c10/core/Event.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <mutex>
 
 #include "frost/comm/communicator.h"
@@ -15,7 +20,62 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
+constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
+
+// Records `event` on `device`'s current stream (Note [Bucket timeline]).
+void record_on_current_stream(c10::Event& event, c10::Device device) {
+  const c10::impl::VirtualGuardImpl guard(device.type());
+  event.record(guard.getStream(device));
+}
 }  // namespace
+
+// One device step's timeline (Note [Bucket timeline]): timing events recorded on the compute
+// stream, read by resolve_timeline() once the host has waited for the device.
+class DeviceTimeline {
+ public:
+  explicit DeviceTimeline(c10::Device d)
+      : device(d),
+        origin(d.type(), c10::EventFlag::BACKEND_DEFAULT),  // BACKEND_DEFAULT: timing enabled
+        end(d.type(), c10::EventFlag::BACKEND_DEFAULT),
+        reduced(d.type(), c10::EventFlag::PYTORCH_DEFAULT) {}
+
+  std::unique_ptr<c10::Event> new_event() const {
+    return std::make_unique<c10::Event>(device.type(), c10::EventFlag::BACKEND_DEFAULT);
+  }
+
+  c10::Device device;
+  c10::Event origin, end;
+  // Recorded at the end of finalize(), after the current stream was ordered behind every
+  // all-reduce: once it is reached, every collective of the step has completed.
+  c10::Event reduced;
+  bool origin_recorded = false, end_recorded = false, reduced_recorded = false;
+  std::vector<std::unique_ptr<c10::Event>> launches;  // per bucket, in launch order
+  std::vector<int64_t> bytes;                         // per bucket
+  std::vector<std::shared_ptr<comm::Work>> works;     // per bucket; null on one rank
+};
+
+void resolve_timeline(ReduceStats& stats) {
+  if (!stats.device_timeline) return;
+  std::shared_ptr<DeviceTimeline> d = std::move(stats.device_timeline);
+  stats.device_timeline.reset();
+  stats.buckets.clear();
+  if (!d->origin_recorded || !d->end_recorded) return;  // no step was closed on it
+  d->end.synchronize();
+  if (d->reduced_recorded) d->reduced.synchronize();  // the all-reduces' durations are known
+  // c10::Event::elapsedTime: milliseconds between two reached events (cudaEventElapsedTime).
+  stats.timeline_backward_s = d->origin.elapsedTime(d->end) / 1e3;
+  for (size_t i = 0; i < d->launches.size(); ++i) {
+    d->launches[i]->synchronize();
+    BucketTiming t;
+    t.bucket = static_cast<int64_t>(i);
+    t.bytes = d->bytes[i];
+    // A launch by finalize() is recorded just after the end event: it counts at the end.
+    t.ready_s = std::min(d->origin.elapsedTime(*d->launches[i]) / 1e3, stats.timeline_backward_s);
+    const auto& work = d->works[i];
+    t.allreduce_s = work && work->is_completed() ? work->duration_s() : kUnknown;
+    stats.buckets.push_back(t);
+  }
+}
 
 struct GradReducer::Impl {
   struct Slot {
@@ -49,8 +109,46 @@ struct GradReducer::Impl {
   int64_t micro = 0;          // the current one, in [0, micro_batches)
   int64_t next_launch = 0;    // buckets [0, next_launch) are launched
   ReduceStats last;
+  // Note [Bucket timeline]. Guarded by `mu` like the rest.
+  bool timeline_on = false;
+  c10::Device timeline_device{c10::kCPU};  // the buckets' device; CPU: host clocks
+  bool origin_set = false;                 // this step's origin is taken
+  Clock::time_point origin_t;              // CPU: the origin
+  std::vector<BucketTiming> timing;        // CPU: this step's launches
+  std::shared_ptr<DeviceTimeline> device_timeline;  // device: this step's events
 
   explicit Impl(comm::Communicator& c) : comm(c) {}
+
+  bool on_device() const { return timeline_device.type() != c10::kCPU; }
+
+  // Takes the timeline's origin now (host clock, or an event on the current stream).
+  void set_origin_locked() {
+    origin_set = true;
+    if (!on_device()) {
+      origin_t = Clock::now();
+      return;
+    }
+    record_on_current_stream(device_timeline->origin, timeline_device);
+    device_timeline->origin_recorded = true;
+  }
+
+  // The launch of bucket `b` with `bytes` on the wire, into this step's timeline.
+  void record_launch_locked(int64_t b, int64_t bytes) {
+    if (!origin_set) set_origin_locked();
+    if (!on_device()) {
+      BucketTiming t;
+      t.bucket = b;
+      t.bytes = bytes;
+      // A launch by finalize() counts at the end of backward, its start.
+      t.ready_s = step_open ? seconds_since(origin_t) : last.timeline_backward_s;
+      timing.push_back(t);
+      return;
+    }
+    device_timeline->launches.push_back(device_timeline->new_event());
+    record_on_current_stream(*device_timeline->launches.back(), timeline_device);
+    device_timeline->bytes.push_back(bytes);
+    device_timeline->works.emplace_back();
+  }
 
   void launch_ready_locked() {
     while (next_launch < static_cast<int64_t>(buckets.size()) &&
@@ -70,11 +168,13 @@ struct GradReducer::Impl {
     for (int64_t s : bucket.slots) {
       if (slots[s].last_micro < 0) bucket.flat.narrow(0, slots[s].offset, slots[s].numel).zero_();
     }
+    const torch::Tensor& sent = bucket.wire.defined() ? bucket.wire : bucket.flat;
+    if (timeline_on) record_launch_locked(b, sent.numel() * static_cast<int64_t>(sent.element_size()));
     if (comm.world_size() == 1) return;  // one rank: its gradient is the average; nothing to send
     torch::NoGradGuard no_grad;
     if (bucket.wire.defined()) bucket.wire.copy_(bucket.flat);  // rounds to comm_dtype
-    const torch::Tensor& sent = bucket.wire.defined() ? bucket.wire : bucket.flat;
     bucket.work = comm.all_reduce_async(sent, comm::ReduceOp::kSum);
+    if (timeline_on && on_device()) device_timeline->works.back() = bucket.work;
     last.collectives += 1;
     last.all_reduce_bytes += sent.numel() * static_cast<int64_t>(sent.element_size());
   }
@@ -86,6 +186,8 @@ struct GradReducer::Impl {
     FROST_CHECK(slot.last_micro != micro, "parameter '", slot.name,
                 "' received a second gradient in one micro-batch: call GradReducer::prepare_step() "
                 "before each step and next_micro_batch() between the backward passes of a step");
+    // The first gradient of the last micro-batch is the timeline's default origin.
+    if (timeline_on && !origin_set && micro + 1 == micro_batches) set_origin_locked();
     Bucket& bucket = buckets[slot.bucket];
     FROST_ASSERT(slot.bucket >= next_launch, "bucket ", slot.bucket, " already launched");
     torch::NoGradGuard no_grad;
@@ -216,6 +318,12 @@ void GradReducer::prepare_step(int64_t micro_batches) {
   impl_->micro = 0;
   impl_->next_launch = 0;
   impl_->last = ReduceStats{};
+  impl_->origin_set = false;
+  impl_->timing.clear();
+  // A fresh event set per step: the last step's may still wait in a report to be resolved.
+  impl_->device_timeline = impl_->timeline_on && impl_->on_device()
+                               ? std::make_shared<DeviceTimeline>(impl_->timeline_device)
+                               : nullptr;
   impl_->step_open = true;
 }
 
@@ -238,6 +346,15 @@ void GradReducer::finalize() {
                  impl_->micro, " of ", impl_->micro_batches,
                  " (call next_micro_batch() between backward passes)");
     impl_->step_open = false;
+    if (impl_->timeline_on) {  // the end of backward (Note [Bucket timeline])
+      if (!impl_->origin_set) impl_->set_origin_locked();
+      if (impl_->on_device()) {
+        record_on_current_stream(impl_->device_timeline->end, impl_->timeline_device);
+        impl_->device_timeline->end_recorded = true;
+      } else {
+        impl_->last.timeline_backward_s = seconds_since(impl_->origin_t);
+      }
+    }
     // Buckets with slots that got no gradient carry zeros there (Note [Bucket order]).
     while (impl_->next_launch < static_cast<int64_t>(impl_->buckets.size())) {
       impl_->launch_locked(impl_->next_launch);
@@ -255,6 +372,19 @@ void GradReducer::finalize() {
   impl_->last.wait_s = seconds_since(tw);
   for (auto& b : impl_->buckets) {
     if (b.work) impl_->last.all_reduce_s += b.work->duration_s();
+  }
+  if (impl_->timeline_on) {
+    if (impl_->on_device()) {
+      record_on_current_stream(impl_->device_timeline->reduced, impl_->timeline_device);
+      impl_->device_timeline->reduced_recorded = true;
+      impl_->last.device_timeline = std::move(impl_->device_timeline);  // resolve_timeline()
+    } else {
+      for (auto& t : impl_->timing) {
+        const auto& work = impl_->buckets[t.bucket].work;
+        if (work) t.allreduce_s = work->duration_s();
+      }
+      impl_->last.buckets = impl_->timing;
+    }
   }
   for (auto& s : impl_->slots)
     s.param.mutable_grad() = s.grad_alias;  // Note [Gradients in bucket memory]
@@ -290,5 +420,21 @@ int64_t GradReducer::total_numel() const {
 }
 
 ReduceStats GradReducer::last_step() const { return impl_->last; }
+
+void GradReducer::set_timeline(bool on) {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  FROST_ASSERT(!impl_->step_open, "set_timeline() while a step is open");
+  impl_->timeline_on = on;
+  impl_->timeline_device =
+      impl_->buckets.empty() ? c10::Device(c10::kCPU) : impl_->buckets.front().flat.device();
+}
+
+bool GradReducer::timeline() const { return impl_->timeline_on; }
+
+void GradReducer::mark_backward_start() {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  if (!impl_->timeline_on || !impl_->step_open) return;
+  impl_->set_origin_locked();
+}
 
 }  // namespace frost::distributed

@@ -38,6 +38,22 @@
 // micro-batch mean times its share of the rank's samples); then the result is the gradient of
 // the global per-sample mean, as without accumulation.
 //
+// Note [Bucket timeline]
+// With set_timeline(true) the reducer records, per step, when each bucket was launched and how
+// long its all-reduce took, so that a step's communication schedule can be replayed offline
+// (bench/scaling_model.py). The origin of the times is the start of the last micro-batch's
+// backward as the reducer sees it: mark_backward_start() when the caller calls it, else the
+// first gradient hook of that micro-batch (the loss's own backward before it, typically the
+// head's last layer, is then not counted; the train record's backward_ms still is). The end of
+// backward is the start of finalize(). On the CPU these are host clocks (std::chrono::
+// steady_clock), exact there because nothing runs ahead. On a CUDA device the host runs ahead,
+// so the reducer records timing events (c10::Event, device-generic: no CUDA header here) on the
+// current stream: at the origin, at each launch (on the stream of the hook that completed the
+// bucket, the compute stream) and at finalize()'s start; resolve_timeline() turns them into
+// seconds later, when the host has waited for the device anyway. The all-reduce durations come
+// from the backend (Work::duration_s: host clocks on MPI, events around the collective on
+// NCCL). Off (the default), the hooks test one flag and record nothing.
+//
 // Thread contract: construct, prepare_step, finalize and the accessors on the training thread;
 // the hooks may run on any autograd thread (they lock).
 #pragma once
@@ -45,6 +61,7 @@
 #include <c10/core/ScalarType.h>
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,6 +79,23 @@ namespace frost::distributed {
 /// Default bucket cap: 25 MiB, as PyTorch DistributedDataParallel's bucket_cap_mb default.
 inline constexpr int64_t kDefaultBucketCapBytes = 25LL * 1024 * 1024;
 
+/// One bucket of a step's timeline (GradReducer::set_timeline; Note [Bucket timeline]).
+struct BucketTiming {
+  int64_t bucket = 0;  ///< bucket index = launch position (Note [Bucket order])
+  /// Payload bytes of the bucket's all-reduce (comm_dtype's element size). On one rank nothing
+  /// is sent, and this is what would be.
+  int64_t bytes = 0;
+  /// Seconds from the timeline's origin to the bucket's launch: every gradient of the bucket is
+  /// in and every earlier bucket has been launched. Buckets launched by finalize() (a parameter
+  /// without a gradient) have the time of finalize()'s start, i.e. the end of backward.
+  double ready_s = 0.0;
+  /// Seconds the all-reduce took (Work::duration_s); NaN when unknown: on one rank (no
+  /// all-reduce), or on a device where the collective had not completed when it was resolved.
+  double allreduce_s = std::numeric_limits<double>::quiet_NaN();
+};
+
+class DeviceTimeline;  // a device step's timeline events, unresolved (grad_reducer.cpp)
+
 /// What one step's reduction did on this rank.
 struct ReduceStats {
   int64_t all_reduce_bytes = 0;  ///< payload bytes all-reduced by this rank
@@ -75,7 +109,25 @@ struct ReduceStats {
   /// spent queueing the waits; per-bucket GPU times need CUDA events read after the step.
   double all_reduce_s = 0.0;
   double finalize_s = 0.0;  ///< seconds in finalize() overall
+
+  /// The bucket timeline (Note [Bucket timeline]), only when GradReducer::set_timeline(true):
+  /// one entry per bucket, in launch order. On the CPU finalize() fills it; on a device it stays
+  /// empty until resolve_timeline(), and `device_timeline` holds the events until then.
+  std::vector<BucketTiming> buckets;
+  /// Seconds from the timeline's origin to the end of backward (the start of finalize());
+  /// NaN without a timeline (or before resolve_timeline() on a device).
+  double timeline_backward_s = std::numeric_limits<double>::quiet_NaN();
+  /// Device only: the step's recorded events, until resolve_timeline() reads them.
+  std::shared_ptr<DeviceTimeline> device_timeline;
 };
+
+/// Fills stats.buckets and stats.timeline_backward_s from stats.device_timeline (the CUDA events
+/// recorded on the compute stream during the step) and releases it. Blocks the host until the
+/// step's events have been reached: call it where the host waits for the device anyway (the
+/// Trainer: when it reads the pending steps' losses, Note [One synchronisation per logged step]
+/// in frost/train/step.h), never in the step path. Does nothing when there is no device timeline
+/// (a CPU step: already filled; or no timeline). Training thread.
+void resolve_timeline(ReduceStats& stats);
 
 class GradReducer {
  public:
@@ -126,6 +178,15 @@ class GradReducer {
   int64_t total_numel() const;
   /// Statistics of the last finalized step.
   ReduceStats last_step() const;
+
+  /// Records the bucket timeline of every following step into ReduceStats (Note [Bucket
+  /// timeline]); off by default. Call between steps (not while one is open).
+  void set_timeline(bool on);
+  bool timeline() const;
+  /// Marks the start of the last micro-batch's backward as the timeline's origin (host clock on
+  /// the CPU, an event on the current stream on a device). Optional: without it the first
+  /// gradient hook of that micro-batch is the origin. Does nothing without a timeline.
+  void mark_backward_start();
 
  private:
   struct Impl;

@@ -258,6 +258,9 @@ void describe(OptionTable& t, Config& c) {
   t.add("log.overwrite", &c.log.overwrite,
         "allow starting in a run directory that already holds a finished run (its outputs are "
         "replaced)");
+  t.add("log.bucket_timeline", &c.log.bucket_timeline,
+        "write a 'buckets' record per step to metrics.jsonl: each gradient bucket's bytes, "
+        "launch time in backward and all-reduce time (rank 0)");
 }
 
 std::string suggestion(const std::string& key) {

@@ -140,6 +140,9 @@ struct LogConfig {
   std::string level = "info";        ///< trace | debug | info | warn | error
   int64_t every = 50;                ///< progress line every this many steps (rank 0)
   bool overwrite = false;            ///< allow a run directory that holds a finished run
+  /// Write a "buckets" record per step (metrics.h): the gradient buckets' timeline (Note
+  /// [Bucket timeline] in frost/distributed/grad_reducer.h). Off: nothing is recorded.
+  bool bucket_timeline = false;
 };
 
 struct CheckpointConfig {

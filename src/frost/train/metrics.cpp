@@ -91,6 +91,29 @@ void MetricsLog::epoch(const char* strategy, const EpochSummary& sum, int64_t st
   }
 }
 
+void MetricsLog::buckets(int64_t step, distributed::ReduceStats stats) {
+  if (!out_.is_open()) return;
+  distributed::resolve_timeline(stats);
+  if (std::isnan(stats.timeline_backward_s)) return;  // no timeline recorded
+  nlohmann::json bytes = nlohmann::json::array(), ready = nlohmann::json::array(),
+                 allreduce = nlohmann::json::array();
+  for (const auto& b : stats.buckets) {
+    bytes.push_back(b.bytes);
+    ready.push_back(b.ready_s * 1e3);
+    if (std::isnan(b.allreduce_s)) {
+      allreduce.push_back(nullptr);
+    } else {
+      allreduce.push_back(b.allreduce_s * 1e3);
+    }
+  }
+  write(out_, {{"kind", "buckets"},
+               {"step", step},
+               {"backward_ms", stats.timeline_backward_s * 1e3},
+               {"bytes", bytes},
+               {"ready_ms", ready},
+               {"allreduce_ms", allreduce}});
+}
+
 void MetricsLog::feature_cache(const char* mode, int64_t rows, int64_t dim, double extraction_s) {
   write(out_, {{"kind", "feature_cache"},
                {"mode", mode},

@@ -9,6 +9,10 @@
 //                                              comm_wait_ms, allreduce_ms, optimizer_ms
 //                  a skipped step              strategy, epoch, step, skipped (true), loss
 //                                              (null), lr, samples (0), comm_bytes (0)
+//   buckets        every taken step, right     step, backward_ms; arrays over the gradient
+//                  after its train record,     buckets in launch order: bytes, ready_ms,
+//                  with log.bucket_timeline    allreduce_ms (null where unknown) (Note
+//                                              [Bucket timeline] in grad_reducer.h)
 //   epoch          after every epoch           strategy, epoch, step, steps, train_loss, wall_s,
 //                                              samples_per_s
 //   eval           after every epoch with      strategy, epoch, step, eval_accuracy, eval_loss,
@@ -75,6 +79,10 @@ class MetricsLog {
   void step(const StepReport& report);
   /// kind epoch, then kind eval when summary.eval.samples > 0. `step`: the global step.
   void epoch(const char* strategy, const EpochSummary& summary, int64_t step);
+  /// kind buckets: the bucket timeline of global step `step` (ReduceStats::buckets; a device
+  /// timeline is resolved here first: resolve_timeline, which waits for the step's events, so
+  /// call it after the step's loss was read). Nothing when `stats` has no timeline.
+  void buckets(int64_t step, distributed::ReduceStats stats);
   /// kind feature_cache (mode "memory" or "disk").
   void feature_cache(const char* mode, int64_t rows, int64_t dim, double extraction_s);
 

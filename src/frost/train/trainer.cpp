@@ -274,6 +274,7 @@ void Trainer::Impl::set_up() {
   reducer = std::make_unique<distributed::GradReducer>(
       *model, *device_comm, static_cast<int64_t>(cfg.dist.bucket_cap_mib * 1024 * 1024),
       cfg.dist.comm_dtype == CommDtype::kBf16 ? torch::kBFloat16 : c10::ScalarType::Undefined);
+  reducer->set_timeline(cfg.log.bucket_timeline);  // Note [Bucket timeline]
   optimizer = make_optimizer(cfg.optim, trainable);
   if (cfg.train.precision == Precision::kFp16) {
     FROST_CHECK(device.device.is_cuda(), "train.precision = fp16 needs a CUDA device, but the "
@@ -383,6 +384,7 @@ std::vector<EpochSummary> Trainer::Impl::run() {
         meter.add(r.stats);
         if (rank0) {
           metrics.step(r);
+          if (cfg.log.bucket_timeline) metrics.buckets(r.step, r.stats.reduce);
           log_step(r, cfg.log.every);
         }
       });
