@@ -1,6 +1,27 @@
 // The model a run's config describes (model.*): the backbone model.backbone names, checked
 // against the training data's inputs, with a linear head, then the pretrained backbone weights
 // (model.weights) and an earlier run's model (model.init).
+//
+// Note [channels_last]
+// A 4-D tensor [N, C, H, W] is stored either contiguous (NCHW: W fastest) or channels_last (NHWC:
+// C fastest), with the same shape and values. cuDNN's convolutions on tensor cores work in NHWC;
+// given NCHW they transpose before and after. PyTorch's tutorial "(beta) Channels Last Memory
+// Format in PyTorch" (pytorch.org/tutorials/intermediate/memory_format_tutorial.html) therefore
+// recommends converting both the model (model.to(memory_format=torch.channels_last)) and its
+// input images for convolutional networks on GPUs, and operators keep the layout of their
+// inputs. With model.channels_last on (channels_last_enabled in config.h), use_channels_last
+// converts every 4-D parameter and buffer of a ResNet (the convolution weights) after the
+// replicas have been made equal, and the ResNet backbone converts its input images when its stem
+// weight is channels_last (models.cpp), so training, evaluation and feature extraction all run
+// NHWC. Only the layout changes: values, shapes and names are the same, and model.pt,
+// checkpoints and model.safetensors store contiguous tensors (save_state_dict, save_checkpoint),
+// so a file does not depend on the setting. Gradients arrive in the reducer's flat buckets in
+// NCHW order (a copy per convolution weight in the gradient hook) and the optimizer updates the
+// NHWC weights from them.
+// auto: on for CUDA. On the CPU (oneDNN convolutions), measured here with frost-train, 1 rank,
+// full strategy, SGD, steps 3..N of a short run (median step_ms of metrics.jsonl):
+//   <measurements>
+// so auto is off on the CPU (kChannelsLastOnCpu in config.cpp).
 #pragma once
 
 #include <cstdint>
@@ -25,5 +46,10 @@ models::BackboneSpec backbone_spec(const Config& cfg, const data::DatasetInfo& i
 /// logs what was loaded. Throws frost::Error naming the key and the file.
 models::Classifier build_model(const Config& cfg, const data::DatasetInfo& info,
                                int64_t num_classes, int rank);
+
+/// Converts every 4-D parameter and buffer of `model` to the channels_last layout in place
+/// (Note [channels_last]): the same tensors (set_data), so call it before the gradient reducer
+/// and the optimizer are built. Other tensors are left as they are.
+void use_channels_last(torch::nn::Module& model);
 
 }  // namespace frost::train
