@@ -1108,18 +1108,24 @@ TEST(GpuMetrics, StepBreakdownFromCudaEventsAndPeakMemoryAnyWorld) {
 // model.channels_last = on (Note [channels_last] in model_setup.h) changes the layout, not the
 // training: the convolution weights are NHWC, the loss of every step follows the contiguous run's
 // within float rounding (the convolutions sum in another order), and model.pt holds contiguous
-// tensors either way.
+// tensors either way. The set-up keeps the runs from amplifying that rounding: with 4 rows per
+// step, layer4's BatchNorm normalises 4 values per channel (1 x 1 feature maps of 8 x 8 images),
+// and two runs that differ by 1e-6 at step 2 differ by 1e-3 at step 4 and 0.1 at step 7 (on the
+// CPU, as measured); with 8 rows and lr 0.01 they stay within 3e-6 over the 8 steps and the two
+// evaluations, 30x inside the tolerance.
 void expect_channels_last_follows_contiguous(const Target& target) {
   auto& c = world();
   const std::string dir = job_dir("channels-last" + target.suffix());
-  const std::string data = write_images(dir + "/train.h5", 16 * c.world_size(), 8, 3);
+  const std::string data = write_images(dir + "/train.h5", 32 * c.world_size(), 8, 3);
   auto cfg = small_config(data, dir + "/off");
   target.configure(cfg);
   cfg.model.backbone = train::BackboneKind::kResNet18;
   cfg.model.width = 4;
   cfg.model.small_input = true;
   cfg.data.test = data;
+  cfg.data.batch_size = 8;
   cfg.train.epochs = 2;
+  cfg.optim.lr = 0.01;
   cfg.log.every = 1;
   cfg.model.channels_last = train::ChannelsLast::kOff;
   train::Trainer contiguous(cfg, c);
@@ -1128,20 +1134,22 @@ void expect_channels_last_follows_contiguous(const Target& target) {
   cfg.model.channels_last = train::ChannelsLast::kOn;
   cfg.log.dir = dir + "/on";
   train::Trainer nhwc(cfg, c);
-  int64_t convs = 0;
+  // Every convolution weight is NHWC; those with a k x k kernel (k > 1) and C_in > 1 are no
+  // longer NCHW (for a 1 x 1 kernel, or one input channel, the two layouts are the same memory).
+  int64_t restrided = 0;
   for (const auto& p : nhwc.model()->named_parameters()) {
     if (p.value().dim() != 4) continue;
-    ++convs;
     EXPECT_TRUE(p.value().is_contiguous(torch::MemoryFormat::ChannelsLast)) << p.key();
-    EXPECT_EQ(p.value().suggest_memory_format(), torch::MemoryFormat::ChannelsLast)
-        << p.key() << " is still NCHW";
+    if (!p.value().is_contiguous()) ++restrided;
   }
-  EXPECT_GT(convs, 0);
+  EXPECT_GT(restrided, 10) << "the 3 x 3 convolutions are still NCHW";
   const auto e_on = nhwc.run();
   ASSERT_EQ(e_on.size(), e_off.size());
   for (size_t e = 0; e < e_on.size(); ++e) {
     EXPECT_NEAR(e_on[e].train_loss, e_off[e].train_loss, 1e-4) << "epoch " << e + 1;
-    EXPECT_NEAR(e_on[e].eval.loss, e_off[e].eval.loss, 1e-4) << "epoch " << e + 1;
+    EXPECT_NEAR(e_on[e].eval.loss, e_off[e].eval.loss, 1e-4 * std::max(1.0, e_off[e].eval.loss))
+        << "epoch " << e + 1;
+    EXPECT_EQ(e_on[e].eval.correct, e_off[e].eval.correct) << "epoch " << e + 1;
   }
   EXPECT_LT(max_abs_diff(params_of(nhwc), params_of(contiguous)), 1e-4);
   EXPECT_TRUE(same_on_all_ranks(digest(*nhwc.model())));

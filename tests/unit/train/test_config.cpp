@@ -249,7 +249,7 @@ TEST(Config, ChannelsLastResolvesPerDeviceAndBackbone) {
     m.backbone = b;
     m.channels_last = ChannelsLast::kAuto;
     EXPECT_TRUE(channels_last_enabled(m, /*cuda=*/true)) << to_string(b);
-    EXPECT_FALSE(channels_last_enabled(m, /*cuda=*/false)) << to_string(b) << ": measured slower";
+    EXPECT_FALSE(channels_last_enabled(m, /*cuda=*/false)) << to_string(b) << ": not faster on the CPU";
     m.channels_last = ChannelsLast::kOn;
     EXPECT_TRUE(channels_last_enabled(m, true));
     EXPECT_TRUE(channels_last_enabled(m, false));
