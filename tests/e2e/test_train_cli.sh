@@ -69,11 +69,20 @@ train = [r for r in rows if r["kind"] == "train"]
 ev = [r for r in rows if r["kind"] == "eval"]
 assert len(train) == 2 * 6, len(train)            # 96 samples / (2 ranks x 8) = 6 steps x 2 epochs
 for r in train:
-    for k in ("strategy", "epoch", "step", "loss", "lr", "samples_per_s", "comm_bytes"):
+    for k in ("strategy", "epoch", "step", "loss", "lr", "samples_per_s", "comm_bytes",
+              "step_ms", "data_wait_ms", "h2d_ms", "forward_ms", "backward_ms", "comm_wait_ms",
+              "allreduce_ms", "optimizer_ms", "timing"):
         assert k in r, (k, r)
+    # the CPU: host clocks, no copy to a device
+    assert r["timing"] == "host" and r["h2d_ms"] == 0, r
+    assert list(r) == sorted(r), ("keys not in alphabetical order", list(r))
     # full strategy, MLP 8-16-16 + head 16x3: every trainable float32 parameter is all-reduced
     assert r["comm_bytes"] == 4 * (8*16+16 + 16*16+16 + 16*3+3), r["comm_bytes"]
 assert [r["step"] for r in train] == list(range(1, 13))
+epochs = [r for r in rows if r["kind"] == "epoch"]
+assert len(epochs) == 2, epochs
+for r in epochs:  # GPU only
+    assert "gpu_mem_peak_mib" not in r and "gpu_mem_reserved_peak_mib" not in r, r
 assert len(ev) == 2 and all(r["eval_samples"] == 30 for r in ev), ev
 for r in ev:
     for k in ("epoch", "eval_accuracy", "eval_loss", "eval_samples"):

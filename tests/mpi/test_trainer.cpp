@@ -15,6 +15,7 @@
 #include "frost/core/error.h"
 #include "frost/data/sampler.h"
 #include "frost/distributed/grad_reducer.h"
+#include "frost/models/pickle_file.h"
 #include "frost/models/weights.h"
 #include "frost/train/step.h"
 #include "frost/train/strategy.h"
@@ -1097,6 +1098,146 @@ TEST(Precision, Fp16WithoutCudaIsRefusedAnyWorld) {
               std::string::npos)
         << e.what();
   }
+}
+
+}  // namespace
+}  // namespace frost::testing
+
+namespace frost::testing {
+namespace {
+
+// metrics.jsonl's step breakdown (Note [Step timing on a GPU] in device_stats.h): on the CPU the
+// times are host clocks ("timing": "host", h2d_ms 0) and the epoch has no GPU memory keys; on a
+// GPU they come from timing events ("cuda_events"), every batch's copy to the device has a time,
+// and the epoch reports the allocator's peaks. A ResNet with 2 micro-batches per step and windows
+// of 2 steps between reads (log.every), so the GPU read resolves several steps at once.
+void expect_step_breakdown(const Target& target) {
+  auto& c = world();
+  const std::string dir = job_dir("step-breakdown" + target.suffix());
+  const std::string data = write_images(dir + "/train.h5", 16 * c.world_size(), 8, 3);
+  auto cfg = small_config(data, dir + "/run");
+  target.configure(cfg);
+  cfg.model.backbone = train::BackboneKind::kResNet18;
+  cfg.model.width = 4;
+  cfg.model.small_input = true;
+  cfg.data.batch_size = 2;
+  cfg.train.grad_accum_steps = 2;
+  cfg.train.epochs = 2;
+  cfg.log.every = 2;
+  train::Trainer trainer(cfg, c);
+  expect_on(target, trainer);
+  trainer.run();
+  if (c.rank() != 0) return;  // rank 0 writes metrics.jsonl
+  const std::string metrics = dir + "/run/metrics.jsonl";
+  const auto steps = metrics_rows(metrics, "train");
+  ASSERT_EQ(static_cast<int64_t>(steps.size()), trainer.global_step());
+  for (const auto& r : steps) {
+    EXPECT_EQ(r.value("timing", ""), target.cuda() ? "cuda_events" : "host") << r.dump();
+    for (const char* key : {"step_ms", "data_wait_ms", "h2d_ms", "forward_ms", "backward_ms",
+                            "comm_wait_ms", "allreduce_ms", "optimizer_ms"}) {
+      ASSERT_TRUE(r.contains(key) && r[key].is_number()) << key << " in " << r.dump();
+      EXPECT_GE(r[key].get<double>(), 0.0) << key << " in " << r.dump();
+    }
+    EXPECT_GT(r["forward_ms"].get<double>(), 0.0) << r.dump();
+    EXPECT_GT(r["backward_ms"].get<double>(), 0.0) << r.dump();
+    EXPECT_GT(r["optimizer_ms"].get<double>(), 0.0) << r.dump();
+    if (target.cuda()) {
+      EXPECT_GT(r["h2d_ms"].get<double>(), 0.0) << "no copy time on the GPU: " << r.dump();
+    } else {
+      EXPECT_EQ(r["h2d_ms"].get<double>(), 0.0) << "a copy time on the CPU: " << r.dump();
+    }
+  }
+  const auto epochs = metrics_rows(metrics, "epoch");
+  ASSERT_EQ(epochs.size(), 2u);
+  for (const auto& e : epochs) {
+    if (target.cuda()) {
+      ASSERT_TRUE(e.contains("gpu_mem_peak_mib") && e.contains("gpu_mem_reserved_peak_mib"))
+          << e.dump();
+      EXPECT_GT(e["gpu_mem_peak_mib"].get<double>(), 0.0) << e.dump();
+      EXPECT_GE(e["gpu_mem_reserved_peak_mib"].get<double>(), e["gpu_mem_peak_mib"].get<double>())
+          << e.dump();
+    } else {
+      EXPECT_FALSE(e.contains("gpu_mem_peak_mib")) << e.dump();
+      EXPECT_FALSE(e.contains("gpu_mem_reserved_peak_mib")) << e.dump();
+    }
+  }
+}
+
+TEST(Metrics, StepBreakdownIsHostTimedOnTheCpuAnyWorld) { expect_step_breakdown(cpu_target()); }
+TEST(GpuMetrics, StepBreakdownFromCudaEventsAndPeakMemoryAnyWorld) {
+  FROST_GPU_TARGET_OR_SKIP(target);
+  expect_step_breakdown(target);
+}
+
+// model.channels_last = on (Note [channels_last] in model_setup.h) changes the layout, not the
+// training: the convolution weights are NHWC, the loss of every step follows the contiguous run's
+// within float rounding (the convolutions sum in another order), and model.pt holds contiguous
+// tensors either way. The set-up keeps the runs from amplifying that rounding: with 4 rows per
+// step, layer4's BatchNorm normalises 4 values per channel (1 x 1 feature maps of 8 x 8 images),
+// and two runs that differ by 1e-6 at step 2 differ by 1e-3 at step 4 and 0.1 at step 7 (on the
+// CPU, as measured); with 8 rows and lr 0.01 they stay within 3e-6 over the 8 steps and the two
+// evaluations, 30x inside the tolerance.
+void expect_channels_last_follows_contiguous(const Target& target) {
+  auto& c = world();
+  const std::string dir = job_dir("channels-last" + target.suffix());
+  const std::string data = write_images(dir + "/train.h5", 32 * c.world_size(), 8, 3);
+  auto cfg = small_config(data, dir + "/off");
+  target.configure(cfg);
+  cfg.model.backbone = train::BackboneKind::kResNet18;
+  cfg.model.width = 4;
+  cfg.model.small_input = true;
+  cfg.data.test = data;
+  cfg.data.batch_size = 8;
+  cfg.train.epochs = 2;
+  cfg.optim.lr = 0.01;
+  cfg.log.every = 1;
+  cfg.model.channels_last = train::ChannelsLast::kOff;
+  train::Trainer contiguous(cfg, c);
+  expect_on(target, contiguous);
+  const auto e_off = contiguous.run();
+  cfg.model.channels_last = train::ChannelsLast::kOn;
+  cfg.log.dir = dir + "/on";
+  train::Trainer nhwc(cfg, c);
+  // Every convolution weight is NHWC; those with a k x k kernel (k > 1) and C_in > 1 are no
+  // longer NCHW (for a 1 x 1 kernel, or one input channel, the two layouts are the same memory).
+  int64_t restrided = 0;
+  for (const auto& p : nhwc.model()->named_parameters()) {
+    if (p.value().dim() != 4) continue;
+    EXPECT_TRUE(p.value().is_contiguous(torch::MemoryFormat::ChannelsLast)) << p.key();
+    if (!p.value().is_contiguous()) ++restrided;
+  }
+  EXPECT_GT(restrided, 10) << "the 3 x 3 convolutions are still NCHW";
+  const auto e_on = nhwc.run();
+  ASSERT_EQ(e_on.size(), e_off.size());
+  for (size_t e = 0; e < e_on.size(); ++e) {
+    EXPECT_NEAR(e_on[e].train_loss, e_off[e].train_loss, 1e-4) << "epoch " << e + 1;
+    EXPECT_NEAR(e_on[e].eval.loss, e_off[e].eval.loss, 1e-4 * std::max(1.0, e_off[e].eval.loss))
+        << "epoch " << e + 1;
+    EXPECT_EQ(e_on[e].eval.correct, e_off[e].eval.correct) << "epoch " << e + 1;
+  }
+  EXPECT_LT(max_abs_diff(params_of(nhwc), params_of(contiguous)), 1e-4);
+  EXPECT_TRUE(same_on_all_ranks(digest(*nhwc.model())));
+  if (c.rank() != 0) return;
+  const auto off = metrics_rows(dir + "/off/metrics.jsonl", "train");
+  const auto on = metrics_rows(dir + "/on/metrics.jsonl", "train");
+  ASSERT_EQ(on.size(), off.size());
+  ASSERT_FALSE(on.empty());
+  for (size_t i = 0; i < on.size(); ++i) {
+    EXPECT_NEAR(on[i]["loss"].get<double>(), off[i]["loss"].get<double>(), 1e-4) << "step " << i + 1;
+  }
+  const auto saved = models::load_pickle_file(dir + "/on/model.pt").toGenericDict();
+  for (const auto& item : saved) {
+    EXPECT_TRUE(item.value().toTensor().is_contiguous())
+        << item.key().toStringRef() << " saved in the channels_last layout";
+  }
+}
+
+TEST(ChannelsLast, FollowsContiguousTrainingAndSavesContiguousAnyWorld) {
+  expect_channels_last_follows_contiguous(cpu_target());
+}
+TEST(GpuChannelsLast, FollowsContiguousTrainingAndSavesContiguousAnyWorld) {
+  FROST_GPU_TARGET_OR_SKIP(target);
+  expect_channels_last_follows_contiguous(target);
 }
 
 }  // namespace

@@ -175,6 +175,10 @@ class ResNetImpl : public BackboneImpl {
     FROST_CHECK(x.dim() == 4 && x.size(1) == in_channels_, "ResNet backbone: expected input [B, ",
                 in_channels_, ", H, W], got ", x.sizes(),
                 "; set model.in_channels to the number of image channels");
+    // A model in the channels_last layout (model.channels_last) takes its images in it too, as
+    // PyTorch's channels_last tutorial converts both; every convolution then stays in NHWC.
+    if (conv1_->weight.suggest_memory_format() == torch::MemoryFormat::ChannelsLast)
+      x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     x = bn1_->forward(conv1_->forward(x)).relu_();  // Note [In-place ReLU]
     if (!small_input_) x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);
     for (auto& layer : layers_) x = layer->forward(x);

@@ -242,9 +242,10 @@ std::string torch_error_message(const std::exception& e) {
 // ---------------------------------------------------------------------------- model.pt
 void save_state_dict(const torch::nn::Module& module, const std::string& path) {
   c10::Dict<std::string, torch::Tensor> dict;
-  // On the CPU whatever the model's device: a model.pt loads on any machine.
+  // On the CPU whatever the model's device: a model.pt loads on any machine. Contiguous, so that
+  // the file does not depend on the layout the model trained in (model.channels_last).
   for (const auto& [name, tensor] : state_dict_items(module)) {
-    dict.insert(name, tensor.detach().to(torch::kCPU));
+    dict.insert(name, tensor.detach().to(torch::kCPU).contiguous());
   }
   const std::vector<char> bytes = save_pickle_bytes(c10::IValue(dict));  // Note [Plain pickles]
   fs::write_file_atomic(path, bytes.data(), bytes.size());

@@ -54,7 +54,8 @@ void save_checkpoint(const Config& cfg, int rank, int world_size, models::Classi
   c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
   c10::Dict<std::string, torch::Tensor> state;
   for (const auto& [name, tensor] : models::state_dict_items(model))
-    state.insert(name, tensor.detach().to(torch::kCPU));  // loads on any machine
+    // loads on any machine, whatever the layout (Note [channels_last] in model_setup.h)
+    state.insert(name, tensor.detach().to(torch::kCPU).contiguous());
   d.insert("model", state);
   torch::serialize::OutputArchive archive;
   optimizer.save(archive);

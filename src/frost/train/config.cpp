@@ -23,6 +23,10 @@ namespace frost::train {
 
 namespace {
 
+// model.channels_last = auto on the CPU: off, as channels_last was not faster for ResNet
+// training there (measurements in Note [channels_last] in model_setup.h).
+constexpr bool kChannelsLastOnCpu = false;
+
 std::string format_value(const std::string& v) { return v; }
 std::string format_value(bool v) { return v ? "true" : "false"; }
 // The shortest decimal form that reads back to exactly `v` (0.0005, not 0.00050000000000000001).
@@ -58,6 +62,8 @@ FROST_CHOICES(Pooling, {Pooling::kCls, "cls"}, {Pooling::kMean, "mean"});
 FROST_CHOICES(ExportFormat, {ExportFormat::kAuto, "auto"}, {ExportFormat::kNone, "none"},
               {ExportFormat::kTorchvision, "torchvision"},
               {ExportFormat::kHuggingFaceBert, "huggingface-bert"});
+FROST_CHOICES(ChannelsLast, {ChannelsLast::kAuto, "auto"}, {ChannelsLast::kOn, "on"},
+              {ChannelsLast::kOff, "off"});
 FROST_CHOICES(StrategyKind, {StrategyKind::kFull, "full"}, {StrategyKind::kHead, "head"});
 FROST_CHOICES(NonfiniteLoss, {NonfiniteLoss::kStop, "stop"}, {NonfiniteLoss::kSkip, "skip"});
 FROST_CHOICES(FeatureCacheMode, {FeatureCacheMode::kOff, "off"},
@@ -164,6 +170,10 @@ void describe(OptionTable& t, Config& c) {
       "also export model.safetensors + model.json under the source framework's names: auto "
       "(resnet -> torchvision, bert -> huggingface-bert, else none) | none | torchvision | "
       "huggingface-bert");
+  t.add_choice("model.channels_last", &c.model.channels_last,
+               "ResNet: parameters and input images in the channels_last (NHWC) memory layout, "
+               "which cuDNN's tensor-core convolutions prefer: auto (on for CUDA devices, off on "
+               "the CPU, where it was not faster) | on | off; on with another backbone is an error");
   // [data]
   t.add("data.train", &c.data.train, "training HDF5 file(s): path, glob or comma-separated list");
   t.add("data.test", &c.data.test, "evaluation HDF5 file(s); empty = no evaluation");
@@ -387,6 +397,7 @@ void store_config_file(const std::string& path, const po::options_description& d
 const char* to_string(BackboneKind v) { return choice_text(v); }
 const char* to_string(Pooling v) { return choice_text(v); }
 const char* to_string(ExportFormat v) { return choice_text(v); }
+const char* to_string(ChannelsLast v) { return choice_text(v); }
 const char* to_string(StrategyKind v) { return choice_text(v); }
 const char* to_string(NonfiniteLoss v) { return choice_text(v); }
 const char* to_string(FeatureCacheMode v) { return choice_text(v); }
@@ -399,6 +410,16 @@ const char* to_string(CommDtype v) { return choice_text(v); }
 bool is_resnet(BackboneKind v) {
   return v == BackboneKind::kResNet18 || v == BackboneKind::kResNet34 ||
          v == BackboneKind::kResNet50;
+}
+
+bool channels_last_enabled(const ModelConfig& model, bool cuda) {
+  if (!is_resnet(model.backbone)) return false;
+  switch (model.channels_last) {
+    case ChannelsLast::kOn: return true;
+    case ChannelsLast::kOff: return false;
+    case ChannelsLast::kAuto: return cuda || kChannelsLastOnCpu;
+  }
+  return false;
 }
 
 int64_t edit_distance(const std::string& a, const std::string& b) {
@@ -464,6 +485,10 @@ void Config::validate() const {
   FROST_CHECK(
       model.backbone != BackboneKind::kBert || !model.weights.empty() || !model.hf_config.empty(),
       "model.backbone = bert needs model.hf_config (config.json) or model.weights next to one");
+  FROST_CHECK(model.channels_last != ChannelsLast::kOn || is_resnet(model.backbone),
+              "config key model.channels_last = on needs a ResNet backbone (resnet18 | resnet34 | "
+              "resnet50), but model.backbone = ", to_string(model.backbone),
+              ": channels_last is a layout of convolution inputs; use auto or off");
   FROST_CHECK(model.feature_dim >= 0, "config key model.feature_dim must be >= 0, got ",
               model.feature_dim);
   one_of("log.level", log.level, {"trace", "debug", "info", "warn", "error"});

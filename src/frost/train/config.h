@@ -28,6 +28,8 @@ enum class BackboneKind { kResNet18, kResNet34, kResNet50, kMlp, kBert, kTorchSc
 enum class Pooling { kCls, kMean };
 /// model.export_format: auto | none | torchvision | huggingface-bert
 enum class ExportFormat { kAuto, kNone, kTorchvision, kHuggingFaceBert };
+/// model.channels_last: auto | on | off (Note [channels_last] in train/model_setup.h)
+enum class ChannelsLast { kAuto, kOn, kOff };
 /// train.strategy: full | head
 enum class StrategyKind { kFull, kHead };
 /// train.nonfinite_loss: stop | skip
@@ -50,6 +52,7 @@ enum class CommBackend { kAuto, kNccl, kMpi };
 const char* to_string(BackboneKind v);
 const char* to_string(Pooling v);
 const char* to_string(ExportFormat v);
+const char* to_string(ChannelsLast v);
 const char* to_string(StrategyKind v);
 const char* to_string(NonfiniteLoss v);
 const char* to_string(FeatureCacheMode v);
@@ -79,6 +82,9 @@ struct ModelConfig {
   int64_t feature_dim =
       0;  ///< torchscript: width of its output (0 = the module's feature_dim attribute)
   ExportFormat export_format = ExportFormat::kAuto;  ///< names of model.safetensors
+  /// ResNet: parameters and input images in the channels_last layout (Note [channels_last] in
+  /// train/model_setup.h); on with another backbone is refused by validate().
+  ChannelsLast channels_last = ChannelsLast::kAuto;
 };
 
 struct DataConfig {
@@ -170,6 +176,11 @@ struct Config {
   /// frost::Error naming the key.
   void validate() const;
 };
+
+/// Whether model.channels_last applies to a run whose ranks compute on CUDA devices (`cuda`) or
+/// the CPU: never for a backbone other than ResNet; on / off as set; auto = on for CUDA, and on
+/// the CPU the layout measured faster there (Note [channels_last] in train/model_setup.h).
+bool channels_last_enabled(const ModelConfig& model, bool cuda);
 
 /// Result of parsing a command line.
 struct ParseResult {

@@ -18,6 +18,7 @@
 #include "frost/data/h5_dataset.h"
 #include "frost/data/sampler.h"
 #include "frost/models/models.h"
+#include "frost/train/device_stats.h"
 #include "frost/train/placement.h"
 #include "frost/train/precision.h"
 #include "frost/train/step.h"
@@ -255,7 +256,12 @@ Batch TrainBatches::next_on_host(int64_t i) {
 void TrainBatches::stage(int64_t i) {
   Batch host = next_on_host(i);
   const c10::StreamGuard on_copy_stream(staging_->copy_stream);
+  // h2d_ms (Note [Step timing on a GPU] in device_stats.h): the copy's time on the copy stream.
+  auto timer = std::make_shared<DeviceTimer>(device_);
+  timer->start(staging_->copy_stream);
   staging_->in_flight = loader_->to_device(host);  // non_blocking from pinned memory
+  timer->stop(staging_->copy_stream);
+  staging_->in_flight->copy_timer = std::move(timer);
   staging_->copied.record(staging_->copy_stream);
   staging_->index = i;
 }

@@ -122,7 +122,9 @@ class FeatureCache {
 /// is marked as used by the compute stream (record_stream), so the caching allocator does not
 /// hand its memory to the copy stream again while the step may still read it. The memory
 /// cache is already on the device: its batches are gathered there, with no copy. On the CPU
-/// next(i) returns the host batch itself.
+/// next(i) returns the host batch itself. Two timing events on the copy stream bracket each
+/// batch's copy (and, for images, its normalisation there): Batch::copy_timer, the h2d_ms of
+/// metrics.jsonl (Note [Step timing on a GPU] in device_stats.h).
 class TrainBatches {
  public:
   /// `batches`: this rank's global row indices per step (TrainSampler::epoch_batches).

@@ -67,6 +67,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -76,6 +77,8 @@ class H5Dataset;
 }  // namespace frost::data
 
 namespace frost::train {
+
+class DeviceTimer;
 
 /// One batch of B samples: on the host as next() hands it out, on the model's device after
 /// BatchLoader::to_device.
@@ -100,6 +103,10 @@ struct Batch {
   /// their own width without reading the mask back from the GPU (Note [Dynamic padding]);
   /// empty otherwise (micro_batch then reads the mask).
   std::vector<int64_t> row_widths;
+  /// TrainBatches on a CUDA device: the timing events around this batch's host-to-device copy on
+  /// the copy stream (Note [Step timing on a GPU] in device_stats.h); null otherwise. Not
+  /// carried by to() or micro_batch().
+  std::shared_ptr<DeviceTimer> copy_timer;
 
   /// This batch with inputs, labels and attention_mask on `device` (Note [Device per rank]):
   /// the same tensors when they are there already (the CPU path copies nothing), else copies

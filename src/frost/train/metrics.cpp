@@ -10,6 +10,7 @@
 
 #include "frost/comm/communicator.h"
 #include "frost/core/error.h"
+#include "frost/train/device_stats.h"
 
 namespace frost::train {
 namespace {
@@ -59,11 +60,13 @@ void MetricsLog::step(const StepReport& r) {
                {"collectives", rs.collectives},
                {"step_ms", r.step_s * 1e3},
                {"data_wait_ms", r.data_s * 1e3},
+               {"h2d_ms", r.h2d_s * 1e3},
                {"forward_ms", r.stats.forward_s * 1e3},
                {"backward_ms", r.stats.backward_s * 1e3},
-               {"comm_wait_ms", rs.wait_s * 1e3},
+               {"comm_wait_ms", r.stats.comm_wait_s * 1e3},
                {"allreduce_ms", rs.all_reduce_s * 1e3},
-               {"optimizer_ms", r.stats.optimizer_s * 1e3}};
+               {"optimizer_ms", r.stats.optimizer_s * 1e3},
+               {"timing", r.stats.device_timed ? "cuda_events" : "host"}};
   if (r.stats.loss_scale > 0) {  // fp16 (Note [Mixed precision])
     record["loss_scale"] = r.stats.loss_scale;
     record["overflow"] = r.stats.overflow;
@@ -72,14 +75,19 @@ void MetricsLog::step(const StepReport& r) {
 }
 
 void MetricsLog::epoch(const char* strategy, const EpochSummary& sum, int64_t step) {
-  write(out_, {{"kind", "epoch"},
-               {"strategy", strategy},
-               {"epoch", sum.epoch},
-               {"step", step},
-               {"steps", sum.steps},
-               {"train_loss", sum.train_loss},
-               {"wall_s", sum.wall_s},
-               {"samples_per_s", sum.samples_per_s}});
+  nlohmann::json record = {{"kind", "epoch"},
+                           {"strategy", strategy},
+                           {"epoch", sum.epoch},
+                           {"step", step},
+                           {"steps", sum.steps},
+                           {"train_loss", sum.train_loss},
+                           {"wall_s", sum.wall_s},
+                           {"samples_per_s", sum.samples_per_s}};
+  if (sum.has_gpu_mem) {
+    record["gpu_mem_peak_mib"] = sum.gpu_mem_peak_mib;
+    record["gpu_mem_reserved_peak_mib"] = sum.gpu_mem_reserved_peak_mib;
+  }
+  write(out_, record);
   if (sum.eval.samples > 0) {
     write(out_, {{"kind", "eval"},
                  {"strategy", strategy},
@@ -162,11 +170,14 @@ void log_skipped_step(const StepReport& r) {
 void log_epoch(const EpochSummary& sum) {
   spdlog::info(
       "epoch {} done: train loss {:.4f} | test accuracy {} | {:.0f} samples/s | {:.4f} MB/step | "
-      "{:.1f} s",
+      "{}{:.1f} s",
       sum.epoch, sum.train_loss,
       sum.eval.samples > 0 ? fmt::format("{:.4f} ({} samples)", sum.eval.accuracy, sum.eval.samples)
                            : std::string("n/a (no data.test)"),
-      sum.samples_per_s, sum.comm_mb_per_step, sum.wall_s);
+      sum.samples_per_s, sum.comm_mb_per_step,
+      sum.has_gpu_mem ? fmt::format("peak GPU memory {:.0f} MiB | ", sum.gpu_mem_peak_mib)
+                      : std::string(),
+      sum.wall_s);
 }
 
 void PendingSteps::add(StepReport report) {
@@ -188,6 +199,14 @@ void PendingSteps::read(const std::function<void(StepReport&)>& each) {
   for (size_t k = 0; k < reports.size(); ++k) {
     StepReport& r = reports[k];
     r.stats.loss = v[k];
+    // Note [Step timing on a GPU]: the copy above ran after every event of these steps.
+    if (const auto ev = std::move(r.stats.events)) {
+      r.stats.forward_s = ev->forward.elapsed_s();
+      r.stats.backward_s = ev->backward.elapsed_s();
+      r.stats.comm_wait_s = ev->comm_wait.elapsed_s();
+      r.stats.optimizer_s = ev->optimizer.elapsed_s();
+    }
+    if (const auto h2d = std::move(r.h2d_timer)) r.h2d_s = h2d->elapsed_s();
     FROST_CHECK(r.stats.skipped || nonfinite_ != NonfiniteLoss::kStop || std::isfinite(v[k]),
                 "loss is ", v[k], " at step ", r.step, " (epoch ", r.epoch,
                 "): lower optim.lr or check the data for NaN/Inf (or set train.nonfinite_loss = "

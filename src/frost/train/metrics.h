@@ -5,8 +5,8 @@
 //   feature_cache  after extraction            mode, rows, dim, extraction_s
 //   train          every optimizer step        strategy, epoch, step, loss, lr, samples,
 //                                              samples_per_s, comm_bytes, collectives, step_ms,
-//                                              data_wait_ms, forward_ms, backward_ms,
-//                                              comm_wait_ms, allreduce_ms, optimizer_ms
+//                                              data_wait_ms, h2d_ms, forward_ms, backward_ms,
+//                                              comm_wait_ms, allreduce_ms, optimizer_ms, timing
 //                  a skipped step              strategy, epoch, step, skipped (true), loss
 //                                              (null), lr, samples (0), comm_bytes (0)
 //   buckets        every taken step, right     step, backward_ms; arrays over the gradient
@@ -14,7 +14,8 @@
 //                  with log.bucket_timeline    allreduce_ms (null where unknown) (Note
 //                                              [Bucket timeline] in grad_reducer.h)
 //   epoch          after every epoch           strategy, epoch, step, steps, train_loss, wall_s,
-//                                              samples_per_s
+//                                              samples_per_s; on a GPU also gpu_mem_peak_mib,
+//                                              gpu_mem_reserved_peak_mib
 //   eval           after every epoch with      strategy, epoch, step, eval_accuracy, eval_loss,
 //                  data.test                   eval_samples
 //
@@ -22,7 +23,14 @@
 // (every rank's rows); times of a step are rank 0's. On a GPU, the train records and progress
 // lines of the steps since the last read are written when the Trainer reads their losses
 // (PendingSteps; Note [One synchronisation per logged step] in step.h), and their step_ms and
-// samples_per_s are the window's average; on the CPU every step is written as it ends. Keys are written in alphabetical order.
+// samples_per_s are the window's average; on the CPU every step is written as it ends.
+// timing says where forward_ms, backward_ms, comm_wait_ms, optimizer_ms and h2d_ms come from:
+// "host" (the CPU: host clocks, h2d_ms 0) or "cuda_events" (a GPU: the device's times from timing
+// events, h2d_ms the batch's copy to the device; Note [Step timing on a GPU] in device_stats.h);
+// data_wait_ms and step_ms are host clocks everywhere. gpu_mem_peak_mib and
+// gpu_mem_reserved_peak_mib: rank 0's peak bytes allocated and reserved by LibTorch's CUDA
+// caching allocator during the epoch's training steps, in MiB (reset at the epoch's start;
+// evaluation excluded); absent on the CPU. Keys are written in alphabetical order.
 // Only global rank 0 writes (invariant 7) and logs the lines; docs/design.md describes them for
 // users and bench/ reads them.
 #pragma once
@@ -30,6 +38,7 @@
 #include <cstdint>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,6 +51,8 @@ class Communicator;
 
 namespace frost::train {
 
+class DeviceTimer;
+
 struct EpochSummary {
   int64_t epoch = 0;  ///< 1-based
   int64_t steps = 0;
@@ -49,6 +60,10 @@ struct EpochSummary {
   double samples_per_s = 0.0;     ///< global samples / training wall time of the epoch
   double comm_mb_per_step = 0.0;  ///< MB (1e6 bytes) all-reduced per step by one rank
   double wall_s = 0.0;            ///< training wall time of the epoch (no eval)
+  /// CUDA device: this rank's allocator peaks over the epoch's training steps (DeviceMemoryPeak
+  /// in device_stats.h), in MiB; has_gpu_mem false on the CPU.
+  bool has_gpu_mem = false;
+  double gpu_mem_peak_mib = 0.0, gpu_mem_reserved_peak_mib = 0.0;
   EvalResult eval;                ///< samples == 0 when data.test is empty
 };
 
@@ -63,6 +78,10 @@ struct StepReport {
   int world_size = 1;
   double data_s = 0.0;  ///< waiting for the batch
   double step_s = 0.0;  ///< the whole step: batch, train_step, checkpoint
+  /// CUDA device: the batch's copy to the device (Batch::copy_timer), resolved into h2d_s and
+  /// released by PendingSteps::read; null on the CPU (h2d_s 0).
+  std::shared_ptr<DeviceTimer> h2d_timer;
+  double h2d_s = 0.0;
   StepStats stats;      ///< train_step's statistics on this rank
 };
 
@@ -111,7 +130,8 @@ class EpochMeter {
 void log_step(const StepReport& report, int64_t every);
 /// The warning that a step was skipped on every rank (train.nonfinite_loss = skip).
 void log_skipped_step(const StepReport& report);
-/// "epoch E done: train loss L | test accuracy A (N samples) | ... MB/step | T s" (info).
+/// "epoch E done: train loss L | test accuracy A (N samples) | ... MB/step | T s" (info), with
+/// "| peak GPU memory X MiB" before the time on a GPU.
 void log_epoch(const EpochSummary& summary);
 
 /// The steps whose losses have not been read yet (Note [One synchronisation per logged step] in
@@ -127,7 +147,9 @@ class PendingSteps {
   size_t size() const { return reports_.size(); }
 
   /// Reads every queued loss in one copy to the host (one synchronisation with the device),
-  /// sets each report's stats.loss, and hands the reports to `each` in step order, emptying
+  /// sets each report's stats.loss and, on a GPU, its device times from the timing events (which
+  /// that copy has waited for: Note [Step timing on a GPU] in device_stats.h), and hands the
+  /// reports to `each` in step order, emptying
   /// the queue. With train.nonfinite_loss = stop, a taken step whose loss is NaN or Inf throws
   /// frost::Error "loss is nan at step S (epoch E): lower optim.lr or check the data for
   /// NaN/Inf (or set train.nonfinite_loss = skip)" instead of being handed out (the steps

@@ -92,4 +92,14 @@ models::Classifier build_model(const Config& cfg, const data::DatasetInfo& info,
   return model;
 }
 
+void use_channels_last(torch::nn::Module& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.parameters(/*recurse=*/true)) {
+    if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+  for (auto& b : model.buffers(/*recurse=*/true)) {
+    if (b.dim() == 4) b.set_data(b.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+}
+
 }  // namespace frost::train

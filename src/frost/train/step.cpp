@@ -10,6 +10,7 @@
 #include "frost/comm/communicator.h"
 #include "frost/core/error.h"
 #include "frost/models/models.h"
+#include "frost/train/device_stats.h"
 #include "frost/train/precision.h"
 #include "frost/train/strategy.h"
 
@@ -44,6 +45,13 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr) {
   st.rows = step_rows;
   st.micro_batches = micro_batches;
   ctx.reducer.prepare_step(micro_batches);
+  // Note [Step timing on a GPU]: events on the compute stream; host clocks on the CPU.
+  const c10::Device device = batch.labels.device();
+  if (device.is_cuda()) {
+    st.events = std::make_shared<StepEvents>(device);
+    st.device_timed = true;
+  }
+  StepEvents* ev = st.events.get();
   // Note [One synchronisation per logged step]: the loss stays on the device; nothing below
   // reads a tensor on the host except the skip-mode agreement.
   at::Tensor loss_sum, nonfinite;  // float64 0-dim; bool 0-dim (skip mode): on the batch's device
@@ -52,6 +60,7 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr) {
     const int64_t begin = j * micro_rows, rows = std::min(micro_rows, step_rows - begin);
     const Batch mb = micro_batches == 1 ? batch : micro_batch(batch, begin, rows);
     const auto t_forward = Clock::now();
+    if (ev) ev->forward.start();
     torch::Tensor logits;
     {
       const AutocastScope autocast(ctx.options.precision, mb.inputs.device().type());
@@ -70,6 +79,7 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr) {
         nonfinite = nonfinite.defined() ? nonfinite.logical_or(bad) : bad;
       }
     }
+    if (ev) ev->forward.stop();
     if (skip_mode && j + 1 == micro_batches) {
       // Every rank must take the same decision (invariant 2), before the last backward
       // launches any bucket: one tiny all-reduce of the count of ranks with a non-finite loss.
@@ -86,14 +96,19 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr) {
     }
     st.forward_s += seconds_since(t_forward);
     const auto t_backward = Clock::now();
+    if (ev) ev->backward.start();
     const double loss_factor = (micro_batches == 1 ? 1.0 : share) *
                                (ctx.scaler != nullptr ? ctx.scaler->scale() : 1.0);
     (loss_factor == 1.0 ? loss : loss * loss_factor).backward();
+    if (ev) ev->backward.stop();
     st.backward_s += seconds_since(t_backward);
   }
   st.loss_t = loss_sum;
+  if (ev) ev->comm_wait.start();
   ctx.reducer.finalize();
+  if (ev) ev->comm_wait.stop();
   const auto t_optimizer = Clock::now();
+  if (ev) ev->optimizer.start();
   if (ctx.scaler != nullptr) {
     st.loss_scale = ctx.scaler->scale();
     std::vector<torch::Tensor> grads;
@@ -102,8 +117,10 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr) {
     }
     if (!ctx.scaler->unscale_and_update(grads)) {
       st.overflow = true;
+      if (ev) ev->optimizer.stop();
       st.optimizer_s = seconds_since(t_optimizer);
       st.reduce = ctx.reducer.last_step();
+      st.comm_wait_s = st.reduce.wait_s;
       return st;
     }
   }
@@ -117,8 +134,10 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr) {
     clip_grad_norm(grads, ctx.options.grad_clip);
   }
   ctx.optimizer.step();
+  if (ev) ev->optimizer.stop();
   st.optimizer_s = seconds_since(t_optimizer);
   st.reduce = ctx.reducer.last_step();
+  st.comm_wait_s = st.reduce.wait_s;  // host clock; the events' time replaces it on a GPU
   return st;
 }
 

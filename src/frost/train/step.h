@@ -51,6 +51,9 @@
 // Also free of reads: gradient clipping (clip_grad_norm keeps the norm on the device, unlike
 // LibTorch's clip_grad_norm_, which returns a double) and micro-batch widths (taken from the
 // host-side Batch::row_widths).
+// The per-step times of forward, backward, comm wait and optimizer are host clocks on the CPU
+// and, on a GPU, come from timing events on the compute stream, resolved by that same read
+// (Note [Step timing on a GPU] in device_stats.h).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -58,6 +61,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include <memory>
 
 #include "frost/distributed/grad_reducer.h"
 #include "frost/train/config.h"
@@ -77,6 +82,7 @@ namespace frost::train {
 
 class Strategy;
 class LossScaler;
+struct StepEvents;
 
 /// Settings of every step of a run.
 struct StepOptions {
@@ -120,9 +126,17 @@ struct StepStats {
   double loss = 0.0;  ///< loss_t's value, once the caller has read it (PendingSteps); else 0
   int64_t rows = 0;         ///< this rank's rows (B)
   int64_t micro_batches = 0;
-  double forward_s = 0.0;           ///< forward and loss of every micro-batch
-  double backward_s = 0.0;          ///< backward of every micro-batch (hooks and launches included)
-  double optimizer_s = 0.0;         ///< clipping and the optimizer step
+  // Times of the step's parts: host clocks; on a CUDA device PendingSteps::read replaces them
+  // with the device's times from `events` when it reads the loss (device_timed).
+  double forward_s = 0.0;    ///< forward and loss of every micro-batch
+  double backward_s = 0.0;   ///< backward of every micro-batch (hooks and launches included)
+  double comm_wait_s = 0.0;  ///< finalize waiting for the all-reduces (CPU: reduce.wait_s)
+  double optimizer_s = 0.0;  ///< clipping and the optimizer step
+  /// CUDA device: the step's timing events (Note [Step timing on a GPU] in device_stats.h),
+  /// resolved into the times above and released by PendingSteps::read; null on the CPU.
+  std::shared_ptr<StepEvents> events;
+  /// True when the times above are the device's (timing events), false for host clocks.
+  bool device_timed = false;
   distributed::ReduceStats reduce;  ///< the reducer's statistics of this step (zero if skipped)
 };
 

@@ -31,6 +31,7 @@
 #include "frost/models/weights.h"
 // the Trainer's parts, in the order a run uses them
 #include "frost/train/checkpoint.h"     // --resume, checkpoint.*
+#include "frost/train/device_stats.h"   // GPU: step timing events, allocator peaks
 #include "frost/train/evaluation.h"     // exact evaluation
 #include "frost/train/feature_cache.h"  // train.feature_cache, the epoch's batches
 #include "frost/train/loader.h"         // batches from HDF5 files
@@ -269,6 +270,9 @@ void Trainer::Impl::set_up() {
               << distributed::module_signature(*model);
   distributed::check_same_across_ranks(fingerprint.str(), "config, data and model", comm);
   distributed::broadcast_state(*model, *device_comm, 0);
+  // Note [channels_last] in model_setup.h: the layout only; before buckets and optimizer state.
+  const bool channels_last = channels_last_enabled(cfg.model, device.device.is_cuda());
+  if (channels_last) use_channels_last(*model);
 
   // ---- gradient buckets and optimizer over the trainable parameters only
   reducer = std::make_unique<distributed::GradReducer>(
@@ -290,8 +294,9 @@ void Trainer::Impl::set_up() {
       if (p.requires_grad()) n_trainable += p.numel();
     }
     spdlog::info(
-        "strategy {}: {} backbone, {} of {} parameters trainable, {} bucket(s), {} threads/rank{}",
-        strategy->name(), to_string(cfg.model.backbone), n_trainable, n_total,
+        "strategy {}: {} backbone{}, {} of {} parameters trainable, {} bucket(s), {} threads/rank{}",
+        strategy->name(), to_string(cfg.model.backbone), channels_last ? " (channels_last)" : "",
+        n_trainable, n_total,
         reducer->num_buckets(), threads, blas.empty() ? "" : " (" + blas + " pool too)");
     spdlog::info(
         "data: {} train samples ({} dropped per epoch to keep ranks equal), {} steps/epoch, "
@@ -389,6 +394,7 @@ std::vector<EpochSummary> Trainer::Impl::run() {
         }
       });
     };
+    if (device.device.is_cuda()) reset_peak_memory(device.device);  // gpu_mem_peak_mib
     const auto epoch_t0 = Clock::now();
     for (int64_t i = 0; i < data.size(); ++i) {
       const auto t0 = Clock::now();
@@ -396,6 +402,7 @@ std::vector<EpochSummary> Trainer::Impl::run() {
       StepReport r = step_report(epoch, i, data.size());
       const Batch batch = data.next(i);
       r.data_s = seconds_since(t0);
+      r.h2d_timer = batch.copy_timer;  // GPU: h2d_ms, read with the loss
       r.lr = lr_at(cfg.optim, global_step, total_steps);
       r.stats = with_step_context(r, device, [&] {  // Note [LibTorch errors in a step]
         fault::maybe_fault(faults, rank, "step:" + std::to_string(r.step),
@@ -429,6 +436,12 @@ std::vector<EpochSummary> Trainer::Impl::run() {
     }
     read_losses();  // nothing is left queued at the end of an epoch (the last step is logged)
     EpochSummary sum = meter.summary(epoch + 1, data.size(), seconds_since(epoch_t0), comm);
+    if (device.device.is_cuda()) {  // the training steps' peak, before the evaluation's
+      const DeviceMemoryPeak peak = peak_memory(device.device);
+      sum.has_gpu_mem = true;
+      sum.gpu_mem_peak_mib = peak.allocated_mib;
+      sum.gpu_mem_reserved_peak_mib = peak.reserved_mib;
+    }
 
     // One model everywhere: rank 0's BatchNorm statistics (see distributed::broadcast_buffers).
     if (!strategy->backbone_frozen(epoch)) distributed::broadcast_buffers(*model, comm, 0);

@@ -237,6 +237,47 @@ TEST(Config, SubnormalNumbersWriteAndReadBack) {
   }
 }
 
+// model.channels_last (Note [channels_last] in model_setup.h): auto follows the device, on/off
+// are kept for ResNets, every other backbone runs contiguous, and on with one is refused.
+TEST(Config, ChannelsLastResolvesPerDeviceAndBackbone) {
+  const Config defaults = parse({"--data.train", "x"}).config;
+  EXPECT_EQ(defaults.model.channels_last, ChannelsLast::kAuto);
+  EXPECT_NE(defaults.to_ini().find("channels_last = auto"), std::string::npos);
+  ModelConfig m;
+  for (const BackboneKind b :
+       {BackboneKind::kResNet18, BackboneKind::kResNet34, BackboneKind::kResNet50}) {
+    m.backbone = b;
+    m.channels_last = ChannelsLast::kAuto;
+    EXPECT_TRUE(channels_last_enabled(m, /*cuda=*/true)) << to_string(b);
+    EXPECT_FALSE(channels_last_enabled(m, /*cuda=*/false)) << to_string(b) << ": not faster on the CPU";
+    m.channels_last = ChannelsLast::kOn;
+    EXPECT_TRUE(channels_last_enabled(m, true));
+    EXPECT_TRUE(channels_last_enabled(m, false));
+    m.channels_last = ChannelsLast::kOff;
+    EXPECT_FALSE(channels_last_enabled(m, true));
+    EXPECT_FALSE(channels_last_enabled(m, false));
+  }
+  for (const BackboneKind b : {BackboneKind::kMlp, BackboneKind::kBert, BackboneKind::kTorchScript}) {
+    m.backbone = b;
+    for (const ChannelsLast c : {ChannelsLast::kAuto, ChannelsLast::kOn, ChannelsLast::kOff}) {
+      m.channels_last = c;
+      EXPECT_FALSE(channels_last_enabled(m, true)) << to_string(b) << " " << to_string(c);
+      EXPECT_FALSE(channels_last_enabled(m, false)) << to_string(b) << " " << to_string(c);
+    }
+  }
+  const Config on = parse({"--data.train", "x", "--model.channels_last", "on"}).config;
+  EXPECT_EQ(on.model.channels_last, ChannelsLast::kOn);
+  EXPECT_EQ(error_of({"--data.train", "x", "--model.channels_last", "nhwc"}),
+            "config key model.channels_last = 'nhwc' is not one of: auto | on | off");
+  EXPECT_EQ(error_of({"--data.train", "x", "--model.backbone", "mlp", "--model.channels_last", "on"}),
+            "config key model.channels_last = on needs a ResNet backbone (resnet18 | resnet34 | "
+            "resnet50), but model.backbone = mlp: channels_last is a layout of convolution "
+            "inputs; use auto or off");
+  EXPECT_EQ(error_of({"--data.train", "x", "--model.backbone", "mlp", "--model.channels_last", "off"}),
+            "(no error)");
+  EXPECT_NE(parse({"--help"}).help_text.find("model.channels_last"), std::string::npos);
+}
+
 TEST(Config, EditDistance) {
   EXPECT_EQ(edit_distance("train.epoch", "train.epochs"), 1);
   EXPECT_EQ(edit_distance("kitten", "sitting"), 3);
