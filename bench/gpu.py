@@ -25,7 +25,8 @@ Output: OUTDIR/report.md (machine, versions, date, command, tables), OUTDIR/runs
 run), OUTDIR/cells.csv (one row per cell), every run's log under OUTDIR/work; the report also
 goes into docs/benchmarks.md between <!-- gpu:begin --> and <!-- gpu:end --> unless --no-docs.
 Exit status: 0 when every run that was started ended and every loss check passed, 1 otherwise,
-2 for bad arguments. Cells left out for lack of time (--budget-s) are listed, not failed.
+2 for bad arguments, 3 when no cell could run in --budget-s. Cells left out for lack of time
+are listed, not failed. The last line says the same: "gpu.py: PASS|FAIL|NOT-RUN: ...".
 
 Runs from the repository (binaries in build/, the venv's Python) and from a GPU check-kit bundle
 (launch/bundle.sh: binaries in BUNDLE/bin, frost-mpirun from FROST_MPIRUN or
@@ -502,7 +503,8 @@ def report(args, h, vers, peaks, results, probes, loader, skips, command, t_tota
     readers = sorted({r.get("reader") for r in h.runs if r.get("reader")})
     w(f"- Command: `{command}`")
     w(f"- Peer data reader: {', '.join(readers) or 'n/a'}"
-      + ("" if readers != ["raw"] else " (no h5py on this node: the peer read frost-prep's raw copy of the same data)"))
+      + ("" if readers != ["raw"] else " (frost-prep's raw copy of the same data: "
+                                         + ("--peer-raw)" if args.peer_raw else "no h5py on this node)")))
     spec = WORKLOADS[dev]
     w(f"- Workloads: BERT {spec['bert']['config']['num_hidden_layers']} layers, hidden {spec['bert']['config']['hidden_size']}, "
       f"sequence {spec['bert']['seq_len']} (random weights, dropout 0, AdamW); ResNet-50 width {spec['resnet50']['width']} at "
@@ -744,8 +746,9 @@ def measure(args, h, command, t0):
     summary = (f"{ran} of {len(cells) + len(probes)} cells run"
                + (f", {len(h.skipped)} left out for time" if h.skipped else "")
                + (f"; {len(h.failures)} failure(s): {h.failures[0]}" if h.failures else "; every loss check passed"))
-    print(f"gpu.py: {'FAIL' if h.failures else 'PASS'}: {summary} (report {os.path.join(args.outdir, 'report.md')})", flush=True)
-    return 1 if h.failures else 0
+    verdict = "FAIL" if h.failures else "PASS" if ran else "NOT-RUN"
+    print(f"gpu.py: {verdict}: {summary} (report {os.path.join(args.outdir, 'report.md')})", flush=True)
+    return {"FAIL": 1, "PASS": 0, "NOT-RUN": 3}[verdict]
 
 
 if __name__ == "__main__":
