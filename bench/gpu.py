@@ -159,6 +159,10 @@ class RunFailed(Exception):
     pass
 
 
+class BudgetSpent(Exception):
+    """A run that --budget-s left no time for, or that the budget ended: left out, not failed."""
+
+
 def run_logged(cmd, log_path, timeout_s):
     """Runs cmd (its output to log_path, the command on its first line) in its own process group,
     killed on expiry. Returns the wall seconds; raises RunFailed naming the log."""
@@ -176,7 +180,7 @@ def run_logged(cmd, log_path, timeout_s):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-            raise RunFailed(f"did not end within {timeout_s:.0f} s (log {os.path.relpath(log_path, ROOT)})")
+            raise RunFailed(f"did not end within {timeout_s:.0f} s (log {log_path})")
     if rc != 0:
         with open(log_path) as f:
             lines = [l.strip() for l in f.read().splitlines() if l.strip()]
@@ -201,9 +205,19 @@ class Harness:
     def left(self):
         return None if self.t_end is None else self.t_end - time.time()
 
-    def timeout(self, want):
+    def run(self, cmd, log_path, want_s):
+        """run_logged with a time limit of want_s, or what --budget-s leaves when that is less;
+        raises BudgetSpent when the budget leaves no time or ends the run."""
         left = self.left()
-        return want if left is None else min(want, left)
+        if left is not None and left < 5:
+            raise BudgetSpent(f"{os.path.basename(log_path)}: no time left")
+        limit = want_s if left is None else min(want_s, left)
+        try:
+            return run_logged(cmd, log_path, limit)
+        except RunFailed as e:
+            if limit < want_s and str(e).startswith("did not end"):
+                raise BudgetSpent(f"ended by --budget-s: {e}") from e
+            raise
 
     # ---- preparation
     def prepare(self, model, rows):
@@ -217,13 +231,13 @@ class Harness:
                 cmd += ["--shape", ",".join(map(str, spec["shape"]))]
             else:
                 cmd += ["--seq-len", str(spec["seq_len"]), "--vocab-size", str(spec["config"]["vocab_size"])]
-            run_logged(cmd, os.path.join(self.work, f"prep-{model}.log"), self.timeout(300))
+            self.run(cmd, os.path.join(self.work, f"prep-{model}.log"), 300)
             self.data[model] = os.path.join(d, "train.h5")
         if model not in self.inits:
             init = os.path.join(self.scratch, f"init-{model}.pt")
             cmd = [self.t.python, PEER, "make-init", "--model", model, "--num-classes", str(spec["classes"]),
                    "--seed", "0", "--out", init] + self.model_args(model)
-            run_logged(cmd, os.path.join(self.work, f"init-{model}.log"), self.timeout(300))
+            self.run(cmd, os.path.join(self.work, f"init-{model}.log"), 300)
             self.inits[model] = init
 
     def model_args(self, model):
@@ -267,7 +281,7 @@ class Harness:
         else:
             o += ["--model.backbone", "resnet50", "--model.width", str(spec["width"])]
         cmd = [self.t.mpirun, "--quiet", "-np", "1", self.t.exe("frost-train")] + o
-        wall = run_logged(cmd, os.path.join(d, "run.log"), self.timeout(self.a.run_timeout))
+        wall = self.run(cmd, os.path.join(d, "run.log"), self.a.run_timeout)
         rows = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl")) if l.strip()]
         drop_large_files(d)
         train = [r for r in rows if r.get("kind") == "train" and not r.get("skipped")]
@@ -316,7 +330,7 @@ class Harness:
         if self.dev == "cpu":
             env_threads = str(max(1, (os.cpu_count() or 2)))
             cmd += ["--threads", env_threads]
-        run_logged(cmd, os.path.join(d, "run.log"), self.timeout(self.a.run_timeout))
+        self.run(cmd, os.path.join(d, "run.log"), self.a.run_timeout)
         with open(out) as f:
             return json.load(f)
 
@@ -327,7 +341,7 @@ class Harness:
     def cell(self, i, cell):
         name = cell_name(cell)
         if self.left() is not None and self.left() < self.a.min_cell_s:
-            self.skipped.append(f"{name}: not run, {self.left():.0f} s of --budget-s left")
+            self.skipped.append(f"{name}: not run, {max(0, self.left()):.0f} s of --budget-s left")
             log(f"skip {name}: time budget")
             return None
         log(f"cell {name}")
@@ -341,6 +355,11 @@ class Harness:
                 tag = f"{name}-{k}-{rep}"
                 try:
                     r = self.frost(cell, tag) if k == "frost" else self.peer(cell, tag, compile_=(k == "compile"))
+                except BudgetSpent as e:
+                    self.skipped.append(f"{name} {k} (run {rep + 1}): {e}")
+                    errors[k] = "left out for time"
+                    log(f"  {k}: left out for time")
+                    continue
                 except RunFailed as e:
                     errors[k] = str(e)
                     log(f"  {k}: FAILED {e}")
@@ -351,7 +370,9 @@ class Harness:
                 if k not in best or r["samples_per_s"] > best[k]["samples_per_s"]:
                     best[k] = r
         for k, e in errors.items():
-            if k == "compile":  # "where it works": a failed compile is reported, not a failure
+            # "where it works": a failed compile is reported, not a failure; nor is a run the
+            # budget left out
+            if k == "compile" or e == "left out for time":
                 continue
             self.failures.append(f"{name} {k}: {e}")
         return {"cell": cell, "best": best, "errors": errors}
@@ -418,12 +439,14 @@ def gemm_peaks(h):
     cmd = [h.t.python, PEER, "gemm", "--device", h.dev, "--out", out]
     cmd += ["--n", "8192", "--iters", "20"] if h.dev == "cuda" else ["--n", "1024", "--iters", "5"]
     try:
-        run_logged(cmd, os.path.join(h.work, "gemm.log"), h.timeout(180))
+        h.run(cmd, os.path.join(h.work, "gemm.log"), 180)
         with open(out) as f:
             return json.load(f)
+    except BudgetSpent as e:
+        h.skipped.append(f"GEMM peaks: {e}")
     except RunFailed as e:
         h.failures.append(f"gemm: {e}")
-        return {}
+    return {}
 
 
 def versions(h, peaks):
@@ -470,7 +493,10 @@ def loader_check(h, frost_cell):
     cmd = [h.t.exe("frost-bench"), "loader", "--data", h.data["resnet50"], "--batch-size", str(batch),
            "--repeats", "1", "--epochs", "1", "--csv", csv_path]
     try:
-        run_logged(cmd, os.path.join(h.work, "loader.log"), h.timeout(180))
+        h.run(cmd, os.path.join(h.work, "loader.log"), 180)
+    except BudgetSpent as e:
+        h.skipped.append(f"loader check: {e}")
+        return None
     except RunFailed as e:
         h.failures.append(f"loader: {e}")
         return None
@@ -720,15 +746,15 @@ def measure(args, h, command, t0):
         for m in ("bert", "resnet50"):
             h.rows[m] = wl[m]["quick_rows" if args.quick else "rows"]
             h.prepare(m, h.rows[m])
-    except RunFailed as e:
-        print(f"gpu.py: error: preparation failed: {e}", file=sys.stderr)
+    except (RunFailed, BudgetSpent) as e:
+        print(f"gpu.py: FAIL: preparation (frost-prep synthetic, make-init): {e}", flush=True)
         return 1
     peaks = gemm_peaks(h)
     vers = versions(h, peaks)
     results = [h.cell(i, c) for i, c in enumerate(cells)]
     probe_results = [h.cell(i, c) for i, c in enumerate(probes)]
     fr = next((r for r in results if r and r["cell"]["model"] == "resnet50" and r["cell"]["strategy"] == "full"), None)
-    loader = loader_check(h, fr) if h.left() is None or h.left() > 10 else None
+    loader = loader_check(h, fr)
     text, csv_cells = report(args, h, vers, peaks, results, probe_results, loader, skips, command, time.time() - t0)
     with open(os.path.join(args.outdir, "report.md"), "w") as f:
         f.write(text)
@@ -745,7 +771,8 @@ def measure(args, h, command, t0):
     ran = sum(1 for r in results + probe_results if r)
     summary = (f"{ran} of {len(cells) + len(probes)} cells run"
                + (f", {len(h.skipped)} left out for time" if h.skipped else "")
-               + (f"; {len(h.failures)} failure(s): {h.failures[0]}" if h.failures else "; every loss check passed"))
+               + (f"; {len(h.failures)} failure(s): {h.failures[0]}" if h.failures
+                  else "; every loss check passed" if ran else ""))
     verdict = "FAIL" if h.failures else "PASS" if ran else "NOT-RUN"
     print(f"gpu.py: {verdict}: {summary} (report {os.path.join(args.outdir, 'report.md')})", flush=True)
     return {"FAIL": 1, "PASS": 0, "NOT-RUN": 3}[verdict]
