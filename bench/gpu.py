@@ -40,6 +40,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import signal
@@ -152,6 +153,11 @@ class Tools:
 
     def has_key(self, key):
         return f"--{key}" in self.help
+
+    def default(self, key):
+        """The default frost-train --help prints for `key` ("--key arg (=VALUE)"), or None."""
+        m = re.search(r"--" + re.escape(key) + r" arg \(=([^)]*)\)", self.help)
+        return m.group(1) if m else None
 
 
 # ---------------------------------------------------------------------------------- runs
@@ -526,6 +532,9 @@ def report(args, h, vers, peaks, results, probes, loader, skips, command, t_tota
     w(f"- Machine: {machine()}")
     w(f"- Software: torch {vers.get('torch', '?')}, CUDA {vers.get('cuda') or 'n/a'}, NCCL {vers.get('nccl') or 'n/a'}, "
       f"cuDNN {vers.get('cudnn') or 'n/a'}; Frost {revision()}; driver Python {platform.python_version()}")
+    cl = h.t.default("model.channels_last")
+    w(f"- Frost settings: defaults except the job's own keys (data.prefetch {h.t.default('data.prefetch') or '?'}, "
+      f"model.channels_last {cl if cl else 'n/a (this build has no such key)'}); launched by frost-mpirun -np 1")
     readers = sorted({r.get("reader") for r in h.runs if r.get("reader")})
     w(f"- Command: `{command}`")
     w(f"- Peer data reader: {', '.join(readers) or 'n/a'}"

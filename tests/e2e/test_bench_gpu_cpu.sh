@@ -4,7 +4,8 @@
 # frameworks' samples/s and their ratio for every cell, a passed loss check, the linear probe and
 # the loader rows, and the CSVs; the run must end within FROST_BENCH_GPU_LIMIT_S (default 240 s, a
 # guard against a hang: about 75 s on 2 cores). The peer reads the raw copy of the data
-# (--peer-raw), the path it takes on a GPU node without h5py. Skipped (77) when FROST_PYTHON cannot import torch.
+# (--peer-raw), the path it takes on a GPU node without h5py. Skipped (77) when FROST_PYTHON
+# cannot import torch.
 source "$(dirname "$0")/lib.sh"
 py=${FROST_PYTHON:-python3}
 "$py" -c 'import torch' 2> /dev/null || { echo "skip: '$py' cannot import torch"; exit 77; }
