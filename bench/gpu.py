@@ -778,7 +778,7 @@ def measure(args, h, command, t0):
             update_doc(doc, text)
             log(f"updated {args.doc}")
     ran = sum(1 for r in results + probe_results if r)
-    summary = (f"{ran} of {len(cells) + len(probes)} cells run"
+    summary = (f"{ran} of {len(cells) + len(probes)} cells started"
                + (f", {len(h.skipped)} left out for time" if h.skipped else "")
                + (f"; {len(h.failures)} failure(s): {h.failures[0]}" if h.failures
                   else "; every loss check passed" if ran else ""))
