@@ -67,7 +67,7 @@ SECTION = "GPU: Frost and PyTorch DDP on one GPU"
 # reduction orders), so their losses agree to rounding, which grows over the steps:
 #   fp32 on a GPU: 1e-3. cuDNN convolutions use TF32 by default in both (10-bit significand,
 #     relative rounding ~5e-4 per product, averaged over long sums) and the algorithm choice
-#     differs; measured differences in fp32 runs of this kind are ~1e-5..1e-4.
+#     differs; differences of ~1e-5..1e-4 are expected (not yet measured on a GPU).
 #   bf16: 2e-2. bf16 keeps 8 significant bits (relative rounding 2^-9 ~ 2e-3 per operation); the
 #     two frameworks round at different places (which ops autocast lowers, fused kernels keeping
 #     fp32 intermediates), so logits differ by a few bf16 ulps and the loss by up to ~1e-2 after
@@ -75,10 +75,10 @@ SECTION = "GPU: Frost and PyTorch DDP on one GPU"
 #   fp32 on the CPU: 1e-4. Same BLAS and the same aten kernels; only the order of a few reductions
 #     differs (measured: equal to the last bit for both models; bf16 autocast on the CPU: BERT
 #     within 3e-4, ResNet-50 equal).
-# A broken comparison (other weights, another data order or normalisation) shows up in the
-# "shifted" column: the same check against the peer's losses one step later, i.e. what a data
-# order off by one batch would give; when that also passes, the check cannot tell the two apart
-# on this data (random labels keep the loss near ln K) and the report says "weak".
+# A broken comparison (other weights, another data order or normalisation) fails the check. How
+# strong it is on this data, where random labels keep the loss near ln K: the same comparison is
+# also made against the peer's losses one step later (what a data order off by one batch gives);
+# when that passes too, the report marks the check "weak".
 LOSS_TOL = {("cuda", "fp32"): 1e-3, ("cuda", "bf16"): 2e-2, ("cpu", "fp32"): 1e-4, ("cpu", "bf16"): 2e-2}
 
 BERT_BASE = {"model_type": "bert", "vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12,
