@@ -498,7 +498,7 @@ def loader_check(h, frost_cell):
     csv_path = os.path.join(h.work, "loader.csv")
     batch = frost_cell["cell"]["batch"] if frost_cell else h.wl["resnet50"]["batches"][0]
     cmd = [h.t.exe("frost-bench"), "loader", "--data", h.data["resnet50"], "--batch-size", str(batch),
-           "--repeats", "1", "--epochs", "1", "--csv", csv_path]
+           "--repeats", "1", "--epochs", "2" if h.dev == "cuda" else "1", "--csv", csv_path]
     try:
         h.run(cmd, os.path.join(h.work, "loader.log"), 180)
     except BudgetSpent as e:
