@@ -2,10 +2,10 @@
 # bench/gpu.py in its CPU mode (--device cpu --quick: tiny BERT and ResNet-50 layouts, a few
 # steps): the GPU benchmark harness end to end without a GPU. The report must hold both
 # frameworks' samples/s and their ratio for every cell, a passed loss check, the linear probe and
-# the loader rows, and the CSVs; the run must end within FROST_BENCH_GPU_LIMIT_S (default 240 s, a
-# guard against a hang: 20 s on 2 idle cores, 75-150 s on busy ones). The peer reads the raw copy of the data
-# (--peer-raw), the path it takes on a GPU node without h5py. Skipped (77) when FROST_PYTHON
-# cannot import torch.
+# the loader rows, and the CSVs; the run must end within FROST_BENCH_GPU_LIMIT_S (default 240 s,
+# a guard against a hang: 20 s on 2 idle cores, 75-150 s on busy ones). The peer reads the raw
+# copy of the data (--peer-raw), the path it takes on a GPU node without h5py. Skipped (77) when
+# FROST_PYTHON cannot import torch.
 source "$(dirname "$0")/lib.sh"
 py=${FROST_PYTHON:-python3}
 "$py" -c 'import torch' 2> /dev/null || { echo "skip: '$py' cannot import torch"; exit 77; }
