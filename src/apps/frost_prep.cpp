@@ -3,8 +3,12 @@
 //   frost-prep fashion-mnist --src DIR --out DIR [--classes 0-4] [--chunk-rows N]
 //   frost-prep text --csv FILE --vocab VOCAB --out DIR [--max-len 128] [--test-frac 0.2]
 //                   [--seed 0] [--chunk-rows N]
+//   frost-prep synthetic --kind image|tokens --rows N --out DIR [--shape C,H,W] [--seq-len L]
+//                   [--min-len N] [--vocab-size V] [--num-classes K] [--seed S] [--raw]
+//                   [--chunk-rows N]
 //
-// A thin main over frost::data::prep_fashion_mnist and frost::data::prep_text. Exit status:
+// A thin main over frost::data::prep_fashion_mnist, frost::data::prep_text and
+// frost::data::write_synthetic. Exit status:
 // 0 on success, 1 on any error (one line on stderr, "frost-prep: error: ...", Note [Error line]
 // in app_error.h); a failed run leaves no output file.
 #include <boost/program_options.hpp>
@@ -20,7 +24,9 @@
 #include "apps/app_error.h"
 #include "frost/core/cli.h"
 #include "frost/core/error.h"
+#include "frost/core/fs.h"
 #include "frost/data/prep.h"
+#include "frost/data/synthetic.h"
 #include "frost/data/text_prep.h"
 
 namespace po = boost::program_options;
@@ -31,13 +37,22 @@ constexpr const char* kUsage =
     "usage: frost-prep fashion-mnist --src DIR --out DIR [--classes LIST] [--chunk-rows N]\n"
     "       frost-prep text --csv FILE --vocab VOCAB --out DIR [--max-len N] [--test-frac F]\n"
     "                       [--seed S] [--chunk-rows N]\n"
+    "       frost-prep synthetic --kind image|tokens --rows N --out DIR [--shape C,H,W]\n"
+    "                       [--seq-len L] [--min-len N] [--vocab-size V] [--num-classes K]\n"
+    "                       [--seed S] [--raw] [--chunk-rows N]\n"
     "\n"
     "fashion-mnist: converts Fashion-MNIST (the four *-ubyte[.gz] IDX files in DIR) into\n"
     "OUT/train.h5 and OUT/test.h5, keeping the listed classes relabelled 0..k-1 in ascending\n"
     "class order.\n"
     "text: tokenizes a CSV with 'label' and 'text' columns with a BERT WordPiece vocabulary\n"
     "and writes a seeded, stratified split as OUT/train.h5 and OUT/test.h5 (token ids and\n"
-    "attention mask, [N, max-len]).\n";
+    "attention mask, [N, max-len]).\n"
+    "synthetic: writes OUT/train.h5 of N random rows of real shapes for benchmarks: uint8\n"
+    "images [N, C, H, W] (uniform bytes) or int32 token ids [N, L] with attention mask\n"
+    "([CLS], random ids, [SEP], padding; lengths uniform in [min-len, L]); labels uniform\n"
+    "over K classes; the same bytes for the same options and seed. --raw also writes the\n"
+    "arrays as raw little-endian files and OUT/train.h5.raw.json describing them, for readers\n"
+    "without h5py.\n";
 
 int prep_fashion_mnist(const po::variables_map& vm) {
   frost::data::FashionMnistPrepOptions options;
@@ -103,6 +118,67 @@ int prep_text(const po::variables_map& vm) {
   return 0;
 }
 
+std::vector<int64_t> parse_shape(const std::string& text) {
+  std::vector<int64_t> out;
+  std::string item;
+  for (size_t i = 0; i <= text.size(); ++i) {
+    if (i < text.size() && text[i] != ',') {
+      item += text[i];
+      continue;
+    }
+    FROST_CHECK(!item.empty() && item.size() <= 9 &&
+                    item.find_first_not_of("0123456789") == std::string::npos,
+                "--shape '", text, "' is not a list of positive integers like 3,224,224");
+    out.push_back(std::stoll(item));
+    item.clear();
+  }
+  return out;
+}
+
+int prep_synthetic(const po::variables_map& vm) {
+  frost::data::SyntheticOptions o;
+  const std::string kind = vm["kind"].as<std::string>();
+  FROST_CHECK(kind == "image" || kind == "tokens", "--kind '", kind,
+              "' is not one of: image | tokens");
+  o.kind = kind == "image" ? frost::data::InputKind::kImage : frost::data::InputKind::kTokens;
+  FROST_CHECK(o.kind == frost::data::InputKind::kImage || !vm.count("shape"),
+              "--shape is for --kind image; token rows take --seq-len");
+  FROST_CHECK(o.kind == frost::data::InputKind::kTokens ||
+                  (vm["seq-len"].defaulted() && vm["min-len"].defaulted() &&
+                   vm["vocab-size"].defaulted()),
+              "--seq-len, --min-len and --vocab-size are for --kind tokens");
+  FROST_CHECK(o.kind == frost::data::InputKind::kTokens || vm.count("shape"),
+              "--kind image needs --shape C,H,W (e.g. 3,224,224)");
+  if (vm.count("shape")) o.image_shape = parse_shape(vm["shape"].as<std::string>());
+  o.rows = vm["rows"].as<int64_t>();
+  o.seq_len = vm["seq-len"].as<int64_t>();
+  o.min_len = vm["min-len"].as<int64_t>();
+  o.vocab_size = vm["vocab-size"].as<int64_t>();
+  o.num_classes = vm["num-classes"].as<int64_t>();
+  o.seed = vm["seed"].as<uint64_t>();
+  o.chunk_rows = vm["chunk-rows"].as<int64_t>();
+  o.raw = vm.count("raw") > 0;
+  frost::data::validate_synthetic([&] {  // the arguments first: no directory for a bad call
+    auto checked = o;
+    checked.out_path = "-";
+    return checked;
+  }());
+  const std::string dir = vm["out"].as<std::string>();
+  frost::fs::create_directories(dir);
+  o.out_path = dir + "/train.h5";
+  const frost::data::SyntheticSummary s = frost::data::write_synthetic(o);
+  std::cout << "frost-prep: synthetic " << kind << ", seed " << o.seed << "\n"
+            << "  " << s.path << ": " << s.num_samples << " samples of [";
+  for (size_t i = 0; i < s.sample_shape.size(); ++i)
+    std::cout << (i ? ", " : "") << s.sample_shape[i];
+  std::cout << "], " << o.num_classes << " classes, " << std::fixed << std::setprecision(1)
+            << static_cast<double>(s.bytes) / (1 << 20) << " MiB";
+  if (s.mean_tokens) std::cout << ", mean length " << s.mean_tokens << " tokens";
+  std::cout << "\n";
+  if (!s.raw_manifest.empty()) std::cout << "  raw copy: " << s.raw_manifest << "\n";
+  return 0;
+}
+
 int run(int argc, char** argv) {
   po::options_description common("options of both");
   common.add_options()
@@ -128,11 +204,27 @@ int run(int argc, char** argv) {
       ("test-frac", po::value<double>()->default_value(0.2, "0.2")->value_name("F"),
        "fraction of each class that goes to test.h5, in (0, 1)")
       ("seed", po::value<uint64_t>()->default_value(0)->value_name("S"),
-       "seed of the shuffle that makes the split and orders the rows");
+       "seed of the shuffle that makes the split and orders the rows (synthetic: of the "
+       "generator)");
+  po::options_description synth("synthetic options");
+  synth.add_options()
+      ("kind", po::value<std::string>()->value_name("KIND"), "image | tokens")
+      ("rows", po::value<int64_t>()->value_name("N"), "number of rows (samples) to write")
+      ("shape", po::value<std::string>()->value_name("C,H,W"),
+       "image: channels, height, width, e.g. 3,224,224")
+      ("seq-len", po::value<int64_t>()->default_value(128)->value_name("L"),
+       "tokens: row width L incl. [CLS] and [SEP]")
+      ("min-len", po::value<int64_t>()->default_value(0)->value_name("N"),
+       "tokens: shortest row; lengths are uniform in [min-len, L] (0: L/4)")
+      ("vocab-size", po::value<int64_t>()->default_value(30522)->value_name("V"),
+       "tokens: ids are drawn from [999, V) (BERT-base uncased: 30522)")
+      ("num-classes", po::value<int64_t>()->default_value(2)->value_name("K"),
+       "labels are uniform over 0..K-1")
+      ("raw", "also write raw little-endian arrays and OUT/train.h5.raw.json");
   po::options_description hidden;
   hidden.add_options()("dataset", po::value<std::string>(), "dataset to convert");
   po::options_description visible;
-  visible.add(common).add(fmnist).add(text);
+  visible.add(common).add(fmnist).add(text).add(synth);
   po::options_description all;
   all.add(visible).add(hidden);
   po::positional_options_description positional;
@@ -150,17 +242,24 @@ int run(int argc, char** argv) {
     return 0;
   }
   FROST_CHECK(vm.count("dataset"), "no dataset named; the first argument must be "
-                                   "'fashion-mnist' or 'text' (see frost-prep --help)");
+                                   "'fashion-mnist', 'text' or 'synthetic' (see frost-prep --help)");
   const std::string dataset = vm["dataset"].as<std::string>();
-  FROST_CHECK(dataset == "fashion-mnist" || dataset == "text", "unknown dataset '", dataset,
-              "'; supported: fashion-mnist, text");
-  // An option of the other subcommand is a mistake, not something to ignore silently.
-  const po::options_description& own = dataset == "text" ? text : fmnist;
+  FROST_CHECK(dataset == "fashion-mnist" || dataset == "text" || dataset == "synthetic",
+              "unknown dataset '", dataset, "'; supported: fashion-mnist, text, synthetic");
+  // An option of another subcommand is a mistake, not something to ignore silently.
+  const po::options_description& own =
+      dataset == "text" ? text : dataset == "synthetic" ? synth : fmnist;
   for (const auto& [name, value] : vm) {
     if (value.defaulted() || name == "dataset" || common.find_nothrow(name, false) != nullptr)
       continue;
+    if (dataset == "synthetic" && name == "seed") continue;  // shared with text
     FROST_CHECK(own.find_nothrow(name, false) != nullptr, "--", name, " is not an option of '",
                 dataset, "' (see frost-prep --help)");
+  }
+  if (dataset == "synthetic") {
+    FROST_CHECK(vm.count("kind") && vm.count("rows") && vm.count("out"),
+                "--kind, --rows and --out are required (see frost-prep --help)");
+    return prep_synthetic(vm);
   }
   if (dataset == "fashion-mnist") {
     FROST_CHECK(vm.count("src") && vm.count("out"), "--src and --out are required "

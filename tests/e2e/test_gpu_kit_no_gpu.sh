@@ -18,7 +18,7 @@ expect_no_gpu() {
   expect_in "$stdout" "no GPU: nothing to check ($reason"
   expect_in "$stdout" "GPU        none: $reason"
   expect_in "$stdout" "bundle     commit 0123abc"
-  for s in env tests prep init cpu-ref cpu-ref2 gpu-1 gpu-2 full head; do
+  for s in env tests prep init cpu-ref cpu-ref2 gpu-1 gpu-2 full head bench; do
     grep -qE "^$s +NOT-RUN +0s +no GPU\$" "$stdout" || { cat "$stdout" >&2; fail "step $s is not NOT-RUN (no GPU)"; }
   done
   if grep -qE '^[a-z0-9-]+ +(PASS|FAIL) ' "$stdout"; then cat "$stdout" >&2; fail "a step claims PASS or FAIL without a GPU"; fi

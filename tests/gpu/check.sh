@@ -4,7 +4,7 @@
 #
 #   bash BUNDLE/kit/check.sh BUNDLE OUTDIR
 #
-# Steps, each bounded by `timeout` and by the kit's time budget (FROST_KIT_BUDGET_S, default 450):
+# Steps, each bounded by `timeout` and by the kit's time budget (FROST_KIT_BUDGET_S, default 540):
 #   a  env      nvidia-smi summary, torch/CUDA/NCCL versions, sha256 of the node's
 #               libtorch_cuda.so against the bundle's manifest, ldd of the binaries ("not found")
 #   b  tests    the ctest entries labelled gpu (tests/gpu-tests.json); with none, the test
@@ -19,6 +19,11 @@
 #               transport over lo), batch 16 each: parameters vs cpu-ref2
 #   d  full     task B, full fine-tuning in bf16 from cpu-ref's backbone: loss falls
 #      head     task B, linear probe in bf16: loss falls, backbone bitwise unchanged
+#   f  bench    bench/gpu.py --quick (Frost against PyTorch DDP: BERT-base and ResNet-50 throughput,
+#               MFU, step breakdown, memory, loss check, linear probe, loader) in what is left of
+#               the budget (at least 90 s; cells that no longer fit are listed, not run); report
+#               in OUTDIR/bench/report.md; PASS when every run it started ended and every loss
+#               check passed
 #   e  summary  printed and written to OUTDIR/summary.txt; every log is under OUTDIR
 # Each step is PASS, FAIL or NOT-RUN (with the reason); the exit status is 0 when no step
 # failed, 1 otherwise, 2 for bad arguments. Without a GPU (no nvidia-smi, or
@@ -47,7 +52,7 @@ mkdir -p "$W"
 KIT=$(cd "$(dirname "$0")" && pwd)
 PY=${FROST_NODE_PYTHON:-python3}
 SMI=${FROST_KIT_NVIDIA_SMI:-nvidia-smi}
-budget=${FROST_KIT_BUDGET_S:-450}
+budget=${FROST_KIT_BUDGET_S:-540}
 [[ $budget =~ ^[0-9]+$ ]] || die "FROST_KIT_BUDGET_S must be whole seconds, got '$budget'"
 t_start=$(date +%s)
 deadline=$((t_start + budget))
@@ -109,7 +114,7 @@ summary() {
 }
 all_not_run() {  # all_not_run REASON: every step NOT-RUN
   local s
-  for s in env tests prep init cpu-ref cpu-ref2 gpu-1 gpu-2 full head; do record "$s" NOT-RUN 0 "$1"; done
+  for s in env tests prep init cpu-ref cpu-ref2 gpu-1 gpu-2 full head bench; do record "$s" NOT-RUN 0 "$1"; done
 }
 
 # ---- is there a GPU? ----------------------------------------------------------------------------
@@ -198,7 +203,7 @@ note=$(printf '%s; ' "${a_notes[@]}")
 note=${note%; }
 record env "$( ((a_fail)) && echo FAIL || echo PASS)" $(($(date +%s) - t0)) "$note"
 if ((!binaries_load)); then
-  for s in tests prep init cpu-ref cpu-ref2 gpu-1 gpu-2 full head; do
+  for s in tests prep init cpu-ref cpu-ref2 gpu-1 gpu-2 full head bench; do
     record "$s" NOT-RUN 0 "the binaries do not load (step env; ldd.txt)"
   done
   summary || exit 1
@@ -208,7 +213,9 @@ fi
 # ---- b: gpu-labelled tests -------------------------------------------------------------------
 t0=$(date +%s)
 rc=0
-l=$(left); ((l < 270)) || l=270  # the gpu-labelled entries: most of the kit's 450 s
+# the gpu-labelled entries: at most 270 s, and 300 s of the budget stay for steps c, d and f
+l=$(($(left) - 300)); ((l < 270)) || l=270
+((l >= 30)) || { l=$(left); ((l < 30)) || l=30; }  # a small budget: 30 s, or what is left
 timeout -k 10 $((l + 30)) "$PY" "$KIT/run_tests.py" "$B" "$O" "$l" >"$O/tests.txt" 2>&1 || rc=$?
 if ((rc == 3)); then
   # No ctest entry labelled gpu in this build: the test binaries' GPU-named tests, if any.
@@ -384,6 +391,29 @@ for strategy in full head; do
   echo "$msg" >>"$O/$strategy.log"
   record "$strategy" "$( ((rc)) && echo FAIL || echo PASS)" $(($(date +%s) - t0)) "bf16, 2 epochs: $(echo "$msg" | tail -1 | sed 's/^PASS: //' | cut -c1-130)"
 done
+
+# ---- f: the benchmark harness ------------------------------------------------------------------
+# bench/gpu.py --quick in what is left of the budget; its data and weights (hundreds of MB) go
+# to $W/bench-scratch and are removed afterwards, its report and CSVs stay in OUTDIR/bench.
+t0=$(date +%s)
+l=$(left)
+if [[ ! -f $B/bench/gpu.py ]]; then
+  record bench NOT-RUN 0 "this bundle has no bench/gpu.py"
+elif [[ -n $gpu_keys_missing ]]; then
+  record bench NOT-RUN 0 "frost-train has no ${gpu_keys_missing% }"
+elif ((l < 90)); then
+  record bench NOT-RUN 0 "time budget spent ($l s left, 90 s needed)"
+else
+  rc=0
+  FROST_NODE_PYTHON=$PY bounded "$l" "$O/bench.log" "$PY" "$B/bench/gpu.py" --quick --device cuda --no-docs \
+    --outdir "$O/bench" --scratch "$W/bench-scratch" --bin "$B/bin" --budget-s $((l - 20)) || rc=$?
+  rm -rf "$W/bench-scratch"
+  verdict=$(grep '^gpu.py: ' "$O/bench.log" | tail -1 | sed 's/^gpu.py: //' | cut -c1-140 || true)
+  if ((rc == 0)); then record bench PASS $(($(date +%s) - t0)) "${verdict#PASS: } (bench/report.md)"
+  elif ((rc == 3)); then record bench NOT-RUN $(($(date +%s) - t0)) "${verdict#NOT-RUN: }"
+  elif [[ -n $verdict ]]; then record bench FAIL $(($(date +%s) - t0)) "${verdict#FAIL: } (bench.log)"
+  else record bench FAIL $(($(date +%s) - t0)) "$(why $rc "$O/bench.log")"; fi
+fi
 
 # ---- e: summary ----------------------------------------------------------------------------------
 summary && exit 0 || exit 1
