@@ -12,8 +12,9 @@
 #   2. stages into OUT: bin/ (frost-train, frost-prep, frost-bench, stripped), tests/bin/ (the
 #      test binaries, stripped), tests/gpu-tests.json (the ctest entries labelled gpu, with
 #      bundle-relative paths), src/ (frost-mpirun, the test fixtures and scripts), kit/ (the
-#      check script and its helpers), bench/ (bench/gpu.py and bench/peers/ddp_gpu_peer.py, the
-#      kit's benchmark step), data/ (a 3000 + 1000 image slice of Fashion-MNIST);
+#      check script and its helpers), bench/ (bench/gpu.py, bench/peers/ddp_gpu_peer.py and
+#      bench/peers/ddp_peer.py, which it imports its models from: the kit's benchmark step),
+#      data/ (a 3000 + 1000 image slice of Fashion-MNIST);
 #   3. fetches the Debian runtime packages Frost and OpenMPI need beyond PyTorch and the C/C++
 #      runtime (apt-get download, cached in .cache/bundle-debs), unpacks them with dpkg-deb -x
 #      into OUT/sysroot, and checks with ldd that every library of the staged binaries, of
@@ -141,10 +142,11 @@ for t in "${tests[@]}"; do stage_elf "$t" "$out/tests/bin"; done
 cp "$root/launch/frost-mpirun" "$out/src/launch/"
 cp -r "$root/tests/fixtures" "$root/tests/e2e" "$root/tests/gpu" "$out/src/tests/"
 cp "$root"/tests/gpu/check.sh "$root"/tests/gpu/rank_env.sh "$root"/tests/gpu/*.py "$out/kit/"
-# The benchmark harness (kit step f): bench/gpu.py and its peer, which need only torch on the node.
+# The benchmark harness (kit step f): bench/gpu.py and its peer, which need only torch on the node
+# (ddp_gpu_peer.py imports its BERT modules and Classifier from ddp_peer.py, next to it).
 mkdir -p "$out/bench/peers"
 cp "$root/bench/gpu.py" "$out/bench/"
-cp "$root/bench/peers/ddp_gpu_peer.py" "$out/bench/peers/"
+cp "$root/bench/peers/ddp_gpu_peer.py" "$root/bench/peers/ddp_peer.py" "$out/bench/peers/"
 
 # The ctest entries labelled gpu, with the build and source folders replaced by placeholders
 # that kit/run_tests.py fills in on the node (no cmake/ctest needed there).
@@ -333,7 +335,7 @@ pkg_versions=$(for p in "${runtime_pkgs[@]}"; do
 
 for f in env.sh manifest.txt mpi-bin/mpirun bin/frost-train bin/frost-prep kit/check.sh kit/rank_env.sh \
   kit/kit_check.py kit/run_tests.py src/launch/frost-mpirun tests/gpu-tests.json bench/gpu.py \
-  bench/peers/ddp_gpu_peer.py; do
+  bench/peers/ddp_gpu_peer.py bench/peers/ddp_peer.py; do
   [[ -e $out/$f ]] || die "staging left out $f (a bug in this script)"
 done
 

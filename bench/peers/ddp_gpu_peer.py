@@ -26,7 +26,8 @@ Recipe (what a user's script does; each item is a documented PyTorch idiom):
     fp32 runs with PyTorch's defaults (cuDNN convolutions may use TF32, matrix products do not).
   * ResNet-50: torchvision's layout (Bottleneck v1.5) written out, channels_last model and
     inputs, torch.backends.cudnn.benchmark = True (the ImageNet example's setting).
-  * BERT: Hugging Face BertModel's layout and names with its "sdpa" attention:
+  * BERT: Hugging Face BertModel's layout and names (the modules of bench/peers/ddp_peer.py,
+    imported from there) with its "sdpa" attention:
     F.scaled_dot_product_attention with the additive mask (finfo.min at padding) in the query's
     dtype; dropout probabilities from config.json (bench/gpu.py writes 0, so that the losses can
     be compared step by step).
@@ -60,6 +61,11 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+
+# The BERT modules and Classifier are those of the CPU peer (bench/peers/ddp_peer.py, shipped next
+# to this file; importing it needs torch only), with the "sdpa" self-attention selected.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ddp_peer import BertBackbone, Classifier  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------- models
@@ -118,145 +124,11 @@ class ResNet50Backbone(nn.Module):
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
 
 
-class BertEmbeddings(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        h = c["hidden_size"]
-        self.word_embeddings = nn.Embedding(c["vocab_size"], h, padding_idx=c.get("pad_token_id", 0))
-        self.position_embeddings = nn.Embedding(c["max_position_embeddings"], h)
-        self.token_type_embeddings = nn.Embedding(c["type_vocab_size"], h)
-        self.LayerNorm = nn.LayerNorm(h, eps=c["layer_norm_eps"])
-        self.dropout = nn.Dropout(c["hidden_dropout_prob"])
-
-    def forward(self, ids):
-        positions = torch.arange(ids.size(1), device=ids.device)
-        x = self.word_embeddings(ids) + self.token_type_embeddings.weight[0] + self.position_embeddings(positions)
-        return self.dropout(self.LayerNorm(x))
-
-
-class BertSdpaSelfAttention(nn.Module):
-    """Hugging Face BertSdpaSelfAttention: q/k/v projections, F.scaled_dot_product_attention."""
-
-    def __init__(self, c):
-        super().__init__()
-        h = c["hidden_size"]
-        self.heads = c["num_attention_heads"]
-        self.query, self.key, self.value = nn.Linear(h, h), nn.Linear(h, h), nn.Linear(h, h)
-        self.p = c["attention_probs_dropout_prob"]
-
-    def forward(self, x, additive_mask):
-        b, l, h = x.shape
-        split = lambda t: t.view(b, l, self.heads, h // self.heads).transpose(1, 2)
-        q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
-        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=additive_mask.to(q.dtype),
-                                             dropout_p=self.p if self.training else 0.0)
-        return ctx.transpose(1, 2).reshape(b, l, h)
-
-
-class BertResidual(nn.Module):
-    def __init__(self, c, fin):
-        super().__init__()
-        self.dense = nn.Linear(fin, c["hidden_size"])
-        self.LayerNorm = nn.LayerNorm(c["hidden_size"], eps=c["layer_norm_eps"])
-        self.dropout = nn.Dropout(c["hidden_dropout_prob"])
-
-    def forward(self, x, residual):
-        return self.LayerNorm(self.dropout(self.dense(x)) + residual)
-
-
-class BertAttention(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.self = BertSdpaSelfAttention(c)
-        self.output = BertResidual(c, c["hidden_size"])
-
-    def forward(self, x, mask):
-        return self.output(self.self(x, mask), x)
-
-
-class BertIntermediate(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.dense = nn.Linear(c["hidden_size"], c["intermediate_size"])
-
-    def forward(self, x):
-        return F.gelu(self.dense(x))  # hidden_act "gelu": the erf form
-
-
-class BertLayer(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.attention = BertAttention(c)
-        self.intermediate = BertIntermediate(c)
-        self.output = BertResidual(c, c["intermediate_size"])
-
-    def forward(self, x, mask):
-        a = self.attention(x, mask)
-        return self.output(self.intermediate(a), a)
-
-
-class BertEncoder(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.layer = nn.ModuleList(BertLayer(c) for _ in range(c["num_hidden_layers"]))
-
-    def forward(self, x, mask):
-        for layer in self.layer:
-            x = layer(x, mask)
-        return x
-
-
-class BertPooler(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.dense = nn.Linear(c["hidden_size"], c["hidden_size"])
-
-    def forward(self, hidden):
-        return torch.tanh(self.dense(hidden[:, 0]))
-
-
-class BertBackbone(nn.Module):
-    """BertModel (names as Hugging Face's and Frost's) + [CLS] pooler (Frost's model.pooling cls)."""
-
-    def __init__(self, c):
-        super().__init__()
-        self.embeddings, self.encoder, self.pooler = BertEmbeddings(c), BertEncoder(c), BertPooler(c)
-        self.feature_dim = c["hidden_size"]
-        for m in self.modules():  # HF _init_weights
-            if isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, c["initializer_range"])
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Embedding):
-                nn.init.normal_(m.weight, 0.0, c["initializer_range"])
-                if m.padding_idx is not None:
-                    with torch.no_grad():
-                        m.weight[m.padding_idx].zero_()
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def forward(self, ids, attention_mask):
-        hidden = self.embeddings(ids)
-        # HF _prepare_4d_attention_mask_for_sdpa: 0 where attended, finfo.min at padding
-        additive = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
-        return self.pooler(self.encoder(hidden, additive))
-
-
-class Classifier(nn.Module):
-    def __init__(self, backbone, num_classes):
-        super().__init__()
-        self.backbone = backbone
-        self.head = nn.Linear(backbone.feature_dim, num_classes)
-
-    def forward(self, x, attention_mask=None):
-        return self.head(self.backbone(x, attention_mask))
-
-
 def build_model(args, num_classes):
     if args.model == "resnet50":
         return Classifier(ResNet50Backbone(args.width, args.in_channels), num_classes)
     with open(args.hf_config) as f:
-        return Classifier(BertBackbone(json.load(f)), num_classes)
+        return Classifier(BertBackbone(json.load(f), pooling="cls", attention="sdpa"), num_classes)
 
 
 def make_init(args):

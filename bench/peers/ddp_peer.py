@@ -55,6 +55,10 @@ Output: rank 0 writes one JSON object (one line) to --out and stdout:
 A torch.save'd {name: tensor} dict (Frost's model.pt layout); BERT encoder tensors come from the
 safetensors file (read by a small reader here: 8-byte little-endian header length, JSON header,
 raw data), ResNet tensors and the head from torch.manual_seed(seed).
+
+Importing this file needs torch only (numpy and h5py are imported inside the data reader and the
+safetensors reader): bench/peers/ddp_gpu_peer.py takes its BERT modules and Classifier from here
+(with attention="sdpa") and bench/efficiency.py its models, so each module is written once.
 """
 import argparse
 import json
@@ -64,7 +68,6 @@ import struct
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
@@ -134,13 +137,16 @@ class BertEmbeddings(nn.Module):
         self.dropout = nn.Dropout(c["hidden_dropout_prob"])
 
     def forward(self, ids):
-        positions = torch.arange(ids.size(1), dtype=torch.long)
+        positions = torch.arange(ids.size(1), dtype=torch.long, device=ids.device)
         x = self.word_embeddings(ids) + self.token_type_embeddings.weight[0]  # token type 0 everywhere
         x = x + self.position_embeddings(positions)
         return self.dropout(self.LayerNorm(x))
 
 
 class BertSelfAttention(nn.Module):
+    """Hugging Face BertSelfAttention ("eager"): softmax(q k^T / sqrt(d) + mask) v written out; the
+    attention of the CPU peer, whose losses bench/scaling.py checks against Frost's step by step."""
+
     def __init__(self, c):
         super().__init__()
         h = c["hidden_size"]
@@ -159,6 +165,31 @@ class BertSelfAttention(nn.Module):
         return ctx.view(ctx.size(0), ctx.size(1), self.heads * self.head_dim)
 
 
+class BertSdpaSelfAttention(nn.Module):
+    """Hugging Face BertSdpaSelfAttention ("sdpa"): the same q/k/v projections (same state_dict
+    names), then F.scaled_dot_product_attention with the additive mask in the query's dtype (the
+    GPU peer's attention, bench/peers/ddp_gpu_peer.py)."""
+
+    def __init__(self, c):
+        super().__init__()
+        h = c["hidden_size"]
+        self.heads = c["num_attention_heads"]
+        self.query, self.key, self.value = nn.Linear(h, h), nn.Linear(h, h), nn.Linear(h, h)
+        self.p = c["attention_probs_dropout_prob"]
+
+    def forward(self, x, additive_mask):
+        b, l, h = x.shape
+        split = lambda t: t.view(b, l, self.heads, h // self.heads).transpose(1, 2)
+        q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
+        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=additive_mask.to(q.dtype),
+                                             dropout_p=self.p if self.training else 0.0)
+        return ctx.transpose(1, 2).reshape(b, l, h)
+
+
+# The self-attention implementations by Hugging Face's attn_implementation name.
+SELF_ATTENTION = {"eager": BertSelfAttention, "sdpa": BertSdpaSelfAttention}
+
+
 class BertResidualOutput(nn.Module):
     """HF BertSelfOutput / BertOutput: LayerNorm(dropout(dense(x)) + residual)."""
 
@@ -173,9 +204,9 @@ class BertResidualOutput(nn.Module):
 
 
 class BertAttention(nn.Module):
-    def __init__(self, c):
+    def __init__(self, c, attention="eager"):
         super().__init__()
-        self.self = BertSelfAttention(c)
+        self.self = SELF_ATTENTION[attention](c)
         self.output = BertResidualOutput(c, c["hidden_size"])
 
     def forward(self, x, additive_mask):
@@ -192,9 +223,9 @@ class BertIntermediate(nn.Module):
 
 
 class BertLayer(nn.Module):
-    def __init__(self, c):
+    def __init__(self, c, attention="eager"):
         super().__init__()
-        self.attention = BertAttention(c)
+        self.attention = BertAttention(c, attention)
         self.intermediate = BertIntermediate(c)
         self.output = BertResidualOutput(c, c["intermediate_size"])
 
@@ -204,9 +235,9 @@ class BertLayer(nn.Module):
 
 
 class BertEncoder(nn.Module):
-    def __init__(self, c):
+    def __init__(self, c, attention="eager"):
         super().__init__()
-        self.layer = nn.ModuleList(BertLayer(c) for _ in range(c["num_hidden_layers"]))
+        self.layer = nn.ModuleList(BertLayer(c, attention) for _ in range(c["num_hidden_layers"]))
 
     def forward(self, x, additive_mask):
         for layer in self.layer:
@@ -225,12 +256,13 @@ class BertPooler(nn.Module):
 
 class BertBackbone(nn.Module):
     """Hugging Face BertModel (names, structure, numerics) + Frost's pooling: 'cls' = BertPooler
-    on [CLS], 'mean' = mean of the last hidden state over the attention mask."""
+    on [CLS], 'mean' = mean of the last hidden state over the attention mask. attention: a key of
+    SELF_ATTENTION ("eager" here, "sdpa" in the GPU peer); the state_dict names do not depend on it."""
 
-    def __init__(self, c, pooling="cls"):
+    def __init__(self, c, pooling="cls", attention="eager"):
         super().__init__()
         self.embeddings = BertEmbeddings(c)
-        self.encoder = BertEncoder(c)
+        self.encoder = BertEncoder(c, attention)
         self.pooler = BertPooler(c)
         self.pooling = pooling
         self.feature_dim = c["hidden_size"]
@@ -279,6 +311,8 @@ def build_model(args, num_classes):
 
 def read_safetensors(path):
     """{name: tensor} of a safetensors file: u64 LE header size N, N bytes of JSON, data."""
+    import numpy as np
+
     dtypes = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "I64": np.int64, "I32": np.int32,
               "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
     with open(path, "rb") as f:
@@ -319,6 +353,7 @@ class H5Batches(torch.utils.data.Dataset):
 
     def __init__(self, path):
         import h5py  # python3-h5py
+        import numpy as np
 
         self.path, self.file = path, None
         with h5py.File(path, "r") as f:
@@ -333,6 +368,8 @@ class H5Batches(torch.utils.data.Dataset):
                 self.std = torch.tensor(np.asarray(f.attrs["std"], np.float64)).float().view(1, c, 1, 1)
 
     def rows(self, name, idx):
+        import numpy as np
+
         ds = self.file[name]
         if idx == list(range(idx[0], idx[0] + len(idx))):
             return ds[idx[0]:idx[0] + len(idx)]
@@ -345,6 +382,7 @@ class H5Batches(torch.utils.data.Dataset):
 
     def __getitem__(self, idx):
         import h5py
+        import numpy as np
 
         if self.file is None:
             self.file = h5py.File(self.path, "r")
