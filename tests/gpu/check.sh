@@ -17,8 +17,9 @@
 #      gpu-1    GPU (train.device=cuda, dist.backend=nccl), 1 rank, batch 32: parameters vs cpu-ref
 #      gpu-2    GPU, 2 ranks sharing the GPU (dist.shared_gpu, NCCL_HOSTID per rank, socket
 #               transport over lo), batch 16 each: parameters vs cpu-ref2
-#   d  full     task B, full fine-tuning in bf16 from cpu-ref's backbone: loss falls
-#      head     task B, linear probe in bf16: loss falls, backbone bitwise unchanged
+#   d  full     task B, full fine-tuning in bf16 from cpu-ref's backbone: loss falls; steps timed
+#               by CUDA events (forward, backward, h2d > 0) and peak GPU memory > 0 in metrics
+#      head     task B, linear probe in bf16: as full, and the backbone bitwise unchanged
 #   f  bench    bench/gpu.py --quick (Frost against PyTorch DDP: BERT-base and ResNet-50 throughput,
 #               MFU, step breakdown, memory, loss check, linear probe, loader) in what is left of
 #               the budget (at least 90 s; cells that no longer fit are listed, not run); report
@@ -383,7 +384,7 @@ for strategy in full head; do
     --model.init_head false --data.train "$W/data/b/train.h5" --data.test "$W/data/b/test.h5" \
     --train.epochs 2 --data.batch_size 64 --log.every 5 || rc=$?
   if ((rc)); then record "$strategy" FAIL $(($(date +%s) - t0)) "$(why $rc "$O/$strategy.log")"; continue; fi
-  msg=$(timeout 120 "$PY" "$KIT/kit_check.py" metrics "$W/runs/$strategy/metrics.jsonl" 2>&1) || rc=$?
+  msg=$(timeout 120 "$PY" "$KIT/kit_check.py" metrics "$W/runs/$strategy/metrics.jsonl" --gpu 2>&1) || rc=$?
   if ((rc == 0)) && [[ $strategy == head ]]; then
     m2=$(timeout 120 "$PY" "$KIT/kit_check.py" frozen "$W/runs/head/model.pt" "$W/runs/cpu-ref/model.pt" backbone. 2>&1) || rc=$?
     msg="$msg; ${m2#PASS: }"

@@ -8,9 +8,12 @@
       change training made), must be <= TOL; integer tensors must be equal. Exit 0 = pass.
   kit_check.py frozen RUN.pt INIT.pt PREFIX
       every tensor named PREFIX* is bitwise equal in RUN.pt and INIT.pt (a frozen backbone).
-  kit_check.py metrics METRICS.jsonl
+  kit_check.py metrics METRICS.jsonl [--gpu]
       train losses finite, the mean of the last quarter below the mean of the first quarter;
-      prints steps, first/last loss and the last eval accuracy.
+      prints steps, first/last loss and the last eval accuracy. --gpu (a run on a CUDA device):
+      also every train record is timed by CUDA events (timing "cuda_events", forward_ms,
+      backward_ms and h2d_ms > 0: Note [Step timing on a GPU] in src/frost/train/device_stats.h)
+      and every epoch record has gpu_mem_peak_mib > 0; prints their means.
 """
 import json
 import math
@@ -89,7 +92,32 @@ def cmd_frozen(run, init, prefix):
     print(f"PASS: {len(names)} {prefix}* tensors bitwise unchanged")
 
 
-def cmd_metrics(path):
+def gpu_timing(rows, path):
+    """The --gpu checks of `metrics` on the parsed records; returns a summary or exits FAIL."""
+    train = [r for r in rows if r.get("kind") == "train" and not r.get("skipped")]
+    epochs = [r for r in rows if r.get("kind") == "epoch"]
+    for r in train:
+        if r.get("timing") != "cuda_events":
+            sys.exit(f"FAIL: step {r.get('step')} of {path} has timing {r.get('timing')!r}, "
+                     "expected 'cuda_events' on a GPU")
+        for key in ("forward_ms", "backward_ms", "h2d_ms"):
+            v = r.get(key)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                sys.exit(f"FAIL: step {r.get('step')} of {path} has {key} = {v!r}, expected > 0")
+    if not epochs:
+        sys.exit(f"FAIL: no epoch records in {path}")
+    for r in epochs:
+        v = r.get("gpu_mem_peak_mib")
+        if not isinstance(v, (int, float)) or v <= 0:
+            sys.exit(f"FAIL: epoch {r.get('epoch')} of {path} has gpu_mem_peak_mib = {v!r}, "
+                     "expected > 0 on a GPU")
+    mean = lambda key: sum(r[key] for r in train) / len(train)
+    return (f"; events: forward {mean('forward_ms'):.2f} ms, backward {mean('backward_ms'):.2f} ms, "
+            f"h2d {mean('h2d_ms'):.3f} ms; peak GPU memory "
+            f"{max(r['gpu_mem_peak_mib'] for r in epochs):.0f} MiB")
+
+
+def cmd_metrics(path, gpu=False):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     losses = [float(r["loss"]) for r in rows if r.get("kind") == "train"]
     evals = [r for r in rows if r.get("kind") == "eval"]
@@ -104,6 +132,8 @@ def cmd_metrics(path):
            + (f", eval accuracy {acc:.4f}" if acc is not None else ""))
     if len(losses) >= 2 and not last < first:
         sys.exit(f"FAIL: loss did not decrease: {msg}")
+    if gpu:
+        msg += gpu_timing(rows, path)
     print(f"PASS: {msg}")
 
 
@@ -119,8 +149,8 @@ def main():
         cmd_compare(args[1], args[2], args[3], float(args[4]))
     elif cmd == "frozen" and len(args) == 4:
         cmd_frozen(*args[1:])
-    elif cmd == "metrics" and len(args) == 2:
-        cmd_metrics(args[1])
+    elif cmd == "metrics" and len(args) in (2, 3) and args[2:] in ([], ["--gpu"]):
+        cmd_metrics(args[1], gpu=args[2:] == ["--gpu"])
     else:
         sys.exit(f"kit_check.py: bad arguments {args} (see --help)")
 
