@@ -725,6 +725,14 @@ def main():
             args.device = "cuda" if torch.cuda.is_available() else "cpu"
         except ImportError:
             p.error("torch is not importable here; run with the Python that has PyTorch")
+    elif args.device == "cuda":
+        try:
+            import torch
+            if not torch.cuda.is_available():
+                p.error("--device cuda: this Python's torch sees no CUDA device "
+                        "(torch.cuda.is_available() is false); use --device cpu for the CPU mode")
+        except ImportError:
+            pass  # the peer's Python (--python) is asked when the cells run
     cpu = args.device == "cpu"
     args.warmup = args.warmup if args.warmup is not None else (2 if cpu else 5 if args.quick else 10)
     args.steps = args.steps if args.steps is not None else (6 if cpu else 25 if args.quick else 50)

@@ -559,6 +559,49 @@ def write_region(path, name, text):
 
 
 # ------------------------------------------------------------------------------------ CLI
+def _positive(kind):
+    """argparse type: a number of `kind` (int or float) > 0."""
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}")
+        if not (v > 0) or v != v or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be > 0 and finite, got {text}")
+        return v
+    return parse
+
+
+def _non_negative_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}")
+    if not (v >= 0) or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be >= 0 and finite, got {text}")
+    return v
+
+
+def _non_negative_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+def _gpu_counts(text):
+    try:
+        counts = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a comma-separated list of GPU counts, got {text!r}")
+    if not counts or any(n < 1 for n in counts):
+        raise argparse.ArgumentTypeError(f"GPU counts must be >= 1, got {text}")
+    return counts
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -566,36 +609,49 @@ def main(argv=None):
     p.add_argument("--json", action="append", default=[], help="a workload as JSON (repeatable)")
     p.add_argument("--preset", action="append", default=[], choices=sorted(ASSUMED_COMPUTE),
                    help="parametric workload (full and head), assumed compute")
-    p.add_argument("--params-mb", type=float, help="with --compute-ms: a workload given by numbers")
-    p.add_argument("--compute-ms", type=float)
-    p.add_argument("--skip", type=int, default=1, help="warm-up steps of --metrics left out")
-    p.add_argument("--bucket-cap-mb", type=float, default=25.0, help="dist.bucket_cap_mb (MiB) of parametric workloads")
+    p.add_argument("--params-mb", type=_positive(float), help="with --compute-ms: a workload given by numbers (MB of gradients)")
+    p.add_argument("--compute-ms", type=_positive(float), help="with --params-mb: the step's compute time (ms)")
+    p.add_argument("--skip", type=_non_negative_int, default=1, help="warm-up steps of --metrics left out")
+    p.add_argument("--bucket-cap-mb", type=_positive(float), default=25.0, help="dist.bucket_cap_mb (MiB) of parametric workloads")
     p.add_argument("--link", default=DEFAULT_LINK, choices=sorted(LINKS))
-    p.add_argument("--busbw", type=float, help="override the intra-node busbw (GB/s)")
-    p.add_argument("--inter-busbw", type=float, help="override the inter-node busbw (GB/s)")
-    p.add_argument("--latency-us", type=float, help="override the intra-node latency (us)")
+    p.add_argument("--busbw", type=_positive(float), help="override the intra-node busbw (GB/s)")
+    p.add_argument("--inter-busbw", type=_positive(float), help="override the inter-node busbw (GB/s)")
+    p.add_argument("--latency-us", type=_non_negative_float, help="override the intra-node latency (us)")
     p.add_argument("--link-csv", help="a frost-bench allreduce --csv table instead of a preset (with --gpus N)")
-    p.add_argument("--gpus", default="8,64,512")
+    p.add_argument("--gpus", type=_gpu_counts, default="8,64,512", help="comma-separated GPU counts to predict (default 8,64,512)")
     p.add_argument("--schedule", action="store_true", help="also print each workload's bucket schedule")
     p.add_argument("--dump-json", help="write the workloads as JSON")
     p.add_argument("--doc", help="also write the table into its region of this markdown page "
                    "(scaling-model-check with --check-cpu, else scaling-model-predictions)")
     # --check-cpu (bench/common.py's options)
-    p.add_argument("--check-cpu", action="store_true")
-    p.add_argument("--models", default="resnet,bert")
-    p.add_argument("--strategies", default="full,head")
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--steps", type=int, default=8)
-    p.add_argument("--work", default=None)
-    p.add_argument("--run-timeout", type=int, default=1800)
-    p.add_argument("--no-setup", action="store_true")
+    p.add_argument("--check-cpu", action="store_true", help="run Frost here (1 and 2 ranks, log.bucket_timeline) and compare the model with the measurement; runs launch/setup.sh first unless --no-setup or --reuse")
+    p.add_argument("--models", default="resnet,bert", help="--check-cpu: workloads of bench/common.py")
+    p.add_argument("--strategies", default="full,head", help="--check-cpu: strategies")
+    p.add_argument("--warmup", type=_non_negative_int, default=2, help="--check-cpu: untimed steps per run")
+    p.add_argument("--steps", type=_positive(int), default=8, help="--check-cpu: timed steps per run")
+    p.add_argument("--work", default=None, help="--check-cpu: run directory")
+    p.add_argument("--run-timeout", type=_positive(int), default=1800, help="--check-cpu: seconds one run may take")
+    p.add_argument("--no-setup", action="store_true", help="--check-cpu: skip launch/setup.sh (Frost already built)")
     p.add_argument("--reuse", action="store_true", help="--check-cpu: reuse the runs already in --work")
     p.add_argument("--two-nodes", action="store_true",
                    help="--check-cpu against the runs of bench/scaling_model_two_nodes.sh")
     p.add_argument("--no-plot", action="store_true", default=True)
-    p.add_argument("--build", default=os.environ.get("FROST_BUILD_DIR", "build"))
+    p.add_argument("--build", default=os.environ.get("FROST_BUILD_DIR", "build"), help="--check-cpu: Frost's build directory")
     args = p.parse_args(argv)
-    gpus = [int(x) for x in args.gpus.split(",")]
+    gpus = args.gpus if isinstance(args.gpus, list) else _gpu_counts(args.gpus)
+    if args.reuse:
+        args.no_setup = True  # the runs exist: nothing to install or build
+    try:
+        return run(p, args, gpus)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        # A missing or malformed input file (a killed run's truncated metrics.jsonl, a JSON
+        # workload without a key): one line, exit 1.
+        what = f"a workload or record lacks the key {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+        print(f"scaling_model.py: error: {what}", file=sys.stderr)
+        return 1
+
+
+def run(p, args, gpus):
 
     if args.check_cpu:
         text, _ = check_cpu(args)
