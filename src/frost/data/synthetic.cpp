@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <sstream>
 
 #include "frost/core/error.h"
@@ -153,6 +154,14 @@ SyntheticSummary write_synthetic(const SyntheticOptions& o) {
     s.mean_tokens = (total + n / 2) / n;
   }
   s.sample_shape = info.sample_shape;
+  // A raw copy left by an earlier run into the same path would describe other data: it goes
+  // first (the manifest before the arrays), so that no reader pairs it with the new file.
+  for (const char* suffix : {".raw.json", ".inputs.bin", ".labels.bin", ".attention_mask.bin"}) {
+    std::error_code ec;
+    std::filesystem::remove(o.out_path + suffix, ec);
+    FROST_CHECK(!ec, "synthetic: cannot remove the stale raw copy ", o.out_path, suffix, ": ",
+                ec.message());
+  }
   write_dataset(o.out_path, info, inputs, labels.data(), wopt);
   if (!o.raw) return s;
 

@@ -136,7 +136,7 @@ std::optional<RunPosition> load_checkpoint(const Config& cfg, int rank, int worl
                 " ranks; resuming on ", world_size,
                 " would change the global batch and the data order. Resume with ", saved_world,
                 " ranks (or start a new run from its model with model.init)");
-    const std::string diff = config_diff(d.at("config").toStringRef(), cfg.to_ini());
+    const std::string diff = config_diff(d.at("config").toStringRef(), cfg.to_ini(), Config{}.to_ini());
     FROST_CHECK(diff.empty(), "'", path, "' was written with another config: ", diff);
     torch::NoGradGuard no_grad;
     auto state = d.at("model").toGenericDict();
@@ -173,7 +173,9 @@ std::optional<RunPosition> load_checkpoint(const Config& cfg, int rank, int worl
   });
 }
 
-std::string config_diff(const std::string& saved, const std::string& now) {
+std::string config_diff(const std::string& saved, const std::string& now,
+                        const std::string& defaults) {
+  // "section.key = value" lines of a config.ini text.
   auto lines = [](const std::string& t) {
     std::vector<std::string> out;
     std::stringstream ss(t);
@@ -186,6 +188,7 @@ std::string config_diff(const std::string& saved, const std::string& now) {
     }
     return out;
   };
+  auto key_of = [](const std::string& l) { return l.substr(0, l.find(" = ")); };
   // Keys that do not change what is computed may differ between the two runs.
   auto relevant = [](const std::vector<std::string>& in) {
     std::vector<std::string> out;
@@ -199,15 +202,33 @@ std::string config_diff(const std::string& saved, const std::string& now) {
     }
     return out;
   };
+  auto has = [](const std::vector<std::string>& v, const std::string& l) {
+    return std::find(v.begin(), v.end(), l) != v.end();
+  };
   const auto a = relevant(lines(saved)), b = relevant(lines(now));
+  const auto dflt = lines(defaults);
+  std::vector<std::string> saved_keys;
+  for (const auto& l : a) saved_keys.push_back(key_of(l));
   std::string diff;
+  auto add = [&diff](const std::string& part) { diff += (diff.empty() ? "" : "; ") + part; };
   for (const auto& l : a) {
-    if (std::find(b.begin(), b.end(), l) == b.end())
-      diff += (diff.empty() ? "" : "; ") + std::string("checkpoint has ") + l;
+    if (!has(b, l)) add("checkpoint has " + l);
   }
   for (const auto& l : b) {
-    if (std::find(a.begin(), a.end(), l) == a.end())
-      diff += (diff.empty() ? "" : "; ") + std::string("now ") + l;
+    if (has(a, l)) continue;
+    const std::string key = key_of(l);
+    if (defaults.empty() || has(saved_keys, key)) {
+      add("now " + l);
+      continue;
+    }
+    // A key newer than the checkpoint: it ran with the key's default.
+    std::string default_line;
+    for (const auto& d : dflt) {
+      if (key_of(d) == key) default_line = d;
+    }
+    if (default_line == l) continue;
+    add("now " + l + " (the checkpoint predates this key, which it ran with at its default" +
+        (default_line.empty() ? std::string() : " " + default_line.substr(key.size() + 3)) + ")");
   }
   return diff;
 }

@@ -66,6 +66,12 @@ std::optional<RunPosition> load_checkpoint(const Config& cfg, int rank, int worl
 /// What differs between two config.ini texts, ignoring keys that do not change what is
 /// computed (log.*, checkpoint.*, dist.timeout_s, data.prefetch, train.threads):
 /// "checkpoint has optim.lr = 0.05; now optim.lr = 0.5", or "" when nothing does.
-std::string config_diff(const std::string& saved, const std::string& now);
+/// `defaults` (Config{}.to_ini(), or "" to compare strictly): a key that `saved` lacks, because
+/// the checkpoint was written by a Frost older than the key, counts as set to its default there
+/// (a new key's default keeps the behaviour from before it existed), so it differs only when
+/// `now` sets another value: "now model.channels_last = on (the checkpoint predates this key,
+/// which it ran with at its default auto)".
+std::string config_diff(const std::string& saved, const std::string& now,
+                        const std::string& defaults = "");
 
 }  // namespace frost::train

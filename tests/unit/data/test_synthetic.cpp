@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -132,6 +133,29 @@ TEST(Synthetic, TokenRowsHaveClsSepAndMaskedPadding) {
   EXPECT_LT(shortest, longest) << "lengths should vary";
   EXPECT_GT(s.mean_tokens, 4);
   EXPECT_LT(s.mean_tokens, 16);
+}
+
+// Writing again into the same path without --raw removes the earlier raw copy (it described
+// other data); with --raw, a token copy's attention mask does not outlive a later image copy.
+TEST(Synthetic, RewritingRemovesAStaleRawCopy) {
+  const std::string dir = make_temp_dir("synthetic_stale");
+  const std::string path = dir + "/d.h5";
+  auto t = tokens(path);
+  t.raw = true;
+  write_synthetic(t);
+  for (const char* f : {".raw.json", ".inputs.bin", ".labels.bin", ".attention_mask.bin"})
+    ASSERT_TRUE(std::filesystem::exists(path + f)) << f;
+  auto i = images(path);
+  i.raw = true;
+  write_synthetic(i);
+  EXPECT_TRUE(std::filesystem::exists(path + ".raw.json"));
+  EXPECT_FALSE(std::filesystem::exists(path + ".attention_mask.bin"));
+  i.raw = false;
+  i.rows = 5;
+  write_synthetic(i);
+  for (const char* f : {".raw.json", ".inputs.bin", ".labels.bin", ".attention_mask.bin"})
+    EXPECT_FALSE(std::filesystem::exists(path + f)) << f << " is stale";
+  EXPECT_EQ(H5Dataset::open({path}).info().num_samples, 5);
 }
 
 TEST(Synthetic, BadOptionsNameTheOption) {
