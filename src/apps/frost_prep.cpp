@@ -180,11 +180,11 @@ int prep_synthetic(const po::variables_map& vm) {
 }
 
 int run(int argc, char** argv) {
-  po::options_description common("options of both");
+  po::options_description common("options of every subcommand");
   common.add_options()
       ("help,h", "print this help and exit")
       ("out", po::value<std::string>()->value_name("DIR"),
-       "output directory (created if missing) for train.h5 and test.h5")
+       "output directory (created if missing): train.h5 and test.h5 (synthetic: train.h5 only)")
       ("chunk-rows", po::value<int64_t>()->default_value(1024)->value_name("N"),
        "HDF5 chunk size along the sample axis, in rows");
   po::options_description fmnist("fashion-mnist options");

@@ -6,7 +6,8 @@
 //   train          every optimizer step        strategy, epoch, step, loss, lr, samples,
 //                                              samples_per_s, comm_bytes, collectives, step_ms,
 //                                              data_wait_ms, h2d_ms, forward_ms, backward_ms,
-//                                              comm_wait_ms, allreduce_ms, optimizer_ms, timing
+//                                              comm_wait_ms, allreduce_ms, optimizer_ms, timing;
+//                                              fp16 only: loss_scale, overflow
 //                  a skipped step              strategy, epoch, step, skipped (true), loss
 //                                              (null), lr, samples (0), comm_bytes (0)
 //   buckets        every taken step, right     step, backward_ms; arrays over the gradient
