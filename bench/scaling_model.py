@@ -559,37 +559,22 @@ def write_region(path, name, text):
 
 
 # ------------------------------------------------------------------------------------ CLI
-def _positive(kind):
-    """argparse type: a number of `kind` (int or float) > 0."""
+def _number(kind, zero_ok=False):
+    """argparse type: a finite number of `kind` (int or float), > 0 (>= 0 with zero_ok)."""
     def parse(text):
         try:
             v = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}")
-        if not (v > 0) or v != v or v == float("inf"):
-            raise argparse.ArgumentTypeError(f"must be > 0 and finite, got {text}")
+            raise argparse.ArgumentTypeError(f"not a {'whole ' if kind is int else ''}number: {text!r}")
+        if not (v >= 0 if zero_ok else v > 0) or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be {'>=' if zero_ok else '>'} 0 and finite, got {text}")
         return v
     return parse
 
 
-def _non_negative_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}")
-    if not (v >= 0) or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be >= 0 and finite, got {text}")
-    return v
-
-
-def _non_negative_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return v
+_positive = _number
+_non_negative_float = _number(float, zero_ok=True)
+_non_negative_int = _number(int, zero_ok=True)
 
 
 def _gpu_counts(text):
