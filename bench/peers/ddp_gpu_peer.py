@@ -65,7 +65,7 @@ import torch.nn.functional as F
 # The BERT modules and Classifier are those of the CPU peer (bench/peers/ddp_peer.py, shipped next
 # to this file; importing it needs torch only), with the "sdpa" self-attention selected.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ddp_peer import BertBackbone, Classifier  # noqa: E402
+from ddp_peer import BertBackbone, Classifier, torchvision_init  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------- models
@@ -111,12 +111,7 @@ class ResNet50Backbone(nn.Module):
                 cin = planes * 4
             setattr(self, f"layer{stage + 1}", nn.Sequential(*layer))
         self.feature_dim = cin
-        for m in self.modules():  # torchvision's init
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        torchvision_init(self)
 
     def forward(self, x, attention_mask=None):
         x = F.max_pool2d(self.relu(self.bn1(self.conv1(x))), 3, 2, 1)

@@ -75,6 +75,17 @@ import torch.nn.functional as F
 
 
 # ---------------------------------------------------------------------------------- models
+def torchvision_init(module):
+    """torchvision's ResNet initialisation: kaiming_normal_(fan_out, relu) for convolutions,
+    BatchNorm weight 1 and bias 0 (zero_init_residual=False), in module order."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class BasicBlock(nn.Module):
     """torchvision's BasicBlock (torchvision.models.resnet), written out so that only torch is
     needed: conv3x3(stride)-BN-ReLU-conv3x3-BN, plus identity or downsample, then ReLU."""
@@ -114,12 +125,7 @@ class ResNet18Backbone(nn.Module):
                                                              BasicBlock(planes, planes)))
             inplanes = planes
         self.feature_dim = inplanes
-        for m in self.modules():  # torchvision's init
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        torchvision_init(self)
 
     def forward(self, x, attention_mask=None):
         x = self.relu(self.bn1(self.conv1(x)))
