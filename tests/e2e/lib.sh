@@ -25,6 +25,25 @@ wait_for_holds() {
   done
   return 1
 }
+# line_timeline T0 FILE OUT PATTERN...: run in the background; writes to OUT, once each, "<s>
+# s: PATTERN" when a line with PATTERN (a fixed string) first shows in FILE, <s> the seconds
+# since T0 (date +%s.%N), polling every 0.1 s until killed. For a timing failure's message: it
+# says which stage of an ending job took the time.
+line_timeline() {
+  local t0=$1 file=$2 out=$3 p
+  shift 3
+  local -A seen=()
+  : > "$out"
+  for (( ; ; )); do
+    for p in "$@"; do
+      if [[ -z "${seen[$p]:-}" ]] && grep -qF -- "$p" "$file" 2> /dev/null; then
+        seen[$p]=1
+        awk -v a="$t0" -v b="$(date +%s.%N)" -v p="$p" 'BEGIN { printf "%.1f s: %s\n", b - a, p }' >> "$out"
+      fi
+    done
+    sleep 0.1
+  done
+}
 # gone_within SECONDS COMMAND...: polls COMMAND (every 0.2 s) until it fails, i.e. what it looks
 # for is gone; returns 1 if it still succeeds after SECONDS.
 gone_within() {
