@@ -122,3 +122,38 @@ if train -np 2 "$T" --config "$WORK/run.ini" --model.init "$WORK/run/model.pt" -
      --log.dir "$WORK/run-bad" > "$WORK/out.txt" 2>&1; then fail "mismatched model.init accepted"; fi
 expect_in "$WORK/out.txt" "backbone.layers.2.weight' has shape"
 pass "model.init"
+
+# lp-ft and partial through frost-train (2 ranks, MLP 8-16-16 + head 16x3; its blocks are
+# layers.0 and layers.2): the bytes all-reduced per step follow what trains, rank 0 logs the
+# switch, the records name lp-ft's phase, and a bad unfreeze_last / pattern is one clear error.
+for k in train.lp_epochs train.lp_ft_optimizer_state train.unfreeze_last train.trainable train.unfreeze_every; do
+  expect_in "$WORK/help.txt" "--$k"
+done
+train -np 2 "$T" --config "$WORK/run.ini" --train.strategy lp-ft --train.epochs 3 --train.lp_epochs 1 \
+  --log.dir "$WORK/run-lpft" > "$WORK/out.txt" 2> "$WORK/err.txt" || { cat "$WORK/err.txt"; fail "lp-ft run failed"; }
+expect_in "$WORK/err.txt" "epoch 2: lp-ft:head -> lp-ft:full: trainable parameters 51 -> 467, all-reduced per step 204 -> 1868 bytes"
+train -np 2 "$T" --config "$WORK/run.ini" --train.strategy partial --train.unfreeze_last 1 \
+  --train.unfreeze_every 2 --train.epochs 3 --log.dir "$WORK/run-partial" > "$WORK/out.txt" 2> "$WORK/err.txt" \
+  || { cat "$WORK/err.txt"; fail "partial run failed"; }
+expect_in "$WORK/err.txt" "epoch 3: partial -> partial: trainable parameters 323 -> 467"
+"$PY" - "$WORK/run-lpft/metrics.jsonl" "$WORK/run-partial/metrics.jsonl" <<'PY'
+import json, sys
+head, l2, everything = 16*3+3, 16*16+16 + 16*3+3, 8*16+16 + 16*16+16 + 16*3+3
+for path, per_epoch, phases in ((sys.argv[1], [head, everything, everything], ["lp-ft:head", "lp-ft:full", "lp-ft:full"]),
+                                (sys.argv[2], [l2, l2, everything], ["partial"] * 3)):
+    rows = [json.loads(l) for l in open(path)]
+    for r in rows:
+        if r["kind"] == "train":
+            assert r["comm_bytes"] == 4 * per_epoch[r["epoch"] - 1], (path, r)
+            assert r["strategy"] == phases[r["epoch"] - 1], (path, r)
+    epochs = [r for r in rows if r["kind"] == "epoch"]
+    assert [r["trainable_params"] for r in epochs] == per_epoch, (path, epochs)
+    assert [r["strategy"] for r in epochs] == phases, (path, epochs)
+PY
+if train -np 2 "$T" --config "$WORK/run.ini" --train.strategy partial --train.unfreeze_last 3 \
+     --log.dir "$WORK/run-bad" > "$WORK/out.txt" 2>&1; then fail "unfreeze_last beyond the blocks accepted"; fi
+expect_in "$WORK/out.txt" "config key train.unfreeze_last = 3 is larger than the 2 blocks of the backbone"
+if train -np 2 "$T" --config "$WORK/run.ini" --train.strategy partial --train.trainable 'backbone.layers.9.*' \
+     --log.dir "$WORK/run-bad" > "$WORK/out.txt" 2>&1; then fail "a pattern matching nothing accepted"; fi
+expect_in "$WORK/out.txt" "pattern 'backbone.layers.9.*' matches no parameter of the model"
+pass "lp-ft and partial"

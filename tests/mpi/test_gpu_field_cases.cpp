@@ -111,7 +111,7 @@ DeepMlpRun run_deep_mlp(const Target& target, comm::Communicator& grads, const D
   model->to(dev);
   train::TrainConfig tc;
   tc.strategy = train::StrategyKind::kFull;
-  const auto strategy = train::make_strategy(tc);
+  const auto strategy = train::make_strategy(tc, *model);
   strategy->set_trainable(*model, 0);
   strategy->set_modes(*model, 0);
   distributed::GradReducer reducer(*model, grads, kSmallBucketBytes, o.comm_dtype);
@@ -252,7 +252,7 @@ TEST(GpuLossScaling, OverflowOnOneRankSkipsTheStepOnEveryRankWorld2) {
   model->to(dev);
   train::TrainConfig tc;
   tc.strategy = train::StrategyKind::kFull;
-  const auto strategy = train::make_strategy(tc);
+  const auto strategy = train::make_strategy(tc, *model);
   strategy->set_trainable(*model, 0);
   strategy->set_modes(*model, 0);
   distributed::GradReducer reducer(*model, *grads);

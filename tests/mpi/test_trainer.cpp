@@ -979,7 +979,7 @@ void expect_train_step_matches_one_rank(const Target& target) {
     model->to(target.device);
     train::TrainConfig tc;
     tc.strategy = kind;
-    const auto strategy = train::make_strategy(tc);
+    const auto strategy = train::make_strategy(tc, *model);
     strategy->set_trainable(*model, 0);
     strategy->set_modes(*model, 0);
     *backbone_before = digest(*model->backbone);

@@ -114,6 +114,13 @@ void save_checkpoint(const Config& cfg, int rank, int world_size, models::Classi
 std::optional<RunPosition> load_checkpoint(const Config& cfg, int rank, int world_size,
                                            models::ClassifierImpl& model,
                                            torch::optim::Optimizer& optimizer) {
+  return load_checkpoint(cfg, rank, world_size, model,
+                         [&](const RunPosition&) -> torch::optim::Optimizer& { return optimizer; });
+}
+
+std::optional<RunPosition> load_checkpoint(
+    const Config& cfg, int rank, int world_size, models::ClassifierImpl& model,
+    const std::function<torch::optim::Optimizer&(const RunPosition&)>& optimizer_for) {
   return with_error_context("--resume", [&]() -> std::optional<RunPosition> {
     const std::string path = resume_path(cfg, rank);
     if (path.empty()) return std::nullopt;
@@ -144,6 +151,11 @@ std::optional<RunPosition> load_checkpoint(const Config& cfg, int rank, int worl
       FROST_CHECK(state.contains(name), "'", path, "' has no tensor '", name, "'");
       tensor.copy_(state.at(name).toTensor());
     }
+    RunPosition position;
+    position.global_step = d.at("global_step").toInt();
+    position.epoch = d.at("epoch").toInt();
+    position.step_in_epoch = d.at("step_in_epoch").toInt();
+    torch::optim::Optimizer& optimizer = optimizer_for(position);
     auto ob = d.at("optimizer").toTensor().contiguous();
     std::istringstream optim_bytes(
         std::string(static_cast<const char*>(ob.data_ptr()), ob.numel()));
@@ -161,10 +173,6 @@ std::optional<RunPosition> load_checkpoint(const Config& cfg, int rank, int worl
       std::lock_guard<std::mutex> lock(gen.mutex());
       gen.set_state(d.at("rng_cuda").toTensor());
     }
-    RunPosition position;
-    position.global_step = d.at("global_step").toInt();
-    position.epoch = d.at("epoch").toInt();
-    position.step_in_epoch = d.at("step_in_epoch").toInt();
     if (rank == 0) {
       spdlog::info("resumed from {}: step {}, epoch {}, step {} of that epoch", path,
                    position.global_step, position.epoch + 1, position.step_in_epoch);

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -62,6 +63,14 @@ void save_checkpoint(const Config& cfg, int rank, int world_size, models::Classi
 std::optional<RunPosition> load_checkpoint(const Config& cfg, int rank, int world_size,
                                            models::ClassifierImpl& model,
                                            torch::optim::Optimizer& optimizer);
+
+/// As above, but the optimizer is asked for once the position is known, after the model is
+/// loaded and before the optimizer state is: `optimizer_for(position)` returns the optimizer
+/// over the trainable set the state was saved with (Note [Strategy phases] in strategy.h: it
+/// may rebuild the buckets and the optimizer first).
+std::optional<RunPosition> load_checkpoint(
+    const Config& cfg, int rank, int world_size, models::ClassifierImpl& model,
+    const std::function<torch::optim::Optimizer&(const RunPosition&)>& optimizer_for);
 
 /// What differs between two config.ini texts, ignoring keys that do not change what is
 /// computed (log.*, checkpoint.*, dist.timeout_s, data.prefetch, train.threads):

@@ -64,7 +64,10 @@ FROST_CHOICES(ExportFormat, {ExportFormat::kAuto, "auto"}, {ExportFormat::kNone,
               {ExportFormat::kHuggingFaceBert, "huggingface-bert"});
 FROST_CHOICES(ChannelsLast, {ChannelsLast::kAuto, "auto"}, {ChannelsLast::kOn, "on"},
               {ChannelsLast::kOff, "off"});
-FROST_CHOICES(StrategyKind, {StrategyKind::kFull, "full"}, {StrategyKind::kHead, "head"});
+FROST_CHOICES(StrategyKind, {StrategyKind::kFull, "full"}, {StrategyKind::kHead, "head"},
+              {StrategyKind::kLpFt, "lp-ft"}, {StrategyKind::kPartial, "partial"});
+FROST_CHOICES(LpFtOptimizerState, {LpFtOptimizerState::kReset, "reset"},
+              {LpFtOptimizerState::kKeep, "keep"});
 FROST_CHOICES(NonfiniteLoss, {NonfiniteLoss::kStop, "stop"}, {NonfiniteLoss::kSkip, "skip"});
 FROST_CHOICES(FeatureCacheMode, {FeatureCacheMode::kOff, "off"},
               {FeatureCacheMode::kMemory, "memory"}, {FeatureCacheMode::kDisk, "disk"});
@@ -187,8 +190,29 @@ void describe(OptionTable& t, Config& c) {
   t.add("data.drop_last", &c.data.drop_last, "drop the last, short global batch of each epoch");
   // [train]
   t.add_choice("train.strategy", &c.train.strategy,
-               "full (everything trains) | head (frozen backbone + linear head, a linear probe)");
+               "full (everything trains) | head (frozen backbone + linear head, a linear probe) "
+               "| lp-ft (head for train.lp_epochs epochs, then full; Kumar et al. 2022) | partial "
+               "(the head and the last train.unfreeze_last backbone blocks and/or the parameters "
+               "train.trainable names; the rest frozen as in head)");
   t.add("train.epochs", &c.train.epochs, "epochs over the training set");
+  t.add("train.lp_epochs", &c.train.lp_epochs,
+        "lp-ft: epochs of the head phase (>= 1, < train.epochs); the later epochs train "
+        "everything, with buckets and optimizer rebuilt at the switch");
+  t.add_choice("train.lp_ft_optimizer_state", &c.train.lp_ft_optimizer_state,
+               "lp-ft: the head's optimizer state (momentum, Adam moments) at the switch to full: "
+               "reset (a fresh optimizer, as LP-FT's separate fine-tuning run) | keep (carried "
+               "over; the backbone's starts empty)");
+  t.add("train.unfreeze_last", &c.train.unfreeze_last,
+        "partial: the last K backbone blocks train with the head (blocks: ResNet stem + residual "
+        "blocks, BERT embeddings / layers / pooler, MLP Linear layers); 0 = none; K larger than "
+        "the backbone's blocks is an error");
+  t.add("train.trainable", &c.train.trainable,
+        "partial: comma-separated glob patterns ('*', '?') over the classifier's parameter names "
+        "that also train, e.g. backbone.layer4.*,backbone.bn1.*; a pattern matching nothing is an "
+        "error");
+  t.add("train.unfreeze_every", &c.train.unfreeze_every,
+        "partial: gradual unfreezing (ULMFiT): epoch e (0-based) trains the last "
+        "min(blocks, unfreeze_last + floor(e / E)) blocks, one more every E epochs; 0 = off");
   t.add("train.seed", &c.train.seed, "seed of model init and data order (the same on every rank)");
   t.add("train.threads", &c.train.threads,
         "intra-op threads per rank; 0 = cores / ranks on this node");
@@ -399,6 +423,7 @@ const char* to_string(Pooling v) { return choice_text(v); }
 const char* to_string(ExportFormat v) { return choice_text(v); }
 const char* to_string(ChannelsLast v) { return choice_text(v); }
 const char* to_string(StrategyKind v) { return choice_text(v); }
+const char* to_string(LpFtOptimizerState v) { return choice_text(v); }
 const char* to_string(NonfiniteLoss v) { return choice_text(v); }
 const char* to_string(FeatureCacheMode v) { return choice_text(v); }
 const char* to_string(OptimizerKind v) { return choice_text(v); }
@@ -479,7 +504,40 @@ void Config::validate() const {
   FROST_CHECK(
       train.feature_cache == FeatureCacheMode::kOff || train.strategy == StrategyKind::kHead,
       "train.feature_cache = ", to_string(train.feature_cache),
-      " needs train.strategy = head (with a trainable backbone the features change every step)");
+      " needs train.strategy = head (with a trainable backbone the features change every step; ",
+      "lp-ft and partial train backbone parameters in some epochs), got train.strategy = ",
+      to_string(train.strategy));
+  // Note [Strategy phases] in strategy.h: the keys of lp-ft and partial.
+  FROST_CHECK(train.lp_epochs >= 1, "config key train.lp_epochs must be >= 1, got ",
+              train.lp_epochs);
+  FROST_CHECK(train.strategy != StrategyKind::kLpFt || train.lp_epochs < train.epochs,
+              "config key train.lp_epochs = ", train.lp_epochs, " must be < train.epochs = ",
+              train.epochs, " with train.strategy = lp-ft (the full phase needs an epoch)");
+  FROST_CHECK(train.unfreeze_last >= 0, "config key train.unfreeze_last must be >= 0, got ",
+              train.unfreeze_last);
+  FROST_CHECK(train.unfreeze_every >= 0, "config key train.unfreeze_every must be >= 0, got ",
+              train.unfreeze_every);
+  if (train.strategy != StrategyKind::kPartial) {
+    FROST_CHECK(train.unfreeze_last == 0, "config key train.unfreeze_last = ",
+                train.unfreeze_last, " needs train.strategy = partial, got ",
+                to_string(train.strategy));
+    FROST_CHECK(train.trainable.empty(), "config key train.trainable = '", train.trainable,
+                "' needs train.strategy = partial, got ", to_string(train.strategy));
+    FROST_CHECK(train.unfreeze_every == 0, "config key train.unfreeze_every = ",
+                train.unfreeze_every, " needs train.strategy = partial, got ",
+                to_string(train.strategy));
+  } else {
+    FROST_CHECK(train.unfreeze_last >= 1 || !train.trainable.empty(),
+                "train.strategy = partial needs train.unfreeze_last >= 1 (the last K backbone "
+                "blocks) or train.trainable (parameter name patterns)");
+    FROST_CHECK(train.unfreeze_every == 0 || train.unfreeze_last >= 1,
+                "config key train.unfreeze_every = ", train.unfreeze_every,
+                " needs train.unfreeze_last >= 1 (the blocks that train from the first epoch)");
+    FROST_CHECK(model.backbone != BackboneKind::kTorchScript,
+                "train.strategy = partial with model.backbone = torchscript: the frozen blocks "
+                "of a TorchScript module cannot be put in eval mode apart from the rest; use "
+                "head, lp-ft or full");
+  }
   FROST_CHECK(model.backbone != BackboneKind::kTorchScript || !model.torchscript.empty(),
               "model.backbone = torchscript needs model.torchscript (a torch.jit.save file)");
   FROST_CHECK(

@@ -30,8 +30,10 @@ enum class Pooling { kCls, kMean };
 enum class ExportFormat { kAuto, kNone, kTorchvision, kHuggingFaceBert };
 /// model.channels_last: auto | on | off (Note [channels_last] in train/model_setup.h)
 enum class ChannelsLast { kAuto, kOn, kOff };
-/// train.strategy: full | head
-enum class StrategyKind { kFull, kHead };
+/// train.strategy: full | head | lp-ft | partial (strategy.h)
+enum class StrategyKind { kFull, kHead, kLpFt, kPartial };
+/// train.lp_ft_optimizer_state: reset | keep (Note [LP-FT optimizer state] in train/strategy.h)
+enum class LpFtOptimizerState { kReset, kKeep };
 /// train.nonfinite_loss: stop | skip
 enum class NonfiniteLoss { kStop, kSkip };
 /// train.feature_cache: off | memory | disk
@@ -54,6 +56,7 @@ const char* to_string(Pooling v);
 const char* to_string(ExportFormat v);
 const char* to_string(ChannelsLast v);
 const char* to_string(StrategyKind v);
+const char* to_string(LpFtOptimizerState v);
 const char* to_string(NonfiniteLoss v);
 const char* to_string(FeatureCacheMode v);
 const char* to_string(OptimizerKind v);
@@ -99,7 +102,19 @@ struct DataConfig {
 };
 
 struct TrainConfig {
-  StrategyKind strategy = StrategyKind::kFull;  ///< full, or head (frozen backbone + linear head)
+  StrategyKind strategy = StrategyKind::kFull;  ///< what trains per epoch (strategy.h)
+  /// lp-ft: epochs of the head phase (1 <= lp_epochs < epochs); the rest train everything.
+  int64_t lp_epochs = 1;
+  /// lp-ft: the head's optimizer state at the switch to full (Note [LP-FT optimizer state]).
+  LpFtOptimizerState lp_ft_optimizer_state = LpFtOptimizerState::kReset;
+  /// partial: the last K backbone blocks (Note [Backbone blocks] in models/blocks.h) train with
+  /// the head from the first epoch; 0 = none (then train.trainable must name some).
+  int64_t unfreeze_last = 0;
+  /// partial: comma-separated glob patterns over the classifier's parameter names
+  /// ("backbone.layer4.*") that train with the head; each must match a parameter.
+  std::string trainable;
+  /// partial: gradual unfreezing; one more block from the top every E epochs (0 = off).
+  int64_t unfreeze_every = 0;
   int64_t epochs = 1;
   int64_t seed = 0;       ///< model init and data order; identical on every rank (>= 0)
   int64_t threads = 0;    ///< intra-op threads per rank; 0 = cores / local ranks

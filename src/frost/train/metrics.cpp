@@ -83,6 +83,7 @@ void MetricsLog::epoch(const char* strategy, const EpochSummary& sum, int64_t st
                            {"train_loss", sum.train_loss},
                            {"wall_s", sum.wall_s},
                            {"samples_per_s", sum.samples_per_s}};
+  if (sum.trainable_params >= 0) record["trainable_params"] = sum.trainable_params;
   if (sum.has_gpu_mem) {
     record["gpu_mem_peak_mib"] = sum.gpu_mem_peak_mib;
     record["gpu_mem_reserved_peak_mib"] = sum.gpu_mem_reserved_peak_mib;

@@ -15,12 +15,14 @@
 //                  with log.bucket_timeline    allreduce_ms (null where unknown) (Note
 //                                              [Bucket timeline] in grad_reducer.h)
 //   epoch          after every epoch           strategy, epoch, step, steps, train_loss, wall_s,
-//                                              samples_per_s; on a GPU also gpu_mem_peak_mib,
-//                                              gpu_mem_reserved_peak_mib
+//                                              samples_per_s, trainable_params; on a GPU also
+//                                              gpu_mem_peak_mib, gpu_mem_reserved_peak_mib
 //   eval           after every epoch with      strategy, epoch, step, eval_accuracy, eval_loss,
 //                  data.test                   eval_samples
 //
-// epoch is 1-based, step is the global optimizer step (after it was taken); samples are global
+// strategy is train.strategy ("full", "head", "partial"), for lp-ft with its phase in that
+// epoch: "lp-ft:head" or "lp-ft:full" (Strategy::phase). trainable_params: the elements of the
+// parameters that trained in the epoch (the head's alone under head). epoch is 1-based, step is the global optimizer step (after it was taken); samples are global
 // (every rank's rows); times of a step are rank 0's. On a GPU, the train records and progress
 // lines of the steps since the last read are written when the Trainer reads their losses
 // (PendingSteps; Note [One synchronisation per logged step] in step.h), and their step_ms and
@@ -66,11 +68,13 @@ struct EpochSummary {
   bool has_gpu_mem = false;
   double gpu_mem_peak_mib = 0.0, gpu_mem_reserved_peak_mib = 0.0;
   EvalResult eval;                ///< samples == 0 when data.test is empty
+  /// Elements of the parameters that trained in the epoch; -1 = unknown (not written).
+  int64_t trainable_params = -1;
 };
 
 /// One optimizer step as reported.
 struct StepReport {
-  const char* strategy = "";  ///< train.strategy
+  const char* strategy = "";  ///< train.strategy, with lp-ft's phase (Strategy::phase)
   int64_t epoch = 0;          ///< 1-based
   int64_t step = 0;           ///< global optimizer step, 1-based
   int64_t step_in_epoch = 0;  ///< 1-based, counted from the first step this run took in the epoch

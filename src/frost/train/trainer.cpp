@@ -145,6 +145,7 @@ struct Trainer::Impl {
   std::unique_ptr<Strategy> strategy;
   std::unique_ptr<distributed::GradReducer> reducer;  // after `model`: its hooks go first
   std::unique_ptr<torch::optim::Optimizer> optimizer;
+  int64_t trainable_epoch = 0;  // the epoch whose trainable set `reducer` and `optimizer` hold
   std::unique_ptr<LossScaler> scaler;  // train.precision = fp16
   int64_t num_classes = 0;  // of the head
   int64_t total_steps = 0, global_step = 0, skipped_steps = 0;
@@ -165,6 +166,9 @@ struct Trainer::Impl {
   StepReport step_report(int64_t epoch, int64_t i, int64_t epoch_steps) const;
   RunPosition position_after(int64_t epoch, int64_t steps_done) const;
   void save_model();
+  void rebuild_trainable(int64_t epoch, bool keep_state);
+  int64_t trainable_numel() const;
+  int64_t bytes_per_step() const;
 };
 
 Trainer::Trainer(const Config& config, comm::Communicator& comm)
@@ -257,10 +261,13 @@ void Trainer::Impl::set_up() {
   model->to(device.device);
 
   // ---- strategy: what trains (before buckets and optimizer are built: invariant 1)
-  strategy = make_strategy(cfg.train);
+  strategy = make_strategy(cfg.train, *model);
   strategy->set_trainable(*model, 0);
-  const std::vector<torch::Tensor> trainable = trainable_parameters(*model);
-  if (!strategy->backbone_frozen(0)) check_batchnorm_batches(*model, *sampler, cfg);
+  for (int64_t e = 0; e < cfg.train.epochs; ++e) {  // BatchNorm in train mode in some epoch
+    if (strategy->backbone_frozen(e)) continue;
+    check_batchnorm_batches(*model, *sampler, cfg);
+    break;
+  }
 
   // ---- replicas: same config and model everywhere, then rank 0's values everywhere
   const data::DatasetInfo& info = train_set->info();
@@ -275,11 +282,7 @@ void Trainer::Impl::set_up() {
   if (channels_last) use_channels_last(*model);
 
   // ---- gradient buckets and optimizer over the trainable parameters only
-  reducer = std::make_unique<distributed::GradReducer>(
-      *model, *device_comm, static_cast<int64_t>(cfg.dist.bucket_cap_mib * 1024 * 1024),
-      cfg.dist.comm_dtype == CommDtype::kBf16 ? torch::kBFloat16 : c10::ScalarType::Undefined);
-  reducer->set_timeline(cfg.log.bucket_timeline);  // Note [Bucket timeline]
-  optimizer = make_optimizer(cfg.optim, trainable);
+  rebuild_trainable(0, /*keep_state=*/false);
   if (cfg.train.precision == Precision::kFp16) {
     FROST_CHECK(device.device.is_cuda(), "train.precision = fp16 needs a CUDA device, but the "
                 "ranks compute on the CPU (train.device = ", to_string(cfg.train.device),
@@ -295,7 +298,7 @@ void Trainer::Impl::set_up() {
     }
     spdlog::info(
         "strategy {}: {} backbone{}, {} of {} parameters trainable, {} bucket(s), {} threads/rank{}",
-        strategy->name(), to_string(cfg.model.backbone), channels_last ? " (channels_last)" : "",
+        strategy->phase(0), to_string(cfg.model.backbone), channels_last ? " (channels_last)" : "",
         n_trainable, n_total,
         reducer->num_buckets(), threads, blas.empty() ? "" : " (" + blas + " pool too)");
     spdlog::info(
@@ -349,20 +352,41 @@ std::vector<EpochSummary> Trainer::Impl::run() {
   const bool rank0 = rank == 0;
   // --resume: the model, optimizer and RNG state, and the position to go on from
   std::optional<RunPosition> resumed;
-  if (!cfg.resume.empty()) resumed = load_checkpoint(cfg, rank, world, *model, *optimizer);
+  if (!cfg.resume.empty()) {
+    // The optimizer state belongs to the trainable set of the epoch of the checkpoint's last
+    // step (Note [Strategy phases]): build that set before the state is loaded.
+    resumed = load_checkpoint(
+        cfg, rank, world, *model, [&](const RunPosition& p) -> torch::optim::Optimizer& {
+          const int64_t state_epoch =
+              p.step_in_epoch > 0 ? p.epoch : std::max<int64_t>(p.epoch - 1, 0);
+          if (strategy->trainable_differs(trainable_epoch, state_epoch)) {
+            rebuild_trainable(state_epoch, /*keep_state=*/false);
+          }
+          trainable_epoch = state_epoch;
+          return *optimizer;
+        });
+  }
   const RunPosition start = resumed.value_or(RunPosition{});
   if (resumed) global_step = start.global_step;
   open_run_dir(resumed.has_value());
   build_feature_cache();
-  const StepContext step{*model,    *strategy, *reducer,    *optimizer,
-                         comm,      StepOptions::from(cfg), scaler.get()};
 
   std::vector<EpochSummary> summaries;
   for (int64_t epoch = start.epoch; epoch < cfg.train.epochs && global_step < total_steps;
        ++epoch) {
-    FROST_ASSERT(epoch == 0 || !strategy->trainable_changes_at(epoch), "strategy ",
-                 strategy->name(), " changes what trains at epoch ", epoch,
-                 " (Note [Strategy phases])");
+    // Note [Strategy phases]: every rank rebuilds buckets and optimizer before the epoch's first
+    // step when what trains changes; the feature cache exists only with a backbone frozen
+    // throughout (config validation).
+    if (epoch > trainable_epoch && strategy->trainable_differs(trainable_epoch, epoch)) {
+      rebuild_trainable(epoch, cfg.train.strategy != StrategyKind::kLpFt ||
+                                   cfg.train.lp_ft_optimizer_state == LpFtOptimizerState::kKeep);
+    }
+    trainable_epoch = std::max(trainable_epoch, epoch);
+    FROST_ASSERT(!feature_cache || strategy->backbone_frozen(epoch),
+                 "the feature cache is used in epoch ", epoch, " whose backbone trains");
+    const std::string phase = strategy->phase(epoch);
+    const StepContext step{*model,    *strategy, *reducer,    *optimizer,
+                           comm,      StepOptions::from(cfg), scaler.get()};
     strategy->set_modes(*model, epoch);  // a frozen backbone stays in eval mode: invariant 6
     const int64_t first_step = epoch == start.epoch ? start.step_in_epoch : 0;  // resumed
     TrainBatches data(*train_set, feature_cache.get(), steps_of(epoch, first_step), cfg,
@@ -400,6 +424,7 @@ std::vector<EpochSummary> Trainer::Impl::run() {
       const auto t0 = Clock::now();
       if (pending.empty()) window_t0 = t0;
       StepReport r = step_report(epoch, i, data.size());
+      r.strategy = phase.c_str();
       const Batch batch = data.next(i);
       r.data_s = seconds_since(t0);
       r.h2d_timer = batch.copy_timer;  // GPU: h2d_ms, read with the loss
@@ -436,6 +461,7 @@ std::vector<EpochSummary> Trainer::Impl::run() {
     }
     read_losses();  // nothing is left queued at the end of an epoch (the last step is logged)
     EpochSummary sum = meter.summary(epoch + 1, data.size(), seconds_since(epoch_t0), comm);
+    sum.trainable_params = trainable_numel();
     if (device.device.is_cuda()) {  // the training steps' peak, before the evaluation's
       const DeviceMemoryPeak peak = peak_memory(device.device);
       sum.has_gpu_mem = true;
@@ -447,7 +473,7 @@ std::vector<EpochSummary> Trainer::Impl::run() {
     if (!strategy->backbone_frozen(epoch)) distributed::broadcast_buffers(*model, comm, 0);
     sum.eval = evaluate();
     if (rank0) {
-      metrics.epoch(strategy->name(), sum, global_step);
+      metrics.epoch(phase.c_str(), sum, global_step);
       log_epoch(sum);
     }
     summaries.push_back(sum);
@@ -464,6 +490,55 @@ std::vector<EpochSummary> Trainer::Impl::run() {
   comm.barrier();  // nobody reports success before the model is on disk
   if (feature_cache) feature_cache->remove_files();
   return summaries;
+}
+
+// Note [Strategy phases]: the one place the buckets and the optimizer are built, over what trains
+// in `epoch`. The old reducer goes first (its gradient hooks are removed before the new ones are
+// installed); keep_state carries the optimizer state of the parameters that trained before
+// (Note [LP-FT optimizer state]). Same call on every rank, between two steps.
+void Trainer::Impl::rebuild_trainable(int64_t epoch, bool keep_state) {
+  const bool first = reducer == nullptr;
+  const int64_t numel_before = first ? 0 : trainable_numel();
+  const int64_t bytes_before = first ? 0 : bytes_per_step();
+  const std::string phase_before = strategy->phase(trainable_epoch);
+  std::unique_ptr<torch::optim::Optimizer> old = std::move(optimizer);
+  reducer.reset();
+  strategy->set_trainable(*model, epoch);
+  const std::vector<torch::Tensor> trainable = trainable_parameters(*model);
+  reducer = std::make_unique<distributed::GradReducer>(
+      *model, *device_comm, static_cast<int64_t>(cfg.dist.bucket_cap_mib * 1024 * 1024),
+      cfg.dist.comm_dtype == CommDtype::kBf16 ? torch::kBFloat16 : c10::ScalarType::Undefined);
+  reducer->set_timeline(cfg.log.bucket_timeline);  // Note [Bucket timeline]
+  optimizer = make_optimizer(cfg.optim, trainable);
+  int64_t kept = 0;
+  if (keep_state && old) {
+    auto& from = old->state();
+    auto& to = optimizer->state();
+    for (const auto& p : trainable) {
+      auto it = from.find(p.unsafeGetTensorImpl());
+      if (it == from.end()) continue;
+      to[p.unsafeGetTensorImpl()] = it->second->clone();
+      ++kept;
+    }
+  }
+  trainable_epoch = epoch;
+  if (rank == 0 && !first) {
+    spdlog::info(
+        "epoch {}: {} -> {}: trainable parameters {} -> {}, all-reduced per step {} -> {} bytes "
+        "({} bucket(s)); optimizer rebuilt, state {}",
+        epoch + 1, phase_before, strategy->phase(epoch), numel_before, trainable_numel(),
+        bytes_before, bytes_per_step(), reducer->num_buckets(),
+        keep_state ? "kept for " + std::to_string(kept) + " parameter(s)" : "reset");
+  }
+}
+
+// Elements of the trainable parameters (those in the buckets).
+int64_t Trainer::Impl::trainable_numel() const { return reducer->total_numel(); }
+
+// Payload bytes one rank all-reduces per step (ReduceStats::all_reduce_bytes; 0 on one rank).
+int64_t Trainer::Impl::bytes_per_step() const {
+  const int64_t element = cfg.dist.comm_dtype == CommDtype::kBf16 ? 2 : 4;
+  return world == 1 ? 0 : reducer->total_numel() * element;
 }
 
 // The run directory: global rank 0 writes shared files (invariant 7).

@@ -60,6 +60,63 @@ TEST(Config, UnknownKeySuggestsTheClosestOne) {
   EXPECT_NE(file.find("b.ini': unknown key 'data.batch'"), std::string::npos) << file;
 }
 
+// lp-ft and partial (Note [Strategy phases] in strategy.h): one clear error per bad combination.
+TEST(Config, StrategyPhaseKeysAreValidated) {
+  const auto lp = parse({"--data.train", "x", "--train.strategy", "lp-ft", "--train.epochs", "3",
+                         "--train.lp_epochs", "2", "--train.lp_ft_optimizer_state", "keep"});
+  EXPECT_EQ(lp.config.train.strategy, StrategyKind::kLpFt);
+  EXPECT_EQ(lp.config.train.lp_epochs, 2);
+  EXPECT_EQ(lp.config.train.lp_ft_optimizer_state, LpFtOptimizerState::kKeep);
+  EXPECT_EQ(Config{}.train.lp_ft_optimizer_state, LpFtOptimizerState::kReset);  // the default
+  EXPECT_EQ(error_of({"--data.train", "x", "--train.strategy", "lp-ft", "--train.epochs", "2",
+                      "--train.lp_epochs", "2"}),
+            "config key train.lp_epochs = 2 must be < train.epochs = 2 with train.strategy = "
+            "lp-ft (the full phase needs an epoch)");
+  EXPECT_NE(error_of({"--data.train", "x", "--train.strategy", "lp-ft", "--train.epochs", "2",
+                      "--train.lp_epochs", "0"})
+                .find("train.lp_epochs must be >= 1, got 0"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--data.train", "x", "--train.lp_ft_optimizer_state", "carry"})
+                .find("train.lp_ft_optimizer_state = 'carry' is not one of: reset | keep"),
+            std::string::npos);
+  const auto partial = parse({"--data.train", "x", "--train.strategy", "partial",
+                              "--train.unfreeze_last", "2", "--train.unfreeze_every", "1"});
+  EXPECT_EQ(partial.config.train.strategy, StrategyKind::kPartial);
+  EXPECT_EQ(partial.config.train.unfreeze_last, 2);
+  EXPECT_EQ(partial.config.train.unfreeze_every, 1);
+  EXPECT_EQ(error_of({"--data.train", "x", "--train.strategy", "partial"}),
+            "train.strategy = partial needs train.unfreeze_last >= 1 (the last K backbone blocks) "
+            "or train.trainable (parameter name patterns)");
+  EXPECT_EQ(error_of({"--data.train", "x", "--train.unfreeze_last", "2"}),
+            "config key train.unfreeze_last = 2 needs train.strategy = partial, got full");
+  EXPECT_EQ(error_of({"--data.train", "x", "--train.strategy", "head", "--train.trainable",
+                      "backbone.*"}),
+            "config key train.trainable = 'backbone.*' needs train.strategy = partial, got head");
+  EXPECT_EQ(error_of({"--data.train", "x", "--train.strategy", "partial", "--train.trainable",
+                      "backbone.layer4.*", "--train.unfreeze_every", "2"}),
+            "config key train.unfreeze_every = 2 needs train.unfreeze_last >= 1 (the blocks that "
+            "train from the first epoch)");
+  EXPECT_NE(error_of({"--data.train", "x", "--train.strategy", "partial", "--train.unfreeze_last",
+                      "-1"})
+                .find("train.unfreeze_last must be >= 0, got -1"),
+            std::string::npos);
+  // The feature cache needs a backbone frozen in every epoch.
+  for (const char* s : {"lp-ft", "partial"}) {
+    EXPECT_NE(error_of({"--data.train", "x", "--train.strategy", s, "--train.epochs", "2",
+                        "--train.unfreeze_last", std::string(s) == "partial" ? "1" : "0",
+                        "--train.feature_cache", "memory"})
+                  .find(std::string("needs train.strategy = head (with a trainable backbone the "
+                                    "features change every step; lp-ft and partial train backbone "
+                                    "parameters in some epochs), got train.strategy = ") + s),
+              std::string::npos)
+        << s;
+  }
+  EXPECT_NE(error_of({"--data.train", "x", "--train.strategy", "partial", "--train.unfreeze_last",
+                      "1", "--model.backbone", "torchscript", "--model.torchscript", "m.pt"})
+                .find("train.strategy = partial with model.backbone = torchscript"),
+            std::string::npos);
+}
+
 TEST(Config, InvalidValuesNameTheKey) {
   EXPECT_NE(error_of({"--data.train", "x", "--optim.lr", "-0.1"}).find("optim.lr must be > 0"), std::string::npos);
   EXPECT_NE(error_of({"--data.train", "x", "--data.batch_size", "0"}).find("data.batch_size must be >= 1"),
