@@ -10,7 +10,8 @@
 // converted from its text once, in parse_args (config.cpp), so that the code that acts on it
 // switches over an enum instead of comparing strings. The INI and command-line text, --help,
 // config.ini and the message for a bad value ("config key train.strategy = 'lora' is not one
-// of: full | head") are those of the text: to_string() gives it back. No LibTorch here.
+// of: full | head | lp-ft | partial") are those of the text: to_string() gives it back. No
+// LibTorch here.
 #pragma once
 
 #include <cstdint>
