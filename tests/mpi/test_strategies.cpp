@@ -2,7 +2,9 @@
 // gradual unfreezing; Note [Strategy phases] in strategy.h): every rank rebuilds its buckets and
 // optimizer at the same step (no hang at 1, 2 and 4 ranks), the bytes all-reduced per step follow
 // the trainable set, frozen parameters and BatchNorm buffers stay bitwise, lp-ft equals a head
-// run followed by a full run from its model, and a resume across the switch is bitwise.
+// run followed by a full run from its model, and a resume across the switch is bitwise. The
+// rebuild and the frozen-block bodies take a Target (Note [Training tests on CPU and GPU] in
+// device_target.h): their GPU twins (suites Gpu*) run them on CUDA with NCCL, or skip.
 #include <torch/torch.h>
 
 #include <fstream>
@@ -13,6 +15,7 @@
 #include "frost/distributed/grad_reducer.h"
 #include "frost/models/weights.h"
 #include "frost/train/trainer.h"
+#include "device_target.h"
 #include "mpi_test_util.h"
 
 namespace frost::testing {
@@ -44,8 +47,9 @@ constexpr int64_t kLayer0 = 12 * 32 + 32, kLayer2 = 32 * 16 + 16, kHead = 16 * 3
 // the comm_bytes of every train record (4 bytes per trainable element on more than one rank),
 // the strategy text, and that the buckets and the optimizer end over the last epoch's set.
 void expect_rebuilds(train::Config cfg, const std::vector<int64_t>& trainable,
-                     const std::vector<std::string>& phase) {
+                     const std::vector<std::string>& phase, const Target& target) {
   auto& c = world();
+  target.configure(cfg);
   train::Trainer t(cfg, c);
   const int64_t before = digest(*t.model()->backbone);
   t.run();
@@ -72,16 +76,24 @@ void expect_rebuilds(train::Config cfg, const std::vector<int64_t>& trainable,
   }
 }
 
-TEST(StrategyPhases, LpFtRebuildsBucketsAtTheSwitchWorld1World2World4) {
+void expect_lpft_rebuilds(const Target& target) {
   auto& c = world();
-  const std::string dir = job_dir("lpft-rebuild");
+  const std::string dir = job_dir("lpft-rebuild" + target.suffix());
   const std::string data = write_features(dir + "/train.h5", c.world_size() * 4 * 3, 12, 3);
   auto cfg = small_config(data, dir + "/run");
   cfg.train.strategy = train::StrategyKind::kLpFt;
   cfg.train.epochs = 3;
   cfg.train.lp_epochs = 1;
   const int64_t all = kLayer0 + kLayer2 + kHead;
-  expect_rebuilds(cfg, {kHead, all, all}, {"lp-ft:head", "lp-ft:full", "lp-ft:full"});
+  expect_rebuilds(cfg, {kHead, all, all}, {"lp-ft:head", "lp-ft:full", "lp-ft:full"}, target);
+}
+
+TEST(StrategyPhases, LpFtRebuildsBucketsAtTheSwitchWorld1World2World4) {
+  expect_lpft_rebuilds(cpu_target());
+}
+TEST(GpuStrategyPhases, LpFtRebuildsBucketsAtTheSwitchWorld1World2) {
+  FROST_GPU_TARGET_OR_SKIP(target);
+  expect_lpft_rebuilds(target);
 }
 
 TEST(StrategyPhases, GradualUnfreezingRebuildsAtEveryUnfreezeWorld1World2World4) {
@@ -94,7 +106,8 @@ TEST(StrategyPhases, GradualUnfreezingRebuildsAtEveryUnfreezeWorld1World2World4)
   cfg.train.unfreeze_every = 1;
   cfg.train.epochs = 3;
   const int64_t all = kLayer0 + kLayer2 + kHead;
-  expect_rebuilds(cfg, {kLayer2 + kHead, all, all}, {"partial", "partial", "partial"});
+  expect_rebuilds(cfg, {kLayer2 + kHead, all, all}, {"partial", "partial", "partial"},
+                  cpu_target());
 }
 
 // lp-ft with lp_ft_optimizer_state = reset is a head run followed by a full run from its
@@ -150,12 +163,14 @@ TEST(StrategyPhases, LpFtEqualsAHeadRunThenAFullRunFromItsModelAnyWorld) {
 // the data's) are bitwise unchanged after 2 epochs, while layer4's statistics moved; the
 // buckets and the optimizer hold layer4 and the head only, and one rank all-reduces 4 bytes per
 // trainable element per step.
-TEST(StrategyPhases, PartialKeepsFrozenBlocksAndTheirBatchNormBitwiseAnyWorld) {
+// Bitwise on the GPU too: no kernel writes a frozen tensor.
+void expect_partial_keeps_frozen_blocks(const Target& target) {
   auto& c = world();
-  const std::string dir = job_dir("partial-frozen");
+  const std::string dir = job_dir("partial-frozen" + target.suffix());
   const std::string data = write_images(dir + "/train.h5", 16 * c.world_size(), 8, 3);
   const std::string init = dir + "/init.pt";
   auto cfg = small_config(data, dir + "/run");
+  target.configure(cfg);
   cfg.model.backbone = train::BackboneKind::kResNet18;
   cfg.model.width = 4;
   cfg.model.small_input = true;
@@ -201,10 +216,11 @@ TEST(StrategyPhases, PartialKeepsFrozenBlocksAndTheirBatchNormBitwiseAnyWorld) {
   EXPECT_EQ(t.reducer().last_step().all_reduce_bytes, c.world_size() == 1 ? 0 : 4 * trainable);
   const auto after = models::state_dict_items(model);
   ASSERT_EQ(after.size(), before.size());
+  for (const auto& p : model.parameters()) ASSERT_EQ(p.device(), target.device);
   bool layer4_stats_moved = false;
   for (size_t i = 0; i < after.size(); ++i) {
     const auto& [name, tensor] = after[i];
-    const bool same = torch::equal(tensor, before[i].second);
+    const bool same = torch::equal(tensor.cpu(), before[i].second.cpu());
     if (!trains(name)) {
       EXPECT_TRUE(same) << name << " is frozen but changed";
     } else if (name.find("running_mean") != std::string::npos) {
@@ -212,13 +228,21 @@ TEST(StrategyPhases, PartialKeepsFrozenBlocksAndTheirBatchNormBitwiseAnyWorld) {
     }
   }
   EXPECT_TRUE(layer4_stats_moved) << "layer4's BatchNorm did not run in train mode";
-  EXPECT_FALSE(torch::equal(model.head->weight, before[before.size() - 2].second));
+  EXPECT_FALSE(torch::equal(model.head->weight.cpu(), before[before.size() - 2].second.cpu()));
   for (const auto& p : model.named_parameters(true)) {
     EXPECT_EQ(t.optimizer().state().count(p.value().unsafeGetTensorImpl()),
               trains(p.key()) ? 1u : 0u)
         << p.key();
   }
   EXPECT_TRUE(same_on_all_ranks(digest(model)));
+}
+
+TEST(StrategyPhases, PartialKeepsFrozenBlocksAndTheirBatchNormBitwiseAnyWorld) {
+  expect_partial_keeps_frozen_blocks(cpu_target());
+}
+TEST(GpuStrategyPhases, PartialKeepsFrozenBlocksAndTheirBatchNormBitwiseAnyWorld) {
+  FROST_GPU_TARGET_OR_SKIP(target);
+  expect_partial_keeps_frozen_blocks(target);
 }
 
 // Resume across a change of what trains: run A trains 10 steps straight (4 steps per epoch, the
