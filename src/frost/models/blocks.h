@@ -23,7 +23,9 @@
 // layerS.B; timm/models/resnet.py) and of the usual BERT layer-wise decay (embeddings = layer 0,
 // encoder layer i = layer i + 1; Clark et al. 2020, ELECTRA, and BEiT's fine-tuning code).
 // A name that contains a number only after the last numbered block (e.g. "norm.0") simply
-// opens one more block. The head is never a backbone block.
+// opens one more block. The head is never a backbone block. The strategies group only the
+// parameters the model lets train (train/strategy.cpp), so a part the model keeps frozen, such as
+// BERT's pooler under mean pooling, is no block there.
 #pragma once
 
 #include <string>

@@ -74,9 +74,16 @@ class BlockStrategy final : public Strategy {
       names.push_back(p.key());
       model_frozen_.push_back(!p.value().requires_grad());
     }
-    const auto blocks = models::group_blocks(names);
+    // Blocks over the parameters the model lets train: a part it keeps frozen (BERT's pooler
+    // under mean pooling) is no block, so train.unfreeze_last = 1 is the last block that can
+    // train. Its parameters get block -1 and are never chosen.
+    std::vector<std::string> can_train;
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (!model_frozen_[i]) can_train.push_back(names[i]);
+    }
+    const auto blocks = models::group_blocks(can_train);
     num_blocks_ = static_cast<int64_t>(blocks.size());
-    block_of_.assign(names.size(), 0);
+    block_of_.assign(names.size(), -1);
     for (size_t b = 0; b < blocks.size(); ++b) {
       for (const auto& n : blocks[b].params) {
         block_of_[static_cast<size_t>(std::find(names.begin(), names.end(), n) - names.begin())] =

@@ -67,6 +67,35 @@ TEST(Strategy, PartialTrainsTheLastBlocksAndKeepsFrozenBatchNormInEvalMode) {
   EXPECT_TRUE(m->head->is_training());
 }
 
+// A part the model keeps frozen (BERT's pooler under mean pooling) is no block: the last block
+// is the last encoder layer, not the pooler, which would leave nothing of the backbone to train.
+TEST(Strategy, PartialCountsOnlyBlocksTheModelLetsTrain) {
+  models::BackboneSpec spec;
+  spec.arch = "bert";
+  spec.config_path = std::string(FROST_SOURCE_DIR) + "/tests/fixtures/bert_tiny_config.json";
+  spec.pooling = "mean";
+  models::Classifier m(models::make_backbone(spec), 2);
+  TrainConfig tc;
+  tc.strategy = StrategyKind::kPartial;
+  tc.unfreeze_last = 1;
+  auto s = make_strategy(tc, *m);
+  s->set_trainable(*m, 0);
+  const auto names = trainable_names(*m);
+  ASSERT_FALSE(names.empty());
+  size_t layer1 = 0;
+  for (const auto& n : names) {
+    EXPECT_TRUE(starts(n, "backbone.encoder.layer.1.") || starts(n, "head.")) << n;
+    layer1 += starts(n, "backbone.encoder.layer.1.");
+  }
+  EXPECT_GT(layer1, 0u);
+  // embeddings, encoder.layer.0, encoder.layer.1: 3 blocks; a 4th is out of range (a fresh
+  // model: the strategy reads what the model itself keeps frozen when it is made).
+  models::Classifier fresh(models::make_backbone(spec), 2);
+  tc.unfreeze_last = 4;
+  const std::string error = error_of(tc, *fresh);
+  EXPECT_NE(error.find("larger than the 3 blocks"), std::string::npos) << error;
+}
+
 TEST(Strategy, PartialPatternsAddParametersAndEveryPatternMustMatch) {
   auto m = resnet();
   TrainConfig tc;
