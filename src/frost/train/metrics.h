@@ -21,11 +21,9 @@
 //                  data.test                   eval_samples, macro_f1, micro_f1; arrays over the
 //                                              head's classes: precision, recall, f1, support;
 //                                              confusion ([C][C], rows = true class, columns =
-//                                              predicted); with checkpoint.keep_best or
-//                                              train.early_stopping_patience also improved (this
-//                                              evaluation is the new best of eval.metric),
-//                                              best_epoch, best_value (Note [Model selection] in
-//                                              checkpoint.h)
+//                                              predicted); improved (this evaluation is the new
+//                                              best of eval.metric), best_epoch, best_value
+//                                              (Note [Model selection] in checkpoint.h)
 //
 // Besides, with data.test, every evaluation writes log.dir/eval_report.json (rank 0, atomically;
 // write_eval_report below): the latest evaluation's full report. The F1 definitions, including
@@ -77,8 +75,8 @@ struct EpochSummary {
   bool has_gpu_mem = false;
   double gpu_mem_peak_mib = 0.0, gpu_mem_reserved_peak_mib = 0.0;
   EvalResult eval;                ///< samples == 0 when data.test is empty
-  /// Model selection after this evaluation (checkpoint.keep_best or early stopping; `tracked`
-  /// false otherwise): whether it improved eval.metric, and the best so far.
+  /// Model selection after this evaluation (with data.test; `tracked` false without): whether
+  /// it improved eval.metric, and the best so far (Note [Model selection] in checkpoint.h).
   bool tracked = false, improved = false;
   int64_t best_epoch = 0;
   double best_value = 0.0;
