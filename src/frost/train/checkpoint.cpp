@@ -10,12 +10,14 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "frost/core/error.h"
 #include "frost/core/fs.h"
 #include "frost/models/models.h"
 #include "frost/models/pickle_file.h"
+#include "frost/models/weights.h"
 #include "frost/train/placement.h"
 
 namespace frost::train {
@@ -46,6 +48,50 @@ std::string resume_path(const Config& cfg, int rank) {
 }  // namespace
 
 std::string checkpoint_dir(const Config& cfg) { return cfg.log.dir + "/checkpoints"; }
+std::string best_dir(const Config& cfg) { return cfg.log.dir + "/best"; }
+
+double metric_value(EvalMetric metric, double accuracy, double macro_f1, double loss) {
+  switch (metric) {
+    case EvalMetric::kAccuracy: return accuracy;
+    case EvalMetric::kMacroF1: return macro_f1;
+    case EvalMetric::kLoss: return loss;
+  }
+  return accuracy;
+}
+
+bool ModelSelection::improves(double value) const {
+  if (!has_best) return true;
+  return metric == EvalMetric::kLoss ? value < best_value : value > best_value;
+}
+
+bool ModelSelection::update(double value, int64_t epoch, int64_t step) {
+  if (!improves(value)) {
+    ++stale_evals;
+    return false;
+  }
+  has_best = true;
+  best_value = value;
+  best_epoch = epoch;
+  best_step = step;
+  stale_evals = 0;
+  return true;
+}
+
+void save_best_model(const Config& cfg, int rank, models::ClassifierImpl& model,
+                     const ModelSelection& selection) {
+  if (rank != 0) return;  // invariant 7: one writer
+  const std::string dir = best_dir(cfg);
+  fs::create_directories(dir);
+  models::save_state_dict(model, dir + "/model.pt");
+  const nlohmann::json best = {{"metric", to_string(selection.metric)},
+                               {"value", selection.best_value},
+                               {"epoch", selection.best_epoch},
+                               {"step", selection.best_step}};
+  fs::write_file_atomic(dir + "/best.json", best.dump() + "\n");
+  spdlog::info("best model so far: {} = {:.6f} at epoch {} (step {}) -> {}/model.pt",
+               to_string(selection.metric), selection.best_value, selection.best_epoch,
+               selection.best_step, dir);
+}
 
 void save_checkpoint(const Config& cfg, int rank, int world_size, models::ClassifierImpl& model,
                      torch::optim::Optimizer& optimizer, const RunPosition& position,
@@ -81,6 +127,13 @@ void save_checkpoint(const Config& cfg, int rank, int world_size, models::Classi
   d.insert("step_in_epoch", position.step_in_epoch);
   d.insert("world_size", static_cast<int64_t>(world_size));
   d.insert("config", cfg.to_ini());
+  if (position.selection.has_best) {  // Note [Model selection]
+    d.insert("best_metric", std::string(to_string(position.selection.metric)));
+    d.insert("best_value", position.selection.best_value);
+    d.insert("best_epoch", position.selection.best_epoch);
+    d.insert("best_step", position.selection.best_step);
+    d.insert("stale_evals", position.selection.stale_evals);
+  }
   const std::vector<char> bytes = models::save_pickle_bytes(c10::IValue(d));
   const std::string dir = checkpoint_dir(cfg);
   fs::create_directories(dir);
@@ -173,9 +226,27 @@ std::optional<RunPosition> load_checkpoint(
       std::lock_guard<std::mutex> lock(gen.mutex());
       gen.set_state(d.at("rng_cuda").toTensor());
     }
+    position.selection.metric = cfg.eval.metric;
+    if (d.contains("best_value")) {  // absent: no evaluation yet, or written before selection
+      // eval.metric is part of the config check above: the best is of the same metric.
+      FROST_CHECK(d.contains("best_metric") && d.at("best_metric").toStringRef() ==
+                                                   to_string(cfg.eval.metric),
+                  "'", path, "' holds a best value of another eval.metric");
+      position.selection.has_best = true;
+      position.selection.best_value = d.at("best_value").toDouble();
+      position.selection.best_epoch = d.at("best_epoch").toInt();
+      position.selection.best_step = d.at("best_step").toInt();
+      position.selection.stale_evals = d.at("stale_evals").toInt();
+    }
     if (rank == 0) {
-      spdlog::info("resumed from {}: step {}, epoch {}, step {} of that epoch", path,
-                   position.global_step, position.epoch + 1, position.step_in_epoch);
+      spdlog::info("resumed from {}: step {}, epoch {}, step {} of that epoch{}", path,
+                   position.global_step, position.epoch + 1, position.step_in_epoch,
+                   position.selection.has_best
+                       ? fmt::format("; best {} = {:.6f} at epoch {}, {} stale evaluation(s)",
+                                     to_string(position.selection.metric),
+                                     position.selection.best_value, position.selection.best_epoch,
+                                     position.selection.stale_evals)
+                       : std::string());
     }
     return position;
   });

@@ -80,6 +80,9 @@ FROST_CHOICES(Precision, {Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"},
 FROST_CHOICES(CommDtype, {CommDtype::kFp32, "fp32"}, {CommDtype::kBf16, "bf16"});
 FROST_CHOICES(CommBackend, {CommBackend::kAuto, "auto"}, {CommBackend::kNccl, "nccl"},
               {CommBackend::kMpi, "mpi"});
+FROST_CHOICES(EvalMetric, {EvalMetric::kAccuracy, "eval_accuracy"},
+              {EvalMetric::kMacroF1, "macro_f1"}, {EvalMetric::kLoss, "eval_loss"});
+FROST_CHOICES(ModelExport, {ModelExport::kLast, "last"}, {ModelExport::kBest, "best"});
 #undef FROST_CHOICES
 
 template <typename E>
@@ -241,6 +244,9 @@ void describe(OptionTable& t, Config& c) {
                "uses cuda:<local rank> of the devices it sees (CUDA_VISIBLE_DEVICES honoured; one "
                "visible device is used by its rank whatever the local rank); two ranks on one GPU "
                "are refused unless dist.shared_gpu");
+  t.add("train.early_stopping_patience", &c.train.early_stopping_patience,
+        "stop after this many evaluations in a row without an improvement of eval.metric, on "
+        "every rank alike (0 = off; needs data.test)");
   t.add_choice("train.precision", &c.train.precision,
                "compute dtype of the forward: fp32 | bf16 (autocast; CUDA and CPU) | fp16 "
                "(autocast with dynamic loss scaling; CUDA only). Weights, gradients, all-reduce "
@@ -289,6 +295,16 @@ void describe(OptionTable& t, Config& c) {
         "write a checkpoint at the end of every epoch");
   t.add("checkpoint.keep", &c.checkpoint.keep,
         "checkpoints kept in log.dir/checkpoints (oldest removed)");
+  t.add("checkpoint.keep_best", &c.checkpoint.keep_best,
+        "keep the model of the best evaluation of eval.metric as log.dir/best/model.pt (rank 0, "
+        "atomically; with best.json: metric, value, epoch, step); needs data.test");
+  t.add_choice("checkpoint.export", &c.checkpoint.export_model,
+               "the model saved as log.dir/model.pt at the end: last | best (the kept best; "
+               "needs checkpoint.keep_best)");
+  // [eval]
+  t.add_choice("eval.metric", &c.eval.metric,
+               "what 'best' means for checkpoint.keep_best and train.early_stopping_patience: "
+               "eval_accuracy | macro_f1 (higher is better) | eval_loss (lower is better)");
   t.add("log.overwrite", &c.log.overwrite,
         "allow starting in a run directory that already holds a finished run (its outputs are "
         "replaced)");
@@ -431,6 +447,8 @@ const char* to_string(LrSchedule v) { return choice_text(v); }
 const char* to_string(CommBackend v) { return choice_text(v); }
 const char* to_string(Precision v) { return choice_text(v); }
 const char* to_string(CommDtype v) { return choice_text(v); }
+const char* to_string(EvalMetric v) { return choice_text(v); }
+const char* to_string(ModelExport v) { return choice_text(v); }
 
 bool is_resnet(BackboneKind v) {
   return v == BackboneKind::kResNet18 || v == BackboneKind::kResNet34 ||
@@ -610,6 +628,17 @@ void Config::validate() const {
   FROST_CHECK(checkpoint.keep >= 1, "config key checkpoint.keep must be >= 1, got ",
               checkpoint.keep);
   FROST_CHECK(log.every >= 1, "config key log.every must be >= 1, got ", log.every);
+  FROST_CHECK(train.early_stopping_patience >= 0,
+              "config key train.early_stopping_patience must be >= 0, got ",
+              train.early_stopping_patience);
+  FROST_CHECK(!checkpoint.keep_best || !data.test.empty(),
+              "config key checkpoint.keep_best = true needs data.test: the best model is chosen "
+              "by evaluating on it");
+  FROST_CHECK(train.early_stopping_patience == 0 || !data.test.empty(),
+              "config key train.early_stopping_patience = ", train.early_stopping_patience,
+              " needs data.test: improvement is measured by evaluating on it");
+  FROST_CHECK(checkpoint.export_model != ModelExport::kBest || checkpoint.keep_best,
+              "config key checkpoint.export = best needs checkpoint.keep_best = true");
   FROST_CHECK(!log.dir.empty(), "config key log.dir is empty: give a run directory");
   if (model.backbone == BackboneKind::kMlp) {
     const auto& h = model.mlp_hidden;

@@ -1,5 +1,6 @@
 // Configuration of a Frost run: one struct per INI section, filled by Boost.Program_options
-// from an INI file (`--config FILE`, sections [model] [data] [train] [optim] [dist] [log])
+// from an INI file (`--config FILE`, sections [model] [data] [train] [optim] [dist] [log]
+// [checkpoint] [eval])
 // and command-line overrides of the same keys (`--train.epochs 3`). The command line wins
 // over the file; the file wins over the defaults. `--help` is generated from the same
 // option description that parses, so the two cannot drift. docs/configuration.md lists
@@ -49,6 +50,10 @@ enum class Precision { kFp32, kBf16, kFp16 };
 enum class CommDtype { kFp32, kBf16 };
 /// dist.backend: auto (nccl for a CUDA device, mpi for the CPU) | nccl | mpi
 enum class CommBackend { kAuto, kNccl, kMpi };
+/// eval.metric: eval_accuracy | macro_f1 | eval_loss (Note [Model selection] in checkpoint.h)
+enum class EvalMetric { kAccuracy, kMacroF1, kLoss };
+/// checkpoint.export: last | best (which model becomes log.dir/model.pt)
+enum class ModelExport { kLast, kBest };
 // train.device: DeviceKind in frost/core/device.h (auto | cpu | cuda).
 
 /// The config text of a choice, as written in INI files and on the command line.
@@ -65,6 +70,8 @@ const char* to_string(LrSchedule v);
 const char* to_string(CommBackend v);
 const char* to_string(Precision v);
 const char* to_string(CommDtype v);
+const char* to_string(EvalMetric v);
+const char* to_string(ModelExport v);
 
 /// True for resnet18, resnet34 and resnet50.
 bool is_resnet(BackboneKind v);
@@ -128,6 +135,9 @@ struct TrainConfig {
   Precision precision = Precision::kFp32;  ///< compute dtype of the forward (autocast)
   /// LibTorch's deterministic algorithms (Note [Deterministic kernels] in trainer.cpp)
   bool deterministic = false;
+  /// Stop after this many evaluations in a row without an improvement of eval.metric, on every
+  /// rank alike (0 = off; needs data.test; Note [Model selection] in checkpoint.h).
+  int64_t early_stopping_patience = 0;
 };
 
 struct OptimConfig {
@@ -171,6 +181,18 @@ struct CheckpointConfig {
   int64_t every_steps = 0;   ///< write a checkpoint every this many optimizer steps (0 = off)
   bool every_epoch = false;  ///< write a checkpoint at the end of every epoch
   int64_t keep = 2;          ///< checkpoints kept in log.dir/checkpoints (oldest removed)
+  /// Keep the model of the best evaluation of eval.metric as log.dir/best/model.pt (needs
+  /// data.test; Note [Model selection] in checkpoint.h).
+  bool keep_best = false;
+  /// Which model is saved as log.dir/model.pt at the end: the last, or the best (needs
+  /// keep_best).
+  ModelExport export_model = ModelExport::kLast;
+};
+
+struct EvalConfig {
+  /// What "best" means for checkpoint.keep_best and train.early_stopping_patience: higher is
+  /// better for eval_accuracy and macro_f1, lower for eval_loss.
+  EvalMetric metric = EvalMetric::kAccuracy;
 };
 
 struct Config {
@@ -181,6 +203,7 @@ struct Config {
   DistConfig dist;
   LogConfig log;
   CheckpointConfig checkpoint;
+  EvalConfig eval;
   std::string config_file;  ///< the --config file, "" if none
   std::string
       resume;  ///< --resume: "" (start fresh) | auto (latest in log.dir) | a checkpoint path

@@ -10,6 +10,7 @@
 
 #include "frost/comm/communicator.h"
 #include "frost/core/error.h"
+#include "frost/core/fs.h"
 #include "frost/train/device_stats.h"
 
 namespace frost::train {
@@ -25,6 +26,17 @@ void write(std::ofstream& out, const nlohmann::json& j) {
   if (!out.is_open()) return;
   out << j.dump() << "\n";
   out.flush();
+}
+
+// The confusion matrix as C rows of C counts.
+nlohmann::json confusion_rows(const EvalResult& eval) {
+  const int64_t n = eval.report.num_classes;
+  nlohmann::json rows = nlohmann::json::array();
+  for (int64_t i = 0; i < n && !eval.confusion.empty(); ++i) {
+    rows.push_back(std::vector<int64_t>(eval.confusion.begin() + i * n,
+                                        eval.confusion.begin() + (i + 1) * n));
+  }
+  return rows;
 }
 
 }  // namespace
@@ -90,14 +102,58 @@ void MetricsLog::epoch(const char* strategy, const EpochSummary& sum, int64_t st
   }
   write(out_, record);
   if (sum.eval.samples > 0) {
-    write(out_, {{"kind", "eval"},
-                 {"strategy", strategy},
-                 {"epoch", sum.epoch},
-                 {"step", step},
-                 {"eval_accuracy", sum.eval.accuracy},
-                 {"eval_loss", sum.eval.loss},
-                 {"eval_samples", sum.eval.samples}});
+    const ClassReport& rep = sum.eval.report;
+    nlohmann::json record = {{"kind", "eval"},
+                             {"strategy", strategy},
+                             {"epoch", sum.epoch},
+                             {"step", step},
+                             {"eval_accuracy", sum.eval.accuracy},
+                             {"eval_loss", sum.eval.loss},
+                             {"eval_samples", sum.eval.samples},
+                             {"macro_f1", rep.macro_f1},
+                             {"micro_f1", rep.micro_f1},
+                             {"precision", rep.precision},
+                             {"recall", rep.recall},
+                             {"f1", rep.f1},
+                             {"support", rep.support},
+                             {"confusion", confusion_rows(sum.eval)}};
+    if (sum.tracked) {
+      record["improved"] = sum.improved;
+      record["best_epoch"] = sum.best_epoch;
+      record["best_value"] = sum.best_value;
+    }
+    write(out_, record);
   }
+}
+
+void write_eval_report(const std::string& path, const EvalResult& eval, int64_t epoch,
+                       int64_t step, const std::vector<std::string>& class_names) {
+  const ClassReport& rep = eval.report;
+  nlohmann::json classes = nlohmann::json::array();
+  for (int64_t c = 0; c < rep.num_classes; ++c) {
+    const auto i = static_cast<size_t>(c);
+    classes.push_back({{"index", c},
+                       {"name", i < class_names.size() ? nlohmann::json(class_names[i])
+                                                       : nlohmann::json(nullptr)},
+                       {"support", rep.support[i]},
+                       {"predicted", rep.predicted[i]},
+                       {"precision", rep.precision[i]},
+                       {"recall", rep.recall[i]},
+                       {"f1", rep.f1[i]}});
+  }
+  const nlohmann::json report = {{"epoch", epoch},
+                                 {"step", step},
+                                 {"samples", eval.samples},
+                                 {"accuracy", eval.accuracy},
+                                 {"loss", eval.loss},
+                                 {"macro_f1", rep.macro_f1},
+                                 {"micro_f1", rep.micro_f1},
+                                 {"num_classes", rep.num_classes},
+                                 {"zero_division", 0},
+                                 {"confusion_axes", "rows = true class, columns = predicted class"},
+                                 {"confusion", confusion_rows(eval)},
+                                 {"classes", classes}};
+  with_error_context("eval_report.json", [&] { fs::write_file_atomic(path, report.dump(1) + "\n"); });
 }
 
 void MetricsLog::buckets(int64_t step, distributed::ReduceStats stats) {
@@ -168,14 +224,16 @@ void log_skipped_step(const StepReport& r) {
       r.step, r.epoch, r.stats.nonfinite_ranks);
 }
 
+std::string eval_line(const EvalResult& eval) {
+  if (eval.samples == 0) return "test accuracy n/a (no data.test)";
+  return fmt::format("test accuracy {:.4f} ({} samples) | test loss {:.4f} | macro F1 {:.4f}",
+                     eval.accuracy, eval.samples, eval.loss, eval.report.macro_f1);
+}
+
 void log_epoch(const EpochSummary& sum) {
   spdlog::info(
-      "epoch {} done: train loss {:.4f} | test accuracy {} | {:.0f} samples/s | {:.4f} MB/step | "
-      "{}{:.1f} s",
-      sum.epoch, sum.train_loss,
-      sum.eval.samples > 0 ? fmt::format("{:.4f} ({} samples)", sum.eval.accuracy, sum.eval.samples)
-                           : std::string("n/a (no data.test)"),
-      sum.samples_per_s, sum.comm_mb_per_step,
+      "epoch {} done: train loss {:.4f} | {} | {:.0f} samples/s | {:.4f} MB/step | {}{:.1f} s",
+      sum.epoch, sum.train_loss, eval_line(sum.eval), sum.samples_per_s, sum.comm_mb_per_step,
       sum.has_gpu_mem ? fmt::format("peak GPU memory {:.0f} MiB | ", sum.gpu_mem_peak_mib)
                       : std::string(),
       sum.wall_s);

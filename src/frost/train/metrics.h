@@ -18,11 +18,22 @@
 //                                              samples_per_s, trainable_params; on a GPU also
 //                                              gpu_mem_peak_mib, gpu_mem_reserved_peak_mib
 //   eval           after every epoch with      strategy, epoch, step, eval_accuracy, eval_loss,
-//                  data.test                   eval_samples
+//                  data.test                   eval_samples, macro_f1, micro_f1; arrays over the
+//                                              head's classes: precision, recall, f1, support;
+//                                              confusion ([C][C], rows = true class, columns =
+//                                              predicted); improved (this evaluation is the new
+//                                              best of eval.metric), best_epoch, best_value
+//                                              (Note [Model selection] in checkpoint.h)
 //
 // strategy is train.strategy ("full", "head", "partial"), for lp-ft with its phase in that
-// epoch: "lp-ft:head" or "lp-ft:full" (Strategy::phase). trainable_params: the elements of the
-// parameters that trained in the epoch (the head's alone under head). epoch is 1-based, step is the global optimizer step (after it was taken); samples are global
+// epoch: "lp-ft:head" or "lp-ft:full" (Strategy::phase); the eval record carries the same text.
+// trainable_params: the elements of the parameters that trained in the epoch (the head's alone
+// under head).
+// Besides, with data.test, every evaluation writes log.dir/eval_report.json (rank 0, atomically;
+// write_eval_report below): the latest evaluation's full report. The F1 definitions, including
+// classes without support or predictions (scikit-learn's zero_division=0): Note
+// [Classification report] in evaluation.h.
+// epoch is 1-based, step is the global optimizer step (after it was taken); samples are global
 // (every rank's rows); times of a step are rank 0's. On a GPU, the train records and progress
 // lines of the steps since the last read are written when the Trainer reads their losses
 // (PendingSteps; Note [One synchronisation per logged step] in step.h), and their step_ms and
@@ -70,6 +81,11 @@ struct EpochSummary {
   EvalResult eval;                ///< samples == 0 when data.test is empty
   /// Elements of the parameters that trained in the epoch; -1 = unknown (not written).
   int64_t trainable_params = -1;
+  /// Model selection after this evaluation (with data.test; `tracked` false without): whether
+  /// it improved eval.metric, and the best so far (Note [Model selection] in checkpoint.h).
+  bool tracked = false, improved = false;
+  int64_t best_epoch = 0;
+  double best_value = 0.0;
 };
 
 /// One optimizer step as reported.
@@ -114,6 +130,17 @@ class MetricsLog {
   std::ofstream out_;
 };
 
+/// Writes log.dir/eval_report.json atomically (fs::write_file_atomic; call it on rank 0 only):
+///   {"epoch", "step", "samples", "accuracy", "loss", "macro_f1", "micro_f1", "num_classes",
+///    "zero_division": 0, "confusion_axes": "rows = true class, columns = predicted class",
+///    "confusion": [[C ints] x C],
+///    "classes": [{"index", "name" (string, or null when the data names no classes),
+///                 "support", "predicted", "precision", "recall", "f1"} x C]}
+/// `class_names`: data::read_class_names of data.test (may be empty or shorter than C: the
+/// missing names are null). Throws frost::Error "cannot write PATH".
+void write_eval_report(const std::string& path, const EvalResult& eval, int64_t epoch,
+                       int64_t step, const std::vector<std::string>& class_names);
+
 /// Sums of one epoch's steps on this rank, for its EpochSummary.
 class EpochMeter {
  public:
@@ -135,9 +162,16 @@ class EpochMeter {
 void log_step(const StepReport& report, int64_t every);
 /// The warning that a step was skipped on every rank (train.nonfinite_loss = skip).
 void log_skipped_step(const StepReport& report);
-/// "epoch E done: train loss L | test accuracy A (N samples) | ... MB/step | T s" (info), with
-/// "| peak GPU memory X MiB" before the time on a GPU.
+/// "epoch E done: train loss L | test accuracy A (N samples) | test loss L | macro F1 F |
+/// ... MB/step | T s" (info), with "| peak GPU memory X MiB" before the time on a GPU (without
+/// data.test: "test accuracy n/a (no data.test)"). The per-class scores are in metrics.jsonl and
+/// eval_report.json, not on the line.
 void log_epoch(const EpochSummary& summary);
+/// The evaluation part of log_epoch's line, which frost-predict prints too: "test accuracy A
+/// (N samples) | test loss L | macro F1 F", or "test accuracy n/a (no data.test)" when
+/// eval.samples == 0.
+std::string eval_line(const EvalResult& eval);
+
 
 /// The steps whose losses have not been read yet (Note [One synchronisation per logged step] in
 /// step.h). Training thread only.

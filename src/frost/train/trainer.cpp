@@ -22,6 +22,7 @@
 #include "frost/core/fs.h"
 #include "frost/core/strings.h"
 // data: HDF5 files and the shard samplers
+#include "frost/data/class_names.h"
 #include "frost/data/h5_dataset.h"
 #include "frost/data/sampler.h"
 // replicas: gradient buckets, broadcast from rank 0, cross-rank checks
@@ -152,6 +153,8 @@ struct Trainer::Impl {
   MetricsLog metrics;                           // open on rank 0 only
   std::unique_ptr<FeatureCache> feature_cache;  // train.feature_cache = memory | disk
   std::unique_ptr<Evaluator> evaluator;         // with data.test
+  std::vector<std::string> class_names;         // of data.test, rank 0 (eval_report.json)
+  ModelSelection selection;                     // Note [Model selection] in checkpoint.h
 
   Impl(const Config& c, comm::Communicator& cm)
       : cfg(c), comm(cm), rank(cm.rank()), world(cm.world_size()) {}
@@ -165,6 +168,7 @@ struct Trainer::Impl {
   std::vector<std::vector<int64_t>> steps_of(int64_t epoch, int64_t first_step) const;
   StepReport step_report(int64_t epoch, int64_t i, int64_t epoch_steps) const;
   RunPosition position_after(int64_t epoch, int64_t steps_done) const;
+  bool select_model(EpochSummary& sum);
   void save_model();
   void rebuild_trainable(int64_t epoch, bool keep_state);
   int64_t trainable_numel() const;
@@ -319,6 +323,11 @@ void Trainer::Impl::open_data() {
     test_set.emplace(with_error_context(
         "data.test", [&] { return data::H5Dataset::open(split_list(cfg.data.test)); }));
     evaluator = std::make_unique<Evaluator>(*test_set, cfg, comm);
+    if (rank == 0) {  // for eval_report.json
+      class_names = with_error_context("data.test", [&] {
+        return data::read_class_names(test_set->paths().front(), test_set->info().num_classes);
+      });
+    }
   }
   const data::DatasetInfo& info = train_set->info();
   if (test_set) {
@@ -368,6 +377,8 @@ std::vector<EpochSummary> Trainer::Impl::run() {
   }
   const RunPosition start = resumed.value_or(RunPosition{});
   if (resumed) global_step = start.global_step;
+  selection = start.selection;
+  selection.metric = cfg.eval.metric;
   open_run_dir(resumed.has_value());
   build_feature_cache();
 
@@ -472,9 +483,14 @@ std::vector<EpochSummary> Trainer::Impl::run() {
     // One model everywhere: rank 0's BatchNorm statistics (see distributed::broadcast_buffers).
     if (!strategy->backbone_frozen(epoch)) distributed::broadcast_buffers(*model, comm, 0);
     sum.eval = evaluate();
+    const bool stop = evaluator && select_model(sum);
     if (rank0) {
       metrics.epoch(phase.c_str(), sum, global_step);
       log_epoch(sum);
+      if (evaluator) {
+        write_eval_report(cfg.log.dir + "/eval_report.json", sum.eval, sum.epoch, global_step,
+                          class_names);
+      }
     }
     summaries.push_back(sum);
     const bool epoch_complete = first_step + data.size() == sampler->steps_per_epoch();
@@ -483,6 +499,16 @@ std::vector<EpochSummary> Trainer::Impl::run() {
     if (cfg.checkpoint.every_epoch && epoch_complete && !just_saved) {
       save_checkpoint(cfg, rank, world, *model, *optimizer,
                       position_after(epoch, sampler->steps_per_epoch()), faults);
+    }
+    if (stop) {  // the same epoch on every rank (Note [Model selection])
+      if (rank0) {
+        spdlog::info("early stopping after epoch {}: {} evaluations without an improvement of {} "
+                     "(train.early_stopping_patience = {}; best {:.6f} at epoch {})",
+                     sum.epoch, selection.stale_evals, to_string(selection.metric),
+                     cfg.train.early_stopping_patience, selection.best_value,
+                     selection.best_epoch);
+      }
+      break;
     }
   }
 
@@ -545,6 +571,8 @@ int64_t Trainer::Impl::bytes_per_step() const {
 void Trainer::Impl::open_run_dir(bool resumed) {
   if (rank != 0) return;
   const std::string model_path = cfg.log.dir + "/model.pt";
+  // A fresh run's best model is its own (Note [Model selection]): none is left from another.
+  if (!resumed) fs::remove_tree(best_dir(cfg));
   // Checked again here: another job may have finished in the same log.dir meanwhile.
   FROST_CHECK(cfg.log.overwrite || !fs::exists(model_path), "log.dir '", cfg.log.dir,
               "' already holds a finished run (", model_path,
@@ -594,15 +622,54 @@ RunPosition Trainer::Impl::position_after(int64_t epoch, int64_t steps_done) con
   const bool epoch_done = steps_done == sampler->steps_per_epoch();
   p.epoch = epoch_done ? epoch + 1 : epoch;
   p.step_in_epoch = epoch_done ? 0 : steps_done;
+  p.selection = selection;
   return p;
 }
 
-// Rank 0 writes model.pt, and model.safetensors + model.json under the source framework's names.
+// Note [Model selection] in checkpoint.h: the evaluation in `sum` against the best so far, with
+// rank 0's value of eval.metric on every rank; keeps the best model (checkpoint.keep_best).
+// Fills sum's selection fields. Returns whether the run stops early (the same on every rank).
+// Collective (one broadcast).
+bool Trainer::Impl::select_model(EpochSummary& sum) {
+  auto value = torch::tensor({metric_value(cfg.eval.metric, sum.eval.accuracy,
+                                           sum.eval.report.macro_f1, sum.eval.loss)},
+                             torch::kDouble);
+  comm.broadcast(value, 0);
+  sum.improved = selection.update(value.item<double>(), sum.epoch, global_step);
+  sum.tracked = true;
+  sum.best_epoch = selection.best_epoch;
+  sum.best_value = selection.best_value;
+  if (sum.improved && cfg.checkpoint.keep_best) save_best_model(cfg, rank, *model, selection);
+  return selection.exhausted(cfg.train.early_stopping_patience);
+}
+
+// Rank 0 writes model.pt, and model.safetensors + model.json under the source framework's names:
+// the last model, or with checkpoint.export = best the kept best, which every rank's model then
+// holds (rank 0 loads it and broadcasts it; Note [Model selection] in checkpoint.h).
 void Trainer::Impl::save_model() {
+  const bool best = cfg.checkpoint.export_model == ModelExport::kBest;
+  if (best) {
+    with_error_context("checkpoint.export = best", [&] {
+      FROST_CHECK(selection.has_best, "no evaluation was made, so there is no best model");
+      if (rank == 0) {
+        const std::string path = best_dir(cfg) + "/model.pt";
+        FROST_CHECK(fs::exists(path), "the best model ", path, " is missing");
+        FROST_CHECK(models::load_init_weights(*model, path, /*load_head=*/true), path,
+                    " has a head of another shape");
+      }
+    });
+    distributed::broadcast_state(*model, *device_comm, 0);
+  }
   if (rank != 0) return;
   const std::string model_path = cfg.log.dir + "/model.pt";
   models::save_state_dict(*model, model_path);
-  spdlog::info("saved {}", model_path);
+  if (selection.has_best) {
+    spdlog::info("saved {}: the {} model (checkpoint.export = {}; best {} = {:.6f} at epoch {})",
+                 model_path, best ? "best" : "last", to_string(cfg.checkpoint.export_model),
+                 to_string(selection.metric), selection.best_value, selection.best_epoch);
+  } else {
+    spdlog::info("saved {}", model_path);
+  }
   ExportFormat format = cfg.model.export_format;
   if (format == ExportFormat::kAuto) {
     format = is_resnet(cfg.model.backbone)               ? ExportFormat::kTorchvision

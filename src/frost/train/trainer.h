@@ -39,8 +39,10 @@ class Trainer {
   Trainer(const Config& config, comm::Communicator& comm);
   ~Trainer();
 
-  /// Runs all epochs (or up to train.max_steps steps), evaluating after each epoch, then
-  /// saves model.pt to log.dir (rank 0, atomically). Returns one summary per epoch. Collective.
+  /// Runs all epochs (or up to train.max_steps steps, or until train.early_stopping_patience
+  /// ends the run), evaluating after each epoch, then saves model.pt to log.dir (rank 0,
+  /// atomically): the last model, or the best with checkpoint.export = best (Note [Model
+  /// selection] in checkpoint.h). Returns one summary per epoch run. Collective.
   std::vector<EpochSummary> run();
 
   /// Exact evaluation on data.test (samples == 0 when data.test is empty). Collective.
