@@ -282,6 +282,8 @@ class Harness:
             o += ["--dist.backend", "nccl" if self.dev == "cuda" else "mpi"]
         if self.t.has_key("train.precision"):
             o += ["--train.precision", prec]
+        if self.t.has_key("optim.no_decay"):  # the peer decays every parameter, as Frost did before
+            o += ["--optim.no_decay", "none"]
         if model == "bert":
             o += ["--model.backbone", "bert", "--model.hf_config", os.path.join(self.work, "bert-config.json"),
                   "--model.pooling", "cls"]

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <nlohmann/json.hpp>
@@ -252,6 +253,13 @@ std::optional<RunPosition> load_checkpoint(
   });
 }
 
+// Keys whose default is not what a run did before the key existed, with the value that is
+// (config_diff): optim.no_decay's default bias,norm exempts biases and norm weights from weight
+// decay, while every run before it decayed everything (Note [Parameter groups] in optimizer.h).
+namespace {
+const std::map<std::string, std::string> kBeforeKey = {{"optim.no_decay", "none"}};
+}  // namespace
+
 std::string config_diff(const std::string& saved, const std::string& now,
                         const std::string& defaults) {
   // "section.key = value" lines of a config.ini text.
@@ -300,7 +308,14 @@ std::string config_diff(const std::string& saved, const std::string& now,
       add("now " + l);
       continue;
     }
-    // A key newer than the checkpoint: it ran with the key's default.
+    // A key newer than the checkpoint: it ran with the key's default, or with the value that
+    // stands for the behaviour before the key when the key's default changed it.
+    if (const auto before = kBeforeKey.find(key); before != kBeforeKey.end()) {
+      if (l == key + " = " + before->second) continue;
+      add("now " + l + " (the checkpoint predates this key and ran as " + key + " = " +
+          before->second + "; set " + key + " = " + before->second + " to resume it)");
+      continue;
+    }
     std::string default_line;
     for (const auto& d : dflt) {
       if (key_of(d) == key) default_line = d;

@@ -138,7 +138,11 @@ std::optional<RunPosition> load_checkpoint(
 /// the checkpoint was written by a Frost older than the key, counts as set to its default there
 /// (a new key's default keeps the behaviour from before it existed), so it differs only when
 /// `now` sets another value: "now model.channels_last = on (the checkpoint predates this key,
-/// which it ran with at its default auto)".
+/// which it ran with at its default auto)". Except a key whose default changed what runs do
+/// (optim.no_decay: its default bias,norm exempts biases and norm weights from weight decay,
+/// while runs before it decayed everything): there the checkpoint counts as having run with the
+/// old behaviour's value (none), so resuming it with the default is refused, saying "set
+/// optim.no_decay = none to resume it", rather than silently changing its optimizer.
 std::string config_diff(const std::string& saved, const std::string& now,
                         const std::string& defaults = "");
 

@@ -73,6 +73,10 @@ FROST_CHOICES(FeatureCacheMode, {FeatureCacheMode::kOff, "off"},
               {FeatureCacheMode::kMemory, "memory"}, {FeatureCacheMode::kDisk, "disk"});
 FROST_CHOICES(OptimizerKind, {OptimizerKind::kSgd, "sgd"}, {OptimizerKind::kAdamW, "adamw"});
 FROST_CHOICES(LrSchedule, {LrSchedule::kCosine, "cosine"}, {LrSchedule::kConstant, "constant"});
+FROST_CHOICES(NoDecay, {NoDecay::kNone, "none"}, {NoDecay::kBias, "bias"},
+              {NoDecay::kNorm, "norm"}, {NoDecay::kBiasNorm, "bias,norm"});
+FROST_CHOICES(LrScaling, {LrScaling::kNone, "none"}, {LrScaling::kLinear, "linear"},
+              {LrScaling::kSqrt, "sqrt"});
 FROST_CHOICES(DeviceKind, {DeviceKind::kAuto, "auto"}, {DeviceKind::kCpu, "cpu"},
               {DeviceKind::kCuda, "cuda"});
 FROST_CHOICES(Precision, {Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"},
@@ -269,6 +273,26 @@ void describe(OptionTable& t, Config& c) {
   t.add("optim.min_lr", &c.optim.min_lr, "learning rate at the end of the cosine schedule");
   t.add("optim.grad_clip", &c.optim.grad_clip,
         "clip the global gradient L2 norm to this (0 = off)");
+  t.add("optim.head_lr", &c.optim.head_lr,
+        "the head's peak learning rate (0 = optim.lr); follows the same schedule, warmup and "
+        "optim.lr_scaling");
+  t.add("optim.layer_decay", &c.optim.layer_decay,
+        "layer-wise learning-rate decay (1 = off): backbone block i of n (stem, numbered blocks, "
+        "tail) learns at layer_decay^(n - i) times the rate, the head at 1x (BEiT, timm's "
+        "param_groups_layer_decay)");
+  t.add_choice("optim.no_decay", &c.optim.no_decay,
+               "parameters without weight decay: bias,norm (biases and other 1-d parameters: "
+               "normalisation weights; as timm and Hugging Face's Trainer) | bias | norm | none "
+               "(weight decay on everything, Frost's behaviour before this key)");
+  t.add("optim.label_smoothing", &c.optim.label_smoothing,
+        "label smoothing of the training cross-entropy in [0, 1) (PyTorch's "
+        "cross_entropy(label_smoothing=)); evaluation uses plain cross-entropy");
+  t.add_choice("optim.lr_scaling", &c.optim.lr_scaling,
+               "scale optim.lr, optim.head_lr and optim.min_lr for the global batch B: none | "
+               "linear (x B / optim.lr_ref_batch; Goyal et al. 2017) | sqrt (x sqrt(B / "
+               "optim.lr_ref_batch))");
+  t.add("optim.lr_ref_batch", &c.optim.lr_ref_batch,
+        "the global batch the learning rates are given for (optim.lr_scaling)");
   // [dist]
   t.add("dist.bucket_cap_mb", &c.dist.bucket_cap_mib,
         "gradient bucket cap in MiB (PyTorch DDP default: 25)");
@@ -444,6 +468,8 @@ const char* to_string(NonfiniteLoss v) { return choice_text(v); }
 const char* to_string(FeatureCacheMode v) { return choice_text(v); }
 const char* to_string(OptimizerKind v) { return choice_text(v); }
 const char* to_string(LrSchedule v) { return choice_text(v); }
+const char* to_string(NoDecay v) { return choice_text(v); }
+const char* to_string(LrScaling v) { return choice_text(v); }
 const char* to_string(CommBackend v) { return choice_text(v); }
 const char* to_string(Precision v) { return choice_text(v); }
 const char* to_string(CommDtype v) { return choice_text(v); }
@@ -605,6 +631,14 @@ void Config::validate() const {
               "config key optim.min_lr must be in [0, optim.lr], got ", optim.min_lr);
   FROST_CHECK(optim.grad_clip >= 0, "config key optim.grad_clip must be >= 0, got ",
               optim.grad_clip);
+  FROST_CHECK(optim.head_lr >= 0, "config key optim.head_lr must be >= 0 (0 = optim.lr), got ",
+              optim.head_lr);
+  FROST_CHECK(optim.layer_decay > 0 && optim.layer_decay <= 1,
+              "config key optim.layer_decay must be in (0, 1] (1 = off), got ", optim.layer_decay);
+  FROST_CHECK(optim.label_smoothing >= 0 && optim.label_smoothing < 1,
+              "config key optim.label_smoothing must be in [0, 1), got ", optim.label_smoothing);
+  FROST_CHECK(optim.lr_ref_batch >= 1, "config key optim.lr_ref_batch must be >= 1, got ",
+              optim.lr_ref_batch);
   FROST_CHECK(dist.bucket_cap_mib > 0, "config key dist.bucket_cap_mb must be > 0, got ",
               dist.bucket_cap_mib);
   FROST_CHECK(dist.timeout_s >= 0.01 && dist.timeout_s <= 1e6,
@@ -619,6 +653,9 @@ void Config::validate() const {
            {"optim.warmup_frac", optim.warmup_frac},
            {"optim.min_lr", optim.min_lr},
            {"optim.grad_clip", optim.grad_clip},
+           {"optim.head_lr", optim.head_lr},
+           {"optim.layer_decay", optim.layer_decay},
+           {"optim.label_smoothing", optim.label_smoothing},
            {"dist.bucket_cap_mb", dist.bucket_cap_mib},
            {"dist.timeout_s", dist.timeout_s}}) {
     FROST_CHECK(std::isfinite(v), "config key ", key, " must be a finite number, got ", v);

@@ -44,6 +44,11 @@ enum class FeatureCacheMode { kOff, kMemory, kDisk };
 enum class OptimizerKind { kSgd, kAdamW };
 /// optim.schedule: cosine | constant
 enum class LrSchedule { kCosine, kConstant };
+/// optim.no_decay: none | bias | norm | bias,norm (Note [Parameter groups] in
+/// train/optimizer.h: which parameters get no weight decay)
+enum class NoDecay { kNone, kBias, kNorm, kBiasNorm };
+/// optim.lr_scaling: none | linear | sqrt (the learning rates scaled for the global batch)
+enum class LrScaling { kNone, kLinear, kSqrt };
 /// train.precision: fp32 | bf16 | fp16 (Note [Mixed precision] in train/precision.h)
 enum class Precision { kFp32, kBf16, kFp16 };
 /// dist.comm_dtype: fp32 | bf16 (the dtype gradient buckets are all-reduced in)
@@ -67,6 +72,8 @@ const char* to_string(NonfiniteLoss v);
 const char* to_string(FeatureCacheMode v);
 const char* to_string(OptimizerKind v);
 const char* to_string(LrSchedule v);
+const char* to_string(NoDecay v);
+const char* to_string(LrScaling v);
 const char* to_string(CommBackend v);
 const char* to_string(Precision v);
 const char* to_string(CommDtype v);
@@ -152,6 +159,14 @@ struct OptimConfig {
   int64_t warmup_steps = 0;  ///< warmup length in steps (used when > 0, else warmup_frac)
   double min_lr = 0.0;       ///< learning rate at the end of the cosine
   double grad_clip = 0.0;    ///< max global gradient L2 norm (0 = off)
+  // Parameter groups (Note [Parameter groups] in train/optimizer.h).
+  double head_lr = 0.0;      ///< the head's peak learning rate (0 = optim.lr)
+  double layer_decay = 1.0;  ///< layer-wise learning-rate decay per block (1 = off), in (0, 1]
+  NoDecay no_decay = NoDecay::kBiasNorm;  ///< parameters without weight decay
+  double label_smoothing = 0.0;  ///< training loss: cross-entropy label smoothing in [0, 1)
+  /// The learning rates (lr, head_lr, min_lr) scaled for the global batch (lr_schedule.h).
+  LrScaling lr_scaling = LrScaling::kNone;
+  int64_t lr_ref_batch = 256;  ///< the global batch optim.lr is given for (lr_scaling)
 };
 
 struct DistConfig {

@@ -2,10 +2,15 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <sstream>
+#include <utility>
 
 #include "frost/core/error.h"
+#include "frost/models/blocks.h"
+#include "frost/models/models.h"
 
 namespace frost::train {
 namespace {
@@ -30,11 +35,43 @@ bool use_fused(OptimizerImpl impl, const at::Tensor& param) {
   return impl == OptimizerImpl::kFused || (impl == OptimizerImpl::kAuto && param.is_cuda());
 }
 
-class MultiTensorSgd final : public torch::optim::SGD {
+// The learning-rate multipliers of make_optimizer's groups (Note [Parameter groups]), beside
+// LibTorch's group options (which a checkpoint's archive overwrites).
+class GroupLrScales {
  public:
-  MultiTensorSgd(const std::vector<at::Tensor>& params, const torch::optim::SGDOptions& options,
+  explicit GroupLrScales(std::vector<double> scales) : lr_scales(std::move(scales)) {}
+  virtual ~GroupLrScales() = default;
+  const std::vector<double> lr_scales;
+};
+
+// LibTorch's groups for `groups`: each with its own options (rate optim.lr x lr_scale, weight
+// decay), copied from `defaults`.
+template <typename Options>
+std::vector<torch::optim::OptimizerParamGroup> torch_groups(const std::vector<ParamGroup>& groups,
+                                                            const Options& defaults) {
+  std::vector<torch::optim::OptimizerParamGroup> out;
+  for (const auto& g : groups) {
+    auto options = std::make_unique<Options>(defaults);
+    options->lr(defaults.lr() * g.lr_scale);
+    options->weight_decay(g.weight_decay);
+    out.emplace_back(g.params, std::move(options));
+  }
+  return out;
+}
+
+std::vector<double> lr_scales_of(const std::vector<ParamGroup>& groups) {
+  std::vector<double> out;
+  for (const auto& g : groups) out.push_back(g.lr_scale);
+  return out;
+}
+
+class MultiTensorSgd final : public torch::optim::SGD, public GroupLrScales {
+ public:
+  MultiTensorSgd(const std::vector<ParamGroup>& groups, const torch::optim::SGDOptions& options,
                  OptimizerImpl impl)
-      : torch::optim::SGD(params, options), impl_(impl) {}
+      : torch::optim::SGD(torch_groups(groups, options), options),
+        GroupLrScales(lr_scales_of(groups)),
+        impl_(impl) {}
 
   torch::Tensor step(LossClosure closure = nullptr) override {
     FROST_CHECK(!closure, "frost's SGD takes no closure");
@@ -111,11 +148,13 @@ class MultiTensorSgd final : public torch::optim::SGD {
   OptimizerImpl impl_;
 };
 
-class MultiTensorAdamW final : public torch::optim::AdamW {
+class MultiTensorAdamW final : public torch::optim::AdamW, public GroupLrScales {
  public:
-  MultiTensorAdamW(const std::vector<at::Tensor>& params,
+  MultiTensorAdamW(const std::vector<ParamGroup>& groups,
                    const torch::optim::AdamWOptions& options, OptimizerImpl impl)
-      : torch::optim::AdamW(params, options), impl_(impl) {}
+      : torch::optim::AdamW(torch_groups(groups, options), options),
+        GroupLrScales(lr_scales_of(groups)),
+        impl_(impl) {}
 
   torch::Tensor step(LossClosure closure = nullptr) override {
     FROST_CHECK(!closure, "frost's AdamW takes no closure");
@@ -192,26 +231,173 @@ class MultiTensorAdamW final : public torch::optim::AdamW {
   std::vector<at::Tensor> step_tensors_;
 };
 
+// The Classifier's parameters as plan_param_groups sees them, with the tensors.
+std::vector<std::pair<ParamInfo, at::Tensor>> params_of(models::ClassifierImpl& model) {
+  std::vector<std::pair<ParamInfo, at::Tensor>> out;
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+    out.push_back({ParamInfo{item.key(), item.value().dim(), item.value().requires_grad()},
+                   item.value()});
+  }
+  return out;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+std::string format_number(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
 }  // namespace
+
+std::vector<ParamGroupPlan> plan_param_groups(const OptimConfig& o,
+                                              const std::vector<ParamInfo>& params) {
+  const std::string backbone = "backbone.", head = "head.";
+  // Layer ids (Note [Parameter groups]): backbone block i = i, the head = number of blocks.
+  std::vector<std::string> backbone_names;
+  for (const auto& p : params) {
+    if (!starts_with(p.name, head)) {
+      backbone_names.push_back(starts_with(p.name, backbone) ? p.name.substr(backbone.size())
+                                                             : p.name);
+    }
+  }
+  const std::vector<models::BackboneBlock> blocks = models::group_blocks(backbone_names);
+  std::map<std::string, int64_t> layer_of;  // backbone name -> block index
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    for (const auto& name : blocks[b].params) layer_of[name] = static_cast<int64_t>(b);
+  }
+  const auto num_layers = static_cast<int64_t>(blocks.size()) + 1;
+  const bool exempt_bias = o.no_decay == NoDecay::kBias || o.no_decay == NoDecay::kBiasNorm;
+  const bool exempt_norm = o.no_decay == NoDecay::kNorm || o.no_decay == NoDecay::kBiasNorm;
+  const double head_scale = o.head_lr > 0 ? o.head_lr / o.lr : 1.0;
+
+  std::vector<ParamGroupPlan> plan;
+  for (const auto& p : params) {
+    if (!p.trainable) continue;
+    const bool in_head = starts_with(p.name, head);
+    const std::string short_name =
+        in_head ? p.name : starts_with(p.name, backbone) ? p.name.substr(backbone.size()) : p.name;
+    const int64_t layer = in_head ? num_layers - 1 : layer_of.at(short_name);
+    double lr_scale = o.layer_decay == 1.0
+                          ? 1.0
+                          : std::pow(o.layer_decay, static_cast<double>(num_layers - 1 - layer));
+    if (in_head) lr_scale *= head_scale;
+    const size_t dot = p.name.rfind('.');
+    const std::string leaf = dot == std::string::npos ? p.name : p.name.substr(dot + 1);
+    const bool is_bias = leaf == "bias";
+    const bool no_decay = (exempt_bias && is_bias) || (exempt_norm && !is_bias && p.dim <= 1);
+    const double weight_decay = no_decay ? 0.0 : o.weight_decay;
+    auto it = std::find_if(plan.begin(), plan.end(), [&](const ParamGroupPlan& g) {
+      return g.lr_scale == lr_scale && g.weight_decay == weight_decay;
+    });
+    if (it == plan.end()) {
+      plan.push_back(ParamGroupPlan{{}, lr_scale, weight_decay});
+      it = plan.end() - 1;
+    }
+    it->params.push_back(p.name);
+  }
+  return plan;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o,
+                                                        const std::vector<ParamGroup>& groups,
+                                                        OptimizerImpl impl) {
+  FROST_CHECK(!groups.empty(), "the optimizer has no parameter group");
+  for (const auto& g : groups) {
+    FROST_CHECK(!g.params.empty(), "an optimizer parameter group has no parameters");
+    FROST_CHECK(g.lr_scale > 0 && std::isfinite(g.lr_scale),
+                "an optimizer parameter group's lr_scale must be > 0 and finite, got ", g.lr_scale);
+  }
+  switch (o.name) {
+    case OptimizerKind::kSgd:
+      return std::make_unique<MultiTensorSgd>(groups, torch::optim::SGDOptions(o.lr)
+                                                          .momentum(o.momentum)
+                                                          .nesterov(o.nesterov)
+                                                          .weight_decay(o.weight_decay),
+                                              impl);
+    case OptimizerKind::kAdamW:
+      return std::make_unique<MultiTensorAdamW>(groups, torch::optim::AdamWOptions(o.lr)
+                                                            .betas({o.beta1, o.beta2})
+                                                            .eps(o.eps)
+                                                            .weight_decay(o.weight_decay),
+                                                impl);
+  }
+  return nullptr;  // unreachable: every OptimizerKind is handled above
+}
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o,
                                                         const std::vector<at::Tensor>& trainable,
                                                         OptimizerImpl impl) {
-  switch (o.name) {
-    case OptimizerKind::kSgd:
-      return std::make_unique<MultiTensorSgd>(trainable, torch::optim::SGDOptions(o.lr)
-                                                             .momentum(o.momentum)
-                                                             .nesterov(o.nesterov)
-                                                             .weight_decay(o.weight_decay),
-                                            impl);
-    case OptimizerKind::kAdamW:
-      return std::make_unique<MultiTensorAdamW>(trainable, torch::optim::AdamWOptions(o.lr)
-                                                               .betas({o.beta1, o.beta2})
-                                                               .eps(o.eps)
-                                                               .weight_decay(o.weight_decay),
-                                              impl);
+  return make_optimizer(o, std::vector<ParamGroup>{ParamGroup{trainable, 1.0, o.weight_decay}},
+                        impl);
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o,
+                                                        models::ClassifierImpl& model,
+                                                        OptimizerImpl impl) {
+  const auto params = params_of(model);
+  std::vector<ParamInfo> infos;
+  std::map<std::string, at::Tensor> by_name;
+  for (const auto& [info, tensor] : params) {
+    infos.push_back(info);
+    by_name[info.name] = tensor;
   }
-  return nullptr;  // unreachable: every OptimizerKind is handled above
+  const std::vector<ParamGroupPlan> plan = plan_param_groups(o, infos);
+  FROST_CHECK(!plan.empty(), "the model has no trainable parameter: nothing to optimize");
+  std::vector<ParamGroup> groups;
+  for (const auto& g : plan) {
+    ParamGroup group{{}, g.lr_scale, g.weight_decay};
+    for (const auto& name : g.params) group.params.push_back(by_name.at(name));
+    groups.push_back(std::move(group));
+  }
+  return make_optimizer(o, groups, impl);
+}
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
+  const auto* scales = dynamic_cast<const GroupLrScales*>(&optimizer);
+  auto& groups = optimizer.param_groups();
+  FROST_ASSERT(scales == nullptr || scales->lr_scales.size() == groups.size(), "the optimizer has ",
+               groups.size(), " groups but ", scales->lr_scales.size(), " lr scales");
+  for (size_t g = 0; g < groups.size(); ++g)
+    groups[g].options().set_lr(scales != nullptr ? lr * scales->lr_scales[g] : lr);
+}
+
+std::vector<double> group_lr_scales(const torch::optim::Optimizer& optimizer) {
+  if (const auto* scales = dynamic_cast<const GroupLrScales*>(&optimizer)) return scales->lr_scales;
+  return std::vector<double>(optimizer.param_groups().size(), 1.0);
+}
+
+std::vector<std::string> describe_param_groups(const OptimConfig& o,
+                                               models::ClassifierImpl& model) {
+  std::vector<ParamInfo> infos;
+  std::map<std::string, int64_t> numel;
+  for (const auto& [info, tensor] : params_of(model)) {
+    infos.push_back(info);
+    numel[info.name] = tensor.numel();
+  }
+  const auto plan = plan_param_groups(o, infos);
+  size_t tensors = 0;
+  for (const auto& g : plan) tensors += g.params.size();
+  std::vector<std::string> lines;
+  lines.push_back(detail::str_cat(plan.size(), " parameter group", plan.size() == 1 ? "" : "s",
+                                  " over ", tensors, " trainable tensors (optim.head_lr ",
+                                  format_number(o.head_lr), ", optim.layer_decay ",
+                                  format_number(o.layer_decay), ", optim.no_decay ",
+                                  to_string(o.no_decay), ")"));
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const auto& g = plan[i];
+    int64_t values = 0;
+    for (const auto& name : g.params) values += numel.at(name);
+    lines.push_back(detail::str_cat(
+        "group ", i, ": lr x", format_number(g.lr_scale), ", weight decay ",
+        format_number(g.weight_decay), ", ", g.params.size(),
+        g.params.size() == 1 ? " tensor (" : " tensors (", values, " values): ",
+        g.params.front(), g.params.size() > 1 ? " .. " + g.params.back() : std::string()));
+  }
+  return lines;
 }
 
 }  // namespace frost::train

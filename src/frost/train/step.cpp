@@ -11,6 +11,7 @@
 #include "frost/core/error.h"
 #include "frost/models/models.h"
 #include "frost/train/device_stats.h"
+#include "frost/train/optimizer.h"
 #include "frost/train/precision.h"
 #include "frost/train/strategy.h"
 
@@ -30,12 +31,13 @@ StepOptions StepOptions::from(const Config& cfg) {
   o.grad_clip = cfg.optim.grad_clip;
   o.nonfinite_loss = cfg.train.nonfinite_loss;
   o.precision = cfg.train.precision;
+  o.label_smoothing = cfg.optim.label_smoothing;
   return o;
 }
 
 StepStats train_step(const StepContext& ctx, const Batch& batch, double lr) {
   StepStats st;
-  for (auto& group : ctx.optimizer.param_groups()) group.options().set_lr(lr);
+  set_learning_rate(ctx.optimizer, lr);  // x each group's lr_scale (Note [Parameter groups])
   const bool skip_mode = ctx.options.nonfinite_loss == NonfiniteLoss::kSkip;
   // Gradient accumulation (Note [Micro-batches] in grad_reducer.h): each loss is weighted by
   // its share of the step's rows, so the summed gradient is that of the rank's mean loss.
@@ -66,7 +68,7 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr) {
       const AutocastScope autocast(ctx.options.precision, mb.inputs.device().type());
       logits = ctx.strategy.forward(ctx.model, mb.inputs, mb.attention_mask);
     }
-    auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), mb.labels);
+    auto loss = training_loss(logits.to(torch::kFloat), mb.labels, ctx.options.label_smoothing);
     const double share = static_cast<double>(rows) / static_cast<double>(step_rows);
     {
       torch::NoGradGuard no_grad;
@@ -139,6 +141,14 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr) {
   st.reduce = ctx.reducer.last_step();
   st.comm_wait_s = st.reduce.wait_s;  // host clock; the events' time replaces it on a GPU
   return st;
+}
+
+at::Tensor training_loss(const at::Tensor& logits, const at::Tensor& labels,
+                         double label_smoothing) {
+  namespace F = torch::nn::functional;
+  if (label_smoothing == 0.0) return F::cross_entropy(logits, labels);
+  return F::cross_entropy(logits, labels,
+                          F::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
 }
 
 void clip_grad_norm(const std::vector<at::Tensor>& grads, double max_norm) {

@@ -90,8 +90,10 @@ struct StepOptions {
   double grad_clip = 0.0;         ///< max global gradient L2 norm (optim.grad_clip); 0 = off
   NonfiniteLoss nonfinite_loss = NonfiniteLoss::kStop;  ///< train.nonfinite_loss
   Precision precision = Precision::kFp32;  ///< train.precision: autocast of the forward
+  double label_smoothing = 0.0;  ///< optim.label_smoothing of the training loss (0 = off)
 
-  /// The options of `cfg` (data.batch_size, optim.grad_clip, train.nonfinite_loss).
+  /// The options of `cfg` (data.batch_size, optim.grad_clip, train.nonfinite_loss,
+  /// train.precision, optim.label_smoothing).
   static StepOptions from(const Config& cfg);
 };
 
@@ -119,7 +121,8 @@ struct StepStats {
   /// rank (the all-reduce and the statistics happened).
   bool overflow = false;
   double loss_scale = 0.0;  ///< fp16: the loss scale this step used; 0 otherwise
-  /// This rank's mean cross-entropy over its rows: float64 0-dim on the batch's device (read by
+  /// This rank's mean training loss (training_loss: cross-entropy, label-smoothed when
+  /// optim.label_smoothing > 0) over its rows: float64 0-dim on the batch's device (read by
   /// the caller, Note [One synchronisation per logged step]); it may be NaN or Inf. Undefined
   /// only if train_step threw.
   at::Tensor loss_t;
@@ -140,9 +143,19 @@ struct StepStats {
   distributed::ReduceStats reduce;  ///< the reducer's statistics of this step (zero if skipped)
 };
 
-/// Runs one optimizer step on `batch` at learning rate `lr` (set on every param group) per
-/// the contract above.
+/// Runs one optimizer step on `batch` at learning rate `lr` (each param group gets lr x its
+/// lr_scale: set_learning_rate in optimizer.h) per the contract above.
 StepStats train_step(const StepContext& ctx, const Batch& batch, double lr);
+
+/// The training loss of a micro-batch: mean cross-entropy of `logits` (float32 [B, C]) against
+/// `labels` (int64 [B]), with label smoothing eps in [0, 1) as PyTorch's
+/// F.cross_entropy(label_smoothing=eps) (Szegedy et al. 2016): (1 - eps) x NLL(label) +
+/// eps x mean over the C classes of -log p_c. Training only: evaluation reports plain
+/// cross-entropy (as PyTorch's and timm's reference scripts), so eval losses stay comparable
+/// across smoothing settings; the logged train loss is the smoothed loss that is optimized.
+/// Returns a float32 0-dim tensor on the logits' device.
+at::Tensor training_loss(const at::Tensor& logits, const at::Tensor& labels,
+                         double label_smoothing);
 
 /// Scales `grads` (the trainable parameters' gradients, defined, on one device) in place so
 /// that their global L2 norm is at most `max_norm`: coef = min(1, max_norm / (norm + 1e-6)),

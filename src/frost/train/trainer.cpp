@@ -36,7 +36,7 @@
 #include "frost/train/evaluation.h"     // exact evaluation
 #include "frost/train/feature_cache.h"  // train.feature_cache, the epoch's batches
 #include "frost/train/loader.h"         // batches from HDF5 files
-#include "frost/train/lr_schedule.h"    // lr_at
+#include "frost/train/lr_schedule.h"    // lr_at, scaled_for_batch
 #include "frost/train/metrics.h"        // metrics.jsonl, progress lines
 #include "frost/train/model_setup.h"    // model.*: backbone, head, weights
 #include "frost/train/optimizer.h"      // optim.*
@@ -147,6 +147,7 @@ struct Trainer::Impl {
   std::unique_ptr<distributed::GradReducer> reducer;  // after `model`: its hooks go first
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   int64_t trainable_epoch = 0;  // the epoch whose trainable set `reducer` and `optimizer` hold
+  OptimConfig optim;  // cfg.optim with its learning rates scaled for the global batch
   std::unique_ptr<LossScaler> scaler;  // train.precision = fp16
   int64_t num_classes = 0;  // of the head
   int64_t total_steps = 0, global_step = 0, skipped_steps = 0;
@@ -286,6 +287,9 @@ void Trainer::Impl::set_up() {
   if (channels_last) use_channels_last(*model);
 
   // ---- gradient buckets and optimizer over the trainable parameters only
+  // Note [Parameter groups] in optimizer.h; optim.lr_scaling (lr_schedule.h).
+  const int64_t global_batch = cfg.data.batch_size * cfg.train.grad_accum_steps * world;
+  optim = scaled_for_batch(cfg.optim, global_batch);
   rebuild_trainable(0, /*keep_state=*/false);
   if (cfg.train.precision == Precision::kFp16) {
     FROST_CHECK(device.device.is_cuda(), "train.precision = fp16 needs a CUDA device, but the "
@@ -311,6 +315,10 @@ void Trainer::Impl::set_up() {
         info.num_samples, sampler->dropped_per_epoch(), sampler->steps_per_epoch(),
         cfg.data.batch_size * cfg.train.grad_accum_steps * world, world, cfg.data.batch_size,
         cfg.train.grad_accum_steps);
+    spdlog::info("{}", lr_scaling_summary(cfg.optim, global_batch));
+    const std::vector<std::string> groups = describe_param_groups(optim, *model);
+    spdlog::info("optimizer {}: {}", to_string(optim.name), groups.front());
+    for (size_t i = 1; i < groups.size(); ++i) spdlog::debug("optimizer {}", groups[i]);
   }
 }
 
@@ -439,7 +447,7 @@ std::vector<EpochSummary> Trainer::Impl::run() {
       const Batch batch = data.next(i);
       r.data_s = seconds_since(t0);
       r.h2d_timer = batch.copy_timer;  // GPU: h2d_ms, read with the loss
-      r.lr = lr_at(cfg.optim, global_step, total_steps);
+      r.lr = lr_at(optim, global_step, total_steps);
       r.stats = with_step_context(r, device, [&] {  // Note [LibTorch errors in a step]
         fault::maybe_fault(faults, rank, "step:" + std::to_string(r.step),
                            [&] { allocate_beyond_any_device(device.device); });
@@ -535,7 +543,7 @@ void Trainer::Impl::rebuild_trainable(int64_t epoch, bool keep_state) {
       *model, *device_comm, static_cast<int64_t>(cfg.dist.bucket_cap_mib * 1024 * 1024),
       cfg.dist.comm_dtype == CommDtype::kBf16 ? torch::kBFloat16 : c10::ScalarType::Undefined);
   reducer->set_timeline(cfg.log.bucket_timeline);  // Note [Bucket timeline]
-  optimizer = make_optimizer(cfg.optim, trainable);
+  optimizer = make_optimizer(optim, *model);  // Note [Parameter groups] in optimizer.h
   int64_t kept = 0;
   if (keep_state && old) {
     auto& from = old->state();

@@ -360,4 +360,82 @@ TEST(Schedule, LinearWarmupThenCosineToMinLr) {
 }
 
 }  // namespace
+// optim.lr_scaling: the factor for a global batch B against optim.lr_ref_batch, applied to lr,
+// head_lr and min_lr, and the start-up line.
+TEST(Schedule, LrScalingForTheGlobalBatch) {
+  OptimConfig o;
+  o.lr = 0.1;
+  o.head_lr = 1.0;
+  o.min_lr = 0.01;
+  o.lr_ref_batch = 256;
+  EXPECT_EQ(lr_batch_factor(o, 128), 1.0);  // none
+  o.lr_scaling = LrScaling::kLinear;
+  EXPECT_EQ(lr_batch_factor(o, 128), 0.5);
+  EXPECT_EQ(lr_batch_factor(o, 1024), 4.0);
+  o.lr_scaling = LrScaling::kSqrt;
+  EXPECT_EQ(lr_batch_factor(o, 1024), 2.0);
+  EXPECT_DOUBLE_EQ(lr_batch_factor(o, 128), std::sqrt(0.5));
+  o.lr_scaling = LrScaling::kLinear;
+  const OptimConfig s = scaled_for_batch(o, 128);
+  EXPECT_DOUBLE_EQ(s.lr, 0.05);
+  EXPECT_DOUBLE_EQ(s.head_lr, 0.5);
+  EXPECT_DOUBLE_EQ(s.min_lr, 0.005);
+  EXPECT_EQ(s.lr_scaling, LrScaling::kNone);
+  EXPECT_EQ(scaled_for_batch(s, 128).lr, s.lr);  // scaling a scaled config changes nothing
+  EXPECT_DOUBLE_EQ(lr_at(s, 0, 10), 0.05);       // the schedule's peak is the scaled lr
+  EXPECT_EQ(lr_scaling_summary(o, 128),
+            "optim.lr 0.1 scaled linear x 0.5 for global batch 128 / 256 -> 0.05; optim.head_lr 1 "
+            "-> 0.5; optim.min_lr 0.01 -> 0.005");
+  o.lr_scaling = LrScaling::kNone;
+  EXPECT_EQ(lr_scaling_summary(o, 128), "optim.lr 0.1 (optim.lr_scaling = none; global batch 128)");
+  EXPECT_THROW(lr_batch_factor(o, 0), Error);
+}
+
+// The [optim] keys of parameter groups, label smoothing and scaling: parsed, defaults, ranges.
+TEST(Config, OptimGroupKeys) {
+  const auto d = parse({"--data.train", "x.h5"}).config.optim;
+  EXPECT_EQ(d.head_lr, 0.0);
+  EXPECT_EQ(d.layer_decay, 1.0);
+  EXPECT_EQ(d.no_decay, NoDecay::kBiasNorm);
+  EXPECT_EQ(d.label_smoothing, 0.0);
+  EXPECT_EQ(d.lr_scaling, LrScaling::kNone);
+  EXPECT_EQ(d.lr_ref_batch, 256);
+  const auto ini = write_ini("groups.ini",
+                             "[data]\ntrain = x.h5\n[optim]\nno_decay = bias,norm\nhead_lr = 1\n"
+                             "layer_decay = 0.65\nlabel_smoothing = 0.1\nlr_scaling = sqrt\n"
+                             "lr_ref_batch = 512\n");
+  const auto o = parse({"--config", ini, "--optim.no_decay", "none"}).config.optim;
+  EXPECT_EQ(o.no_decay, NoDecay::kNone);
+  EXPECT_EQ(o.head_lr, 1.0);
+  EXPECT_EQ(o.layer_decay, 0.65);
+  EXPECT_EQ(o.label_smoothing, 0.1);
+  EXPECT_EQ(o.lr_scaling, LrScaling::kSqrt);
+  EXPECT_EQ(o.lr_ref_batch, 512);
+  EXPECT_EQ(parse({"--data.train", "x.h5", "--optim.no_decay", "bias"}).config.optim.no_decay,
+            NoDecay::kBias);
+  EXPECT_EQ(parse({"--config", ini}).config.optim.no_decay, NoDecay::kBiasNorm);
+  EXPECT_NE(error_of({"--data.train", "x.h5", "--optim.no_decay", "norms"})
+                .find("config key optim.no_decay = 'norms' is not one of: none | bias | norm | "
+                      "bias,norm"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--data.train", "x.h5", "--optim.lr_scaling", "log"}).find("linear | sqrt"),
+            std::string::npos);
+  for (const auto& [key, bad] : std::vector<std::pair<std::string, std::string>>{
+           {"optim.head_lr", "-1"},
+           {"optim.layer_decay", "0"},
+           {"optim.layer_decay", "1.5"},
+           {"optim.label_smoothing", "1"},
+           {"optim.label_smoothing", "-0.1"},
+           {"optim.lr_ref_batch", "0"}}) {
+    EXPECT_NE(error_of({"--data.train", "x.h5", "--" + key, bad}).find("config key " + key),
+              std::string::npos)
+        << key << " = " << bad;
+  }
+  const std::string help = parse({"--help"}).help_text;
+  for (const char* key : {"optim.head_lr", "optim.layer_decay", "optim.no_decay",
+                          "optim.label_smoothing", "optim.lr_scaling", "optim.lr_ref_batch"})
+    EXPECT_NE(help.find(std::string("--") + key), std::string::npos) << key;
+  EXPECT_NE(help.find("(=bias,norm)"), std::string::npos);
+}
+
 }  // namespace frost::train

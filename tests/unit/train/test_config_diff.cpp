@@ -71,4 +71,37 @@ TEST(ConfigDiff, AKeyUnknownNowIsNamed) {
 }
 
 }  // namespace
+// optim.no_decay's default (bias,norm) changed what runs do: a checkpoint written before the key
+// decayed everything, so it counts as none. Resuming it with the default is refused, saying how
+// to resume; with none it resumes.
+TEST(ConfigDiff, ACheckpointBeforeNoDecayRanWithNone) {
+  Config now;
+  ASSERT_EQ(now.optim.no_decay, NoDecay::kBiasNorm);
+  const std::string old = without_key(now.to_ini(), "optim", "no_decay");
+  ASSERT_EQ(old.find("no_decay"), std::string::npos) << old;
+  const std::string d = config_diff(old, now.to_ini(), Config{}.to_ini());
+  EXPECT_NE(d.find("now optim.no_decay = bias,norm (the checkpoint predates this key and ran as "
+                   "optim.no_decay = none; set optim.no_decay = none to resume it)"),
+            std::string::npos)
+      << d;
+  now.optim.no_decay = NoDecay::kNone;
+  EXPECT_EQ(config_diff(old, now.to_ini(), Config{}.to_ini()), "");
+  // A checkpoint that has the key compares as any key does.
+  EXPECT_EQ(config_diff(now.to_ini(), now.to_ini(), Config{}.to_ini()), "");
+}
+
+// The other new [optim] keys keep the behaviour from before them at their defaults.
+TEST(ConfigDiff, NewOptimKeysAtTheirDefaultsResumeOlderCheckpoints) {
+  Config now;
+  now.optim.no_decay = NoDecay::kNone;
+  std::string old = now.to_ini();
+  for (const char* key : {"no_decay", "head_lr", "layer_decay", "label_smoothing", "lr_scaling",
+                          "lr_ref_batch"})
+    old = without_key(old, "optim", key);
+  EXPECT_EQ(config_diff(old, now.to_ini(), Config{}.to_ini()), "");
+  now.optim.layer_decay = 0.7;
+  EXPECT_NE(config_diff(old, now.to_ini(), Config{}.to_ini()).find("now optim.layer_decay = 0.7"),
+            std::string::npos);
+}
+
 }  // namespace frost::train

@@ -162,4 +162,27 @@ TEST(PendingSteps, AReportWithoutALossTensorIsABug) {
 }
 
 }  // namespace
+// optim.label_smoothing: the training loss is PyTorch's cross_entropy(label_smoothing=eps),
+// (1 - eps) x NLL of the label + eps x the mean over classes of -log p_c, here by hand in
+// float64; eps 0 is plain cross-entropy.
+TEST(TrainingLoss, LabelSmoothingAsTheHandFormula) {
+  torch::manual_seed(3);
+  const auto logits = torch::randn({5, 4});
+  const auto labels = torch::tensor({0, 3, 1, 1, 2}, torch::kInt64);
+  const auto logp = torch::log_softmax(logits.to(torch::kDouble), 1);
+  for (const double eps : {0.0, 0.1, 0.5}) {
+    double expected = 0;
+    for (int64_t i = 0; i < 5; ++i) {
+      const double nll = -logp[i][labels[i].item<int64_t>()].item<double>();
+      const double uniform = -logp[i].mean().item<double>();
+      expected += ((1 - eps) * nll + eps * uniform) / 5;
+    }
+    const auto loss = training_loss(logits, labels, eps);
+    EXPECT_EQ(loss.dim(), 0);
+    EXPECT_NEAR(loss.item<double>(), expected, 1e-6) << "eps " << eps;
+  }
+  EXPECT_NE(training_loss(logits, labels, 0.1).item<double>(),
+            training_loss(logits, labels, 0.0).item<double>());
+}
+
 }  // namespace frost::train
