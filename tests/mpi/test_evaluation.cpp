@@ -318,5 +318,44 @@ TEST(ModelSelection, ResumeKeepsTheBestAndThePatienceAnyWorld) {
   }
 }
 
+// A step checkpoint that falls on an epoch's last step is written after that epoch's
+// evaluation, so it holds the evaluation's selection (best, patience): resumed from it, the run
+// keeps the same best and stops at the same epoch as the uninterrupted one.
+TEST(ModelSelection, StepCheckpointAtAnEpochEndHoldsItsEvaluationAnyWorld) {
+  auto& c = world();
+  const std::string dir = job_dir("select-step-ckpt");
+  const auto d = write_flipped(dir, 8 * c.world_size());
+  auto cfg = selection_config(d, dir + "/a");
+  cfg.train.epochs = 6;
+  cfg.train.early_stopping_patience = 3;
+  cfg.checkpoint.keep_best = true;
+  cfg.checkpoint.export_model = train::ModelExport::kBest;
+  cfg.eval.metric = train::EvalMetric::kLoss;
+  train::Trainer a(cfg, c);
+  const auto ea = a.run();
+  ASSERT_EQ(ea.size(), 4u);
+  const int64_t spe = a.steps_per_epoch();
+
+  cfg.log.dir = dir + "/b";
+  cfg.checkpoint.every_steps = spe;  // every checkpoint at an epoch's last step
+  const std::string at = "rank=*,at=step:" + std::to_string(2 * spe + 1);
+  ::setenv("FROST_FAULT_INJECT", at.c_str(), 1);
+  {
+    train::Trainer b1(cfg, c);
+    EXPECT_THROW(b1.run(), Error);
+  }
+  ::unsetenv("FROST_FAULT_INJECT");
+  c.barrier();
+  cfg.resume = "auto";
+  train::Trainer b2(cfg, c);
+  const auto eb = b2.run();
+  ASSERT_EQ(eb.size(), 2u) << "the resumed run ran epochs 3.." << 2 + eb.size();
+  EXPECT_EQ(eb.back().best_epoch, 1);
+  EXPECT_EQ(digest(*b2.model()), digest(*a.model())) << "the exported best models differ";
+  if (c.rank() == 0) {
+    EXPECT_EQ(read_json(dir + "/a/best/best.json"), read_json(dir + "/b/best/best.json"));
+  }
+}
+
 }  // namespace
 }  // namespace frost::testing

@@ -1,5 +1,6 @@
 #include "frost/train/checkpoint.h"
 
+#include <cmath>
 #include <spdlog/spdlog.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
@@ -66,7 +67,7 @@ bool ModelSelection::improves(double value) const {
 }
 
 bool ModelSelection::update(double value, int64_t epoch, int64_t step) {
-  if (!improves(value)) {
+  if (std::isnan(value) || !improves(value)) {  // a NaN metric is never the best
     ++stale_evals;
     return false;
   }

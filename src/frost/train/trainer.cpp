@@ -465,8 +465,12 @@ std::vector<EpochSummary> Trainer::Impl::run() {
         read_losses();
         continue;
       }
-      const bool checkpoint_due =
-          cfg.checkpoint.every_steps > 0 && global_step % cfg.checkpoint.every_steps == 0;
+      // A step checkpoint on the epoch's last step is written after the epoch's evaluation,
+      // below, so that it holds the evaluation's model selection (best, patience).
+      const bool epoch_last_step = first_step + i + 1 == sampler->steps_per_epoch();
+      const bool checkpoint_due = cfg.checkpoint.every_steps > 0 &&
+                                  global_step % cfg.checkpoint.every_steps == 0 &&
+                                  !epoch_last_step;
       r.step_s = seconds_since(t0);
       const bool logged = r.step_in_epoch % cfg.log.every == 0 || i + 1 == data.size();
       pending.add(std::move(r));
@@ -502,9 +506,9 @@ std::vector<EpochSummary> Trainer::Impl::run() {
     }
     summaries.push_back(sum);
     const bool epoch_complete = first_step + data.size() == sampler->steps_per_epoch();
-    const bool just_saved =
+    const bool step_checkpoint_due =
         cfg.checkpoint.every_steps > 0 && global_step % cfg.checkpoint.every_steps == 0;
-    if (cfg.checkpoint.every_epoch && epoch_complete && !just_saved) {
+    if (epoch_complete && (cfg.checkpoint.every_epoch || step_checkpoint_due)) {
       save_checkpoint(cfg, rank, world, *model, *optimizer,
                       position_after(epoch, sampler->steps_per_epoch()), faults);
     }

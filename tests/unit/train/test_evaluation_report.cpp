@@ -3,6 +3,8 @@
 // cases.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <string>
 #include <vector>
 
@@ -111,6 +113,22 @@ std::string config_error(std::vector<std::string> args) {
 }
 
 // keep_best and early stopping need data.test; export = best needs keep_best; the choices.
+// A non-finite metric (a diverged run's NaN loss) is never the best, not even the first one,
+// and counts as a stale evaluation; a later finite value then becomes the best.
+TEST(ModelSelection, NanIsNeverTheBest) {
+  ModelSelection loss;
+  loss.metric = EvalMetric::kLoss;
+  EXPECT_FALSE(loss.update(std::nan(""), 1, 10));
+  EXPECT_FALSE(loss.has_best);
+  EXPECT_EQ(loss.stale_evals, 1);
+  EXPECT_TRUE(loss.update(0.7, 2, 20));
+  EXPECT_FALSE(loss.update(std::nan(""), 3, 30));
+  EXPECT_EQ(loss.best_epoch, 2);
+  ModelSelection acc;
+  EXPECT_FALSE(acc.update(std::nan(""), 1, 1));
+  EXPECT_FALSE(acc.has_best);
+}
+
 TEST(ModelSelection, ConfigKeysAndTheirChecks) {
   auto has = [](const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
