@@ -71,3 +71,22 @@ train -np 2 "$T" "${common[@]}" --log.dir "$WORK/c" --resume auto > "$WORK/c2.ou
 expect_in "$WORK/c2.out" "step 5, epoch"                 # ...but the resume took step 5
 cmp "$WORK/a/model.pt" "$WORK/c/model.pt" || fail "resumed model.pt differs after a kill mid-checkpoint"
 pass "kill during a checkpoint write: previous checkpoint loads, result unchanged"
+
+# checkpoint.keep_best and checkpoint.export = best turned on at a resume whose checkpoint already
+# has a best epoch: no model of that epoch was kept, so the resume is refused at start-up with a
+# way out, instead of failing at the export after the whole run.
+make_data "$WORK/kb.h5" --n 64 --dim 8 --classes 3
+kb=(--data.train "$WORK/kb.h5" --data.test "$WORK/kb.h5" --model.backbone mlp --model.mlp_hidden 8
+    --data.batch_size 8 --train.epochs 4 --train.threads 1 --checkpoint.every_epoch true
+    --eval.metric eval_loss --log.dir "$WORK/kb")
+if FROST_FAULT_INJECT=rank=*,at=step:9,action=kill train -np 2 "$T" "${kb[@]}" > "$WORK/kb1.out" 2>&1; then
+  fail "the run killed at step 9 exited 0"
+fi
+if train -np 2 "$T" "${kb[@]}" --checkpoint.keep_best true --checkpoint.export best --resume auto \
+     > "$WORK/kb2.out" 2>&1; then fail "export = best without a kept best model resumed"; fi
+expect_in "$WORK/kb2.out" "has no kept model"
+expect_in "$WORK/kb2.out" "resume with checkpoint.export = last"
+! grep -q "epoch 3 done" "$WORK/kb2.out" || fail "the refused resume trained before failing"
+train -np 2 "$T" "${kb[@]}" --checkpoint.export last --resume auto > "$WORK/kb3.out" 2>&1 \
+  || { cat "$WORK/kb3.out"; fail "resume with checkpoint.export = last"; }
+pass "export = best without a kept best model: refused at the resume, export = last resumes"

@@ -387,6 +387,16 @@ std::vector<EpochSummary> Trainer::Impl::run() {
   if (resumed) global_step = start.global_step;
   selection = start.selection;
   selection.metric = cfg.eval.metric;
+  if (resumed && selection.has_best && rank == 0 &&
+      cfg.checkpoint.export_model == ModelExport::kBest) {
+    // The checkpoint's best epoch came before checkpoint.keep_best was on: no model of it was
+    // kept, and the export at the end would fail after the whole run. Say so now.
+    const std::string kept = best_dir(cfg) + "/model.pt";
+    FROST_CHECK(fs::exists(kept), "--resume: checkpoint.export = best, but the checkpoint's best ",
+                to_string(selection.metric), " (epoch ", selection.best_epoch, ") has no kept model ",
+                kept, " (checkpoint.keep_best was off when it was evaluated); resume with "
+                "checkpoint.export = last, or start a new run with checkpoint.keep_best = true");
+  }
   open_run_dir(resumed.has_value());
   build_feature_cache();
 
