@@ -211,10 +211,10 @@ void describe(OptionTable& t, Config& c) {
                "over; the backbone's starts empty)");
   t.add("train.unfreeze_last", &c.train.unfreeze_last,
         "partial: the last K backbone blocks train with the head (blocks: ResNet stem + residual "
-        "blocks, BERT embeddings / layers / pooler, MLP Linear layers); 0 = none; K larger than "
-        "the backbone's blocks is an error");
+        "blocks, BERT embeddings / layers / pooler when it trains, MLP Linear layers); 0 = none; K "
+        "larger than the backbone's blocks is an error");
   t.add("train.trainable", &c.train.trainable,
-        "partial: comma-separated glob patterns ('*', '?') over the classifier's parameter names "
+        "partial: comma-separated glob patterns ('*', '?', '[...]') over the classifier's parameter names "
         "that also train, e.g. backbone.layer4.*,backbone.bn1.*; a pattern matching nothing is an "
         "error");
   t.add("train.unfreeze_every", &c.train.unfreeze_every,
