@@ -1,6 +1,7 @@
 #include "frost/data/sampler.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -23,6 +24,25 @@ uint64_t uniform_below(std::mt19937_64& rng, uint64_t bound) {
     if (x >= threshold) return x % bound;
   }
 }
+
+// Fisher-Yates over v[first, last) (Note [Train sampling contract] 1) driven by a generator
+// seeded with `seeds`.
+void fisher_yates(std::vector<int64_t>& v, size_t first, size_t last,
+                  std::initializer_list<uint32_t> seeds) {
+  if (last - first < 2) return;
+  std::seed_seq seq(seeds);
+  std::mt19937_64 rng(seq);
+  for (size_t i = last - first - 1; i >= 1; --i) {
+    const auto j = static_cast<size_t>(uniform_below(rng, static_cast<uint64_t>(i) + 1));
+    std::swap(v[first + i], v[first + j]);
+  }
+}
+
+uint32_t lo(uint64_t v) { return static_cast<uint32_t>(v); }
+uint32_t hi(uint64_t v) { return static_cast<uint32_t>(v >> 32); }
+
+constexpr uint32_t kBlockTag = 0x626c6f63;   // "bloc"
+constexpr uint32_t kWindowTag = 0x77696e64;  // "wind"
 
 void check_common(int world_size, int rank, int64_t batch_size, const char* what) {
   FROST_CHECK(world_size >= 1, what, ": world size must be >= 1, got ", world_size);
@@ -62,6 +82,71 @@ TrainSampler::TrainSampler(int64_t num_samples, int world_size, int rank, int64_
               "turn off drop_last");
 }
 
+TrainSampler::TrainSampler(int64_t num_samples, int world_size, int rank, int64_t batch_size,
+                           uint64_t seed, bool drop_last, BlockLayout blocks)
+    : TrainSampler(num_samples, world_size, rank, batch_size, seed, /*shuffle=*/true, drop_last) {
+  FROST_CHECK(!blocks.block_ends.empty() && blocks.block_ends.back() == num_samples,
+              "TrainSampler: the block layout must end at the ", num_samples,
+              " samples of the training set, but its last block ends at ",
+              blocks.block_ends.empty() ? 0 : blocks.block_ends.back());
+  int64_t prev = 0;
+  for (size_t i = 0; i < blocks.block_ends.size(); ++i) {
+    FROST_CHECK(blocks.block_ends[i] > prev, "TrainSampler: block ", i, " of the layout is empty ",
+                "or out of order (ends at ", blocks.block_ends[i], " after ", prev, ")");
+    prev = blocks.block_ends[i];
+  }
+  FROST_CHECK(blocks.window >= 1, "TrainSampler: the shuffle window must be >= 1 row, got ",
+              blocks.window);
+  block_ends_ = std::move(blocks.block_ends);
+  window_ = std::max<int64_t>(blocks.window / batch_size, 1) * batch_size;
+}
+
+int64_t block_shuffle_window(int64_t budget_bytes, int64_t decoded_row_bytes,
+                             int64_t max_block_rows) {
+  FROST_CHECK(budget_bytes >= 0 && decoded_row_bytes >= 1 && max_block_rows >= 1,
+              "block_shuffle_window: bad arguments (budget ", budget_bytes, " B, ",
+              decoded_row_bytes, " B per row, ", max_block_rows, " rows per block)");
+  return std::max(budget_bytes / decoded_row_bytes - 2 * max_block_rows, max_block_rows);
+}
+
+std::vector<int64_t> TrainSampler::block_order(int64_t epoch) const {
+  FROST_CHECK(block_shuffle(), "TrainSampler: block_order without a block layout");
+  FROST_CHECK(epoch >= 0, "TrainSampler: epoch must be >= 0, got ", epoch);
+  std::vector<int64_t> order(block_ends_.size());
+  std::iota(order.begin(), order.end(), int64_t{0});
+  const auto e = static_cast<uint64_t>(epoch);
+  fisher_yates(order, 0, order.size(), {lo(seed_), hi(seed_), lo(e), hi(e), kBlockTag});
+  return order;
+}
+
+std::vector<int64_t> TrainSampler::block_part(int64_t epoch, int r) const {
+  const std::vector<int64_t> order = block_order(epoch);
+  const int64_t m = used_per_epoch_ / world_size_;
+  const int64_t begin = int64_t{r} * m;  // position of the part in Q_e
+  std::vector<int64_t> part;
+  part.reserve(static_cast<size_t>(m));
+  int64_t pos = 0;  // position in Q_e of the current block's first row
+  for (size_t i = 0; i < order.size() && static_cast<int64_t>(part.size()) < m; ++i) {
+    const auto b = static_cast<size_t>(order[i]);
+    const int64_t first = b == 0 ? 0 : block_ends_[b - 1], rows = block_ends_[b] - first;
+    if (pos + rows > begin) {
+      const int64_t skip = std::max<int64_t>(begin - pos, 0);
+      const int64_t take = std::min(rows - skip, m - static_cast<int64_t>(part.size()));
+      for (int64_t k = 0; k < take; ++k) part.push_back(first + skip + k);
+    }
+    pos += rows;
+  }
+  FROST_ASSERT(static_cast<int64_t>(part.size()) == m, "block part of rank ", r, " has ",
+               part.size(), " rows, expected ", m);
+  const auto e = static_cast<uint64_t>(epoch);
+  for (int64_t w = 0; w < m; w += window_) {
+    const auto start = static_cast<uint64_t>(begin + w);
+    fisher_yates(part, static_cast<size_t>(w), static_cast<size_t>(std::min(w + window_, m)),
+                 {lo(seed_), hi(seed_), lo(e), hi(e), kWindowTag, lo(start), hi(start)});
+  }
+  return part;
+}
+
 int64_t TrainSampler::samples_per_rank() const {
   const int64_t global_batch = batch_size_ * world_size_;
   const int64_t used = drop_last_ ? steps_per_epoch_ * global_batch : used_per_epoch_;
@@ -70,6 +155,23 @@ int64_t TrainSampler::samples_per_rank() const {
 
 std::vector<int64_t> TrainSampler::epoch_permutation(int64_t epoch) const {
   FROST_CHECK(epoch >= 0, "TrainSampler: epoch must be >= 0, got ", epoch);
+  if (block_shuffle()) {
+    std::vector<int64_t> perm;
+    perm.reserve(static_cast<size_t>(num_samples_));
+    for (int r = 0; r < world_size_; ++r) {
+      const std::vector<int64_t> part = block_part(epoch, r);
+      perm.insert(perm.end(), part.begin(), part.end());
+    }
+    // The dropped tail of Q_e: the rows no part took, in stream order.
+    std::vector<bool> used(static_cast<size_t>(num_samples_), false);
+    for (int64_t i : perm) used[static_cast<size_t>(i)] = true;
+    for (int64_t b : block_order(epoch)) {
+      const auto ub = static_cast<size_t>(b);
+      for (int64_t i = ub == 0 ? 0 : block_ends_[ub - 1]; i < block_ends_[ub]; ++i)
+        if (!used[static_cast<size_t>(i)]) perm.push_back(i);
+    }
+    return perm;
+  }
   std::vector<int64_t> perm(static_cast<size_t>(num_samples_));
   std::iota(perm.begin(), perm.end(), int64_t{0});
   if (!shuffle_) return perm;
@@ -86,6 +188,19 @@ std::vector<int64_t> TrainSampler::epoch_permutation(int64_t epoch) const {
 }
 
 std::vector<std::vector<int64_t>> TrainSampler::epoch_batches(int64_t epoch) const {
+  if (block_shuffle()) {  // Note [Block shuffle] 4
+    FROST_CHECK(epoch >= 0, "TrainSampler: epoch must be >= 0, got ", epoch);
+    const std::vector<int64_t> part = block_part(epoch, rank_);
+    const auto m = static_cast<int64_t>(part.size());
+    std::vector<std::vector<int64_t>> batches;
+    batches.reserve(static_cast<size_t>(steps_per_epoch_));
+    for (int64_t k = 0; k < steps_per_epoch_; ++k) {
+      const int64_t start = k * batch_size_, stop = std::min(start + batch_size_, m);
+      FROST_ASSERT(stop > start, "block batch ", k, " is empty");
+      batches.emplace_back(part.begin() + start, part.begin() + stop);
+    }
+    return batches;
+  }
   const std::vector<int64_t> perm = epoch_permutation(epoch);
   const int64_t global_batch = batch_size_ * world_size_;
   std::vector<std::vector<int64_t>> batches;

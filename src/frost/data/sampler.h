@@ -26,6 +26,57 @@
 // invariant 4) whenever N is a multiple of W (otherwise the W-rank run also drops N-M samples,
 // which 1 rank would use in its last step).
 //
+// Note [Block shuffle]
+// --------------------
+// A global permutation reads rows all over the file, which is free when rows come from memory
+// (a mapped file, or compressed chunks that all fit the decode budget and are kept decoded) but
+// ruinous for compressed files larger than the budget: every row read may decode a whole chunk.
+// The block shuffle (TrainSampler constructed with a BlockLayout, data.shuffle_mode = block)
+// orders an epoch so that each rank decodes each of its chunks once, holding at most one window
+// of decoded rows. With the block ends of the layout (the chunk boundaries of every shard,
+// in global row order, so chunks of every shard take part), the window S and the rest as above:
+//  1. Epoch e permutes the BLOCKS: Fisher-Yates as in 1. above, seeded with
+//     std::seed_seq{seed_lo, seed_hi, epoch_lo, epoch_hi, 0x626c6f63 ("bloc")}. Their rows, block
+//     after block, each block in file order, form the epoch's stream Q_e of N rows.
+//  2. m = M/W rows per rank; rank r takes Q_e[r*m : (r+1)*m) (the last N-M rows of Q_e are
+//     dropped for this epoch). A rank therefore reads whole blocks except at most two cut at
+//     the ends of its part; a block is read by at most two ranks.
+//  3. Rank r cuts its part into windows of S rows (the last may be short) and shuffles each
+//     window (Fisher-Yates as above, seeded with std::seed_seq{seed_lo, seed_hi, epoch_lo,
+//     epoch_hi, 0x77696e64 ("wind"), start_lo, start_hi}, start = the window's first position
+//     in Q_e). S is a multiple of the per-rank batch B (rounded down, at least B), so no batch
+//     straddles two windows.
+//  4. Rank r's batch k is rows [k*B, min((k+1)*B, m)) of its shuffled part; with drop_last a
+//     short last batch is dropped.
+// Which invariants hold (each is tested in tests/unit/data/test_sampler.cpp, resume also end to
+// end in tests/e2e/test_resume.sh):
+//  * Equal steps per rank and equal batch sizes at every step: steps_per_epoch() is the same
+//    formula as for the global permutation (ceil(M/G), or floor with drop_last), every rank has
+//    m rows. DESIGN invariant 2 holds.
+//  * Every used sample once per epoch: the ranks' parts are disjoint and cover Q_e[0:M); the
+//    N-M < W dropped rows are the tail of Q_e (which change with the epoch).
+//  * Determinism and bitwise resume: everything is a pure function of (N, W, r, B, seed,
+//    epoch, block ends, S); no state is carried between steps, so a job resumed at step k of
+//    epoch e recomputes the same batches from step k on. S and the block ends come from the
+//    file's chunking and the decode budget (data.chunk_cache_mb, data.shuffle_buffer): a resume
+//    must keep those (and the file) to get the same order, as it must keep W.
+//  * Independence from the world size: does NOT hold. The block order Q_e is the same for every
+//    W, and so is the set of samples of an epoch when W divides N; but which rows form global
+//    step k changes with W (W ranks read W distant parts of Q_e at once, 1 rank reads one part),
+//    and so do the windows; W ranks with batch B do not see what 1 rank with batch W*B sees
+//    (DESIGN invariant 4 holds only for the global permutation).
+//  * Locality, the point of it all: while rank r is in window w, the rows it still needs lie in
+//    the blocks that overlap w: at most S/min_block + 2 blocks, and every earlier block of its
+//    part is finished, so a reader that drops a block after its last row (BatchLoader with
+//    H5Dataset::releases_blocks()) decodes each block once per epoch and holds at most
+//    (S + 2 * chunk_rows) rows' worth of decoded data.
+// Randomness: within a window the order is uniform; across windows the block order is. A sample
+// cannot move farther than its window, so the first batches of an epoch come from the first S
+// rows of the part; S of tens of thousands of rows (a budget of 128 MiB of 3x32x32 images gives
+// ~40k) mixes far more than one batch needs. The same design is known as a "block shuffle" or
+// "shuffle buffer" in streaming readers (TensorFlow's shuffle buffer, WebDataset, MosaicML
+// Streaming's py1b), here made a pure function so that resume needs no buffer state.
+//
 // Note [Eval sampling contract]
 // -----------------------------
 // Rank r scores the contiguous range [r*N/W, (r+1)*N/W) (integer division, as written). The
@@ -39,8 +90,26 @@
 
 namespace frost::data {
 
-/// Training sampler; see Note [Train sampling contract]. Immutable after construction, so
-/// any thread may call its const methods concurrently.
+/// How rows are grouped into blocks for the block shuffle (Note [Block shuffle]).
+struct BlockLayout {
+  /// Ascending global row ends of the blocks: block i holds rows [block_ends[i-1], block_ends[i])
+  /// (block 0 starts at 0); the last entry is N. Typically the chunk boundaries of every shard
+  /// (H5Dataset::block_ends()).
+  std::vector<int64_t> block_ends;
+  /// Rows per shuffle window S (>= 1); rounded down to a multiple of the per-rank batch size,
+  /// at least one batch.
+  int64_t window = 1;
+};
+
+/// The default window S of the block shuffle for a decode budget (Note [Block shuffle]):
+/// budget_bytes / decoded_row_bytes - 2 * max_block_rows rows, so that the blocks overlapping
+/// one window ((S + 2 * max_block_rows) rows at most) fit the budget; at least max_block_rows.
+/// decoded_row_bytes, max_block_rows >= 1; budget_bytes >= 0. Throws frost::Error otherwise.
+int64_t block_shuffle_window(int64_t budget_bytes, int64_t decoded_row_bytes,
+                             int64_t max_block_rows);
+
+/// Training sampler; see Note [Train sampling contract] and Note [Block shuffle]. Immutable
+/// after construction, so any thread may call its const methods concurrently.
 class TrainSampler {
  public:
   /// num_samples: N >= world_size. world_size: W >= 1. rank: 0 <= rank < W.
@@ -50,6 +119,11 @@ class TrainSampler {
   /// with M < W*B), naming the numbers and what to change.
   TrainSampler(int64_t num_samples, int world_size, int rank, int64_t batch_size, uint64_t seed,
                bool shuffle, bool drop_last);
+  /// The block shuffle of Note [Block shuffle] (shuffle is implied): the same arguments, and
+  /// `blocks` (ends ascending, each block non-empty, last == num_samples; window >= 1).
+  /// Throws frost::Error as above and for a bad layout.
+  TrainSampler(int64_t num_samples, int world_size, int rank, int64_t batch_size, uint64_t seed,
+               bool drop_last, BlockLayout blocks);
 
   /// Optimizer steps per epoch; the same on every rank: floor(M/G) with drop_last, else ceil(M/G).
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
@@ -60,7 +134,9 @@ class TrainSampler {
   /// Samples this rank reads per epoch: (M, or the part of it in full global batches) / W.
   int64_t samples_per_rank() const;
 
-  /// P_e, the full permutation of [0, N) for `epoch` (>= 0). Same on every rank.
+  /// P_e, the full permutation of [0, N) for `epoch` (>= 0). Same on every rank. Block shuffle:
+  /// the rows of every rank's shuffled part in rank order (each rank's rows of the epoch, not
+  /// cut into batches), then the dropped tail of Q_e.
   /// Throws frost::Error for a negative epoch.
   std::vector<int64_t> epoch_permutation(int64_t epoch) const;
 
@@ -77,8 +153,18 @@ class TrainSampler {
   uint64_t seed() const { return seed_; }
   bool shuffle() const { return shuffle_; }
   bool drop_last() const { return drop_last_; }
+  /// Constructed with a BlockLayout (Note [Block shuffle]).
+  bool block_shuffle() const { return !block_ends_.empty(); }
+  /// Block shuffle: the window S in rows after rounding (a multiple of batch_size()); else 0.
+  int64_t window() const { return window_; }
+  /// Block shuffle: the blocks of the layout in the order of epoch `epoch`'s stream Q_e (block
+  /// numbers, 0-based). Throws frost::Error without a block layout or for a negative epoch.
+  std::vector<int64_t> block_order(int64_t epoch) const;
 
  private:
+  // Block shuffle: rank `r`'s m rows of `epoch`, windows shuffled (Note [Block shuffle] 1-3).
+  std::vector<int64_t> block_part(int64_t epoch, int r) const;
+
   int64_t num_samples_;
   int world_size_;
   int rank_;
@@ -88,6 +174,8 @@ class TrainSampler {
   bool drop_last_;
   int64_t used_per_epoch_;  // M
   int64_t steps_per_epoch_;
+  std::vector<int64_t> block_ends_;  // block shuffle only; empty otherwise
+  int64_t window_ = 0;               // block shuffle only
 };
 
 /// Evaluation sampler; see Note [Eval sampling contract]. Immutable after construction.

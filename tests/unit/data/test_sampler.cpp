@@ -243,4 +243,246 @@ TEST(EvalSampler, BadArgumentsThrow) {
   EXPECT_THROW(EvalSampler(-1, 4, 0, 1), frost::Error);
 }
 
+// ---- block shuffle (Note [Block shuffle]) -----------------------------------------------
+
+using frost::data::BlockLayout;
+
+// Blocks of `rows` rows over `shards` shards of the given sizes (each shard's last block short).
+std::vector<int64_t> chunk_ends(const std::vector<int64_t>& shard_rows, int64_t rows) {
+  std::vector<int64_t> ends;
+  int64_t base = 0;
+  for (int64_t n : shard_rows) {
+    for (int64_t r = rows; r < n; r += rows) ends.push_back(base + r);
+    ends.push_back(base + n);
+    base += n;
+  }
+  return ends;
+}
+
+std::vector<TrainSampler> block_ranks(int64_t n, int world, int64_t batch, uint64_t seed,
+                                      const std::vector<int64_t>& ends, int64_t window,
+                                      bool drop_last = false) {
+  std::vector<TrainSampler> out;
+  for (int r = 0; r < world; ++r)
+    out.emplace_back(n, world, r, batch, seed, drop_last, BlockLayout{ends, window});
+  return out;
+}
+
+int64_t block_of(const std::vector<int64_t>& ends, int64_t row) {
+  return std::upper_bound(ends.begin(), ends.end(), row) - ends.begin();
+}
+
+struct BlockCase {
+  std::vector<int64_t> shards;  // rows per shard
+  int64_t chunk_rows;
+  int world;
+  int64_t batch;
+  int64_t window;
+};
+
+const std::vector<BlockCase> kBlockCases = {
+    {{1000}, 64, 1, 8, 200},         {{1000}, 64, 3, 8, 200},   {{1003, 517}, 50, 4, 7, 130},
+    {{37, 250, 9}, 16, 2, 5, 40},    {{100}, 100, 2, 4, 1000},  {{200}, 1, 3, 4, 10},
+    {{4096}, 256, 4, 32, 1024},      {{11}, 3, 4, 1, 2},
+};
+
+TEST(BlockShuffle, EqualStepsAndBatchSizesOnEveryRank) {
+  for (const BlockCase& c : kBlockCases) {
+    const auto ends = chunk_ends(c.shards, c.chunk_rows);
+    const int64_t n = ends.back();
+    for (bool drop_last : {false, true}) {
+      if (drop_last && n / c.world < c.batch) continue;
+      const auto ranks = block_ranks(n, c.world, c.batch, 5, ends, c.window, drop_last);
+      const TrainSampler global(n, c.world, 0, c.batch, 5, true, drop_last);
+      for (int64_t epoch = 0; epoch < 2; ++epoch) {
+        const Batches b0 = ranks[0].epoch_batches(epoch);
+        // The same steps as the global permutation of the same shape.
+        EXPECT_EQ(static_cast<int64_t>(b0.size()), global.steps_per_epoch());
+        EXPECT_EQ(ranks[0].steps_per_epoch(), global.steps_per_epoch());
+        for (const auto& s : ranks) {
+          const Batches b = s.epoch_batches(epoch);
+          ASSERT_EQ(b.size(), b0.size()) << "rank " << s.rank();
+          for (size_t k = 0; k < b.size(); ++k) EXPECT_EQ(b[k].size(), b0[k].size()) << "step " << k;
+          EXPECT_EQ(static_cast<int64_t>(flatten(b).size()), s.samples_per_rank());
+        }
+      }
+    }
+  }
+}
+
+TEST(BlockShuffle, EverySampleOncePerEpoch) {
+  for (const BlockCase& c : kBlockCases) {
+    const auto ends = chunk_ends(c.shards, c.chunk_rows);
+    const int64_t n = ends.back();
+    const auto ranks = block_ranks(n, c.world, c.batch, 11, ends, c.window);
+    for (int64_t epoch = 0; epoch < 3; ++epoch) {
+      std::vector<int> hits(static_cast<size_t>(n), 0);
+      for (const auto& s : ranks)
+        for (int64_t i : flatten(s.epoch_batches(epoch))) ++hits[static_cast<size_t>(i)];
+      int64_t once = 0;
+      for (int h : hits) {
+        EXPECT_LE(h, 1);
+        once += h;
+      }
+      EXPECT_EQ(once, ranks[0].used_per_epoch());
+      EXPECT_EQ(n - once, ranks[0].dropped_per_epoch());
+      EXPECT_LT(n - once, c.world);
+      // epoch_permutation: the ranks' rows in rank order, then the dropped ones; a permutation.
+      const std::vector<int64_t> perm = ranks[0].epoch_permutation(epoch);
+      std::vector<int64_t> concat;
+      for (const auto& s : ranks) {
+        const auto f = flatten(s.epoch_batches(epoch));
+        concat.insert(concat.end(), f.begin(), f.end());
+      }
+      EXPECT_TRUE(std::equal(concat.begin(), concat.end(), perm.begin()));
+      std::vector<int64_t> sorted = perm;
+      std::sort(sorted.begin(), sorted.end());
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(sorted[static_cast<size_t>(i)], i);
+    }
+  }
+}
+
+TEST(BlockShuffle, DeterministicAndAFunctionOfSeedAndEpoch) {
+  // Resume recomputes the batches from (seed, epoch, layout): a fresh sampler gives the same
+  // batches, so the suffix from any step is the one the interrupted run would have read.
+  const auto ends = chunk_ends({1003, 517}, 50);
+  const auto a = block_ranks(1520, 2, 8, 42, ends, 130);
+  const auto b = block_ranks(1520, 2, 8, 42, ends, 130);
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(a[r].epoch_batches(3), b[r].epoch_batches(3));
+    EXPECT_NE(a[r].epoch_batches(3), a[r].epoch_batches(4));
+    EXPECT_EQ(a[r].epoch_batches(3), a[r].epoch_batches(3));  // no hidden state
+  }
+  const auto other_seed = block_ranks(1520, 2, 8, 43, ends, 130);
+  EXPECT_NE(a[0].epoch_batches(0), other_seed[0].epoch_batches(0));
+  EXPECT_NE(a[0].block_order(0), a[0].block_order(1));
+  // Pinned values: the order must not change between builds or standard libraries (changing
+  // it breaks the resume of a running job). Recorded from this implementation.
+  const auto small = block_ranks(40, 2, 2, 1, chunk_ends({40}, 8), 4);
+  EXPECT_EQ(small[0].block_order(0), (std::vector<int64_t>{4, 0, 3, 1, 2}));
+  EXPECT_EQ(flatten(small[1].epoch_batches(0)), (std::vector<int64_t>{31, 29, 28, 30, 9, 11, 10, 8, 13, 14, 12, 15, 17, 19, 18, 16, 20, 21, 22, 23}));
+}
+
+TEST(BlockShuffle, EachRankReadsContiguousBlocksOnce) {
+  // Rank r reads whole blocks, except at most two cut at the ends of its part; a block is
+  // read by at most two ranks, and (rank, block) pairs number at most blocks + W - 1.
+  for (const BlockCase& c : kBlockCases) {
+    const auto ends = chunk_ends(c.shards, c.chunk_rows);
+    const int64_t n = ends.back();
+    const auto ranks = block_ranks(n, c.world, c.batch, 3, ends, c.window);
+    std::vector<std::set<int>> readers(ends.size());
+    size_t pairs = 0;
+    for (const auto& s : ranks) {
+      std::vector<int64_t> taken(ends.size(), 0);
+      for (int64_t i : flatten(s.epoch_batches(1))) ++taken[static_cast<size_t>(block_of(ends, i))];
+      int partial = 0;
+      for (size_t b = 0; b < ends.size(); ++b) {
+        if (taken[b] == 0) continue;
+        ++pairs;
+        readers[b].insert(s.rank());
+        const int64_t rows = ends[b] - (b == 0 ? 0 : ends[b - 1]);
+        partial += taken[b] < rows;
+      }
+      EXPECT_LE(partial, 2) << "rank " << s.rank();
+    }
+    for (const auto& r : readers) EXPECT_LE(r.size(), 2u);
+    EXPECT_LE(pairs, ends.size() + static_cast<size_t>(c.world) - 1);
+  }
+}
+
+TEST(BlockShuffle, WindowBoundsTheBlocksInUse) {
+  // The blocks a rank has started and not finished after any step: at most those overlapping
+  // one window, S / min_block + 2 (what bounds the decoded memory of the loader).
+  for (const BlockCase& c : kBlockCases) {
+    const auto ends = chunk_ends(c.shards, c.chunk_rows);
+    const int64_t n = ends.back();
+    int64_t min_block = n;
+    for (size_t b = 0; b < ends.size(); ++b)
+      min_block = std::min(min_block, ends[b] - (b == 0 ? 0 : ends[b - 1]));
+    for (const auto& s : block_ranks(n, c.world, c.batch, 9, ends, c.window)) {
+      EXPECT_EQ(s.window() % c.batch, 0);
+      EXPECT_GE(s.window(), c.batch);
+      EXPECT_LE(s.window(), std::max(c.window, c.batch));
+      const Batches batches = s.epoch_batches(0);
+      std::vector<int64_t> last(ends.size(), -1), first(ends.size(), -1);
+      for (size_t k = 0; k < batches.size(); ++k)
+        for (int64_t i : batches[k]) {
+          const auto b = static_cast<size_t>(block_of(ends, i));
+          if (first[b] < 0) first[b] = static_cast<int64_t>(k);
+          last[b] = static_cast<int64_t>(k);
+        }
+      const int64_t bound = s.window() / min_block + 2;
+      for (size_t k = 0; k < batches.size(); ++k) {
+        int64_t live = 0;  // used at or before step k and again after it
+        for (size_t b = 0; b < ends.size(); ++b)
+          live += first[b] >= 0 && first[b] <= static_cast<int64_t>(k) &&
+                  last[b] > static_cast<int64_t>(k);
+        ASSERT_LE(live, bound) << "step " << k << ", rank " << s.rank();
+      }
+    }
+  }
+}
+
+TEST(BlockShuffle, WindowsAreShuffledAndMixBlocks) {
+  // One rank, 4096 rows in blocks of 256, window 1024 (4 blocks): the first window holds exactly
+  // the rows of the first 4 blocks of the block order, not in stream order; every batch of 32
+  // draws from more than one block.
+  const auto ends = chunk_ends({4096}, 256);
+  const TrainSampler s(4096, 1, 0, 32, 2, false, BlockLayout{ends, 1024});
+  const Batches b = s.epoch_batches(0);
+  const std::vector<int64_t> order = s.block_order(0);
+  std::vector<int64_t> window;
+  for (size_t k = 0; k < 32; ++k) window.insert(window.end(), b[k].begin(), b[k].end());
+  std::set<int64_t> blocks;
+  for (int64_t i : window) blocks.insert(block_of(ends, i));
+  EXPECT_EQ(blocks, (std::set<int64_t>(order.begin(), order.begin() + 4)));
+  EXPECT_FALSE(std::is_sorted(window.begin(), window.end()));
+  for (const auto& batch : b) {
+    std::set<int64_t> in_batch;
+    for (int64_t i : batch) in_batch.insert(block_of(ends, i));
+    EXPECT_GT(in_batch.size(), 1u);
+  }
+}
+
+TEST(BlockShuffle, WorldSizeChangesTheStepsNotTheBlockOrderOrTheEpochsSamples) {
+  // What does and does not depend on W (Note [Block shuffle]): the block order and, when W
+  // divides N, the samples of an epoch are the same; global step 0 is not.
+  const auto ends = chunk_ends({1024}, 64);
+  const auto one = block_ranks(1024, 1, 16, 4, ends, 256);
+  const auto two = block_ranks(1024, 2, 8, 4, ends, 256);
+  EXPECT_EQ(one[0].block_order(2), two[1].block_order(2));
+  auto sorted = [](std::vector<int64_t> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  std::vector<int64_t> both = flatten(two[0].epoch_batches(2));
+  const auto r1 = flatten(two[1].epoch_batches(2));
+  both.insert(both.end(), r1.begin(), r1.end());
+  EXPECT_EQ(sorted(flatten(one[0].epoch_batches(2))), sorted(both));
+  std::vector<int64_t> step0 = two[0].epoch_batches(2)[0];
+  const std::vector<int64_t> step0_r1 = two[1].epoch_batches(2)[0];
+  step0.insert(step0.end(), step0_r1.begin(), step0_r1.end());
+  EXPECT_NE(sorted(one[0].epoch_batches(2)[0]), sorted(step0));
+}
+
+TEST(BlockShuffle, BadLayoutsThrow) {
+  EXPECT_THROW(TrainSampler(10, 1, 0, 2, 0, false, BlockLayout{{5, 9}, 4}), frost::Error);
+  EXPECT_THROW(TrainSampler(10, 1, 0, 2, 0, false, BlockLayout{{5, 5, 10}, 4}), frost::Error);
+  EXPECT_THROW(TrainSampler(10, 1, 0, 2, 0, false, BlockLayout{{}, 4}), frost::Error);
+  EXPECT_THROW(TrainSampler(10, 1, 0, 2, 0, false, BlockLayout{{10}, 0}), frost::Error);
+  EXPECT_THROW(TrainSampler(1, 2, 0, 2, 0, false, BlockLayout{{1}, 4}), frost::Error);
+  EXPECT_THROW(TrainSampler(10, 1, 0, 2, 0, false, BlockLayout{{10}, 4}).block_order(-1),
+               frost::Error);
+  EXPECT_THROW(TrainSampler(10, 1, 0, 2, 0, true, false).block_order(0), frost::Error);
+}
+
+TEST(BlockShuffle, DefaultWindowFitsTheBudget) {
+  using frost::data::block_shuffle_window;
+  // 128 MiB of 3072-byte rows in chunks of 1024 rows: 43690 rows fit, less two chunks.
+  EXPECT_EQ(block_shuffle_window(int64_t{128} << 20, 3072, 1024), 43690 - 2048);
+  EXPECT_EQ(block_shuffle_window(0, 3072, 1024), 1024);  // at least one block
+  EXPECT_THROW(block_shuffle_window(1, 0, 1), frost::Error);
+  EXPECT_THROW(block_shuffle_window(-1, 1, 1), frost::Error);
+}
+
 }  // namespace
