@@ -10,7 +10,7 @@ namespace frost::data {
 
 std::vector<std::string> read_class_names(const std::string& path, int64_t num_classes) {
   H5Lock lock;
-  H5Id fapl = make_fapl(path);
+  H5Id fapl = make_read_fapl(path);  // read-only: no file lock
   H5Id file = file_id(
       H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), path, ": opening the file"));
   const hid_t root = file.get();

@@ -78,6 +78,10 @@ struct H5Dataset::Impl {
   bool inputs_in_memory = false;
   bool masks_in_memory = false;
   bool any_decoded = false;  // some object is RowAccess::kDecoded
+  bool releases = false;     // OpenOptions::release_over_budget took effect
+  bool fits = true;          // the filtered data fits the decode budget
+  int64_t decoded_row_bytes = 0;
+  mutable internal::DecodedMemory memory;  // under the HDF5 lock
 
   const Shard& shard_of(int64_t row) const {
     const auto it = std::upper_bound(shard_ends.begin(), shard_ends.end(), row);
@@ -120,7 +124,7 @@ H5Dataset H5Dataset::open(const std::vector<std::string>& paths, const OpenOptio
       shards.push_back(std::move(shard));
     }
     impl->info.num_samples = total;
-    internal::configure_reads(shards, impl->info, options);
+    impl->releases = internal::configure_reads(shards, impl->info, options);
     impl->inputs_in_memory = impl->masks_in_memory = true;
     for (const Shard& shard : shards) {
       impl->shard_ends.push_back(shard.first_row + shard.rows);
@@ -129,7 +133,15 @@ H5Dataset H5Dataset::open(const std::vector<std::string>& paths, const OpenOptio
           impl->masks_in_memory && shard.attention_mask.valid() && shard.mask_rows.in_memory();
       impl->any_decoded = impl->any_decoded || shard.inputs_rows.access == RowAccess::kDecoded ||
                           shard.mask_rows.access == RowAccess::kDecoded;
+      int64_t row_bytes = 0;
+      for (const RowSource* src : {&shard.inputs_rows, &shard.mask_rows}) {
+        if (!src->filtered) continue;
+        row_bytes += static_cast<int64_t>(src->row_bytes);
+        if (src->access == RowAccess::kHdf5) impl->fits = false;
+      }
+      impl->decoded_row_bytes = std::max(impl->decoded_row_bytes, row_bytes);
     }
+    if (impl->releases) impl->fits = false;
     impl->shards = std::move(shards);
   }
   return H5Dataset(std::move(impl));
@@ -159,6 +171,62 @@ int64_t H5Dataset::size() const { return info().num_samples; }
 const std::vector<std::string>& H5Dataset::paths() const {
   FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
   return impl_->paths;
+}
+
+std::vector<int64_t> H5Dataset::block_ends() const {
+  FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
+  std::vector<int64_t> ends;
+  for (const Shard& shard : impl_->shards) {
+    FROST_ASSERT(shard.block_rows >= 1, "shard ", shard.path, " has no block size");
+    for (int64_t r = shard.block_rows; r < shard.rows; r += shard.block_rows)
+      ends.push_back(shard.first_row + r);
+    ends.push_back(shard.first_row + shard.rows);
+  }
+  return ends;
+}
+
+int64_t H5Dataset::decoded_row_bytes() const {
+  FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
+  return impl_->decoded_row_bytes;
+}
+
+bool H5Dataset::releases_blocks() const {
+  FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
+  return impl_->releases;
+}
+
+bool H5Dataset::fits_decode_budget() const {
+  FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
+  return impl_->fits;
+}
+
+void H5Dataset::release_blocks(const std::vector<int64_t>& rows) const {
+  FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
+  const Impl& d = *impl_;
+  if (!d.releases || rows.empty()) return;
+  for (const int64_t row : rows)
+    FROST_CHECK(row >= 0 && row < d.info.num_samples, "H5Dataset::release_blocks: row ", row,
+                " is outside [0, ", d.info.num_samples, ") of '", d.paths.front(), "'");
+  H5Lock lock;
+  for (const int64_t row : rows) {
+    const Shard& shard = d.shard_of(row);
+    const int64_t r = row - shard.first_row;
+    for (const RowSource* src : {&shard.inputs_rows, &shard.mask_rows})
+      if (src->access == RowAccess::kDecoded && src->releasable)
+        internal::release_block(*src, r / src->chunk_rows, d.memory);
+  }
+}
+
+int64_t H5Dataset::decoded_held_bytes() const {
+  FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
+  H5Lock lock;
+  return impl_->memory.held;
+}
+
+int64_t H5Dataset::decoded_peak_bytes() const {
+  FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
+  H5Lock lock;
+  return impl_->memory.peak;
 }
 
 void H5Dataset::read(const std::vector<int64_t>& indices, void* inputs_out, int64_t* labels_out,
@@ -208,7 +276,7 @@ void H5Dataset::read(const std::vector<int64_t>& indices, void* inputs_out, int6
     if (!missing.empty()) {
       std::sort(missing.begin(), missing.end());
       missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
-      internal::decode_blocks(missing, d.info.sample_shape);
+      internal::decode_blocks(missing, d.info.sample_shape, d.memory);
     }
   }
 

@@ -119,6 +119,9 @@ struct ObjectStorage {
   int64_t decoded_held_bytes = 0;
 };
 
+/// Rows per block of H5Dataset::block_ends() for an /inputs that is not chunked.
+constexpr int64_t kBlockRowsUnchunked = 1024;
+
 /// Default of OpenOptions::chunk_cache_bytes: 512 MiB.
 constexpr int64_t kDefaultChunkCacheBytes = int64_t{512} << 20;
 
@@ -134,6 +137,14 @@ struct OpenOptions {
   /// Read unfiltered rows stored as they are needed from a read-only mapping of the file
   /// instead of through HDF5 (Note [Direct reads] in h5_row_access.cpp). false: H5Dread.
   bool direct_reads = true;
+  /// When the filtered data does NOT fit chunk_cache_bytes: false, HDF5's chunk cache as above;
+  /// true, Frost still decodes whole blocks into its own memory (RowAccess::kDecoded, HDF5
+  /// caches nothing) and the reader drops each block once it is done with it
+  /// (H5Dataset::release_blocks, which BatchLoader calls; releases_blocks() is then true). For
+  /// readers that go block by block (the block shuffle, Note [Block shuffle] in sampler.h, and
+  /// sequential reads): each block is decoded once per pass, and memory is what the reader keeps
+  /// in use. No effect when the filtered data fits (then it is kept decoded anyway).
+  bool release_over_budget = false;
 };
 
 /// A dataset made of one or more shard files, read-only. Rows of the shards are numbered
@@ -202,6 +213,30 @@ class H5Dataset {
   /// read fails (naming the file); the out buffers are then unspecified.
   void read(const std::vector<int64_t>& indices, void* inputs_out, int64_t* labels_out,
             uint8_t* attention_mask_out = nullptr) const;
+
+  /// The blocks rows are read in, as global row ends (ascending, the last is size()): the
+  /// chunks of every shard's /inputs along axis 0 (kBlockRowsUnchunked rows when /inputs is
+  /// not chunked), shard after shard. The BlockLayout of the block shuffle (sampler.h).
+  std::vector<int64_t> block_ends() const;
+  /// Bytes one row takes decoded in the filtered objects (/inputs and /attention_mask of a
+  /// filtered shard; the largest over shards); 0 when nothing is filtered. With block_ends():
+  /// the memory a window of the block shuffle needs (block_shuffle_window in sampler.h).
+  int64_t decoded_row_bytes() const;
+  /// The filtered data does not fit OpenOptions::chunk_cache_bytes and is decoded block by
+  /// block to be released by the reader (OpenOptions::release_over_budget).
+  bool releases_blocks() const;
+  /// The filtered data all fits OpenOptions::chunk_cache_bytes (also true when nothing is
+  /// filtered): rows are read from memory in any order at no decoding cost once decoded.
+  bool fits_decode_budget() const;
+  /// When releases_blocks(): frees the decoded blocks (of /inputs and /attention_mask) that hold
+  /// the global rows `rows`; a later read of them decodes them again. No-op otherwise. Call it
+  /// only when no other thread reads those rows meanwhile (BatchLoader: its own thread, after
+  /// the last batch that needs them). Takes the HDF5 lock. Throws frost::Error for a row out of
+  /// range.
+  void release_blocks(const std::vector<int64_t>& rows) const;
+  /// Bytes of decoded blocks held now, and the most held at once since open (all objects).
+  int64_t decoded_held_bytes() const;
+  int64_t decoded_peak_bytes() const;
 
  private:
   struct Impl;

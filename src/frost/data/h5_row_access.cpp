@@ -272,7 +272,7 @@ bool mappable_file(hid_t file, int* fd, uint64_t* size) {
 // Sets up how read() reads every /inputs and /attention_mask: the decoded chunks and chunk
 // caches of Note [Chunk cache] (reopening the datasets) and the direct reads of Note [Direct
 // reads]. Caller holds the HDF5 lock.
-void configure_reads(std::vector<Shard>& shards, const DatasetInfo& info,
+bool configure_reads(std::vector<Shard>& shards, const DatasetInfo& info,
                      const OpenOptions& options) {
   struct Object {
     Shard* shard;
@@ -302,17 +302,25 @@ void configure_reads(std::vector<Shard>& shards, const DatasetInfo& info,
     for (size_t i = 1; i < o.layout.dims.size(); ++i)
       o.rows->row_bytes *= static_cast<size_t>(o.layout.dims[i]);
     if (o.layout.filtered) filtered_bytes += o.layout.num_chunks * o.layout.chunk_bytes;
+    if (o.rows == &o.shard->inputs_rows)
+      o.shard->block_rows = o.layout.layout == H5D_CHUNKED
+                                ? static_cast<int64_t>(o.layout.chunk[0])
+                                : kBlockRowsUnchunked;
   }
 
   // Note [Chunk cache]
   const int64_t budget = std::max<int64_t>(options.chunk_cache_bytes, 0);
-  const bool keep_decoded = filtered_bytes <= budget;
+  const bool fits = filtered_bytes <= budget;
+  const bool release = !fits && options.release_over_budget;
+  const bool keep_decoded = fits || release;
   for (Object& o : objects) {
     if (o.layout.layout != H5D_CHUNKED) continue;
     int64_t cache_bytes = 0;  // unfiltered, or kept decoded by Frost
+    o.rows->filtered = o.layout.filtered;
     if (o.layout.filtered && keep_decoded) {
       RowSource& src = *o.rows;
       src.access = RowAccess::kDecoded;
+      src.releasable = release;
       src.chunk_rows = static_cast<int64_t>(o.layout.chunk[0]);
       const auto blocks = static_cast<size_t>(src.num_blocks());
       src.decoded.reset(new std::atomic<const uint8_t*>[blocks]);
@@ -330,7 +338,7 @@ void configure_reads(std::vector<Shard>& shards, const DatasetInfo& info,
   }
 
   // Note [Direct reads]
-  if (!options.direct_reads) return;
+  if (!options.direct_reads) return release;
   for (Shard& shard : shards) {
     int fd = -1;
     uint64_t file_size = 0;
@@ -368,12 +376,13 @@ void configure_reads(std::vector<Shard>& shards, const DatasetInfo& info,
     }
     if (!any) shard.mapping.reset();
   }
+  return release;
 }
 
 // Decodes `blocks` (sorted) that are still missing: one H5Dread each, kept in their RowSource
 // and published (Note [Chunk cache]). Takes the HDF5 lock.
 void decode_blocks(const std::vector<BlockToDecode>& blocks,
-                   const std::vector<int64_t>& sample_shape) {
+                   const std::vector<int64_t>& sample_shape, DecodedMemory& memory) {
   H5Lock lock;
   for (const BlockToDecode& b : blocks) {
     const RowSource& src = *b.src;
@@ -388,7 +397,18 @@ void decode_blocks(const std::vector<BlockToDecode>& blocks,
               buffer.get());
     src.decoded[c].store(buffer.get(), std::memory_order_release);
     src.decoded_blocks[c] = std::move(buffer);
+    memory.held += n * static_cast<int64_t>(src.row_bytes);
+    memory.peak = std::max(memory.peak, memory.held);
   }
+}
+
+void release_block(const RowSource& src, int64_t block, DecodedMemory& memory) {
+  const auto c = static_cast<size_t>(block);
+  if (!src.decoded_blocks[c]) return;
+  const int64_t n = std::min(src.chunk_rows, src.rows - block * src.chunk_rows);
+  src.decoded[c].store(nullptr, std::memory_order_release);
+  src.decoded_blocks[c].reset();
+  memory.held -= n * static_cast<int64_t>(src.row_bytes);
 }
 
 // Copies the shard-local `rows` of an in-memory object to `dst`, one after another.

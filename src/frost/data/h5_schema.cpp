@@ -92,7 +92,7 @@ DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_
               ": is not an HDF5 file (no HDF5 signature); expected a Frost "
               "dataset written by frost-prep or write_dataset");
   shard.path = path;
-  H5Id fapl = make_fapl(path);
+  H5Id fapl = make_read_fapl(path);  // read-only: no file lock
   shard.file = file_id(
       H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), path, ": opening the file"));
   const hid_t root = shard.file.get();

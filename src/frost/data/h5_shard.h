@@ -66,6 +66,10 @@ struct RowSource {
   // ordering, so threads that find a block non-null read it without a lock.
   std::unique_ptr<std::atomic<const uint8_t*>[]> decoded;
   mutable std::vector<std::unique_ptr<uint8_t[]>> decoded_blocks;  // owned; under the lock
+  // filtered: the object is filtered (compressed); its decoded bytes count in decoded_row_bytes.
+  bool filtered = false;
+  // Blocks may be freed by H5Dataset::release_blocks (OpenOptions::release_over_budget).
+  bool releasable = false;
 
   bool in_memory() const { return access != RowAccess::kHdf5; }
   int64_t num_blocks() const { return (rows + chunk_rows - 1) / chunk_rows; }
@@ -89,6 +93,8 @@ struct Shard {
   H5Id attention_mask;  // invalid when the dataset has none
   FileMapping mapping;  // the whole file, when an object below is kMapped
   RowSource inputs_rows, mask_rows;
+  // Rows per block of H5Dataset::block_ends(): /inputs' chunk rows, or kBlockRowsUnchunked.
+  int64_t block_rows = 0;
 };
 
 // ---- h5_schema.cpp -------------------------------------------------------------------------
@@ -117,8 +123,16 @@ void read_rows(hid_t dset, const char* name, const std::string& path, hid_t mem_
 // Sets up how read() reads every /inputs and /attention_mask of `shards` (all open): the
 // decoded chunks and chunk caches of Note [Chunk cache] (reopening the datasets) and the direct
 // reads of Note [Direct reads].
-void configure_reads(std::vector<Shard>& shards, const DatasetInfo& info,
+// Returns true when the filtered data does not fit the budget and is decoded block by block to
+// be released (OpenOptions::release_over_budget).
+bool configure_reads(std::vector<Shard>& shards, const DatasetInfo& info,
                      const OpenOptions& options);
+
+// Bytes of decoded blocks held by Frost, over all objects of one dataset (under the HDF5 lock).
+struct DecodedMemory {
+  int64_t held = 0;
+  int64_t peak = 0;
+};
 
 // One block of rows of a kDecoded object that a read needs decoded.
 struct BlockToDecode {
@@ -139,7 +153,11 @@ struct BlockToDecode {
 // Decodes `blocks` (sorted) that are still missing: one H5Dread each, kept in their RowSource
 // and published (Note [Chunk cache]). Takes the HDF5 lock itself: the caller must NOT hold it.
 void decode_blocks(const std::vector<BlockToDecode>& blocks,
-                   const std::vector<int64_t>& sample_shape);
+                   const std::vector<int64_t>& sample_shape, DecodedMemory& memory);
+
+// Frees decoded block `block` of `src` if it is held (caller holds the HDF5 lock and knows that
+// no other thread reads it).
+void release_block(const RowSource& src, int64_t block, DecodedMemory& memory);
 
 // Copies the shard-local `rows` of an in-memory object to `dst`, one after another.
 void copy_rows(const RowSource& src, const std::vector<int64_t>& rows, uint8_t* dst);

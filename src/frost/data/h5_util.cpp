@@ -84,6 +84,16 @@ H5Id make_fapl(const std::string& where) {
   return fapl;
 }
 
+H5Id make_read_fapl(const std::string& where) {
+  H5Id fapl = plist_id(H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), where));
+#if H5_VERSION_GE(1, 10, 7)
+  H5_CHECK(H5Pset_file_locking(fapl.get(), /*use_file_locking=*/false,
+                               /*ignore_when_disabled=*/true),
+           where);
+#endif
+  return fapl;
+}
+
 std::vector<int64_t> dataset_dims(hid_t dset, const std::string& path, const char* name) {
   H5Id space = space_id(H5_CHECK(H5Dget_space(dset), path, ": /", name));
   const int rank = H5_CHECK(H5Sget_simple_extent_ndims(space.get()), path, ": /", name);

@@ -128,11 +128,19 @@ inline H5Id attr_id(hid_t id) { return {id, H5Aclose}; }
 inline H5Id plist_id(hid_t id) { return {id, H5Pclose}; }
 inline H5Id object_id(hid_t id) { return {id, H5Oclose}; }
 
-/// File access properties for every file Frost opens or creates. File locking stays on, but a
-/// file system without lock support (some Lustre/GPFS mounts, where HDF5 1.10 otherwise fails
-/// with "unable to lock file") is tolerated, as HDF5_USE_FILE_LOCKING=BEST_EFFORT would do.
-/// `where` is the H5_CHECK context.
+/// File access properties for every file Frost creates (and opens other than read-only). File
+/// locking stays on, but a file system without lock support (some Lustre/GPFS mounts, where
+/// HDF5 1.10 otherwise fails with "unable to lock file") is tolerated, as
+/// HDF5_USE_FILE_LOCKING=BEST_EFFORT would do. `where` is the H5_CHECK context.
 H5Id make_fapl(const std::string& where);
+
+/// File access properties for the read-only inputs Frost opens (training and test data, class
+/// names): HDF5's file locking off (H5Pset_file_locking(fapl, false, true), HDF5 >= 1.10.7), as
+/// HDF5_USE_FILE_LOCKING=FALSE would do. Many ranks open one file at once, on file systems
+/// where flock() fails or hangs, and a read-only open has nothing to protect: Frost never
+/// writes a file in place (Note [HDF5 file locking] in docs/data.md). The environment variable
+/// HDF5_USE_FILE_LOCKING, when set, still overrides this (HDF5's rule).
+H5Id make_read_fapl(const std::string& where);
 
 /// The dimensions of dataset `dset` (/`name` of the file `path`, for messages).
 std::vector<int64_t> dataset_dims(hid_t dset, const std::string& path, const char* name);

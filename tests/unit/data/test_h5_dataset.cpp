@@ -1,8 +1,11 @@
 // H5Dataset / write_dataset: round trips (images, features, tokens with mask, multi-shard globs),
 // reads in random order, atomic writes, the validation errors of H5Dataset::open, the chunk
 // cache of filtered data (decodes counted by a pass-through filter) and direct reads.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -19,7 +22,9 @@
 #include <vector>
 
 #include "frost/core/error.h"
+#include "frost/data/class_names.h"
 #include "frost/data/h5_dataset.h"
+#include "frost/data/sampler.h"
 #include "frost/data/h5_util.h"
 #include "h5_test_util.h"
 #include "test_util.h"
@@ -288,6 +293,150 @@ TEST(H5Dataset, ChunkCacheBudgetIsSharedByShardsBySize) {
   EXPECT_EQ(st[1].chunk_cache_bytes, 1 << 19);
   EXPECT_EQ(st[0].chunk_cache_slots, 1601);  // 16 chunks fit: the smallest prime >= 1600
   EXPECT_EQ(st[1].chunk_cache_slots, 809);   // 8 chunks fit
+}
+
+TEST(H5Dataset, OverBudgetBlocksAreDecodedOnceAndReleasedWithTheBlockShuffle) {
+  // 2048 rows = 32 chunks of 64 KiB (2 MiB decoded) with a budget of 512 KiB: with
+  // release_over_budget the chunks are decoded by Frost (not HDF5's cache) and released by the
+  // reader. Read a block-shuffled epoch of 2 ranks as BatchLoader does (release each block after
+  // the last batch that needs it): every row right, every chunk decoded once per epoch and
+  // rank (twice for the <= 2 chunks split between the ranks), never more than the budget held.
+  const std::string path = make_temp_dir() + "/f.h5";
+  const std::vector<uint8_t> pixels = write_filtered_images(path, 2048);
+  OpenOptions options;
+  options.chunk_cache_bytes = 512 << 10;
+  options.release_over_budget = true;
+  const H5Dataset ds = H5Dataset::open({path}, options);
+  EXPECT_TRUE(ds.releases_blocks());
+  EXPECT_FALSE(ds.fits_decode_budget());
+  EXPECT_EQ(ds.storage()[0].access, RowAccess::kDecoded);
+  EXPECT_EQ(ds.storage()[0].chunk_cache_bytes, 0);
+  EXPECT_EQ(ds.decoded_row_bytes(), kFilteredRowBytes);
+  const std::vector<int64_t> ends = ds.block_ends();
+  ASSERT_EQ(ends.size(), 32u);
+  for (size_t b = 0; b < ends.size(); ++b) EXPECT_EQ(ends[b], 64 * static_cast<int64_t>(b + 1));
+  const int64_t window = frost::data::block_shuffle_window(options.chunk_cache_bytes,
+                                                           ds.decoded_row_bytes(), 64);
+  EXPECT_EQ(window, 512 - 128);
+  int64_t decodes = 0;
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    for (int rank = 0; rank < 2; ++rank) {
+      const frost::data::TrainSampler sampler(2048, 2, rank, 32, 5, false,
+                                              frost::data::BlockLayout{ends, window});
+      const auto batches = sampler.epoch_batches(epoch);
+      std::vector<int64_t> last(ends.size(), -1);
+      std::set<int64_t> blocks;
+      for (size_t k = 0; k < batches.size(); ++k)
+        for (int64_t i : batches[k]) {
+          last[static_cast<size_t>(i / 64)] = static_cast<int64_t>(k);
+          blocks.insert(i / 64);
+        }
+      g_chunk_decodes = 0;
+      for (size_t k = 0; k < batches.size(); ++k) {
+        expect_rows(ds, batches[k], pixels, kFilteredRowBytes);
+        std::vector<int64_t> done;
+        for (size_t b = 0; b < ends.size(); ++b)
+          if (last[b] == static_cast<int64_t>(k)) done.push_back(static_cast<int64_t>(b) * 64);
+        ds.release_blocks(done);
+      }
+      EXPECT_EQ(g_chunk_decodes.load(), static_cast<int64_t>(blocks.size()));
+      EXPECT_LE(blocks.size(), 17u);  // 16 whole chunks, one of them maybe split
+      decodes += g_chunk_decodes.load();
+      EXPECT_EQ(ds.decoded_held_bytes(), 0);
+    }
+  }
+  EXPECT_LE(decodes, 2 * (32 + 1));
+  EXPECT_GT(ds.decoded_peak_bytes(), 0);
+  EXPECT_LE(ds.decoded_peak_bytes(), options.chunk_cache_bytes);
+}
+
+TEST(H5Dataset, ReleaseIsANoOpUnlessAskedForAndOverBudget) {
+  const std::string dir = make_temp_dir();
+  const std::vector<uint8_t> pixels = write_filtered_images(dir + "/f.h5", 256);
+  OpenOptions options;
+  options.release_over_budget = true;  // but 256 KiB fit the default budget: kept
+  const H5Dataset fits = H5Dataset::open({dir + "/f.h5"}, options);
+  EXPECT_FALSE(fits.releases_blocks());
+  EXPECT_TRUE(fits.fits_decode_budget());
+  expect_rows(fits, {0, 100, 255}, pixels, kFilteredRowBytes);
+  fits.release_blocks({0, 100, 255});
+  EXPECT_EQ(fits.decoded_held_bytes(), 3 * 64 * kFilteredRowBytes);
+  options.release_over_budget = false;  // over budget, not asked for: HDF5's chunk cache
+  options.chunk_cache_bytes = 64 << 10;
+  const H5Dataset hdf5 = H5Dataset::open({dir + "/f.h5"}, options);
+  EXPECT_FALSE(hdf5.releases_blocks());
+  EXPECT_FALSE(hdf5.fits_decode_budget());
+  EXPECT_EQ(hdf5.storage()[0].access, RowAccess::kHdf5);
+  options.release_over_budget = true;
+  const H5Dataset released = H5Dataset::open({dir + "/f.h5"}, options);
+  EXPECT_THROW(released.release_blocks({256}), frost::Error);
+}
+
+TEST(H5Dataset, BlockEndsFollowEveryShardsChunks) {
+  // Chunks of every shard take part: 100 rows in chunks of 64, then 30 rows in one chunk, then
+  // an unchunked (contiguous) shard in blocks of kBlockRowsUnchunked.
+  const std::string dir = make_temp_dir();
+  write_images(dir + "/part-0.h5", make_images(100), 64);
+  write_images(dir + "/part-1.h5", make_images(30), 64);
+  write_images(dir + "/part-2.h5", make_images(2500), 64);
+  edit_file(dir + "/part-2.h5", [&](hid_t file) {
+    const ImageData d = make_images(2500);
+    ASSERT_GE(H5Ldelete(file, "inputs", H5P_DEFAULT), 0);
+    const hsize_t dims[4] = {2500, 1, 2, 3};
+    const hid_t space = H5Screate_simple(4, dims, nullptr);
+    const hid_t dset =
+        H5Dcreate2(file, "inputs", H5T_STD_U8LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ASSERT_GE(H5Dwrite(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, d.pixels.data()), 0);
+    H5Dclose(dset);
+    H5Sclose(space);
+  });
+  const H5Dataset ds = H5Dataset::open({dir + "/part-*.h5"});
+  EXPECT_EQ(ds.block_ends(), (std::vector<int64_t>{64, 100, 130, 130 + 1024, 130 + 2048, 2630}));
+  EXPECT_EQ(ds.decoded_row_bytes(), 0);  // nothing filtered
+  EXPECT_TRUE(ds.fits_decode_budget());
+}
+
+// ---- file locking (make_read_fapl, docs/data.md) -------------------------------------------
+
+TEST(H5Dataset, OpensAFileAnotherProcessHoldsLockedForWriting) {
+  // HDF5 (1.10.7+) takes flock() on every file it opens: exclusive for writing, shared for
+  // reading. A writer's exclusive lock (flock(LOCK_EX), as HDF5 takes it) made read-only opens
+  // fail ("unable to lock file"); on some cluster file systems flock itself fails or hangs.
+  // Frost opens its read-only inputs without locking: the open succeeds and the rows are right.
+  // A second open file description in this process conflicts with flock exactly as another
+  // process does.
+  ::unsetenv("HDF5_USE_FILE_LOCKING");  // HDF5's variable would override the property
+  const std::string path = make_temp_dir() + "/locked.h5";
+  const ImageData d = make_images(10);
+  write_images(path, d);
+  const int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  {
+    // The test can fail: a default open, with HDF5's locking, is refused while the lock is held.
+    frost::data::H5Lock lock;
+    frost::data::H5Id fapl = frost::data::make_fapl(path);
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
+    EXPECT_LT(file, 0) << "HDF5 opened a file locked by a writer: locking is off here";
+    if (file >= 0) H5Fclose(file);
+    H5Eclear2(H5E_DEFAULT);
+  }
+  const H5Dataset ds = H5Dataset::open({path});
+  std::vector<uint8_t> px(6);
+  std::vector<int64_t> y(1);
+  ds.read({7}, px.data(), y.data());
+  EXPECT_TRUE(std::equal(px.begin(), px.end(), d.pixels.begin() + 7 * 6));
+  EXPECT_EQ(y[0], d.labels[7]);
+  EXPECT_NO_THROW(frost::data::read_class_names(path, d.info.num_classes));
+  {
+    frost::data::H5Lock lock;
+    frost::data::H5Id fapl = frost::data::make_read_fapl(path);
+    hbool_t use = 1, ignore = 0;
+    ASSERT_GE(H5Pget_file_locking(fapl.get(), &use, &ignore), 0);
+    EXPECT_FALSE(use);
+  }
+  ::flock(fd, LOCK_UN);
+  ::close(fd);
 }
 
 // ---- direct reads (Note [Direct reads] in h5_row_access.cpp) ---------------------------
