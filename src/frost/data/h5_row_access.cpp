@@ -71,7 +71,13 @@ namespace internal {
 //    c mod rdcc_nslots and evicts on a collision, so slots >= chunks means none; rdcc_w0 keeps
 //    HDF5's default 0.75. Shuffled reads then decode chunks again and again as they are
 //    evicted (a row read may cost a whole chunk): store such data uncompressed, with small
-//    chunks, or raise B.
+//    chunks, or raise B. This is the path of a global permutation (data.shuffle_mode = global).
+//  * D > B and OpenOptions::release_over_budget: kDecoded as in the first point, but each
+//    object's blocks are releasable: H5Dataset::release_blocks frees them, and BatchLoader
+//    calls it after the last batch that needs a block (Note [Releasing decoded blocks] in
+//    train/loader.h). With the block shuffle (Note [Block shuffle] in sampler.h) a rank decodes
+//    each of its chunks once per epoch and holds only the blocks of one shuffle window, which
+//    the window's size keeps within B.
 // Unfiltered objects take no cache (rdcc_nbytes = 0, Note [Reading runs]): the page cache
 // holds their file, and Note [Direct reads] copies rows from it.
 constexpr int64_t kMinChunkCacheSlots = 521;  // HDF5's default rdcc_nslots
