@@ -111,6 +111,19 @@ BatchLoader::BatchLoader(const data::H5Dataset& dataset, std::vector<std::vector
       normalise_table_.assign(table.data_ptr<float>(), table.data_ptr<float>() + table.numel());
     }
   }
+  if (dataset_.releases_blocks()) {  // Note [Releasing decoded blocks] in loader.h
+    const std::vector<int64_t> ends = dataset_.block_ends();
+    std::vector<int64_t> last(ends.size(), -1);
+    for (size_t i = 0; i < batches_.size(); ++i)
+      for (const int64_t row : batches_[i]) {
+        const auto b = std::upper_bound(ends.begin(), ends.end(), row) - ends.begin();
+        if (static_cast<size_t>(b) < ends.size()) last[static_cast<size_t>(b)] = static_cast<int64_t>(i);
+      }
+    release_after_.resize(batches_.size());
+    for (size_t b = 0; b < ends.size(); ++b)
+      if (last[b] >= 0)
+        release_after_[static_cast<size_t>(last[b])].push_back(b == 0 ? 0 : ends[b - 1]);
+  }
   thread_ = std::thread([this] { run(); });
 }
 
@@ -192,13 +205,14 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
 
 void BatchLoader::run() {
   try {
-    for (const std::vector<int64_t>& indices : batches_) {
+    for (size_t i = 0; i < batches_.size(); ++i) {
       {
         std::unique_lock<std::mutex> lock(mutex_);
         cv_.wait(lock, [&] { return stop_ || ready_.size() < prefetch_batches_; });
         if (stop_) return;
       }
-      Batch batch = load(indices);  // outside the lock: the consumer keeps taking batches
+      Batch batch = load(batches_[i]);  // outside the lock: the consumer keeps taking batches
+      if (!release_after_.empty()) dataset_.release_blocks(release_after_[i]);
       {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stop_) return;

@@ -58,6 +58,19 @@
 // div_(255), sub_(mean), div_(std); Note [Image normalisation table]): each is one correctly
 // rounded IEEE operation per element, so both paths give the same float32 values.
 //
+// Note [Releasing decoded blocks]
+// -------------------------------
+// A dataset opened with OpenOptions::release_over_budget whose compressed data does not fit the
+// decode budget (H5Dataset::releases_blocks()) decodes blocks of rows into memory as reads need
+// them and frees them only when told. The constructor therefore finds, for every block
+// (H5Dataset::block_ends()), the last batch of `batches` that reads a row of it; after loading
+// that batch the loader thread releases the block (H5Dataset::release_blocks). Each block is
+// then decoded once per loader, and what is held at any moment is the blocks begun and not yet
+// finished: with the batches of a block shuffle, the blocks of one window (Note [Block
+// shuffle] in sampler.h); with sequential batches, one or two. The Trainer makes one loader per
+// epoch, so nothing is held from one epoch to the next. Other datasets: nothing is computed or
+// released.
+//
 // Only <ATen/core/Tensor.h> is included here; the .cpp includes the rest of LibTorch.
 #pragma once
 
@@ -166,6 +179,9 @@ class BatchLoader {
   // Raw rows of the batch being read (/inputs unless read straight into the batch, and
   // /attention_mask); used by the background thread only.
   std::vector<uint8_t> input_rows_, mask_rows_;
+  // Note [Releasing decoded blocks]: for batch i, the first row of every block whose last
+  // reader it is; empty unless the dataset releases blocks.
+  std::vector<std::vector<int64_t>> release_after_;
 
   std::mutex mutex_;  // guards everything below
   std::condition_variable cv_;

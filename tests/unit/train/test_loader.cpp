@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <hdf5.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -13,6 +16,8 @@
 
 #include "frost/core/error.h"
 #include "frost/data/h5_dataset.h"
+#include "frost/data/h5_util.h"
+#include "frost/data/sampler.h"
 #include "frost/train/loader.h"
 #include "h5_test_util.h"
 #include "test_util.h"
@@ -184,6 +189,74 @@ TEST(BatchLoader, TokensWithoutMaskAreNotCut) {
   EXPECT_FALSE(b.attention_mask.defined());
   EXPECT_TRUE(b.row_widths.empty());
   EXPECT_EQ(b.inputs.sizes(), (std::vector<int64_t>{2, 4}));
+}
+
+// A pass-through HDF5 filter counting chunk decodes (ids 256-511 are for testing).
+std::atomic<int64_t> g_decodes{0};
+size_t counting_filter(unsigned flags, size_t, const unsigned[], size_t nbytes, size_t*, void**) {
+  if ((flags & H5Z_FLAG_REVERSE) != 0) ++g_decodes;
+  return nbytes;
+}
+
+TEST(BatchLoader, ReleasesEachDecodedBlockAfterItsLastBatch) {
+  // Note [Releasing decoded blocks]: 400 images [2, 2, 2] in 40 filtered chunks of 10 rows,
+  // a decode budget of 10 chunks, block-shuffled batches of 8: every batch right, every chunk
+  // decoded once per epoch, the decoded bytes held never above the budget, none left at the end.
+  static const H5Z_class2_t kClass = {H5Z_CLASS_T_VERS, 301, 1, 1, "frost test: count decodes",
+                                      nullptr, nullptr, counting_filter};
+  {
+    frost::data::H5Lock lock;
+    ASSERT_GE(H5Zregister(&kClass), 0);
+  }
+  const Images d = write_images(make_temp_dir(), 400);
+  frost::testing::edit_file(d.path, [&](hid_t file) {
+    ASSERT_GE(H5Ldelete(file, "inputs", H5P_DEFAULT), 0);
+    const hsize_t dims[4] = {400, 2, 2, 2}, chunk[4] = {10, 2, 2, 2};
+    const hid_t space = H5Screate_simple(4, dims, nullptr);
+    const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 4, chunk);
+    H5Pset_filter(dcpl, 301, H5Z_FLAG_MANDATORY, 0, nullptr);
+    const hid_t dset = H5Dcreate2(file, "inputs", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl,
+                                  H5P_DEFAULT);
+    ASSERT_GE(H5Dwrite(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, d.pixels.data()), 0);
+    H5Dclose(dset);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+  });
+  frost::data::OpenOptions options;
+  options.chunk_cache_bytes = 10 * 10 * 8;
+  options.release_over_budget = true;
+  const H5Dataset ds = H5Dataset::open({d.path}, options);
+  ASSERT_TRUE(ds.releases_blocks());
+  const frost::data::TrainSampler sampler(
+      400, 1, 0, 8, 3, false,
+      frost::data::BlockLayout{ds.block_ends(),
+                               frost::data::block_shuffle_window(options.chunk_cache_bytes, 8, 10)});
+  EXPECT_EQ(sampler.window(), 80);
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    g_decodes = 0;
+    const auto batches = sampler.epoch_batches(epoch);
+    BatchLoader loader(ds, batches, 3);
+    Batch b;
+    size_t k = 0;
+    while (loader.next(b)) {
+      ASSERT_EQ(b.indices, batches[k]);
+      for (size_t r = 0; r < b.indices.size(); ++r)
+        EXPECT_EQ(b.labels[static_cast<int64_t>(r)].item<int64_t>(), b.indices[r] % 3);
+      // Pixel (i, c, k) = (i * 11 + c * 5 + k) % 256, normalised with mean 0.5 / 0.25 and std
+      // 0.2 / 0.4: check the first pixel of channel 0 of every row.
+      for (size_t r = 0; r < b.indices.size(); ++r) {
+        const float want = (static_cast<float>((b.indices[r] * 11) % 256) / 255.0f - 0.5f) / 0.2f;
+        EXPECT_NEAR(b.inputs[static_cast<int64_t>(r)][0][0][0].item<float>(), want, 1e-5);
+      }
+      ++k;
+    }
+    EXPECT_EQ(k, batches.size());
+    EXPECT_EQ(g_decodes.load(), 40);
+    EXPECT_EQ(ds.decoded_held_bytes(), 0);
+  }
+  EXPECT_LE(ds.decoded_peak_bytes(), options.chunk_cache_bytes);
+  EXPECT_GE(ds.decoded_peak_bytes(), 10 * 8);
 }
 
 TEST(BatchLoader, BackgroundErrorIsRethrownInConsumer) {
