@@ -71,6 +71,8 @@ FROST_CHOICES(LpFtOptimizerState, {LpFtOptimizerState::kReset, "reset"},
 FROST_CHOICES(NonfiniteLoss, {NonfiniteLoss::kStop, "stop"}, {NonfiniteLoss::kSkip, "skip"});
 FROST_CHOICES(FeatureCacheMode, {FeatureCacheMode::kOff, "off"},
               {FeatureCacheMode::kMemory, "memory"}, {FeatureCacheMode::kDisk, "disk"});
+FROST_CHOICES(ShuffleMode, {ShuffleMode::kAuto, "auto"}, {ShuffleMode::kGlobal, "global"},
+              {ShuffleMode::kBlock, "block"});
 FROST_CHOICES(OptimizerKind, {OptimizerKind::kSgd, "sgd"}, {OptimizerKind::kAdamW, "adamw"});
 FROST_CHOICES(LrSchedule, {LrSchedule::kCosine, "cosine"}, {LrSchedule::kConstant, "constant"});
 FROST_CHOICES(NoDecay, {NoDecay::kNone, "none"}, {NoDecay::kBias, "bias"},
@@ -195,6 +197,16 @@ void describe(OptionTable& t, Config& c) {
   t.add("data.shuffle", &c.data.shuffle,
         "shuffle every epoch with a permutation seeded by (train.seed, epoch)");
   t.add("data.drop_last", &c.data.drop_last, "drop the last, short global batch of each epoch");
+  t.add_choice("data.shuffle_mode", &c.data.shuffle_mode,
+               "auto (block when the training set's compressed data does not fit "
+               "data.chunk_cache_mb decoded, else global) | global (one permutation of all "
+               "samples) | block (permuted chunks, each rank its own, shuffled in windows of "
+               "data.shuffle_buffer rows: each chunk decoded once per epoch)");
+  t.add("data.shuffle_buffer", &c.data.shuffle_buffer,
+        "block shuffle: rows per shuffle window (rounded down to a multiple of the rows per "
+        "step); 0 = as many as data.chunk_cache_mb holds decoded");
+  t.add("data.chunk_cache_mb", &c.data.chunk_cache_mb,
+        "MiB of decoded chunks of compressed data kept in memory per dataset and rank (>= 0)");
   // [train]
   t.add_choice("train.strategy", &c.train.strategy,
                "full (everything trains) | head (frozen backbone + linear head, a linear probe) "
@@ -466,6 +478,7 @@ const char* to_string(StrategyKind v) { return choice_text(v); }
 const char* to_string(LpFtOptimizerState v) { return choice_text(v); }
 const char* to_string(NonfiniteLoss v) { return choice_text(v); }
 const char* to_string(FeatureCacheMode v) { return choice_text(v); }
+const char* to_string(ShuffleMode v) { return choice_text(v); }
 const char* to_string(OptimizerKind v) { return choice_text(v); }
 const char* to_string(LrSchedule v) { return choice_text(v); }
 const char* to_string(NoDecay v) { return choice_text(v); }
@@ -606,6 +619,10 @@ void Config::validate() const {
   FROST_CHECK(data.eval_batch_size >= 1, "config key data.eval_batch_size must be >= 1, got ",
               data.eval_batch_size);
   FROST_CHECK(data.prefetch >= 1, "config key data.prefetch must be >= 1, got ", data.prefetch);
+  FROST_CHECK(data.shuffle_buffer >= 0, "config key data.shuffle_buffer must be >= 0 (0 = from ",
+              "data.chunk_cache_mb), got ", data.shuffle_buffer);
+  FROST_CHECK(data.chunk_cache_mb >= 0 && data.chunk_cache_mb <= (int64_t{1} << 30),
+              "config key data.chunk_cache_mb must be in [0, 2^30], got ", data.chunk_cache_mb);
   FROST_CHECK(train.epochs >= 1, "config key train.epochs must be >= 1, got ", train.epochs);
   FROST_CHECK(train.threads >= 0, "config key train.threads must be >= 0, got ", train.threads);
   FROST_CHECK(train.max_steps >= 0, "config key train.max_steps must be >= 0, got ",

@@ -40,6 +40,8 @@ enum class LpFtOptimizerState { kReset, kKeep };
 enum class NonfiniteLoss { kStop, kSkip };
 /// train.feature_cache: off | memory | disk
 enum class FeatureCacheMode { kOff, kMemory, kDisk };
+/// data.shuffle_mode: auto | global | block (Note [Block shuffle] in data/sampler.h)
+enum class ShuffleMode { kAuto, kGlobal, kBlock };
 /// optim.name: sgd | adamw
 enum class OptimizerKind { kSgd, kAdamW };
 /// optim.schedule: cosine | constant
@@ -70,6 +72,7 @@ const char* to_string(StrategyKind v);
 const char* to_string(LpFtOptimizerState v);
 const char* to_string(NonfiniteLoss v);
 const char* to_string(FeatureCacheMode v);
+const char* to_string(ShuffleMode v);
 const char* to_string(OptimizerKind v);
 const char* to_string(LrSchedule v);
 const char* to_string(NoDecay v);
@@ -114,6 +117,11 @@ struct DataConfig {
   int64_t prefetch = 2;           ///< batches read ahead by the loader thread
   bool shuffle = true;            ///< per-epoch permutation seeded by (train.seed, epoch)
   bool drop_last = false;         ///< drop the last, short global batch of an epoch
+  /// How an epoch is shuffled (Note [Block shuffle] in data/sampler.h): auto = block when the
+  /// training set's compressed data does not fit chunk_cache_mb, else global.
+  ShuffleMode shuffle_mode = ShuffleMode::kAuto;
+  int64_t shuffle_buffer = 0;   ///< block shuffle: rows per shuffle window; 0 = from the budget
+  int64_t chunk_cache_mb = 512; ///< MiB of decoded chunks of compressed data per dataset
 };
 
 struct TrainConfig {

@@ -325,11 +325,19 @@ void Trainer::Impl::set_up() {
 // Data: each rank opens the files; reads happen per batch, only this rank's rows.
 void Trainer::Impl::open_data() {
   fault::maybe_fault(faults, rank, "open");
-  train_set.emplace(with_error_context(
-      "data.train", [&] { return data::H5Dataset::open(split_list(cfg.data.train)); }));
+  // data.chunk_cache_mb; a training set too large for it is decoded block by block and
+  // released by the loader unless the global permutation is asked for (Note [Block shuffle]).
+  data::OpenOptions open_options;
+  open_options.chunk_cache_bytes = cfg.data.chunk_cache_mb << 20;
+  data::OpenOptions train_options = open_options;
+  train_options.release_over_budget = cfg.data.shuffle_mode != ShuffleMode::kGlobal;
+  train_set.emplace(with_error_context("data.train", [&] {
+    return data::H5Dataset::open(split_list(cfg.data.train), train_options);
+  }));
   if (!cfg.data.test.empty()) {
-    test_set.emplace(with_error_context(
-        "data.test", [&] { return data::H5Dataset::open(split_list(cfg.data.test)); }));
+    test_set.emplace(with_error_context("data.test", [&] {
+      return data::H5Dataset::open(split_list(cfg.data.test), open_options);
+    }));
     evaluator = std::make_unique<Evaluator>(*test_set, cfg, comm);
     if (rank == 0) {  // for eval_report.json
       class_names = with_error_context("data.test", [&] {
@@ -351,7 +359,64 @@ void Trainer::Impl::open_data() {
   // The sampler deals out whole optimizer steps: batch_size x grad_accum_steps rows per rank,
   // split into micro-batches by train_step.
   const int64_t rows_per_step = cfg.data.batch_size * cfg.train.grad_accum_steps;
+  // Note [Block shuffle] in data/sampler.h: which shuffle, and why (logged by rank 0).
+  const bool fits = train_set->fits_decode_budget();
+  const bool block = cfg.data.shuffle && (cfg.data.shuffle_mode == ShuffleMode::kBlock ||
+                                          (cfg.data.shuffle_mode == ShuffleMode::kAuto && !fits));
+  const int64_t budget = cfg.data.chunk_cache_mb << 20;
+  const std::string why =
+      cfg.data.shuffle_mode != ShuffleMode::kAuto
+          ? fmt::format("data.shuffle_mode = {}", to_string(cfg.data.shuffle_mode))
+      : fits ? fmt::format("auto: the training set's compressed data, if any, fits "
+                           "data.chunk_cache_mb = {} decoded",
+                           cfg.data.chunk_cache_mb)
+             : fmt::format("auto: the training set's compressed data decodes to more than "
+                           "data.chunk_cache_mb = {}",
+                           cfg.data.chunk_cache_mb);
+  std::string shuffle_line;
+  data::BlockLayout layout;
+  if (block) {
+    layout.block_ends = train_set->block_ends();
+    int64_t max_rows = 0;
+    for (size_t b = 0; b < layout.block_ends.size(); ++b)
+      max_rows = std::max(max_rows,
+                          layout.block_ends[b] - (b == 0 ? 0 : layout.block_ends[b - 1]));
+    const int64_t row_bytes = train_set->decoded_row_bytes() > 0
+                                  ? train_set->decoded_row_bytes()
+                                  : info.sample_numel() * info.element_bytes();
+    layout.window = cfg.data.shuffle_buffer > 0
+                        ? cfg.data.shuffle_buffer
+                        : data::block_shuffle_window(budget, row_bytes, max_rows);
+    const int64_t window = std::max<int64_t>(layout.window / rows_per_step, 1) * rows_per_step;
+    shuffle_line = fmt::format(
+        "data: block shuffle ({}): {} blocks of up to {} rows in a new order every epoch, each "
+        "rank its own, shuffled in windows of {} rows (~{} MiB decoded at most per rank){}",
+        why, layout.block_ends.size(), max_rows, window,
+        ((window + 2 * max_rows) * row_bytes) >> 20,
+        (window + 2 * max_rows) * row_bytes > budget
+            ? "; more than data.chunk_cache_mb, which cannot hold a window of one step's rows "
+              "and its blocks, or a larger data.shuffle_buffer"
+            : "");
+  } else if (cfg.data.shuffle) {
+    shuffle_line = fmt::format("data: global shuffle ({}){}", why,
+                               fits ? ""
+                                    : "; the compressed data does not fit decoded, so shuffled "
+                                      "reads decode chunks again and again: consider "
+                                      "data.shuffle_mode = block or a larger data.chunk_cache_mb");
+  } else {
+    shuffle_line = "data: no shuffle (data.shuffle = false), file order";
+  }
+  if (rank == 0) {
+    if (!block && cfg.data.shuffle && !fits)
+      spdlog::warn("{}", shuffle_line);
+    else
+      spdlog::info("{}", shuffle_line);
+  }
   sampler = with_error_context("data.train " + cfg.data.train, [&] {  // as the data checks do
+    if (block)
+      return std::make_unique<data::TrainSampler>(info.num_samples, world, rank, rows_per_step,
+                                                  cfg.train.seed, cfg.data.drop_last,
+                                                  std::move(layout));
     return std::make_unique<data::TrainSampler>(info.num_samples, world, rank, rows_per_step,
                                                 cfg.train.seed, cfg.data.shuffle,
                                                 cfg.data.drop_last);
