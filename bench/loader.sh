@@ -8,7 +8,8 @@
 # Files (in data/loader-bench/): Fashion-MNIST train.h5 as frost-prep writes it and a gzip copy;
 # the sentence-polarity token file of the sentiment demo; 200000 synthetic 3x32x32 images,
 # uncompressed and gzip-compressed (614 MB decoded: more than the default 512 MiB chunk-cache
-# budget, so it is also run with a 1 GiB budget). Needs /usr/share/datasets/fashion-mnist
+# budget, so it is run with the global permutation (slow, first 20 steps), with a 1 GiB budget
+# that holds it, and with the block shuffle at 512 and 128 MiB). Needs /usr/share/datasets/fashion-mnist
 # (dataset-fashion-mnist) and the polarity corpus from launch/fetch_assets.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,5 +43,17 @@ run fmnist-gzip    5 --data "$data/fmnist-gzip.h5" --batch-size 64
 run fmnist-gzip-e3 3 --data "$data/fmnist-gzip.h5" --batch-size 64 --epochs 3
 run polarity       5 --data "$data/polarity/train.h5" --batch-size 8 --epochs 10
 run synth          5 --data "$data/synth-200k.h5" --batch-size 64
-run synth-gzip     3 --data "$data/synth-200k-gzip.h5" --batch-size 64 --steps 20
+run synth-gzip     3 --data "$data/synth-200k-gzip.h5" --batch-size 64 --steps 20 --shuffle-mode global
 run synth-gzip-1g  3 --data "$data/synth-200k-gzip.h5" --batch-size 64 --chunk-cache-mb 1024
+# The block shuffle (auto picks it: 614 MB decoded > the budget), at the default 512 MiB budget
+# and at 128 MiB (614 MB decoded = 4.6x that budget), with the peak RSS of the process.
+run synth-gzip-block     3 --data "$data/synth-200k-gzip.h5" --batch-size 64
+rss() {  # rss NAME ARGS...: one repeat under bench/peak_rss.sh, peak RSS (KiB) to OUT/NAME.rss.0
+  local name=$1; shift
+  bench/peak_rss.sh "$out/$name.rss" "$build/frost-bench" loader --ranks 2 --repeats 1 "$@" \
+    > "$out/$name.rss.txt"
+  echo "# $name: peak RSS $(cat "$out/$name.rss.0") KiB"
+}
+run synth-gzip-block-128 3 --data "$data/synth-200k-gzip.h5" --batch-size 64 --chunk-cache-mb 128
+rss synth-gzip-block-128 --data "$data/synth-200k-gzip.h5" --batch-size 64 --chunk-cache-mb 128
+rss synth-gzip-1g        --data "$data/synth-200k-gzip.h5" --batch-size 64 --chunk-cache-mb 1024

@@ -102,7 +102,10 @@ inline void replace_dataset(hid_t file, const char* name, hid_t type,
 /// The root attribute `name` of `path` as int64 values; empty when it does not exist.
 inline std::vector<int64_t> read_int64_attr(const std::string& path, const char* name) {
   data::H5Lock lock;
-  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  // Frost's read-only file access (no file lock): HDF5 refuses a second open of a file that an
+  // H5Dataset holds open when the two disagree on file locking.
+  data::H5Id fapl = data::make_read_fapl(path);
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
   EXPECT_GE(file, 0) << path;
   std::vector<int64_t> v;
   if (H5Aexists(file, name) > 0) {
@@ -120,7 +123,10 @@ inline std::vector<int64_t> read_int64_attr(const std::string& path, const char*
 /// The root attribute `name` of `path`, a variable-length UTF-8 string.
 inline std::string read_string_attr(const std::string& path, const char* name) {
   data::H5Lock lock;
-  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  // Frost's read-only file access (no file lock): HDF5 refuses a second open of a file that an
+  // H5Dataset holds open when the two disagree on file locking.
+  data::H5Id fapl = data::make_read_fapl(path);
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
   const hid_t attr = H5Aopen(file, name, H5P_DEFAULT);
   const hid_t type = H5Tcopy(H5T_C_S1);
   H5Tset_size(type, H5T_VARIABLE);

@@ -3,7 +3,7 @@
 //
 //   build/frost-bench loader --data FILE [--data FILE ...] [--batch-size 64] [--prefetch 2]
 //       [--ranks 1] [--rank R] [--epochs 1] [--steps 0] [--repeats 3] [--seed 0] [--csv FILE]
-//       [--chunk-cache-mb 512] [--direct-reads true]
+//       [--chunk-cache-mb 512] [--direct-reads true] [--shuffle-mode auto] [--shuffle-buffer 0]
 //
 // One process, no MPI: the ranks of a job are simulated one after another. Exit status: 0, 1
 // on a failed read, 2 for a bad command line.
@@ -21,7 +21,12 @@
 //                        row): a sequential read that delivers what the loader delivers.
 //   loader, shuffled     BatchLoader over the shuffled TrainSampler batches of each simulated
 //                        rank of --ranks (seed --seed, epochs 0..--epochs-1): the loader as a
-//                        training job uses it.
+//                        training job uses it, one BatchLoader per epoch. --shuffle-mode picks
+//                        the global permutation or the block shuffle (Note [Block shuffle] in
+//                        sampler.h) as data.shuffle_mode does, with the window of
+//                        --shuffle-buffer (0: from --chunk-cache-mb); the banner says which,
+//                        and the table's "decoded peak" line gives the most decoded bytes one
+//                        simulated rank held at once.
 // "vs raw" and "vs tensors" are each row's samples/s over the first and the second row's.
 // Each BatchLoader phase opens the dataset afresh for every simulated rank (each rank of a job
 // is its own process, so HDF5's chunk cache starts empty; no other handle of the file is open
@@ -80,6 +85,8 @@ struct LoaderOptions {
   uint64_t seed = 0;
   std::string csv;
   frost::data::OpenOptions open;  // how H5Dataset reads (chunk cache, direct reads)
+  std::string shuffle_mode = "auto";  // auto | global | block, as data.shuffle_mode
+  int64_t shuffle_buffer = 0;         // block shuffle window; 0 = from the budget
 };
 
 constexpr const char* kLoaderUsage =
@@ -124,7 +131,12 @@ std::optional<std::string> parse_args(int argc, const char* const* argv, LoaderO
        "MiB of decoded chunks HDF5 may cache for filtered (compressed) data, all shards together "
        "(H5Dataset OpenOptions::chunk_cache_bytes; >= 0)")
       ("direct-reads", po::value<bool>(&o.open.direct_reads)->default_value(true, "true"),
-       "read unfiltered rows from a mapping of the file instead of with H5Dread (true | false)");
+       "read unfiltered rows from a mapping of the file instead of with H5Dread (true | false)")
+      ("shuffle-mode", po::value<std::string>(&o.shuffle_mode)->default_value(o.shuffle_mode),
+       "shuffled phase: auto (block when the compressed data does not fit --chunk-cache-mb "
+       "decoded) | global | block, as data.shuffle_mode")
+      ("shuffle-buffer", po::value<int64_t>(&o.shuffle_buffer)->default_value(o.shuffle_buffer),
+       "block shuffle: rows per window (0 = from --chunk-cache-mb), as data.shuffle_buffer");
   std::string command;
   if (auto help = command_line.parse(argc, argv, command)) return help;
   FROST_CHECK(!o.data.empty(), "no --data file given: usage: frost-bench loader --data FILE "
@@ -139,6 +151,10 @@ std::optional<std::string> parse_args(int argc, const char* const* argv, LoaderO
   FROST_CHECK(chunk_cache_mb >= 0 && chunk_cache_mb <= (int64_t{1} << 40),
               "--chunk-cache-mb must be >= 0, got ", chunk_cache_mb);
   o.open.chunk_cache_bytes = chunk_cache_mb << 20;
+  FROST_CHECK(o.shuffle_mode == "auto" || o.shuffle_mode == "global" || o.shuffle_mode == "block",
+              "--shuffle-mode must be auto, global or block, got '", o.shuffle_mode, "'");
+  FROST_CHECK(o.shuffle_buffer >= 0, "--shuffle-buffer must be >= 0, got ", o.shuffle_buffer);
+  o.open.release_over_budget = o.shuffle_mode != "global";  // as the Trainer
   if (rank_text != "all") {
     size_t used = 0;
     try {
@@ -168,6 +184,7 @@ double process_cpu_seconds() {
 }
 
 struct Timed {
+  int64_t decoded_peak = 0;  // most decoded bytes a dataset held at once (max over ranks)
   int64_t samples = 0;
   int64_t bytes = 0;  // decoded /inputs (+ /attention_mask) bytes delivered
   double seconds = 0.0;
@@ -229,8 +246,9 @@ Timed read_sequential(const std::vector<std::string>& paths,
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t pass = 0; pass < passes; ++pass) {
     for (const std::string& path : paths) {
+      const frost::data::H5Id fapl = frost::data::make_read_fapl(path);  // as H5Dataset
       const frost::data::H5Id file = frost::data::file_id(H5_CHECK(
-          H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path, ": opening the file"));
+          H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), path, ": opening the file"));
       t.bytes += read_object_in_order(file.get(), "inputs", input_type, path, buffer);
       if (info.has_attention_mask) {
         t.bytes +=
@@ -247,24 +265,63 @@ Timed read_sequential(const std::vector<std::string>& paths,
 
 // ---- BatchLoader phases
 
+// Times one BatchLoader per element of `epochs` (one after another, as the Trainer makes one
+// per epoch) over the already opened `ds`.
+Timed time_loaders(const frost::data::H5Dataset& ds,
+                   std::vector<std::vector<std::vector<int64_t>>> epochs, const LoaderOptions& o) {
+  Timed t;
+  const double cpu0 = process_cpu_seconds();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto& batches : epochs) {
+    frost::train::BatchLoader loader(ds, std::move(batches), static_cast<int>(o.prefetch));
+    frost::train::Batch batch;
+    while (loader.next(batch)) {
+      t.samples += batch.inputs.size(0);
+      t.bytes += static_cast<int64_t>(batch.inputs.nbytes());
+      if (batch.attention_mask.defined())
+        t.bytes += static_cast<int64_t>(batch.attention_mask.nbytes());
+    }
+  }
+  t.seconds = seconds_since(t0);
+  t.cpu_seconds = process_cpu_seconds() - cpu0;
+  t.decoded_peak = ds.decoded_peak_bytes();
+  return t;
+}
+
 // Times a BatchLoader over `batches` of a freshly opened dataset (opening is not timed).
 Timed time_loader(const std::vector<std::string>& paths,
                   std::vector<std::vector<int64_t>> batches, const LoaderOptions& o) {
   const frost::data::H5Dataset ds = frost::data::H5Dataset::open(paths, o.open);
-  Timed t;
-  const double cpu0 = process_cpu_seconds();
-  const auto t0 = std::chrono::steady_clock::now();
-  frost::train::BatchLoader loader(ds, std::move(batches), static_cast<int>(o.prefetch));
-  frost::train::Batch batch;
-  while (loader.next(batch)) {
-    t.samples += batch.inputs.size(0);
-    t.bytes += static_cast<int64_t>(batch.inputs.nbytes());
-    if (batch.attention_mask.defined())
-      t.bytes += static_cast<int64_t>(batch.attention_mask.nbytes());
-  }
-  t.seconds = seconds_since(t0);
-  t.cpu_seconds = process_cpu_seconds() - cpu0;
-  return t;
+  std::vector<std::vector<std::vector<int64_t>>> one;
+  one.push_back(std::move(batches));
+  return time_loaders(ds, std::move(one), o);
+}
+
+// The block shuffle is used (as the Trainer decides, Note [Block shuffle] in sampler.h).
+bool use_block_shuffle(const frost::data::H5Dataset& ds, const LoaderOptions& o) {
+  return o.shuffle_mode == "block" || (o.shuffle_mode == "auto" && !ds.fits_decode_budget());
+}
+
+// The TrainSampler of simulated rank `r`, as the Trainer builds it for data.shuffle_mode.
+frost::data::TrainSampler shuffled_sampler(const frost::data::H5Dataset& ds, int64_t num_samples,
+                                           int r, const LoaderOptions& o) {
+  const int world = static_cast<int>(o.ranks);
+  if (!use_block_shuffle(ds, o))
+    return frost::data::TrainSampler(num_samples, world, r, o.batch_size, o.seed,
+                                     /*shuffle=*/true, /*drop_last=*/false);
+  frost::data::BlockLayout layout;
+  layout.block_ends = ds.block_ends();
+  int64_t max_rows = 0;
+  for (size_t b = 0; b < layout.block_ends.size(); ++b)
+    max_rows = std::max(max_rows, layout.block_ends[b] - (b == 0 ? 0 : layout.block_ends[b - 1]));
+  const frost::data::DatasetInfo& info = ds.info();
+  const int64_t row_bytes = ds.decoded_row_bytes() > 0 ? ds.decoded_row_bytes()
+                                                       : info.sample_numel() * info.element_bytes();
+  layout.window = o.shuffle_buffer > 0 ? o.shuffle_buffer
+                                       : frost::data::block_shuffle_window(
+                                             o.open.chunk_cache_bytes, row_bytes, max_rows);
+  return frost::data::TrainSampler(num_samples, world, r, o.batch_size, o.seed,
+                                   /*drop_last=*/false, std::move(layout));
 }
 
 // The first `steps` batches (all when steps is 0).
@@ -291,16 +348,16 @@ Timed read_shuffled(const std::vector<std::string>& paths, int64_t num_samples,
   const int world = static_cast<int>(o.ranks);
   for (int r = 0; r < world; ++r) {
     if (o.rank >= 0 && r != o.rank) continue;
-    const frost::data::TrainSampler sampler(num_samples, world, r, o.batch_size, o.seed,
-                                            /*shuffle=*/true, /*drop_last=*/false);
-    std::vector<std::vector<int64_t>> batches;
+    const frost::data::H5Dataset ds = frost::data::H5Dataset::open(paths, o.open);
+    const frost::data::TrainSampler sampler = shuffled_sampler(ds, num_samples, r, o);
+    std::vector<std::vector<std::vector<int64_t>>> epochs;
     for (int64_t e = 0; e < o.epochs; ++e) {
       std::vector<std::vector<int64_t>> epoch = sampler.epoch_batches(e);
       keep_steps(epoch, o.steps);
-      batches.insert(batches.end(), std::make_move_iterator(epoch.begin()),
-                     std::make_move_iterator(epoch.end()));
+      epochs.push_back(std::move(epoch));
     }
-    const Timed t = time_loader(paths, std::move(batches), o);
+    const Timed t = time_loaders(ds, std::move(epochs), o);
+    total.decoded_peak = std::max(total.decoded_peak, t.decoded_peak);
     total.samples += t.samples;
     total.bytes += t.bytes;
     total.seconds += t.seconds;
@@ -376,7 +433,11 @@ void print_storage(const frost::data::H5Dataset& ds) {
     switch (st.access) {
       case frost::data::RowAccess::kMapped: os << "copied from a mapping of the file"; break;
       case frost::data::RowAccess::kDecoded:
-        os << "copied from chunks decoded once and kept (" << mb_text(st.decoded_bytes) << ")";
+        if (ds.releases_blocks())
+          os << "copied from chunks decoded as needed and released after their last row ("
+             << mb_text(st.decoded_bytes) << " decoded in all)";
+        else
+          os << "copied from chunks decoded once and kept (" << mb_text(st.decoded_bytes) << ")";
         break;
       case frost::data::RowAccess::kHdf5:
         os << "read with H5Dread, HDF5 chunk cache " << st.chunk_cache_bytes << " B / "
@@ -447,6 +508,15 @@ std::vector<LoaderRow> bench_file(const std::string& file, const LoaderOptions& 
               info.sample_numel() * info.element_bytes(),
               info.has_attention_mask ? ", with /attention_mask" : "");
   print_storage(*ds);
+  std::string shuffle_text = "global permutation";
+  if (use_block_shuffle(*ds, o)) {
+    const frost::data::TrainSampler s = shuffled_sampler(*ds, info.num_samples, 0, o);
+    shuffle_text = "block shuffle, " + std::to_string(ds->block_ends().size()) +
+                   " blocks, windows of " + std::to_string(s.window()) + " rows per rank";
+  }
+  std::printf("#   shuffled phase: %s (--shuffle-mode %s; the compressed data %s the budget)\n",
+              shuffle_text.c_str(), o.shuffle_mode.c_str(),
+              ds->fits_decode_budget() ? "fits" : "does not fit");
   ds.reset();
   std::printf("#   H5Dataset options: chunk cache budget %" PRId64 " MiB, direct reads %s\n",
               o.open.chunk_cache_bytes >> 20, o.open.direct_reads ? "on" : "off");
@@ -482,6 +552,10 @@ std::vector<LoaderRow> bench_file(const std::string& file, const LoaderOptions& 
     r.vs_tensors = ratio(rows[1]);
     print_loader_row(r);
   }
+  int64_t peak = 0;
+  for (const Timed& t : shuffled) peak = std::max(peak, t.decoded_peak);
+  std::printf("# decoded peak (shuffled phase, one simulated rank): %s held at once, budget %s\n",
+              mb_text(peak).c_str(), mb_text(o.open.chunk_cache_bytes).c_str());
   std::printf("\n");
   return rows;
 }
