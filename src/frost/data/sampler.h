@@ -49,7 +49,7 @@
 //  4. Rank r's batch k is rows [k*B, min((k+1)*B, m)) of its shuffled part; with drop_last a
 //     short last batch is dropped.
 // Which invariants hold (each is tested in tests/unit/data/test_sampler.cpp, resume also end to
-// end in tests/e2e/test_resume.sh):
+// end in tests/e2e/test_block_shuffle.sh):
 //  * Equal steps per rank and equal batch sizes at every step: steps_per_epoch() is the same
 //    formula as for the global permutation (ceil(M/G), or floor with drop_last), every rank has
 //    m rows. DESIGN invariant 2 holds.
