@@ -113,7 +113,7 @@ head -c 200 /dev/urandom > "$WORK/corrupt/3/zz-corrupt.png"
 expect_failure corrupt "$WORK/corrupt/3/zz-corrupt.png" --src "$WORK/corrupt"
 flat "$WORK/cut"
 f=$(ls "$WORK/jpeg/train/5/"*.jpg | head -1)
-head -c "$(( $(stat -c %s "$f") / 2 ))" "$f" > "$WORK/cut/5/cut.jpg"
+head -c "$(( $(stat -c %s "$f") - 100 ))" "$f" > "$WORK/cut/5/cut.jpg"  # cut in the scan data
 expect_failure truncated "$WORK/cut/5/cut.jpg: a damaged or cut-off JPEG image" --src "$WORK/cut"
 # Two ranks, the bad file in one rank's share: every rank fails, no shard is left.
 rc=0
@@ -140,7 +140,8 @@ flat "$WORK/stray" && cp "$WORK/png/train/1/"*.png "$WORK/stray/" 2>/dev/null
 expect_failure wrong_layout "directly; expected the ImageFolder layout" --src "$WORK/stray"
 mkdir -p "$WORK/one" && cp -r "$WORK/png/train/4" "$WORK/one/"
 expect_failure one_class "holds 1 class(es)" --src "$WORK/one"
-expect_failure no_classes "holds no class folders" --src "$WORK/png/train/4"
+mkdir -p "$WORK/noclass" && echo notes > "$WORK/noclass/README.txt"
+expect_failure no_classes "holds no class folders" --src "$WORK/noclass"
 printf 'path,label\ntrain/1/%s,shirt\ntrain/2/%s,bag\n' "$(ls "$WORK/png/train/1" | head -1)" \
   "$(ls "$WORK/png/train/2" | head -1)" > "$WORK/png/list.csv"
 expect_failure csv_label "line 3: unknown label 'bag'" --csv "$WORK/png/list.csv" --labels shirt,coat
@@ -163,5 +164,6 @@ with h5py.File('$WORK/mixed-out/train.h5') as t, h5py.File('$WORK/mixed-out/test
 "
 pass "mixed sizes and channel counts are resized to one shape"
 
-"$PREP" --help | grep -q -- "--on-bad-image" || fail "--help does not list --on-bad-image"
+"$PREP" --help > "$WORK/help.txt"
+expect_in "$WORK/help.txt" "--on-bad-image"
 echo "e2e prep images: PASS"
