@@ -287,13 +287,15 @@ int run(int argc, char** argv) {
   po::options_description fmnist("fashion-mnist options");
   fmnist.add_options()
       ("src", po::value<std::string>()->value_name("DIR"),
-       "directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]")
+       "fashion-mnist: directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; "
+       "images: the ImageFolder root ROOT/<class>/<image>")
       ("classes", po::value<std::string>()->default_value("0-9")->value_name("LIST"),
        "classes to keep: ids and inclusive ranges, e.g. 0-4 or 5,7,9 or 0-2,7");
   po::options_description text("text options");
   text.add_options()
       ("csv", po::value<std::string>()->value_name("FILE"),
-       "RFC 4180 CSV with a header holding 'label' and 'text' columns")
+       "RFC 4180 CSV with a header holding 'label' and 'text' columns (images: 'path' and "
+       "'label')")
       ("vocab", po::value<std::string>()->value_name("VOCAB"),
        "WordPiece vocab.txt of an uncased BERT (e.g. all-MiniLM-L6-v2's)")
       ("max-len", po::value<int64_t>()->default_value(128)->value_name("N"),

@@ -87,6 +87,7 @@ def rows(name):
             for r in map(json.loads, open(f"{w}/run-{name}/metrics.jsonl")) if r["kind"] in ("train", "eval")]
 a = rows("idx")
 assert len([r for r in a if r[0] == "train"]) >= 10, a
+assert all(isinstance(r[2], float) for r in a if r[0] == "train"), a  # losses, not missing keys
 assert rows("png") == a, (rows("png"), a)
 assert rows("shards") == a, (rows("shards"), a)
 print(len(a), "train/eval records identical")
