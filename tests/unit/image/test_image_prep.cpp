@@ -4,6 +4,9 @@
 // and rejected inputs (corrupt, truncated, wrong layout, empty class, unknown label, missing
 // file), and no file left behind on failure.
 #include <gtest/gtest.h>
+#include <png.h>
+
+#include <cstring>
 
 #include <cmath>
 #include <cstdint>
@@ -120,6 +123,49 @@ TEST(ImageCodec, PngRoundTripIsExactAndConvertsChannels) {
   for (size_t p = 0; p < grey.pixels.size(); ++p)
     for (int c = 0; c < 3; ++c) EXPECT_EQ(g3.pixels[p * 3 + c], grey.pixels[p]);
   EXPECT_EQ(frost::image::decode_image(dir + "/rgb.png", 1).channels, 1);
+}
+
+// Writes `pixels` in libpng's in-memory `format` (with `colormap` for a palette image).
+void write_png_as(const std::string& path, int w, int h, png_uint_32 format, const void* pixels,
+                  const void* colormap = nullptr, int colormap_entries = 0) {
+  png_image png;
+  std::memset(&png, 0, sizeof png);
+  png.version = PNG_IMAGE_VERSION;
+  png.width = static_cast<png_uint_32>(w);
+  png.height = static_cast<png_uint_32>(h);
+  png.format = format;
+  png.colormap_entries = static_cast<png_uint_32>(colormap_entries);
+  ASSERT_TRUE(png_image_write_to_file(&png, path.c_str(), 0, pixels, 0, colormap)) << png.message;
+}
+
+TEST(ImageCodec, AlphaIsDroppedPalettesExpandedSixteenBitsReduced) {
+  const std::string dir = test_dir();
+  // RGBA, half of it fully transparent: the colour is kept, not composited onto a background.
+  std::vector<uint8_t> rgba;
+  for (int i = 0; i < 12; ++i)
+    rgba.insert(rgba.end(), {uint8_t(10 * i), uint8_t(200 - i), 77, uint8_t(i % 2 ? 0 : 255)});
+  write_png_as(dir + "/rgba.png", 4, 3, PNG_FORMAT_RGBA, rgba.data());
+  const Image a = frost::image::decode_image(dir + "/rgba.png", 0);
+  ASSERT_EQ(a.channels, 3);
+  for (int i = 0; i < 12; ++i)
+    for (int c = 0; c < 3; ++c) EXPECT_EQ(a.pixels[i * 3 + c], rgba[i * 4 + c]) << i << " " << c;
+  // Grey + alpha -> grey.
+  std::vector<uint8_t> ga = {5, 0, 100, 255, 250, 7, 30, 30};
+  write_png_as(dir + "/ga.png", 2, 2, PNG_FORMAT_GA, ga.data());
+  EXPECT_EQ(frost::image::decode_image(dir + "/ga.png", 0).pixels, (std::vector<uint8_t>{5, 100, 250, 30}));
+  // A palette image: indices expanded through the colour map.
+  const uint8_t colormap[] = {255, 0, 0, 0, 255, 0, 0, 0, 255};
+  const uint8_t index[] = {0, 1, 2, 1, 0, 2};
+  write_png_as(dir + "/palette.png", 3, 2, PNG_FORMAT_RGB_COLORMAP, index, colormap, 3);
+  const Image p = frost::image::decode_image(dir + "/palette.png", 0);
+  ASSERT_EQ(p.channels, 3);
+  for (int i = 0; i < 6; ++i)
+    for (int c = 0; c < 3; ++c) EXPECT_EQ(p.pixels[i * 3 + c], colormap[index[i] * 3 + c]);
+  // 16-bit grey (libpng's linear 16-bit format): read as 8-bit grey, black and white exact.
+  const uint16_t grey16[] = {0, 65535, 0, 65535};
+  write_png_as(dir + "/grey16.png", 2, 2, PNG_FORMAT_LINEAR_Y, grey16);
+  EXPECT_EQ(frost::image::decode_image(dir + "/grey16.png", 0).pixels,
+            (std::vector<uint8_t>{0, 255, 0, 255}));
 }
 
 TEST(ImageCodec, JpegRoundTripIsClose) {
