@@ -33,7 +33,8 @@ void write_idx(const std::string& path, const std::vector<uint8_t>& bytes,
                            static_cast<uint8_t>(d >> 8), static_cast<uint8_t>(d)};
     out.write(reinterpret_cast<const char*>(be), 4);
   }
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   FROST_CHECK(out.good(), path, ": cannot write");
 }
 
@@ -58,8 +59,10 @@ int fmnist(int argc, char** argv) {
     img.height = img.width = 28;
     img.channels = 1;
     img.pixels.assign(images.bytes.begin() + i * kPixels, images.bytes.begin() + (i + 1) * kPixels);
-    if (format == "png") frost::image::write_png(folder + name, img);
-    else frost::image::write_jpeg(folder + name, img, 95);
+    if (format == "png")
+      frost::image::write_png(folder + name, img);
+    else
+      frost::image::write_jpeg(folder + name, img, 95);
     sides[i < split_at ? 0 : 1].push_back(i);
   }
   if (argc == 8) {
@@ -94,8 +97,10 @@ int plain(int argc, char** argv) {
   img.channels = std::stoi(argv[5]);
   img.pixels.assign(static_cast<size_t>(img.height * img.width * img.channels),
                     static_cast<uint8_t>(std::stoi(argv[6])));
-  if (path.size() > 4 && path.substr(path.size() - 4) == ".png") frost::image::write_png(path, img);
-  else frost::image::write_jpeg(path, img, 95);
+  if (path.size() > 4 && path.substr(path.size() - 4) == ".png")
+    frost::image::write_png(path, img);
+  else
+    frost::image::write_jpeg(path, img, 95);
   return 0;
 }
 

@@ -126,8 +126,8 @@ Image decode_png(const uint8_t* data, size_t size, const std::string& path, int 
   }
   // Read with the alpha channel when there is one (so that libpng does not composite it onto a
   // background), then drop it.
-  png.format = (img.channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB) |
-               (alpha ? PNG_FORMAT_FLAG_ALPHA : 0);
+  png.format =
+      (img.channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB) | (alpha ? PNG_FORMAT_FLAG_ALPHA : 0);
   const int read_channels = img.channels + (alpha ? 1 : 0);
   std::vector<uint8_t> buffer(static_cast<size_t>(img.height * img.width * read_channels));
   if (!png_image_finish_read(&png, nullptr, buffer.data(), 0, nullptr))
@@ -148,25 +148,27 @@ Image decode_png(const uint8_t* data, size_t size, const std::string& path, int 
 }
 
 void check_image(const std::string& path, const Image& image) {
-  FROST_CHECK((image.channels == 1 || image.channels == 3) && image.height >= 1 &&
-                  image.width >= 1 &&
-                  image.pixels.size() ==
-                      static_cast<size_t>(image.height * image.width * image.channels),
-              path, ": cannot write an image of ", image.height, "x", image.width, "x",
-              image.channels, " with ", image.pixels.size(), " bytes");
+  FROST_CHECK(
+      (image.channels == 1 || image.channels == 3) && image.height >= 1 && image.width >= 1 &&
+          image.pixels.size() == static_cast<size_t>(image.height * image.width * image.channels),
+      path, ": cannot write an image of ", image.height, "x", image.width, "x", image.channels,
+      " with ", image.pixels.size(), " bytes");
 }
 
 }  // namespace
 
 Image decode_image_bytes(const uint8_t* data, size_t size, const std::string& path, int channels) {
-  FROST_CHECK(channels == 0 || channels == 1 || channels == 3, "decode_image: channels must be 0, "
-              "1 or 3, got ", channels);
+  FROST_CHECK(channels == 0 || channels == 1 || channels == 3,
+              "decode_image: channels must be 0, "
+              "1 or 3, got ",
+              channels);
   static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   if (size >= 8 && std::memcmp(data, kPng, 8) == 0) return decode_png(data, size, path, channels);
   if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
     return decode_jpeg(data, size, path, channels);
-  throw Error(detail::str_cat(path, ": not a JPEG or PNG image (", size == 0 ? "an empty file" :
-                              "its first bytes are neither JPEG's nor PNG's", ")"));
+  throw Error(detail::str_cat(
+      path, ": not a JPEG or PNG image (",
+      size == 0 ? "an empty file" : "its first bytes are neither JPEG's nor PNG's", ")"));
 }
 
 Image decode_image(const std::string& path, int channels) {

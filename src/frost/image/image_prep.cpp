@@ -186,7 +186,8 @@ void walk_images(const std::string& dir, std::vector<std::string>& out, int64_t&
 
 // ROOT/<class>/... -> classes and items.
 Listing list_class_root(const std::string& root) {
-  FROST_CHECK(is_dir(root), root, ": not a folder (--src must be the ImageFolder root, "
+  FROST_CHECK(is_dir(root), root,
+              ": not a folder (--src must be the ImageFolder root, "
               "ROOT/<class>/<image>)");
   Listing l;
   for (const std::string& name : entries(root)) {
@@ -200,7 +201,8 @@ Listing list_class_root(const std::string& root) {
       ++l.ignored;
     }
   }
-  FROST_CHECK(!l.classes.empty(), root, ": holds no class folders; expected the ImageFolder "
+  FROST_CHECK(!l.classes.empty(), root,
+              ": holds no class folders; expected the ImageFolder "
               "layout ROOT/<class>/<image> (or ROOT/train/<class>/... and ROOT/test/<class>/...)");
   for (size_t c = 0; c < l.classes.size(); ++c) {
     const std::string dir = root + "/" + l.classes[c];
@@ -228,7 +230,8 @@ size_t find_column(const data::CsvTable& t, const std::string& path, const std::
 
 bool parse_int(const std::string& s, int64_t* value) {
   const size_t from = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
-  if (s.size() == from || s.size() > 18 || s.find_first_not_of("0123456789", from) != std::string::npos)
+  if (s.size() == from || s.size() > 18 ||
+      s.find_first_not_of("0123456789", from) != std::string::npos)
     return false;
   *value = std::stoll(s);
   return true;
@@ -314,7 +317,8 @@ void to_square(const Image& img, int64_t s, ResizeMode mode, uint8_t* out) {
     // Note [Resize]: LibTorch's bilinear interpolation with antialias, the kernel of
     // torchvision.transforms.v2.Resize on uint8 tensors (antialias=True), half-pixel centres.
     const torch::Tensor in =
-        torch::from_blob(const_cast<uint8_t*>(src), {1, h, w, c}, torch::kUInt8).permute({0, 3, 1, 2});
+        torch::from_blob(const_cast<uint8_t*>(src), {1, h, w, c}, torch::kUInt8)
+            .permute({0, 3, 1, 2});
     resized = at::_upsample_bilinear2d_aa(in, {nh, nw}, /*align_corners=*/false)
                   .permute({0, 2, 3, 1})
                   .contiguous();
@@ -349,16 +353,19 @@ struct Share {
 
 std::string fmt_seconds(double s) {
   char buf[32];
-  if (s < 120) std::snprintf(buf, sizeof buf, "%.0f s", s);
-  else if (s < 7200) std::snprintf(buf, sizeof buf, "%.1f min", s / 60);
-  else std::snprintf(buf, sizeof buf, "%.1f h", s / 3600);
+  if (s < 120)
+    std::snprintf(buf, sizeof buf, "%.0f s", s);
+  else if (s < 7200)
+    std::snprintf(buf, sizeof buf, "%.1f min", s / 60);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f h", s / 3600);
   return buf;
 }
 
 // Converts every item of `shares` on `threads` threads; in error mode stops at the first bad
 // image. Rank 0 prints progress to stderr every 2 s.
-void convert(std::vector<Share*> shares, const ImagePrepOptions& o, int alloc_channels,
-             int threads, const World& world, bool show_progress) {
+void convert(std::vector<Share*> shares, const ImagePrepOptions& o, int alloc_channels, int threads,
+             const World& world, bool show_progress) {
   const int64_t plane = o.size * o.size, stride = alloc_channels * plane;
   std::vector<std::pair<Share*, int64_t>> work;
   for (Share* sh : shares) {
@@ -402,8 +409,10 @@ void convert(std::vector<Share*> shares, const ImagePrepOptions& o, int alloc_ch
     char buf[64];
     std::snprintf(buf, sizeof buf, ", %.0f images/s", rate);
     std::cerr << buf;
-    if (d < total && rate > 0) std::cerr << ", ETA " << fmt_seconds((total - d) / rate);
-    else std::cerr << ", " << fmt_seconds(el);
+    if (d < total && rate > 0)
+      std::cerr << ", ETA " << fmt_seconds((total - d) / rate);
+    else
+      std::cerr << ", " << fmt_seconds(el);
     std::cerr << "\n";
   };
   while (done.load() < total && !stop.load()) {
@@ -480,8 +489,8 @@ ImagePrepSummary prep_images(const ImagePrepOptions& o) {
     if (is_dir(root + "/train") && is_dir(test_dir)) {
       Listing tr = list_class_root(root + "/train"), te = list_class_root(test_dir);
       FROST_CHECK(tr.classes == te.classes, root, "/train and ", test_dir,
-                  " hold different class folders (", tr.classes.size(), " and ",
-                  te.classes.size(), "); both splits need the same classes");
+                  " hold different class folders (", tr.classes.size(), " and ", te.classes.size(),
+                  "); both splits need the same classes");
       classes = tr.classes;
       train_items = std::move(tr.items);
       test_items = std::move(te.items);
@@ -493,8 +502,8 @@ ImagePrepSummary prep_images(const ImagePrepOptions& o) {
       summary.ignored_files = l.ignored;
       std::vector<int64_t> labels;
       for (const auto& it : l.items) labels.push_back(it.label);
-      const data::StratifiedSplit s = data::stratified_split(
-          labels, static_cast<int64_t>(classes.size()), o.test_frac, o.seed);
+      const data::StratifiedSplit s =
+          data::stratified_split(labels, static_cast<int64_t>(classes.size()), o.test_frac, o.seed);
       for (int64_t r : s.train) train_items.push_back(l.items[static_cast<size_t>(r)]);
       for (int64_t r : s.test) test_items.push_back(l.items[static_cast<size_t>(r)]);
     }
@@ -503,8 +512,8 @@ ImagePrepSummary prep_images(const ImagePrepOptions& o) {
     classes = l.classes;
     std::vector<int64_t> labels;
     for (const auto& it : l.items) labels.push_back(it.label);
-    const data::StratifiedSplit s = data::stratified_split(
-        labels, static_cast<int64_t>(classes.size()), o.test_frac, o.seed);
+    const data::StratifiedSplit s =
+        data::stratified_split(labels, static_cast<int64_t>(classes.size()), o.test_frac, o.seed);
     for (int64_t r : s.train) train_items.push_back(l.items[static_cast<size_t>(r)]);
     for (int64_t r : s.test) test_items.push_back(l.items[static_cast<size_t>(r)]);
   }
@@ -549,14 +558,15 @@ ImagePrepSummary prep_images(const ImagePrepOptions& o) {
   if (!o.skip_bad_images && bad_total > 0) {
     world.finalize();
     if (!bad.empty())
-      throw Error(bad.front() + " (--on-bad-image skip skips such files and lists them; nothing "
-                                "was written)");
-    throw Error(detail::str_cat("rank ", world.rank(), ": another rank found a bad image (its "
+      throw Error(bad.front() +
+                  " (--on-bad-image skip skips such files and lists them; nothing "
+                  "was written)");
+    throw Error(detail::str_cat("rank ", world.rank(),
+                                ": another rank found a bad image (its "
                                 "error names it); nothing was written"));
   }
   const std::vector<std::string> all_bad = world.gather(bad);
-  for (const auto& e : bad)
-    std::cerr << "frost-prep: skipped: " << e << "\n";
+  for (const auto& e : bad) std::cerr << "frost-prep: skipped: " << e << "\n";
   summary.skipped = all_bad;
 
   // 5. Channels: auto = 3 as soon as one image of any rank has colour.
@@ -569,12 +579,13 @@ ImagePrepSummary prep_images(const ImagePrepOptions& o) {
   const int64_t plane = o.size * o.size;
   finish_rows(train, alloc_channels, channels, plane);
   finish_rows(test, alloc_channels, channels, plane);
-  const int64_t min_rows = world.min(static_cast<int64_t>(std::min(train.items.size(),
-                                                                   test.items.size())));
+  const int64_t min_rows =
+      world.min(static_cast<int64_t>(std::min(train.items.size(), test.items.size())));
   if (min_rows == 0) {
     world.finalize();
     throw Error(detail::str_cat("after skipping ", bad_total, " bad image(s), a shard of rank ",
-                                world.rank(), " (or another rank's) would hold no image; "
+                                world.rank(),
+                                " (or another rank's) would hold no image; "
                                 "nothing was written"));
   }
 
@@ -601,12 +612,14 @@ ImagePrepSummary prep_images(const ImagePrepOptions& o) {
       mean += static_cast<double>(h[v]) * (v / 255.0);
     }
     mean /= count;
-    for (int v = 0; v < 256; ++v) var += static_cast<double>(h[v]) * (v / 255.0 - mean) * (v / 255.0 - mean);
+    for (int v = 0; v < 256; ++v)
+      var += static_cast<double>(h[v]) * (v / 255.0 - mean) * (v / 255.0 - mean);
     summary.mean.push_back(mean);
     summary.std.push_back(std::sqrt(var / count));
     if (!(summary.std.back() > 0)) {
       world.finalize();
-      throw Error(detail::str_cat(input, ": channel ", c, " of the train images is one colour "
+      throw Error(detail::str_cat(input, ": channel ", c,
+                                  " of the train images is one colour "
                                   "(std 0); they cannot be normalised; nothing was written"));
     }
   }
@@ -626,9 +639,9 @@ ImagePrepSummary prep_images(const ImagePrepOptions& o) {
   info.mean = summary.mean;
   info.std = summary.std;
   data::WriteOptions wopt;
-  wopt.chunk_rows = o.chunk_rows > 0 ? o.chunk_rows
-                                     : std::clamp<int64_t>((int64_t{4} << 20) / (channels * plane),
-                                                           1, 1024);
+  wopt.chunk_rows = o.chunk_rows > 0
+                        ? o.chunk_rows
+                        : std::clamp<int64_t>((int64_t{4} << 20) / (channels * plane), 1, 1024);
   wopt.deflate_level = o.deflate_level;
   wopt.string_attributes["label_values"] = nlohmann::json(classes).dump();
   wopt.int64_attributes["image_size"] = {o.size};
@@ -661,7 +674,8 @@ ImagePrepSummary prep_images(const ImagePrepOptions& o) {
     for (const auto& p : written) std::remove(p.c_str());  // every rank's files or none
     world.finalize();
     if (!failure.empty()) throw Error(failure + " (every file of this run was removed)");
-    throw Error(detail::str_cat("rank ", world.rank(), ": another rank failed to write its shard "
+    throw Error(detail::str_cat("rank ", world.rank(),
+                                ": another rank failed to write its shard "
                                 "(its error names it); every file of this run was removed"));
   }
   world.finalize();

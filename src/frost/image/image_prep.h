@@ -40,10 +40,10 @@ struct ImagePrepOptions {
   std::string out_dir;  ///< created if missing
   int64_t size = 224;   ///< S, the side of the stored square images, in [1, 8192]
   ResizeMode resize_mode = ResizeMode::kCrop;
-  int channels = 0;          ///< 1 or 3; 0 = auto: 1 if every image is grey, else 3
-  double test_frac = 0.2;    ///< seeded split only: fraction of each class for test, in (0, 1)
-  uint64_t seed = 0;         ///< seeded split only: seeds the split and the row order
-  int deflate_level = 0;     ///< gzip level of the datasets, 0 (none) - 9
+  int channels = 0;        ///< 1 or 3; 0 = auto: 1 if every image is grey, else 3
+  double test_frac = 0.2;  ///< seeded split only: fraction of each class for test, in (0, 1)
+  uint64_t seed = 0;       ///< seeded split only: seeds the split and the row order
+  int deflate_level = 0;   ///< gzip level of the datasets, 0 (none) - 9
   /// HDF5 chunk rows; 0 = about 4 MiB per chunk (at most 1024 rows)
   int64_t chunk_rows = 0;
   bool skip_bad_images = false;  ///< skip (and list) undecodable images instead of failing

@@ -152,7 +152,8 @@ TEST(ImageCodec, AlphaIsDroppedPalettesExpandedSixteenBitsReduced) {
   // Grey + alpha -> grey.
   std::vector<uint8_t> ga = {5, 0, 100, 255, 250, 7, 30, 30};
   write_png_as(dir + "/ga.png", 2, 2, PNG_FORMAT_GA, ga.data());
-  EXPECT_EQ(frost::image::decode_image(dir + "/ga.png", 0).pixels, (std::vector<uint8_t>{5, 100, 250, 30}));
+  EXPECT_EQ(frost::image::decode_image(dir + "/ga.png", 0).pixels,
+            (std::vector<uint8_t>{5, 100, 250, 30}));
   // A palette image: indices expanded through the colour map.
   const uint8_t colormap[] = {255, 0, 0, 0, 255, 0, 0, 0, 255};
   const uint8_t index[] = {0, 1, 2, 1, 0, 2};
@@ -189,11 +190,13 @@ TEST(ImageCodec, BadFilesAreErrorsNamingThePath) {
   frost::testing::write_file(dir + "/cut.jpg", jpg.substr(0, jpg.size() / 2));
   frost::testing::write_file(dir + "/cut.png", png.substr(0, png.size() / 2));
   std::string flipped = png;
-  for (size_t i = 60; i < 90 && i < flipped.size(); ++i) flipped[i] = static_cast<char>(~flipped[i]);
+  for (size_t i = 60; i < 90 && i < flipped.size(); ++i)
+    flipped[i] = static_cast<char>(~flipped[i]);
   frost::testing::write_file(dir + "/corrupt.png", flipped);
   frost::testing::write_file(dir + "/text.png", "not an image at all");
   frost::testing::write_file(dir + "/empty.jpg", "");
-  for (const char* name : {"cut.jpg", "cut.png", "corrupt.png", "text.png", "empty.jpg", "none.png"}) {
+  for (const char* name :
+       {"cut.jpg", "cut.png", "corrupt.png", "text.png", "empty.jpg", "none.png"}) {
     const std::string path = dir + "/" + name;
     const std::string msg = error_of([&] { frost::image::decode_image(path, 0); });
     EXPECT_EQ(msg.rfind(path, 0), 0u) << msg;
@@ -228,8 +231,10 @@ Expected write_fmnist(const std::string& root, int64_t n, int64_t n_train, bool 
       img.pixels.assign(images.bytes.begin() + i * 784, images.bytes.begin() + (i + 1) * 784);
       char name[32];
       std::snprintf(name, sizeof name, "/%05d.%s", static_cast<int>(i), jpeg ? "jpg" : "png");
-      if (jpeg) frost::image::write_jpeg(folder + name, img, 95);
-      else frost::image::write_png(folder + name, img);
+      if (jpeg)
+        frost::image::write_jpeg(folder + name, img, 95);
+      else
+        frost::image::write_png(folder + name, img);
       auto& px = train ? e.train : e.test;
       px.insert(px.end(), img.pixels.begin(), img.pixels.end());
       (train ? e.train_labels : e.test_labels).push_back(label);
@@ -368,7 +373,8 @@ TEST(PrepImages, CsvInput) {
   two_classes(dir);
   frost::testing::write_file(dir + "/list.csv",
                              "path,label\nroot/a/0.png,cat\nroot/a/1.png,cat\nroot/b/0.png,dog\n"
-                             "root/b/1.png,dog\n" + dir + "/root/b/2.png,dog\nroot/a/2.png,cat\n");
+                             "root/b/1.png,dog\n" +
+                                 dir + "/root/b/2.png,dog\nroot/a/2.png,cat\n");
   ImagePrepOptions o = options("", dir + "/out");
   o.csv_path = dir + "/list.csv";
   o.test_frac = 0.34;
@@ -385,7 +391,8 @@ TEST(PrepImages, CsvInput) {
   o.labels.clear();
   frost::testing::write_file(dir + "/missing.csv", "path,label\nroot/a/0.png,x\nroot/a/9.png,y\n");
   o.csv_path = dir + "/missing.csv";
-  EXPECT_CONTAINS(error_of([&] { prep_images(o); }), "line 3: the image '" + dir + "/root/a/9.png'");
+  EXPECT_CONTAINS(error_of([&] { prep_images(o); }),
+                  "line 3: the image '" + dir + "/root/a/9.png'");
   EXPECT_TRUE(empty_or_missing(dir + "/bad"));
 }
 
