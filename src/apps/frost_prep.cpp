@@ -182,9 +182,9 @@ int prep_images(const po::variables_map& vm) {
   };
   if (s.rank != 0) return 0;
   std::cout << "frost-prep: images, " << s.class_names.size() << " classes, "
-            << (s.split_from_folders ? "split from the train/test folders"
-                                     : "seeded stratified split (seed " +
-                                           std::to_string(o.seed) + ")")
+            << (s.split_from_folders
+                    ? "split from the train/test folders"
+                    : "seeded stratified split (seed " + std::to_string(o.seed) + ")")
             << ", " << s.channels << " x " << o.size << " x " << o.size << " ("
             << (o.resize_mode == frost::image::ResizeMode::kCrop ? "crop" : "pad") << ")\n";
   if (s.world == 1) {
@@ -195,8 +195,8 @@ int prep_images(const po::variables_map& vm) {
   } else {
     std::cout << "  " << s.world << " shards per split (" << o.out_dir << "/train-*.h5, "
               << o.out_dir << "/test-*.h5): train " << sum(s.train_per_class) << " samples ("
-              << per_class(s.train_per_class) << "), test " << sum(s.test_per_class)
-              << " samples (" << per_class(s.test_per_class) << ")\n";
+              << per_class(s.train_per_class) << "), test " << sum(s.test_per_class) << " samples ("
+              << per_class(s.test_per_class) << ")\n";
   }
   std::cout << "  mean";
   for (double m : s.mean) std::cout << " " << m;
@@ -204,8 +204,8 @@ int prep_images(const po::variables_map& vm) {
   for (double d : s.std) std::cout << " " << d;
   std::cout << " (pixel/255 over the train images)\n";
   if (!s.skipped.empty())
-    std::cout << "  skipped " << s.skipped.size() << " bad image(s), listed in "
-              << s.skipped_list << "\n";
+    std::cout << "  skipped " << s.skipped.size() << " bad image(s), listed in " << s.skipped_list
+              << "\n";
   if (s.ignored_files > 0)
     std::cout << "  ignored " << s.ignored_files
               << " file(s) without a .jpg, .jpeg or .png extension\n";
