@@ -13,7 +13,7 @@
 // every file), label_values (JSON list of the class names, read by class_names.h), image_size
 // (int64 [1]).
 //
-// Uses LibTorch (at::upsample_bilinear2d with antialias) on the calling process's threads; sets
+// Uses LibTorch (at::_upsample_bilinear2d_aa, antialiased bilinear) on its own threads; sets
 // LibTorch's intra-op threads to 1 (the parallelism is one image per thread).
 #pragma once
 
