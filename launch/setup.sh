@@ -19,6 +19,7 @@ packages=(
   libboost-program-options-dev libspdlog-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
   libutf8proc-dev         # Unicode tables for the WordPiece tokenizer
+  libjpeg62-turbo-dev libpng-dev  # JPEG/PNG decoding: frost-prep images
   clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes: tests/fuzz.sh (ctest -L fuzz)
   dataset-fashion-mnist
   python3 python3-h5py python3-numpy  # test helpers read HDF5 files back

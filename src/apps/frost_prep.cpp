@@ -6,9 +6,12 @@
 //   frost-prep synthetic --kind image|tokens --rows N --out DIR [--shape C,H,W] [--seq-len L]
 //                   [--min-len N] [--vocab-size V] [--num-classes K] [--seed S] [--raw]
 //                   [--chunk-rows N]
+//   frost-prep images --src ROOT | --csv FILE --out DIR [--size S] [--resize-mode crop|pad]
+//                   [--channels 1|3|auto] [--test-frac F] [--seed S] [--labels NAMES]
+//                   [--compress 0-9] [--on-bad-image error|skip] [--threads N] [--chunk-rows N]
 //
-// A thin main over frost::data::prep_fashion_mnist, frost::data::prep_text and
-// frost::data::write_synthetic. Exit status:
+// A thin main over frost::data::prep_fashion_mnist, frost::data::prep_text,
+// frost::data::write_synthetic and frost::image::prep_images. Exit status:
 // 0 on success, 1 on any error (one line on stderr, "frost-prep: error: ...", Note [Error line]
 // in app_error.h); a failed run leaves no output file.
 #include <boost/program_options.hpp>
@@ -28,6 +31,7 @@
 #include "frost/data/prep.h"
 #include "frost/data/synthetic.h"
 #include "frost/data/text_prep.h"
+#include "frost/image/image_prep.h"
 
 namespace po = boost::program_options;
 
@@ -40,6 +44,10 @@ constexpr const char* kUsage =
     "       frost-prep synthetic --kind image|tokens --rows N --out DIR [--shape C,H,W]\n"
     "                       [--seq-len L] [--min-len N] [--vocab-size V] [--num-classes K]\n"
     "                       [--seed S] [--raw] [--chunk-rows N]\n"
+    "       frost-prep images --src ROOT | --csv FILE --out DIR [--size S] [--resize-mode M]\n"
+    "                       [--channels C] [--test-frac F] [--seed S] [--labels NAMES]\n"
+    "                       [--compress L] [--on-bad-image error|skip] [--threads N]\n"
+    "                       [--chunk-rows N]\n"
     "\n"
     "fashion-mnist: converts Fashion-MNIST (the four *-ubyte[.gz] IDX files in DIR) into\n"
     "OUT/train.h5 and OUT/test.h5, keeping the listed classes relabelled 0..k-1 in ascending\n"
@@ -52,7 +60,12 @@ constexpr const char* kUsage =
     "([CLS], random ids, [SEP], padding; lengths uniform in [min-len, L]); labels uniform\n"
     "over K classes; the same bytes for the same options and seed. --raw also writes the\n"
     "arrays as raw little-endian files and OUT/train.h5.raw.json describing them, for readers\n"
-    "without h5py.\n";
+    "without h5py.\n"
+    "images: decodes JPEG/PNG images of an ImageFolder tree (ROOT/<class>/<image>; with\n"
+    "ROOT/train and ROOT/test (or val) as the split, else a seeded stratified split) or of a\n"
+    "CSV of path,label, resizes them to S x S (uint8 [N, C, S, S]) and writes OUT/train.h5\n"
+    "and OUT/test.h5; under mpirun one shard per rank, OUT/train-RRRRR-of-WWWWW.h5 (use\n"
+    "data.train = OUT/train-*.h5).\n";
 
 int prep_fashion_mnist(const po::variables_map& vm) {
   frost::data::FashionMnistPrepOptions options;
@@ -115,6 +128,89 @@ int prep_text(const po::variables_map& vm) {
             << "  vocabulary " << options.vocab_path << " (" << s.vocab_size << " tokens)\n"
             << std::fixed << std::setprecision(3) << "  time: read " << s.read_s
             << " s, tokenize " << s.tokenize_s << " s, write " << s.write_s << " s\n";
+  return 0;
+}
+
+int prep_images(const po::variables_map& vm) {
+  frost::image::ImagePrepOptions o;
+  if (vm.count("src")) o.src_dir = vm["src"].as<std::string>();
+  if (vm.count("csv")) o.csv_path = vm["csv"].as<std::string>();
+  o.out_dir = vm["out"].as<std::string>();
+  o.size = vm["size"].as<int64_t>();
+  o.resize_mode = frost::image::parse_resize_mode(vm["resize-mode"].as<std::string>());
+  const std::string channels = vm["channels"].as<std::string>();
+  FROST_CHECK(channels == "1" || channels == "3" || channels == "auto", "--channels '", channels,
+              "' is not one of: 1 | 3 | auto");
+  o.channels = channels == "auto" ? 0 : std::stoi(channels);
+  o.test_frac = vm["test-frac"].as<double>();
+  o.seed = vm["seed"].as<uint64_t>();
+  if (vm.count("labels")) {
+    std::string item;
+    const std::string text = vm["labels"].as<std::string>();
+    for (size_t i = 0; i <= text.size(); ++i) {
+      if (i < text.size() && text[i] != ',') {
+        item += text[i];
+        continue;
+      }
+      FROST_CHECK(!item.empty(), "--labels '", text, "' has an empty name");
+      o.labels.push_back(item);
+      item.clear();
+    }
+  }
+  o.deflate_level = vm["compress"].as<int>();
+  const std::string on_bad = vm["on-bad-image"].as<std::string>();
+  FROST_CHECK(on_bad == "error" || on_bad == "skip", "--on-bad-image '", on_bad,
+              "' is not one of: error | skip");
+  o.skip_bad_images = on_bad == "skip";
+  o.threads = vm["threads"].as<int>();
+  FROST_CHECK(vm.count("threads") == 0 || vm["threads"].defaulted() || o.threads >= 1,
+              "--threads must be >= 1, got ", o.threads);
+  // Images default to chunks of about 4 MiB (frost::image::ImagePrepOptions::chunk_rows).
+  o.chunk_rows = vm["chunk-rows"].defaulted() ? 0 : vm["chunk-rows"].as<int64_t>();
+  const frost::image::ImagePrepSummary s = frost::image::prep_images(o);
+
+  auto per_class = [&](const std::vector<int64_t>& counts) {
+    std::string t;
+    for (size_t c = 0; c < counts.size(); ++c)
+      t += (c ? ", " : "") + s.class_names[c] + ": " + std::to_string(counts[c]);
+    return t;
+  };
+  auto sum = [](const std::vector<int64_t>& v) {
+    int64_t n = 0;
+    for (int64_t x : v) n += x;
+    return n;
+  };
+  if (s.rank != 0) return 0;
+  std::cout << "frost-prep: images, " << s.class_names.size() << " classes, "
+            << (s.split_from_folders
+                    ? "split from the train/test folders"
+                    : "seeded stratified split (seed " + std::to_string(o.seed) + ")")
+            << ", " << s.channels << " x " << o.size << " x " << o.size << " ("
+            << (o.resize_mode == frost::image::ResizeMode::kCrop ? "crop" : "pad") << ")\n";
+  if (s.world == 1) {
+    std::cout << "  " << s.train.path << ": " << s.train.num_samples << " samples ("
+              << per_class(s.train_per_class) << ")\n"
+              << "  " << s.test.path << ": " << s.test.num_samples << " samples ("
+              << per_class(s.test_per_class) << ")\n";
+  } else {
+    std::cout << "  " << s.world << " shards per split (" << o.out_dir << "/train-*.h5, "
+              << o.out_dir << "/test-*.h5): train " << sum(s.train_per_class) << " samples ("
+              << per_class(s.train_per_class) << "), test " << sum(s.test_per_class) << " samples ("
+              << per_class(s.test_per_class) << ")\n";
+  }
+  std::cout << "  mean";
+  for (double m : s.mean) std::cout << " " << m;
+  std::cout << ", std";
+  for (double d : s.std) std::cout << " " << d;
+  std::cout << " (pixel/255 over the train images)\n";
+  if (!s.skipped.empty())
+    std::cout << "  skipped " << s.skipped.size() << " bad image(s), listed in " << s.skipped_list
+              << "\n";
+  if (s.ignored_files > 0)
+    std::cout << "  ignored " << s.ignored_files
+              << " file(s) without a .jpg, .jpeg or .png extension\n";
+  std::cout << std::fixed << std::setprecision(1) << "  time: " << s.seconds << " s on "
+            << s.threads << " thread(s) per rank x " << s.world << " rank(s)\n";
   return 0;
 }
 
@@ -186,17 +282,20 @@ int run(int argc, char** argv) {
       ("out", po::value<std::string>()->value_name("DIR"),
        "output directory (created if missing): train.h5 and test.h5 (synthetic: train.h5 only)")
       ("chunk-rows", po::value<int64_t>()->default_value(1024)->value_name("N"),
-       "HDF5 chunk size along the sample axis, in rows");
+       "HDF5 chunk size along the sample axis, in rows (images: default about 4 MiB per chunk, "
+       "at most 1024 rows)");
   po::options_description fmnist("fashion-mnist options");
   fmnist.add_options()
       ("src", po::value<std::string>()->value_name("DIR"),
-       "directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]")
+       "fashion-mnist: directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; "
+       "images: the ImageFolder root ROOT/<class>/<image>")
       ("classes", po::value<std::string>()->default_value("0-9")->value_name("LIST"),
        "classes to keep: ids and inclusive ranges, e.g. 0-4 or 5,7,9 or 0-2,7");
   po::options_description text("text options");
   text.add_options()
       ("csv", po::value<std::string>()->value_name("FILE"),
-       "RFC 4180 CSV with a header holding 'label' and 'text' columns")
+       "RFC 4180 CSV with a header holding 'label' and 'text' columns (images: 'path' and "
+       "'label')")
       ("vocab", po::value<std::string>()->value_name("VOCAB"),
        "WordPiece vocab.txt of an uncased BERT (e.g. all-MiniLM-L6-v2's)")
       ("max-len", po::value<int64_t>()->default_value(128)->value_name("N"),
@@ -221,10 +320,27 @@ int run(int argc, char** argv) {
       ("num-classes", po::value<int64_t>()->default_value(2)->value_name("K"),
        "labels are uniform over 0..K-1")
       ("raw", "also write raw little-endian arrays and OUT/train.h5.raw.json");
+  po::options_description images("images options (also --src or --csv, --test-frac, --seed)");
+  images.add_options()
+      ("size", po::value<int64_t>()->default_value(224)->value_name("S"),
+       "side of the stored square images")
+      ("resize-mode", po::value<std::string>()->default_value("crop")->value_name("M"),
+       "crop: shorter side to S, centre S x S crop; pad: longer side to S, centred on black")
+      ("channels", po::value<std::string>()->default_value("auto")->value_name("C"),
+       "1 (grey) | 3 (RGB) | auto (1 if every image is grey, else 3)")
+      ("labels", po::value<std::string>()->value_name("NAMES"),
+       "--csv: the class names in label order, comma-separated; any other label is an error")
+      ("compress", po::value<int>()->default_value(0)->value_name("L"),
+       "gzip level of the datasets, 0 (none) to 9")
+      ("on-bad-image", po::value<std::string>()->default_value("error")->value_name("M"),
+       "error: a bad image fails the run, naming it; skip: skip it, list it in "
+       "OUT/skipped.txt")
+      ("threads", po::value<int>()->default_value(0, "all usable CPUs")->value_name("N"),
+       "decoding threads per process");
   po::options_description hidden;
   hidden.add_options()("dataset", po::value<std::string>(), "dataset to convert");
   po::options_description visible;
-  visible.add(common).add(fmnist).add(text).add(synth);
+  visible.add(common).add(fmnist).add(text).add(synth).add(images);
   po::options_description all;
   all.add(visible).add(hidden);
   po::positional_options_description positional;
@@ -242,17 +358,25 @@ int run(int argc, char** argv) {
     return 0;
   }
   FROST_CHECK(vm.count("dataset"), "no dataset named; the first argument must be "
-                                   "'fashion-mnist', 'text' or 'synthetic' (see frost-prep --help)");
+                                   "'fashion-mnist', 'text', 'synthetic' or 'images' (see frost-prep "
+                                   "--help)");
   const std::string dataset = vm["dataset"].as<std::string>();
-  FROST_CHECK(dataset == "fashion-mnist" || dataset == "text" || dataset == "synthetic",
-              "unknown dataset '", dataset, "'; supported: fashion-mnist, text, synthetic");
+  FROST_CHECK(dataset == "fashion-mnist" || dataset == "text" || dataset == "synthetic" ||
+                  dataset == "images",
+              "unknown dataset '", dataset, "'; supported: fashion-mnist, text, synthetic, images");
   // An option of another subcommand is a mistake, not something to ignore silently.
   const po::options_description& own =
-      dataset == "text" ? text : dataset == "synthetic" ? synth : fmnist;
+      dataset == "text"        ? text
+      : dataset == "synthetic" ? synth
+      : dataset == "images"    ? images
+                               : fmnist;
   for (const auto& [name, value] : vm) {
     if (value.defaulted() || name == "dataset" || common.find_nothrow(name, false) != nullptr)
       continue;
     if (dataset == "synthetic" && name == "seed") continue;  // shared with text
+    if (dataset == "images" &&
+        (name == "src" || name == "csv" || name == "test-frac" || name == "seed"))
+      continue;  // shared with fashion-mnist and text
     FROST_CHECK(own.find_nothrow(name, false) != nullptr, "--", name, " is not an option of '",
                 dataset, "' (see frost-prep --help)");
   }
@@ -260,6 +384,12 @@ int run(int argc, char** argv) {
     FROST_CHECK(vm.count("kind") && vm.count("rows") && vm.count("out"),
                 "--kind, --rows and --out are required (see frost-prep --help)");
     return prep_synthetic(vm);
+  }
+  if (dataset == "images") {
+    FROST_CHECK((vm.count("src") != 0) != (vm.count("csv") != 0) && vm.count("out"),
+                "--out and one of --src (an ImageFolder root) and --csv are required (see "
+                "frost-prep --help)");
+    return prep_images(vm);
   }
   if (dataset == "fashion-mnist") {
     FROST_CHECK(vm.count("src") && vm.count("out"), "--src and --out are required "

@@ -85,6 +85,6 @@ expect_failure missing "--csv, --vocab and --out are required" --csv "$WORK/data
 # An abbreviated option is an error, not a guess ("--max" is not taken for "--max-len").
 expect_failure prefix "unrecognised option '--max'" \
   --csv "$WORK/data.csv" --vocab "$WORK/vocab.txt" --max 8
-"$PREP" --help | grep -q -- "--test-frac" || fail "--help does not list --test-frac"
+"$PREP" --help | grep -- "--test-frac" > /dev/null || fail "--help does not list --test-frac"
 
 echo "e2e prep text: PASS"

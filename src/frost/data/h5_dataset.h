@@ -54,6 +54,9 @@ struct WriteOptions {
   /// Extra root attributes stored as scalar variable-length UTF-8 strings, e.g.
   /// {"label_values", "[\"neg\",\"pos\"]"}. Names must differ from int64_attributes'.
   std::map<std::string, std::string> string_attributes;
+  /// gzip (deflate) level of every dataset, 1-9; 0 = no filter (the default). Compressed
+  /// chunks are decoded whole on reading (Note [Chunk cache] in h5_row_access.cpp).
+  int deflate_level = 0;
 };
 
 /// Writes one dataset file atomically: everything goes to `path + ".tmp.<pid>"`, which is
@@ -68,7 +71,7 @@ struct WriteOptions {
 /// labels: N int64 class indices, each in [0, num_classes), written as /labels [N].
 /// Root attributes: frost_schema (= kFrostSchemaVersion), task, num_classes, input_kind,
 /// mean/std (images), options.int64_attributes and options.string_attributes. Datasets are
-/// chunked along axis 0 with no compression. Throws frost::Error (naming `path`) on a bad
+/// chunked along axis 0, gzip-compressed at options.deflate_level (none at 0). Throws frost::Error (naming `path`) on a bad
 /// argument or any HDF5/I/O failure.
 void write_dataset(const std::string& path, const DatasetInfo& info, const void* inputs,
                    const int64_t* labels, const WriteOptions& options);

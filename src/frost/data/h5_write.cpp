@@ -1,7 +1,7 @@
 // The writer: write_dataset (h5_dataset.h) writes one Frost dataset file atomically.
 //
 //   validate_for_write   the arguments, checked before any file is created
-//   write_rows           one dataset [N, ...] chunked along axis 0, no filters
+//   write_rows           one dataset [N, ...] chunked along axis 0, optionally gzip-compressed
 //   write_dataset        temporary file -> /inputs, /labels, /attention_mask, root attributes ->
 //                        close -> fsync + rename over the path (core/fs.h)
 //
@@ -25,7 +25,7 @@ constexpr int64_t kMaxChunkBytes = int64_t{1} << 30;
 // Creates dataset `name` [N, row_dims...] chunked along axis 0 and writes `data` (all N rows).
 void write_rows(hid_t file, const char* name, hid_t file_type, hid_t mem_type,
                 const std::vector<int64_t>& row_dims, int64_t n, int64_t chunk_rows,
-                const void* data, const std::string& where) {
+                int deflate_level, const void* data, const std::string& where) {
   std::vector<hsize_t> dims{static_cast<hsize_t>(n)};
   for (int64_t d : row_dims) dims.push_back(static_cast<hsize_t>(d));
   std::vector<hsize_t> chunk = dims;
@@ -37,6 +37,9 @@ void write_rows(hid_t file, const char* name, hid_t file_type, hid_t mem_type,
   H5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), where,
            ": chunking /", name);
   H5_CHECK(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), where);
+  if (deflate_level > 0)
+    H5_CHECK(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(deflate_level)), where,
+             ": gzip level ", deflate_level, " on /", name);
   H5Id dset = dataset_id(
       H5_CHECK(H5Dcreate2(file, name, file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                where, ": creating /", name));
@@ -53,6 +56,8 @@ void validate_for_write(const std::string& path, const DatasetInfo& info, const 
               ": a dataset needs at least one sample, got N = ", info.num_samples);
   FROST_CHECK(info.num_classes >= 1, w, ": num_classes must be >= 1, got ", info.num_classes);
   FROST_CHECK(opt.chunk_rows >= 1, w, ": chunk_rows must be >= 1, got ", opt.chunk_rows);
+  FROST_CHECK(opt.deflate_level >= 0 && opt.deflate_level <= 9, w,
+              ": deflate_level must be in [0, 9], got ", opt.deflate_level);
   FROST_CHECK(!info.sample_shape.empty(), w, ": sample_shape is empty");
   for (int64_t d : info.sample_shape)
     FROST_CHECK(d >= 1, w, ": every sample dimension must be >= 1, got sample_shape ",
@@ -138,12 +143,12 @@ void write_dataset(const std::string& path, const DatasetInfo& info, const void*
         mem_type = H5T_NATIVE_INT32;
       }
       write_rows(file.get(), "inputs", file_type, mem_type, info.sample_shape, n,
-                 options.chunk_rows, inputs, where);
+                 options.chunk_rows, options.deflate_level, inputs, where);
       write_rows(file.get(), "labels", H5T_STD_I64LE, H5T_NATIVE_INT64, {}, n, options.chunk_rows,
-                 labels, where);
+                 options.deflate_level, labels, where);
       if (info.has_attention_mask)
         write_rows(file.get(), "attention_mask", H5T_STD_U8LE, H5T_NATIVE_UINT8, info.sample_shape,
-                   n, options.chunk_rows, options.attention_mask, where);
+                   n, options.chunk_rows, options.deflate_level, options.attention_mask, where);
 
       const hid_t root = file.get();
       const int64_t schema = kFrostSchemaVersion;
