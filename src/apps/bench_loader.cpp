@@ -62,6 +62,8 @@
 #include "frost/data/h5_dataset.h"
 #include "frost/data/h5_util.h"
 #include "frost/data/sampler.h"
+#include "frost/train/augment.h"
+#include "frost/train/config.h"
 #include "frost/train/loader.h"
 
 namespace frost::bench {
@@ -80,6 +82,9 @@ struct LoaderOptions {
   uint64_t seed = 0;
   std::string csv;
   frost::data::OpenOptions open;  // how H5Dataset reads (chunk cache, direct reads)
+  // Images: the training transform of data.augment / data.image_size in every loader phase.
+  std::string augment = "none";
+  int64_t image_size = 0;
 };
 
 constexpr const char* kLoaderUsage =
@@ -124,7 +129,12 @@ std::optional<std::string> parse_args(int argc, const char* const* argv, LoaderO
        "MiB of decoded chunks HDF5 may cache for filtered (compressed) data, all shards together "
        "(H5Dataset OpenOptions::chunk_cache_bytes; >= 0)")
       ("direct-reads", po::value<bool>(&o.open.direct_reads)->default_value(true, "true"),
-       "read unfiltered rows from a mapping of the file instead of with H5Dread (true | false)");
+       "read unfiltered rows from a mapping of the file instead of with H5Dread (true | false)")
+      ("augment", po::value<std::string>(&o.augment)->default_value(o.augment),
+       "images: the loader phases apply data.augment's training transform (none | flip | crop "
+       "| crop_flip)")
+      ("image-size", po::value<int64_t>(&o.image_size)->default_value(o.image_size),
+       "images: data.image_size of that transform (0 = the stored size)");
   std::string command;
   if (auto help = command_line.parse(argc, argv, command)) return help;
   FROST_CHECK(!o.data.empty(), "no --data file given: usage: frost-bench loader --data FILE "
@@ -254,7 +264,16 @@ Timed time_loader(const std::vector<std::string>& paths,
   Timed t;
   const double cpu0 = process_cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
-  frost::train::BatchLoader loader(ds, std::move(batches), static_cast<int>(o.prefetch));
+  frost::train::ImageOptions images;
+  if (ds.info().input_kind == frost::data::InputKind::kImage) {  // --augment, --image-size
+    const std::string size = std::to_string(o.image_size);
+    const char* args[] = {"frost-bench",  "--data.train",      "-",        "--data.augment",
+                          o.augment.c_str(), "--data.image_size", size.c_str()};
+    const frost::train::Config cfg = frost::train::parse_args(7, args).config;
+    images = frost::train::image_options(cfg, ds.info(), /*training=*/true, 0);
+  }
+  frost::train::BatchLoader loader(ds, std::move(batches), static_cast<int>(o.prefetch),
+                                   c10::Device(c10::kCPU), images);
   frost::train::Batch batch;
   while (loader.next(batch)) {
     t.samples += batch.inputs.size(0);
