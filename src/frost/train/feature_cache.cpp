@@ -245,7 +245,8 @@ TrainBatches::TrainBatches(const data::H5Dataset& train_set, const FeatureCache*
     const data::H5Dataset& set = disk ? cache->dataset() : train_set;
     loader_ = std::make_unique<BatchLoader>(set, std::move(batches),
                                             static_cast<int>(cfg.data.prefetch), device,
-                                            image_options(cfg, set.info(), true, epoch));
+                                            disk ? ImageOptions{}
+                                                 : image_options(cfg, set.info(), true, epoch));
     if (gpu) staging_ = std::make_unique<Staging>(device);
   }
 }
