@@ -1,5 +1,6 @@
 #include "frost/train/loader.h"
 
+#include <c10/util/ParallelGuard.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -189,6 +190,9 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
           transformed_rows_.resize(static_cast<size_t>(b * out_numel));
           dst = transformed_rows_.data();
         }
+        // One sample at a time on this thread, asking at::parallel_for to run inline so that
+        // LibTorch's intra-op pool stays the training step's (Note [Image augmentation]).
+        const c10::ParallelGuard inline_only(true);
         for (int64_t r = 0; r < b; ++r) {
           const torch::Tensor image = torch::from_blob(input_rows_.data() + r * row_numel,
                                                        info.sample_shape, torch::kUInt8);
