@@ -67,6 +67,8 @@
 #include "frost/data/h5_dataset.h"
 #include "frost/data/h5_util.h"
 #include "frost/data/sampler.h"
+#include "frost/train/augment.h"
+#include "frost/train/config.h"
 #include "frost/train/loader.h"
 
 namespace frost::bench {
@@ -87,6 +89,9 @@ struct LoaderOptions {
   frost::data::OpenOptions open;  // how H5Dataset reads (chunk cache, direct reads)
   std::string shuffle_mode = "auto";  // auto | global | block, as data.shuffle_mode
   int64_t shuffle_buffer = 0;         // block shuffle window; 0 = from the budget
+  // Images: the training transform of data.augment / data.image_size in every loader phase.
+  std::string augment = "none";
+  int64_t image_size = 0;
 };
 
 constexpr const char* kLoaderUsage =
@@ -136,7 +141,12 @@ std::optional<std::string> parse_args(int argc, const char* const* argv, LoaderO
        "shuffled phase: auto (block when the compressed data does not fit --chunk-cache-mb "
        "decoded) | global | block, as data.shuffle_mode")
       ("shuffle-buffer", po::value<int64_t>(&o.shuffle_buffer)->default_value(o.shuffle_buffer),
-       "block shuffle: rows per window (0 = from --chunk-cache-mb), as data.shuffle_buffer");
+       "block shuffle: rows per window (0 = from --chunk-cache-mb), as data.shuffle_buffer")
+      ("augment", po::value<std::string>(&o.augment)->default_value(o.augment),
+       "images: the loader phases apply data.augment's training transform (none | flip | crop "
+       "| crop_flip)")
+      ("image-size", po::value<int64_t>(&o.image_size)->default_value(o.image_size),
+       "images: data.image_size of that transform (0 = the stored size)");
   std::string command;
   if (auto help = command_line.parse(argc, argv, command)) return help;
   FROST_CHECK(!o.data.empty(), "no --data file given: usage: frost-bench loader --data FILE "
@@ -272,8 +282,18 @@ Timed time_loaders(const frost::data::H5Dataset& ds,
   Timed t;
   const double cpu0 = process_cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
-  for (auto& batches : epochs) {
-    frost::train::BatchLoader loader(ds, std::move(batches), static_cast<int>(o.prefetch));
+  for (size_t epoch = 0; epoch < epochs.size(); ++epoch) {
+    frost::train::ImageOptions images;
+    if (ds.info().input_kind == frost::data::InputKind::kImage) {  // --augment, --image-size
+      const std::string size = std::to_string(o.image_size);
+      const char* args[] = {"frost-bench",     "--data.train",      "-",         "--data.augment",
+                            o.augment.c_str(), "--data.image_size", size.c_str()};
+      const frost::train::Config cfg = frost::train::parse_args(7, args).config;
+      images = frost::train::image_options(cfg, ds.info(), /*training=*/true,
+                                           static_cast<int64_t>(epoch));
+    }
+    frost::train::BatchLoader loader(ds, std::move(epochs[epoch]), static_cast<int>(o.prefetch),
+                                     c10::Device(c10::kCPU), images);
     frost::train::Batch batch;
     while (loader.next(batch)) {
       t.samples += batch.inputs.size(0);

@@ -32,6 +32,7 @@
 #include "frost/data/h5_util.h"
 #include "frost/data/sampler.h"
 #include "frost/models/pickle_file.h"
+#include "frost/train/augment.h"
 #include "frost/train/config.h"
 #include "frost/train/evaluation.h"
 #include "frost/train/metrics.h"
@@ -129,6 +130,8 @@ frost::train::Config run_config(const PredictOptions& o) {
   cfg.model.init_head = true;
   cfg.data.test = o.data;
   cfg.train.feature_cache = frost::train::FeatureCacheMode::kOff;
+  // Note [Normalisation record] in augment.h: the run's mean/std, not those of --data.
+  frost::train::apply_normalisation_record(o.run, cfg);
   if (o.batch_size > 0) cfg.data.eval_batch_size = o.batch_size;
   return cfg;
 }

@@ -89,6 +89,10 @@ FROST_CHOICES(CommBackend, {CommBackend::kAuto, "auto"}, {CommBackend::kNccl, "n
 FROST_CHOICES(EvalMetric, {EvalMetric::kAccuracy, "eval_accuracy"},
               {EvalMetric::kMacroF1, "macro_f1"}, {EvalMetric::kLoss, "eval_loss"});
 FROST_CHOICES(ModelExport, {ModelExport::kLast, "last"}, {ModelExport::kBest, "best"});
+FROST_CHOICES(AugmentKind, {AugmentKind::kNone, "none"}, {AugmentKind::kFlip, "flip"},
+              {AugmentKind::kCrop, "crop"}, {AugmentKind::kCropFlip, "crop_flip"});
+FROST_CHOICES(NormalizeKind, {NormalizeKind::kDataset, "dataset"},
+              {NormalizeKind::kImageNet, "imagenet"}, {NormalizeKind::kCustom, "custom"});
 #undef FROST_CHOICES
 
 template <typename E>
@@ -207,6 +211,32 @@ void describe(OptionTable& t, Config& c) {
         "step); 0 = as many as data.chunk_cache_mb holds decoded");
   t.add("data.chunk_cache_mb", &c.data.chunk_cache_mb,
         "MiB of decoded chunks of compressed data kept in memory per dataset and rank (>= 0)");
+  t.add_choice("data.augment", &c.data.augment,
+               "images, on the loader thread from a generator per (train.seed, epoch, sample): "
+               "none (the stored pixels) | flip (training: horizontal flip, p = 0.5) | crop "
+               "(training: random resized crop to data.image_size; evaluation: resize + centre "
+               "crop) | crop_flip (both; torchvision's RandomResizedCrop + RandomHorizontalFlip)");
+  t.add("data.image_size", &c.data.image_size,
+        "images: side of the square images the model gets, in pixels (0 = the stored size); "
+        "without crop, a size other than the stored one resizes the whole image (bilinear, "
+        "antialiased)");
+  t.add("data.crop_scale", &c.data.crop_scale,
+        "crop: min,max fraction of the image area a training crop covers, in (0, 1] "
+        "(torchvision's scale)");
+  t.add("data.crop_ratio", &c.data.crop_ratio,
+        "crop: min,max aspect ratio (width / height) of a training crop, > 0, sampled "
+        "log-uniformly (torchvision's ratio)");
+  t.add("data.eval_crop_pct", &c.data.eval_crop_pct,
+        "crop: evaluation resizes the shorter side to round(image_size / eval_crop_pct), then "
+        "crops the centre image_size square; in (0, 1] (timm's crop_pct; 0.875 = 224 of 256)");
+  t.add_choice("data.normalize", &c.data.normalize,
+               "images, (x / 255 - mean) / std per channel with: dataset (the file's mean/std "
+               "attributes) | imagenet (0.485,0.456,0.406 / 0.229,0.224,0.225, what pretrained "
+               "torchvision and timm weights expect; 3 channels) | custom (data.mean / data.std)");
+  t.add("data.mean", &c.data.norm_mean,
+        "normalize = custom: mean of x / 255 per channel, comma separated (e.g. 0.5,0.5,0.5)");
+  t.add("data.std", &c.data.norm_std,
+        "normalize = custom: standard deviation of x / 255 per channel, comma separated, > 0");
   // [train]
   t.add_choice("train.strategy", &c.train.strategy,
                "full (everything trains) | head (frozen backbone + linear head, a linear probe) "
@@ -488,6 +518,8 @@ const char* to_string(Precision v) { return choice_text(v); }
 const char* to_string(CommDtype v) { return choice_text(v); }
 const char* to_string(EvalMetric v) { return choice_text(v); }
 const char* to_string(ModelExport v) { return choice_text(v); }
+const char* to_string(AugmentKind v) { return choice_text(v); }
+const char* to_string(NormalizeKind v) { return choice_text(v); }
 
 bool is_resnet(BackboneKind v) {
   return v == BackboneKind::kResNet18 || v == BackboneKind::kResNet34 ||
@@ -516,6 +548,24 @@ int64_t edit_distance(const std::string& a, const std::string& b) {
     std::swap(prev, cur);
   }
   return prev[b.size()];
+}
+
+std::vector<double> parse_number_list(const std::string& key, const std::string& text) {
+  std::vector<double> out;
+  if (text.empty()) return out;
+  for (size_t begin = 0;;) {
+    const size_t comma = text.find(',', begin);
+    const std::string v =
+        trim_ini(text.substr(begin, comma == std::string::npos ? comma : comma - begin));
+    char* end = nullptr;
+    const double x = v.empty() ? 0.0 : std::strtod(v.c_str(), &end);
+    FROST_CHECK(!v.empty() && *end == '\0' && std::isfinite(x), "config key ", key, " = '",
+                printable(text, kQuotedBytes),
+                "' must be finite numbers separated by commas, e.g. 0.5,0.5,0.5");
+    out.push_back(x);
+    if (comma == std::string::npos) return out;
+    begin = comma + 1;
+  }
 }
 
 std::vector<std::string> option_keys() {
@@ -674,6 +724,7 @@ void Config::validate() const {
            {"optim.layer_decay", optim.layer_decay},
            {"optim.label_smoothing", optim.label_smoothing},
            {"dist.bucket_cap_mb", dist.bucket_cap_mib},
+           {"data.eval_crop_pct", data.eval_crop_pct},
            {"dist.timeout_s", dist.timeout_s}}) {
     FROST_CHECK(std::isfinite(v), "config key ", key, " must be a finite number, got ", v);
   }
@@ -694,6 +745,51 @@ void Config::validate() const {
   FROST_CHECK(checkpoint.export_model != ModelExport::kBest || checkpoint.keep_best,
               "config key checkpoint.export = best needs checkpoint.keep_best = true");
   FROST_CHECK(!log.dir.empty(), "config key log.dir is empty: give a run directory");
+  // Images (Note [Image augmentation] in augment.h); the channel counts are checked against the
+  // data when it is opened (image_normalisation).
+  FROST_CHECK(data.image_size >= 0, "config key data.image_size must be >= 0 (0 = the stored "
+              "size), got ", data.image_size);
+  for (const auto& [key, text] : {std::pair<const char*, const std::string*>{
+                                      "data.crop_scale", &data.crop_scale},
+                                  {"data.crop_ratio", &data.crop_ratio}}) {
+    const std::vector<double> v = parse_number_list(key, *text);
+    FROST_CHECK(v.size() == 2, "config key ", key, " = '", *text,
+                "' must be two numbers min,max, got ", v.size());
+    FROST_CHECK(v[0] <= v[1], "config key ", key, " = '", *text, "': min ", v[0],
+                " is larger than max ", v[1]);
+    if (key == std::string("data.crop_scale")) {
+      FROST_CHECK(v[0] > 0 && v[1] <= 1, "config key data.crop_scale = '", *text,
+                  "' must lie in (0, 1] (fractions of the image area)");
+    } else {
+      FROST_CHECK(v[0] > 0, "config key data.crop_ratio = '", *text,
+                  "' must be > 0 (aspect ratios width / height)");
+    }
+  }
+  FROST_CHECK(data.eval_crop_pct > 0 && data.eval_crop_pct <= 1,
+              "config key data.eval_crop_pct must be in (0, 1], got ", data.eval_crop_pct);
+  if (data.normalize == NormalizeKind::kCustom) {
+    FROST_CHECK(!data.norm_mean.empty() && !data.norm_std.empty(),
+                "data.normalize = custom needs data.mean and data.std (one value per channel, "
+                "comma separated)");
+    const std::vector<double> m = parse_number_list("data.mean", data.norm_mean);
+    const std::vector<double> s = parse_number_list("data.std", data.norm_std);
+    FROST_CHECK(m.size() == s.size(), "config key data.mean has ", m.size(),
+                " values but data.std has ", s.size(), ": give one of each per channel");
+    for (size_t c = 0; c < s.size(); ++c) {
+      FROST_CHECK(s[c] > 0, "config key data.std = '", data.norm_std, "': channel ", c, " has std ",
+                  s[c], "; every std must be > 0");
+    }
+  } else {
+    FROST_CHECK(data.norm_mean.empty() && data.norm_std.empty(), "config key data.mean / data.std are ",
+                "set but data.normalize = ", to_string(data.normalize),
+                " ignores them; set data.normalize = custom");
+  }
+  FROST_CHECK(data.augment == AugmentKind::kNone || train.feature_cache == FeatureCacheMode::kOff,
+              "data.augment = ", to_string(data.augment), " with train.feature_cache = ",
+              to_string(train.feature_cache),
+              ": the cache computes each sample's features once, but augmentation changes the "
+              "inputs every epoch, so the features would no longer be fixed; set data.augment = "
+              "none or train.feature_cache = off");
   if (model.backbone == BackboneKind::kMlp) {
     const auto& h = model.mlp_hidden;
     FROST_CHECK(

@@ -61,6 +61,11 @@ enum class CommBackend { kAuto, kNccl, kMpi };
 enum class EvalMetric { kAccuracy, kMacroF1, kLoss };
 /// checkpoint.export: last | best (which model becomes log.dir/model.pt)
 enum class ModelExport { kLast, kBest };
+/// data.augment: none | flip | crop | crop_flip (images; Note [Image augmentation] in
+/// train/augment.h)
+enum class AugmentKind { kNone, kFlip, kCrop, kCropFlip };
+/// data.normalize: dataset | imagenet | custom (images; the mean/std of the normalisation)
+enum class NormalizeKind { kDataset, kImageNet, kCustom };
 // train.device: DeviceKind in frost/core/device.h (auto | cpu | cuda).
 
 /// The config text of a choice, as written in INI files and on the command line.
@@ -82,6 +87,8 @@ const char* to_string(Precision v);
 const char* to_string(CommDtype v);
 const char* to_string(EvalMetric v);
 const char* to_string(ModelExport v);
+const char* to_string(AugmentKind v);
+const char* to_string(NormalizeKind v);
 
 /// True for resnet18, resnet34 and resnet50.
 bool is_resnet(BackboneKind v);
@@ -122,6 +129,15 @@ struct DataConfig {
   ShuffleMode shuffle_mode = ShuffleMode::kAuto;
   int64_t shuffle_buffer = 0;   ///< block shuffle: rows per shuffle window; 0 = from the budget
   int64_t chunk_cache_mb = 512; ///< MiB of decoded chunks of compressed data per dataset
+  // Images (Note [Image augmentation] in train/augment.h).
+  AugmentKind augment = AugmentKind::kNone;  ///< training-time augmentation of image inputs
+  int64_t image_size = 0;  ///< side of the square images the model gets (0 = the stored size)
+  std::string crop_scale = "0.08,1";  ///< crop: min,max fraction of the image area
+  std::string crop_ratio = "0.75,1.3333333333333333";  ///< crop: min,max aspect ratio (w/h)
+  double eval_crop_pct = 0.875;  ///< crop: evaluation centre crop = image_size / resized side
+  NormalizeKind normalize = NormalizeKind::kDataset;  ///< mean/std of the normalisation
+  std::string norm_mean;  ///< data.mean, normalize = custom: one value per channel, comma separated
+  std::string norm_std;   ///< data.std, normalize = custom: one value per channel, comma separated
 };
 
 struct TrainConfig {
@@ -260,6 +276,10 @@ ParseResult parse_args(int argc, const char* const* argv);
 
 /// Every option key ("train.epochs", ...), in description order.
 std::vector<std::string> option_keys();
+
+/// The numbers of a comma-separated list such as data.crop_scale ("0.08,1"). Throws
+/// frost::Error naming `key` for an empty entry or a value that is not a finite number.
+std::vector<double> parse_number_list(const std::string& key, const std::string& text);
 
 /// Edit distance (Levenshtein) between two strings; used for "did you mean" suggestions.
 int64_t edit_distance(const std::string& a, const std::string& b);

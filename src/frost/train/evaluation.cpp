@@ -10,6 +10,7 @@
 #include "frost/data/h5_dataset.h"
 #include "frost/data/sampler.h"
 #include "frost/models/models.h"
+#include "frost/train/augment.h"
 #include "frost/train/feature_cache.h"
 #include "frost/train/loader.h"
 #include "frost/train/placement.h"
@@ -79,7 +80,7 @@ EvalResult Evaluator::evaluate(models::ClassifierImpl& model, const LogitsSink& 
     features_ = torch::empty({range.size(), model.backbone->feature_dim()}, on);
     labels_ = torch::empty({range.size()}, on.dtype(torch::kLong));
     BatchLoader loader(test_set_, range.batches(), static_cast<int>(cfg_.data.prefetch),
-                       device_of(model));
+                       device_of(model), image_options(cfg_, test_set_.info(), false));
     extract_features(*model.backbone, loader, source_, features_, labels_, cfg_.train.precision);
   }
   const c10::Device device = device_of(model);
@@ -111,8 +112,8 @@ EvalResult Evaluator::evaluate(models::ClassifierImpl& model, const LogitsSink& 
       score(logits.to(torch::kFloat), labels_.slice(0, b, e));
     }
   } else {
-    BatchLoader loader(test_set_, range.batches(), static_cast<int>(cfg_.data.prefetch),
-                       device);
+    BatchLoader loader(test_set_, range.batches(), static_cast<int>(cfg_.data.prefetch), device,
+                       image_options(cfg_, test_set_.info(), /*training=*/false));
     Batch batch;
     while (loader.next(batch)) {
       check_finite_inputs(batch, source_);

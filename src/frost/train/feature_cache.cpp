@@ -1,5 +1,7 @@
 #include "frost/train/feature_cache.h"
 
+#include "frost/train/augment.h"
+
 #include <spdlog/spdlog.h>
 #include <c10/core/Event.h>
 #include <c10/core/StreamGuard.h>
@@ -18,6 +20,7 @@
 #include "frost/data/h5_dataset.h"
 #include "frost/data/sampler.h"
 #include "frost/models/models.h"
+#include "frost/train/augment.h"
 #include "frost/train/device_stats.h"
 #include "frost/train/placement.h"
 #include "frost/train/precision.h"
@@ -119,7 +122,7 @@ void FeatureCache::build_in_memory(models::BackboneImpl& backbone, const data::H
   auto my_labels = torch::zeros({max_rows}, torch::kLong);
   {
     BatchLoader loader(set, sampler.batches(), static_cast<int>(cfg_.data.prefetch),
-                       device_of(backbone));
+                       device_of(backbone), image_options(cfg_, set.info(), /*training=*/false));
     extract_features(backbone, loader, "data.train " + cfg_.data.train,
                      mine.narrow(0, 0, sampler.size()), my_labels.narrow(0, 0, sampler.size()),
                      cfg_.train.precision);
@@ -173,7 +176,7 @@ std::vector<std::string> FeatureCache::build_on_disk(models::BackboneImpl& backb
   }
   comm_.barrier();
   BatchLoader loader(set, ranges[rank].batches(), static_cast<int>(cfg_.data.prefetch),
-                     device_of(backbone));
+                     device_of(backbone), image_options(cfg_, set.info(), /*training=*/false));
   data::DatasetInfo info;
   info.sample_shape = {d};
   info.input_kind = data::InputKind::kFeatures;
@@ -227,7 +230,7 @@ struct TrainBatches::Staging {
 
 TrainBatches::TrainBatches(const data::H5Dataset& train_set, const FeatureCache* cache,
                            std::vector<std::vector<int64_t>> batches, const Config& cfg,
-                           const c10::Device& device)
+                           const c10::Device& device, int64_t epoch)
     : memory_(cache != nullptr && cache->mode() == FeatureCacheMode::kMemory ? cache : nullptr),
       source_("data.train " + cfg.data.train),
       steps_(static_cast<int64_t>(batches.size())),
@@ -237,8 +240,13 @@ TrainBatches::TrainBatches(const data::H5Dataset& train_set, const FeatureCache*
   } else {
     const bool disk = cache != nullptr && cache->mode() == FeatureCacheMode::kDisk;
     const bool gpu = device.is_cuda();
-    loader_ = std::make_unique<BatchLoader>(disk ? cache->dataset() : train_set, std::move(batches),
-                                            static_cast<int>(cfg.data.prefetch), device);
+    // Note [Image augmentation] in augment.h: the training transform of this epoch (the disk
+    // cache holds features, which have no image options).
+    const data::H5Dataset& set = disk ? cache->dataset() : train_set;
+    loader_ = std::make_unique<BatchLoader>(set, std::move(batches),
+                                            static_cast<int>(cfg.data.prefetch), device,
+                                            disk ? ImageOptions{}
+                                                 : image_options(cfg, set.info(), true, epoch));
     if (gpu) staging_ = std::make_unique<Staging>(device);
   }
 }

@@ -2,7 +2,7 @@
 // feature-extraction routine, which the cache and the evaluation's cached test features share.
 //
 // Note [Feature cache]
-// With a frozen backbone and a deterministic input pipeline (Frost has no random augmentation),
+// With a frozen backbone and a deterministic input pipeline (data.augment is refused with a cache),
 // a sample's features are the same in every epoch, so the backbone need run only once per
 // sample. Each rank extracts the features of a disjoint contiguous range of the training set
 // (the evaluation ranges: every sample exactly once), then one all-gather gives every rank all
@@ -129,10 +129,12 @@ class TrainBatches {
  public:
   /// `batches`: this rank's global row indices per step (TrainSampler::epoch_batches).
   /// `train_set`, `cache` (nullptr when train.feature_cache is off) and `cfg` must outlive it.
-  /// `device`: where next() hands the batches out (the model's device).
+  /// `device`: where next() hands the batches out (the model's device). `epoch`: the epoch
+  /// the batches belong to, which seeds data.augment's draws (Note [Image augmentation] in
+  /// augment.h).
   TrainBatches(const data::H5Dataset& train_set, const FeatureCache* cache,
                std::vector<std::vector<int64_t>> batches, const Config& cfg,
-               const c10::Device& device);
+               const c10::Device& device, int64_t epoch = 0);
   ~TrainBatches();
 
   /// Number of batches (the epoch's steps in this run).

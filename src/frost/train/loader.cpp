@@ -1,5 +1,6 @@
 #include "frost/train/loader.h"
 
+#include <c10/util/ParallelGuard.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -78,13 +79,14 @@ at::Tensor normalise_images(const at::Tensor& pixels, const at::Tensor& mean,
 }  // namespace
 
 BatchLoader::BatchLoader(const data::H5Dataset& dataset, std::vector<std::vector<int64_t>> batches,
-                         int prefetch_batches, c10::Device device)
+                         int prefetch_batches, c10::Device device, ImageOptions images)
     : dataset_(dataset),
       batches_(std::move(batches)),
       prefetch_batches_(static_cast<size_t>(std::max(prefetch_batches, 1))),
       device_(device),
       pin_memory_(device.is_cuda()),
-      raw_images_(device.is_cuda() && dataset.info().input_kind == data::InputKind::kImage) {
+      raw_images_(device.is_cuda() && dataset.info().input_kind == data::InputKind::kImage),
+      images_(std::move(images)) {
   FROST_CHECK(prefetch_batches >= 1, "BatchLoader: prefetch_batches must be >= 1, got ",
               prefetch_batches);
   const data::DatasetInfo& info = dataset_.info();
@@ -92,11 +94,26 @@ BatchLoader::BatchLoader(const data::H5Dataset& dataset, std::vector<std::vector
     const auto channels = static_cast<int64_t>(info.mean.size());
     FROST_ASSERT(channels == info.sample_shape.at(0) && info.std.size() == info.mean.size(),
                  "image dataset without one mean/std per channel");
+    // data.normalize: the dataset's attributes unless the options give other values.
+    if (images_.mean.empty()) {
+      images_.mean = info.mean;
+      images_.std_dev = info.std;
+    }
+    FROST_CHECK(static_cast<int64_t>(images_.mean.size()) == channels &&
+                    images_.std_dev.size() == images_.mean.size(),
+                "BatchLoader: ", images_.mean.size(), " means and ", images_.std_dev.size(),
+                " stds for images of ", channels, " channels");
+    if (images_.transform.kind == ImageTransform::Kind::kIdentity) {
+      images_.transform.out_h = info.sample_shape.at(1);
+      images_.transform.out_w = info.sample_shape.at(2);
+    }
+    FROST_CHECK(images_.transform.out_h >= 1 && images_.transform.out_w >= 1,
+                "BatchLoader: image transform without an output size");
     const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
     const torch::Tensor mean =
-        torch::tensor(info.mean, f64).to(torch::kFloat32).view({1, channels, 1, 1});
+        torch::tensor(images_.mean, f64).to(torch::kFloat32).view({1, channels, 1, 1});
     const torch::Tensor std =
-        torch::tensor(info.std, f64).to(torch::kFloat32).view({1, channels, 1, 1});
+        torch::tensor(images_.std_dev, f64).to(torch::kFloat32).view({1, channels, 1, 1});
     if (raw_images_) {
       mean_ = mean.to(device_);
       std_ = std.to(device_);
@@ -159,17 +176,51 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
       break;
     }
     case data::InputKind::kImage: {
-      if (raw_images_) {  // Note [Images normalised on the device]: the pixels as stored
-        batch.inputs = torch::empty(shape, on_host(torch::kUInt8));
-        dataset_.read(indices, batch.inputs.data_ptr(), batch.labels.data_ptr<int64_t>(), mask);
-        break;
+      const ImageTransform& t = images_.transform;
+      const int64_t channels = info.sample_shape[0];
+      const int64_t out_numel = channels * t.out_h * t.out_w;
+      const std::vector<int64_t> out_shape{b, channels, t.out_h, t.out_w};
+      const uint8_t* src = nullptr;  // the batch's uint8 pixels, [b, C, out_h, out_w]
+      if (t.identity()) {
+        if (raw_images_) {  // Note [Images normalised on the device]: the pixels as stored
+          batch.inputs = torch::empty(shape, on_host(torch::kUInt8));
+          dataset_.read(indices, batch.inputs.data_ptr(), batch.labels.data_ptr<int64_t>(), mask);
+          break;
+        }
+        input_rows_.resize(static_cast<size_t>(b * row_numel));
+        dataset_.read(indices, input_rows_.data(), batch.labels.data_ptr<int64_t>(), mask);
+        src = input_rows_.data();
+      } else {
+        // Note [Image augmentation] in augment.h: each sample from its own generator, on the
+        // uint8 pixels, before the normalisation (of either path).
+        input_rows_.resize(static_cast<size_t>(b * row_numel));
+        dataset_.read(indices, input_rows_.data(), batch.labels.data_ptr<int64_t>(), mask);
+        uint8_t* dst = nullptr;
+        if (raw_images_) {
+          batch.inputs = torch::empty(out_shape, on_host(torch::kUInt8));
+          dst = batch.inputs.data_ptr<uint8_t>();
+        } else {
+          transformed_rows_.resize(static_cast<size_t>(b * out_numel));
+          dst = transformed_rows_.data();
+        }
+        // One sample at a time on this thread, asking at::parallel_for to run inline so that
+        // LibTorch's intra-op pool stays the training step's (Note [Image augmentation]).
+        const c10::ParallelGuard inline_only(true);
+        for (int64_t r = 0; r < b; ++r) {
+          const torch::Tensor image = torch::from_blob(input_rows_.data() + r * row_numel,
+                                                       info.sample_shape, torch::kUInt8);
+          const torch::Tensor out = transform_image(image, t, indices[static_cast<size_t>(r)]);
+          FROST_ASSERT(out.is_contiguous() && out.numel() == out_numel,
+                       "transformed image of shape ", out.sizes());
+          std::memcpy(dst + r * out_numel, out.data_ptr<uint8_t>(),
+                      static_cast<size_t>(out_numel));
+        }
+        if (raw_images_) break;
+        src = transformed_rows_.data();
       }
-      input_rows_.resize(static_cast<size_t>(b * row_numel));
-      dataset_.read(indices, input_rows_.data(), batch.labels.data_ptr<int64_t>(), mask);
-      batch.inputs = torch::empty(shape, on_host(torch::kFloat32));
+      batch.inputs = torch::empty(out_shape, on_host(torch::kFloat32));
       // Note [Image normalisation table]
-      const int64_t channels = info.sample_shape[0], plane = row_numel / channels;
-      const uint8_t* src = input_rows_.data();
+      const int64_t plane = t.out_h * t.out_w;
       float* dst = batch.inputs.data_ptr<float>();
       for (int64_t r = 0; r < b; ++r)
         for (int64_t c = 0; c < channels; ++c) {

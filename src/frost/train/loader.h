@@ -57,6 +57,10 @@
 // tensor operations in the same order as the normalisation table of the CPU path (to(float32),
 // div_(255), sub_(mean), div_(std); Note [Image normalisation table]): each is one correctly
 // rounded IEEE operation per element, so both paths give the same float32 values.
+// Augmentation (data.augment, data.image_size: Note [Image augmentation] in augment.h) runs on
+// the loader's background thread, on the uint8 pixels, before either normalisation: the GPU path
+// ships the transformed uint8 images, so the CPU and GPU paths still see the same pixels and
+// give the same float32 inputs.
 //
 // Note [Releasing decoded blocks]
 // -------------------------------
@@ -85,6 +89,8 @@
 #include <thread>
 #include <vector>
 
+#include "frost/train/augment.h"
+
 namespace frost::data {
 class H5Dataset;
 }  // namespace frost::data
@@ -97,7 +103,9 @@ class DeviceTimer;
 /// BatchLoader::to_device.
 struct Batch {
   /// image:    float32 [B, C, H, W], normalised per channel: (x / 255 - mean[c]) / std[c]
-  ///           (mean/std from the dataset's attributes); from a loader for a CUDA device, the
+  ///           (mean/std from the dataset's attributes or the loader's ImageOptions; H x W the
+  ///           stored size or that of the ImageOptions' transform); from a loader for a CUDA
+  ///           device, the
   ///           host batch holds the uint8 pixels instead and to_device() normalises them
   ///           (Note [Images normalised on the device]);
   /// features: float32 [B, ...] as stored;
@@ -136,9 +144,15 @@ class BatchLoader {
   /// one surfaces from next()). prefetch_batches: how many finished batches may wait (>= 1).
   /// device: where to_device() puts the batches; a CUDA device makes the host batches pinned
   /// and keeps images uint8 until to_device() (Notes [Pinned batches], [Images normalised on
-  /// the device]). Throws frost::Error for prefetch_batches < 1. Starts the background thread.
+  /// the device]). images: for image datasets, the transform of each sample (its global index
+  /// seeds it; Note [Image augmentation] in augment.h) and the mean/std of the normalisation
+  /// (empty: the dataset's attributes); the default passes the stored pixels unchanged, and
+  /// image batches then have the stored shape, else [B, C, out_h, out_w]. Ignored for other
+  /// inputs. Throws frost::Error for prefetch_batches < 1 or a mean/std count other than the
+  /// channels. Starts the background thread.
   BatchLoader(const data::H5Dataset& dataset, std::vector<std::vector<int64_t>> batches,
-              int prefetch_batches = 2, c10::Device device = c10::Device(c10::kCPU));
+              int prefetch_batches = 2, c10::Device device = c10::Device(c10::kCPU),
+              ImageOptions images = {});
   /// Stops and joins the background thread (promptly; see the thread contract).
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
@@ -172,6 +186,7 @@ class BatchLoader {
   const c10::Device device_;
   const bool pin_memory_;     // device_ is CUDA: batch tensors in pinned memory
   const bool raw_images_;     // device_ is CUDA and the inputs are images: uint8 until to_device
+  ImageOptions images_;       // images: transform and the mean/std in use (never empty)
   at::Tensor mean_, std_;     // raw images: float32 [1, C, 1, 1] on device_
   // Images: the normalised value of pixel value v in channel c at [c * 256 + v]
   // (Note [Image normalisation table]); empty otherwise.
@@ -182,6 +197,8 @@ class BatchLoader {
   // Note [Releasing decoded blocks]: for batch i, the first row of every block whose last
   // reader it is; empty unless the dataset releases blocks.
   std::vector<std::vector<int64_t>> release_after_;
+  // Images with a transform: the batch's transformed uint8 pixels before normalisation.
+  std::vector<uint8_t> transformed_rows_;
 
   std::mutex mutex_;  // guards everything below
   std::condition_variable cv_;

@@ -11,6 +11,7 @@
 #include "frost/core/strings.h"
 #include "frost/data/dataset_info.h"
 #include "frost/models/weights.h"
+#include "frost/train/augment.h"
 
 namespace frost::train {
 namespace {
@@ -32,7 +33,10 @@ models::BackboneSpec backbone_spec(const Config& cfg, const data::DatasetInfo& i
     FROST_CHECK(info.input_kind != data::InputKind::kTokens,
                 "model.backbone = mlp needs float features or images, but ", cfg.data.train,
                 " holds token ids (use model.backbone = bert)");
-    spec.in_features = info.sample_numel();
+    // data.image_size: the images the loader hands out (Note [Image augmentation]).
+    int64_t in_features = 1;
+    for (int64_t d : model_input_shape(cfg.data, info.sample_shape)) in_features *= d;
+    spec.in_features = in_features;
     spec.hidden = parse_sizes(cfg.model.mlp_hidden);
   } else if (cfg.model.backbone == BackboneKind::kBert) {
     FROST_CHECK(cfg.model.weights.empty() || std::filesystem::is_regular_file(cfg.model.weights),

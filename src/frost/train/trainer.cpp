@@ -4,6 +4,7 @@
 #include "frost/train/trainer.h"
 
 // LibTorch: tensors, optimizers, thread pools; spdlog for rank 0's lines
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
@@ -31,6 +32,7 @@
 // model.pt and the export under the source framework's names
 #include "frost/models/weights.h"
 // the Trainer's parts, in the order a run uses them
+#include "frost/train/augment.h"        // data.augment, data.normalize
 #include "frost/train/checkpoint.h"     // --resume, checkpoint.*
 #include "frost/train/device_stats.h"   // GPU: step timing events, allocator peaks
 #include "frost/train/evaluation.h"     // exact evaluation
@@ -156,6 +158,7 @@ struct Trainer::Impl {
   std::unique_ptr<Evaluator> evaluator;         // with data.test
   std::vector<std::string> class_names;         // of data.test, rank 0 (eval_report.json)
   ModelSelection selection;                     // Note [Model selection] in checkpoint.h
+  std::vector<double> image_mean, image_std;    // images: the normalisation in use
 
   Impl(const Config& c, comm::Communicator& cm)
       : cfg(c), comm(cm), rank(cm.rank()), world(cm.world_size()) {}
@@ -353,6 +356,20 @@ void Trainer::Impl::open_data() {
                 "data.test (", cfg.data.test, ") does not match data.train (", cfg.data.train,
                 "): inputs, shapes and num_classes must agree");
   }
+  // Images: data.augment / data.image_size / data.normalize against the data (errors name the
+  // key), and the pipeline in the log (Note [Image augmentation] in augment.h).
+  const ImageOptions images = with_error_context("data.train " + cfg.data.train, [&] {
+    return image_options(cfg, info, /*training=*/true);
+  });
+  if (test_set) {
+    with_error_context("data.test " + cfg.data.test,
+                       [&] { return image_options(cfg, test_set->info(), false); });
+  }
+  if (info.input_kind == data::InputKind::kImage) {
+    image_mean = images.mean.empty() ? info.mean : images.mean;
+    image_std = images.std_dev.empty() ? info.std : images.std_dev;
+    if (rank == 0) spdlog::info("data: {}", describe_images(cfg, info, image_mean, image_std));
+  }
   num_classes = cfg.model.num_classes > 0 ? cfg.model.num_classes : info.num_classes;
   FROST_CHECK(num_classes >= info.num_classes, "model.num_classes = ", num_classes,
               " is smaller than the data's num_classes attribute ", info.num_classes);
@@ -484,7 +501,7 @@ std::vector<EpochSummary> Trainer::Impl::run() {
     strategy->set_modes(*model, epoch);  // a frozen backbone stays in eval mode: invariant 6
     const int64_t first_step = epoch == start.epoch ? start.step_in_epoch : 0;  // resumed
     TrainBatches data(*train_set, feature_cache.get(), steps_of(epoch, first_step), cfg,
-                      device.device);
+                      device.device, epoch);
 
     EpochMeter meter;
     // Note [One synchronisation per logged step] in step.h: on a GPU the losses are read once
@@ -666,6 +683,13 @@ void Trainer::Impl::open_run_dir(bool resumed) {
               "); choose another log.dir or pass --log.overwrite true to replace it");
   fs::create_directories(cfg.log.dir);
   fs::write_file_atomic(cfg.log.dir + "/config.ini", cfg.to_ini());
+  // Note [Normalisation record] in augment.h: what frost-predict normalises with.
+  if (!image_mean.empty()) {
+    const nlohmann::json record = {{"normalize", to_string(cfg.data.normalize)},
+                                   {"mean", image_mean},
+                                   {"std", image_std}};
+    fs::write_file_atomic(cfg.log.dir + "/" + kNormalisationRecord, record.dump(1) + "\n");
+  }
   metrics.open(cfg.log.dir + "/metrics.jsonl", resumed);
 }
 
