@@ -112,7 +112,10 @@ int prep_text(const po::variables_map& vm) {
     return lengths.end() - std::upper_bound(lengths.begin(), lengths.end(), l);
   };
   std::cout << "frost-prep: text, " << s.token_lengths.size() << " rows of " << options.csv_path
-            << ", task " << frost::data::task_name(options.task) << ", "
+            << ", "
+            << (options.task == frost::data::Task::kClassification
+                    ? ""
+                    : std::string("task ") + frost::data::task_name(options.task) + ", ")
             << (options.task == frost::data::Task::kRegression ? "targets" : "labels");
   for (size_t c = 0; c < s.label_values.size(); ++c)
     std::cout << (c ? ", " : " ") << "'" << s.label_values[c] << "' -> " << c;
@@ -185,7 +188,11 @@ int prep_synthetic(const po::variables_map& vm) {
             << "  " << s.path << ": " << s.num_samples << " samples of [";
   for (size_t i = 0; i < s.sample_shape.size(); ++i)
     std::cout << (i ? ", " : "") << s.sample_shape[i];
-  std::cout << "], task " << frost::data::task_name(o.task) << ", " << o.num_classes
+  std::cout << "], "
+            << (o.task == frost::data::Task::kClassification
+                    ? ""
+                    : std::string("task ") + frost::data::task_name(o.task) + ", ")
+            << o.num_classes
             << (o.task == frost::data::Task::kClassification ? " classes, "
                 : o.task == frost::data::Task::kMultilabel   ? " labels, "
                                                              : " targets, ")

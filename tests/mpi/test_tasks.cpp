@@ -1,6 +1,6 @@
 // MPI tests of train.task = multilabel and regression (Note [Tasks] in step.h, Note [Task
 // metrics] in evaluation.h): the evaluation's integer counts are equal at any world size with
-// uneven ranges and equal to one forward over the whole file, its float64 sums agree to rounding;
+// uneven ranges and equal to one forward over the whole file, its float sums agree to rounding;
 // a run learns (a linear regression reaches a small MSE, multilabel beats the trivial
 // predictor); a file of another task is refused naming the file, its task and the key.
 #include <gtest/gtest.h>
@@ -103,7 +103,9 @@ TEST(TaskEvaluation, MultilabelCountsExactAnyWorld) {
   EXPECT_EQ(o.report.f1, r.report.f1);
   EXPECT_EQ(o.report.macro_f1, r.report.macro_f1);
   EXPECT_EQ(o.report.micro_f1, r.report.micro_f1);
-  EXPECT_NEAR(o.loss, r.loss, 1e-12 * std::max(1.0, o.loss));
+  // Float sums: other ranges, other batches (float32 forward) and another order of the float64
+  // additions; they agree to rounding, as classification's loss (test_evaluation.cpp).
+  EXPECT_NEAR(o.loss, r.loss, 1e-6 * std::max(1.0, o.loss));
 }
 
 TEST(TaskEvaluation, RegressionSumsAgreeAnyWorld) {
@@ -116,14 +118,15 @@ TEST(TaskEvaluation, RegressionSumsAgreeAnyWorld) {
   const train::EvalResult r = trainer.evaluate();
   EXPECT_EQ(r.samples, 13);
   const auto [out, y] = direct_outputs(*trainer.model(), file);
+  // The direct forward takes all rows at once: float32 outputs may differ in the last bits.
   const auto e = out.to(torch::kDouble) - y.to(torch::kDouble);
-  EXPECT_NEAR(r.loss, e.square().mean().item<double>(), 1e-9);
-  EXPECT_NEAR(r.mae, e.abs().mean(0).mean().item<double>(), 1e-9);
-  EXPECT_NEAR(r.rmse, e.square().mean(0).sqrt().mean().item<double>(), 1e-9);
+  EXPECT_NEAR(r.loss, e.square().mean().item<double>(), 1e-5 * r.loss);
+  EXPECT_NEAR(r.mae, e.abs().mean(0).mean().item<double>(), 1e-5 * r.mae);
+  EXPECT_NEAR(r.rmse, e.square().mean(0).sqrt().mean().item<double>(), 1e-5 * r.rmse);
   const auto yd = y.to(torch::kDouble);
   const auto sst = (yd - yd.mean(0)).square().sum(0);
   const double r2 = (1 - e.square().sum(0) / sst).mean().item<double>();
-  EXPECT_NEAR(r.r2, r2, 1e-9);
+  EXPECT_NEAR(r.r2, r2, 1e-5);
 
   auto self = comm::make_communicator("mpi", comm::Scope::kSelf);
   cfg.log.dir = dir + "/one-" + std::to_string(c.rank());
@@ -131,7 +134,7 @@ TEST(TaskEvaluation, RegressionSumsAgreeAnyWorld) {
   const train::EvalResult o = one.evaluate();
   for (const auto& [a, b] : {std::pair<double, double>{o.loss, r.loss}, {o.mae, r.mae},
                              {o.rmse, r.rmse}, {o.r2, r.r2}})
-    EXPECT_NEAR(a, b, 1e-12 * std::max(1.0, std::abs(a)));
+    EXPECT_NEAR(a, b, 1e-6 * std::max(1.0, std::abs(a)));
 }
 
 // A linear target through the MLP (ReLU, 32-16) with AdamW: the test MSE falls from the first

@@ -40,10 +40,12 @@
 // target mae_k, rmse_k = sqrt(SSE_k / N), r2_k = 1 - SSE_k / SST_k with SST_k = sum y^2 -
 // (sum y)^2 / N (scikit-learn's r2_score: 1 when SST_k = 0 and SSE_k = 0, else 0 when
 // SST_k = 0); mae, rmse, r2 = their means over the K targets (multioutput="uniform_average").
-// Float64 sums depend on the order of the additions: each rank sums its own range, and the
-// all-reduce adds the ranks' partial sums, so a different world size agrees with one rank to
-// rounding (relative ~1e-15), not bitwise; the integer counts are bitwise equal at any world
-// size. Tests: unit train.TaskMetrics, mpi Evaluation.*Task* (1-4 ranks).
+// The float sums are not bitwise independent of the world size: another world size gives each
+// rank other rows, so other evaluation batches (a float32 forward may round a row differently
+// in another batch) and another order of the float64 additions; they agree with one rank to
+// rounding (the tests use 1e-6 relative, as for classification's loss). The integer counts
+// are bitwise equal at any world size (a prediction at a logit of exactly 0 could in principle
+// flip with the batch; none does in the tests). Tests: unit train.TaskMetrics, mpi Evaluation.*Task* (1-4 ranks).
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -338,13 +338,6 @@ void Trainer::Impl::open_data() {
     }
   }
   const data::DatasetInfo& info = train_set->info();
-  if (test_set) {
-    const auto& ti = test_set->info();
-    FROST_CHECK(ti.sample_shape == info.sample_shape && ti.input_kind == info.input_kind &&
-                    ti.num_classes == info.num_classes,
-                "data.test (", cfg.data.test, ") does not match data.train (", cfg.data.train,
-                "): inputs, shapes and num_classes must agree");
-  }
   // train.task against each file's task attribute (Note [Tasks] in step.h): a file of another
   // task must not train, or be scored, as this one.
   const auto check_task = [&](const data::H5Dataset& set, const char* key) {
@@ -355,6 +348,13 @@ void Trainer::Impl::open_data() {
   };
   check_task(*train_set, "data.train");
   if (test_set) check_task(*test_set, "data.test");
+  if (test_set) {
+    const auto& ti = test_set->info();
+    FROST_CHECK(ti.sample_shape == info.sample_shape && ti.input_kind == info.input_kind &&
+                    ti.num_classes == info.num_classes,
+                "data.test (", cfg.data.test, ") does not match data.train (", cfg.data.train,
+                "): inputs, shapes and num_classes must agree");
+  }
   num_classes = cfg.model.num_classes > 0 ? cfg.model.num_classes : info.num_classes;
   FROST_CHECK(num_classes >= info.num_classes, "model.num_classes = ", num_classes,
               " is smaller than the data's num_classes attribute ", info.num_classes);
