@@ -58,7 +58,9 @@ constexpr const char* kUsage =
     "and writes one CSV row per sample in file order: index, predicted_index, predicted (the\n"
     "class name when FILE names its classes, else the index) and with --probabilities the\n"
     "softmax probability of every class. Prints the evaluation line of frost-train against\n"
-    "FILE's labels.\n\n";
+    "FILE's labels. A run of train.task = multilabel writes index and one 0/1 column per label\n"
+    "(1: sigmoid >= 0.5) and with --probabilities p_<label> per label; regression writes index\n"
+    "and the K predicted values (one column per target).\n\n";
 
 po::options_description describe(PredictOptions& o) {
   po::options_description desc("Options");
@@ -98,6 +100,11 @@ std::optional<std::string> parse(int argc, char** argv, PredictOptions& o) {
   }
   FROST_CHECK(o.batch_size >= 0, "--batch-size must be >= 0, got ", o.batch_size);
   return std::nullopt;
+}
+
+// What the K columns of a task are called in messages.
+const char* task_columns(frost::data::Task task) {
+  return task == frost::data::Task::kRegression ? "targets" : "labels";
 }
 
 // A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
@@ -163,6 +170,13 @@ int predict(frost::comm::Communicator& comm, const PredictOptions& o) {
     const std::string model_path = cfg.model.init;
     const int64_t classes =
         with_error_context("--run '" + o.run + "'", [&] { return model_classes(model_path); });
+    const data::Task task = cfg.train.task;
+    FROST_CHECK(info.task == train::to_string(task), "--data ", o.data, " has task = ", info.task,
+                " but the run's model was trained for train.task = ", train::to_string(task),
+                ": its outputs cannot be scored against this file");
+    FROST_CHECK(task == data::Task::kClassification || info.num_classes == classes, "--data ",
+                o.data, " has K = ", info.num_classes, " ", task_columns(task),
+                " but the model ", model_path, " has ", classes, " outputs");
     FROST_CHECK(info.num_classes <= classes, "--data ", o.data, " has num_classes ",
                 info.num_classes, " but the model ", model_path, " has ", classes,
                 " classes: its labels cannot be scored by this model");
@@ -182,13 +196,27 @@ int predict(frost::comm::Communicator& comm, const PredictOptions& o) {
 
     // This rank's range: predicted class and (with --probabilities) the softmax, in row order.
     const data::EvalSampler mine(dataset.size(), world, rank, cfg.data.eval_batch_size);
-    const int64_t width = 1 + (o.probabilities ? classes : 0);
+    // Columns per row: classification the class (+ C probabilities), multilabel the K 0/1
+    // predictions (+ K sigmoid probabilities), regression the K predicted values.
+    const bool classification = task == data::Task::kClassification;
+    const int64_t width = task == data::Task::kRegression ? classes
+                          : classification ? 1 + (o.probabilities ? classes : 0)
+                                           : classes * (o.probabilities ? 2 : 1);
     std::vector<torch::Tensor> parts;
     train::Evaluator evaluator(dataset, cfg, comm, "--data " + o.data);
     const train::EvalResult result =
         evaluator.evaluate(*model, [&](int64_t, const torch::Tensor& logits) {
-          std::vector<torch::Tensor> cols = {logits.argmax(1).unsqueeze(1).to(torch::kDouble)};
-          if (o.probabilities) cols.push_back(torch::softmax(logits, 1).to(torch::kDouble));
+          std::vector<torch::Tensor> cols;
+          if (classification) {
+            cols.push_back(logits.argmax(1).unsqueeze(1).to(torch::kDouble));
+            if (o.probabilities) cols.push_back(torch::softmax(logits, 1).to(torch::kDouble));
+          } else if (task == data::Task::kMultilabel) {
+            // Note [Task metrics] in evaluation.h: label k predicted when its logit >= 0.
+            cols.push_back(logits.ge(0).to(torch::kDouble));
+            if (o.probabilities) cols.push_back(torch::sigmoid(logits).to(torch::kDouble));
+          } else {
+            cols.push_back(logits.to(torch::kDouble));
+          }
           parts.push_back(torch::cat(cols, 1).cpu());
         });
     // Every rank's rows to every rank (equal shapes: padded to the longest range); rank 0 keeps
@@ -212,6 +240,42 @@ int predict(frost::comm::Communicator& comm, const PredictOptions& o) {
       return c < static_cast<int64_t>(names.size()) ? names[static_cast<size_t>(c)]
                                                     : std::to_string(c);
     };
+    if (!classification) {
+      // index, then one column per label (0/1) or target (the value); multilabel with
+      // --probabilities then p_<label> per label.
+      std::string csv = "index";
+      for (int64_t c = 0; c < classes; ++c)
+        csv += "," + csv_field(names.empty() ? std::string(task == data::Task::kRegression
+                                                               ? "target_"
+                                                               : "label_") +
+                                                   std::to_string(c)
+                                             : name_of(c));
+      for (int64_t c = 0; o.probabilities && task == data::Task::kMultilabel && c < classes; ++c)
+        csv += "," + csv_field("p_" + (names.empty() ? "label_" + std::to_string(c) : name_of(c)));
+      csv += "\n";
+      char number[32];
+      for (int r = 0; r < world; ++r) {
+        const data::EvalSampler range(dataset.size(), world, r, 1);
+        const torch::Tensor rows = all.slice(0, r * longest, r * longest + range.size());
+        const double* v = rows.data_ptr<double>();
+        for (int64_t i = 0; i < range.size(); ++i, v += width) {
+          csv += std::to_string(range.begin() + i);
+          for (int64_t c = 0; c < width; ++c) {
+            if (task == data::Task::kMultilabel && c < classes) {
+              csv += v[c] != 0 ? ",1" : ",0";
+            } else {
+              std::snprintf(number, sizeof(number), ",%.9g", v[c]);
+              csv += number;
+            }
+          }
+          csv += "\n";
+        }
+      }
+      with_error_context("--out " + o.out, [&] { fs::write_file_atomic(o.out, csv); });
+      spdlog::info("{}: {}", o.data, train::eval_line(result));
+      spdlog::info("wrote {} predictions to {}", dataset.size(), o.out);
+      return 0;
+    }
     std::string csv = "index,predicted_index,predicted";
     if (o.probabilities) {
       for (int64_t c = 0; c < classes; ++c) csv += "," + csv_field("p_" + name_of(c));

@@ -87,6 +87,16 @@ int prep_fashion_mnist(const po::variables_map& vm) {
   return 0;
 }
 
+// --task: classification (the default) | multilabel | regression.
+frost::data::Task parse_task_option(const po::variables_map& vm) {
+  const std::string task = vm["task"].as<std::string>();
+  try {
+    return frost::data::parse_task(task);
+  } catch (const frost::Error& e) {
+    throw frost::Error(std::string("--task: ") + e.what());
+  }
+}
+
 int prep_text(const po::variables_map& vm) {
   frost::data::TextPrepOptions options;
   options.csv_path = vm["csv"].as<std::string>();
@@ -96,10 +106,12 @@ int prep_text(const po::variables_map& vm) {
   options.test_frac = vm["test-frac"].as<double>();
   options.seed = vm["seed"].as<uint64_t>();
   options.chunk_rows = vm["chunk-rows"].as<int64_t>();
+  options.task = parse_task_option(vm);
   const frost::data::TextPrepSummary s = frost::data::prep_text(options);
 
   auto per_class = [&](const std::vector<int64_t>& counts) {
     std::string t;
+    if (options.task != frost::data::Task::kClassification) return std::string("random split");
     for (size_t c = 0; c < counts.size(); ++c)
       t += (c ? ", " : "") + s.label_values[c] + ": " + std::to_string(counts[c]);
     return t;
@@ -113,7 +125,11 @@ int prep_text(const po::variables_map& vm) {
     return lengths.end() - std::upper_bound(lengths.begin(), lengths.end(), l);
   };
   std::cout << "frost-prep: text, " << s.token_lengths.size() << " rows of " << options.csv_path
-            << ", labels";
+            << ", "
+            << (options.task == frost::data::Task::kClassification
+                    ? ""
+                    : std::string("task ") + frost::data::task_name(options.task) + ", ")
+            << (options.task == frost::data::Task::kRegression ? "targets" : "labels");
   for (size_t c = 0; c < s.label_values.size(); ++c)
     std::cout << (c ? ", " : " ") << "'" << s.label_values[c] << "' -> " << c;
   std::cout << "\n"
@@ -254,6 +270,7 @@ int prep_synthetic(const po::variables_map& vm) {
   o.seed = vm["seed"].as<uint64_t>();
   o.chunk_rows = vm["chunk-rows"].as<int64_t>();
   o.raw = vm.count("raw") > 0;
+  o.task = parse_task_option(vm);
   frost::data::validate_synthetic([&] {  // the arguments first: no directory for a bad call
     auto checked = o;
     checked.out_path = "-";
@@ -267,7 +284,15 @@ int prep_synthetic(const po::variables_map& vm) {
             << "  " << s.path << ": " << s.num_samples << " samples of [";
   for (size_t i = 0; i < s.sample_shape.size(); ++i)
     std::cout << (i ? ", " : "") << s.sample_shape[i];
-  std::cout << "], " << o.num_classes << " classes, " << std::fixed << std::setprecision(1)
+  std::cout << "], "
+            << (o.task == frost::data::Task::kClassification
+                    ? ""
+                    : std::string("task ") + frost::data::task_name(o.task) + ", ")
+            << o.num_classes
+            << (o.task == frost::data::Task::kClassification ? " classes, "
+                : o.task == frost::data::Task::kMultilabel   ? " labels, "
+                                                             : " targets, ")
+            << std::fixed << std::setprecision(1)
             << static_cast<double>(s.bytes) / (1 << 20) << " MiB";
   if (s.mean_tokens) std::cout << ", mean length " << s.mean_tokens << " tokens";
   std::cout << "\n";
@@ -304,7 +329,12 @@ int run(int argc, char** argv) {
        "fraction of each class that goes to test.h5, in (0, 1)")
       ("seed", po::value<uint64_t>()->default_value(0)->value_name("S"),
        "seed of the shuffle that makes the split and orders the rows (synthetic: of the "
-       "generator)");
+       "generator)")
+      ("task", po::value<std::string>()->default_value("classification")->value_name("TASK"),
+       "classification | multilabel (the label column lists a row's labels '|'-separated, "
+       "e.g. 'sports|politics', or none) | regression (the label column holds K numbers "
+       "'|'-separated); written as /targets, split at random (synthetic: random 0/1 labels or "
+       "targets uniform in [-1, 1], K = --num-classes)");
   po::options_description synth("synthetic options");
   synth.add_options()
       ("kind", po::value<std::string>()->value_name("KIND"), "image | tokens")
@@ -373,7 +403,7 @@ int run(int argc, char** argv) {
   for (const auto& [name, value] : vm) {
     if (value.defaulted() || name == "dataset" || common.find_nothrow(name, false) != nullptr)
       continue;
-    if (dataset == "synthetic" && name == "seed") continue;  // shared with text
+    if (dataset == "synthetic" && (name == "seed" || name == "task")) continue;  // as text's
     if (dataset == "images" &&
         (name == "src" || name == "csv" || name == "test-frac" || name == "seed"))
       continue;  // shared with fashion-mnist and text

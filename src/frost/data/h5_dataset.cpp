@@ -72,7 +72,8 @@ struct H5Dataset::Impl {
   std::vector<std::string> paths;
   std::vector<Shard> shards;        // in global row order
   std::vector<int64_t> shard_ends;  // shards[i] holds global rows [shard_ends[i-1], shard_ends[i])
-  std::vector<int64_t> labels;      // all N labels, validated at open
+  std::vector<int64_t> labels;      // all N labels, validated at open (classification)
+  std::vector<float> targets;       // all N x K targets, validated at open (other tasks)
   DatasetInfo info;
   // Every shard's /inputs (/attention_mask) is read from memory: mapped or decoded.
   bool inputs_in_memory = false;
@@ -113,7 +114,7 @@ H5Dataset H5Dataset::open(const std::vector<std::string>& paths, const OpenOptio
     int64_t total = 0;
     for (const std::string& path : impl->paths) {
       Shard shard;
-      DatasetInfo info = internal::open_shard(path, shard, impl->labels);
+      DatasetInfo info = internal::open_shard(path, shard, impl->labels, impl->targets);
       if (shards.empty()) {
         impl->info = info;
       } else {
@@ -251,6 +252,9 @@ void H5Dataset::read(const std::vector<int64_t>& indices, void* inputs_out, int6
   const auto row_bytes = static_cast<size_t>(row_numel * d.info.element_bytes());
   const auto mask_row_bytes = static_cast<size_t>(row_numel);  // uint8 [L]
   const bool want_mask = attention_mask_out != nullptr;
+  FROST_CHECK(labels_out == nullptr || d.info.task_kind() == Task::kClassification,
+              "H5Dataset::read: labels were requested but '", d.paths.front(), "' has task ",
+              d.info.task, ", whose targets are read with read_targets");
 
   if (labels_out != nullptr)
     for (size_t i = 0; i < indices.size(); ++i)
@@ -357,6 +361,21 @@ void H5Dataset::read(const std::vector<int64_t>& indices, void* inputs_out, int6
     if (want_mask)
       std::memcpy(attention_mask_out + i * mask_row_bytes,
                   stage_mask.data() + slot * mask_row_bytes, mask_row_bytes);
+  }
+}
+
+void H5Dataset::read_targets(const std::vector<int64_t>& indices, float* targets_out) const {
+  FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
+  const Impl& d = *impl_;
+  FROST_CHECK(d.info.num_targets > 0, "H5Dataset::read_targets: '", d.paths.front(),
+              "' has task ", d.info.task, ", which has no /targets");
+  const auto k = static_cast<size_t>(d.info.num_targets);
+  for (size_t i = 0; i < indices.size(); ++i) {
+    FROST_CHECK(indices[i] >= 0 && indices[i] < d.info.num_samples,
+                "H5Dataset::read_targets: index ", indices[i], " (position ", i,
+                ") is outside [0, ", d.info.num_samples, ")");
+    std::memcpy(targets_out + i * k, d.targets.data() + static_cast<size_t>(indices[i]) * k,
+                k * sizeof(float));
   }
 }
 

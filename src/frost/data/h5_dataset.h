@@ -49,6 +49,10 @@ struct WriteOptions {
   int64_t chunk_rows = 1024;
   /// /attention_mask, uint8 [N, L] row-major; required iff info.has_attention_mask.
   const uint8_t* attention_mask = nullptr;
+  /// /targets, float32 [N, K] row-major (K = info.num_targets = info.num_classes); required iff
+  /// info.task is multilabel (values 0 or 1, stored as uint8) or regression (finite values,
+  /// stored as float32); `labels` must then be null.
+  const float* targets = nullptr;
   /// Extra root attributes stored as int64 1-D arrays, e.g. {"class_ids", {5, 6, 7, 8, 9}}.
   std::map<std::string, std::vector<int64_t>> int64_attributes;
   /// Extra root attributes stored as scalar variable-length UTF-8 strings, e.g.
@@ -68,8 +72,10 @@ struct WriteOptions {
 ///       channel, std > 0; in [0, 1] pixel units).
 /// inputs: N * info.sample_numel() elements, row-major: uint8 (image), float32 (features) or
 ///         int32 (tokens), written as /inputs [N, sample_shape...].
-/// labels: N int64 class indices, each in [0, num_classes), written as /labels [N].
-/// Root attributes: frost_schema (= kFrostSchemaVersion), task, num_classes, input_kind,
+/// labels: N int64 class indices, each in [0, num_classes), written as /labels [N]
+///         (task classification; null for the other tasks, which write options.targets).
+/// Root attributes: frost_schema (= kFrostSchemaVersion), task, num_classes (classification,
+/// multilabel) or num_targets (regression), input_kind,
 /// mean/std (images), options.int64_attributes and options.string_attributes. Datasets are
 /// chunked along axis 0, gzip-compressed at options.deflate_level (none at 0). Throws frost::Error (naming `path`) on a bad
 /// argument or any HDF5/I/O failure.
@@ -154,7 +160,8 @@ struct OpenOptions {
 /// globally in shard order: shard 0's rows first, then shard 1's, and so on.
 ///
 /// /labels of every shard is read and validated at open() and kept in memory (8 bytes per row);
-/// read() takes labels from there and reads only /inputs (and /attention_mask) from disk.
+/// read() takes labels from there and reads only /inputs (and /attention_mask) from disk. The
+/// same holds for /targets (tasks multilabel and regression: 4 x K bytes per row, read_targets).
 ///
 /// Threads: any thread may use an H5Dataset, including one other than the thread that opened
 /// it; const methods may be called concurrently (HDF5 access is serialised, Note [HDF5 lock];
@@ -164,10 +171,12 @@ class H5Dataset {
  public:
   /// Opens the shard files named by `paths` (files or glob patterns, see expand_paths) and
   /// validates each: readable, an HDF5 file, root attribute frost_schema == kFrostSchemaVersion,
-  /// input_kind and num_classes (>= 1) present, /inputs with the dtype class of input_kind
+  /// input_kind and num_classes (>= 1) present (regression: num_targets), task (when present)
+  /// one of classification | multilabel | regression, /inputs with the dtype class of input_kind
   /// (image: unsigned 8-bit integer, rank 4; features: float, rank >= 2; tokens: integer,
   /// rank 2), /labels integer [N] with N >= 1 equal to /inputs' N, every label in
-  /// [0, num_classes), mean/std (images) with one value per channel and std > 0, and
+  /// [0, num_classes) (classification; multilabel and regression: /targets [N, K] with every
+  /// value 0 or 1, or finite), mean/std (images) with one value per channel and std > 0, and
   /// /attention_mask (if present) integer [N, L] matching tokens. All shards must agree on
   /// input_kind, sample shape, num_classes, task, mean/std and presence of /attention_mask.
   /// Throws frost::Error naming the file (and both files for a disagreement) and the dataset
@@ -240,6 +249,12 @@ class H5Dataset {
   /// Bytes of decoded blocks held now, and the most held at once since open (all objects).
   int64_t decoded_held_bytes() const;
   int64_t decoded_peak_bytes() const;
+  /// Tasks multilabel and regression (info().num_targets = K > 0): the /targets rows of
+  /// `indices` (as read()) into `targets_out`, indices.size() x K float32, row-major, from the
+  /// copy read and validated at open() (4 x K bytes per row in memory; multilabel 0/1 values
+  /// as 0.0f/1.0f). read() must then be called with labels_out = nullptr. Throws frost::Error
+  /// for a dataset without /targets or an index out of range.
+  void read_targets(const std::vector<int64_t>& indices, float* targets_out) const;
 
  private:
   struct Impl;

@@ -3,7 +3,9 @@
 //
 //   parse_input_kind, input_kind_name, DatasetInfo    the schema's types (dataset_info.h)
 //   open_shard          opens one shard file and validates its attributes, /inputs, /labels
-//                       (every label read and range-checked), /attention_mask, mean/std
+//                       (every label read and range-checked) or /targets (every value read and
+//                       checked: 0/1 for multilabel, finite for regression), /attention_mask,
+//                       mean/std
 //   check_same_schema   the shards of one dataset agree (a message naming both files)
 //
 // Writing the same schema: h5_write.cpp. Every HDF5 call here runs under the HDF5 lock, held by
@@ -40,6 +42,25 @@ const char* input_kind_name(InputKind k) {
   }
   return "unknown";
 }
+
+Task parse_task(const std::string& s) {
+  if (s == "classification") return Task::kClassification;
+  if (s == "multilabel") return Task::kMultilabel;
+  if (s == "regression") return Task::kRegression;
+  throw Error("unknown task '" + printable(s) +
+              "'; expected one of: classification, multilabel, regression");
+}
+
+const char* task_name(Task t) {
+  switch (t) {
+    case Task::kClassification: return "classification";
+    case Task::kMultilabel: return "multilabel";
+    case Task::kRegression: return "regression";
+  }
+  return "unknown";
+}
+
+Task DatasetInfo::task_kind() const { return parse_task(task); }
 
 int64_t DatasetInfo::sample_numel() const {
   int64_t n = 1;
@@ -80,7 +101,8 @@ H5Id open_dataset(hid_t file, const char* name, const std::string& path) {
 
 }  // namespace
 
-DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_t>& labels_out) {
+DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_t>& labels_out,
+                       std::vector<float>& targets_out) {
   struct stat st {};
   FROST_CHECK(::stat(path.c_str(), &st) == 0, path,
               ": cannot open dataset file: ", std::strerror(errno), "; check the path");
@@ -113,18 +135,24 @@ DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_
   } catch (const Error& e) {
     throw Error(path + ": " + e.what() + " (root attribute input_kind)");
   }
-  FROST_CHECK(has_attr(root, "num_classes", path), path, ": root attribute num_classes is missing");
-  info.num_classes = read_int_attr(root, "num_classes", path);
-  FROST_CHECK(info.num_classes >= 1, path, ": num_classes = ", info.num_classes,
-              " but must be >= 1");
+  Task task = Task::kClassification;
   if (has_attr(root, "task", path)) {
-    // A task this Frost does not train must not train as classification unnoticed.
+    // A misspelled or unknown task must not train as classification unnoticed.
     info.task = read_string_attr(root, "task", path);
-    FROST_CHECK(info.task == "classification", path, ": root attribute task = '",
-                printable(info.task),
-                "' but this Frost trains the task 'classification' only (/labels: one class "
-                "index per sample); write the file with frost-prep or set task = classification");
+    try {
+      task = parse_task(info.task);
+    } catch (const Error& e) {
+      throw Error(path + ": " + e.what() + " (root attribute task)");
+    }
   }
+  // The head's width: num_classes (classification, multilabel) or num_targets (regression).
+  const char* width_attr = task == Task::kRegression ? "num_targets" : "num_classes";
+  FROST_CHECK(has_attr(root, width_attr, path), path, ": root attribute ", width_attr,
+              " is missing", task == Task::kClassification ? "" : " (task = " + info.task + ")");
+  info.num_classes = read_int_attr(root, width_attr, path);
+  FROST_CHECK(info.num_classes >= 1, path, ": ", width_attr, " = ", info.num_classes,
+              " but must be >= 1");
+  if (task != Task::kClassification) info.num_targets = info.num_classes;
 
   // /inputs: dtype class and rank by input kind.
   shard.inputs = open_dataset(root, "inputs", path);
@@ -167,7 +195,7 @@ DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_
                 shape_str(in_dims));
 
   // /labels: integer [N], all in [0, num_classes).
-  {
+  if (task == Task::kClassification) {
     H5Id labels = open_dataset(root, "labels", path);
     H5Id ftype = type_id(H5_CHECK(H5Dget_type(labels.get()), path, ": /labels"));
     FROST_CHECK(H5Tget_class(ftype.get()) == H5T_INTEGER, path, ": /labels has dtype ",
@@ -186,6 +214,52 @@ DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_
       const int64_t y = labels_out[base + static_cast<size_t>(i)];
       FROST_CHECK(y >= 0 && y < info.num_classes, path, ": /labels[", i, "] = ", y,
                   " is outside [0, ", info.num_classes, ") (num_classes attribute)");
+    }
+  }
+
+  // /targets [N, K]: multilabel uint8 0/1 (read as float32 0/1), regression float finite.
+  if (task != Task::kClassification) {
+    const htri_t has = H5_CHECK(H5Lexists(root, "targets", H5P_DEFAULT), path,
+                                ": looking for /targets");
+    FROST_CHECK(has > 0, path, ": dataset /targets is missing; a file with task = ", info.task,
+                " holds its targets in /targets [N, K] (see docs/data.md)");
+    H5Id targets = open_dataset(root, "targets", path);
+    H5Id ftype = type_id(H5_CHECK(H5Dget_type(targets.get()), path, ": /targets"));
+    const H5T_class_t cls = H5Tget_class(ftype.get());
+    if (task == Task::kMultilabel) {
+      FROST_CHECK(cls == H5T_INTEGER, path, ": /targets has dtype ", dtype_name(ftype.get()),
+                  " but task multilabel needs integer 0/1 values (uint8)");
+    } else {
+      FROST_CHECK(cls == H5T_FLOAT, path, ": /targets has dtype ", dtype_name(ftype.get()),
+                  " but task regression needs float values (float32)");
+    }
+    const std::vector<int64_t> dims = dataset_dims(targets.get(), path, "targets");
+    FROST_CHECK(dims.size() == 2 && dims[0] == info.num_samples && dims[1] == info.num_classes,
+                path, ": /targets has shape ", shape_str(dims), " but must be [N, K] = [",
+                info.num_samples, ", ", info.num_classes, "] (N: the rows of /inputs; K: the ",
+                width_attr, " attribute)");
+    const int64_t k = info.num_classes;
+    const size_t base = targets_out.size();
+    targets_out.resize(base + static_cast<size_t>(info.num_samples * k));
+    float* out = targets_out.data() + base;
+    if (task == Task::kMultilabel) {
+      // Read as int64 first, so a 2 (or a -1) is seen as such, not converted.
+      std::vector<int64_t> values(static_cast<size_t>(info.num_samples * k));
+      H5_CHECK(H5Dread(targets.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                       values.data()),
+               path, ": reading /targets");
+      for (size_t i = 0; i < values.size(); ++i) {
+        FROST_CHECK(values[i] == 0 || values[i] == 1, path, ": /targets[",
+                    static_cast<int64_t>(i) / k, "][", static_cast<int64_t>(i) % k, "] = ",
+                    values[i], " but a multilabel target is 0 or 1");
+        out[i] = static_cast<float>(values[i]);
+      }
+    } else {
+      H5_CHECK(H5Dread(targets.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out), path,
+               ": reading /targets");
+      for (int64_t i = 0; i < info.num_samples * k; ++i)
+        FROST_CHECK(std::isfinite(out[i]), path, ": /targets[", i / k, "][", i % k, "] = ",
+                    out[i], " is not finite; a regression target must be a finite number");
     }
   }
 
@@ -242,6 +316,8 @@ void check_same_schema(const DatasetInfo& a, const std::string& path_a, const Da
   if (a.num_classes != b.num_classes)
     fail("num_classes", std::to_string(a.num_classes), std::to_string(b.num_classes));
   if (a.task != b.task) fail("task", a.task, b.task);
+  if (a.num_targets != b.num_targets)
+    fail("the targets K", std::to_string(a.num_targets), std::to_string(b.num_targets));
   if (a.mean != b.mean) fail("mean", values_str(a.mean), values_str(b.mean));
   if (a.std != b.std) fail("std", values_str(a.std), values_str(b.std));
   if (a.has_attention_mask != b.has_attention_mask)

@@ -100,9 +100,12 @@ struct Shard {
 // ---- h5_schema.cpp -------------------------------------------------------------------------
 
 // Opens and validates one shard file (the checks listed at H5Dataset::open); fills `shard`
-// (path, file, inputs, attention_mask, rows) and appends its labels to `labels_out`; returns
-// the shard's schema (num_samples = its rows). Throws frost::Error naming the file.
-DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_t>& labels_out);
+// (path, file, inputs, attention_mask, rows) and appends its labels to `labels_out`
+// (classification) or its /targets rows, float32 row-major [rows, K], to `targets_out`
+// (multilabel, regression); returns the shard's schema (num_samples = its rows). Throws
+// frost::Error naming the file.
+DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_t>& labels_out,
+                       std::vector<float>& targets_out);
 
 // Throws when shard `b` disagrees with shard `a` on the schema (Horovod-style message naming
 // both files). Calls no HDF5 function.

@@ -2,7 +2,8 @@
 //
 //   validate_for_write   the arguments, checked before any file is created
 //   write_rows           one dataset [N, ...] chunked along axis 0, optionally gzip-compressed
-//   write_dataset        temporary file -> /inputs, /labels, /attention_mask, root attributes ->
+//   write_dataset        temporary file -> /inputs, /labels or /targets, /attention_mask, root
+//                        attributes ->
 //                        close -> fsync + rename over the path (core/fs.h)
 //
 // The schema written is the one h5_schema.cpp checks (dataset_info.h, docs/data.md).
@@ -51,7 +52,23 @@ void validate_for_write(const std::string& path, const DatasetInfo& info, const 
                         const int64_t* labels, const WriteOptions& opt) {
   const std::string w = "write_dataset('" + path + "')";
   FROST_CHECK(!path.empty(), "write_dataset: the output path is empty");
-  FROST_CHECK(inputs != nullptr && labels != nullptr, w, ": inputs and labels must not be null");
+  Task task = Task::kClassification;
+  try {
+    task = parse_task(info.task);
+  } catch (const Error& e) {
+    throw Error(w + ": " + e.what());
+  }
+  FROST_CHECK(inputs != nullptr, w, ": inputs must not be null");
+  if (task == Task::kClassification) {
+    FROST_CHECK(labels != nullptr && opt.targets == nullptr, w,
+                ": task classification needs labels (and no targets)");
+  } else {
+    FROST_CHECK(labels == nullptr && opt.targets != nullptr, w, ": task ", info.task,
+                " needs targets (and no labels)");
+    FROST_CHECK(info.num_targets == info.num_classes, w, ": task ", info.task,
+                " needs num_targets = num_classes = K, got ", info.num_targets, " and ",
+                info.num_classes);
+  }
   FROST_CHECK(info.num_samples >= 1, w,
               ": a dataset needs at least one sample, got N = ", info.num_samples);
   FROST_CHECK(info.num_classes >= 1, w, ": num_classes must be >= 1, got ", info.num_classes);
@@ -91,11 +108,23 @@ void validate_for_write(const std::string& path, const DatasetInfo& info, const 
   FROST_CHECK(info.has_attention_mask == (opt.attention_mask != nullptr), w,
               ": info.has_attention_mask is ", info.has_attention_mask,
               " but an attention mask was ", opt.attention_mask ? "" : "not ", "given");
-  for (int64_t i = 0; i < info.num_samples; ++i)
+  const int64_t k = info.num_classes;
+  for (int64_t i = 0; task != Task::kClassification && i < info.num_samples * k; ++i) {
+    const float v = opt.targets[i];
+    if (task == Task::kMultilabel) {
+      FROST_CHECK(v == 0.0f || v == 1.0f, w, ": targets[", i / k, "][", i % k, "] = ", v,
+                  " but a multilabel target is 0 or 1");
+    } else {
+      FROST_CHECK(std::isfinite(v), w, ": targets[", i / k, "][", i % k, "] = ", v,
+                  " is not finite");
+    }
+  }
+  for (int64_t i = 0; task == Task::kClassification && i < info.num_samples; ++i)
     FROST_CHECK(labels[i] >= 0 && labels[i] < info.num_classes, w, ": labels[", i,
                 "] = ", labels[i], " is outside [0, ", info.num_classes, ") (num_classes)");
-  static const std::set<std::string> kReserved = {"frost_schema", "task", "num_classes",
-                                                  "input_kind",   "mean", "std"};
+  static const std::set<std::string> kReserved = {"frost_schema", "task",        "num_classes",
+                                                  "num_targets",  "input_kind", "mean",
+                                                  "std"};
   for (const auto& [name, values] : opt.int64_attributes) {
     FROST_CHECK(!name.empty() && kReserved.count(name) == 0, w, ": attribute name '", name,
                 "' is empty or reserved by the schema");
@@ -144,8 +173,21 @@ void write_dataset(const std::string& path, const DatasetInfo& info, const void*
       }
       write_rows(file.get(), "inputs", file_type, mem_type, info.sample_shape, n,
                  options.chunk_rows, options.deflate_level, inputs, where);
-      write_rows(file.get(), "labels", H5T_STD_I64LE, H5T_NATIVE_INT64, {}, n, options.chunk_rows,
-                 options.deflate_level, labels, where);
+      const Task task = info.task_kind();
+      const int64_t k = info.num_classes;
+      if (task == Task::kClassification) {
+        write_rows(file.get(), "labels", H5T_STD_I64LE, H5T_NATIVE_INT64, {}, n,
+                   options.chunk_rows, options.deflate_level, labels, where);
+      } else if (task == Task::kMultilabel) {
+        // uint8 0/1: exact, and 4x smaller than float32 (docs/data.md).
+        std::vector<uint8_t> bits(static_cast<size_t>(n * k));
+        for (size_t i = 0; i < bits.size(); ++i) bits[i] = options.targets[i] != 0.0f ? 1 : 0;
+        write_rows(file.get(), "targets", H5T_STD_U8LE, H5T_NATIVE_UINT8, {k}, n,
+                   options.chunk_rows, options.deflate_level, bits.data(), where);
+      } else {
+        write_rows(file.get(), "targets", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {k}, n,
+                   options.chunk_rows, options.deflate_level, options.targets, where);
+      }
       if (info.has_attention_mask)
         write_rows(file.get(), "attention_mask", H5T_STD_U8LE, H5T_NATIVE_UINT8, info.sample_shape,
                    n, options.chunk_rows, options.deflate_level, options.attention_mask, where);
@@ -154,7 +196,8 @@ void write_dataset(const std::string& path, const DatasetInfo& info, const void*
       const int64_t schema = kFrostSchemaVersion;
       write_int64_attr(root, "frost_schema", &schema, 1, /*scalar=*/true, where);
       write_string_attr(root, "task", info.task, where);
-      write_int64_attr(root, "num_classes", &info.num_classes, 1, /*scalar=*/true, where);
+      write_int64_attr(root, info.task_kind() == Task::kRegression ? "num_targets" : "num_classes",
+                       &info.num_classes, 1, /*scalar=*/true, where);
       write_string_attr(root, "input_kind", input_kind_name(info.input_kind), where);
       if (info.input_kind == InputKind::kImage) {
         write_double_array_attr(root, "mean", info.mean, where);

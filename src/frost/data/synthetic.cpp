@@ -70,6 +70,8 @@ void validate_synthetic(const SyntheticOptions& o) {
   FROST_CHECK(o.rows >= 1, "synthetic: --rows must be >= 1, got ", o.rows);
   FROST_CHECK(o.num_classes >= 1, "synthetic: --num-classes must be >= 1, got ", o.num_classes);
   FROST_CHECK(o.chunk_rows >= 1, "synthetic: --chunk-rows must be >= 1, got ", o.chunk_rows);
+  FROST_CHECK(!o.raw || o.task == Task::kClassification,
+              "synthetic: --raw writes /labels only; it needs --task classification");
   if (o.kind == InputKind::kImage) {
     FROST_CHECK(o.image_shape.size() == 3, "synthetic: --shape must be C,H,W for images, got ",
                 o.image_shape.size(), " value(s)");
@@ -107,7 +109,20 @@ SyntheticSummary write_synthetic(const SyntheticOptions& o) {
   wopt.int64_attributes["synthetic_seed"] = {static_cast<int64_t>(o.seed)};
 
   std::vector<int64_t> labels(static_cast<size_t>(n));
-  for (auto& y : labels) y = rng.below(o.num_classes);
+  std::vector<float> targets;
+  info.task = task_name(o.task);
+  if (o.task == Task::kClassification) {
+    for (auto& y : labels) y = rng.below(o.num_classes);
+  } else {
+    info.num_targets = o.num_classes;
+    targets.resize(static_cast<size_t>(n * o.num_classes));
+    for (auto& t : targets) {
+      t = o.task == Task::kMultilabel
+              ? static_cast<float>(rng.below(2))
+              : static_cast<float>(static_cast<double>(rng.next() >> 11) * 0x1.0p-52 - 1.0);
+    }
+    wopt.targets = targets.data();
+  }
 
   SyntheticSummary s;
   s.path = o.out_path;
@@ -162,7 +177,8 @@ SyntheticSummary write_synthetic(const SyntheticOptions& o) {
     FROST_CHECK(!ec, "synthetic: cannot remove the stale raw copy ", o.out_path, suffix, ": ",
                 ec.message());
   }
-  write_dataset(o.out_path, info, inputs, labels.data(), wopt);
+  write_dataset(o.out_path, info, inputs,
+                o.task == Task::kClassification ? labels.data() : nullptr, wopt);
   if (!o.raw) return s;
 
   FROST_CHECK(little_endian(), "synthetic: --raw writes little-endian files; this host is not");

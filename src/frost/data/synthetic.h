@@ -32,7 +32,11 @@ struct SyntheticOptions {
   int64_t seq_len = 128;               ///< tokens: L >= 2
   int64_t min_len = 0;                 ///< tokens: shortest row incl. [CLS]/[SEP]; 0 = L / 4 (>= 2)
   int64_t vocab_size = 30522;          ///< tokens: > 1000 (BERT-base uncased: 30522)
-  int64_t num_classes = 2;             ///< >= 1
+  int64_t num_classes = 2;             ///< >= 1; multilabel / regression: K
+  /// classification: /labels uniform in [0, num_classes); multilabel: /targets [N, K] each
+  /// bit uniform in {0, 1}; regression: /targets [N, K] uniform in [-1, 1] (53-bit draws
+  /// rounded to float32). --raw is for classification only.
+  Task task = Task::kClassification;
   uint64_t seed = 0;
   int64_t chunk_rows = 1024;  ///< HDF5 chunk rows (see WriteOptions::chunk_rows)
   std::string out_path;       ///< the HDF5 file written (atomically, write_dataset)

@@ -120,9 +120,18 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
               " data row(s) after the header; need at least 2 "
               "(one for train.h5, one for test.h5)");
 
-  bool all_int = true;
+  // multilabel, regression: /targets from the label column; one "class" for the split below.
+  const bool targets_task = options.task != Task::kClassification;
+  TaskTargets targets;
+  if (targets_task) {
+    std::vector<std::string> cells;
+    for (const auto& row : table.rows) cells.push_back(row[label_col]);
+    targets = parse_task_targets(options.task, cells, table.row_lines, path);
+    summary.label_values = targets.names;
+  }
+  bool all_int = !targets_task;
   std::vector<int64_t> int_values(static_cast<size_t>(n));
-  for (int64_t r = 0; r < n; ++r) {
+  for (int64_t r = 0; r < n && !targets_task; ++r) {
     const std::string& v = table.rows[static_cast<size_t>(r)][label_col];
     const int64_t line = table.row_lines[static_cast<size_t>(r)];
     FROST_CHECK(!v.empty(), path, ": line ", line, ": the label is empty");
@@ -131,7 +140,9 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
   }
   std::vector<int64_t> labels(static_cast<size_t>(n));
   std::vector<int64_t> class_ids;
-  if (all_int) {
+  if (targets_task) {
+    // labels stay 0: one stratum, so the split below is a plain seeded one.
+  } else if (all_int) {
     std::map<int64_t, int64_t> index;
     for (int64_t v : int_values) index.emplace(v, 0);
     for (auto& [value, label] : index) {
@@ -151,9 +162,9 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
     for (int64_t r = 0; r < n; ++r)
       labels[static_cast<size_t>(r)] = index.at(table.rows[static_cast<size_t>(r)][label_col]);
   }
-  summary.integer_labels = all_int;
-  const auto k = static_cast<int64_t>(summary.label_values.size());
-  FROST_CHECK(k >= 2, path, ": every row has the label '", summary.label_values.at(0),
+  summary.integer_labels = targets_task ? targets.integer_names : all_int;
+  const auto k = targets_task ? int64_t{1} : static_cast<int64_t>(summary.label_values.size());
+  FROST_CHECK(targets_task || k >= 2, path, ": every row has the label '", summary.label_values.at(0),
               "'; a classifier needs at least 2 classes (is 'label' the right column?)");
   summary.read_s = seconds_since(t0);
 
@@ -209,14 +220,15 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
   DatasetInfo info;
   info.input_kind = InputKind::kTokens;
   info.sample_shape = {len};
-  info.num_classes = k;
-  info.task = "classification";
+  info.num_classes = targets_task ? targets.k : k;
+  info.num_targets = targets_task ? targets.k : 0;
+  info.task = task_name(options.task);
   info.has_attention_mask = true;
   WriteOptions wopt;
   wopt.chunk_rows = options.chunk_rows;
   wopt.int64_attributes["max_len"] = {len};
   wopt.int64_attributes["vocab_size"] = {summary.vocab_size};
-  if (all_int) wopt.int64_attributes["class_ids"] = class_ids;
+  if (all_int && !targets_task) wopt.int64_attributes["class_ids"] = class_ids;
   wopt.string_attributes["label_values"] = nlohmann::json(summary.label_values).dump();
 
   auto write_split = [&](const std::vector<int64_t>& rows, PrepSplit& split,
@@ -225,8 +237,13 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
     std::vector<int32_t> split_ids(static_cast<size_t>(m * len));
     std::vector<uint8_t> split_mask(static_cast<size_t>(m * len));
     std::vector<int64_t> split_labels(static_cast<size_t>(m));
+    const auto tk = static_cast<size_t>(targets.k);
+    std::vector<float> split_targets(static_cast<size_t>(m) * tk);
     for (int64_t i = 0; i < m; ++i) {
       const int64_t r = rows[static_cast<size_t>(i)];
+      std::copy(targets.values.begin() + static_cast<std::ptrdiff_t>(r * targets.k),
+                targets.values.begin() + static_cast<std::ptrdiff_t>((r + 1) * targets.k),
+                split_targets.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(i) * tk));
       std::copy(ids.begin() + r * len, ids.begin() + (r + 1) * len, split_ids.begin() + i * len);
       std::copy(mask.begin() + r * len, mask.begin() + (r + 1) * len, split_mask.begin() + i * len);
       split_labels[static_cast<size_t>(i)] = labels[static_cast<size_t>(r)];
@@ -234,7 +251,9 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
     split = {options.out_dir + "/" + name, m};
     info.num_samples = m;
     wopt.attention_mask = split_mask.data();
-    write_dataset(split.path, info, split_ids.data(), split_labels.data(), wopt);
+    wopt.targets = targets_task ? split_targets.data() : nullptr;
+    write_dataset(split.path, info, split_ids.data(),
+                  targets_task ? nullptr : split_labels.data(), wopt);
   };
   write_split(train_rows, summary.train, "train.h5");
   try {

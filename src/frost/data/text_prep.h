@@ -20,6 +20,7 @@
 
 #include "frost/data/csv.h"
 #include "frost/data/prep.h"
+#include "frost/data/task_targets.h"
 
 namespace frost::data {
 
@@ -33,6 +34,10 @@ struct TextPrepOptions {
   uint64_t seed = 0;          ///< seeds the shuffle that decides the split and the row order
   bool lower_case = true;     ///< uncased vocabulary (WordPieceTokenizer::from_vocab_file)
   int64_t chunk_rows = 1024;  ///< HDF5 chunk rows (see WriteOptions::chunk_rows)
+  /// classification: `label` is one class; multilabel / regression: `label` holds the row's
+  /// '|'-separated labels or K numbers (parse_task_targets in task_targets.h), written as
+  /// /targets; the split is then a seeded random one (no classes to stratify by).
+  Task task = Task::kClassification;
 };
 
 /// What prep_text wrote.
@@ -42,6 +47,7 @@ struct TextPrepSummary {
   std::vector<std::string> label_values;
   bool integer_labels = false;  ///< every label was an integer (class_ids written)
   std::vector<int64_t> train_per_class, test_per_class;  ///< rows of each class
+  ///< (multilabel, regression: one entry, all rows)
   int64_t vocab_size = 0;
   int64_t max_len = 0;
   /// Per CSV data row (file order): [CLS] + pieces + [SEP] before truncation.

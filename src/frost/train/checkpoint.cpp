@@ -57,13 +57,14 @@ double metric_value(EvalMetric metric, double accuracy, double macro_f1, double 
     case EvalMetric::kAccuracy: return accuracy;
     case EvalMetric::kMacroF1: return macro_f1;
     case EvalMetric::kLoss: return loss;
+    default: break;  // the other tasks' metrics: eval_metric_value (evaluation.h)
   }
-  return accuracy;
+  return std::nan("");
 }
 
 bool ModelSelection::improves(double value) const {
   if (!has_best) return true;
-  return metric == EvalMetric::kLoss ? value < best_value : value > best_value;
+  return higher_is_better(metric) ? value > best_value : value < best_value;
 }
 
 bool ModelSelection::update(double value, int64_t epoch, int64_t step) {

@@ -87,7 +87,11 @@ FROST_CHOICES(CommDtype, {CommDtype::kFp32, "fp32"}, {CommDtype::kBf16, "bf16"})
 FROST_CHOICES(CommBackend, {CommBackend::kAuto, "auto"}, {CommBackend::kNccl, "nccl"},
               {CommBackend::kMpi, "mpi"});
 FROST_CHOICES(EvalMetric, {EvalMetric::kAccuracy, "eval_accuracy"},
-              {EvalMetric::kMacroF1, "macro_f1"}, {EvalMetric::kLoss, "eval_loss"});
+              {EvalMetric::kMacroF1, "macro_f1"}, {EvalMetric::kLoss, "eval_loss"},
+              {EvalMetric::kMicroF1, "micro_f1"}, {EvalMetric::kMae, "mae"},
+              {EvalMetric::kRmse, "rmse"}, {EvalMetric::kR2, "r2"});
+FROST_CHOICES(data::Task, {data::Task::kClassification, "classification"},
+              {data::Task::kMultilabel, "multilabel"}, {data::Task::kRegression, "regression"});
 FROST_CHOICES(ModelExport, {ModelExport::kLast, "last"}, {ModelExport::kBest, "best"});
 FROST_CHOICES(AugmentKind, {AugmentKind::kNone, "none"}, {AugmentKind::kFlip, "flip"},
               {AugmentKind::kCrop, "crop"}, {AugmentKind::kCropFlip, "crop_flip"});
@@ -293,6 +297,10 @@ void describe(OptionTable& t, Config& c) {
   t.add("train.early_stopping_patience", &c.train.early_stopping_patience,
         "stop after this many evaluations in a row without an improvement of eval.metric, on "
         "every rank alike (0 = off; needs data.test)");
+  t.add_choice("train.task", &c.train.task,
+               "classification (/labels, cross-entropy) | multilabel (/targets 0/1 [N, K], "
+               "binary cross-entropy per label) | regression (/targets float [N, K], mean squared "
+               "error); the data files' task attribute must name the same task");
   t.add_choice("train.precision", &c.train.precision,
                "compute dtype of the forward: fp32 | bf16 (autocast; CUDA and CPU) | fp16 "
                "(autocast with dynamic loss scaling; CUDA only). Weights, gradients, all-reduce "
@@ -370,7 +378,10 @@ void describe(OptionTable& t, Config& c) {
   // [eval]
   t.add_choice("eval.metric", &c.eval.metric,
                "what 'best' means for checkpoint.keep_best and train.early_stopping_patience: "
-               "eval_accuracy | macro_f1 (higher is better) | eval_loss (lower is better)");
+               "eval_accuracy | macro_f1 | micro_f1 | r2 (higher is better) | eval_loss | mae | "
+               "rmse (lower is better); classification and multilabel: eval_accuracy (multilabel: "
+               "exact match), macro_f1, micro_f1, eval_loss; regression: eval_loss (MSE), mae, "
+               "rmse, r2");
   t.add("log.overwrite", &c.log.overwrite,
         "allow starting in a run directory that already holds a finished run (its outputs are "
         "replaced)");
@@ -517,6 +528,18 @@ const char* to_string(CommBackend v) { return choice_text(v); }
 const char* to_string(Precision v) { return choice_text(v); }
 const char* to_string(CommDtype v) { return choice_text(v); }
 const char* to_string(EvalMetric v) { return choice_text(v); }
+const char* to_string(data::Task v) { return choice_text(v); }
+
+bool higher_is_better(EvalMetric metric) {
+  return metric != EvalMetric::kLoss && metric != EvalMetric::kMae && metric != EvalMetric::kRmse;
+}
+
+bool metric_fits_task(EvalMetric metric, data::Task task) {
+  const bool regression_metric = metric == EvalMetric::kMae || metric == EvalMetric::kRmse ||
+                                 metric == EvalMetric::kR2;
+  if (metric == EvalMetric::kLoss) return true;
+  return task == data::Task::kRegression ? regression_metric : !regression_metric;
+}
 const char* to_string(ModelExport v) { return choice_text(v); }
 const char* to_string(AugmentKind v) { return choice_text(v); }
 const char* to_string(NormalizeKind v) { return choice_text(v); }
@@ -742,6 +765,22 @@ void Config::validate() const {
   FROST_CHECK(train.early_stopping_patience == 0 || !data.test.empty(),
               "config key train.early_stopping_patience = ", train.early_stopping_patience,
               " needs data.test: improvement is measured by evaluating on it");
+  if (!metric_fits_task(eval.metric, train.task)) {
+    throw Error(std::string("config key eval.metric = ") + to_string(eval.metric) +
+                " is not a metric of train.task = " + to_string(train.task) + "; use one of: " +
+                (train.task == data::Task::kRegression
+                     ? "eval_loss | mae | rmse | r2"
+                     : "eval_accuracy | macro_f1 | micro_f1 | eval_loss"));
+  }
+  FROST_CHECK(train.task == data::Task::kClassification || optim.label_smoothing == 0.0,
+              "config key optim.label_smoothing = ", optim.label_smoothing,
+              " smooths class labels; it needs train.task = classification, got ",
+              to_string(train.task));
+  FROST_CHECK(train.task == data::Task::kClassification ||
+                  train.feature_cache == FeatureCacheMode::kOff,
+              "config key train.feature_cache = ", to_string(train.feature_cache),
+              " caches class labels; it needs train.task = classification, got ",
+              to_string(train.task));
   FROST_CHECK(checkpoint.export_model != ModelExport::kBest || checkpoint.keep_best,
               "config key checkpoint.export = best needs checkpoint.keep_best = true");
   FROST_CHECK(!log.dir.empty(), "config key log.dir is empty: give a run directory");

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "frost/core/device.h"
+#include "frost/data/dataset_info.h"
 #include <vector>
 
 namespace frost::train {
@@ -57,8 +58,9 @@ enum class Precision { kFp32, kBf16, kFp16 };
 enum class CommDtype { kFp32, kBf16 };
 /// dist.backend: auto (nccl for a CUDA device, mpi for the CPU) | nccl | mpi
 enum class CommBackend { kAuto, kNccl, kMpi };
-/// eval.metric: eval_accuracy | macro_f1 | eval_loss (Note [Model selection] in checkpoint.h)
-enum class EvalMetric { kAccuracy, kMacroF1, kLoss };
+/// eval.metric: eval_accuracy | macro_f1 | eval_loss | micro_f1 | mae | rmse | r2 (Note [Model
+/// selection] in checkpoint.h); which ones a task has: metric_fits_task.
+enum class EvalMetric { kAccuracy, kMacroF1, kLoss, kMicroF1, kMae, kRmse, kR2 };
 /// checkpoint.export: last | best (which model becomes log.dir/model.pt)
 enum class ModelExport { kLast, kBest };
 /// data.augment: none | flip | crop | crop_flip (images; Note [Image augmentation] in
@@ -89,6 +91,16 @@ const char* to_string(EvalMetric v);
 const char* to_string(ModelExport v);
 const char* to_string(AugmentKind v);
 const char* to_string(NormalizeKind v);
+/// train.task: classification | multilabel | regression (data::task_name).
+const char* to_string(data::Task v);
+
+/// Whether a larger value of `metric` is better (eval_accuracy, macro_f1, micro_f1, r2) or a
+/// smaller one (eval_loss, mae, rmse).
+bool higher_is_better(EvalMetric metric);
+/// Whether an evaluation of `task` reports `metric`: classification eval_accuracy, macro_f1,
+/// micro_f1, eval_loss; multilabel the same four (eval_accuracy = exact-match accuracy);
+/// regression eval_loss (MSE), mae, rmse, r2.
+bool metric_fits_task(EvalMetric metric, data::Task task);
 
 /// True for resnet18, resnet34 and resnet50.
 bool is_resnet(BackboneKind v);
@@ -169,6 +181,9 @@ struct TrainConfig {
   /// Stop after this many evaluations in a row without an improvement of eval.metric, on every
   /// rank alike (0 = off; needs data.test; Note [Model selection] in checkpoint.h).
   int64_t early_stopping_patience = 0;
+  /// The loss, head and metrics (Note [Tasks] in step.h); the data files' task attribute must
+  /// name the same task.
+  data::Task task = data::Task::kClassification;
 };
 
 struct OptimConfig {
@@ -230,7 +245,8 @@ struct CheckpointConfig {
 
 struct EvalConfig {
   /// What "best" means for checkpoint.keep_best and train.early_stopping_patience: higher is
-  /// better for eval_accuracy and macro_f1, lower for eval_loss.
+  /// better for eval_accuracy, macro_f1, micro_f1 and r2, lower for eval_loss, mae and rmse;
+  /// one of train.task's metrics (metric_fits_task).
   EvalMetric metric = EvalMetric::kAccuracy;
 };
 

@@ -283,7 +283,8 @@ Batch TrainBatches::next(int64_t i) {
   staging_->index = -1;
   const c10::Stream compute = staging_->guard.getStream(device_);
   staging_->copied.block(compute);
-  for (const at::Tensor* t : {&batch.inputs, &batch.labels, &batch.attention_mask}) {
+  for (const at::Tensor* t :
+       {&batch.inputs, &batch.labels, &batch.targets, &batch.attention_mask}) {
     if (t->defined()) t->record_stream(compute);
   }
   if (i + 1 < steps_) stage(i + 1);

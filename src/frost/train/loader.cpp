@@ -166,13 +166,21 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
   };
   Batch batch;
   batch.indices = indices;
-  batch.labels = torch::empty({b}, on_host(torch::kInt64));
+  // Classification: labels, read with the rows; the other tasks: targets from memory.
+  int64_t* labels = nullptr;
+  if (info.num_targets == 0) {
+    batch.labels = torch::empty({b}, on_host(torch::kInt64));
+    labels = batch.labels.data_ptr<int64_t>();
+  } else {
+    batch.targets = torch::empty({b, info.num_targets}, on_host(torch::kFloat32));
+    dataset_.read_targets(indices, batch.targets.data_ptr<float>());
+  }
   if (info.has_attention_mask) mask_rows_.resize(static_cast<size_t>(b * row_numel));
   uint8_t* mask = info.has_attention_mask ? mask_rows_.data() : nullptr;
   switch (info.input_kind) {
     case data::InputKind::kFeatures: {  // float32 as stored: straight into the batch tensor
       batch.inputs = torch::empty(shape, on_host(torch::kFloat32));
-      dataset_.read(indices, batch.inputs.data_ptr(), batch.labels.data_ptr<int64_t>(), mask);
+      dataset_.read(indices, batch.inputs.data_ptr(), labels, mask);
       break;
     }
     case data::InputKind::kImage: {
@@ -184,17 +192,17 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
       if (t.identity()) {
         if (raw_images_) {  // Note [Images normalised on the device]: the pixels as stored
           batch.inputs = torch::empty(shape, on_host(torch::kUInt8));
-          dataset_.read(indices, batch.inputs.data_ptr(), batch.labels.data_ptr<int64_t>(), mask);
+          dataset_.read(indices, batch.inputs.data_ptr(), labels, mask);
           break;
         }
         input_rows_.resize(static_cast<size_t>(b * row_numel));
-        dataset_.read(indices, input_rows_.data(), batch.labels.data_ptr<int64_t>(), mask);
+        dataset_.read(indices, input_rows_.data(), labels, mask);
         src = input_rows_.data();
       } else {
         // Note [Image augmentation] in augment.h: each sample from its own generator, on the
         // uint8 pixels, before the normalisation (of either path).
         input_rows_.resize(static_cast<size_t>(b * row_numel));
-        dataset_.read(indices, input_rows_.data(), batch.labels.data_ptr<int64_t>(), mask);
+        dataset_.read(indices, input_rows_.data(), labels, mask);
         uint8_t* dst = nullptr;
         if (raw_images_) {
           batch.inputs = torch::empty(out_shape, on_host(torch::kUInt8));
@@ -232,7 +240,7 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
     }
     case data::InputKind::kTokens: {
       input_rows_.resize(static_cast<size_t>(b * row_numel) * sizeof(int32_t));
-      dataset_.read(indices, input_rows_.data(), batch.labels.data_ptr<int64_t>(), mask);
+      dataset_.read(indices, input_rows_.data(), labels, mask);
       const int64_t length = row_numel;
       // Note [Dynamic padding] in loader.h
       const int64_t width = mask != nullptr ? padded_width(mask, b, length) : length;
@@ -310,6 +318,7 @@ Batch Batch::to(const c10::Device& device) const {
   };
   out.inputs = move(inputs);
   out.labels = move(labels);
+  out.targets = move(targets);
   out.attention_mask = move(attention_mask);
   out.indices = indices;
   out.row_widths = row_widths;

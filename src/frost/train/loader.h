@@ -112,8 +112,11 @@ struct Batch {
   /// tokens:   int64 [B, L'] token ids; L' <= L is the batch's own width when the file has
   ///           an /attention_mask (Note [Dynamic padding]), else L' = L.
   at::Tensor inputs;
-  /// int64 [B] class indices in [0, num_classes).
+  /// int64 [B] class indices in [0, num_classes) (task classification; undefined otherwise).
   at::Tensor labels;
+  /// float32 [B, K]: 0/1 per label (task multilabel) or the K targets (task regression), from
+  /// the dataset's /targets; undefined for classification.
+  at::Tensor targets;
   /// uint8 [B, L'] (1 = real token, 0 = padding), the same width as inputs, for tokens when
   /// the dataset has /attention_mask; undefined otherwise.
   at::Tensor attention_mask;
@@ -129,7 +132,10 @@ struct Batch {
   /// carried by to() or micro_batch().
   std::shared_ptr<DeviceTimer> copy_timer;
 
-  /// This batch with inputs, labels and attention_mask on `device` (Note [Device per rank]):
+  /// B, the rows of the batch (inputs.size(0)).
+  int64_t rows() const { return inputs.size(0); }
+
+  /// This batch with inputs, labels, targets and attention_mask on `device` (Note [Device per rank]):
   /// the same tensors when they are there already (the CPU path copies nothing), else copies
   /// issued on the current stream of `device`, non_blocking (asynchronous when the host memory
   /// is pinned, Note [Pinned batches]). The indices and row_widths are carried over.

@@ -39,6 +39,32 @@ nlohmann::json confusion_rows(const EvalResult& eval) {
   return rows;
 }
 
+// The metrics of the evaluation's task (Note [Task metrics] in evaluation.h): classification
+// and multilabel eval_accuracy (multilabel: exact match), macro_f1, micro_f1 and per class or
+// label precision, recall, f1, support (classification also the confusion matrix); regression
+// mae, rmse, r2 and per target target_mae, target_rmse, target_r2. Besides, "task".
+void add_task_metrics(nlohmann::json& record, const EvalResult& eval) {
+  record["task"] = data::task_name(eval.task);
+  if (eval.task == data::Task::kRegression) {
+    record["mae"] = eval.mae;
+    record["rmse"] = eval.rmse;
+    record["r2"] = eval.r2;
+    record["target_mae"] = eval.target_mae;
+    record["target_rmse"] = eval.target_rmse;
+    record["target_r2"] = eval.target_r2;
+    return;
+  }
+  const ClassReport& rep = eval.report;
+  record["eval_accuracy"] = eval.accuracy;
+  record["macro_f1"] = rep.macro_f1;
+  record["micro_f1"] = rep.micro_f1;
+  record["precision"] = rep.precision;
+  record["recall"] = rep.recall;
+  record["f1"] = rep.f1;
+  record["support"] = rep.support;
+  if (eval.task == data::Task::kClassification) record["confusion"] = confusion_rows(eval);
+}
+
 }  // namespace
 
 void MetricsLog::open(const std::string& path, bool append) {
@@ -102,21 +128,13 @@ void MetricsLog::epoch(const char* strategy, const EpochSummary& sum, int64_t st
   }
   write(out_, record);
   if (sum.eval.samples > 0) {
-    const ClassReport& rep = sum.eval.report;
     nlohmann::json record = {{"kind", "eval"},
                              {"strategy", strategy},
                              {"epoch", sum.epoch},
                              {"step", step},
-                             {"eval_accuracy", sum.eval.accuracy},
                              {"eval_loss", sum.eval.loss},
-                             {"eval_samples", sum.eval.samples},
-                             {"macro_f1", rep.macro_f1},
-                             {"micro_f1", rep.micro_f1},
-                             {"precision", rep.precision},
-                             {"recall", rep.recall},
-                             {"f1", rep.f1},
-                             {"support", rep.support},
-                             {"confusion", confusion_rows(sum.eval)}};
+                             {"eval_samples", sum.eval.samples}};
+    add_task_metrics(record, sum.eval);
     if (sum.tracked) {
       record["improved"] = sum.improved;
       record["best_epoch"] = sum.best_epoch;
@@ -128,6 +146,38 @@ void MetricsLog::epoch(const char* strategy, const EpochSummary& sum, int64_t st
 
 void write_eval_report(const std::string& path, const EvalResult& eval, int64_t epoch,
                        int64_t step, const std::vector<std::string>& class_names) {
+  if (eval.task != data::Task::kClassification) {
+    // Note [Task metrics]: the eval record's keys; multilabel adds a "labels" array as
+    // "classes" below (no confusion matrix).
+    nlohmann::json report = {{"epoch", epoch}, {"step", step}, {"samples", eval.samples},
+                             {"loss", eval.loss}};
+    add_task_metrics(report, eval);
+    if (eval.task == data::Task::kMultilabel) {
+      report["accuracy"] = eval.accuracy;
+      report.erase("eval_accuracy");
+      report["threshold"] = 0.5;
+      report["num_labels"] = eval.report.num_classes;
+      report["zero_division"] = 0;
+      nlohmann::json labels = nlohmann::json::array();
+      for (int64_t c = 0; c < eval.report.num_classes; ++c) {
+        const auto i = static_cast<size_t>(c);
+        labels.push_back({{"index", c},
+                          {"name", i < class_names.size() ? nlohmann::json(class_names[i])
+                                                          : nlohmann::json(nullptr)},
+                          {"support", eval.report.support[i]},
+                          {"predicted", eval.report.predicted[i]},
+                          {"precision", eval.report.precision[i]},
+                          {"recall", eval.report.recall[i]},
+                          {"f1", eval.report.f1[i]}});
+      }
+      report["labels"] = labels;
+    } else {
+      report["num_targets"] = static_cast<int64_t>(eval.target_mae.size());
+    }
+    with_error_context("eval_report.json",
+                       [&] { fs::write_file_atomic(path, report.dump(1) + "\n"); });
+    return;
+  }
   const ClassReport& rep = eval.report;
   nlohmann::json classes = nlohmann::json::array();
   for (int64_t c = 0; c < rep.num_classes; ++c) {
@@ -226,6 +276,14 @@ void log_skipped_step(const StepReport& r) {
 
 std::string eval_line(const EvalResult& eval) {
   if (eval.samples == 0) return "test accuracy n/a (no data.test)";
+  if (eval.task == data::Task::kMultilabel)
+    return fmt::format(
+        "test exact match {:.4f} ({} samples) | test loss {:.4f} | micro F1 {:.4f} | macro F1 "
+        "{:.4f}",
+        eval.accuracy, eval.samples, eval.loss, eval.report.micro_f1, eval.report.macro_f1);
+  if (eval.task == data::Task::kRegression)
+    return fmt::format("test MSE {:.6g} ({} samples) | MAE {:.6g} | RMSE {:.6g} | R2 {:.4f}",
+                       eval.loss, eval.samples, eval.mae, eval.rmse, eval.r2);
   return fmt::format("test accuracy {:.4f} ({} samples) | test loss {:.4f} | macro F1 {:.4f}",
                      eval.accuracy, eval.samples, eval.loss, eval.report.macro_f1);
 }

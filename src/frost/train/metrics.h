@@ -23,7 +23,14 @@
 //                                              confusion ([C][C], rows = true class, columns =
 //                                              predicted); improved (this evaluation is the new
 //                                              best of eval.metric), best_epoch, best_value
-//                                              (Note [Model selection] in checkpoint.h)
+//                                              (Note [Model selection] in checkpoint.h);
+//                                              task. The keys above are classification's;
+//                                              multilabel has the same but no confusion
+//                                              (eval_accuracy = exact match, arrays per label);
+//                                              regression has eval_loss (MSE), eval_samples,
+//                                              mae, rmse, r2 and per target target_mae,
+//                                              target_rmse, target_r2 (Note [Task metrics] in
+//                                              evaluation.h)
 //
 // strategy is train.strategy ("full", "head", "partial"), for lp-ft with its phase in that
 // epoch: "lp-ft:head" or "lp-ft:full" (Strategy::phase); the eval record carries the same text.
@@ -136,6 +143,15 @@ class MetricsLog {
 ///    "confusion": [[C ints] x C],
 ///    "classes": [{"index", "name" (string, or null when the data names no classes),
 ///                 "support", "predicted", "precision", "recall", "f1"} x C]}
+/// for classification, and for the other tasks (Note [Task metrics] in evaluation.h):
+///   multilabel {"epoch", "step", "samples", "task", "accuracy" (exact match), "loss",
+///               "macro_f1", "micro_f1", "threshold": 0.5, "num_labels", "zero_division": 0,
+///               "precision", "recall", "f1", "support" (arrays over the labels),
+///               "labels": [{"index", "name", "support", "predicted", "precision", "recall",
+///               "f1"} x K]}
+///   regression {"epoch", "step", "samples", "task", "loss" (MSE), "mae", "rmse", "r2",
+///               "target_mae", "target_rmse", "target_r2" (arrays over the K targets),
+///               "num_targets"}
 /// `class_names`: data::read_class_names of data.test (may be empty or shorter than C: the
 /// missing names are null). Throws frost::Error "cannot write PATH".
 void write_eval_report(const std::string& path, const EvalResult& eval, int64_t epoch,
@@ -168,8 +184,9 @@ void log_skipped_step(const StepReport& report);
 /// eval_report.json, not on the line.
 void log_epoch(const EpochSummary& summary);
 /// The evaluation part of log_epoch's line, which frost-predict prints too: "test accuracy A
-/// (N samples) | test loss L | macro F1 F", or "test accuracy n/a (no data.test)" when
-/// eval.samples == 0.
+/// (N samples) | test loss L | macro F1 F" (classification), "test exact match A (N samples)
+/// | test loss L | micro F1 F | macro F1 F" (multilabel), "test MSE L (N samples) | MAE M |
+/// RMSE R | R2 Q" (regression), or "test accuracy n/a (no data.test)" when eval.samples == 0.
 std::string eval_line(const EvalResult& eval);
 
 

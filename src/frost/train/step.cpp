@@ -32,6 +32,7 @@ StepOptions StepOptions::from(const Config& cfg) {
   o.nonfinite_loss = cfg.train.nonfinite_loss;
   o.precision = cfg.train.precision;
   o.label_smoothing = cfg.optim.label_smoothing;
+  o.task = cfg.train.task;
   return o;
 }
 
@@ -41,14 +42,14 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr) {
   const bool skip_mode = ctx.options.nonfinite_loss == NonfiniteLoss::kSkip;
   // Gradient accumulation (Note [Micro-batches] in grad_reducer.h): each loss is weighted by
   // its share of the step's rows, so the summed gradient is that of the rank's mean loss.
-  const int64_t step_rows = batch.labels.size(0);
+  const int64_t step_rows = batch.rows();
   const int64_t micro_rows = ctx.options.micro_batch_rows;
   const int64_t micro_batches = (step_rows + micro_rows - 1) / micro_rows;
   st.rows = step_rows;
   st.micro_batches = micro_batches;
   ctx.reducer.prepare_step(micro_batches);
   // Note [Step timing on a GPU]: events on the compute stream; host clocks on the CPU.
-  const c10::Device device = batch.labels.device();
+  const c10::Device device = batch.inputs.device();
   if (device.is_cuda()) {
     st.events = std::make_shared<StepEvents>(device);
     st.device_timed = true;
@@ -68,7 +69,10 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr) {
       const AutocastScope autocast(ctx.options.precision, mb.inputs.device().type());
       logits = ctx.strategy.forward(ctx.model, mb.inputs, mb.attention_mask);
     }
-    auto loss = training_loss(logits.to(torch::kFloat), mb.labels, ctx.options.label_smoothing);
+    auto loss = ctx.options.task == data::Task::kClassification
+                    ? training_loss(logits.to(torch::kFloat), mb.labels,
+                                    ctx.options.label_smoothing)
+                    : task_loss(ctx.options.task, logits.to(torch::kFloat), mb.targets);
     const double share = static_cast<double>(rows) / static_cast<double>(step_rows);
     {
       torch::NoGradGuard no_grad;
@@ -151,6 +155,21 @@ at::Tensor training_loss(const at::Tensor& logits, const at::Tensor& labels,
                           F::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
 }
 
+at::Tensor task_loss(data::Task task, const at::Tensor& outputs, const at::Tensor& targets) {
+  namespace F = torch::nn::functional;
+  FROST_CHECK(targets.defined() && outputs.sizes() == targets.sizes(), "the model has ",
+              outputs.dim() == 2 ? outputs.size(1) : -1, " outputs per sample but the data ",
+              targets.defined() && targets.dim() == 2 ? targets.size(1) : -1,
+              " targets; model.num_classes must be the data's K");
+  switch (task) {
+    case data::Task::kMultilabel: return F::binary_cross_entropy_with_logits(outputs, targets);
+    case data::Task::kRegression: return F::mse_loss(outputs, targets);
+    case data::Task::kClassification: break;
+  }
+  FROST_ASSERT(false, "task_loss: classification uses training_loss");
+  return {};
+}
+
 void clip_grad_norm(const std::vector<at::Tensor>& grads, double max_norm) {
   if (grads.empty()) return;
   torch::NoGradGuard no_grad;
@@ -168,15 +187,16 @@ void clip_grad_norm(const std::vector<at::Tensor>& grads, double max_norm) {
 Batch micro_batch(const Batch& batch, int64_t begin, int64_t rows) {
   Batch mb;
   mb.inputs = batch.inputs.narrow(0, begin, rows);
-  mb.labels = batch.labels.narrow(0, begin, rows);
+  if (batch.labels.defined()) mb.labels = batch.labels.narrow(0, begin, rows);
+  if (batch.targets.defined()) mb.targets = batch.targets.narrow(0, begin, rows);
   mb.indices.assign(batch.indices.begin() + begin, batch.indices.begin() + begin + rows);
   if (batch.attention_mask.defined()) {
     mb.attention_mask = batch.attention_mask.narrow(0, begin, rows);
     int64_t width = 1;
     if (!batch.row_widths.empty()) {  // from the host: nothing read back from the device
-      FROST_ASSERT(static_cast<int64_t>(batch.row_widths.size()) == batch.labels.size(0),
+      FROST_ASSERT(static_cast<int64_t>(batch.row_widths.size()) == batch.rows(),
                    "Batch::row_widths has ", batch.row_widths.size(), " rows, the batch ",
-                   batch.labels.size(0));
+                   batch.rows());
       for (int64_t r = begin; r < begin + rows; ++r)
         width = std::max(width, batch.row_widths[static_cast<size_t>(r)]);
       mb.row_widths.assign(batch.row_widths.begin() + begin,

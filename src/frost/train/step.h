@@ -15,7 +15,8 @@
 //   non-finite agreement and bucket launches are then identical everywhere.
 // * batch: this rank's rows of the step (train::Batch in loader.h): inputs float32 [B, ...] or
 //   int64 token ids [B, L] with an optional uint8 attention_mask [B, L], or cached features
-//   float32 [B, D] for the cached head; labels int64 [B] in [0, num_classes); indices: the B
+//   float32 [B, D] for the cached head; labels int64 [B] in [0, num_classes) (classification;
+//   multilabel and regression: targets float32 [B, K], Note [Tasks]); indices: the B
 //   global sample indices (carried into the micro-batches, used in no computation); B >= 1;
 //   on the model's device (Batch::to). The rows are split into ceil(B / micro_batch_rows)
 //   micro-batches of micro_batch_rows rows (the last may be shorter); each micro-batch's loss is weighted by
@@ -91,9 +92,10 @@ struct StepOptions {
   NonfiniteLoss nonfinite_loss = NonfiniteLoss::kStop;  ///< train.nonfinite_loss
   Precision precision = Precision::kFp32;  ///< train.precision: autocast of the forward
   double label_smoothing = 0.0;  ///< optim.label_smoothing of the training loss (0 = off)
+  data::Task task = data::Task::kClassification;  ///< train.task: the loss (Note [Tasks])
 
   /// The options of `cfg` (data.batch_size, optim.grad_clip, train.nonfinite_loss,
-  /// train.precision, optim.label_smoothing).
+  /// train.precision, optim.label_smoothing, train.task).
   static StepOptions from(const Config& cfg);
 };
 
@@ -156,6 +158,18 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr);
 /// Returns a float32 0-dim tensor on the logits' device.
 at::Tensor training_loss(const at::Tensor& logits, const at::Tensor& labels,
                          double label_smoothing);
+
+/// Note [Tasks]
+/// The loss of train.task on a micro-batch, as PyTorch computes it (float32 0-dim on the
+/// outputs' device): classification training_loss above; multilabel
+/// F.binary_cross_entropy_with_logits(outputs, targets) (the numerically stable
+/// max(x, 0) - x y + log(1 + exp(-|x|)), mean over B x K); regression F.mse_loss(outputs,
+/// targets) (mean over B x K). outputs and targets float32 [B, K] (Batch::targets). Each is a
+/// mean over the micro-batch's rows (and K), so gradient accumulation's weighting by the
+/// rows' share and the fp16 loss scale (both multiply the loss) apply unchanged. Throws
+/// frost::Error when the shapes differ (the head's K is not the data's K); not for
+/// classification.
+at::Tensor task_loss(data::Task task, const at::Tensor& outputs, const at::Tensor& targets);
 
 /// Scales `grads` (the trainable parameters' gradients, defined, on one device) in place so
 /// that their global L2 norm is at most `max_norm`: coef = min(1, max_norm / (norm + 1e-6)),

@@ -349,6 +349,16 @@ void Trainer::Impl::open_data() {
     }
   }
   const data::DatasetInfo& info = train_set->info();
+  // train.task against each file's task attribute (Note [Tasks] in step.h): a file of another
+  // task must not train, or be scored, as this one.
+  const auto check_task = [&](const data::H5Dataset& set, const char* key) {
+    FROST_CHECK(set.info().task == to_string(cfg.train.task), key, " ", set.paths().front(),
+                " has task = ", set.info().task, " but train.task = ", to_string(cfg.train.task),
+                "; set train.task = ", set.info().task, " to train on it, or give a file of task ",
+                to_string(cfg.train.task));
+  };
+  check_task(*train_set, "data.train");
+  if (test_set) check_task(*test_set, "data.test");
   if (test_set) {
     const auto& ti = test_set->info();
     FROST_CHECK(ti.sample_shape == info.sample_shape && ti.input_kind == info.input_kind &&
@@ -373,6 +383,10 @@ void Trainer::Impl::open_data() {
   num_classes = cfg.model.num_classes > 0 ? cfg.model.num_classes : info.num_classes;
   FROST_CHECK(num_classes >= info.num_classes, "model.num_classes = ", num_classes,
               " is smaller than the data's num_classes attribute ", info.num_classes);
+  FROST_CHECK(cfg.train.task == data::Task::kClassification || num_classes == info.num_classes,
+              "model.num_classes = ", num_classes, " but train.task = ",
+              to_string(cfg.train.task), " needs one output per target: the data has K = ",
+              info.num_targets, " (leave model.num_classes = 0)");
   // The sampler deals out whole optimizer steps: batch_size x grad_accum_steps rows per rank,
   // split into micro-batches by train_step.
   const int64_t rows_per_step = cfg.data.batch_size * cfg.train.grad_accum_steps;
@@ -742,9 +756,7 @@ RunPosition Trainer::Impl::position_after(int64_t epoch, int64_t steps_done) con
 // Fills sum's selection fields. Returns whether the run stops early (the same on every rank).
 // Collective (one broadcast).
 bool Trainer::Impl::select_model(EpochSummary& sum) {
-  auto value = torch::tensor({metric_value(cfg.eval.metric, sum.eval.accuracy,
-                                           sum.eval.report.macro_f1, sum.eval.loss)},
-                             torch::kDouble);
+  auto value = torch::tensor({eval_metric_value(cfg.eval.metric, sum.eval)}, torch::kDouble);
   comm.broadcast(value, 0);
   sum.improved = selection.update(value.item<double>(), sum.epoch, global_step);
   sum.tracked = true;

@@ -731,15 +731,23 @@ TEST(H5Dataset, TaskAttributeChecked) {
   const std::string dir = make_temp_dir();
   const std::string path = write_images(dir + "/a.h5", make_images(4));
   EXPECT_EQ(H5Dataset::open({path}).info().task, "classification");
-  for (const std::string task : {"regression", "clasification", "", "Classification"}) {
+  for (const std::string task : {"clasification", "", "Classification", "regresion"}) {
     edit_file(path, [&](hid_t file) {
       ASSERT_GE(H5Adelete(file, "task"), 0);
       frost::data::write_string_attr(file, "task", task, path);
     });
     const std::string msg = error_of([&] { H5Dataset::open({path}); });
-    EXPECT_CONTAINS(msg, path + ": root attribute task = '" + task + "'");
-    EXPECT_CONTAINS(msg, "classification");
+    EXPECT_CONTAINS(msg, path + ": unknown task '" + task +
+                             "'; expected one of: classification, multilabel, regression (root "
+                             "attribute task)");
   }
+  // A task Frost trains, but the file holds class labels, not that task's /targets.
+  edit_file(path, [&](hid_t file) {
+    ASSERT_GE(H5Adelete(file, "task"), 0);
+    frost::data::write_string_attr(file, "task", "multilabel", path);
+  });
+  EXPECT_CONTAINS(error_of([&] { H5Dataset::open({path}); }),
+                  path + ": dataset /targets is missing; a file with task = multilabel holds");
   // A file without the attribute is classification (files of other tools).
   edit_file(path, [](hid_t file) { ASSERT_GE(H5Adelete(file, "task"), 0); });
   EXPECT_EQ(H5Dataset::open({path}).info().task, "classification");

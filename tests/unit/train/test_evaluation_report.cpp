@@ -155,5 +155,91 @@ TEST(ModelSelection, ConfigKeysAndTheirChecks) {
   EXPECT_NE(c.to_ini().find("keep_best = false\n"), std::string::npos);
 }
 
+// Note [Task metrics], multilabel, three labels over four rows (truth / predicted):
+//   label 0: tp 2, predicted 3, support 2 -> P 2/3, R 1, F1 4/5
+//   label 1: tp 0, predicted 0, support 1 -> P 0, R 0, F1 0
+//   label 2: tp 0, predicted 0, support 0 -> all 0 (zero_division), counted in the macro mean
+// macro F1 = (4/5 + 0 + 0) / 3; micro F1 = 2 x 2 / (3 + 3) = 2/3.
+TEST(TaskMetrics, MultilabelHandComputed) {
+  const ClassReport r = multilabel_report({2, 0, 0}, {3, 0, 0}, {2, 1, 0});
+  EXPECT_EQ(r.num_classes, 3);
+  EXPECT_DOUBLE_EQ(r.precision[0], 2.0 / 3);
+  EXPECT_DOUBLE_EQ(r.recall[0], 1.0);
+  EXPECT_DOUBLE_EQ(r.f1[0], 0.8);
+  EXPECT_EQ(r.f1[1], 0.0);
+  EXPECT_EQ(r.f1[2], 0.0);
+  EXPECT_DOUBLE_EQ(r.macro_f1, 0.8 / 3);
+  EXPECT_DOUBLE_EQ(r.micro_f1, 2.0 / 3);
+  EXPECT_THROW(multilabel_report({2}, {1}, {2}), Error);  // more true positives than predicted
+  EXPECT_THROW(multilabel_report({1, 1}, {1}, {1}), Error);
+}
+
+// Regression, two targets over n = 4: y0 = {1, 2, 3, 4} predicted {1, 2, 3, 6} (errors 0, 0,
+// 0, 2); y1 = 5 everywhere, predicted exactly: SST 0 and SSE 0 -> R2 1 (scikit-learn).
+//   target 0: SSE 4, SAE 2, sum y 10, sum y^2 30 -> SST 30 - 100/4 = 5, R2 1 - 4/5 = 0.2,
+//             MAE 0.5, RMSE 1; target 1: MAE 0, RMSE 0, R2 1. MSE = 4 / 8.
+TEST(TaskMetrics, RegressionHandComputed) {
+  EvalResult r;
+  regression_metrics(r, 4, {4, 0}, {2, 0}, {10, 20}, {30, 100});
+  EXPECT_DOUBLE_EQ(r.target_r2[0], 0.2);
+  EXPECT_DOUBLE_EQ(r.target_r2[1], 1.0);
+  EXPECT_DOUBLE_EQ(r.target_mae[0], 0.5);
+  EXPECT_DOUBLE_EQ(r.target_rmse[0], 1.0);
+  EXPECT_DOUBLE_EQ(r.mae, 0.25);
+  EXPECT_DOUBLE_EQ(r.rmse, 0.5);
+  EXPECT_DOUBLE_EQ(r.r2, 0.6);
+  EXPECT_DOUBLE_EQ(r.loss, 0.5);
+  // A constant target predicted wrongly scores 0.
+  regression_metrics(r, 4, {1, 0}, {1, 0}, {8, 20}, {16, 100});
+  EXPECT_EQ(r.target_r2[0], 0.0);
+  EXPECT_EQ(eval_metric_value(EvalMetric::kR2, r), r.r2);
+  EXPECT_EQ(eval_metric_value(EvalMetric::kRmse, r), r.rmse);
+  EXPECT_EQ(eval_metric_value(EvalMetric::kMae, r), r.mae);
+  EXPECT_EQ(eval_metric_value(EvalMetric::kLoss, r), r.loss);
+}
+
+// eval.metric: the new names, their direction, and the task check.
+TEST(TaskMetrics, EvalMetricDirectionAndTask) {
+  for (const auto m : {EvalMetric::kAccuracy, EvalMetric::kMacroF1, EvalMetric::kMicroF1,
+                       EvalMetric::kR2})
+    EXPECT_TRUE(higher_is_better(m)) << to_string(m);
+  for (const auto m : {EvalMetric::kLoss, EvalMetric::kMae, EvalMetric::kRmse})
+    EXPECT_FALSE(higher_is_better(m)) << to_string(m);
+  ModelSelection rmse;
+  rmse.metric = EvalMetric::kRmse;
+  EXPECT_TRUE(rmse.update(2.0, 1, 1));
+  EXPECT_TRUE(rmse.update(1.0, 2, 2));
+  EXPECT_FALSE(rmse.update(1.5, 3, 3));
+  ModelSelection r2;
+  r2.metric = EvalMetric::kR2;
+  EXPECT_TRUE(r2.update(0.5, 1, 1));
+  EXPECT_FALSE(r2.update(0.4, 2, 2));
+
+  auto has = [](const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+  };
+  std::string e = config_error({"--data.train", "x", "--train.task", "regression"});
+  EXPECT_TRUE(has(e, "config key eval.metric = eval_accuracy is not a metric of train.task = "
+                     "regression; use one of: eval_loss | mae | rmse | r2"))
+      << e;
+  e = config_error({"--data.train", "x", "--train.task", "multilabel", "--eval.metric", "rmse"});
+  EXPECT_TRUE(has(e, "eval.metric = rmse is not a metric of train.task = multilabel")) << e;
+  e = config_error({"--data.train", "x", "--eval.metric", "r2"});
+  EXPECT_TRUE(has(e, "eval.metric = r2 is not a metric of train.task = classification")) << e;
+  e = config_error({"--data.train", "x", "--train.task", "regresion"});
+  EXPECT_TRUE(has(e, "train.task = 'regresion' is not one of: classification | multilabel | "
+                     "regression"))
+      << e;
+  e = config_error({"--data.train", "x", "--train.task", "multilabel", "--optim.label_smoothing",
+                    "0.1"});
+  EXPECT_TRUE(has(e, "optim.label_smoothing = 0.1 smooths class labels")) << e;
+  EXPECT_EQ(config_error({"--data.train", "x", "--train.task", "regression", "--eval.metric",
+                          "r2"}),
+            "(no error)");
+  EXPECT_EQ(config_error({"--data.train", "x", "--train.task", "multilabel"}), "(no error)");
+  Config c;
+  EXPECT_NE(c.to_ini().find("task = classification\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace frost::train

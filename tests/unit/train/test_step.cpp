@@ -185,4 +185,54 @@ TEST(TrainingLoss, LabelSmoothingAsTheHandFormula) {
             training_loss(logits, labels, 0.0).item<double>());
 }
 
+// Note [Tasks]: multilabel is PyTorch's binary_cross_entropy_with_logits and regression its
+// mse_loss, each a mean over B x K; the values are torch 2.11's on the same tensors (and by
+// hand: BCE = mean of max(x, 0) - x y + log(1 + exp(-|x|)) = 5.674151 / 6).
+TEST(TaskLoss, MultilabelAndRegressionAsPyTorch) {
+  const auto x = torch::tensor({{2.0f, -1.0f, 0.5f}, {-3.0f, 0.0f, 4.0f}});
+  const auto y = torch::tensor({{1.0f, 0.0f, 1.0f}, {0.0f, 1.0f, 0.0f}});
+  const auto bce = task_loss(data::Task::kMultilabel, x, y);
+  EXPECT_EQ(bce.dim(), 0);
+  EXPECT_NEAR(bce.item<double>(), 0.9456918239593506, 1e-7);
+  const auto r = torch::tensor({{0.5f, 1.5f}, {-2.0f, 3.0f}});
+  const auto t = torch::tensor({{1.0f, 1.0f}, {0.0f, 0.0f}});
+  EXPECT_EQ(task_loss(data::Task::kRegression, r, t).item<double>(), 3.375);  // (.25+.25+4+9)/4
+  // The head's K must be the data's K.
+  EXPECT_THROW(task_loss(data::Task::kRegression, r, torch::zeros({2, 3})), Error);
+}
+
+// Gradient accumulation weights each micro-batch's mean loss by its share of the rows: for a
+// mean over B x K that gives the gradient of the whole batch's mean, as for cross-entropy.
+TEST(TaskLoss, MicroBatchSharesGiveTheWholeBatchGradient) {
+  torch::manual_seed(5);
+  for (const auto task : {data::Task::kMultilabel, data::Task::kRegression}) {
+    const auto w = torch::randn({4, 3}, torch::requires_grad());
+    const auto x = torch::randn({5, 4});
+    const auto y = task == data::Task::kMultilabel ? torch::randint(0, 2, {5, 3}).to(torch::kFloat)
+                                                   : torch::randn({5, 3});
+    task_loss(task, x.matmul(w), y).backward();
+    const auto whole = w.grad().clone();
+    w.grad().zero_();
+    for (const auto& [begin, rows] : {std::pair<int64_t, int64_t>{0, 2}, {2, 2}, {4, 1}}) {
+      const auto loss = task_loss(task, x.narrow(0, begin, rows).matmul(w), y.narrow(0, begin, rows));
+      (loss * (static_cast<double>(rows) / 5.0)).backward();
+    }
+    EXPECT_TRUE(torch::allclose(w.grad(), whole, 1e-6, 1e-6)) << data::task_name(task);
+  }
+}
+
+// micro_batch carries the targets with the rows.
+TEST(MicroBatch, CarriesTargets) {
+  Batch b;
+  b.inputs = torch::arange(12, torch::kFloat).view({6, 2});
+  b.targets = torch::arange(18, torch::kFloat).view({6, 3});
+  b.indices = {0, 1, 2, 3, 4, 5};
+  const Batch mb = micro_batch(b, 2, 3);
+  EXPECT_FALSE(mb.labels.defined());
+  EXPECT_TRUE(torch::equal(mb.targets, b.targets.narrow(0, 2, 3)));
+  EXPECT_EQ(mb.rows(), 3);
+  const Batch on = b.to(torch::kCPU);
+  EXPECT_TRUE(torch::equal(on.targets, b.targets));
+}
+
 }  // namespace frost::train
