@@ -81,7 +81,7 @@ expect_failure nosep "$WORK/nosep.txt: the WordPiece vocabulary (4 tokens) has n
   --csv "$WORK/data.csv" --vocab "$WORK/nosep.txt"
 expect_failure wrongopt "--classes is not an option of 'text'" \
   --csv "$WORK/data.csv" --vocab "$WORK/vocab.txt" --classes 0-4
-expect_failure missing "--csv, --vocab and --out are required" --csv "$WORK/data.csv"
+expect_failure missing "--input, --vocab and --out are required" --csv "$WORK/data.csv"
 # An abbreviated option is an error, not a guess ("--max" is not taken for "--max-len").
 expect_failure prefix "unrecognised option '--max'" \
   --csv "$WORK/data.csv" --vocab "$WORK/vocab.txt" --max 8

@@ -3,6 +3,7 @@
 //   /inputs          [N, ...]  uint8 images [N,C,H,W], float32 features [N,D],
 //                              or int32 token ids [N,L]
 //   /attention_mask  [N, L]    uint8, optional (text)
+//   /token_type_ids  [N, L]    uint8, optional (text pairs): 0 = first segment, 1 = second
 //   /labels          [N]       int64 class index
 //   root attributes: frost_schema (int, = kFrostSchemaVersion), task ("classification"),
 //                    num_classes (int64), input_kind ("image" | "features" | "tokens"),
@@ -33,6 +34,8 @@ struct DatasetInfo {
   std::string task = "classification";
   std::vector<double> mean, std;  ///< per channel, images only (normalise x/255 then (x-mean)/std)
   bool has_attention_mask = false;
+  /// /token_type_ids present (sentence pairs; tokens with /attention_mask only).
+  bool has_token_type_ids = false;
 
   /// Elements in one /inputs row (product of sample_shape).
   int64_t sample_numel() const;

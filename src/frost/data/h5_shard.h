@@ -89,6 +89,9 @@ struct Shard {
   H5Id attention_mask;  // invalid when the dataset has none
   FileMapping mapping;  // the whole file, when an object below is kMapped
   RowSource inputs_rows, mask_rows;
+  // /token_type_ids (Note [Token type spans] in h5_schema.cpp): row r has type 1 exactly at
+  // columns [type_begin[r], type_end[r]) and 0 elsewhere; empty when the dataset has none.
+  std::vector<int32_t> type_begin, type_end;
 };
 
 // ---- h5_schema.cpp -------------------------------------------------------------------------
