@@ -85,6 +85,9 @@ expect_failure missing "--input, --vocab and --out are required" --csv "$WORK/da
 # An abbreviated option is an error, not a guess ("--max" is not taken for "--max-len").
 expect_failure prefix "unrecognised option '--max'" \
   --csv "$WORK/data.csv" --vocab "$WORK/vocab.txt" --max 8
-"$PREP" --help | grep -q -- "--test-frac" || fail "--help does not list --test-frac"
+"$PREP" --help > "$WORK/help.txt"  # to a file: grep -q would close the pipe early (SIGPIPE)
+for opt in --test-frac --input --format --text-field --label-field --pair-field --lower-case; do
+  grep -q -- "$opt" "$WORK/help.txt" || fail "--help does not list $opt"
+done
 
 echo "e2e prep text: PASS"
