@@ -22,8 +22,8 @@
 // every batch to L' = 1 + the last column in which any row of the batch has a non-zero mask
 // (at least 1, at most L): the columns dropped are padding in every row, so nothing a model
 // attends to is lost, and attention cost falls with L'. The mask is not assumed to be a
-// prefix: a 0 column between real tokens is kept. inputs and attention_mask keep the same
-// width; different batches may have different widths. A model that masks padding properly
+// prefix: a 0 column between real tokens is kept. inputs, attention_mask and token_type_ids
+// (sentence pairs; 0 on padding, so nothing is lost there either) keep the same width; different batches may have different widths. A model that masks padding properly
 // (BERT: additive -inf/large-negative mask before the softmax) gives the same outputs for the
 // real tokens with or without the cut, up to float reduction order, so N ranks with batch B
 // still match 1 rank with batch N*B (DESIGN invariant 4) even though their widths differ.
@@ -96,6 +96,10 @@ struct Batch {
   /// uint8 [B, L'] (1 = real token, 0 = padding), the same width as inputs, for tokens when
   /// the dataset has /attention_mask; undefined otherwise.
   at::Tensor attention_mask;
+  /// uint8 [B, L'] token types (0 = first text incl. [CLS] and its [SEP], 1 = second text and
+  /// its [SEP], 0 = padding), the same width as inputs, when the dataset has /token_type_ids
+  /// (sentence pairs); undefined otherwise, and the model then uses type 0 everywhere.
+  at::Tensor token_type_ids;
   /// The B global sample indices, in the order of the rows above.
   std::vector<int64_t> indices;
   /// With an attention_mask: for each of the B rows, 1 + its last column with a non-zero mask
@@ -108,7 +112,7 @@ struct Batch {
   /// carried by to() or micro_batch().
   std::shared_ptr<DeviceTimer> copy_timer;
 
-  /// This batch with inputs, labels and attention_mask on `device` (Note [Device per rank]):
+  /// This batch with inputs, labels, attention_mask and token_type_ids on `device` (Note [Device per rank]):
   /// the same tensors when they are there already (the CPU path copies nothing), else copies
   /// issued on the current stream of `device`, non_blocking (asynchronous when the host memory
   /// is pinned, Note [Pinned batches]). The indices and row_widths are carried over.
@@ -165,7 +169,7 @@ class BatchLoader {
   std::vector<float> normalise_table_;
   // Raw rows of the batch being read (/inputs unless read straight into the batch, and
   // /attention_mask); used by the background thread only.
-  std::vector<uint8_t> input_rows_, mask_rows_;
+  std::vector<uint8_t> input_rows_, mask_rows_, type_rows_;
 
   std::mutex mutex_;  // guards everything below
   std::condition_variable cv_;
