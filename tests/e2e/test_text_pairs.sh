@@ -65,7 +65,7 @@ cat > "$WORK/bert.json" <<'JSON'
  "max_position_embeddings": 64, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
  "initializer_range": 0.02, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
 JSON
-common=(--data.batch_size 8 --train.max_steps 4 --train.threads 1 --log.level warn --log.every 1
+common=(--data.batch_size 8 --train.threads 1 --log.level warn --log.every 1
   --model.export_format none --model.backbone bert --model.hf_config "$WORK/bert.json"
   --optim.lr 1e-3)
 run() {  # run NAME NP DATA_DIR [ARGS...]
@@ -80,9 +80,9 @@ losses() {
 print(" ".join(repr(r["loss"]) for r in map(json.loads, open(sys.argv[1])) if r.get("kind") == "train"))' \
     "$WORK/run-$1/metrics.jsonl"
 }
-run a 1 "$WORK/data" --data.test ""
-run b 1 "$WORK/data" --data.test ""
-run swapped 1 "$WORK/swapped" --data.test ""
+run a 1 "$WORK/data" --data.test "" --train.max_steps 4
+run b 1 "$WORK/data" --data.test "" --train.max_steps 4
+run swapped 1 "$WORK/swapped" --data.test "" --train.max_steps 4
 la=$(losses a) lb=$(losses b) ls=$(losses swapped)
 echo "losses: pairs [$la], again [$lb], types swapped [$ls]"
 [[ $(wc -w <<< "$la") -eq 4 ]] || fail "expected 4 train records, got [$la]"
@@ -90,7 +90,7 @@ echo "losses: pairs [$la], again [$lb], types swapped [$ls]"
 [[ ${la%% *} != "${ls%% *}" ]] || fail "swapping the token types did not change the first loss: $la / $ls"
 pass "token types reach the model (swapped types change the loss; the same run repeats exactly)"
 
-run two 2 "$WORK/data" --data.test "$WORK/data/test.h5" --train.max_steps 0 --train.epochs 1
+run two 2 "$WORK/data" --data.test "$WORK/data/test.h5" --train.epochs 1
 grep -q '"kind":"eval"' "$WORK/run-two/metrics.jsonl" || fail "the 2-rank run has no eval record"
 pass "2 ranks train and evaluate on sentence pairs"
 
