@@ -1,8 +1,10 @@
 // frost-prep: converts public datasets into Frost HDF5 files (schema: docs/data.md).
 //
 //   frost-prep fashion-mnist --src DIR --out DIR [--classes 0-4] [--chunk-rows N]
-//   frost-prep text --csv FILE --vocab VOCAB --out DIR [--max-len 128] [--test-frac 0.2]
-//                   [--seed 0] [--chunk-rows N]
+//   frost-prep text --input FILE --vocab VOCAB --out DIR [--format csv|jsonl|auto]
+//                   [--text-field text] [--label-field label] [--pair-field text_pair]
+//                   [--lower-case true|false] [--max-len 128] [--test-frac 0.2] [--seed 0]
+//                   [--chunk-rows N]
 //   frost-prep synthetic --kind image|tokens --rows N --out DIR [--shape C,H,W] [--seq-len L]
 //                   [--min-len N] [--vocab-size V] [--num-classes K] [--seed S] [--raw]
 //                   [--chunk-rows N]
@@ -39,7 +41,9 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: frost-prep fashion-mnist --src DIR --out DIR [--classes LIST] [--chunk-rows N]\n"
-    "       frost-prep text --csv FILE --vocab VOCAB --out DIR [--max-len N] [--test-frac F]\n"
+    "       frost-prep text --input FILE --vocab VOCAB --out DIR [--format csv|jsonl|auto]\n"
+    "                       [--text-field F] [--label-field F] [--pair-field F]\n"
+    "                       [--lower-case true|false] [--max-len N] [--test-frac F]\n"
     "                       [--seed S] [--chunk-rows N]\n"
     "       frost-prep synthetic --kind image|tokens --rows N --out DIR [--shape C,H,W]\n"
     "                       [--seq-len L] [--min-len N] [--vocab-size V] [--num-classes K]\n"
@@ -52,9 +56,12 @@ constexpr const char* kUsage =
     "fashion-mnist: converts Fashion-MNIST (the four *-ubyte[.gz] IDX files in DIR) into\n"
     "OUT/train.h5 and OUT/test.h5, keeping the listed classes relabelled 0..k-1 in ascending\n"
     "class order.\n"
-    "text: tokenizes a CSV with 'label' and 'text' columns with a BERT WordPiece vocabulary\n"
-    "and writes a seeded, stratified split as OUT/train.h5 and OUT/test.h5 (token ids and\n"
-    "attention mask, [N, max-len]).\n"
+    "text: tokenizes a CSV with 'label' and 'text' columns, or a JSONL file of objects with\n"
+    "'label' and 'text' keys, with a BERT WordPiece vocabulary and writes a seeded, stratified\n"
+    "split as OUT/train.h5 and OUT/test.h5 (token ids and attention mask, [N, max-len]). A\n"
+    "'text_pair' column or key makes sentence pairs ([CLS] a [SEP] b [SEP], with token type\n"
+    "ids). The case follows the model's tokenizer files beside vocab.txt, else --lower-case,\n"
+    "else the vocabulary (cased when it has capitalised words).\n"
     "synthetic: writes OUT/train.h5 of N random rows of real shapes for benchmarks: uint8\n"
     "images [N, C, H, W] (uniform bytes) or int32 token ids [N, L] with attention mask\n"
     "([CLS], random ids, [SEP], padding; lengths uniform in [min-len, L]); labels uniform\n"
@@ -99,7 +106,18 @@ frost::data::Task parse_task_option(const po::variables_map& vm) {
 
 int prep_text(const po::variables_map& vm) {
   frost::data::TextPrepOptions options;
-  options.csv_path = vm["csv"].as<std::string>();
+  FROST_CHECK(vm.count("input") + vm.count("csv") == 1,
+              "--input and --csv name the same file (--csv is the older name); give one");
+  options.csv_path = vm[vm.count("input") ? "input" : "csv"].as<std::string>();
+  options.format = vm["format"].as<std::string>();
+  options.text_field = vm["text-field"].as<std::string>();
+  options.label_field = vm["label-field"].as<std::string>();
+  options.pair_field = vm["pair-field"].as<std::string>();
+  if (vm.count("lower-case")) {
+    const std::string v = vm["lower-case"].as<std::string>();
+    FROST_CHECK(v == "true" || v == "false", "--lower-case '", v, "' is not one of: true | false");
+    options.lower_case = v == "true";
+  }
   options.vocab_path = vm["vocab"].as<std::string>();
   options.out_dir = vm["out"].as<std::string>();
   options.max_len = vm["max-len"].as<int64_t>();
@@ -125,7 +143,7 @@ int prep_text(const po::variables_map& vm) {
     return lengths.end() - std::upper_bound(lengths.begin(), lengths.end(), l);
   };
   std::cout << "frost-prep: text, " << s.token_lengths.size() << " rows of " << options.csv_path
-            << ", "
+            << " (" << s.format << (s.pairs ? ", sentence pairs" : "") << "), "
             << (options.task == frost::data::Task::kClassification
                     ? ""
                     : std::string("task ") + frost::data::task_name(options.task) + ", ")
@@ -137,6 +155,8 @@ int prep_text(const po::variables_map& vm) {
             << per_class(s.train_per_class) << ")\n"
             << "  " << s.test.path << ": " << s.test.num_samples << " samples ("
             << per_class(s.test_per_class) << ")\n"
+            << "  " << (s.case_decision.lower_case ? "lower-cased" : "cased (text kept as written)")
+            << ": " << s.case_decision.source << "\n"
             << "  tokens per row incl. [CLS]/[SEP]: median " << quantile(0.5) << ", p95 "
             << quantile(0.95) << ", p99 " << quantile(0.99) << ", max " << lengths.back()
             << "; over 64: " << longer_than(64) << ", over 128: " << longer_than(128)
@@ -318,13 +338,29 @@ int run(int argc, char** argv) {
        "classes to keep: ids and inclusive ranges, e.g. 0-4 or 5,7,9 or 0-2,7");
   po::options_description text("text options");
   text.add_options()
+      ("input", po::value<std::string>()->value_name("FILE"),
+       "text: RFC 4180 CSV with a header naming the columns, or JSONL (one JSON object per "
+       "line)")
       ("csv", po::value<std::string>()->value_name("FILE"),
-       "RFC 4180 CSV with a header holding 'label' and 'text' columns (images: 'path' and "
-       "'label')")
+       "text: the older name of --input; images: an RFC 4180 CSV with 'path' and 'label' "
+       "columns")
+      ("format", po::value<std::string>()->default_value("auto")->value_name("FMT"),
+       "csv | jsonl | auto (auto: .jsonl and .json-lines files are JSONL, others CSV)")
+      ("text-field", po::value<std::string>()->default_value("text")->value_name("NAME"),
+       "column (CSV) or key (JSONL) of the text")
+      ("label-field", po::value<std::string>()->default_value("label")->value_name("NAME"),
+       "column or key of the class label (JSONL: a string or an integer)")
+      ("pair-field", po::value<std::string>()->default_value("text_pair")->value_name("NAME"),
+       "column or key of the second text; when present the rows are sentence pairs")
+      ("lower-case", po::value<std::string>()->value_name("BOOL"),
+       "true | false: lower-case the text (uncased model) or keep it (cased); only needed "
+       "when no tokenizer_config.json or tokenizer.json sits beside VOCAB, and an error when "
+       "it contradicts them")
       ("vocab", po::value<std::string>()->value_name("VOCAB"),
-       "WordPiece vocab.txt of an uncased BERT (e.g. all-MiniLM-L6-v2's)")
+       "WordPiece vocab.txt of a BERT (e.g. all-MiniLM-L6-v2's)")
       ("max-len", po::value<int64_t>()->default_value(128)->value_name("N"),
-       "tokens per row incl. [CLS] and [SEP]; longer texts are truncated, shorter padded")
+       "tokens per row incl. [CLS] and [SEP]; longer texts are truncated (pairs: the longer "
+       "text first, as Hugging Face's longest_first), shorter padded")
       ("test-frac", po::value<double>()->default_value(0.2, "0.2")->value_name("F"),
        "fraction of each class that goes to test.h5, in (0, 1)")
       ("seed", po::value<uint64_t>()->default_value(0)->value_name("S"),
@@ -426,8 +462,8 @@ int run(int argc, char** argv) {
                                                     "(see frost-prep --help)");
     return prep_fashion_mnist(vm);
   }
-  FROST_CHECK(vm.count("csv") && vm.count("vocab") && vm.count("out"),
-              "--csv, --vocab and --out are required (see frost-prep --help)");
+  FROST_CHECK((vm.count("input") || vm.count("csv")) && vm.count("vocab") && vm.count("out"),
+              "--input, --vocab and --out are required (see frost-prep --help)");
   return prep_text(vm);
 }
 

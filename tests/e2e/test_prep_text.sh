@@ -81,10 +81,13 @@ expect_failure nosep "$WORK/nosep.txt: the WordPiece vocabulary (4 tokens) has n
   --csv "$WORK/data.csv" --vocab "$WORK/nosep.txt"
 expect_failure wrongopt "--classes is not an option of 'text'" \
   --csv "$WORK/data.csv" --vocab "$WORK/vocab.txt" --classes 0-4
-expect_failure missing "--csv, --vocab and --out are required" --csv "$WORK/data.csv"
+expect_failure missing "--input, --vocab and --out are required" --csv "$WORK/data.csv"
 # An abbreviated option is an error, not a guess ("--max" is not taken for "--max-len").
 expect_failure prefix "unrecognised option '--max'" \
   --csv "$WORK/data.csv" --vocab "$WORK/vocab.txt" --max 8
-"$PREP" --help | grep -- "--test-frac" > /dev/null || fail "--help does not list --test-frac"
+"$PREP" --help > "$WORK/help.txt"  # to a file: grep -q would close the pipe early (SIGPIPE)
+for opt in --test-frac --input --format --text-field --label-field --pair-field --lower-case; do
+  grep -q -- "$opt" "$WORK/help.txt" || fail "--help does not list $opt"
+done
 
 echo "e2e prep text: PASS"

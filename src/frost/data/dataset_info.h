@@ -3,6 +3,7 @@
 //   /inputs          [N, ...]  uint8 images [N,C,H,W], float32 features [N,D],
 //                              or int32 token ids [N,L]
 //   /attention_mask  [N, L]    uint8, optional (text)
+//   /token_type_ids  [N, L]    uint8, optional (text pairs): 0 = first segment, 1 = second
 //   /labels          [N]       int64 class index (task classification)
 //   /targets         [N, K]    uint8 0/1 per label (task multilabel) or float32 finite values
 //                              (task regression); replaces /labels for those tasks
@@ -51,6 +52,8 @@ struct DatasetInfo {
   int64_t num_targets = 0;
   std::vector<double> mean, std;  ///< per channel, images only (normalise x/255 then (x-mean)/std)
   bool has_attention_mask = false;
+  /// /token_type_ids present (sentence pairs; tokens with /attention_mask only).
+  bool has_token_type_ids = false;
 
   /// parse_task(task).
   Task task_kind() const;

@@ -231,7 +231,7 @@ int64_t H5Dataset::decoded_peak_bytes() const {
 }
 
 void H5Dataset::read(const std::vector<int64_t>& indices, void* inputs_out, int64_t* labels_out,
-                     uint8_t* attention_mask_out) const {
+                     uint8_t* attention_mask_out, uint8_t* token_type_ids_out) const {
   FROST_ASSERT(impl_ != nullptr, "use of a moved-from H5Dataset");
   const Impl& d = *impl_;
   const int64_t n_total = d.info.num_samples;
@@ -245,8 +245,21 @@ void H5Dataset::read(const std::vector<int64_t>& indices, void* inputs_out, int6
   FROST_CHECK(attention_mask_out == nullptr || d.info.has_attention_mask,
               "H5Dataset::read: an attention mask was requested but '", d.paths.front(),
               "' has no /attention_mask");
+  FROST_CHECK(token_type_ids_out == nullptr || d.info.has_token_type_ids,
+              "H5Dataset::read: token type ids were requested but '", d.paths.front(),
+              "' has no /token_type_ids");
   if (indices.empty()) return;
   FROST_CHECK(inputs_out != nullptr, "H5Dataset::read: inputs_out is null");
+  if (token_type_ids_out != nullptr) {  // from the spans kept at open
+    const int64_t len = d.info.sample_numel();
+    for (size_t i = 0; i < indices.size(); ++i) {
+      const Shard& shard = d.shard_of(indices[i]);
+      const auto r = static_cast<size_t>(indices[i] - shard.first_row);
+      uint8_t* row = token_type_ids_out + static_cast<int64_t>(i) * len;
+      std::fill(row, row + len, uint8_t{0});
+      std::fill(row + shard.type_begin[r], row + shard.type_end[r], uint8_t{1});
+    }
+  }
 
   const int64_t row_numel = d.info.sample_numel();
   const auto row_bytes = static_cast<size_t>(row_numel * d.info.element_bytes());

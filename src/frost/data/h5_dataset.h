@@ -53,6 +53,9 @@ struct WriteOptions {
   /// info.task is multilabel (values 0 or 1, stored as uint8) or regression (finite values,
   /// stored as float32); `labels` must then be null.
   const float* targets = nullptr;
+  /// /token_type_ids, uint8 [N, L] row-major, each 0 or 1; required iff
+  /// info.has_token_type_ids (which needs info.has_attention_mask).
+  const uint8_t* token_type_ids = nullptr;
   /// Extra root attributes stored as int64 1-D arrays, e.g. {"class_ids", {5, 6, 7, 8, 9}}.
   std::map<std::string, std::vector<int64_t>> int64_attributes;
   /// Extra root attributes stored as scalar variable-length UTF-8 strings, e.g.
@@ -177,8 +180,11 @@ class H5Dataset {
   /// rank 2), /labels integer [N] with N >= 1 equal to /inputs' N, every label in
   /// [0, num_classes) (classification; multilabel and regression: /targets [N, K] with every
   /// value 0 or 1, or finite), mean/std (images) with one value per channel and std > 0, and
-  /// /attention_mask (if present) integer [N, L] matching tokens. All shards must agree on
-  /// input_kind, sample shape, num_classes, task, mean/std and presence of /attention_mask.
+  /// /attention_mask (if present) integer [N, L] matching tokens, /token_type_ids (if present;
+  /// needs /attention_mask) integer [N, L] matching tokens with values 0 and 1, the 1s of each
+  /// row one run (Note [Token type spans] in h5_schema.cpp). All shards must agree on
+  /// input_kind, sample shape, num_classes, task, mean/std and presence of /attention_mask and
+  /// /token_type_ids.
   /// Throws frost::Error naming the file (and both files for a disagreement) and the dataset
   /// or index at fault, e.g. "train.h5: /labels[1042] = 12 is outside [0, 10) (num_classes
   /// attribute)". `options`: how rows are read and cached (OpenOptions); they change speed and
@@ -223,8 +229,11 @@ class H5Dataset {
   /// OpenOptions::chunk_cache_bytes.
   /// Throws frost::Error when an index is out of range (naming it and its position) or an HDF5
   /// read fails (naming the file); the out buffers are then unspecified.
+  ///   token_type_ids_out: indices.size() * L uint8 (0 or 1), or nullptr to skip (must be
+  ///               nullptr when the dataset has no /token_type_ids); filled from memory
+  ///               (Note [Token type spans] in h5_schema.cpp), never read from disk here.
   void read(const std::vector<int64_t>& indices, void* inputs_out, int64_t* labels_out,
-            uint8_t* attention_mask_out = nullptr) const;
+            uint8_t* attention_mask_out = nullptr, uint8_t* token_type_ids_out = nullptr) const;
 
   /// The blocks rows are read in, as global row ends (ascending, the last is size()): the
   /// chunks of every shard's /inputs along axis 0 (kBlockRowsUnchunked rows when /inputs is

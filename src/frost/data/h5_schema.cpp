@@ -5,7 +5,7 @@
 //   open_shard          opens one shard file and validates its attributes, /inputs, /labels
 //                       (every label read and range-checked) or /targets (every value read and
 //                       checked: 0/1 for multilabel, finite for regression), /attention_mask,
-//                       mean/std
+//                       /token_type_ids (read whole, kept as spans), mean/std
 //   check_same_schema   the shards of one dataset agree (a message naming both files)
 //
 // Writing the same schema: h5_write.cpp. Every HDF5 call here runs under the HDF5 lock, held by
@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -74,6 +75,16 @@ int64_t DatasetInfo::element_bytes() const { return input_kind == InputKind::kIm
 
 namespace internal {
 namespace {
+
+// Note [Token type spans]
+// -----------------------
+// /token_type_ids is read whole when a shard is opened, checked (every value 0 or 1, the 1s of
+// a row one run of columns: [CLS] a [SEP] are 0, b [SEP] are 1, padding is 0, as Hugging Face
+// writes pairs) and kept as one span [begin, end) of type-1 columns per row: 8 bytes a row in
+// memory, like /labels, instead of L bytes read again with every batch. read() expands the
+// spans back into rows of 0 and 1, so what the loader gets is the stored array, bit for bit.
+// A row whose 1s are not one run is refused at open: BERT has two token types, and a pair
+// is the only layout Frost writes or reads.
 
 std::string values_str(const std::vector<double>& v) {
   std::ostringstream os;
@@ -282,6 +293,54 @@ DatasetInfo open_shard(const std::string& path, Shard& shard, std::vector<int64_
     info.has_attention_mask = true;
   }
 
+  // /token_type_ids (optional, tokens with a mask): integer [N, L], Note [Token type spans].
+  const htri_t has_types = H5_CHECK(H5Lexists(root, "token_type_ids", H5P_DEFAULT), path,
+                                    ": looking for /token_type_ids");
+  if (has_types > 0) {
+    FROST_CHECK(info.input_kind == InputKind::kTokens && info.has_attention_mask, path,
+                ": /token_type_ids is present but ",
+                info.input_kind != InputKind::kTokens
+                    ? detail::str_cat("input_kind is '", kind, "'; token types are only for tokens")
+                    : std::string("/attention_mask is not; token types need the mask"));
+    H5Id types = open_dataset(root, "token_type_ids", path);
+    H5Id ftype = type_id(H5_CHECK(H5Dget_type(types.get()), path, ": /token_type_ids"));
+    FROST_CHECK(H5Tget_class(ftype.get()) == H5T_INTEGER, path, ": /token_type_ids has dtype ",
+                dtype_name(ftype.get()), " but must be an integer type (uint8)");
+    const std::vector<int64_t> dims = dataset_dims(types.get(), path, "token_type_ids");
+    FROST_CHECK(dims == in_dims, path, ": /token_type_ids has shape ", shape_str(dims),
+                " but /inputs has ", shape_str(in_dims), "; they must match");
+    const int64_t len = in_dims[1];
+    const int64_t block = std::max<int64_t>(1, (int64_t{16} << 20) / len);
+    std::vector<int16_t> buf(static_cast<size_t>(std::min(block, info.num_samples) * len));
+    std::vector<int64_t> rows;
+    shard.type_begin.assign(static_cast<size_t>(info.num_samples), 0);
+    shard.type_end.assign(static_cast<size_t>(info.num_samples), 0);
+    for (int64_t r0 = 0; r0 < info.num_samples; r0 += block) {
+      const int64_t m = std::min(block, info.num_samples - r0);
+      rows.resize(static_cast<size_t>(m));
+      for (int64_t i = 0; i < m; ++i) rows[static_cast<size_t>(i)] = r0 + i;
+      read_rows(types.get(), "token_type_ids", path, H5T_NATIVE_INT16, info.sample_shape,
+                rows.data(), rows.size(), buf.data());
+      for (int64_t i = 0; i < m; ++i) {
+        const int16_t* t = buf.data() + i * len;
+        int64_t begin = len, end = len;
+        for (int64_t j = 0; j < len; ++j) {
+          FROST_CHECK(t[j] == 0 || t[j] == 1, path, ": /token_type_ids[", r0 + i, ", ", j,
+                      "] = ", t[j], " but token types must be 0 or 1");
+          if (t[j] == 1 && begin == len) begin = j;
+          if (t[j] == 0 && begin != len && end == len) end = j;
+          FROST_CHECK(!(t[j] == 1 && end != len), path, ": /token_type_ids row ", r0 + i,
+                      " has type 1 at columns ", begin, " and ", j, " with 0 between; Frost "
+                      "reads one second segment per row ([CLS] a [SEP] b [SEP], then padding)");
+        }
+        if (begin == len) begin = end = 0;
+        shard.type_begin[static_cast<size_t>(r0 + i)] = static_cast<int32_t>(begin);
+        shard.type_end[static_cast<size_t>(r0 + i)] = static_cast<int32_t>(end);
+      }
+    }
+    info.has_token_type_ids = true;
+  }
+
   // mean / std (images).
   if (info.input_kind == InputKind::kImage) {
     FROST_CHECK(has_attr(root, "mean", path) && has_attr(root, "std", path), path,
@@ -323,6 +382,9 @@ void check_same_schema(const DatasetInfo& a, const std::string& path_a, const Da
   if (a.has_attention_mask != b.has_attention_mask)
     fail("/attention_mask", a.has_attention_mask ? "one" : "none",
          b.has_attention_mask ? "one" : "none");
+  if (a.has_token_type_ids != b.has_token_type_ids)
+    fail("/token_type_ids", a.has_token_type_ids ? "one" : "none",
+         b.has_token_type_ids ? "one" : "none");
 }
 
 }  // namespace internal

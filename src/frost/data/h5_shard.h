@@ -95,6 +95,9 @@ struct Shard {
   RowSource inputs_rows, mask_rows;
   // Rows per block of H5Dataset::block_ends(): /inputs' chunk rows, or kBlockRowsUnchunked.
   int64_t block_rows = 0;
+  // /token_type_ids (Note [Token type spans] in h5_schema.cpp): row r has type 1 exactly at
+  // columns [type_begin[r], type_end[r]) and 0 elsewhere; empty when the dataset has none.
+  std::vector<int32_t> type_begin, type_end;
 };
 
 // ---- h5_schema.cpp -------------------------------------------------------------------------

@@ -108,6 +108,15 @@ void validate_for_write(const std::string& path, const DatasetInfo& info, const 
   FROST_CHECK(info.has_attention_mask == (opt.attention_mask != nullptr), w,
               ": info.has_attention_mask is ", info.has_attention_mask,
               " but an attention mask was ", opt.attention_mask ? "" : "not ", "given");
+  FROST_CHECK(!info.has_token_type_ids || info.has_attention_mask, w,
+              ": /token_type_ids needs /attention_mask (token type of padding is 0)");
+  FROST_CHECK(info.has_token_type_ids == (opt.token_type_ids != nullptr), w,
+              ": info.has_token_type_ids is ", info.has_token_type_ids, " but token type ids were ",
+              opt.token_type_ids ? "" : "not ", "given");
+  if (opt.token_type_ids != nullptr)
+    for (int64_t i = 0; i < info.num_samples * info.sample_numel(); ++i)
+      FROST_CHECK(opt.token_type_ids[i] <= 1, w, ": token_type_ids element ", i, " is ",
+                  int{opt.token_type_ids[i]}, "; token types are 0 or 1");
   const int64_t k = info.num_classes;
   for (int64_t i = 0; task != Task::kClassification && i < info.num_samples * k; ++i) {
     const float v = opt.targets[i];
@@ -191,6 +200,9 @@ void write_dataset(const std::string& path, const DatasetInfo& info, const void*
       if (info.has_attention_mask)
         write_rows(file.get(), "attention_mask", H5T_STD_U8LE, H5T_NATIVE_UINT8, info.sample_shape,
                    n, options.chunk_rows, options.deflate_level, options.attention_mask, where);
+      if (info.has_token_type_ids)
+        write_rows(file.get(), "token_type_ids", H5T_STD_U8LE, H5T_NATIVE_UINT8, info.sample_shape,
+                   n, options.chunk_rows, options.deflate_level, options.token_type_ids, where);
 
       const hid_t root = file.get();
       const int64_t schema = kFrostSchemaVersion;

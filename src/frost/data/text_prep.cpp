@@ -8,9 +8,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <random>
+#include <sstream>
 #include <utility>
 
 #include "frost/core/error.h"
@@ -69,8 +72,10 @@ bool parse_int_label(const std::string& s, int64_t* value) {
   return true;
 }
 
-// Index of the column named `name` (spaces around header names ignored).
-size_t find_column(const CsvTable& t, const std::string& path, const std::string& name) {
+// Index of the column named `name` (spaces around header names ignored), or header.size()
+// when there is none and `required` is false.
+size_t find_column(const CsvTable& t, const std::string& path, const std::string& name,
+                   const TextPrepOptions& o, bool required = true) {
   size_t found = t.header.size();
   for (size_t c = 0; c < t.header.size(); ++c) {
     if (trim_spaces(t.header[c]) != name) continue;
@@ -78,23 +83,213 @@ size_t find_column(const CsvTable& t, const std::string& path, const std::string
                 "' columns (", found + 1, " and ", c + 1, ")");
     found = c;
   }
-  if (found == t.header.size()) {
+  if (found == t.header.size() && required) {
     std::string cols;
     for (size_t c = 0; c < t.header.size(); ++c) cols += (c ? ", '" : "'") + t.header[c] + "'";
     throw Error(detail::str_cat(path, ": line 1: the header has no '", name,
-                                "' column; expected a header with columns 'label' and 'text' "
-                                "(others are ignored), found ",
-                                cols));
+                                "' column; expected a header with columns '", o.label_field,
+                                "' and '", o.text_field, "' (and '", o.pair_field,
+                                "' for sentence pairs; others are ignored), found ", cols,
+                                " (--label-field, --text-field and --pair-field name others)"));
   }
   return found;
 }
 
+bool blank(const std::string& s) {
+  return s.find_first_not_of(" \t\r\n\v\f") == std::string::npos;
+}
+
+std::string read_text_file(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  FROST_CHECK(in, path, ": cannot open the ", what, " (", std::strerror(errno), ")");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  FROST_CHECK(!in.bad(), path, ": error reading the ", what);
+  return ss.str();
+}
+
+// The records of a CSV table (label, text, pair as strings).
+std::vector<TextRecord> csv_records(const std::string& path, const TextPrepOptions& o) {
+  const CsvTable table = read_csv(path);
+  const size_t label_col = find_column(table, path, o.label_field, o);
+  const size_t text_col = find_column(table, path, o.text_field, o);
+  const size_t pair_col = find_column(table, path, o.pair_field, o, /*required=*/false);
+  const bool pairs = pair_col != table.header.size();
+  std::vector<TextRecord> out(table.rows.size());
+  for (size_t r = 0; r < table.rows.size(); ++r) {
+    TextRecord& rec = out[r];
+    rec.line = table.row_lines[r];
+    rec.label = table.rows[r][label_col];
+    rec.text = table.rows[r][text_col];
+    FROST_CHECK(!blank(rec.text), path, ": line ", rec.line, ": the '", o.text_field,
+                "' column is empty");
+    if (pairs) {
+      rec.pair = table.rows[r][pair_col];
+      rec.has_pair = true;
+      FROST_CHECK(!blank(rec.pair), path, ": line ", rec.line, ": the '", o.pair_field,
+                  "' column is empty (a sentence pair needs both texts)");
+    }
+  }
+  return out;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// A boolean of a tokenizer file, if the file exists beside the vocabulary and says.
+std::optional<bool> tokenizer_file_flag(const std::string& path, bool config) {
+  std::ifstream probe(path);
+  if (!probe) return std::nullopt;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text_file(path, "tokenizer file"));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(detail::str_cat(path, ": is not valid JSON (", e.what(),
+                                "); it sits beside the vocabulary and says whether the model "
+                                "is cased (Note [Cased or uncased])"));
+  }
+  if (!j.is_object()) return std::nullopt;
+  if (config) {
+    const auto it = j.find("do_lower_case");
+    if (it != j.end() && it->is_boolean()) return it->get<bool>();
+    return std::nullopt;
+  }
+  const auto n = j.find("normalizer");
+  if (n == j.end() || !n->is_object() || n->value("type", std::string()) != "BertNormalizer")
+    return std::nullopt;
+  const auto lc = n->find("lowercase");
+  if (lc != n->end() && lc->is_boolean()) return lc->get<bool>();
+  return std::nullopt;
+}
+
 }  // namespace
+
+// ---- decide_lower_case, read_jsonl, longest_first -------------------------------------------
+
+CaseDecision decide_lower_case(const std::string& vocab_path, std::optional<bool> requested,
+                               const std::vector<std::string>& tokens) {
+  const size_t slash = vocab_path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : vocab_path.substr(0, slash);
+  auto word = [](bool b) { return b ? "true" : "false"; };
+  CaseDecision d;
+  for (const bool config : {true, false}) {
+    const std::string file = dir + (config ? "/tokenizer_config.json" : "/tokenizer.json");
+    const std::optional<bool> said = tokenizer_file_flag(file, config);
+    if (!said) continue;
+    const std::string what = config ? "do_lower_case" : "normalizer.lowercase";
+    FROST_CHECK(!requested || *requested == *said, "--lower-case ", word(*requested),
+                " contradicts ", what, " ", word(*said), " in ", file,
+                ", the tokenizer the model was trained with; drop --lower-case, or fix ", file,
+                " if it is wrong");
+    d.lower_case = *said;
+    d.source = what + " " + word(*said) + " in " + file;
+    return d;
+  }
+  if (requested) {
+    d.lower_case = *requested;
+    d.source = std::string("--lower-case ") + word(*requested);
+    return d;
+  }
+  int64_t words = 0, capitalised = 0;
+  for (const std::string& t : tokens) {
+    if (t.empty() || t.rfind("##", 0) == 0 || (t.front() == '[' && t.back() == ']')) continue;
+    ++words;
+    if (t.front() >= 'A' && t.front() <= 'Z') ++capitalised;
+  }
+  d.lower_case = !(words > 0 && capitalised * 100 >= words);
+  d.source = detail::str_cat("inferred from the vocabulary: ", capitalised, " of ", words,
+                             " whole-word tokens start with a capital (cased from 1 %); no "
+                             "tokenizer_config.json or tokenizer.json beside it, no --lower-case");
+  return d;
+}
+
+std::vector<TextRecord> read_jsonl(const std::string& path, const std::string& text_field,
+                                   const std::string& label_field, const std::string& pair_field) {
+  const std::string data = read_text_file(path, "JSONL file");
+  std::vector<TextRecord> out;
+  size_t pos = data.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
+  int64_t first_with_pair = 0, first_without_pair = 0;
+  for (int64_t line = 1; pos < data.size(); ++line) {
+    size_t eol = data.find('\n', pos);
+    if (eol == std::string::npos) eol = data.size();
+    const std::string text = data.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (blank(text)) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+      std::string why = e.what();
+      const size_t colon = why.find("parse error");  // drop nlohmann's "[json.exception...] "
+      if (colon != std::string::npos) why = why.substr(colon);
+      throw Error(detail::str_cat(path, ": line ", line, ": not valid JSON (", why,
+                                  "); JSONL holds one JSON object per line"));
+    }
+    FROST_CHECK(j.is_object(), path, ": line ", line, ": is a JSON ", j.type_name(),
+                ", not an object; JSONL holds one object per line, e.g. {\"", label_field,
+                "\": 1, \"", text_field, "\": \"...\"}");
+    TextRecord rec;
+    rec.line = line;
+    const auto get_text = [&](const std::string& key, std::string& dst) {
+      const auto it = j.find(key);
+      FROST_CHECK(it != j.end(), path, ": line ", line, ": the object has no \"", key,
+                  "\" key (--text-field, --label-field and --pair-field name others)");
+      FROST_CHECK(it->is_string(), path, ": line ", line, ": \"", key, "\" is a JSON ",
+                  it->type_name(), ", not a string");
+      dst = it->get<std::string>();
+      FROST_CHECK(!blank(dst), path, ": line ", line, ": \"", key, "\" is empty");
+    };
+    get_text(text_field, rec.text);
+    const auto lab = j.find(label_field);
+    FROST_CHECK(lab != j.end(), path, ": line ", line, ": the object has no \"", label_field,
+                "\" key (--text-field, --label-field and --pair-field name others)");
+    if (lab->is_string()) {
+      rec.label = lab->get<std::string>();
+    } else {
+      FROST_CHECK(lab->is_number_integer(), path, ": line ", line, ": \"", label_field,
+                  "\" is a JSON ", lab->is_number() ? "non-integer number" : lab->type_name(),
+                  " (", lab->dump(), "); a class label is a string or an integer");
+      rec.label = lab->dump();
+    }
+    if (j.contains(pair_field)) {
+      get_text(pair_field, rec.pair);
+      rec.has_pair = true;
+      if (first_with_pair == 0) first_with_pair = line;
+    } else if (first_without_pair == 0) {
+      first_without_pair = line;
+    }
+    FROST_CHECK(first_with_pair == 0 || first_without_pair == 0, path, ": line ",
+                std::max(first_with_pair, first_without_pair), ": ",
+                first_with_pair > first_without_pair ? "has" : "lacks", " \"", pair_field,
+                "\" but line ", std::min(first_with_pair, first_without_pair), " ",
+                first_with_pair > first_without_pair ? "lacks" : "has",
+                " it; either every record is a sentence pair or none is");
+    out.push_back(std::move(rec));
+  }
+  FROST_CHECK(!out.empty(), path, ": holds no JSON object (only blank lines, or empty)");
+  return out;
+}
+
+std::pair<int64_t, int64_t> longest_first(int64_t n1, int64_t n2, int64_t budget) {
+  FROST_CHECK(n1 >= 0 && n2 >= 0 && budget >= 0, "longest_first: negative length");
+  if (n1 + n2 <= budget) return {n1, n2};
+  const bool swap = n1 > n2;
+  int64_t s = std::min(n1, n2), l = std::max(n1, n2);  // shorter, longer (kept lengths)
+  l = s > budget ? s : std::max(s, budget - s);
+  if (s + l > budget) {
+    s = budget / 2;
+    l = s + budget % 2;
+  }
+  s = std::min(s, std::min(n1, n2));
+  l = std::min(l, std::max(n1, n2));
+  return swap ? std::make_pair(l, s) : std::make_pair(s, l);
+}
 
 // ---- prep_text -------------------------------------------------------------------------------
 
 TextPrepSummary prep_text(const TextPrepOptions& options) {
-  FROST_CHECK(!options.csv_path.empty(), "--csv must name the input CSV file");
+  FROST_CHECK(!options.csv_path.empty(), "--input must name the input CSV or JSONL file");
   FROST_CHECK(!options.vocab_path.empty(), "--vocab must name the WordPiece vocab.txt");
   FROST_CHECK(!options.out_dir.empty(), "--out must name the output directory");
   FROST_CHECK(options.max_len >= 2 && options.max_len <= (1 << 20),
@@ -103,37 +298,66 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
   FROST_CHECK(std::isfinite(options.test_frac) && options.test_frac > 0 && options.test_frac < 1,
               "--test-frac must be in (0, 1), got ", options.test_frac);
   FROST_CHECK(options.chunk_rows >= 1, "--chunk-rows must be >= 1, got ", options.chunk_rows);
+  FROST_CHECK(options.format == "auto" || options.format == "csv" || options.format == "jsonl",
+              "--format '", options.format, "' is not one of: csv | jsonl | auto");
+  for (const std::string* f : {&options.text_field, &options.label_field, &options.pair_field})
+    FROST_CHECK(!f->empty(), "--text-field, --label-field and --pair-field must not be empty");
+  FROST_CHECK(options.text_field != options.label_field &&
+                  options.pair_field != options.label_field &&
+                  options.pair_field != options.text_field,
+              "--text-field '", options.text_field, "', --label-field '", options.label_field,
+              "' and --pair-field '", options.pair_field, "' must name three different fields");
   const std::string& path = options.csv_path;
   TextPrepSummary summary;
   summary.max_len = options.max_len;
 
-  // 1. Read the CSV and the vocabulary; map the labels.
+  // 1. Read the input and the vocabulary; decide the case; map the labels.
   Clock::time_point t0 = Clock::now();
-  const text::WordPieceTokenizer tokenizer =
-      text::WordPieceTokenizer::from_vocab_file(options.vocab_path, options.lower_case);
+  text::WordPieceTokenizer tokenizer =
+      text::WordPieceTokenizer::from_vocab_file(options.vocab_path, /*lower_case=*/true);
+  {
+    std::vector<std::string> tokens(static_cast<size_t>(tokenizer.vocab_size()));
+    for (int32_t i = 0; i < static_cast<int32_t>(tokens.size()); ++i)
+      tokens[static_cast<size_t>(i)] = tokenizer.id_to_token(i);
+    summary.case_decision = decide_lower_case(options.vocab_path, options.lower_case, tokens);
+    if (!summary.case_decision.lower_case)
+      tokenizer = text::WordPieceTokenizer::from_tokens(std::move(tokens), false,
+                                                        options.vocab_path);
+  }
   summary.vocab_size = tokenizer.vocab_size();
-  const CsvTable table = read_csv(path);
-  const size_t label_col = find_column(table, path, "label");
-  const size_t text_col = find_column(table, path, "text");
-  const auto n = static_cast<int64_t>(table.rows.size());
-  FROST_CHECK(n >= 2, path, ": holds ", n,
-              " data row(s) after the header; need at least 2 "
-              "(one for train.h5, one for test.h5)");
+  const bool jsonl = options.format == "jsonl" ||
+                     (options.format == "auto" &&
+                      (ends_with(path, ".jsonl") || ends_with(path, ".json-lines")));
+  summary.format = jsonl ? "jsonl" : "csv";
+  const std::vector<TextRecord> records =
+      jsonl ? read_jsonl(path, options.text_field, options.label_field, options.pair_field)
+            : csv_records(path, options);
+  const auto n = static_cast<int64_t>(records.size());
+  FROST_CHECK(n >= 2, path, ": holds ", n, jsonl ? " record(s)" : " data row(s) after the header",
+              "; need at least 2 (one for train.h5, one for test.h5)");
+  const bool pairs = records.front().has_pair;
+  summary.pairs = pairs;
+  FROST_CHECK(!pairs || options.max_len >= 3, "--max-len must be >= 3 for sentence pairs "
+              "(room for [CLS] and two [SEP]), got ", options.max_len);
 
   // multilabel, regression: /targets from the label column; one "class" for the split below.
   const bool targets_task = options.task != Task::kClassification;
   TaskTargets targets;
   if (targets_task) {
     std::vector<std::string> cells;
-    for (const auto& row : table.rows) cells.push_back(row[label_col]);
-    targets = parse_task_targets(options.task, cells, table.row_lines, path);
+    std::vector<int64_t> lines;
+    for (const TextRecord& rec : records) {
+      cells.push_back(rec.label);
+      lines.push_back(rec.line);
+    }
+    targets = parse_task_targets(options.task, cells, lines, path);
     summary.label_values = targets.names;
   }
   bool all_int = !targets_task;
   std::vector<int64_t> int_values(static_cast<size_t>(n));
   for (int64_t r = 0; r < n && !targets_task; ++r) {
-    const std::string& v = table.rows[static_cast<size_t>(r)][label_col];
-    const int64_t line = table.row_lines[static_cast<size_t>(r)];
+    const std::string& v = records[static_cast<size_t>(r)].label;
+    const int64_t line = records[static_cast<size_t>(r)].line;
     FROST_CHECK(!v.empty(), path, ": line ", line, ": the label is empty");
     FROST_CHECK(text::is_valid_utf8(v), path, ": line ", line, ": the label is not valid UTF-8");
     if (all_int && !parse_int_label(v, &int_values[static_cast<size_t>(r)])) all_int = false;
@@ -154,38 +378,50 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
       labels[static_cast<size_t>(r)] = index.at(int_values[static_cast<size_t>(r)]);
   } else {
     std::map<std::string, int64_t> index;
-    for (const auto& row : table.rows) index.emplace(row[label_col], 0);
+    for (const auto& rec : records) index.emplace(rec.label, 0);
     for (auto& [value, label] : index) {
       label = static_cast<int64_t>(summary.label_values.size());
       summary.label_values.push_back(value);
     }
     for (int64_t r = 0; r < n; ++r)
-      labels[static_cast<size_t>(r)] = index.at(table.rows[static_cast<size_t>(r)][label_col]);
+      labels[static_cast<size_t>(r)] = index.at(records[static_cast<size_t>(r)].label);
   }
   summary.integer_labels = targets_task ? targets.integer_names : all_int;
   const auto k = targets_task ? int64_t{1} : static_cast<int64_t>(summary.label_values.size());
-  FROST_CHECK(targets_task || k >= 2, path, ": every row has the label '", summary.label_values.at(0),
-              "'; a classifier needs at least 2 classes (is 'label' the right column?)");
+  FROST_CHECK(targets_task || k >= 2, path, ": every row has the label '",
+              summary.label_values.at(0), "'; a classifier needs at least 2 classes (is '",
+              options.label_field, "' the right field?)");
   summary.read_s = seconds_since(t0);
 
-  // 2. Tokenize every row: [CLS] pieces [SEP], truncated, padded.
+  // 2. Tokenize every row: [CLS] a [SEP] (pairs: [CLS] a [SEP] b [SEP]), truncated, padded.
   t0 = Clock::now();
   const int64_t len = options.max_len;
   std::vector<int32_t> ids(static_cast<size_t>(n * len), tokenizer.pad_id());
   std::vector<uint8_t> mask(static_cast<size_t>(n * len), 0);
+  std::vector<uint8_t> types(pairs ? static_cast<size_t>(n * len) : 0, 0);
   summary.token_lengths.resize(static_cast<size_t>(n));
   for (int64_t r = 0; r < n; ++r) {
-    const std::vector<int32_t> pieces =
-        tokenizer.piece_ids(table.rows[static_cast<size_t>(r)][text_col]);
-    const auto full = static_cast<int64_t>(pieces.size()) + 2;
+    const TextRecord& rec = records[static_cast<size_t>(r)];
+    const std::vector<int32_t> a = tokenizer.piece_ids(rec.text);
+    const std::vector<int32_t> b = pairs ? tokenizer.piece_ids(rec.pair) : std::vector<int32_t>();
+    const auto na = static_cast<int64_t>(a.size()), nb = static_cast<int64_t>(b.size());
+    const int64_t specials = pairs ? 3 : 2;
+    const int64_t full = na + nb + specials;
     summary.token_lengths[static_cast<size_t>(r)] = full;
     if (full > len) ++summary.num_truncated;
-    const int64_t kept = std::min(full, len) - 2;
+    const auto [ka, kb] = pairs ? longest_first(na, nb, len - specials)
+                                : std::make_pair(std::min(na, len - specials), int64_t{0});
     int32_t* row = ids.data() + r * len;
     row[0] = tokenizer.cls_id();
-    std::copy(pieces.begin(), pieces.begin() + kept, row + 1);
-    row[kept + 1] = tokenizer.sep_id();
-    std::fill(mask.begin() + r * len, mask.begin() + r * len + kept + 2, uint8_t{1});
+    std::copy(a.begin(), a.begin() + ka, row + 1);
+    row[ka + 1] = tokenizer.sep_id();
+    if (pairs) {
+      std::copy(b.begin(), b.begin() + kb, row + ka + 2);
+      row[ka + kb + 2] = tokenizer.sep_id();
+      std::fill(types.begin() + r * len + ka + 2, types.begin() + r * len + ka + kb + 3,
+                uint8_t{1});
+    }
+    std::fill(mask.begin() + r * len, mask.begin() + r * len + ka + kb + specials, uint8_t{1});
   }
   summary.tokenize_s = seconds_since(t0);
 
@@ -224,10 +460,12 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
   info.num_targets = targets_task ? targets.k : 0;
   info.task = task_name(options.task);
   info.has_attention_mask = true;
+  info.has_token_type_ids = pairs;
   WriteOptions wopt;
   wopt.chunk_rows = options.chunk_rows;
   wopt.int64_attributes["max_len"] = {len};
   wopt.int64_attributes["vocab_size"] = {summary.vocab_size};
+  wopt.int64_attributes["lower_case"] = {summary.case_decision.lower_case ? 1 : 0};
   if (all_int && !targets_task) wopt.int64_attributes["class_ids"] = class_ids;
   wopt.string_attributes["label_values"] = nlohmann::json(summary.label_values).dump();
 
@@ -236,6 +474,7 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
     const auto m = static_cast<int64_t>(rows.size());
     std::vector<int32_t> split_ids(static_cast<size_t>(m * len));
     std::vector<uint8_t> split_mask(static_cast<size_t>(m * len));
+    std::vector<uint8_t> split_types(pairs ? static_cast<size_t>(m * len) : 0);
     std::vector<int64_t> split_labels(static_cast<size_t>(m));
     const auto tk = static_cast<size_t>(targets.k);
     std::vector<float> split_targets(static_cast<size_t>(m) * tk);
@@ -246,12 +485,16 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
                 split_targets.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(i) * tk));
       std::copy(ids.begin() + r * len, ids.begin() + (r + 1) * len, split_ids.begin() + i * len);
       std::copy(mask.begin() + r * len, mask.begin() + (r + 1) * len, split_mask.begin() + i * len);
+      if (pairs)
+        std::copy(types.begin() + r * len, types.begin() + (r + 1) * len,
+                  split_types.begin() + i * len);
       split_labels[static_cast<size_t>(i)] = labels[static_cast<size_t>(r)];
     }
     split = {options.out_dir + "/" + name, m};
     info.num_samples = m;
     wopt.attention_mask = split_mask.data();
     wopt.targets = targets_task ? split_targets.data() : nullptr;
+    wopt.token_type_ids = pairs ? split_types.data() : nullptr;
     write_dataset(split.path, info, split_ids.data(),
                   targets_task ? nullptr : split_labels.data(), wopt);
   };

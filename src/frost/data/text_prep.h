@@ -1,21 +1,26 @@
-// Converting a labelled text CSV into Frost HDF5 token files (the library side of
-// `frost-prep text`, see docs/data.md).
+// Converting labelled text (CSV or JSON Lines) into Frost HDF5 token files (the library side
+// of `frost-prep text`, see docs/data.md).
 //
-//   CSV (RFC 4180, header with `label` and `text` columns)
-//     --WordPieceTokenizer--> [CLS] pieces [SEP], truncated to max_len, padded with [PAD]
+//   CSV (RFC 4180, a header naming the columns) or JSONL (one JSON object per line)
+//     --WordPieceTokenizer--> [CLS] a [SEP] (or [CLS] a [SEP] b [SEP] for sentence pairs),
+//                             truncated to max_len (pairs: longest_first), padded with [PAD]
 //     --seeded stratified split--> OUT/train.h5, OUT/test.h5
 //
 // Each file: input_kind tokens, /inputs int32 [N, max_len], /attention_mask uint8 [N, max_len]
-// (1 for [CLS], pieces and [SEP], 0 for padding), /labels int64 [N]; root attributes
-// num_classes k, max_len (int64 [1]), vocab_size (int64 [1]), label_values (string: JSON list
-// of the original label of each class, e.g. ["-1","1"]) and, when every label is an integer,
+// (1 for [CLS], pieces and [SEP], 0 for padding), for pairs /token_type_ids uint8
+// [N, max_len] (0 for [CLS] a [SEP], 1 for b [SEP], 0 for padding, as Hugging Face), /labels
+// int64 [N]; root attributes num_classes k, max_len (int64 [1]), vocab_size (int64 [1]),
+// lower_case (int64 [1]: 1 when the text was lower-cased), label_values (string: JSON list of
+// the original label of each class, e.g. ["-1","1"]) and, when every label is an integer,
 // class_ids (int64 [k], like fashion-mnist's).
 //
 // No LibTorch here (frost::data).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "frost/data/csv.h"
@@ -26,13 +31,23 @@ namespace frost::data {
 
 /// What to convert, and where to.
 struct TextPrepOptions {
-  std::string csv_path;       ///< input CSV (see read_csv) with columns `label` and `text`
+  std::string csv_path;       ///< input file: CSV (see read_csv) or JSONL (see read_jsonl)
+  std::string format = "auto";  ///< csv | jsonl | auto (by extension: .jsonl, .json-lines ->
+                                ///< jsonl, anything else -> csv)
+  std::string text_field = "text";        ///< column (CSV) or key (JSONL) of the text
+  std::string label_field = "label";      ///< column or key of the label
+  std::string pair_field = "text_pair";   ///< column or key of the second text of a pair;
+                                          ///< pairs when the CSV header has it or the first
+                                          ///< JSONL record has it (then every record must)
   std::string vocab_path;     ///< WordPiece vocab.txt (e.g. all-MiniLM-L6-v2's)
   std::string out_dir;        ///< created if missing; receives train.h5 and test.h5
-  int64_t max_len = 128;      ///< tokens per row incl. [CLS] and [SEP], >= 2
+  int64_t max_len = 128;      ///< tokens per row incl. [CLS] and [SEP](s), >= 2 (pairs: >= 3)
   double test_frac = 0.2;     ///< fraction of each class that goes to test.h5, in (0, 1)
   uint64_t seed = 0;          ///< seeds the shuffle that decides the split and the row order
-  bool lower_case = true;     ///< uncased vocabulary (WordPieceTokenizer::from_vocab_file)
+  /// Lower-case and strip accents (an uncased vocabulary) or keep the text as it is (a cased
+  /// one); unset: decided by decide_lower_case. Set and contradicting the model's tokenizer
+  /// files: an error (Note [Cased or uncased]).
+  std::optional<bool> lower_case;
   int64_t chunk_rows = 1024;  ///< HDF5 chunk rows (see WriteOptions::chunk_rows)
   /// classification: `label` is one class; multilabel / regression: `label` holds the row's
   /// '|'-separated labels or K numbers (parse_task_targets in task_targets.h), written as
@@ -40,17 +55,76 @@ struct TextPrepOptions {
   Task task = Task::kClassification;
 };
 
+/// Note [Cased or uncased]
+/// -----------------------
+/// An uncased BERT (all-MiniLM-L6-v2, bert-base-uncased) was trained on lower-cased,
+/// accent-stripped text and has no capitalised tokens; a cased one (bert-base-cased) has
+/// "The", "Paris"... and must see the text as written. Tokenizing with the wrong setting
+/// gives valid ids and a quietly worse model, so the setting comes from the model's own files
+/// where possible, in this order:
+///   1. tokenizer_config.json beside vocab.txt: its boolean do_lower_case;
+///   2. tokenizer.json beside vocab.txt: normalizer.lowercase of a BertNormalizer;
+///   3. the option (--lower-case true|false), when neither file says;
+///   4. the vocabulary itself: cased when at least 1 % of its whole-word tokens (not "##..."
+///      and not "[...]") start with an upper-case letter (A-Z or a Unicode Lu code point);
+///      an uncased vocabulary has none.
+/// An option that contradicts a file (1 or 2) is an error naming both: a tokenizer file that
+/// is wrong should be fixed, not overridden in silence. The decision and its source are
+/// returned (and logged by frost-prep).
+struct CaseDecision {
+  bool lower_case = true;
+  std::string source;  ///< e.g. "do_lower_case true in DIR/tokenizer_config.json"
+};
+
+/// Decides lower_case for `vocab_path` (Note [Cased or uncased]); `requested` is the option.
+/// `tokens` are the vocabulary's tokens in id order (for step 4). Throws frost::Error naming
+/// the file when a tokenizer file beside vocab.txt is not valid JSON or contradicts
+/// `requested`.
+CaseDecision decide_lower_case(const std::string& vocab_path, std::optional<bool> requested,
+                               const std::vector<std::string>& tokens);
+
+/// One record of a JSONL input: the fields prep_text takes, as strings.
+struct TextRecord {
+  int64_t line = 0;  ///< 1-based line in the file
+  std::string label, text, pair;
+  bool has_pair = false;
+};
+
+/// Reads a JSON Lines file: one JSON object per line; blank lines (spaces, tabs, CR) are
+/// skipped; a UTF-8 byte-order mark at the start is skipped. Each object must have `text_field`
+/// (a non-empty string, not only white space), `label_field` (a string or an integer) and,
+/// when the first record has `pair_field`, `pair_field` (a string, not empty or only white space); other keys
+/// are ignored. Throws frost::Error naming the file and the line for: invalid JSON (with the
+/// parser's message), a line that is not an object, a missing key, a value of the wrong type,
+/// an empty text; and for a file that cannot be read or holds no record.
+std::vector<TextRecord> read_jsonl(const std::string& path, const std::string& text_field,
+                                   const std::string& label_field, const std::string& pair_field);
+
+/// Truncates a pair of piece sequences of lengths n1 and n2 to fit `budget` pieces in total,
+/// as Hugging Face `tokenizers` (the fast tokenizers) does for TruncationStrategy::LongestFirst
+/// (utils/truncation.rs): with s = min(n1, n2), l = max(n1, n2), the shorter keeps s and the
+/// longer max(s, budget - s) pieces; if that is still too many, the shorter keeps budget / 2
+/// and the longer budget - budget / 2 (the second sequence counts as the longer on a tie).
+/// Pieces are removed from the end. Returns the kept lengths {k1, k2}; k1 + k2 <= budget.
+/// (The slow Python tokenizer removes one piece at a time from the longer sequence and from
+/// the second on ties, which differs by one piece when both are long and n1 == n2.)
+std::pair<int64_t, int64_t> longest_first(int64_t n1, int64_t n2, int64_t budget);
+
 /// What prep_text wrote.
 struct TextPrepSummary {
   PrepSplit train, test;
   /// The original label of each class: label i of the files is label_values[i].
   std::vector<std::string> label_values;
   bool integer_labels = false;  ///< every label was an integer (class_ids written)
+  std::string format;           ///< "csv" or "jsonl", as read
+  bool pairs = false;           ///< sentence pairs (/token_type_ids written)
+  CaseDecision case_decision;   ///< how the text was cased (Note [Cased or uncased])
   std::vector<int64_t> train_per_class, test_per_class;  ///< rows of each class
   ///< (multilabel, regression: one entry, all rows)
   int64_t vocab_size = 0;
   int64_t max_len = 0;
-  /// Per CSV data row (file order): [CLS] + pieces + [SEP] before truncation.
+  /// Per data row (file order): [CLS] + pieces + [SEP] (pairs: [CLS] a [SEP] b [SEP]) before
+  /// truncation.
   std::vector<int64_t> token_lengths;
   int64_t num_truncated = 0;                       ///< rows whose token_lengths > max_len
   double read_s = 0, tokenize_s = 0, write_s = 0;  ///< wall time of the three phases
@@ -58,7 +132,10 @@ struct TextPrepSummary {
 
 /// Converts options.csv_path into options.out_dir/{train,test}.h5 (see the file comment).
 ///
-/// Labels: the `label` column's values, each non-empty valid UTF-8. If all are integers
+/// Input: CSV with a header naming options.text_field and options.label_field (and maybe
+/// options.pair_field) columns, or JSONL (read_jsonl); options.format decides which. A text
+/// (or pair) that is empty or only white space is an error naming the line.
+/// Labels: the label column's values, each non-empty valid UTF-8. If all are integers
 /// (optional sign, decimal digits, fitting int64) they are ordered numerically and equal
 /// integers are one class ("01" and "1"); otherwise they are ordered by bytes. The k >= 2
 /// distinct values become labels 0..k-1 in that order.

@@ -8,8 +8,9 @@
 //   * the names: children are registered in HF's order under HF's names (embeddings,
 //     encoder.layer.N.{attention.{self,output},intermediate,output}, pooler); the LayerNorms
 //     are called "LayerNorm" as in HF (after the TF checkpoints);
-//   * the embeddings: word + token_type (all type 0) + absolute position (0..L-1), added in
-//     that order, then LayerNorm(eps) and dropout;
+//   * the embeddings: word + token_type (the given token_type_ids, or type 0 for all tokens
+//     when none are given) + absolute position (0..L-1), added in that order, then
+//     LayerNorm(eps) and dropout;
 //   * attention: scores = q k^T / sqrt(head_dim) + (1 - mask) * finfo(dtype).min, softmax,
 //     dropout on the probabilities (Note [Attention through SDPA]); GELU in its exact erf form
 //     (hidden_act "gelu");
@@ -121,13 +122,17 @@ class BertEmbeddingsImpl : public torch::nn::Module {
         layer_norm_(register_module("LayerNorm", make_layer_norm(c))),
         dropout_p_(c.hidden_dropout_prob) {}
 
-  torch::Tensor forward(const torch::Tensor& ids) {
+  /// token_type_ids: int64 [B, L] on ids' device, or undefined (type 0 everywhere).
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& token_type_ids) {
     const int64_t length = ids.size(1);
     const auto positions =
         torch::arange(length, torch::TensorOptions().dtype(torch::kLong).device(ids.device()));
-    // Token type 0 everywhere: adding row 0 broadcast gives the same values as HF's lookup of
-    // an all-zeros token_type_ids tensor, without materialising [B, L, H].
-    torch::Tensor x = word_embeddings_->forward(ids) + token_type_embeddings_->weight[0];
+    // Without token types, type 0 everywhere: adding row 0 broadcast gives the same values as
+    // HF's lookup of an all-zeros token_type_ids tensor, without materialising [B, L, H].
+    torch::Tensor x = token_type_ids.defined()
+                          ? word_embeddings_->forward(ids) +
+                                token_type_embeddings_->forward(token_type_ids)
+                          : word_embeddings_->forward(ids) + token_type_embeddings_->weight[0];
     x = x + position_embeddings_->forward(positions);
     x = layer_norm_->forward(x);
     return torch::dropout(x, dropout_p_, is_training());
@@ -308,17 +313,23 @@ class BertBackboneImpl : public BackboneImpl {
 
   using BackboneImpl::forward;
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& attention_mask) override {
+    return forward_with_types(std::move(x), attention_mask, torch::Tensor());
+  }
+
+  torch::Tensor forward_with_types(torch::Tensor x, const torch::Tensor& attention_mask,
+                                   const torch::Tensor& token_type_ids) override {
     const torch::Tensor mask = checked_mask(x, attention_mask);
-    const torch::Tensor hidden = encode(x, mask);
+    const torch::Tensor hidden = encode(x, mask, checked_types(x, token_type_ids));
     if (pooling_ == "cls") return pooler_->forward(hidden);
     // sentence-transformers' mean pooling: sum over tokens / max(token count, 1e-9).
     const torch::Tensor m = mask.to(hidden.scalar_type()).unsqueeze(-1);
     return (hidden * m).sum(1) / torch::clamp(m.sum(1), 1e-9);
   }
 
-  torch::Tensor last_hidden_state(torch::Tensor x, const torch::Tensor& attention_mask) {
+  torch::Tensor last_hidden_state(torch::Tensor x, const torch::Tensor& attention_mask,
+                                  const torch::Tensor& token_type_ids) {
     const torch::Tensor mask = checked_mask(x, attention_mask);
-    return encode(x, mask);
+    return encode(x, mask, checked_types(x, token_type_ids));
   }
 
   int64_t feature_dim() const override { return config_.hidden_size; }
@@ -377,8 +388,29 @@ class BertBackboneImpl : public BackboneImpl {
     return attention_mask.to(x.device());
   }
 
-  torch::Tensor encode(const torch::Tensor& ids, const torch::Tensor& mask) {
-    torch::Tensor hidden = embeddings_->forward(ids);
+  /// Validates token types (after checked_mask: x is int64 [B, L]) and returns them as int64
+  /// on x's device; undefined stays undefined (type 0 everywhere, the path without pairs).
+  torch::Tensor checked_types(const torch::Tensor& x, const torch::Tensor& token_type_ids) const {
+    if (!token_type_ids.defined()) return token_type_ids;
+    FROST_CHECK(token_type_ids.sizes() == x.sizes(), "BERT backbone: token_type_ids must have "
+                "the shape of the token ids ", x.sizes(), ", got ", token_type_ids.sizes());
+    FROST_CHECK(!token_type_ids.is_floating_point() && !token_type_ids.is_complex(),
+                "BERT backbone: token_type_ids must be integers, got ",
+                token_type_ids.scalar_type());
+    const torch::Tensor types = token_type_ids.to(x.device(), torch::kLong);
+    if (types.numel() > 0) {
+      const torch::Tensor bounds = torch::stack({types.min(), types.max()}).cpu();
+      const int64_t lo = bounds[0].item<int64_t>(), hi = bounds[1].item<int64_t>();
+      FROST_CHECK(lo >= 0 && hi < config_.type_vocab_size, "BERT backbone: token_type_ids must "
+                  "lie in [0, ", config_.type_vocab_size, ") (type_vocab_size in config.json), "
+                  "got [", lo, ", ", hi, "]");
+    }
+    return types;
+  }
+
+  torch::Tensor encode(const torch::Tensor& ids, const torch::Tensor& mask,
+                       const torch::Tensor& token_type_ids) {
+    torch::Tensor hidden = embeddings_->forward(ids, token_type_ids);
     const auto dtype = hidden.scalar_type();
     // HF get_extended_attention_mask: [B, 1, 1, L], (1 - mask) * finfo(dtype).min.
     const torch::Tensor additive =
@@ -516,10 +548,11 @@ const BertConfig* bert_config_of(const BackboneImpl& backbone) {
 }
 
 torch::Tensor bert_last_hidden_state(BackboneImpl& backbone, const torch::Tensor& input_ids,
-                                     const torch::Tensor& attention_mask) {
+                                     const torch::Tensor& attention_mask,
+                                     const torch::Tensor& token_type_ids) {
   auto* bert = dynamic_cast<BertBackboneImpl*>(&backbone);
   FROST_CHECK(bert != nullptr, "bert_last_hidden_state: the backbone is not a BERT encoder");
-  return bert->last_hidden_state(input_ids, attention_mask);
+  return bert->last_hidden_state(input_ids, attention_mask, token_type_ids);
 }
 
 }  // namespace frost::models

@@ -48,10 +48,12 @@ std::shared_ptr<BackboneImpl> make_bert_backbone(const BertConfig& config,
 const BertConfig* bert_config_of(const BackboneImpl& backbone);
 
 /// The encoder's last hidden states [B, L, hidden_size] (HF BertModel's last_hidden_state) for
-/// input_ids [B, L] and attention_mask as in BackboneImpl::forward; the pooled features are
-/// computed from these. Throws frost::Error if `backbone` was not made by make_bert_backbone
-/// or for bad inputs (as forward).
+/// input_ids [B, L], attention_mask and token_type_ids as in BackboneImpl::forward_with_types;
+/// the pooled features are computed from these. Throws frost::Error if `backbone` was not made
+/// by make_bert_backbone or for bad inputs (as forward; token types outside
+/// [0, type_vocab_size) too).
 torch::Tensor bert_last_hidden_state(BackboneImpl& backbone, const torch::Tensor& input_ids,
-                                     const torch::Tensor& attention_mask = torch::Tensor());
+                                     const torch::Tensor& attention_mask = torch::Tensor(),
+                                     const torch::Tensor& token_type_ids = torch::Tensor());
 
 }  // namespace frost::models

@@ -277,7 +277,19 @@ ClassifierImpl::ClassifierImpl(std::shared_ptr<BackboneImpl> backbone_in, int64_
   reset_head(num_classes);
 }
 
-torch::Tensor ClassifierImpl::forward(torch::Tensor x, const torch::Tensor& attention_mask) {
+torch::Tensor BackboneImpl::forward_with_types(torch::Tensor x,
+                                               const torch::Tensor& attention_mask,
+                                               const torch::Tensor& token_type_ids) {
+  FROST_CHECK(!token_type_ids.defined(), "the backbone ", name(),
+              " has no token type embeddings, but the data holds sentence pairs "
+              "(/token_type_ids); pairs need a BERT backbone (model.arch = bert)");
+  return forward(std::move(x), attention_mask);
+}
+
+torch::Tensor ClassifierImpl::forward(torch::Tensor x, const torch::Tensor& attention_mask,
+                                      const torch::Tensor& token_type_ids) {
+  if (token_type_ids.defined())
+    return head->forward(backbone->forward_with_types(std::move(x), attention_mask, token_type_ids));
   return head->forward(backbone->forward(std::move(x), attention_mask));
 }
 

@@ -41,6 +41,14 @@ class BackboneImpl : public torch::nn::Module {
   /// Returns [B, feature_dim()] float32.
   virtual torch::Tensor forward(torch::Tensor x, const torch::Tensor& attention_mask) = 0;
   torch::Tensor forward(torch::Tensor x) { return forward(std::move(x), torch::Tensor()); }
+  /// forward(x, attention_mask) with the segment of each token: `token_type_ids` [B, L]
+  /// integer (0 = first text of a sentence pair incl. [CLS] and its [SEP], 1 = second text and
+  /// its [SEP], 0 on padding; Hugging Face's token_type_ids), or undefined, which is
+  /// forward(x, attention_mask) exactly. Text encoders with token type embeddings (BERT)
+  /// override it; the default throws frost::Error for defined token types, since ignoring
+  /// them would train on an input the data does not describe.
+  virtual torch::Tensor forward_with_types(torch::Tensor x, const torch::Tensor& attention_mask,
+                                           const torch::Tensor& token_type_ids);
   /// D, the width of the features.
   virtual int64_t feature_dim() const = 0;
 };
@@ -53,8 +61,11 @@ std::shared_ptr<BackboneImpl> make_backbone(const BackboneSpec& spec);
 class ClassifierImpl : public torch::nn::Module {
  public:
   ClassifierImpl(std::shared_ptr<BackboneImpl> backbone, int64_t num_classes);
-  /// x (and attention_mask) as for the backbone; returns logits [B, num_classes] float32.
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& attention_mask = torch::Tensor());
+  /// x (and attention_mask, token_type_ids) as for the backbone (BackboneImpl::forward,
+  /// forward_with_types when token_type_ids is defined); returns logits [B, num_classes]
+  /// float32.
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& attention_mask = torch::Tensor(),
+                        const torch::Tensor& token_type_ids = torch::Tensor());
   /// Replaces the head with a fresh Linear(D, num_classes) (torch default init).
   void reset_head(int64_t num_classes);
 

@@ -197,7 +197,7 @@ EvalResult Evaluator::evaluate(models::ClassifierImpl& model, const LogitsSink& 
       torch::Tensor logits;
       {
         const AutocastScope autocast(cfg_.train.precision, device.type());
-        logits = model.forward(on.inputs, on.attention_mask);
+        logits = model.forward(on.inputs, on.attention_mask, on.token_type_ids);
       }
       score(logits.to(torch::kFloat), on.labels);
     }

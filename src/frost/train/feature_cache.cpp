@@ -45,7 +45,10 @@ void extract_features(models::BackboneImpl& backbone, BatchLoader& loader,
     const int64_t b = batch.labels.size(0);
     const Batch on = loader.to_device(batch);
     const AutocastScope autocast(precision, device.type());
-    features.narrow(0, row, b).copy_(backbone.forward(on.inputs, on.attention_mask));
+    features.narrow(0, row, b).copy_(
+        on.token_type_ids.defined()
+            ? backbone.forward_with_types(on.inputs, on.attention_mask, on.token_type_ids)
+            : backbone.forward(on.inputs, on.attention_mask));
     labels.narrow(0, row, b).copy_(batch.labels);
     row += b;
   }
@@ -284,7 +287,8 @@ Batch TrainBatches::next(int64_t i) {
   const c10::Stream compute = staging_->guard.getStream(device_);
   staging_->copied.block(compute);
   for (const at::Tensor* t :
-       {&batch.inputs, &batch.labels, &batch.targets, &batch.attention_mask}) {
+       {&batch.inputs, &batch.labels, &batch.targets, &batch.attention_mask,
+        &batch.token_type_ids}) {
     if (t->defined()) t->record_stream(compute);
   }
   if (i + 1 < steps_) stage(i + 1);

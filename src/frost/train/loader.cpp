@@ -177,6 +177,8 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
   }
   if (info.has_attention_mask) mask_rows_.resize(static_cast<size_t>(b * row_numel));
   uint8_t* mask = info.has_attention_mask ? mask_rows_.data() : nullptr;
+  if (info.has_token_type_ids) type_rows_.resize(static_cast<size_t>(b * row_numel));
+  uint8_t* types = info.has_token_type_ids ? type_rows_.data() : nullptr;
   switch (info.input_kind) {
     case data::InputKind::kFeatures: {  // float32 as stored: straight into the batch tensor
       batch.inputs = torch::empty(shape, on_host(torch::kFloat32));
@@ -240,7 +242,7 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
     }
     case data::InputKind::kTokens: {
       input_rows_.resize(static_cast<size_t>(b * row_numel) * sizeof(int32_t));
-      dataset_.read(indices, input_rows_.data(), labels, mask);
+      dataset_.read(indices, input_rows_.data(), labels, mask, types);
       const int64_t length = row_numel;
       // Note [Dynamic padding] in loader.h
       const int64_t width = mask != nullptr ? padded_width(mask, b, length) : length;
@@ -255,6 +257,12 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
         uint8_t* m = batch.attention_mask.data_ptr<uint8_t>();
         for (int64_t r = 0; r < b; ++r)
           std::memcpy(m + r * width, mask + r * length, static_cast<size_t>(width));
+      }
+      if (types != nullptr) {
+        batch.token_type_ids = torch::empty({b, width}, on_host(torch::kUInt8));
+        uint8_t* t = batch.token_type_ids.data_ptr<uint8_t>();
+        for (int64_t r = 0; r < b; ++r)
+          std::memcpy(t + r * width, types + r * length, static_cast<size_t>(width));
       }
       break;
     }
@@ -320,6 +328,7 @@ Batch Batch::to(const c10::Device& device) const {
   out.labels = move(labels);
   out.targets = move(targets);
   out.attention_mask = move(attention_mask);
+  out.token_type_ids = move(token_type_ids);
   out.indices = indices;
   out.row_widths = row_widths;
   return out;

@@ -22,8 +22,8 @@
 // every batch to L' = 1 + the last column in which any row of the batch has a non-zero mask
 // (at least 1, at most L): the columns dropped are padding in every row, so nothing a model
 // attends to is lost, and attention cost falls with L'. The mask is not assumed to be a
-// prefix: a 0 column between real tokens is kept. inputs and attention_mask keep the same
-// width; different batches may have different widths. A model that masks padding properly
+// prefix: a 0 column between real tokens is kept. inputs, attention_mask and token_type_ids
+// (sentence pairs; 0 on padding, so nothing is lost there either) keep the same width; different batches may have different widths. A model that masks padding properly
 // (BERT: additive -inf/large-negative mask before the softmax) gives the same outputs for the
 // real tokens with or without the cut, up to float reduction order, so N ranks with batch B
 // still match 1 rank with batch N*B (DESIGN invariant 4) even though their widths differ.
@@ -120,6 +120,10 @@ struct Batch {
   /// uint8 [B, L'] (1 = real token, 0 = padding), the same width as inputs, for tokens when
   /// the dataset has /attention_mask; undefined otherwise.
   at::Tensor attention_mask;
+  /// uint8 [B, L'] token types (0 = first text incl. [CLS] and its [SEP], 1 = second text and
+  /// its [SEP], 0 = padding), the same width as inputs, when the dataset has /token_type_ids
+  /// (sentence pairs); undefined otherwise, and the model then uses type 0 everywhere.
+  at::Tensor token_type_ids;
   /// The B global sample indices, in the order of the rows above.
   std::vector<int64_t> indices;
   /// With an attention_mask: for each of the B rows, 1 + its last column with a non-zero mask
@@ -135,8 +139,8 @@ struct Batch {
   /// B, the rows of the batch (inputs.size(0)).
   int64_t rows() const { return inputs.size(0); }
 
-  /// This batch with inputs, labels, targets and attention_mask on `device` (Note [Device per rank]):
-  /// the same tensors when they are there already (the CPU path copies nothing), else copies
+  /// This batch with inputs, labels, targets, attention_mask and token_type_ids on `device`
+  /// (Note [Device per rank]): the same tensors when they are there already (the CPU path copies nothing), else copies
   /// issued on the current stream of `device`, non_blocking (asynchronous when the host memory
   /// is pinned, Note [Pinned batches]). The indices and row_widths are carried over.
   Batch to(const c10::Device& device) const;
@@ -199,7 +203,7 @@ class BatchLoader {
   std::vector<float> normalise_table_;
   // Raw rows of the batch being read (/inputs unless read straight into the batch, and
   // /attention_mask); used by the background thread only.
-  std::vector<uint8_t> input_rows_, mask_rows_;
+  std::vector<uint8_t> input_rows_, mask_rows_, type_rows_;
   // Note [Releasing decoded blocks]: for batch i, the first row of every block whose last
   // reader it is; empty unless the dataset releases blocks.
   std::vector<std::vector<int64_t>> release_after_;

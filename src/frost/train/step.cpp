@@ -67,7 +67,7 @@ StepStats train_step(const StepContext& ctx, const Batch& batch, double lr) {
     torch::Tensor logits;
     {
       const AutocastScope autocast(ctx.options.precision, mb.inputs.device().type());
-      logits = ctx.strategy.forward(ctx.model, mb.inputs, mb.attention_mask);
+      logits = ctx.strategy.forward(ctx.model, mb.inputs, mb.attention_mask, mb.token_type_ids);
     }
     auto loss = ctx.options.task == data::Task::kClassification
                     ? training_loss(logits.to(torch::kFloat), mb.labels,
@@ -207,6 +207,8 @@ Batch micro_batch(const Batch& batch, int64_t begin, int64_t rows) {
     }
     mb.inputs = mb.inputs.narrow(1, 0, width);
     mb.attention_mask = mb.attention_mask.narrow(1, 0, width);
+    if (batch.token_type_ids.defined())
+      mb.token_type_ids = batch.token_type_ids.narrow(0, begin, rows).narrow(1, 0, width);
   }
   return mb;
 }

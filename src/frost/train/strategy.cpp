@@ -21,8 +21,9 @@ class FullStrategy final : public Strategy {
   bool backbone_frozen(int64_t) const override { return false; }
   void set_modes(models::ClassifierImpl& model, int64_t) const override { model.train(); }
   at::Tensor forward(models::ClassifierImpl& model, const at::Tensor& inputs,
-                     const at::Tensor& attention_mask) const override {
-    return model.forward(inputs, attention_mask);
+                     const at::Tensor& attention_mask,
+                     const at::Tensor& token_type_ids) const override {
+    return model.forward(inputs, attention_mask, token_type_ids);
   }
 };
 
@@ -38,14 +39,17 @@ class HeadStrategy : public Strategy {
     model.backbone->eval();
   }
   at::Tensor forward(models::ClassifierImpl& model, const at::Tensor& inputs,
-                     const at::Tensor& attention_mask) const override {
+                     const at::Tensor& attention_mask,
+                     const at::Tensor& token_type_ids) const override {
     torch::Tensor features;
     {
       // The frozen backbone keeps no activations and no version counters (inference mode; the
       // compute dtype is the caller's autocast). Its output is an inference tensor, which
       // autograd may not save for the head's backward: the clone is an ordinary one ([B, D]).
       c10::InferenceMode inference;
-      features = model.backbone->forward(inputs, attention_mask);
+      features = token_type_ids.defined()
+                     ? model.backbone->forward_with_types(inputs, attention_mask, token_type_ids)
+                     : model.backbone->forward(inputs, attention_mask);
     }
     return model.head->forward(features.clone());
   }
@@ -54,7 +58,7 @@ class HeadStrategy : public Strategy {
 // The head on features extracted once by the frozen backbone: trainability and modes as head.
 class CachedHeadStrategy final : public HeadStrategy {
  public:
-  at::Tensor forward(models::ClassifierImpl& model, const at::Tensor& features,
+  at::Tensor forward(models::ClassifierImpl& model, const at::Tensor& features, const at::Tensor&,
                      const at::Tensor&) const override {
     return model.head->forward(features);
   }
@@ -163,12 +167,15 @@ class BlockStrategy final : public Strategy {
     }
   }
   at::Tensor forward(models::ClassifierImpl& model, const at::Tensor& inputs,
-                     const at::Tensor& attention_mask) const override {
-    if (!frozen_now_) return model.forward(inputs, attention_mask);
+                     const at::Tensor& attention_mask,
+                     const at::Tensor& token_type_ids) const override {
+    if (!frozen_now_) return model.forward(inputs, attention_mask, token_type_ids);
     torch::Tensor features;
     {  // as HeadStrategy::forward
       c10::InferenceMode inference;
-      features = model.backbone->forward(inputs, attention_mask);
+      features = token_type_ids.defined()
+                     ? model.backbone->forward_with_types(inputs, attention_mask, token_type_ids)
+                     : model.backbone->forward(inputs, attention_mask);
     }
     return model.head->forward(features.clone());
   }

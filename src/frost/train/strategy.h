@@ -106,11 +106,13 @@ class Strategy {
   /// Sets train/eval modes for training in `epoch` (invariant 6 for a frozen backbone).
   virtual void set_modes(models::ClassifierImpl& model, int64_t epoch) const = 0;
 
-  /// Logits [B, num_classes] float32 of one micro-batch. `inputs` and `attention_mask` are
-  /// those of train::Batch (the cached head: features [B, D] float32, no mask). Autograd
-  /// records what trains; call it between GradReducer::prepare_step and finalize.
+  /// Logits [B, num_classes] float32 of one micro-batch. `inputs`, `attention_mask` and
+  /// `token_type_ids` are those of train::Batch (the cached head: features [B, D] float32, no
+  /// mask, no types). Autograd records what trains; call it between GradReducer::prepare_step
+  /// and finalize.
   virtual at::Tensor forward(models::ClassifierImpl& model, const at::Tensor& inputs,
-                             const at::Tensor& attention_mask) const = 0;
+                             const at::Tensor& attention_mask,
+                             const at::Tensor& token_type_ids = at::Tensor()) const = 0;
 };
 
 /// The parameters of `model` that require grad, in registration order (parameters()), the

@@ -28,8 +28,8 @@
 namespace frost::models {
 namespace {
 
-using frost::testing::expect_error_containing, frost::testing::fixture_path,
-    frost::testing::source_dir, frost::testing::tmp_path, frost::testing::write_file;
+using frost::testing::error_of, frost::testing::expect_error_containing,
+    frost::testing::fixture_path, frost::testing::source_dir, frost::testing::tmp_path, frost::testing::write_file;
 
 BertConfig tiny_config() {
   BertConfig c;
@@ -156,6 +156,50 @@ TEST(BertParity, MiniLmCheckpointMatchesTransformers) {
   std::cout << "[ parity   ] all-MiniLM-L6-v2 vs transformers: max |diff| last_hidden_state "
             << r.hidden << ", pooler_output " << r.pooler << ", mean pooling " << r.mean
             << "\n";
+}
+
+// Sentence pairs: the tiny model with token_type_ids, against make_bert_pair_parity.py (a plain
+// PyTorch BertModel forward that reproduces the transformers fixture above to 5e-7 with type 0).
+TEST(BertParity, TinyRandomModelWithTokenTypes) {
+  torch::NoGradGuard no_grad;
+  const BertConfig config = BertConfig::from_json_file(fixture_path("bert_tiny_config.json"));
+  const SafetensorsFile file =
+      SafetensorsFile::open(fixture_path("bert_tiny_pair_parity.safetensors"));
+  const torch::Tensor ids = file.get("input_ids", c10::ScalarType::Undefined);
+  const torch::Tensor mask = file.get("attention_mask", c10::ScalarType::Undefined);
+  const torch::Tensor types = file.get("token_type_ids", c10::ScalarType::Undefined);
+  auto cls = make_bert_backbone(config, "cls");
+  auto mean = make_bert_backbone(config, "mean");
+  for (auto* backbone : {cls.get(), mean.get()}) {
+    load_weights(*backbone, fixture_path("bert_tiny_model.safetensors"), LoadOptions{});
+    backbone->eval();
+  }
+  const auto hidden = bert_last_hidden_state(*cls, ids, mask, types);
+  const double d_hidden = masked_max_abs_diff(hidden, file.get("last_hidden_state"), mask);
+  // uint8 types, as the loader hands them out, give the same result.
+  const double d_pooler = max_abs_diff(cls->forward_with_types(ids, mask, types.to(torch::kUInt8)),
+                                       file.get("pooler_output"));
+  const double d_mean =
+      max_abs_diff(mean->forward_with_types(ids, mask, types), file.get("mean_pooled"));
+  EXPECT_LE(d_hidden, 1e-5);
+  EXPECT_LE(d_pooler, 1e-5);
+  EXPECT_LE(d_mean, 1e-5);
+  std::cout << "[ parity   ] tiny BertModel with token types: max |diff| last_hidden_state "
+            << d_hidden << ", pooler_output " << d_pooler << ", mean pooling " << d_mean << "\n";
+  // The types matter (row 0 and 1 have type-1 tokens), and all-zero types are the path without
+  // types bit for bit.
+  EXPECT_GT(max_abs_diff(cls->forward(ids, mask), file.get("pooler_output")), 1e-3);
+  EXPECT_TRUE(torch::equal(cls->forward_with_types(ids, mask, torch::zeros_like(ids)),
+                           cls->forward(ids, mask)));
+  EXPECT_TRUE(torch::equal(cls->forward_with_types(ids, mask, torch::Tensor()),
+                           cls->forward(ids, mask)));
+  // Bad token types.
+  EXPECT_CONTAINS(error_of([&] { cls->forward_with_types(ids, mask, types + 1); }),
+                  "token_type_ids must lie in [0, 2) (type_vocab_size in config.json), got [1, 2]");
+  EXPECT_CONTAINS(error_of([&] { cls->forward_with_types(ids, mask, types.narrow(1, 0, 3)); }),
+                  "token_type_ids must have the shape of the token ids");
+  EXPECT_CONTAINS(error_of([&] { cls->forward_with_types(ids, mask, types.to(torch::kFloat)); }),
+                  "token_type_ids must be integers");
 }
 
 // ---- shapes, masks, dropout ----------------------------------------------------------

@@ -177,6 +177,52 @@ TEST(BatchLoader, TokenBatchesAreCutToTheirLongestRow) {
   EXPECT_FALSE(loader.next(b));
 }
 
+// Sentence pairs: /token_type_ids come with the batch, cut to the mask's width, in the order of
+// the indices, and survive to(); a file without them gives an undefined tensor.
+TEST(BatchLoader, TokenTypesComeCutLikeTheMask) {
+  const std::string dir = make_temp_dir();
+  const std::vector<int32_t> tokens{101, 5, 102, 6, 102, 0,   //
+                                    101, 7, 102, 8, 9, 102,   //
+                                    101, 102, 4, 102, 0, 0};
+  const std::vector<uint8_t> mask{1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+  const std::vector<uint8_t> types{0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 0, 0};
+  const std::vector<int64_t> labels{0, 1, 0};
+  frost::data::DatasetInfo info;
+  info.num_samples = 3;
+  info.sample_shape = {6};
+  info.input_kind = frost::data::InputKind::kTokens;
+  info.num_classes = 2;
+  info.has_attention_mask = true;
+  info.has_token_type_ids = true;
+  frost::data::WriteOptions opt;
+  opt.attention_mask = mask.data();
+  opt.token_type_ids = types.data();
+  frost::data::write_dataset(dir + "/p.h5", info, tokens.data(), labels.data(), opt);
+  const H5Dataset ds = H5Dataset::open({dir + "/p.h5"});
+  BatchLoader loader(ds, {{2, 0}, {1}});
+  auto u8 = [](std::vector<int64_t> v, int64_t rows) {
+    const auto n = static_cast<int64_t>(v.size());
+    return torch::tensor(v, torch::kInt64).to(torch::kUInt8).view({rows, n / rows});
+  };
+  Batch b;
+  ASSERT_TRUE(loader.next(b));
+  EXPECT_EQ(b.inputs.size(1), 5);
+  EXPECT_TRUE(torch::equal(b.token_type_ids, u8({0, 0, 1, 1, 0, 0, 0, 0, 1, 1}, 2)))
+      << b.token_type_ids;
+  const Batch moved = b.to(c10::Device(c10::kCPU));
+  EXPECT_TRUE(torch::equal(moved.token_type_ids, b.token_type_ids));
+  ASSERT_TRUE(loader.next(b));
+  EXPECT_TRUE(torch::equal(b.token_type_ids, u8({0, 0, 0, 1, 1, 1}, 1)));
+  EXPECT_FALSE(loader.next(b));
+
+  write_tokens(dir + "/t.h5", /*len=*/6, /*num_classes=*/2, tokens, labels, mask);
+  const H5Dataset single = H5Dataset::open({dir + "/t.h5"});
+  BatchLoader plain(single, {{0, 1}});
+  ASSERT_TRUE(plain.next(b));
+  EXPECT_TRUE(b.attention_mask.defined());
+  EXPECT_FALSE(b.token_type_ids.defined());
+}
+
 TEST(BatchLoader, TokensWithoutMaskAreNotCut) {
   const std::string dir = make_temp_dir();
   const std::vector<int32_t> tokens{101, 102, 0, 0, 101, 5, 102, 0};

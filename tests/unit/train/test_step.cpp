@@ -93,6 +93,19 @@ TEST(MicroBatch, RowWidthsCutAsTheMaskDoes) {
   }
 }
 
+// Token types are cut with the mask: the same rows and columns.
+TEST(MicroBatch, TokenTypesFollowTheMask) {
+  for (const bool widths : {false, true}) {
+    Batch b = token_batch(widths);
+    b.token_type_ids = (torch::arange(20, torch::kInt64).view({4, 5}) % 2).to(torch::kUInt8);
+    const Batch mb = micro_batch(b, 1, 2);
+    ASSERT_TRUE(mb.token_type_ids.defined());
+    EXPECT_EQ(mb.token_type_ids.sizes(), mb.attention_mask.sizes());
+    EXPECT_TRUE(torch::equal(mb.token_type_ids, b.token_type_ids.narrow(0, 1, 2).narrow(1, 0, 4)));
+    EXPECT_FALSE(micro_batch(token_batch(widths), 1, 2).token_type_ids.defined());
+  }
+}
+
 StepReport report(int64_t step, double loss, bool skipped = false) {
   StepReport r;
   r.step = step;
