@@ -12,7 +12,8 @@
 // Use from outside frost::data, e.g. a benchmark reading /inputs with plain HDF5 calls:
 //
 //   H5Lock lock;  // first: the identifiers below close, in reverse order, while it is held
-//   H5Id file = file_id(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path,
+//   H5Id fapl = make_read_fapl(path);  // not H5P_DEFAULT: see make_read_fapl
+//   H5Id file = file_id(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), path,
 //                                ": opening the file"));
 //   H5Id dset = dataset_id(H5_CHECK(H5Dopen2(file.get(), "inputs", H5P_DEFAULT), path,
 //                                   ": opening /inputs"));
@@ -139,7 +140,9 @@ H5Id make_fapl(const std::string& where);
 /// HDF5_USE_FILE_LOCKING=FALSE would do. Many ranks open one file at once, on file systems
 /// where flock() fails or hangs, and a read-only open has nothing to protect: Frost never
 /// writes a file in place (Note [HDF5 file locking] in docs/data.md). The environment variable
-/// HDF5_USE_FILE_LOCKING, when set, still overrides this (HDF5's rule).
+/// HDF5_USE_FILE_LOCKING, when set, still overrides this (HDF5's rule). HDF5 refuses to open,
+/// in one process, a file that is already open with other locking settings, so any read-only
+/// open of a file an H5Dataset may hold open (tools, tests) must use these properties too.
 H5Id make_read_fapl(const std::string& where);
 
 /// The dimensions of dataset `dset` (/`name` of the file `path`, for messages).

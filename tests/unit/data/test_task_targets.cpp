@@ -60,8 +60,11 @@ TEST(TaskTargets, MultilabelRoundTrip) {
   EXPECT_EQ(x, (std::vector<float>{5, -5, 2, -2}));
   EXPECT_EQ(t, (std::vector<float>{1, 0, 1, 0, 1, 0}));
   // Stored as uint8 (exact 0/1, a quarter of float32's bytes).
+  // With Frost's read-only file access list: HDF5 refuses a second open, in one process, of a
+  // file already open (ds above) with other file-locking settings.
   frost::data::H5Lock lock;
-  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const frost::data::H5Id fapl = frost::data::make_read_fapl(path);
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
   const hid_t dset = H5Dopen2(file, "targets", H5P_DEFAULT);
   const hid_t type = H5Dget_type(dset);
   EXPECT_EQ(H5Tget_class(type), H5T_INTEGER);
