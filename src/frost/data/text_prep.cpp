@@ -205,7 +205,8 @@ CaseDecision decide_lower_case(const std::string& vocab_path, std::optional<bool
 }
 
 std::vector<TextRecord> read_jsonl(const std::string& path, const std::string& text_field,
-                                   const std::string& label_field, const std::string& pair_field) {
+                                   const std::string& label_field, const std::string& pair_field,
+                                   Task task) {
   const std::string data = read_text_file(path, "JSONL file");
   std::vector<TextRecord> out;
   size_t pos = data.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
@@ -246,11 +247,40 @@ std::vector<TextRecord> read_jsonl(const std::string& path, const std::string& t
                 "\" key (--text-field, --label-field and --pair-field name others)");
     if (lab->is_string()) {
       rec.label = lab->get<std::string>();
-    } else {
+    } else if (task == Task::kClassification) {
       FROST_CHECK(lab->is_number_integer(), path, ": line ", line, ": \"", label_field,
                   "\" is a JSON ", lab->is_number() ? "non-integer number" : lab->type_name(),
                   " (", lab->dump(), "); a class label is a string or an integer");
       rec.label = lab->dump();
+    } else if (task == Task::kRegression && lab->is_number()) {
+      rec.label = lab->dump();
+    } else {
+      // An array of label names (multilabel) or of numbers (regression), as the '|'-separated
+      // text parse_task_targets reads.
+      const bool ml = task == Task::kMultilabel;
+      const char* want = ml ? "a string of '|'-separated label names or an array of strings and "
+                              "integers"
+                            : "a number, a string of '|'-separated numbers or an array of numbers";
+      FROST_CHECK(lab->is_array(), path, ": line ", line, ": \"", label_field, "\" is a JSON ",
+                  lab->type_name(), " (", lab->dump(), "); with --task ", task_name(task),
+                  " it is ", want);
+      std::string cell;
+      for (size_t i = 0; i < lab->size(); ++i) {
+        const nlohmann::json& e = (*lab)[i];
+        std::string v;
+        if (ml && e.is_string()) {
+          v = e.get<std::string>();
+          FROST_CHECK(v.find('|') == std::string::npos, path, ": line ", line, ": \"",
+                      label_field, "\"[", i, "] = '", v, "' contains '|', which separates labels");
+        } else {
+          FROST_CHECK(ml ? e.is_number_integer() : e.is_number(), path, ": line ", line, ": \"",
+                      label_field, "\"[", i, "] is a JSON ", e.type_name(), " (", e.dump(),
+                      "); with --task ", task_name(task), " \"", label_field, "\" is ", want);
+          v = e.dump();
+        }
+        cell += (i ? "|" : "") + v;
+      }
+      rec.label = cell;
     }
     if (j.contains(pair_field)) {
       get_text(pair_field, rec.pair);
@@ -330,7 +360,8 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
                       (ends_with(path, ".jsonl") || ends_with(path, ".json-lines")));
   summary.format = jsonl ? "jsonl" : "csv";
   const std::vector<TextRecord> records =
-      jsonl ? read_jsonl(path, options.text_field, options.label_field, options.pair_field)
+      jsonl ? read_jsonl(path, options.text_field, options.label_field, options.pair_field,
+                         options.task)
             : csv_records(path, options);
   const auto n = static_cast<int64_t>(records.size());
   FROST_CHECK(n >= 2, path, ": holds ", n, jsonl ? " record(s)" : " data row(s) after the header",

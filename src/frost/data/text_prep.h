@@ -92,13 +92,22 @@ struct TextRecord {
 
 /// Reads a JSON Lines file: one JSON object per line; blank lines (spaces, tabs, CR) are
 /// skipped; a UTF-8 byte-order mark at the start is skipped. Each object must have `text_field`
-/// (a non-empty string, not only white space), `label_field` (a string or an integer) and,
-/// when the first record has `pair_field`, `pair_field` (a string, not empty or only white space); other keys
-/// are ignored. Throws frost::Error naming the file and the line for: invalid JSON (with the
-/// parser's message), a line that is not an object, a missing key, a value of the wrong type,
-/// an empty text; and for a file that cannot be read or holds no record.
+/// (a non-empty string, not only white space), `label_field` and, when the first record has
+/// `pair_field`, `pair_field` (a string, not empty or only white space); other keys are
+/// ignored. The label, by `task`:
+///   classification  a string or an integer (TextRecord::label: the string, or the integer's
+///                   decimal text);
+///   multilabel      a string of '|'-separated names, or an array of strings and integers
+///                   (none containing '|'), e.g. ["sports", "politics"]; [] = no label;
+///   regression      a number, a string of '|'-separated numbers, or an array of numbers;
+/// arrays and numbers become the '|'-separated text that parse_task_targets reads (numbers as
+/// nlohmann::json prints them: the shortest text that reads back to the same double).
+/// Throws frost::Error naming the file and the line for: invalid JSON (with the parser's
+/// message), a line that is not an object, a missing key, a value of the wrong type (for the
+/// task), an empty text; and for a file that cannot be read or holds no record.
 std::vector<TextRecord> read_jsonl(const std::string& path, const std::string& text_field,
-                                   const std::string& label_field, const std::string& pair_field);
+                                   const std::string& label_field, const std::string& pair_field,
+                                   Task task = Task::kClassification);
 
 /// Truncates a pair of piece sequences of lengths n1 and n2 to fit `budget` pieces in total,
 /// as Hugging Face `tokenizers` (the fast tokenizers) does for TruncationStrategy::LongestFirst

@@ -182,6 +182,91 @@ TEST(PrepTextJsonl, BadLinesNameFileAndLine) {
   EXPECT_CONTAINS(error_of([&] { prep_text(o); }), "line 3: the 'text' column is empty");
 }
 
+// Multilabel and regression labels in JSONL: arrays (and plain numbers) give the same /targets
+// as the '|'-separated text of a CSV with the same rows; wrong types name file, line and index.
+TEST(PrepTextJsonl, TaskLabelsAsArraysMatchTheCsvCells) {
+  using frost::data::Task;
+  // (test.h5 and train.h5 together, keyed by the token ids like all_rows) -> targets
+  auto targets_of = [](const TextPrepSummary& s) {
+    std::map<std::vector<int32_t>, std::vector<float>> out;
+    for (const auto* split : {&s.train, &s.test}) {
+      const H5Dataset ds = H5Dataset::open({split->path});
+      const int64_t n = ds.size(), len = ds.info().sample_shape.at(0);
+      const int64_t k = ds.info().num_targets;
+      std::vector<int64_t> idx;
+      for (int64_t i = 0; i < n; ++i) idx.push_back(i);
+      std::vector<int32_t> ids(static_cast<size_t>(n * len));
+      std::vector<uint8_t> mask(static_cast<size_t>(n * len));
+      std::vector<float> t(static_cast<size_t>(n * k));
+      ds.read(idx, ids.data(), nullptr, mask.data());
+      ds.read_targets(idx, t.data());
+      for (int64_t i = 0; i < n; ++i)
+        out[std::vector<int32_t>(ids.begin() + i * len, ids.begin() + (i + 1) * len)] =
+            std::vector<float>(t.begin() + i * k, t.begin() + (i + 1) * k);
+    }
+    return out;
+  };
+  const std::string dir = make_temp_dir();
+  TextPrepOptions csv = options_for(dir + "/mc", "d.csv",
+                                    "label,text\ngood|bad,good film\nbad,bad films\n"
+                                    ",very good\n7|good,not good\n");
+  TextPrepOptions jsonl = options_for(dir + "/mj", "d.jsonl",
+                                      "{\"label\": [\"good\", \"bad\"], \"text\": \"good film\"}\n"
+                                      "{\"label\": \"bad\", \"text\": \"bad films\"}\n"
+                                      "{\"label\": [], \"text\": \"very good\"}\n"
+                                      "{\"label\": [7, \"good\"], \"text\": \"not good\"}\n");
+  csv.task = jsonl.task = Task::kMultilabel;
+  const TextPrepSummary mc = prep_text(csv), mj = prep_text(jsonl);
+  EXPECT_EQ(mj.label_values, mc.label_values);
+  EXPECT_EQ(targets_of(mj), targets_of(mc));
+  EXPECT_EQ(targets_of(mj).size(), 4u);
+
+  csv = options_for(dir + "/rc", "d.csv",
+                    "label,text\n0.25|-3,good film\n1e-3|2,bad films\n-1.5|0,very good\n"
+                    "4|0.125,not good\n");
+  jsonl = options_for(dir + "/rj", "d.jsonl",
+                      "{\"label\": [0.25, -3], \"text\": \"good film\"}\n"
+                      "{\"label\": \"1e-3|2\", \"text\": \"bad films\"}\n"
+                      "{\"label\": [-1.5, 0], \"text\": \"very good\"}\n"
+                      "{\"label\": [4, 0.125], \"text\": \"not good\"}\n");
+  csv.task = jsonl.task = Task::kRegression;
+  EXPECT_EQ(targets_of(prep_text(jsonl)), targets_of(prep_text(csv)));
+  // One target as a plain number.
+  jsonl = options_for(dir + "/r1", "d.jsonl",
+                      "{\"label\": 0.5, \"text\": \"good film\"}\n"
+                      "{\"label\": -2, \"text\": \"bad films\"}\n");
+  jsonl.task = Task::kRegression;
+  const auto one = targets_of(prep_text(jsonl));
+  std::multiset<float> values;
+  for (const auto& [ids, t] : one) values.insert(t.at(0));
+  EXPECT_EQ(values, (std::multiset<float>{-2.0f, 0.5f}));
+
+  struct Case {
+    Task task;
+    std::string label, expect;
+  };
+  const std::vector<Case> cases{
+      {Task::kMultilabel, "1.5", "line 2: \"label\" is a JSON number (1.5); with --task multilabel"},
+      {Task::kMultilabel, "[\"a\", 1.5]", "line 2: \"label\"[1] is a JSON number (1.5)"},
+      {Task::kMultilabel, "[\"a|b\"]", "line 2: \"label\"[0] = 'a|b' contains '|'"},
+      {Task::kMultilabel, "{\"a\": 1}", "line 2: \"label\" is a JSON object"},
+      {Task::kRegression, "[1, \"2\"]", "line 2: \"label\"[1] is a JSON string (\"2\")"},
+      {Task::kRegression, "true", "line 2: \"label\" is a JSON boolean (true)"},
+      {Task::kClassification, "[\"a\"]", "line 2: \"label\" is a JSON array"},
+  };
+  for (const Case& c : cases) {
+    const std::string d = make_temp_dir();
+    TextPrepOptions o = options_for(d, "in.jsonl",
+                                    "{\"label\": \"a\", \"text\": \"good\"}\n{\"label\": " +
+                                        c.label + ", \"text\": \"bad\"}\n");
+    o.task = c.task;
+    const std::string e = error_of([&] { prep_text(o); });
+    EXPECT_CONTAINS(e, o.csv_path);
+    EXPECT_CONTAINS(e, c.expect);
+    EXPECT_FALSE(std::filesystem::exists(o.out_dir)) << c.expect;
+  }
+}
+
 // ---- cased / uncased ------------------------------------------------------------------------
 
 TEST(PrepTextCase, CasedVocabularyKeepsTheCase) {
