@@ -31,6 +31,14 @@ std::string set_blas_threads(int threads) {
   return "";
 }
 
+bool set_openmp_threads_of_this_thread(int threads) {
+  if (auto f = lookup<void (*)(int)>("omp_set_num_threads")) {
+    f(std::max(threads, 1));
+    return true;
+  }
+  return false;
+}
+
 int blas_threads() {
   if (auto f = lookup<int (*)()>("openblas_get_num_threads")) return f();
   if (auto f = lookup<long (*)()>("bli_thread_get_num_threads"))

@@ -38,12 +38,12 @@
 // are torchvision's in distribution, not value for value.
 //
 // Cost: the transform runs per sample on the loader's background thread, with LibTorch tensor
-// operations on one image at a time, under c10::ParallelGuard so that at::parallel_for runs
-// inline rather than in the intra-op pool the training step uses. Measured with frost-bench
-// loader --augment on a loaded 2-core machine: 28x28 grey, 17,000 samples/s with crop_flip,
-// 210,000 with flip, 1.6 M without; 3x112x112 cropped to 96, about 120 samples/s: LibTorch's
-// float32 antialiased interpolate costs milliseconds per image there, so large-image
-// augmentation needs a faster resize (e.g. the uint8 kernel) before it keeps up with a GPU.
+// operations on one image at a time, on one OpenMP thread (Note [One OpenMP thread on the loader
+// thread] in loader.h). Measured with frost-bench loader --augment, one simulated rank, on a
+// 2-core machine with a build running: Fashion-MNIST 28x28 grey, 45,000 samples/s with
+// crop_flip, 760,000 with flip, 3.0 M without; synthetic 3x112x112 to 96, 5,900 samples/s with
+// crop_flip (5,100 for the plain resize). The float32 antialiased resize dominates; LibTorch's
+// uint8 kernel is about 2.5x faster in a PyTorch measurement but rounds differently.
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -1,12 +1,12 @@
 #include "frost/train/loader.h"
 
-#include <c10/util/ParallelGuard.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cstring>
 #include <utility>
 
+#include "frost/core/blas_threads.h"
 #include "frost/core/error.h"
 #include "frost/data/h5_dataset.h"
 
@@ -213,9 +213,8 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
           transformed_rows_.resize(static_cast<size_t>(b * out_numel));
           dst = transformed_rows_.data();
         }
-        // One sample at a time on this thread, asking at::parallel_for to run inline so that
-        // LibTorch's intra-op pool stays the training step's (Note [Image augmentation]).
-        const c10::ParallelGuard inline_only(true);
+        // One sample at a time on this thread, with no OpenMP team of its own (Note [One
+        // OpenMP thread on the loader thread] in loader.h).
         for (int64_t r = 0; r < b; ++r) {
           const torch::Tensor image = torch::from_blob(input_rows_.data() + r * row_numel,
                                                        info.sample_shape, torch::kUInt8);
@@ -272,6 +271,9 @@ Batch BatchLoader::load(const std::vector<int64_t>& indices) {
 
 void BatchLoader::run() {
   try {
+    // Note [One OpenMP thread on the loader thread] in loader.h.
+    (void)at::get_num_threads();
+    set_openmp_threads_of_this_thread(1);
     for (size_t i = 0; i < batches_.size(); ++i) {
       {
         std::unique_lock<std::mutex> lock(mutex_);

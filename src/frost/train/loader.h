@@ -75,6 +75,18 @@
 // epoch, so nothing is held from one epoch to the next. Other datasets: nothing is computed or
 // released.
 //
+// Note [One OpenMP thread on the loader thread]
+// ---------------------------------------------
+// The background thread runs LibTorch operations of its own (the image transforms of
+// data.augment, tensor allocation). A new thread's first LibTorch parallel operation gives it an
+// OpenMP team size equal to at::set_num_threads' global value, the training step's threads, so
+// each per-sample resize would start a team of that many threads next to the training step's
+// own: measured with frost-bench loader (3x112x112 cropped to 96, 2 cores, a build running) at
+// 80-350 samples/s with the default count against 5,000 with one thread. c10::ParallelGuard does
+// not prevent it with OpenMP builds. The thread therefore initialises LibTorch's count and then
+// sets its own OpenMP count to 1 (set_openmp_threads_of_this_thread, frost/core/blas_threads.h):
+// an OpenMP setting per thread, so the training step's threads are untouched.
+//
 // Only <ATen/core/Tensor.h> is included here; the .cpp includes the rest of LibTorch.
 #pragma once
 

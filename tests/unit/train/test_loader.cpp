@@ -12,8 +12,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "frost/core/blas_threads.h"
 #include "frost/core/error.h"
 #include "frost/data/h5_dataset.h"
 #include "frost/data/h5_util.h"
@@ -303,6 +305,27 @@ TEST(BatchLoader, ReleasesEachDecodedBlockAfterItsLastBatch) {
   }
   EXPECT_LE(ds.decoded_peak_bytes(), options.chunk_cache_bytes);
   EXPECT_GE(ds.decoded_peak_bytes(), 10 * 8);
+}
+
+// Note [One OpenMP thread on the loader thread]: the call sequence BatchLoader::run uses cuts the
+// calling thread's OpenMP count to 1 after LibTorch's own initialisation of it, and the other
+// threads keep theirs. (The loader's own use of it is measured, not tested: docs/benchmarks.md.)
+TEST(OpenMpThreads, SetOnOneThreadLeavesTheOthersTheirs) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  int in_thread = -1;
+  bool has_openmp = false;
+  std::thread t([&] {
+    (void)at::get_num_threads();  // as BatchLoader::run: LibTorch initialises it first
+    has_openmp = frost::set_openmp_threads_of_this_thread(1);
+    in_thread = at::get_num_threads();
+  });
+  t.join();
+  const int main_after = at::get_num_threads();
+  at::set_num_threads(before);
+  if (!has_openmp) GTEST_SKIP() << "this LibTorch has no OpenMP runtime (native thread pool)";
+  EXPECT_EQ(in_thread, 1);
+  EXPECT_EQ(main_after, 2);
 }
 
 TEST(BatchLoader, BackgroundErrorIsRethrownInConsumer) {
