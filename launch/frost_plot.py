@@ -86,8 +86,13 @@ def figures(runs):
 
 def draw(figs, runs, out_dir, smooth):
     """Writes one PNG per figure of figures(runs) into out_dir; returns their paths."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise frost_metrics.MetricsError(
+            f"{sys.executable} cannot import matplotlib ({e}): run launch/setup.sh, which "
+            "installs launch/requirements-tools.txt into the venv, or set FROST_PYTHON to a "
+            "Python that has it") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
@@ -158,8 +163,12 @@ def main(argv=None):
         print(f"frost-plot: error: {e}", file=sys.stderr)
         return 1
     out_dir = args.out or os.path.join(args.run_dirs[0], "plots")
-    for path in draw(figures(runs), runs, out_dir, args.smooth):
-        print(f"frost-plot: wrote {path}")
+    try:
+        for path in draw(figures(runs), runs, out_dir, args.smooth):
+            print(f"frost-plot: wrote {path}")
+    except frost_metrics.MetricsError as e:
+        print(f"frost-plot: error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
