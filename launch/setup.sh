@@ -3,7 +3,8 @@
 #   * Debian packages (apt-get);
 #   * LibTorch 2.11 (PyPI's torch==2.11.0 wheel, CUDA 13.0 build; runs on machines without a
 #     GPU) into the virtual environment .cache/venv (launch/requirements-torch.txt), whose
-#     Python also runs the tests' and benchmarks' PyTorch scripts;
+#     Python also runs the tests' and benchmarks' PyTorch scripts, and the Python tools'
+#     packages (launch/requirements-tools.txt: TensorBoard, matplotlib) into the same venv;
 #   * the pretrained model and text corpus (launch/fetch_assets.sh).
 #   bash launch/setup.sh            # install + configure + build (Release with debug info)
 # Environment: FROST_BUILD_DIR (default build), FROST_JOBS (default nproc), FROST_VENV (default
@@ -53,6 +54,16 @@ if ! cmp -s launch/requirements-torch.txt "$stamp" 2>/dev/null; then
   "$venv/bin/python" -c 'import torch, torchvision, h5py' ||
     { echo "frost setup: error: the venv $venv cannot import torch (see pip's output above)" >&2; exit 1; }
   cp launch/requirements-torch.txt "$stamp"
+fi
+# The Python tools' packages (launch/frost-log: TensorBoard; launch/frost-plot: matplotlib), all
+# pinned; reinstalled when launch/requirements-tools.txt changes.
+tools_stamp=$venv/.frost-requirements-tools
+if ! cmp -s launch/requirements-tools.txt "$tools_stamp" 2>/dev/null; then
+  echo "frost setup: installing launch/requirements-tools.txt (TensorBoard, matplotlib) into $venv" >&2
+  "$venv/bin/pip" install --quiet --no-deps -r launch/requirements-tools.txt
+  "$venv/bin/python" -c 'import tensorboard.summary, matplotlib' ||
+    { echo "frost setup: error: the venv $venv cannot import tensorboard or matplotlib (see pip's output above)" >&2; exit 1; }
+  cp launch/requirements-tools.txt "$tools_stamp"
 fi
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 libtorch=${FROST_LIBTORCH:-$site/torch}

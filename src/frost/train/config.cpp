@@ -388,6 +388,9 @@ void describe(OptionTable& t, Config& c) {
   t.add("log.bucket_timeline", &c.log.bucket_timeline,
         "write a 'buckets' record per step to metrics.jsonl: each gradient bucket's bytes, "
         "launch time in backward and all-reduce time (rank 0)");
+  t.add("log.csv", &c.log.csv,
+        "also write the training steps, epochs and evaluations as log.dir/train.csv, epoch.csv "
+        "and eval.csv (the scalars of metrics.jsonl; rank 0)");
 }
 
 std::string suggestion(const std::string& key) {

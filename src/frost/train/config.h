@@ -229,6 +229,9 @@ struct LogConfig {
   /// Write a "buckets" record per step (metrics.h): the gradient buckets' timeline (Note
   /// [Bucket timeline] in frost/distributed/grad_reducer.h). Off: nothing is recorded.
   bool bucket_timeline = false;
+  /// Also write the train, epoch and eval records' scalars as log.dir/train.csv, epoch.csv,
+  /// eval.csv (Note [CSV logs] in metrics.h).
+  bool csv = false;
 };
 
 struct CheckpointConfig {

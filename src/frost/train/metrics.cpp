@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "frost/comm/communicator.h"
@@ -65,24 +67,130 @@ void add_task_metrics(nlohmann::json& record, const EvalResult& eval) {
   if (eval.task == data::Task::kClassification) record["confusion"] = confusion_rows(eval);
 }
 
+// Note [CSV logs]: the columns of log.dir/train.csv, epoch.csv and eval.csv (keys of the
+// records above and in metrics.h; docs/design.md lists them).
+const std::vector<std::string> kTrainCsvColumns = {
+    "step",          "epoch",       "strategy",     "loss",         "lr",           "samples",
+    "samples_per_s", "comm_bytes",  "collectives",  "step_ms",      "data_wait_ms", "h2d_ms",
+    "forward_ms",    "backward_ms", "comm_wait_ms", "allreduce_ms", "optimizer_ms", "timing",
+    "skipped",       "loss_scale",  "overflow"};
+const std::vector<std::string> kEpochCsvColumns = {"epoch",
+                                                   "step",
+                                                   "strategy",
+                                                   "steps",
+                                                   "train_loss",
+                                                   "wall_s",
+                                                   "samples_per_s",
+                                                   "trainable_params",
+                                                   "gpu_mem_peak_mib",
+                                                   "gpu_mem_reserved_peak_mib"};
+std::vector<std::string> eval_csv_columns(data::Task task) {
+  std::vector<std::string> c = {"epoch", "step", "strategy", "task", "eval_loss", "eval_samples"};
+  if (task == data::Task::kRegression) {
+    c.insert(c.end(), {"mae", "rmse", "r2"});
+  } else {
+    c.insert(c.end(), {"eval_accuracy", "macro_f1", "micro_f1"});
+  }
+  c.insert(c.end(), {"improved", "best_epoch", "best_value"});
+  return c;
+}
+const char* const kCsvFiles[] = {"train.csv", "epoch.csv", "eval.csv"};
+
+// One CSV cell (RFC 4180): quoted when it holds a comma, a quote or a line break.
+std::string csv_cell(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+std::string csv_row(const std::vector<std::string>& cells) {
+  std::string row;
+  for (size_t i = 0; i < cells.size(); ++i) row += (i ? "," : "") + csv_cell(cells[i]);
+  return row + "\n";
+}
+
 }  // namespace
+
+void CsvLog::open(const std::string& path, std::vector<std::string> columns, bool append) {
+  columns_ = std::move(columns);
+  const std::string header = csv_row(columns_);
+  bool needs_header = true, needs_newline = false;
+  if (append) {
+    std::ifstream in(path, std::ios::binary);
+    std::string first;
+    if (in && std::getline(in, first)) {
+      needs_header = false;
+      FROST_CHECK(first + "\n" == header, path, " has the columns '", first,
+                  "' but this run writes '", header.substr(0, header.size() - 1),
+                  "' (another train.task or Frost version): move the file away to resume with "
+                  "log.csv = true, or resume with log.csv = false");
+      in.clear();
+      in.seekg(-1, std::ios::end);
+      char last = '\n';
+      in.get(last);
+      needs_newline = last != '\n';  // a row cut short by a kill stays one (bad) row
+    }
+  }
+  out_.open(path, append ? std::ios::app : std::ios::trunc);
+  FROST_CHECK(out_.good(), "cannot write ", path);
+  if (needs_newline) out_ << "\n";
+  if (needs_header) out_ << header;
+  out_.flush();
+  FROST_CHECK(out_.good(), "cannot write ", path);
+}
+
+void CsvLog::write(const nlohmann::json& record) {
+  if (!out_.is_open()) return;
+  std::vector<std::string> cells;
+  cells.reserve(columns_.size());
+  for (const auto& key : columns_) {
+    const auto it = record.find(key);
+    if (it == record.end() || it->is_null()) {
+      cells.emplace_back();
+    } else if (it->is_string()) {
+      cells.push_back(it->get<std::string>());
+    } else {
+      cells.push_back(it->dump());  // numbers as metrics.jsonl has them; NaN/Inf dump as null
+      if (cells.back() == "null") cells.back().clear();
+    }
+  }
+  out_ << csv_row(cells);
+  out_.flush();
+}
 
 void MetricsLog::open(const std::string& path, bool append) {
   out_.open(path, append ? std::ios::app : std::ios::trunc);
   FROST_CHECK(out_.good(), "cannot write ", path);
 }
 
+void MetricsLog::open_csv(const std::string& dir, bool append, bool enabled, data::Task task,
+                          bool with_eval) {
+  if (!enabled) {
+    if (!append) {
+      for (const char* name : kCsvFiles) fs::remove_tree(dir + "/" + name);
+    }
+    return;
+  }
+  train_csv_.open(dir + "/train.csv", kTrainCsvColumns, append);
+  epoch_csv_.open(dir + "/epoch.csv", kEpochCsvColumns, append);
+  if (with_eval) {
+    eval_csv_.open(dir + "/eval.csv", eval_csv_columns(task), append);
+  } else if (!append) {
+    fs::remove_tree(dir + "/eval.csv");
+  }
+}
+
 void MetricsLog::step(const StepReport& r) {
   if (r.stats.skipped) {
-    write(out_, {{"kind", "train"},
-                 {"strategy", r.strategy},
-                 {"epoch", r.epoch},
-                 {"step", r.step},
-                 {"skipped", true},
-                 {"loss", nullptr},
-                 {"lr", r.lr},
-                 {"samples", 0},
-                 {"comm_bytes", 0}});
+    const nlohmann::json record = {{"kind", "train"}, {"strategy", r.strategy}, {"epoch", r.epoch},
+                                   {"step", r.step},  {"skipped", true},        {"loss", nullptr},
+                                   {"lr", r.lr},      {"samples", 0},           {"comm_bytes", 0}};
+    write(out_, record);
+    train_csv_.write(record);
     return;
   }
   const auto& rs = r.stats.reduce;
@@ -110,6 +218,7 @@ void MetricsLog::step(const StepReport& r) {
     record["overflow"] = r.stats.overflow;
   }
   write(out_, record);
+  train_csv_.write(record);
 }
 
 void MetricsLog::epoch(const char* strategy, const EpochSummary& sum, int64_t step) {
@@ -127,6 +236,7 @@ void MetricsLog::epoch(const char* strategy, const EpochSummary& sum, int64_t st
     record["gpu_mem_reserved_peak_mib"] = sum.gpu_mem_reserved_peak_mib;
   }
   write(out_, record);
+  epoch_csv_.write(record);
   if (sum.eval.samples > 0) {
     nlohmann::json record = {{"kind", "eval"},
                              {"strategy", strategy},
@@ -141,6 +251,7 @@ void MetricsLog::epoch(const char* strategy, const EpochSummary& sum, int64_t st
       record["best_value"] = sum.best_value;
     }
     write(out_, record);
+    eval_csv_.write(record);
   }
 }
 
@@ -258,13 +369,70 @@ EpochSummary EpochMeter::summary(int64_t epoch, int64_t steps, double wall_s,
   return sum;
 }
 
-void log_step(const StepReport& r, int64_t every) {
-  if (r.step_in_epoch % every != 0 && r.step_in_epoch != r.epoch_steps) return;
-  spdlog::info(
+ProgressMeter::ProgressMeter(int64_t every, int64_t total_steps, int64_t steps_per_epoch,
+                             bool evaluates)
+    : every_(every),
+      total_steps_(total_steps),
+      steps_per_epoch_(steps_per_epoch),
+      evaluates_(evaluates),
+      smoothed_s_(std::numeric_limits<double>::quiet_NaN()) {
+  FROST_ASSERT(every >= 1 && total_steps >= 1 && steps_per_epoch >= 1, "ProgressMeter(every ",
+               every, ", total_steps ", total_steps, ", steps_per_epoch ", steps_per_epoch, ")");
+}
+
+bool ProgressMeter::logged(const StepReport& r) const {
+  return r.step_in_epoch % every_ == 0 || r.step_in_epoch == r.epoch_steps;
+}
+
+void ProgressMeter::step(const StepReport& r) {
+  if (!r.stats.skipped) {
+    window_s_ += r.step_s;
+    ++window_steps_;
+  }
+  if (!logged(r)) return;
+  if (window_steps_ > 0) {  // Note [Progress ETA]
+    const double mean_s = window_s_ / static_cast<double>(window_steps_);
+    smoothed_s_ = std::isnan(smoothed_s_)
+                      ? mean_s
+                      : kEtaSmoothing * mean_s + (1.0 - kEtaSmoothing) * smoothed_s_;
+    window_s_ = 0.0;
+    window_steps_ = 0;
+  }
+  spdlog::info("{}", line(r));
+}
+
+double ProgressMeter::run_fraction(const StepReport& r) const {
+  return std::clamp(static_cast<double>(r.step) / static_cast<double>(total_steps_), 0.0, 1.0);
+}
+
+double ProgressMeter::epoch_eta_s(const StepReport& r) const {
+  return static_cast<double>(std::max<int64_t>(r.epoch_steps - r.step_in_epoch, 0)) * smoothed_s_;
+}
+
+double ProgressMeter::run_eta_s(const StepReport& r) const {
+  const int64_t steps_left = std::max<int64_t>(total_steps_ - r.step, 0);
+  int64_t evals_left = 0;
+  if (evaluates_) {  // this epoch's, and one per later epoch that has steps left
+    const int64_t after_epoch =
+        std::max<int64_t>(steps_left - std::max<int64_t>(r.epoch_steps - r.step_in_epoch, 0), 0);
+    evals_left = 1 + (after_epoch + steps_per_epoch_ - 1) / steps_per_epoch_;
+  }
+  return static_cast<double>(steps_left) * smoothed_s_ + static_cast<double>(evals_left) * eval_s_;
+}
+
+std::string ProgressMeter::line(const StepReport& r) const {
+  return fmt::format(
       "epoch {} | step {}/{} | loss {:.4f} | lr {:.5f} | {:.0f} samples/s | comm {:.3f} MB | "
-      "{:.1f} ms",
+      "{:.1f} ms | run {:.1f}%, ETA {} (epoch {})",
       r.epoch, r.step_in_epoch, r.epoch_steps, r.stats.loss, r.lr, samples_per_s(r),
-      r.stats.reduce.all_reduce_bytes / 1e6, r.step_s * 1e3);
+      r.stats.reduce.all_reduce_bytes / 1e6, r.step_s * 1e3, 100.0 * run_fraction(r),
+      format_duration(run_eta_s(r)), format_duration(epoch_eta_s(r)));
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "n/a";
+  const auto total = static_cast<int64_t>(std::llround(seconds));
+  return fmt::format("{}:{:02d}:{:02d}", total / 3600, (total / 60) % 60, total % 60);
 }
 
 void log_skipped_step(const StepReport& r) {

@@ -54,12 +54,16 @@
 // evaluation excluded); absent on the CPU. Keys are written in alphabetical order.
 // Only global rank 0 writes (invariant 7) and logs the lines; docs/design.md describes them for
 // users and bench/ reads them.
+// With log.csv, rank 0 also writes the train, epoch and eval records' scalars as CSV files in
+// log.dir (MetricsLog::open_csv; Note [CSV logs]); launch/frost-log and launch/frost-plot read
+// metrics.jsonl (docs/monitoring.md).
 #pragma once
 
 #include <cstdint>
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -105,12 +109,48 @@ struct StepReport {
   double lr = 0.0;
   int world_size = 1;
   double data_s = 0.0;  ///< waiting for the batch
-  double step_s = 0.0;  ///< the whole step: batch, train_step, checkpoint
+  double step_s = 0.0;  ///< the whole step: batch and train_step (not a checkpoint after it)
   /// CUDA device: the batch's copy to the device (Batch::copy_timer), resolved into h2d_s and
   /// released by PendingSteps::read; null on the CPU (h2d_s 0).
   std::shared_ptr<DeviceTimer> h2d_timer;
   double h2d_s = 0.0;
   StepStats stats;      ///< train_step's statistics on this rank
+};
+
+// Note [CSV logs]
+// log.csv = true writes, besides metrics.jsonl, the scalars of its train, epoch and eval records
+// as CSV (RFC 4180: comma-separated, a header row, "\n" line ends, a cell quoted only when it
+// holds a comma, quote or line break): log.dir/train.csv, epoch.csv and, with data.test,
+// eval.csv. Each row is cut from the JSON record itself (CsvLog::write), so a cell is the
+// record's value as metrics.jsonl has it (the same digits: shortest round-trip form), and empty
+// where the record lacks the key or holds null (a skipped step's loss; loss_scale off fp16). The
+// columns are fixed per file (kTrainCsvColumns etc. in metrics.cpp; eval.csv's depend on
+// train.task), so every row has them all; the arrays (per class, per target, confusion) stay in
+// metrics.jsonl and eval_report.json. A resumed run appends as metrics.jsonl does: no second
+// header, and the steps between the checkpoint and the kill appear twice in both, the later row
+// being the resumed run's. A file whose header differs (another train.task) is refused rather
+// than mixed. A fresh run truncates them with metrics.jsonl, and without log.csv removes those an
+// earlier run left in log.dir, so that no stale CSV contradicts metrics.jsonl.
+
+/// One CSV file of log.csv (Note [CSV logs]): a header row of `columns`, then one row per
+/// record. Not open: write does nothing (ranks other than 0).
+class CsvLog {
+ public:
+  /// Opens `path` with the header `columns`. `append` (a resumed run): an existing non-empty
+  /// file is appended to when its header row is exactly `columns` (a last row cut short by a
+  /// kill is ended first); a missing or empty one gets the header. Otherwise the file is
+  /// truncated and gets the header. Throws frost::Error "cannot write PATH" or "PATH has the
+  /// columns A but this run writes B ...".
+  void open(const std::string& path, std::vector<std::string> columns, bool append);
+  /// One row: each column's value in `record` (a JSON object), flushed at once. Numbers are
+  /// written as JSON writes them, booleans true/false, strings as they are (quoted when needed),
+  /// a missing key or null as an empty cell.
+  void write(const nlohmann::json& record);
+  bool is_open() const { return out_.is_open(); }
+
+ private:
+  std::vector<std::string> columns_;
+  std::ofstream out_;
 };
 
 /// log.dir/metrics.jsonl. Open on global rank 0 only; on other ranks every write does nothing.
@@ -121,6 +161,11 @@ class MetricsLog {
   /// Opens `path`, appending when `append` (a resumed run) and truncating otherwise. Throws
   /// frost::Error "cannot write PATH".
   void open(const std::string& path, bool append);
+  /// log.csv (Note [CSV logs]): with `enabled`, opens DIR/train.csv, DIR/epoch.csv and, when
+  /// `with_eval` (data.test), DIR/eval.csv with the columns of `task` (CsvLog::open; `append` for
+  /// a resumed run); step() and epoch() then write there too. Without `enabled`, a fresh run
+  /// (not `append`) removes those files if an earlier run left them. Throws as CsvLog::open.
+  void open_csv(const std::string& dir, bool append, bool enabled, data::Task task, bool with_eval);
 
   /// kind train (or its skipped form when report.stats.skipped).
   void step(const StepReport& report);
@@ -135,6 +180,7 @@ class MetricsLog {
 
  private:
   std::ofstream out_;
+  CsvLog train_csv_, epoch_csv_, eval_csv_;  // log.csv
 };
 
 /// Writes log.dir/eval_report.json atomically (fs::write_file_atomic; call it on rank 0 only):
@@ -173,9 +219,69 @@ class EpochMeter {
   int64_t comm_bytes_ = 0;
 };
 
-/// The progress line of a step: "epoch E | step i/n | loss L | lr X | N samples/s | comm M MB
-/// | T ms" (info), every `every` steps of an epoch and at its last step.
-void log_step(const StepReport& report, int64_t every);
+// Note [Progress ETA]
+// The progress line says how far the run is and when the epoch and the run will end:
+//   "... | T ms | run P%, ETA H:MM:SS (epoch H:MM:SS)"
+// P = global step / the run's total steps (train.epochs x steps per epoch, or train.max_steps
+// when smaller); a resumed run goes on from its step. The estimates rest on a smoothed step time
+// S: at each progress line, the mean step time of the steps since the previous line (their
+// step_ms: the data wait and the step, host clock; on a GPU the average of the steps read
+// together) is folded into an exponential moving average, S = a x window + (1 - a) x S with
+// a = kEtaSmoothing = 0.3 (the first window alone at the start of a process): the last three
+// windows carry two thirds of the weight, so a lasting change of speed (another job on the node,
+// lp-ft's switch to full fine-tuning) shows within a few lines while one slow window (a page
+// cache miss, a checkpoint's disk traffic) moves S by 0.3 of its excess only. Evaluation,
+// checkpoint writes and start-up lie outside every step, so they never inflate S. Then
+//   ETA epoch = (steps left in this epoch) x S                     (to the epoch's last step)
+//   ETA run   = (steps left in the run) x S + (evaluations left) x E
+// E the wall time of this process's last evaluation (0 before the first one, and without
+// data.test), evaluations left = this epoch's and one per later epoch with steps left. Early
+// stopping (train.early_stopping_patience) may end the run before the ETA. Skipped steps
+// (train.nonfinite_loss = skip) count as steps done but not in S.
+
+/// The progress lines of rank 0 and their ETA (Note [Progress ETA]). Training thread only.
+class ProgressMeter {
+ public:
+  /// Weight of the newest window in the smoothed step time.
+  static constexpr double kEtaSmoothing = 0.3;
+
+  /// `every`: log.every; `total_steps`: global steps of the whole run (>= 1);
+  /// `steps_per_epoch`: of a full epoch (the sampler's); `evaluates`: data.test is set.
+  ProgressMeter(int64_t every, int64_t total_steps, int64_t steps_per_epoch, bool evaluates);
+
+  /// A step handed out by PendingSteps::read, in step order: adds its step_s to the window and,
+  /// at a logged step (every `every` steps of an epoch, and its last), folds the window into
+  /// the smoothed step time and logs line(report) (info). A skipped step adds nothing.
+  void step(const StepReport& report);
+  /// The wall time of an evaluation, seconds (the run's ETA counts the evaluations left).
+  void evaluated(double wall_s) { eval_s_ = wall_s; }
+
+  /// Whether `report` gets a progress line.
+  bool logged(const StepReport& report) const;
+  /// The smoothed step time S, seconds; NaN before the first window was folded in.
+  double step_s() const { return smoothed_s_; }
+  /// The fraction of the run's steps done after `report`'s step, in [0, 1].
+  double run_fraction(const StepReport& report) const;
+  /// Seconds to the end of the epoch's last step and to the end of the run, after `report`'s
+  /// step (Note [Progress ETA]); NaN while step_s() is.
+  double epoch_eta_s(const StepReport& report) const;
+  double run_eta_s(const StepReport& report) const;
+  /// The progress line of `report`: "epoch E | step i/n | loss L | lr X | N samples/s | comm M
+  /// MB | T ms | run P%, ETA H:MM:SS (epoch H:MM:SS)".
+  std::string line(const StepReport& report) const;
+
+ private:
+  int64_t every_, total_steps_, steps_per_epoch_;
+  bool evaluates_;
+  double window_s_ = 0.0;
+  int64_t window_steps_ = 0;
+  double smoothed_s_;
+  double eval_s_ = 0.0;
+};
+
+/// A duration for people: "H:MM:SS" (hours not capped: "27:03:09"), rounded to whole seconds;
+/// "n/a" when `seconds` is NaN, infinite or negative.
+std::string format_duration(double seconds);
 /// The warning that a step was skipped on every rank (train.nonfinite_loss = skip).
 void log_skipped_step(const StepReport& report);
 /// "epoch E done: train loss L | test accuracy A (N samples) | test loss L | macro F1 F |

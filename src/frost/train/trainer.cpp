@@ -497,6 +497,9 @@ std::vector<EpochSummary> Trainer::Impl::run() {
   build_feature_cache();
 
   std::vector<EpochSummary> summaries;
+  // Progress lines with the run's percent and ETA (Note [Progress ETA] in metrics.h); rank 0.
+  ProgressMeter progress(cfg.log.every, total_steps, sampler->steps_per_epoch(),
+                         evaluator != nullptr);
   for (int64_t epoch = start.epoch; epoch < cfg.train.epochs && global_step < total_steps;
        ++epoch) {
     // Note [Strategy phases]: every rank rebuilds buckets and optimizer before the epoch's first
@@ -539,7 +542,7 @@ std::vector<EpochSummary> Trainer::Impl::run() {
         if (rank0) {
           metrics.step(r);
           if (cfg.log.bucket_timeline) metrics.buckets(r.step, r.stats.reduce);
-          log_step(r, cfg.log.every);
+          progress.step(r);
         }
       });
     };
@@ -600,7 +603,9 @@ std::vector<EpochSummary> Trainer::Impl::run() {
 
     // One model everywhere: rank 0's BatchNorm statistics (see distributed::broadcast_buffers).
     if (!strategy->backbone_frozen(epoch)) distributed::broadcast_buffers(*model, comm, 0);
+    const auto eval_t0 = Clock::now();
     sum.eval = evaluate();
+    if (evaluator) progress.evaluated(seconds_since(eval_t0));
     const bool stop = evaluator && select_model(sum);
     if (rank0) {
       metrics.epoch(phase.c_str(), sum, global_step);
@@ -705,6 +710,7 @@ void Trainer::Impl::open_run_dir(bool resumed) {
     fs::write_file_atomic(cfg.log.dir + "/" + kNormalisationRecord, record.dump(1) + "\n");
   }
   metrics.open(cfg.log.dir + "/metrics.jsonl", resumed);
+  metrics.open_csv(cfg.log.dir, resumed, cfg.log.csv, cfg.train.task, evaluator != nullptr);
 }
 
 // train.feature_cache = memory | disk: the frozen backbone runs once per training sample.
