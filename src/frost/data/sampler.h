@@ -59,7 +59,8 @@
 //    epoch, block ends, S); no state is carried between steps, so a job resumed at step k of
 //    epoch e recomputes the same batches from step k on. S and the block ends come from the
 //    file's chunking and the decode budget (data.chunk_cache_mb, data.shuffle_buffer): a resume
-//    must keep those (and the file) to get the same order, as it must keep W.
+//    must keep those (and the file) to get the same order, as it must keep W (on another W the
+//    order changes: Note [Another world size]).
 //  * Independence from the world size: does NOT hold. The block order Q_e is the same for every
 //    W, and so is the set of samples of an epoch when W divides N; but which rows form global
 //    step k changes with W (W ranks read W distant parts of Q_e at once, 1 rank reads one part),
