@@ -9,9 +9,9 @@
 # ranks) within float reduction-order rounding: max |difference| <= 1e-6 for parameters (0.4 at
 # most; measured <= 6e-8, about one float32 ulp there) and <= 1e-6 relative for the evaluation
 # loss (not bitwise in general: the ranks' sums are added in another order; 4 -> 2 happened to
-# equal the 4-rank run bitwise here, which MPI's reduction order does not promise). A world size that cannot share the global batch is refused, naming the
-# ones that can. With the block shuffle (whose order depends on the world size) the resume warns
-# what changes.
+# equal the 4-rank run bitwise here, which MPI's reduction order does not promise). A world size
+# that cannot share the global batch is refused, naming the ones that can. With the block shuffle
+# (whose order depends on the world size) the resume warns what changes.
 source "$(dirname "$0")/lib.sh"
 T="$FROST_BIN/frost-train"
 make_data "$WORK/train.h5" --n 64 --dim 8 --classes 3
