@@ -72,10 +72,12 @@
 // (or no shuffle) and the same samples per epoch on both world sizes, every step after the resume
 // trains on the same global batch as the uninterrupted run on W (or W') ranks, so the result
 // matches both within float reduction-order rounding (not bitwise: the per-rank sums are added in
-// another order); as far as the forward is per sample: BatchNorm in train mode normalises over
-// each micro-batch and dropout masks are drawn per rank, so with either the steps differ by more
-// than rounding. Tests: unit ResumeWorldSize.*, e2e test_resume_world_size.sh (2 -> 4 and 4 -> 2
-// ranks against uninterrupted runs on both; the tolerance is stated there).
+// another order). That needs a training forward that is per sample: BatchNorm in train mode
+// normalises over each micro-batch and dropout masks are drawn per rank, so with either the steps
+// differ by more than rounding. Tests: unit ResumeWorldSize.*, mpi
+// Resume.OtherConfigIsRefusedAndAnotherWorldSizeKeepsTheGlobalBatchWorld2 (2 -> 1 rank), e2e
+// test_resume_world_size.sh (2 -> 4 and 4 -> 2 ranks against uninterrupted runs on both; the
+// tolerance is stated there).
 #pragma once
 
 #include <cstdint>
