@@ -51,13 +51,7 @@ pass "SIGKILL at step 8 + --resume auto == uninterrupted (model.pt byte-identica
 ls "$WORK/b/checkpoints" > "$WORK/ls.txt"
 expect_in "$WORK/ls.txt" "latest"
 if grep -q "tmp" "$WORK/ls.txt"; then fail "temporary checkpoint files left behind"; fi
-# Another world size is refused with both counts named.
-rm -f "$WORK/b/model.pt"
-if train -np 1 "$T" "${common[@]}" --log.dir "$WORK/b" --resume auto > "$WORK/b3.out" 2>&1; then
-  fail "a 2-rank checkpoint resumed on 1 rank"
-fi
-expect_in "$WORK/b3.out" "was written by 2 ranks; resuming on 1"
-pass "world-size change refused"
+# Another world size: test_resume_world_size.sh.
 
 # Killed half-way through writing the step-10 checkpoint: `latest` still names step 5, which
 # loads, and the resumed run again ends with the uninterrupted run's model.pt.

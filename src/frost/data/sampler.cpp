@@ -217,6 +217,60 @@ std::vector<std::vector<int64_t>> TrainSampler::epoch_batches(int64_t epoch) con
   return batches;
 }
 
+// ---- another world size (Note [Another world size]) ------------------------------------
+
+WorldSizeChange describe_world_size_change(const TrainSampler& now, int old_world_size,
+                                           int64_t epoch, int64_t step_in_epoch) {
+  using detail::str_cat;
+  const int64_t g = now.global_batch_size(), n = now.num_samples();
+  const int w_new = now.world_size(), w_old = old_world_size;
+  FROST_CHECK(w_old >= 1 && g % w_old == 0 && n >= w_old, "describe_world_size_change: ",
+              w_old, " ranks cannot have run the global batch ", g, " over ", n, " samples");
+  FROST_CHECK(epoch >= 0 && step_in_epoch >= 0, "describe_world_size_change: bad position (epoch ",
+              epoch, ", step ", step_in_epoch, ")");
+  const int64_t m_old = (n / w_old) * w_old, m_new = now.used_per_epoch();
+  const auto steps = [&](int64_t m) { return now.drop_last() ? m / g : (m + g - 1) / g; };
+  const int64_t s_old = steps(m_old), s_new = now.steps_per_epoch();
+  const auto last = [&](int64_t m, int64_t s) { return m - (s - 1) * g; };
+  const std::string ranks = str_cat(w_new, " rank", w_new == 1 ? "" : "s", " instead of ", w_old);
+  const std::string used =
+      m_old == m_new ? std::string()
+                     : str_cat("; ", w_new, " ranks use ", m_new, " of the ", n,
+                               " samples per epoch where ", w_old, " used ", m_old);
+  const std::string steps_changed =
+      s_old == s_new ? std::string()
+                     : str_cat("; steps per epoch ", s_old, " -> ", s_new,
+                               ", so the run's total steps and the LR schedule's length change "
+                               "from here on");
+  WorldSizeChange c;
+  if (now.block_shuffle()) {
+    c.same_order = false;
+    const int64_t e1 = epoch + 1;  // 1-based, as in the log
+    c.text = str_cat(
+        "data order changes (block shuffle: which rows form a step depends on the world size): ",
+        step_in_epoch > 0
+            ? str_cat("epochs from ", e1 + 1, " on are full passes in the order of ", ranks,
+                      "; the rest of epoch ", e1, " (steps ", step_in_epoch + 1, "..", s_new,
+                      ") takes that order's batches, so some of its samples are seen twice in it "
+                      "and others not at all")
+            : str_cat("epochs from ", e1, " on are full passes in the order of ", ranks),
+        used, steps_changed);
+    return c;
+  }
+  // With drop_last both run floor(N/G) full global batches (W and W' divide G): the same ones.
+  if (now.drop_last() || m_old == m_new) {
+    c.text = str_cat("data order kept: the same ", now.shuffle() ? "permutation" : "file order",
+                     " and global batch of ", g, " samples at every step, dealt to ", ranks, used);
+    return c;
+  }
+  c.same_order = false;
+  c.text = str_cat("data order kept but for each epoch's last global batch, which holds ",
+                   last(m_new, s_new), " samples instead of ", last(m_old, s_old), " (", w_new,
+                   " ranks leave out the last ", n - m_new, " of each permutation, ", w_old,
+                   " the last ", n - m_old, ")", steps_changed);
+  return c;
+}
+
 // ---- EvalSampler -----------------------------------------------------------------------
 
 EvalSampler::EvalSampler(int64_t num_samples, int world_size, int rank, int64_t batch_size)

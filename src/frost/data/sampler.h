@@ -59,7 +59,8 @@
 //    epoch, block ends, S); no state is carried between steps, so a job resumed at step k of
 //    epoch e recomputes the same batches from step k on. S and the block ends come from the
 //    file's chunking and the decode budget (data.chunk_cache_mb, data.shuffle_buffer): a resume
-//    must keep those (and the file) to get the same order, as it must keep W.
+//    must keep those (and the file) to get the same order, as it must keep W (on another W the
+//    order changes: Note [Another world size]).
 //  * Independence from the world size: does NOT hold. The block order Q_e is the same for every
 //    W, and so is the set of samples of an epoch when W divides N; but which rows form global
 //    step k changes with W (W ranks read W distant parts of Q_e at once, 1 rank reads one part),
@@ -77,6 +78,32 @@
 // "shuffle buffer" in streaming readers (TensorFlow's shuffle buffer, WebDataset, MosaicML
 // Streaming's py1b), here made a pure function so that resume needs no buffer state.
 //
+// Note [Another world size]
+// --------------------------
+// A run resumed on W' ranks from a checkpoint of W ranks keeps the global batch G (Note [Resuming
+// on another world size] in train/checkpoint.h) and the position (epoch e, k optimizer steps done
+// in it). What it then reads, compared with what the uninterrupted run on W ranks would have:
+//  * Global permutation (and no shuffle, the identity): P_e depends on (N, seed, e) only, and
+//    global batch j is P_e[j*G : (j+1)*G) cut at M = W*floor(N/W). When M' = W'*floor(N/W') = M
+//    (e.g. both world sizes divide N), every global batch of every epoch is the same: the resumed
+//    run trains step for step on the samples the W-rank run would have, each step's rows dealt
+//    W' ways instead of W (rank r' takes the r'-th of W' contiguous pieces). With drop_last it
+//    holds always: W and W' divide G, so both use the floor(N/G) full global batches of P_e.
+//  * Global permutation with M' != M (without drop_last): the permutations are the same and so
+//    are all global batches but each epoch's last: the W'-rank run leaves out the last N-M'
+//    entries of P_e instead of the last N-M, so its last global batch holds M'-(S'-1)*G samples
+//    instead of M-(S-1)*G, and the steps per epoch S' = ceil(M'/G) may differ from S by one
+//    (N = 33, G = 8: 5 steps on 1 rank, 4 on 4 ranks). A different S changes the run's total
+//    steps, so the LR schedule is stretched or shrunk to the new length from the resume on.
+//  * Block shuffle: the order depends on the world size (Note [Block shuffle]); the block order
+//    Q_e does not. From epoch e+1 on every epoch is a full pass over M' samples in the W'-rank
+//    order, not the W-rank one. The rest of epoch e (its steps k+1..S') takes the W'-rank order's
+//    batches from step k+1 on: when k > 0 some samples of epoch e are seen twice in it and others
+//    not at all (which ones is a pure function of the arguments, so two resumes agree).
+// describe_world_size_change gives the sentence rank 0 logs. Tests: test_sampler.cpp
+// (TrainSampler.GlobalBatchesDoNotDependOnTheWorldSize, WorldSizeChange.*), and end to end
+// tests/e2e/test_resume_world_size.sh.
+//
 // Note [Eval sampling contract]
 // -----------------------------
 // Rank r scores the contiguous range [r*N/W, (r+1)*N/W) (integer division, as written). The
@@ -86,6 +113,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace frost::data {
@@ -177,6 +205,17 @@ class TrainSampler {
   std::vector<int64_t> block_ends_;  // block shuffle only; empty otherwise
   int64_t window_ = 0;               // block shuffle only
 };
+
+/// What changes in the data order when a run of `old_world_size` ranks resumes on `now` (its
+/// sampler on the new world size, with the same global batch) at step `step_in_epoch` (>= 0,
+/// optimizer steps done) of `epoch` (>= 0), by Note [Another world size].
+struct WorldSizeChange {
+  bool same_order = true;  ///< every later step reads the global batch the old world size would
+  std::string text;        ///< one or more sentences for the log, naming the numbers
+};
+/// Throws frost::Error when old_world_size < 1 or does not divide now's global batch.
+WorldSizeChange describe_world_size_change(const TrainSampler& now, int old_world_size,
+                                           int64_t epoch, int64_t step_in_epoch);
 
 /// Evaluation sampler; see Note [Eval sampling contract]. Immutable after construction.
 class EvalSampler {

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <sstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <vector>
 
 #include "frost/core/error.h"
@@ -47,7 +48,84 @@ std::string resume_path(const Config& cfg, int rank) {
   return checkpoint_dir(cfg) + "/" + name;
 }
 
+// The value of `key` ("data.batch_size") in a config.ini text, or nullopt.
+std::optional<std::string> ini_value(const std::string& ini, const std::string& key) {
+  const size_t dot = key.find('.');
+  const std::string section = "[" + key.substr(0, dot) + "]", name = key.substr(dot + 1) + " = ";
+  std::stringstream ss(ini);
+  std::string line;
+  bool in_section = false;
+  while (std::getline(ss, line)) {
+    if (!line.empty() && line[0] == '[') {
+      in_section = line == section;
+    } else if (in_section && line.rfind(name, 0) == 0) {
+      return line.substr(name.size());
+    }
+  }
+  return std::nullopt;
+}
+
+// A count key of a checkpoint's config; `dflt` when absent (written by a Frost older than it).
+int64_t saved_int(const std::string& ini, const std::string& key, int64_t dflt,
+                  const std::string& path) {
+  const std::optional<std::string> v = ini_value(ini, key);
+  if (!v) return dflt;
+  try {
+    size_t used = 0;
+    const int64_t n = std::stoll(*v, &used);
+    if (used == v->size() && n >= 1) return n;
+  } catch (const std::exception&) {
+  }
+  throw Error("'" + path + "' has " + key + " = '" + *v + "' in its config, not a count >= 1");
+}
+
+std::string describe_split(const BatchSplit& s, int64_t world) {
+  return detail::str_cat(world, " rank", world == 1 ? "" : "s", " x data.batch_size ",
+                         s.batch_size, " x train.grad_accum_steps ", s.grad_accum_steps);
+}
+
 }  // namespace
+
+struct CheckpointFile::Contents {
+  std::string path;
+  c10::IValue dict;  // GenericDict
+  int64_t world_size = 0;
+  BatchSplit split;
+  std::string config;
+};
+
+CheckpointFile::CheckpointFile(std::shared_ptr<const Contents> contents)
+    : contents_(std::move(contents)) {}
+const std::string& CheckpointFile::path() const { return contents_->path; }
+int64_t CheckpointFile::world_size() const { return contents_->world_size; }
+BatchSplit CheckpointFile::split() const { return contents_->split; }
+const std::string& CheckpointFile::config_ini() const { return contents_->config; }
+
+BatchSplit split_for_world_size(int64_t global_batch, int world_size, BatchSplit configured) {
+  FROST_CHECK(global_batch >= 1 && world_size >= 1 && configured.batch_size >= 1 &&
+                  configured.grad_accum_steps >= 1,
+              "split_for_world_size: bad arguments (global batch ", global_batch, ", world size ",
+              world_size, ", data.batch_size ", configured.batch_size,
+              ", train.grad_accum_steps ", configured.grad_accum_steps, ")");
+  if (configured.rows() * world_size == global_batch) return configured;
+  if (global_batch % world_size != 0) {
+    int64_t below = 0, above = 0;  // the nearest world sizes that divide the global batch
+    for (int64_t w = world_size - 1; w >= 1 && below == 0; --w)
+      if (global_batch % w == 0) below = w;
+    for (int64_t w = world_size + 1; w <= global_batch && above == 0; ++w)
+      if (global_batch % w == 0) above = w;
+    throw Error(detail::str_cat(
+        "the global batch ", global_batch, " cannot be shared equally by ", world_size,
+        " ranks: resume on ", below, above > 0 ? detail::str_cat(" or ", above) : std::string(),
+        " ranks (the nearest divisors of ", global_batch,
+        "), or start a new run from the checkpoint's model with model.init to choose another "
+        "global batch"));
+  }
+  const int64_t rows = global_batch / world_size;  // R, per rank and step
+  int64_t micro = std::min(configured.batch_size, rows);
+  while (rows % micro != 0) --micro;
+  return BatchSplit{micro, rows / micro};
+}
 
 std::string checkpoint_dir(const Config& cfg) { return cfg.log.dir + "/checkpoints"; }
 std::string best_dir(const Config& cfg) { return cfg.log.dir + "/best"; }
@@ -174,32 +252,93 @@ std::optional<RunPosition> load_checkpoint(const Config& cfg, int rank, int worl
                          [&](const RunPosition&) -> torch::optim::Optimizer& { return optimizer; });
 }
 
-std::optional<RunPosition> load_checkpoint(
-    const Config& cfg, int rank, int world_size, models::ClassifierImpl& model,
-    const std::function<torch::optim::Optimizer&(const RunPosition&)>& optimizer_for) {
-  return with_error_context("--resume", [&]() -> std::optional<RunPosition> {
+std::optional<CheckpointFile> read_checkpoint(const Config& cfg, int rank) {
+  return with_error_context("--resume", [&]() -> std::optional<CheckpointFile> {
     const std::string path = resume_path(cfg, rank);
     if (path.empty()) return std::nullopt;
     FROST_CHECK(std::filesystem::is_regular_file(path), "checkpoint '", path, "' is not a file");
-    c10::IValue v;
+    auto contents = std::make_shared<CheckpointFile::Contents>();
+    contents->path = path;
     try {
-      v = models::load_pickle_file(path);
+      contents->dict = models::load_pickle_file(path);
     } catch (const std::exception& e) {
       throw Error("'" + path + "' is not a Frost checkpoint (" +
                   models::torch_error_message(e).substr(0, 200) + ")");
     }
-    FROST_CHECK(v.isGenericDict(), "'", path, "' is not a Frost checkpoint");
-    auto d = v.toGenericDict();
+    FROST_CHECK(contents->dict.isGenericDict(), "'", path, "' is not a Frost checkpoint");
+    auto d = contents->dict.toGenericDict();
     for (const char* k : {"model", "optimizer", "rng", "global_step", "epoch", "step_in_epoch",
                           "world_size", "config"}) {
       FROST_CHECK(d.contains(k), "'", path, "' has no '", k, "' entry");
     }
-    const int64_t saved_world = d.at("world_size").toInt();
-    FROST_CHECK(saved_world == world_size, "'", path, "' was written by ", saved_world,
-                " ranks; resuming on ", world_size,
-                " would change the global batch and the data order. Resume with ", saved_world,
-                " ranks (or start a new run from its model with model.init)");
-    const std::string diff = config_diff(d.at("config").toStringRef(), cfg.to_ini(), Config{}.to_ini());
+    contents->world_size = d.at("world_size").toInt();
+    FROST_CHECK(contents->world_size >= 1, "'", path, "' has world_size ", contents->world_size);
+    contents->config = d.at("config").toStringRef();
+    const Config defaults;
+    contents->split.batch_size =
+        saved_int(contents->config, "data.batch_size", defaults.data.batch_size, path);
+    contents->split.grad_accum_steps = saved_int(contents->config, "train.grad_accum_steps",
+                                                 defaults.train.grad_accum_steps, path);
+    return CheckpointFile(std::move(contents));
+  });
+}
+
+Config config_for_resume(const Config& cfg, const CheckpointFile& checkpoint, int rank,
+                         int world_size) {
+  return with_error_context("--resume", [&] {
+    const BatchSplit configured{cfg.data.batch_size, cfg.train.grad_accum_steps};
+    const BatchSplit split = with_error_context(
+        detail::str_cat("'", checkpoint.path(), "' was written by ",
+                        describe_split(checkpoint.split(), checkpoint.world_size())),
+        [&] { return split_for_world_size(checkpoint.global_batch(), world_size, configured); });
+    Config out = cfg;
+    out.data.batch_size = split.batch_size;
+    out.train.grad_accum_steps = split.grad_accum_steps;
+    if (rank == 0 && !(split == configured)) {
+      const std::string line = fmt::format(
+          "--resume: the checkpoint's global batch {} ({}) is kept on {} rank(s): data.batch_size "
+          "{} -> {}, train.grad_accum_steps {} -> {} (the configured values make {}; Note "
+          "[Resuming on another world size])",
+          checkpoint.global_batch(), describe_split(checkpoint.split(), checkpoint.world_size()),
+          world_size, configured.batch_size, split.batch_size, configured.grad_accum_steps,
+          split.grad_accum_steps, configured.rows() * world_size);
+      // On the same world size only an edit of the config changes the split: say so louder.
+      if (checkpoint.world_size() == world_size)
+        spdlog::warn("{}", line);
+      else
+        spdlog::info("{}", line);
+    }
+    return out;
+  });
+}
+
+std::optional<RunPosition> load_checkpoint(
+    const Config& cfg, int rank, int world_size, models::ClassifierImpl& model,
+    const std::function<torch::optim::Optimizer&(const RunPosition&)>& optimizer_for) {
+  const std::optional<CheckpointFile> checkpoint = read_checkpoint(cfg, rank);
+  if (!checkpoint) return std::nullopt;
+  return load_checkpoint(cfg, rank, world_size, model, *checkpoint, optimizer_for);
+}
+
+RunPosition load_checkpoint(
+    const Config& cfg, int rank, int world_size, models::ClassifierImpl& model,
+    const CheckpointFile& checkpoint,
+    const std::function<torch::optim::Optimizer&(const RunPosition&)>& optimizer_for) {
+  return with_error_context("--resume", [&]() -> RunPosition {
+    const std::string& path = checkpoint.path();
+    auto d = checkpoint.contents().dict.toGenericDict();
+    const int64_t saved_world = checkpoint.world_size();
+    const BatchSplit saved = checkpoint.split(), now{cfg.data.batch_size, cfg.train.grad_accum_steps};
+    FROST_CHECK(now.rows() * world_size == checkpoint.global_batch(), "'", path,
+                "' was written with the global batch ", checkpoint.global_batch(), " (",
+                describe_split(saved, saved_world), "); resuming with ",
+                describe_split(now, world_size), " = ", now.rows() * world_size,
+                " would change it (config_for_resume gives the split that keeps it)");
+    // The split may differ (Note [Resuming on another world size]); everything else may not.
+    Config same_split = cfg;
+    same_split.data.batch_size = saved.batch_size;
+    same_split.train.grad_accum_steps = saved.grad_accum_steps;
+    const std::string diff = config_diff(checkpoint.config_ini(), same_split.to_ini(), Config{}.to_ini());
     FROST_CHECK(diff.empty(), "'", path, "' was written with another config: ", diff);
     torch::NoGradGuard no_grad;
     auto state = d.at("model").toGenericDict();
@@ -242,8 +381,11 @@ std::optional<RunPosition> load_checkpoint(
       position.selection.stale_evals = d.at("stale_evals").toInt();
     }
     if (rank == 0) {
-      spdlog::info("resumed from {}: step {}, epoch {}, step {} of that epoch{}", path,
+      spdlog::info("resumed from {}: step {}, epoch {}, step {} of that epoch{}{}", path,
                    position.global_step, position.epoch + 1, position.step_in_epoch,
+                   saved_world == world_size
+                       ? std::string()
+                       : fmt::format(" (written by {} rank(s), now {})", saved_world, world_size),
                    position.selection.has_best
                        ? fmt::format("; best {} = {:.6f} at epoch {}, {} stale evaluation(s)",
                                      to_string(position.selection.metric),

@@ -159,6 +159,7 @@ struct Trainer::Impl {
   std::vector<std::string> class_names;         // of data.test, rank 0 (eval_report.json)
   ModelSelection selection;                     // Note [Model selection] in checkpoint.h
   std::vector<double> image_mean, image_std;    // images: the normalisation in use
+  std::optional<CheckpointFile> checkpoint;     // --resume: read in set_up, applied in run
 
   Impl(const Config& c, comm::Communicator& cm)
       : cfg(c), comm(cm), rank(cm.rank()), world(cm.world_size()) {}
@@ -216,6 +217,14 @@ void Trainer::Impl::set_up() {
     FROST_CHECK(finished.item<int>() == 0, "log.dir '", cfg.log.dir,
                 "' already holds a finished run (", model_path,
                 "); choose another log.dir or pass --log.overwrite true to replace it");
+  }
+
+  // ---- --resume: the checkpoint's global batch decides this run's micro-batch and accumulation
+  // (Note [Resuming on another world size] in checkpoint.h), so it is read before the set-up
+  // uses them; run() applies it.
+  if (!cfg.resume.empty()) {
+    checkpoint = read_checkpoint(cfg, rank);
+    if (checkpoint) cfg = config_for_resume(cfg, *checkpoint, rank, world);
   }
 
   // ---- threads: cores / ranks on this node, unless configured
@@ -465,11 +474,12 @@ std::vector<EpochSummary> Trainer::Impl::run() {
   const bool rank0 = rank == 0;
   // --resume: the model, optimizer and RNG state, and the position to go on from
   std::optional<RunPosition> resumed;
-  if (!cfg.resume.empty()) {
+  if (checkpoint) {
     // The optimizer state belongs to the trainable set of the epoch of the checkpoint's last
     // step (Note [Strategy phases]): build that set before the state is loaded.
     resumed = load_checkpoint(
-        cfg, rank, world, *model, [&](const RunPosition& p) -> torch::optim::Optimizer& {
+        cfg, rank, world, *model, *checkpoint,
+        [&](const RunPosition& p) -> torch::optim::Optimizer& {
           const int64_t state_epoch =
               p.step_in_epoch > 0 ? p.epoch : std::max<int64_t>(p.epoch - 1, 0);
           if (strategy->trainable_differs(trainable_epoch, state_epoch)) {
@@ -478,6 +488,16 @@ std::vector<EpochSummary> Trainer::Impl::run() {
           trainable_epoch = state_epoch;
           return *optimizer;
         });
+    if (rank0 && checkpoint->world_size() != world) {  // Note [Another world size] in sampler.h
+      const data::WorldSizeChange change = data::describe_world_size_change(
+          *sampler, static_cast<int>(checkpoint->world_size()), resumed->epoch,
+          resumed->step_in_epoch);
+      if (change.same_order)
+        spdlog::info("{}", change.text);
+      else
+        spdlog::warn("{}", change.text);
+    }
+    checkpoint.reset();  // its tensors are in the model and the optimizer now
   }
   const RunPosition start = resumed.value_or(RunPosition{});
   if (resumed) global_step = start.global_step;

@@ -485,4 +485,125 @@ TEST(BlockShuffle, DefaultWindowFitsTheBudget) {
   EXPECT_THROW(block_shuffle_window(-1, 1, 1), frost::Error);
 }
 
+
+// ---- another world size (Note [Another world size]) ------------------------------------
+
+using frost::data::describe_world_size_change;
+
+// The global batches of `epoch` for W ranks of `rows` rows each: the ranks' batches of every step
+// concatenated in rank order.
+Batches global_batches(int64_t n, int world, int64_t rows, int64_t epoch, bool drop_last = false) {
+  std::vector<Batches> per_rank;
+  for (int r = 0; r < world; ++r)
+    per_rank.push_back(TrainSampler(n, world, r, rows, 77, true, drop_last).epoch_batches(epoch));
+  Batches out(per_rank[0].size());
+  for (size_t k = 0; k < out.size(); ++k)
+    for (const auto& b : per_rank) out[k].insert(out[k].end(), b[k].begin(), b[k].end());
+  return out;
+}
+
+TEST(TrainSampler, GlobalBatchesDoNotDependOnTheWorldSize) {
+  // The same global batch G = 8 on 1, 2, 4 and 8 ranks, N a multiple of 8 (no run drops a
+  // sample): the same global batch, in the same order, at every step of every epoch.
+  for (int64_t n : {64, 40, 8}) {
+    for (int64_t epoch = 0; epoch < 3; ++epoch) {
+      const Batches one = global_batches(n, 1, 8, epoch);
+      for (int w : {2, 4, 8}) {
+        EXPECT_EQ(global_batches(n, w, 8 / w, epoch), one) << "N=" << n << " W=" << w;
+      }
+    }
+  }
+}
+
+TEST(WorldSizeChange, TheSameSamplesPerEpochKeepTheOrder) {
+  const TrainSampler now(64, 4, 0, 2, 77, true, false);
+  const auto c = describe_world_size_change(now, 2, 1, 3);
+  EXPECT_TRUE(c.same_order);
+  EXPECT_EQ(c.text, "data order kept: the same permutation and global batch of 8 samples at every "
+                    "step, dealt to 4 ranks instead of 2");
+  const TrainSampler file_order(64, 2, 1, 4, 77, false, false);
+  EXPECT_NE(describe_world_size_change(file_order, 4, 0, 0).text.find("the same file order"),
+            std::string::npos);
+}
+
+TEST(WorldSizeChange, OtherSamplesPerEpochChangeOnlyTheLastGlobalBatch) {
+  // N = 30, G = 8: 2 ranks use all 30 (last global batch 6), 4 ranks 28 (last batch 4).
+  const Batches two = global_batches(30, 2, 4, 1), four = global_batches(30, 4, 2, 1);
+  ASSERT_EQ(two.size(), 4u);
+  ASSERT_EQ(four.size(), 4u);
+  for (size_t k = 0; k + 1 < two.size(); ++k) EXPECT_EQ(two[k], four[k]) << k;
+  EXPECT_EQ(two[3].size(), 6u);
+  EXPECT_EQ(four[3], std::vector<int64_t>(two[3].begin(), two[3].begin() + 4));
+  const auto c = describe_world_size_change(TrainSampler(30, 4, 2, 2, 77, true, false), 2, 0, 1);
+  EXPECT_FALSE(c.same_order);
+  EXPECT_EQ(c.text, "data order kept but for each epoch's last global batch, which holds 4 "
+                    "samples instead of 6 (4 ranks leave out the last 2 of each permutation, 2 "
+                    "the last 0)");
+  // N = 33, G = 8: 1 rank runs 5 steps (the last of 1 sample), 4 ranks 4.
+  EXPECT_EQ(global_batches(33, 1, 8, 0).size(), 5u);
+  const TrainSampler on4(33, 4, 0, 2, 77, true, false);
+  ASSERT_EQ(on4.steps_per_epoch(), 4);
+  const Batches one = global_batches(33, 1, 8, 0), four33 = global_batches(33, 4, 2, 0);
+  for (size_t k = 0; k < 4; ++k) EXPECT_EQ(one[k], four33[k]) << k;
+  const auto s = describe_world_size_change(on4, 1, 0, 2);
+  EXPECT_FALSE(s.same_order);
+  EXPECT_NE(s.text.find("holds 8 samples instead of 1"), std::string::npos) << s.text;
+  EXPECT_NE(s.text.find("steps per epoch 5 -> 4, so the run's total steps and the LR schedule's "
+                        "length change"),
+            std::string::npos)
+      << s.text;
+}
+
+TEST(WorldSizeChange, DropLastKeepsTheOrderWhateverTheSamplesPerEpoch) {
+  // With drop_last only full global batches run: floor(N/G) of them on every world size that
+  // divides G, the same ones.
+  for (int64_t n : {30, 33, 39}) {
+    const Batches one = global_batches(n, 1, 8, 2, true);
+    EXPECT_EQ(global_batches(n, 2, 4, 2, true), one) << n;
+    EXPECT_EQ(global_batches(n, 4, 2, 2, true), one) << n;
+    EXPECT_EQ(global_batches(n, 8, 1, 2, true), one) << n;
+    EXPECT_TRUE(describe_world_size_change(TrainSampler(n, 4, 0, 2, 77, true, true), 1, 0, 1)
+                    .same_order)
+        << n;
+  }
+}
+
+TEST(WorldSizeChange, TheBlockShuffleSaysWhatChanges) {
+  const auto ends = chunk_ends({64}, 8);
+  const TrainSampler now(64, 4, 0, 2, 77, false, BlockLayout{ends, 16});
+  const auto mid = describe_world_size_change(now, 2, 1, 3);  // epoch 2 (1-based), 3 steps done
+  EXPECT_FALSE(mid.same_order);
+  EXPECT_EQ(mid.text, "data order changes (block shuffle: which rows form a step depends on the "
+                      "world size): epochs from 3 on are full passes in the order of 4 ranks "
+                      "instead of 2; the rest of epoch 2 (steps 4..8) takes that order's batches, "
+                      "so some of its samples are seen twice in it and others not at all");
+  const auto boundary = describe_world_size_change(now, 2, 2, 0);
+  EXPECT_EQ(boundary.text, "data order changes (block shuffle: which rows form a step depends on "
+                           "the world size): epochs from 3 on are full passes in the order of 4 "
+                           "ranks instead of 2");
+  // And it is so: global step 3 of epoch 1 differs between 2 and 4 ranks.
+  auto block_global = [&](int w, int64_t epoch) {
+    Batches out;
+    const auto ranks = block_ranks(64, w, 8 / w, 77, ends, 16);
+    for (size_t k = 0; k < static_cast<size_t>(ranks[0].steps_per_epoch()); ++k) {
+      std::vector<int64_t> g;
+      for (const auto& r : ranks) {
+        const auto b = r.epoch_batches(epoch)[k];
+        g.insert(g.end(), b.begin(), b.end());
+      }
+      std::sort(g.begin(), g.end());
+      out.push_back(g);
+    }
+    return out;
+  };
+  EXPECT_NE(block_global(2, 1)[3], block_global(4, 1)[3]);
+}
+
+TEST(WorldSizeChange, BadArgumentsThrow) {
+  const TrainSampler now(64, 4, 0, 2, 77, true, false);
+  EXPECT_THROW(describe_world_size_change(now, 3, 0, 0), frost::Error);  // 3 does not divide 8
+  EXPECT_THROW(describe_world_size_change(now, 0, 0, 0), frost::Error);
+  EXPECT_THROW(describe_world_size_change(now, 2, -1, 0), frost::Error);
+}
+
 }  // namespace
