@@ -140,7 +140,10 @@ elif command -v mpicc > /dev/null 2>&1; then mpicc=$(command -v mpicc); fi
 if [[ -n $mpicc ]]; then ok "MPI (mpicc)" "$mpicc"
 else missing "MPI (mpicc)" "mpicc" "load an OpenMPI module built with MPI_THREAD_MULTIPLE (module load openmpi), or set MPI_HOME=<prefix> [Debian: libopenmpi-dev]"; fi
 
-if command -v h5cc > /dev/null 2>&1; then ok "HDF5 (C)" "$(command -v h5cc)"
+# FindHDF5 looks only in HDF5_ROOT when it is set, else asks the h5cc wrapper on PATH.
+if [[ -n ${HDF5_ROOT:-} ]]; then
+  check_lib "HDF5 (C)" hdf5.h "hdf5 hdf5_serial" hdf5 HDF5_ROOT libhdf5-dev
+elif command -v h5cc > /dev/null 2>&1; then ok "HDF5 (C)" "$(command -v h5cc)"
 else check_lib "HDF5 (C)" hdf5.h "hdf5 hdf5_serial" hdf5 HDF5_ROOT libhdf5-dev; fi
 check_lib "Boost.Program_options" boost/program_options.hpp boost_program_options boost BOOST_ROOT libboost-program-options-dev
 check_config "spdlog" spdlog spdlog libspdlog-dev
@@ -160,7 +163,7 @@ if [[ -z $libtorch && -x $venv/bin/python ]]; then
   # find_spec locates the package without importing it (importing torch takes seconds).
   libtorch=$("$venv/bin/python" -c 'import importlib.util as u; s = u.find_spec("torch"); print(s.submodule_search_locations[0] if s else "")' 2>/dev/null || true)
 fi
-torch_hint="set FROST_LIBTORCH=<the folder holding share/cmake/Torch> (a site module's LibTorch, or an unpacked LibTorch zip from pytorch.org), or make the venv: python3 -m venv $venv && $venv/bin/pip install -r launch/requirements-torch.txt"
+torch_hint="set FROST_LIBTORCH=<the folder holding share/cmake/Torch> (a site module's LibTorch, or an unpacked LibTorch zip from pytorch.org), or make the venv: python3 -m venv $venv && $venv/bin/pip install torch==2.11.0 torchvision==0.26.0 numpy h5py"
 if [[ -n $libtorch && -f $libtorch/share/cmake/Torch/TorchConfig.cmake ]]; then
   v=$(sed -n 's/^ *set(PACKAGE_VERSION "\([0-9.]*\).*/\1/p' "$libtorch/share/cmake/Torch/TorchConfigVersion.cmake" 2>/dev/null | head -1)
   if [[ -z $v ]] || printf '2.1\n%s\n' "$v" | sort -V -C; then ok "LibTorch >= 2.1" "$libtorch${v:+ ($v)}"
@@ -178,10 +181,10 @@ if [[ -x $venv/bin/python ]]; then
 print(" ".join(m for m in sys.argv[1:] if u.find_spec(m)))' torch torchvision numpy h5py 2>/dev/null || true)
   for m in torch torchvision numpy h5py; do
     if [[ " $found " == *" $m "* ]]; then ok "venv: $m" "$venv/bin/python"
-    else absent "venv: $m" "module $m in $venv" "the tests' PyTorch scripts import it: $venv/bin/pip install -r launch/requirements-torch.txt (or FROST_VENV=<a venv that has it>)"; fi
+    else absent "venv: $m" "module $m in $venv" "the tests' PyTorch scripts import it: $venv/bin/pip install torch==2.11.0 torchvision==0.26.0 numpy h5py (or FROST_VENV=<a venv that has it>)"; fi
   done
 else
-  absent "venv" "$venv/bin/python" "the tests' PyTorch scripts run in it: python3 -m venv $venv && $venv/bin/pip install -r launch/requirements-torch.txt (or FROST_VENV=<a venv of your own>)"
+  absent "venv" "$venv/bin/python" "the tests' PyTorch scripts run in it: python3 -m venv $venv && $venv/bin/pip install torch==2.11.0 torchvision==0.26.0 numpy h5py (or FROST_VENV=<a venv of your own>)"
 fi
 if [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import importlib.util as u, sys
 sys.exit(not (u.find_spec("h5py") and u.find_spec("numpy")))' > /dev/null 2>&1; then
