@@ -29,7 +29,8 @@ std::vector<int> parse_cpu_list(const std::string& text);
 /// least 1): `host_sets` are the CPU sets (ascending) of every rank on this host, this rank's
 /// among them. Ranks bound to disjoint core groups share nothing (1 each); ranks that all see
 /// the node's or the job's whole set share it (the number of local ranks).
-int ranks_sharing_cpus(const std::vector<int>& mine, const std::vector<std::vector<int>>& host_sets);
+int ranks_sharing_cpus(const std::vector<int>& mine,
+                       const std::vector<std::vector<int>>& host_sets);
 
 /// The intra-op thread count of one rank and where it came from, for the start-up log.
 struct ThreadChoice {
