@@ -6,12 +6,46 @@
 #     Python also runs the tests' and benchmarks' PyTorch scripts, and the Python tools'
 #     packages (launch/requirements-tools.txt: TensorBoard, matplotlib) into the same venv;
 #   * the pretrained model and text corpus (launch/fetch_assets.sh).
-#   bash launch/setup.sh            # install + configure + build (Release with debug info)
+#   bash launch/setup.sh              # install + configure + build (Release with debug info)
+#   bash launch/setup.sh --no-install # no root, no downloads: check and report what is missing
+#                                     # (launch/check_deps.sh, with what to load or set instead),
+#                                     # then configure + build with what is there; exits 1 with
+#                                     # the list, building nothing, when something required is
+#                                     # missing. Never calls apt-get, pip or sudo.
 # Environment: FROST_BUILD_DIR (default build), FROST_JOBS (default nproc), FROST_VENV (default
 # .cache/venv), FROST_LIBTORCH (a LibTorch >= 2.1 of your own, e.g. a cluster module's: the
 # folder holding share/cmake/Torch; default: the venv's torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+install=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-install) install=0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "frost setup: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
+venv=${FROST_VENV:-$PWD/.cache/venv}
+
+if ((install == 0)); then
+  # Dependencies come from the environment (modules, prefixes): find_package reads
+  # CMAKE_PREFIX_PATH and the <Package>_ROOT variables from it (CMake policy CMP0074).
+  bash launch/check_deps.sh ||
+    { echo "frost setup: nothing was built (--no-install: load or set the missing dependencies above)" >&2; exit 1; }
+  libtorch=${FROST_LIBTORCH:-}
+  if [[ -z $libtorch ]]; then
+    libtorch=$("$venv/bin/python" -c 'import importlib.util as u; print(u.find_spec("torch").submodule_search_locations[0])')
+  fi
+  python=python3
+  [[ -x $venv/bin/python ]] && python=$venv/bin/python
+  build=${FROST_BUILD_DIR:-build}
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_PREFIX_PATH="$libtorch" \
+    -DFROST_PYTHON="$python" >/dev/null
+  cmake --build "$build" -j "${FROST_JOBS:-$(nproc)}"
+  echo "frost setup: built into $build/ (--no-install)" >&2
+  exit 0
+fi
 
 packages=(
   build-essential cmake ccache pkg-config
@@ -39,7 +73,6 @@ if ((${#missing[@]})); then
 fi
 
 # LibTorch 2.11 from PyPI into the venv; reinstalled when launch/requirements-torch.txt changes.
-venv=${FROST_VENV:-$PWD/.cache/venv}
 stamp=$venv/.frost-requirements
 if ! cmp -s launch/requirements-torch.txt "$stamp" 2>/dev/null; then
   echo "frost setup: installing LibTorch 2.11 (torch==2.11.0 from PyPI) into $venv" >&2

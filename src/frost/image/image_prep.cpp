@@ -9,7 +9,6 @@
 
 #include <dirent.h>
 #include <mpi.h>
-#include <sched.h>
 #include <sys/stat.h>
 #include <torch/torch.h>
 
@@ -30,6 +29,7 @@
 #include <set>
 #include <thread>
 
+#include "frost/core/cpus.h"
 #include "frost/core/error.h"
 #include "frost/core/fs.h"
 #include "frost/data/csv.h"
@@ -453,13 +453,6 @@ ResizeMode parse_resize_mode(const std::string& s) {
   throw Error("--resize-mode '" + s + "' is not one of: crop | pad");
 }
 
-int usable_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
 ImagePrepSummary prep_images(const ImagePrepOptions& o) {
   FROST_CHECK(o.src_dir.empty() != o.csv_path.empty(), "give exactly one of --src and --csv");
   FROST_CHECK(!o.out_dir.empty(), "--out must name the output directory");
@@ -544,7 +537,7 @@ ImagePrepSummary prep_images(const ImagePrepOptions& o) {
 
   // 3. Convert on every usable CPU.
   torch::set_num_threads(1);  // one image per thread; no nested intra-op pool
-  summary.threads = o.threads > 0 ? o.threads : usable_cpus();
+  summary.threads = o.threads > 0 ? o.threads : frost::usable_cpus();
   const int alloc_channels = o.channels == 0 ? 3 : o.channels;
   convert({&train, &test}, o, alloc_channels, summary.threads, world,
           o.progress && world.rank() == 0);

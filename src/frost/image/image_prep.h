@@ -88,7 +88,4 @@ ImagePrepSummary prep_images(const ImagePrepOptions& options);
 /// "crop" | "pad" -> ResizeMode; throws frost::Error otherwise.
 ResizeMode parse_resize_mode(const std::string& s);
 
-/// The CPUs this process may run on (sched_getaffinity), at least 1.
-int usable_cpus();
-
 }  // namespace frost::image

@@ -268,7 +268,7 @@ void describe(OptionTable& t, Config& c) {
         "min(blocks, unfreeze_last + floor(e / E)) blocks, one more every E epochs; 0 = off");
   t.add("train.seed", &c.train.seed, "seed of model init and data order (the same on every rank)");
   t.add("train.threads", &c.train.threads,
-        "intra-op threads per rank; 0 = cores / ranks on this node");
+        "intra-op threads per rank; 0 = the CPUs this rank may use / ranks sharing them");
   t.add("train.max_steps", &c.train.max_steps,
         "stop after this many optimizer steps (0 = no limit)");
   t.add("train.grad_accum_steps", &c.train.grad_accum_steps,

@@ -168,7 +168,7 @@ struct TrainConfig {
   int64_t unfreeze_every = 0;
   int64_t epochs = 1;
   int64_t seed = 0;       ///< model init and data order; identical on every rank (>= 0)
-  int64_t threads = 0;    ///< intra-op threads per rank; 0 = cores / local ranks
+  int64_t threads = 0;    ///< intra-op threads per rank; 0 = Note [Threads per rank] (core/cpus.h)
   int64_t max_steps = 0;  ///< stop after this many optimizer steps in total (0 = no limit)
   int64_t grad_accum_steps =
       1;  ///< micro-batches per rank per optimizer step (gradient accumulation)

@@ -13,6 +13,7 @@
 #endif
 
 #include "frost/comm/communicator.h"
+#include "frost/core/cpus.h"
 #include "frost/core/device.h"
 #include "frost/core/error.h"
 
@@ -98,6 +99,46 @@ RankDevice place_this_rank(const Config& cfg, comm::Communicator& comm) {
                               : c10::Device(c10::kCPU);
   out.description = describe(placement);
   return out;
+}
+
+ThreadChoice threads_for_this_rank(const Config& cfg, comm::Communicator& comm) {
+  // Collective whatever train.threads is, so that ranks started with different values (refused
+  // later by the cross-rank config check) still run the same collectives here.
+  const char* slurm_env = std::getenv("SLURM_CPUS_PER_TASK");
+  const std::string slurm = cfg.train.threads > 0 || slurm_env == nullptr ? "" : slurm_env;
+  std::string error;
+  try {
+    choose_threads(cfg.train.threads, slurm, 1, 1);  // the inputs' checks, before the collective
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  const std::vector<int> mine = affinity_cpus();
+  // A list beyond the gather's bytes (thousands of scattered CPUs) or an unknown affinity is
+  // sent as "*": it counts as overlapping every set on its host.
+  constexpr int64_t kMaxBytes = 1023;
+  std::string sent = mine.empty() ? "*" : cpu_list(mine);
+  if (static_cast<int64_t>(sent.size()) > kMaxBytes) sent = "*";
+  const std::vector<std::string> hosts = comm.all_hosts();
+  const std::vector<std::string> sets =
+      comm.all_gather_strings(error.empty() ? sent : "!" + error, kMaxBytes);
+  for (size_t r = 0; r < sets.size(); ++r) {
+    FROST_CHECK(sets[r].empty() || sets[r][0] != '!', "rank ", r, " (host ", hosts[r],
+                "): ", sets[r].substr(1, 300));
+  }
+  const std::string& me = hosts[static_cast<size_t>(comm.rank())];
+  int sharing = 0;  // ranks on this host whose sets overlap this rank's, this rank included
+  std::vector<std::vector<int>> host_sets;  // the known sets on this host (this rank's among them)
+  for (size_t r = 0; r < sets.size(); ++r) {
+    if (hosts[r] != me) continue;
+    if (sets[r] == "*" || sent == "*") {
+      ++sharing;
+    } else {
+      host_sets.push_back(parse_cpu_list(sets[r]));
+    }
+  }
+  if (!host_sets.empty()) sharing += ranks_sharing_cpus(mine, host_sets);
+  const int affinity = mine.empty() ? usable_cpus() : static_cast<int>(mine.size());
+  return choose_threads(cfg.train.threads, slurm, affinity, sharing);
 }
 
 std::string gradient_backend(const Config& cfg, const RankDevice& device) {

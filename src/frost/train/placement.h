@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "frost/core/cpus.h"
 #include "frost/train/config.h"
 
 namespace torch::nn {
@@ -30,6 +31,14 @@ struct RankDevice {
 /// placement_view), called in the same order on every rank, before any NCCL call. Throws frost::Error on every rank when any rank's choice fails
 /// (place_rank's messages, or two ranks on one GPU: check_distinct_devices), naming that rank.
 RankDevice place_this_rank(const Config& cfg, comm::Communicator& comm);
+
+/// This rank's intra-op thread count by Note [Threads per rank] (frost/core/cpus.h):
+/// train.threads when > 0; else the CPUs this process may use (affinity_cpus()) divided among
+/// the ranks of its host whose CPU sets overlap it, capped by SLURM_CPUS_PER_TASK when set.
+/// Collective over `comm` (all_hosts and one all_gather of CPU lists, also when train.threads >
+/// 0), called in the same order on every rank. Throws frost::Error on every rank when one rank's
+/// SLURM_CPUS_PER_TASK is not a whole number >= 1, naming that rank and host.
+ThreadChoice threads_for_this_rank(const Config& cfg, comm::Communicator& comm);
 
 /// The backend name (make_communicator) that all-reduces the gradients and broadcasts the
 /// initial state of replicas on `device`: dist.backend, where auto is "nccl" for CUDA and "mpi"

@@ -12,7 +12,6 @@
 #include <chrono>
 #include <optional>
 #include <sstream>
-#include <thread>
 
 // Frost: communication, errors, files, fault injection
 #include "frost/comm/communicator.h"
@@ -227,11 +226,10 @@ void Trainer::Impl::set_up() {
     if (checkpoint) cfg = config_for_resume(cfg, *checkpoint, rank, world);
   }
 
-  // ---- threads: cores / ranks on this node, unless configured
-  const int64_t cores = std::max<unsigned>(1, std::thread::hardware_concurrency());
-  const int64_t threads = cfg.train.threads > 0
-                              ? cfg.train.threads
-                              : std::max<int64_t>(1, cores / comm.local_world_size());
+  // ---- threads: Note [Threads per rank] (frost/core/cpus.h); collective on every rank
+  const ThreadChoice thread_choice = threads_for_this_rank(cfg, comm);
+  const int64_t threads = thread_choice.threads;
+  if (rank == 0) spdlog::info("threads: {} per rank, from {}", threads, thread_choice.source);
   at::set_num_threads(static_cast<int>(threads));
   const std::string blas = set_blas_threads(static_cast<int>(threads));
 
