@@ -3,8 +3,8 @@
 #   1. tests/fixtures/make_torch_pickle_fixtures.py (FROST_PYTHON: torch + torchvision) writes a
 #      torchvision ResNet-18 state_dict() (.pth, an OrderedDict with _metadata), a Hugging
 #      Face-like pytorch_model.bin (bf16/fp16, tied weights, views of one storage, an
-#      nn.Parameter), a nested checkpoint and a legacy (non-zip) file, each with a plain-dict
-#      reference copy;
+#      nn.Parameter), the same with pickle protocol 4, a nested checkpoint and a legacy
+#      (non-zip) file, each with a plain-dict reference copy;
 #   2. frost_unit_models_tests --gtest_filter='TorchPickleFixtures.*' with FROST_TORCH_PICKLE_DIR
 #      set compares Frost's values with LibTorch's reading of the references, value for value,
 #      loads the ResNet-18 into Frost's model, and checks the errors (legacy file, nested keys,
@@ -28,5 +28,5 @@ if grep -q '\[  SKIPPED \]' "$WORK/unit.log"; then
   cat "$WORK/unit.log" >&2; echo "FAIL: a TorchPickleFixtures test skipped" >&2; exit 1
 fi
 passed=$(grep -c '^\[       OK \] TorchPickleFixtures\.' "$WORK/unit.log" || true)
-[[ $passed -ge 5 ]] || { cat "$WORK/unit.log" >&2; echo "FAIL: $passed TorchPickleFixtures tests passed, expected 5" >&2; exit 1; }
+[[ $passed -ge 6 ]] || { cat "$WORK/unit.log" >&2; echo "FAIL: $passed TorchPickleFixtures tests passed, expected 6" >&2; exit 1; }
 echo "ok: $passed tests: Frost reads PyTorch's torch.save files value for value"

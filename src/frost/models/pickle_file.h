@@ -32,7 +32,9 @@ c10::IValue load_pickle_file(const std::string& path);
 /// Returns (name, tensor) in the file's order (a key stored twice: the last value, as Python).
 /// Tensors are on the CPU with their saved dtypes (float32, float16, bfloat16, integers, bool),
 /// sizes, strides and storage offsets; tensors that share a storage in the file (views, tied
-/// weights) share one here; requires_grad is false. An nn.Parameter loads as its tensor.
+/// weights) share one here; requires_grad is false. An nn.Parameter loads as its tensor. Only
+/// the records of the chosen state dict are read, each once, straight into its storage (peak
+/// memory: those tensors plus data.pkl).
 ///
 /// Throws frost::Error naming `path` for: a missing file; a legacy (non-zip) torch.save file,
 /// with the Python line that converts it; a file that is not a zip archive or a damaged one

@@ -22,9 +22,10 @@ using Kind = PickleNode::Kind;
 
 c10::ScalarType scalar_type_of(const std::string& dtype) {
   static const std::map<std::string, c10::ScalarType> kTypes = {
-      {"Double", c10::kDouble}, {"Float", c10::kFloat}, {"Half", c10::kHalf},
-      {"BFloat16", c10::kBFloat16}, {"Long", c10::kLong}, {"Int", c10::kInt},
-      {"Short", c10::kShort}, {"Char", c10::kChar}, {"Byte", c10::kByte}, {"Bool", c10::kBool}};
+      {"Double", c10::kDouble},     {"Float", c10::kFloat}, {"Half", c10::kHalf},
+      {"BFloat16", c10::kBFloat16}, {"Long", c10::kLong},   {"Int", c10::kInt},
+      {"Short", c10::kShort},       {"Char", c10::kChar},   {"Byte", c10::kByte},
+      {"Bool", c10::kBool}};
   // torch_pickle.cpp accepts exactly these storage classes.
   return kTypes.at(dtype);
 }
@@ -134,14 +135,14 @@ std::vector<std::pair<std::string, at::Tensor>> load_torch_state_dict(const std:
   for (size_t start = 0; !key.empty() && start <= key.size();) {
     const size_t dot = std::min(key.find('.', start), key.size());
     const std::string part = key.substr(start, dot - start);
-    FROST_CHECK(node->kind == Kind::kDict, "'", path, "': ",
-                where.empty() ? std::string("the file") : "'" + where + "'", " holds ",
+    FROST_CHECK(node->kind == Kind::kDict, "'", path,
+                "': ", where.empty() ? std::string("the file") : "'" + where + "'", " holds ",
                 pickle_kind_name(node->kind), ", not a dict with the key '", part,
                 "' (model.weights_key = ", key, ")");
     const PickleNode* next = lookup(doc, *node, part);
-    FROST_CHECK(next != nullptr, "'", path, "': ",
-                where.empty() ? std::string("the file") : "'" + where + "'", " has no key '", part,
-                "' (model.weights_key = ", key, "); its keys: ", list_keys(doc, *node));
+    FROST_CHECK(next != nullptr, "'", path,
+                "': ", where.empty() ? std::string("the file") : "'" + where + "'", " has no key '",
+                part, "' (model.weights_key = ", key, "); its keys: ", list_keys(doc, *node));
     where += (where.empty() ? "" : ".") + part;
     node = next;
     start = dot + 1;
@@ -186,8 +187,8 @@ std::vector<std::pair<std::string, at::Tensor>> load_torch_state_dict(const std:
     const c10::ScalarType dtype = scalar_type_of(t.dtype);
     const auto [decl, fresh] =
         declared.emplace(t.storage_key, std::make_pair(t.dtype, t.storage_numel));
-    FROST_CHECK(decl->second == std::make_pair(t.dtype, t.storage_numel), "'", path,
-                "': storage '", t.storage_key, "' is declared both as ", decl->second.second, " ",
+    FROST_CHECK(decl->second == std::make_pair(t.dtype, t.storage_numel), "'", path, "': storage '",
+                t.storage_key, "' is declared both as ", decl->second.second, " ",
                 decl->second.first, " and as ", t.storage_numel, " ", t.dtype, " elements");
     if (fresh) {
       const int64_t itemsize = static_cast<int64_t>(c10::elementSize(dtype));
@@ -205,16 +206,16 @@ std::vector<std::pair<std::string, at::Tensor>> load_torch_state_dict(const std:
         } catch (const Error&) {
           throw;
         } catch (const std::exception& e) {
-          throw Error("'" + path + "': cannot read record '" + record + "' (damaged archive?): " +
-                      first_line(torch_error_message(e)));
+          throw Error("'" + path + "': cannot read record '" + record +
+                      "' (damaged archive?): " + first_line(torch_error_message(e)));
         }
         FROST_CHECK(static_cast<uint64_t>(size) >= static_cast<uint64_t>(nbytes), "'", path,
-                    "': record '", record, "' has ", size, " bytes but its storage needs ",
-                    nbytes, " (", t.storage_numel, " ", t.dtype, " elements)");
+                    "': record '", record, "' has ", size, " bytes but its storage needs ", nbytes,
+                    " (", t.storage_numel, " ", t.dtype, " elements)");
       }
       storages.emplace(t.storage_key,
-                       at::Storage(at::Storage::use_byte_size_t(), nbytes,
-                                   std::move(data), /*allocator=*/nullptr, /*resizable=*/false));
+                       at::Storage(at::Storage::use_byte_size_t(), nbytes, std::move(data),
+                                   /*allocator=*/nullptr, /*resizable=*/false));
     }
     at::Tensor tensor = at::empty({0}, at::TensorOptions().dtype(dtype))
                             .set_(storages.at(t.storage_key), t.storage_offset, t.sizes, t.strides);

@@ -49,8 +49,8 @@ using Kind = PickleNode::Kind;
 
 /// torch's storage classes (torch/storage.py, _dtype_to_storage_type_map) that Frost loads.
 bool known_storage_dtype(const std::string& dtype) {
-  static const char* const kDtypes[] = {"Double", "Float", "Half", "BFloat16", "Long", "Int",
-                                        "Short",  "Char",  "Byte", "Bool"};
+  static const char* const kDtypes[] = {"Double", "Float", "Half", "BFloat16", "Long",
+                                        "Int",    "Short", "Char", "Byte",     "Bool"};
   for (const char* d : kDtypes) {
     if (dtype == d) return true;
   }
@@ -124,13 +124,15 @@ class Machine {
   PickleNode& node(size_t i) { return doc_.nodes[i]; }
   size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
   size_t pop() {
-    if (stack_.size() <= floor()) fail("stack underflow (an opcode needs a value that is not there)");
+    if (stack_.size() <= floor())
+      fail("stack underflow (an opcode needs a value that is not there)");
     const size_t v = stack_.back();
     stack_.pop_back();
     return v;
   }
   size_t top() {
-    if (stack_.size() <= floor()) fail("stack underflow (an opcode needs a value that is not there)");
+    if (stack_.size() <= floor())
+      fail("stack underflow (an opcode needs a value that is not there)");
     return stack_.back();
   }
   /// The values pushed since the last MARK, which is removed.
@@ -195,8 +197,7 @@ class Machine {
   }
   void set_items(size_t dict, const std::vector<size_t>& kv) {
     if (node(dict).kind != Kind::kDict) {
-      fail(std::string("SETITEM(S) on ") + pickle_kind_name(node(dict).kind) +
-           ", expected a dict");
+      fail(std::string("SETITEM(S) on ") + pickle_kind_name(node(dict).kind) + ", expected a dict");
     }
     if (kv.size() % 2 != 0) fail("SETITEMS with a key and no value");
     auto& items = node(dict).items;
@@ -204,8 +205,7 @@ class Machine {
   }
   void append_items(size_t list, const std::vector<size_t>& values) {
     if (node(list).kind != Kind::kList) {
-      fail(std::string("APPEND(S) on ") + pickle_kind_name(node(list).kind) +
-           ", expected a list");
+      fail(std::string("APPEND(S) on ") + pickle_kind_name(node(list).kind) + ", expected a list");
     }
     auto& items = node(list).items;
     items.insert(items.end(), values.begin(), values.end());
@@ -213,8 +213,8 @@ class Machine {
 
   void global(const std::string& module, const std::string& name) {
     const std::string full = module + "." + name;
-    const bool storage = module == "torch" && name.size() > 7 &&
-                         name.compare(name.size() - 7, 7, "Storage") == 0;
+    const bool storage =
+        module == "torch" && name.size() > 7 && name.compare(name.size() - 7, 7, "Storage") == 0;
     if (storage) {
       const std::string dtype = name.substr(0, name.size() - 7);
       if (!known_storage_dtype(dtype)) {
@@ -243,8 +243,8 @@ class Machine {
       fail("BINPERSID's id is not ('storage', type, key, location, numel)");
     }
     const PickleNode& type = node(items[1]);
-    if (type.kind != Kind::kGlobal || type.text.rfind("torch.", 0) != 0 ||
-        type.text.size() < 13 || type.text.compare(type.text.size() - 7, 7, "Storage") != 0) {
+    if (type.kind != Kind::kGlobal || type.text.rfind("torch.", 0) != 0 || type.text.size() < 13 ||
+        type.text.compare(type.text.size() - 7, 7, "Storage") != 0) {
       fail("BINPERSID's storage type is not a torch storage class");
     }
     PickleNode n;
@@ -261,7 +261,8 @@ class Machine {
     // torch._utils._rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad,
     // backward_hooks, metadata=None)
     if (args.size() != 6 && args.size() != 7) {
-      fail("_rebuild_tensor_v2 with " + std::to_string(args.size()) + " arguments (6 or 7 expected)");
+      fail("_rebuild_tensor_v2 with " + std::to_string(args.size()) +
+           " arguments (6 or 7 expected)");
     }
     const PickleNode& storage = node(expect(args[0], Kind::kStorage, "a tensor's storage"));
     PickleNode t;
@@ -294,8 +295,8 @@ class Machine {
         }
       }
       if (last >= t.storage_numel) {
-        fail("a tensor reaches element " + std::to_string(last) + " of storage '" +
-             t.storage_key + "', which has " + std::to_string(t.storage_numel));
+        fail("a tensor reaches element " + std::to_string(last) + " of storage '" + t.storage_key +
+             "', which has " + std::to_string(t.storage_numel));
       }
     }
     return add(std::move(t));
@@ -311,7 +312,8 @@ class Machine {
     const std::string name = node(callable).text;
     const std::vector<size_t> a = node(args).items;
     if (name == "collections.OrderedDict") {
-      if (!a.empty()) fail("collections.OrderedDict called with arguments (its items come by SETITEMS)");
+      if (!a.empty())
+        fail("collections.OrderedDict called with arguments (its items come by SETITEMS)");
       PickleNode d;
       d.kind = Kind::kDict;
       d.ordered_dict = true;
@@ -367,7 +369,7 @@ class Machine {
       case 'N':  // NONE
         stack_.push_back(add(Kind::kNone));
         break;
-      case 0x88:  // NEWTRUE
+      case 0x88:    // NEWTRUE
       case 0x89: {  // NEWFALSE
         PickleNode n;
         n.kind = Kind::kBool;
@@ -415,8 +417,8 @@ class Machine {
       case 't':  // TUPLE
         stack_.push_back(tuple(pop_mark()));
         break;
-      case 0x85:  // TUPLE1
-      case 0x86:  // TUPLE2
+      case 0x85:    // TUPLE1
+      case 0x86:    // TUPLE2
       case 0x87: {  // TUPLE3
         const size_t n = op - 0x84u;
         std::vector<size_t> items(n);

@@ -30,7 +30,7 @@ struct PickleNode {
   Kind kind = Kind::kNone;
   int64_t int_value = 0;  ///< kBool (0/1), kInt
   double float_value = 0;
-  std::string text;  ///< kString; kGlobal: "module.name"
+  std::string text;           ///< kString; kGlobal: "module.name"
   std::vector<size_t> items;  ///< kTuple, kList: elements; kDict: keys and values alternating
   bool ordered_dict = false;  ///< kDict made by collections.OrderedDict (may take a BUILD)
   /// kTensor and kStorage: the storage's record (data/<key> in the archive), its element type

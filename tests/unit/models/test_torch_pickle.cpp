@@ -23,6 +23,7 @@
 #include "frost/core/error.h"
 #include "frost/models/models.h"
 #include "frost/models/pickle_file.h"
+#include "frost/models/safetensors.h"
 #include "frost/models/torch_pickle.h"
 #include "frost/models/weights.h"
 #include "test_util.h"
@@ -100,8 +101,7 @@ std::string state_dict_pickle() {
 }
 
 PickleDocument parse(const std::string& bytes) {
-  return parse_torch_pickle(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
-                            "f.pth");
+  return parse_torch_pickle(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "f.pth");
 }
 
 /// A torch.save-style archive: data.pkl, byteorder and the given data/<key> records.
@@ -155,12 +155,12 @@ TEST(TorchPickleParse, NumbersStringsAndContainers) {
   // {"a": [1, -2, 3.5, None, True], "b": (300, 70000, 2**40), "c": "x"} in protocol-2 opcodes.
   Pickle p;
   p.op('}').op('(').str("a").op(']').op('(').int1(1);
-  p.raw(std::string("J\xfe\xff\xff\xff", 5));                      // BININT -2
-  p.raw(std::string("G\x40\x0c\x00\x00\x00\x00\x00\x00", 9));      // BINFLOAT 3.5
-  p.op('N').op('\x88').op('e');                                     // None, True, APPENDS
-  p.str("b").raw(std::string("M\x2c\x01", 3));                      // BININT2 300
-  p.raw(std::string("J\x70\x11\x01\x00", 5));                       // BININT 70000
-  p.raw(std::string("\x8a\x06\x00\x00\x00\x00\x00\x01", 8));        // LONG1 2**40
+  p.raw(std::string("J\xfe\xff\xff\xff", 5));                  // BININT -2
+  p.raw(std::string("G\x40\x0c\x00\x00\x00\x00\x00\x00", 9));  // BINFLOAT 3.5
+  p.op('N').op('\x88').op('e');                                // None, True, APPENDS
+  p.str("b").raw(std::string("M\x2c\x01", 3));                 // BININT2 300
+  p.raw(std::string("J\x70\x11\x01\x00", 5));                  // BININT 70000
+  p.raw(std::string("\x8a\x06\x00\x00\x00\x00\x00\x01", 8));   // LONG1 2**40
   p.op('\x87').str("c").str("x").op('u');
   const PickleDocument doc = parse(p.done());
   const auto& root = doc.nodes[doc.root];
@@ -217,8 +217,7 @@ TEST(TorchPickleParse, MalformedStreamsAreClearErrors) {
   expect_error([] { parse(Pickle().int1(1).int1(2).done()); }, {"STOP with 2 values"});
   // A pop below the current MARK is an underflow, as in Python's unpickler.
   expect_error([] { parse(Pickle().op('}').op('(').op('0').op('t').done()); }, {"stack underflow"});
-  expect_error([] { parse(std::string("\x80\x02X\xff\xff\xff\x7f", 7)); },
-               {"runs past the end"});
+  expect_error([] { parse(std::string("\x80\x02X\xff\xff\xff\x7f", 7)); }, {"runs past the end"});
 }
 
 TEST(TorchPickleParse, TensorViewsMustLieInTheirStorage) {
@@ -231,8 +230,11 @@ TEST(TorchPickleParse, TensorViewsMustLieInTheirStorage) {
   };
   EXPECT_NO_THROW(one(6, 1, {2, 2}, {1, 2}));  // last element 1 + 1 + 2 = 4 < 6
   EXPECT_NO_THROW(one(0, 9, {0, 3}, {1, 1}));  // empty: no element to check
-  expect_error([&] { one(6, 2, {2, 2}, {1, 3}); },
-               {"a tensor reaches element 6 of storage '0', which has 6"});
+  expect_error(
+      [&] {
+        one(6, 2, {2, 2}, {1, 3});
+      },
+      {"a tensor reaches element 6 of storage '0', which has 6"});
   expect_error([&] { one(6, 0, {2}, {1, 1}); }, {"size and stride differ in length"});
 }
 
@@ -374,6 +376,11 @@ TEST(TorchCheckpoint, LoadWeightsReadsOrderedDictFilesAndTheirKey) {
   LoadOptions keyed;
   keyed.state_dict_key = "model";
   expect_error([&] { load_weights(*linear, path, keyed); }, {"has no key 'model'"});
+  // A safetensors file is flat: a key is a mistake, not ignored.
+  const std::string flat = test_dir() + "/linear.safetensors";
+  write_safetensors(flat, {{"weight", linear->weight}, {"bias", linear->bias}}, {});
+  expect_error([&] { load_weights(*linear, flat, keyed); },
+               {"model.weights_key = model applies to torch.save files"});
 }
 
 // ---- files written by PyTorch (tests/e2e/test_torch_pickle.sh) --------------------------------
@@ -383,8 +390,8 @@ std::string fixture_dir() {
   return dir == nullptr ? "" : dir;
 }
 
-#define FROST_NEEDS_PYTHON_FIXTURES()                                                        \
-  if (fixture_dir().empty())                                                                 \
+#define FROST_NEEDS_PYTHON_FIXTURES()                                                         \
+  if (fixture_dir().empty())                                                                  \
   GTEST_SKIP() << "FROST_TORCH_PICKLE_DIR is not set: tests/e2e/test_torch_pickle.sh writes " \
                   "the files with PyTorch and runs this test"
 
@@ -435,13 +442,19 @@ TEST(TorchPickleFixtures, HuggingFaceLikeBf16TiedAndViews) {
   EXPECT_EQ(m.at("layer.0.dense.weight").dtype(), torch::kHalf);
   EXPECT_EQ(m.at("embeddings.position_ids").dtype(), torch::kLong);
   // Tied weights are one storage, views keep their layout over the shared storage.
-  EXPECT_TRUE(m.at("lm_head.decoder.weight").storage().is_alias_of(
-      m.at("embeddings.word_embeddings.weight").storage()));
+  EXPECT_TRUE(m.at("lm_head.decoder.weight")
+                  .storage()
+                  .is_alias_of(m.at("embeddings.word_embeddings.weight").storage()));
   EXPECT_TRUE(
       m.at("layer.0.dense_t.weight").storage().is_alias_of(m.at("layer.0.dense.weight").storage()));
   EXPECT_FALSE(m.at("layer.0.dense_t.weight").is_contiguous());
   EXPECT_EQ(m.at("layer.0.bias").storage_offset(), 4);
   EXPECT_EQ(m.at("layer.0.scale").stride(0), 3);
+}
+
+TEST(TorchPickleFixtures, PickleProtocol4) {
+  FROST_NEEDS_PYTHON_FIXTURES();
+  expect_same_as_reference("protocol4.pth");
 }
 
 TEST(TorchPickleFixtures, NestedCheckpointByKey) {
@@ -458,7 +471,7 @@ TEST(TorchPickleFixtures, LegacyFileIsRefusedWithTheConversion) {
   const std::string path = fixture_dir() + "/legacy.pth";
   expect_error([&] { load_torch_state_dict(path); },
                {"is a legacy torch.save file", "python -c \"import torch; torch.save(torch.load('" +
-                                                    path + "'), 'converted.pth')\""});
+                                                   path + "'), 'converted.pth')\""});
 }
 
 TEST(TorchPickleFixtures, MismatchingFileIsOneReportAndLoadsNothing) {
