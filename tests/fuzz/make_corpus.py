@@ -12,6 +12,7 @@ import json
 import os
 import struct
 import sys
+import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "tests", "fuzz", "corpus")
@@ -173,12 +174,82 @@ def make_csv():
     write(t, "blank_lines", "\n\r\n")
 
 
+# ---- torch.save data.pkl (pickle protocol 2, as torch.save writes it) -------------------------
+
+class Pickle:
+    """Pickle opcodes by hand (the torch globals cannot be pickled without torch installed)."""
+
+    def __init__(self):
+        self.b = b"\x80\x02"
+
+    def op(self, c):
+        self.b += c
+        return self
+
+    def str(self, s):
+        raw = s.encode("utf-8")
+        return self.op(b"X" + struct.pack("<I", len(raw)) + raw)
+
+    def glob(self, module, name):
+        return self.op(b"c" + module.encode() + b"\n" + name.encode() + b"\n")
+
+    def int1(self, v):
+        return self.op(b"K" + bytes([v]))
+
+    def tensor(self, key, dtype, numel, offset, sizes, strides):
+        """_rebuild_tensor_v2; memo 0 must hold collections.OrderedDict."""
+        self.glob("torch._utils", "_rebuild_tensor_v2").op(b"(")
+        self.op(b"(").str("storage").glob("torch", dtype + "Storage").str(key).str("cpu")
+        self.int1(numel).op(b"tQ").int1(offset).op(b"(")
+        for s in sizes:
+            self.int1(s)
+        self.op(b"t(")
+        for s in strides:
+            self.int1(s)
+        return self.op(b"t\x89h\x00)Rt" + b"R")
+
+    def done(self):
+        return self.b + b"."
+
+
+def make_torch_pickle():
+    t = "fuzz_torch_pickle"
+    # torch.save(model.state_dict()): OrderedDict, SETITEMS, then BUILD with its _metadata.
+    p = Pickle().glob("collections", "OrderedDict").op(b"q\x00)Rq\x01(")
+    p.str("w").tensor("0", "Float", 6, 1, [2, 2], [1, 2])
+    p.str("v").tensor("0", "Float", 6, 0, [3], [1]).op(b"u")
+    p.op(b"}").str("_metadata").op(b"h\x00)R(").str("").op(b"}").str("version").int1(1)
+    write(t, "state_dict", p.op(b"susb").done())
+    # A plain dict (torch.save(dict(...)), Frost's model.pt) with bf16 and an nn.Parameter.
+    p = Pickle().glob("collections", "OrderedDict").op(b"q\x000}(").str("p")
+    p.glob("torch._utils", "_rebuild_parameter").tensor("0", "BFloat16", 2, 0, [2], [1])
+    write(t, "parameter", p.op(b"\x88h\x00)R\x87Ru").done())
+    # A nested checkpoint: {"model": {...}, "epoch": 3, "betas": (0.9, 0.999), "steps": [1, 2]}.
+    p = Pickle().glob("collections", "OrderedDict").op(b"q\x000}(").str("model")
+    p.op(b"}").str("w").tensor("0", "Long", 4, 0, [4], [1]).op(b"s")
+    p.str("epoch").int1(3).str("betas").op(b"G" + struct.pack(">d", 0.9))
+    p.op(b"G" + struct.pack(">d", 0.999) + b"\x86").str("steps").op(b"](").int1(1).int1(2)
+    write(t, "nested", p.op(b"eu").done())
+    # Near-valid: a view beyond its storage, an unknown global, an unknown opcode, truncated.
+    p = Pickle().glob("collections", "OrderedDict").op(b"q\x000}").str("t")
+    write(t, "view_outside", p.tensor("0", "Float", 6, 2, [2, 2], [1, 3]).op(b"s").done())
+    write(t, "unknown_global", Pickle().glob("os", "system").str("ls").op(b"\x85R").done())
+    write(t, "unknown_opcode", Pickle().op(b"\xff").done())
+    write(t, "truncated", Pickle().glob("collections", "OrderedDict").b)
+    # What torch.save itself wrote (tests/fixtures/make_torchscript_fixtures.py).
+    with zipfile.ZipFile(os.path.join(ROOT, "tests", "fixtures",
+                                      "ts_conv_bn_linear_ordered_dict.pt")) as z:
+        name = next(n for n in z.namelist() if n.endswith("/data.pkl"))
+        write(t, "torch_save_ordered_dict", z.read(name))
+
+
 def main():
     make_safetensors()
     make_config()
     make_idx()
     make_wordpiece()
     make_csv()
+    make_torch_pickle()
     return 0
 
 

@@ -72,12 +72,15 @@ std::string lower_extension(const std::string& path) {
 }
 
 /// The tensors of a weights file: a safetensors file (memory-mapped, read tensor by tensor) or
-/// a torch pickle of a {name: tensor} dict (read whole).
+/// the state dict of a torch.save file (read whole).
 class WeightsSource {
  public:
-  explicit WeightsSource(const std::string& path) : path_(path) {
+  WeightsSource(const std::string& path, const std::string& state_dict_key) : path_(path) {
     const std::string ext = lower_extension(path);
     if (ext == ".safetensors") {
+      FROST_CHECK(state_dict_key.empty(), "weights '", path,
+                  "': model.weights_key = ", state_dict_key,
+                  " applies to torch.save files (.pt, .pth, .bin); a safetensors file is flat");
       file_ = std::make_unique<SafetensorsFile>(SafetensorsFile::open(path));
       for (const auto& key : file_->keys()) {
         const auto& e = file_->entry(key);
@@ -86,11 +89,15 @@ class WeightsSource {
         floating_[key] = e.dtype[0] == 'F' || e.dtype == "BF16";
       }
     } else if (ext == ".pt" || ext == ".pth" || ext == ".bin") {
-      read_pickle();
+      for (auto& [key, t] : load_torch_state_dict(path, state_dict_key)) {
+        keys_.push_back(key);
+        shapes_[key] = t.sizes().vec();
+        floating_[key] = t.is_floating_point();
+        pickled_[key] = std::move(t);
+      }
     } else {
       throw Error("weights '" + path + "': unknown file type '" + ext +
-                  "'; expected a .safetensors file or a Frost model.pt (.pt, .pth, .bin: a "
-                  "torch pickle of a {name: tensor} dict)");
+                  "'; expected a .safetensors file or a torch.save file (.pt, .pth, .bin)");
     }
   }
 
@@ -104,40 +111,6 @@ class WeightsSource {
   }
 
  private:
-  void read_pickle() {
-    FROST_CHECK(std::ifstream(path_, std::ios::binary).good(), "weights '", path_,
-                "': cannot open the file");
-    c10::IValue value;
-    try {
-      value = load_pickle_file(path_);
-    } catch (const std::exception& e) {
-      const std::string what = torch_error_message(e);
-      // LibTorch's unpickler turns collections.OrderedDict into None (it expects them only as
-      // tensor hook dicts), so the OrderedDict of a Python state_dict() cannot be rebuilt.
-      const bool ordered_dict = what.find("Expected GenericDict but got None") != std::string::npos;
-      throw Error(
-          "weights '" + path_ +
-          "' is not a torch pickle of a {name: tensor} dict (a Frost model.pt)" +
-          (ordered_dict
-               ? std::string(": it looks like torch.save(model.state_dict()), an OrderedDict, "
-                             "which LibTorch cannot read; save dict(model.state_dict()) "
-                             "or use safetensors.torch.save_file")
-               : ": " + what.substr(0, what.find('\n')).substr(0, 300)));
-    }
-    FROST_CHECK(value.isGenericDict(), "weights '", path_, "' holds a ", value.tagKind(),
-                ", expected a {name: tensor} dict (a Frost model.pt)");
-    for (const auto& item : value.toGenericDict()) {
-      FROST_CHECK(item.key().isString() && item.value().isTensor(), "weights '", path_,
-                  "' has an entry that is not name -> tensor (a Frost model.pt has only those)");
-      const std::string& key = item.key().toStringRef();
-      const at::Tensor t = item.value().toTensor();
-      keys_.push_back(key);
-      shapes_[key] = t.sizes().vec();
-      floating_[key] = t.is_floating_point();
-      pickled_[key] = t;
-    }
-  }
-
   std::string path_;
   std::unique_ptr<SafetensorsFile> file_;
   std::map<std::string, at::Tensor> pickled_;
@@ -323,7 +296,7 @@ bool matches_any(const std::vector<std::string>& patterns, const std::string& na
 
 LoadReport load_weights(torch::nn::Module& module, const std::string& path,
                         const LoadOptions& options) {
-  const WeightsSource source(path);
+  const WeightsSource source(path, options.state_dict_key);
 
   std::map<std::string, torch::Tensor> targets;
   std::vector<std::string> target_order;

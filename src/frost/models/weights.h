@@ -44,6 +44,10 @@ struct LoadOptions {
   /// head; "embeddings.position_ids"). A pattern matches the key before or after mapping, so
   /// "pooler.*" also allows "bert.pooler.dense.weight" under the map {"bert.", ""}.
   std::vector<std::string> allow_unexpected;
+  /// Torch pickles only: where the state dict is in the file, a '.'-separated path of dict keys
+  /// ("model" for torch.save({"model": model.state_dict(), ...})); "" for the top level
+  /// (load_torch_state_dict in pickle_file.h). Must be "" for a safetensors file.
+  std::string state_dict_key;
 };
 
 /// What a load did.
@@ -53,8 +57,9 @@ struct LoadReport {
   std::vector<std::string> unexpected;  ///< file keys not used (allowed ones only)
 };
 
-/// Loads a .safetensors file (or a Frost model.pt: extension .pt/.pth/.bin, a torch pickle of a
-/// {name: tensor} dict) into `module`'s parameters and buffers (the names of
+/// Loads a .safetensors file or a torch.save file (.pt/.pth/.bin: a torchvision .pth, a Hugging
+/// Face pytorch_model.bin, a Frost model.pt; read by load_torch_state_dict, the state dict under
+/// options.state_dict_key) into `module`'s parameters and buffers (the names of
 /// state_dict_items), converting floating dtypes (F16/BF16 -> the module's dtype). Collects
 /// every missing key, unexpected key and shape mismatch and throws one frost::Error listing
 /// them all by name (with shapes) unless the options allow them; nothing is copied then.

@@ -165,8 +165,12 @@ void describe(OptionTable& t, Config& c) {
   t.add("model.init_head", &c.model.init_head,
         "also load model.init's head when its shape fits (false: always start from a new head)");
   t.add("model.weights", &c.model.weights,
-        "pretrained backbone weights: a .safetensors file (Hugging Face / torchvision names) or a "
-        "Frost model.pt; every backbone tensor must be present");
+        "pretrained backbone weights: a .safetensors file or a torch.save file (.pt, .pth, .bin: "
+        "torchvision, Hugging Face pytorch_model.bin, a Frost model.pt) under the source "
+        "framework's names; every backbone tensor must be present");
+  t.add("model.weights_key", &c.model.weights_key,
+        "torch.save files: where the state dict is, as '.'-separated dict keys (e.g. 'model' for "
+        "{'model': state_dict, 'optimizer': ...}); empty = the file's top-level dict");
   t.add("model.weights_prefix", &c.model.weights_prefix,
         "prefix of the backbone keys in model.weights to strip, e.g. 'bert.' for a "
         "BertForSequenceClassification checkpoint");
@@ -680,6 +684,8 @@ void Config::validate() const {
               "config key model.channels_last = on needs a ResNet backbone (resnet18 | resnet34 | "
               "resnet50), but model.backbone = ", to_string(model.backbone),
               ": channels_last is a layout of convolution inputs; use auto or off");
+  FROST_CHECK(model.weights_key.empty() || !model.weights.empty(),
+              "model.weights_key = ", model.weights_key, " is set but model.weights is empty");
   FROST_CHECK(model.feature_dim >= 0, "config key model.feature_dim must be >= 0, got ",
               model.feature_dim);
   one_of("log.level", log.level, {"trace", "debug", "info", "warn", "error"});

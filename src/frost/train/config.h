@@ -113,7 +113,9 @@ struct ModelConfig {
   int64_t num_classes = 0;             ///< 0: from the training data's num_classes attribute
   std::string init;                    ///< model.pt of an earlier run to start from ("" = random)
   bool init_head = true;               ///< also load model.init's head when its shape fits
-  std::string weights;                 ///< pretrained backbone weights (.safetensors or model.pt)
+  std::string weights;  ///< pretrained backbone weights (.safetensors, torch.save .pt/.pth/.bin)
+  /// torch.save files: '.'-separated dict keys to the state dict ("" = the top level)
+  std::string weights_key;
   std::string weights_prefix;  ///< prefix of the file's backbone keys to strip (e.g. "bert.")
   std::string weights_ignore = "fc.*,classifier.*,cls.*,pooler.*,embeddings.position_ids";
   std::string hf_config;            ///< bert: config.json ("" = config.json next to model.weights)

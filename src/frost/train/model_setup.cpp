@@ -73,6 +73,7 @@ models::Classifier build_model(const Config& cfg, const data::DatasetInfo& info,
     models::LoadOptions load;
     load.prefix_map.emplace_back(cfg.model.weights_prefix, "");
     load.allow_unexpected = split_list(cfg.model.weights_ignore);
+    load.state_dict_key = cfg.model.weights_key;
     const auto report = models::load_weights(*model->backbone, cfg.model.weights, load);
     if (rank == 0) {
       spdlog::info(

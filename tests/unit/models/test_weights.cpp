@@ -574,10 +574,10 @@ TEST(WeightsLoad, RejectsUnknownExtensionAndNonDictPickle) {
   const std::vector<char> bytes = torch::pickle_save(c10::IValue(torch::ones({2})));
   write_bytes(dir + "/t.pt", std::string(bytes.begin(), bytes.end()));
   expect_error([&] { load_weights(*model, dir + "/t.pt", {}); },
-               {dir + "/t.pt", "expected a {name: tensor} dict"});
+               {dir + "/t.pt", "holds a tensor, expected a {name: tensor} state dict"});
   write_bytes(dir + "/junk.pt", "not a pickle");
   expect_error([&] { load_weights(*model, dir + "/junk.pt", {}); },
-               {dir + "/junk.pt", "is not a torch pickle"});
+               {dir + "/junk.pt", "is not a torch.save file"});
 }
 
 // ---- model.pt: save_state_dict and load_init_weights (model.init) ---------------------------

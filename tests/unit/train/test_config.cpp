@@ -140,6 +140,16 @@ TEST(Config, InvalidValuesNameTheKey) {
             "(no error)");
 }
 
+TEST(Config, WeightsKeyNeedsWeights) {
+  EXPECT_NE(error_of({"--data.train", "x", "--model.weights_key", "model"})
+                .find("model.weights_key = model is set but model.weights is empty"),
+            std::string::npos);
+  const Config c =
+      parse({"--data.train", "x", "--model.weights", "a.pth", "--model.weights_key", "model"})
+          .config;
+  EXPECT_EQ(c.model.weights_key, "model");
+}
+
 // Found by fuzz_config: Boost.Program_options 1.74 fills %value%, %canonical_option%,
 // %invalid_line%, ... into its error templates in a loop that never ends when the user's text
 // itself holds such a placeholder, so a bad value like "%value%" hung frost-train. Every such
