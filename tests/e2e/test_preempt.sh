@@ -12,6 +12,9 @@
 # 75, `scontrol requeue`, and the requeued start continuing from the checkpoint.
 source "$(dirname "$0")/lib.sh"
 T="$FROST_BIN/frost-train"
+# A failed check must not leave ranks holding forever: release them (they then end), then clean up.
+trap 'for h in "$WORK"/hold-*; do [[ -d "$h" ]] && touch "$h/release"; done
+      [[ -n "${FROST_KEEP_WORK:-}" ]] || rm -rf "$WORK"' EXIT
 make_data "$WORK/train.h5" --n 64 --dim 8 --classes 3
 make_data "$WORK/test.h5" --n 24 --dim 8 --classes 3 --seed 5
 # 64 samples / (2 ranks x 4) = 8 steps per epoch, 3 epochs: 24 steps.
@@ -69,8 +72,8 @@ PY
 hold="$WORK/hold-b"
 mkdir -p "$hold"
 FROST_FAULT_INJECT='rank=*,at=step:6,action=hold' FROST_FAULT_HOLD_DIR="$hold" \
-  train -np 2 "$T" "${common[@]}" --log.dir "$WORK/b" > "$WORK/b1.out" 2>&1 &
-job=$!
+  "$FROST_MPIRUN" --quiet -np 2 "$T" "${common[@]}" --log.dir "$WORK/b" > "$WORK/b1.out" 2>&1 &
+job=$!  # frost-mpirun itself (not a subshell running it): it gets the signals below
 wait_for_holds "$hold" 2 "$job" || { cat "$WORK/b1.out"; fail "the ranks did not hold at step 6"; }
 pid1=$(rank_pid "$hold" 1) || fail "rank 1's process not found"
 kill -USR1 "$pid1"
@@ -92,7 +95,7 @@ pass "SIGUSR1 to rank 1 alone: both ranks stop after step 6, exit 75; resumed ==
 hold="$WORK/hold-c"
 mkdir -p "$hold"
 FROST_FAULT_INJECT='rank=*,at=step:8,action=hold' FROST_FAULT_HOLD_DIR="$hold" \
-  train -np 2 "$T" "${common[@]}" --log.dir "$WORK/c" > "$WORK/c1.out" 2>&1 &
+  "$FROST_MPIRUN" --quiet -np 2 "$T" "${common[@]}" --log.dir "$WORK/c" > "$WORK/c1.out" 2>&1 &
 job=$!
 wait_for_holds "$hold" 2 "$job" || { cat "$WORK/c1.out"; fail "the ranks did not hold at step 8"; }
 pids=("$(rank_pid "$hold" 0)" "$(rank_pid "$hold" 1)")
@@ -135,10 +138,14 @@ chmod +x "$WORK/bin/srun" "$WORK/bin/scontrol"
 echo "# all settings on the command line" > "$WORK/slurm/job.ini"
 hold="$WORK/hold-d"
 mkdir -p "$hold"
+slurm_args=()  # common less --train.threads, which the script sets from SLURM_CPUS_PER_TASK
+for ((i = 0; i < ${#common[@]}; i++)); do
+  if [[ ${common[i]} == --train.threads ]]; then i=$((i + 1)); else slurm_args+=("${common[i]}"); fi
+done
 slurm_env=(PATH="$WORK/bin:$PATH" FROST_DIR="$WORK/slurm" CONFIG="$WORK/slurm/job.ini" FROST_TRAIN="$T"
            RUN_DIR="$WORK/d" SLURM_JOB_ID=4242 SLURM_NTASKS=2 SLURM_JOB_NUM_NODES=1 SLURM_CPUS_PER_TASK=1)
 env "${slurm_env[@]}" FROST_FAULT_INJECT='rank=*,at=step:13,action=hold' FROST_FAULT_HOLD_DIR="$hold" \
-  bash "$FROST_SRC/cluster/slurm.sbatch" "${common[@]}" > "$WORK/d1.out" 2>&1 &
+  bash "$FROST_SRC/cluster/slurm.sbatch" "${slurm_args[@]}" > "$WORK/d1.out" 2>&1 &
 job=$!
 wait_for_holds "$hold" 2 "$job" || { cat "$WORK/d1.out"; fail "the ranks did not hold at step 13"; }
 kill -USR1 "$job"  # what --signal=B:USR1@120 does
@@ -153,7 +160,7 @@ expect_in "$WORK/d1.out" "frost: SIGUSR1 received; asking the ranks to checkpoin
 expect_in "$WORK/d1.out" "requeueing job 4242"
 grep -qx "requeue 4242" "$WORK/scontrol.log" || fail "the batch script did not call scontrol requeue 4242"
 grep -qx "step-000000013.pt" "$WORK/d/checkpoints/latest" || fail "latest is not the step-13 checkpoint"
-env "${slurm_env[@]}" SLURM_RESTART_COUNT=1 bash "$FROST_SRC/cluster/slurm.sbatch" "${common[@]}" \
+env "${slurm_env[@]}" SLURM_RESTART_COUNT=1 bash "$FROST_SRC/cluster/slurm.sbatch" "${slurm_args[@]}" \
   > "$WORK/d2.out" 2>&1 || { cat "$WORK/d2.out"; fail "the requeued batch script failed"; }
 expect_in "$WORK/d2.out" "resumed from"
 [[ $(wc -l < "$WORK/scontrol.log") == 1 ]] || fail "the finished job was requeued again"
