@@ -42,11 +42,11 @@ void prepare_lines(int rank) {
   for (int i = 0; i < kNumSignals; ++i) {
     g_line_length[i].store(0, std::memory_order_release);  // a handler meanwhile writes nothing
     const std::string where = rank >= 0 ? " [rank " + std::to_string(rank) + "]" : "";
-    const int n = std::snprintf(g_line[i], kLineCapacity,
-                                "%s:%s received %s: stopping at the next step boundary, after a "
-                                "checkpoint\n",
-                                g_program.c_str(), where.c_str(),
-                                preemption_signal_name(kSignals[i]));
+    const int n =
+        std::snprintf(g_line[i], kLineCapacity,
+                      "%s:%s received %s: stopping at the next step boundary, after a "
+                      "checkpoint\n",
+                      g_program.c_str(), where.c_str(), preemption_signal_name(kSignals[i]));
     const size_t length = n < 0 ? 0 : std::min(static_cast<size_t>(n), kLineCapacity - 1);
     g_line_length[i].store(length, std::memory_order_release);
   }

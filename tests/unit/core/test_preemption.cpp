@@ -143,7 +143,8 @@ TEST_F(Preemption, AtomicWriteInterruptedBySignalsCompletes) {
   EXPECT_GT(sent.load(), 0);
   EXPECT_GE(frost::preemption_signal_count(), 1);
   std::ifstream in(path, std::ios::binary);
-  const std::vector<char> back((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<char> back((std::istreambuf_iterator<char>(in)),
+                               std::istreambuf_iterator<char>());
   EXPECT_TRUE(back == bytes) << "the file differs from what was written";
   EXPECT_FALSE(frost::fs::exists(frost::fs::temp_path_for(path)));
 }
