@@ -18,6 +18,7 @@
 #include "frost/comm/communicator.h"
 #include "frost/core/blas_threads.h"
 #include "frost/core/log.h"
+#include "frost/core/preemption.h"
 #include "frost/train/config.h"
 #include "frost/train/trainer.h"
 
@@ -52,23 +53,31 @@ void print_table(const std::vector<frost::train::EpochSummary>& epochs, const st
 // The run, once every rank has accepted the configuration: returns the exit status.
 int train(frost::comm::Communicator& comm, const frost::train::Config& cfg) {
   frost::log::init(comm.rank(), comm.world_size(), cfg.log.level);
+  frost::set_preemption_rank(comm.rank());
   print_banner(comm, cfg);
 
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<frost::train::EpochSummary> epochs;
+  bool preempted = false;
   {
     frost::train::Trainer trainer(cfg, comm);
     epochs = trainer.run();
+    preempted = trainer.preempted();
   }
   const double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (comm.rank() == 0) print_table(epochs, frost::train::to_string(cfg.train.strategy), wall_s);
-  return 0;
+  // Note [Preemption] in src/frost/train/trainer.cpp: the checkpoint is on disk; every rank
+  // exits with the same distinct status, which mpirun passes on.
+  return preempted ? frost::kPreemptedExitStatus : 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First, so that a SIGUSR1 or SIGTERM during start-up is a request, not the end of the process
+  // (Note [Preemption signals] in src/frost/core/preemption.h).
+  frost::install_preemption_handlers("frost-train");
   frost::train::Config cfg;
   frost::apps::MpiProgram program;
   program.name = "frost-train";

@@ -20,6 +20,7 @@
 #include "frost/core/error.h"
 #include "frost/core/fault_injection.h"
 #include "frost/core/fs.h"
+#include "frost/core/preemption.h"
 #include "frost/core/strings.h"
 // data: HDF5 files and the shard samplers
 #include "frost/data/class_names.h"
@@ -159,6 +160,8 @@ struct Trainer::Impl {
   ModelSelection selection;                     // Note [Model selection] in checkpoint.h
   std::vector<double> image_mean, image_std;    // images: the normalisation in use
   std::optional<CheckpointFile> checkpoint;     // --resume: read in set_up, applied in run
+  int64_t checkpointed_step = -1;  // global step of the last checkpoint this run wrote
+  bool preempted = false;          // Note [Preemption]: stopped with a checkpoint
 
   Impl(const Config& c, comm::Communicator& cm)
       : cfg(c), comm(cm), rank(cm.rank()), world(cm.world_size()) {}
@@ -173,6 +176,9 @@ struct Trainer::Impl {
   StepReport step_report(int64_t epoch, int64_t i, int64_t epoch_steps) const;
   RunPosition position_after(int64_t epoch, int64_t steps_done) const;
   bool select_model(EpochSummary& sum);
+  void write_checkpoint(const RunPosition& position);
+  bool preemption_agreed();
+  void stop_for_preemption(const RunPosition& position);
   void save_model();
   void rebuild_trainable(int64_t epoch, bool keep_state);
   int64_t trainable_numel() const;
@@ -200,6 +206,7 @@ torch::optim::Optimizer& Trainer::optimizer() { return *impl_->optimizer; }
 int64_t Trainer::global_step() const { return impl_->global_step; }
 int64_t Trainer::skipped_steps() const { return impl_->skipped_steps; }
 int64_t Trainer::steps_per_epoch() const { return impl_->sampler->steps_per_epoch(); }
+bool Trainer::preempted() const { return impl_->preempted; }
 
 // ---------------------------------------------------------------------------- set-up
 void Trainer::Impl::set_up() {
@@ -567,6 +574,13 @@ std::vector<EpochSummary> Trainer::Impl::run() {
     if (device.device.is_cuda()) reset_peak_memory(device.device);  // gpu_mem_peak_mib
     const auto epoch_t0 = Clock::now();
     for (int64_t i = 0; i < data.size(); ++i) {
+      // Note [Preemption]: the boundary after this run's previous step; the one after an
+      // epoch's last step comes after its evaluation, below.
+      if (i > 0 && preemption_agreed()) {
+        read_losses();  // a non-finite loss (stop) ends the run before its weights are saved
+        stop_for_preemption(position_after(epoch, first_step + i));
+        break;
+      }
       const auto t0 = Clock::now();
       if (pending.empty()) window_t0 = t0;
       StepReport r = step_report(epoch, i, data.size());
@@ -604,12 +618,10 @@ std::vector<EpochSummary> Trainer::Impl::run() {
       // Before a checkpoint: a non-finite loss (nonfinite_loss = stop) must end the run before
       // its weights are saved.
       if (read_every_step || logged || checkpoint_due) read_losses();
-      if (checkpoint_due) {
-        save_checkpoint(cfg, rank, world, *model, *optimizer,
-                        position_after(epoch, first_step + i + 1), faults);
-      }
+      if (checkpoint_due) write_checkpoint(position_after(epoch, first_step + i + 1));
     }
     read_losses();  // nothing is left queued at the end of an epoch (the last step is logged)
+    if (preempted) break;
     EpochSummary sum = meter.summary(epoch + 1, data.size(), seconds_since(epoch_t0), comm);
     sum.trainable_params = trainable_numel();
     if (device.device.is_cuda()) {  // the training steps' peak, before the evaluation's
@@ -638,8 +650,14 @@ std::vector<EpochSummary> Trainer::Impl::run() {
     const bool step_checkpoint_due =
         cfg.checkpoint.every_steps > 0 && global_step % cfg.checkpoint.every_steps == 0;
     if (epoch_complete && (cfg.checkpoint.every_epoch || step_checkpoint_due)) {
-      save_checkpoint(cfg, rank, world, *model, *optimizer,
-                      position_after(epoch, sampler->steps_per_epoch()), faults);
+      write_checkpoint(position_after(epoch, sampler->steps_per_epoch()));
+    }
+    // Note [Preemption]: the boundary after the epoch's last step, once its evaluation is done;
+    // a run that has no step left ends normally instead.
+    if (!stop && epoch + 1 < cfg.train.epochs && global_step < total_steps &&
+        preemption_agreed()) {
+      stop_for_preemption(position_after(epoch, sampler->steps_per_epoch()));
+      break;
     }
     if (stop) {  // the same epoch on every rank (Note [Model selection])
       if (rank0) {
@@ -653,10 +671,77 @@ std::vector<EpochSummary> Trainer::Impl::run() {
     }
   }
 
+  if (preempted) {  // a checkpoint, no model.pt (stop_for_preemption)
+    if (feature_cache) feature_cache->remove_files();
+    return summaries;
+  }
+  if (preemption_signal() != 0 && rank0) {
+    spdlog::warn("preemption: {} arrived after the run's last step boundary; the run finishes "
+                 "normally", preemption_signal_name(preemption_signal()));
+  }
   save_model();
   comm.barrier();  // nobody reports success before the model is on disk
   if (feature_cache) feature_cache->remove_files();
   return summaries;
+}
+
+// Rank 0 writes the checkpoint of `position` (checkpoint.h; the others return at once).
+void Trainer::Impl::write_checkpoint(const RunPosition& position) {
+  save_checkpoint(cfg, rank, world, *model, *optimizer, position, faults);
+  checkpointed_step = position.global_step;
+}
+
+// Note [Preemption]
+// A preemption signal (SIGUSR1 or SIGTERM: Note [Preemption signals] in core/preemption.h) only
+// sets a flag on the rank that got it. The ranks agree on it at every step boundary with one
+// all-reduce (sum over ranks of "this rank has a request", a 4-byte int32 on the host
+// communicator): when any rank has a request, every rank stops at that same boundary, so a rank
+// that got the signal and one that did not (a signal sent to one process, or forwarded to the
+// ranks at different moments) stop together, after the same step. Then rank 0 writes the
+// checkpoint of that position (unless checkpoint.every_steps wrote it just before), every rank
+// waits in a barrier until it is on disk (when one rank of an mpirun job exits with a non-zero
+// status, mpirun ends the others: none may exit before the file is complete), no model.pt is
+// written, and frost-train exits with kPreemptedExitStatus (75) on every rank. The checkpoint is
+// the one --resume auto continues from, bit for bit (Note [Checkpoints] in checkpoint.h).
+//  * Boundaries: after each step, and after an epoch's last step only once that epoch's
+//    evaluation, model selection and regular checkpoint are done (a signal during the evaluation
+//    lets it finish, and the checkpoint holds its result). A signal during set-up is acted on
+//    after the first step. After the run's last step there is no boundary: the run finishes
+//    normally (model.pt, exit status 0).
+//  * Cost: the all-reduce is issued after the step's gradient all-reduces have completed, so on
+//    the MPI backend it waits behind nothing; it costs one latency of a 4-byte all-reduce per
+//    step (measured in docs/reliability.md), and on a GPU it blocks the host, not the device.
+//    Piggybacking the flag on an existing collective was not taken: the gradient buckets are
+//    float tensors on the device (NCCL) whose contents the host never reads, and the only
+//    per-step host all-reduce, train.nonfinite_loss = skip's, exists only in that mode.
+// Collective: called at the same boundaries on every rank.
+bool Trainer::Impl::preemption_agreed() {
+  auto requests = torch::tensor({preemption_signal() != 0 ? 1 : 0}, torch::kInt);
+  comm.all_reduce(requests, comm::ReduceOp::kSum);
+  const int ranks = requests.item<int>();
+  if (ranks > 0 && rank == 0) {
+    spdlog::warn("preemption: a stop was requested on {} of {} rank(s){}; every rank stops after "
+                 "step {}",
+                 ranks, world,
+                 preemption_signal() != 0
+                     ? fmt::format(" (rank 0: {})", preemption_signal_name(preemption_signal()))
+                     : "",
+                 global_step);
+  }
+  return ranks > 0;
+}
+
+// Note [Preemption]: the checkpoint of `position`, on disk before any rank goes on. Collective.
+void Trainer::Impl::stop_for_preemption(const RunPosition& position) {
+  if (checkpointed_step != position.global_step) write_checkpoint(position);
+  comm.barrier();
+  preempted = true;
+  if (rank == 0) {
+    spdlog::warn("preemption: stopped after step {} with the checkpoint {}/step-{:09d}.pt; "
+                 "exit status {}; continue with --resume auto",
+                 position.global_step, checkpoint_dir(cfg), position.global_step,
+                 kPreemptedExitStatus);
+  }
 }
 
 // Note [Strategy phases]: the one place the buckets and the optimizer are built, over what trains

@@ -43,6 +43,9 @@ class Trainer {
   /// ends the run), evaluating after each epoch, then saves model.pt to log.dir (rank 0,
   /// atomically): the last model, or the best with checkpoint.export = best (Note [Model
   /// selection] in checkpoint.h). Returns one summary per epoch run. Collective.
+  /// A preemption request (Note [Preemption] in trainer.cpp) stops it at the next step boundary
+  /// instead: rank 0 writes a checkpoint there, no model.pt is written, and preempted() is true
+  /// on every rank (the summaries are those of the epochs completed).
   std::vector<EpochSummary> run();
 
   /// Exact evaluation on data.test (samples == 0 when data.test is empty). Collective.
@@ -58,6 +61,8 @@ class Trainer {
   int64_t skipped_steps() const;
   /// Steps per epoch on every rank (equal on all ranks by construction).
   int64_t steps_per_epoch() const;
+  /// Whether run() stopped for preemption, with a checkpoint (the same on every rank).
+  bool preempted() const;
 
  private:
   struct Impl;
