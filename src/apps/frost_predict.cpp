@@ -180,12 +180,24 @@ int predict(frost::comm::Communicator& comm, const PredictOptions& o) {
     FROST_CHECK(info.num_classes <= classes, "--data ", o.data, " has num_classes ",
                 info.num_classes, " but the model ", model_path, " has ", classes,
                 " classes: its labels cannot be scored by this model");
+    // Note [Class names of a run] in class_names.h: the run's names, checked against the file's.
+    const std::vector<std::string> run_names = data::read_run_class_names(o.run);
+    const std::vector<std::string> data_names = with_error_context("--data " + o.data, [&] {
+      return data::read_class_names(dataset.paths().front(), info.num_classes);
+    });
+    const std::string mismatch = data::class_name_mismatch(
+        run_names, "the run '" + o.run + "' (classes.json)", data_names, "--data " + o.data);
+    FROST_CHECK(mismatch.empty(), "the data file names its classes differently from the run: ",
+                mismatch, "; its labels and the model's outputs would mean different classes "
+                "(prepare it with the same label list as the run's training data)");
     const train::RankDevice device = train::place_this_rank(cfg, comm);
+    train::Config model_cfg = cfg;
+    model_cfg.data.train = o.data;  // build_model's messages name the file whose inputs differ
     models::Classifier model = with_error_context(
         frost::detail::str_cat("--data ", o.data, " (", data::input_kind_name(info.input_kind),
                         " inputs of shape ", data::shape_str(info.sample_shape),
                         ") does not fit the model of --run '", o.run, "'"),
-        [&] { return train::build_model(cfg, info, classes, rank); });
+        [&] { return train::build_model(model_cfg, info, classes, rank); });
     model->to(device.device);
     if (rank == 0) {
       spdlog::info("frost-predict: world size {}, model {} ({} classes, {} backbone), {} samples "
@@ -232,10 +244,7 @@ int predict(frost::comm::Communicator& comm, const PredictOptions& o) {
     comm.all_gather(block.contiguous(), all);
     if (rank != 0) return 0;
 
-    const std::vector<std::string> names =
-        with_error_context("--data " + o.data, [&] {
-          return data::read_class_names(dataset.paths().front(), info.num_classes);
-        });
+    const std::vector<std::string>& names = run_names.empty() ? data_names : run_names;
     auto name_of = [&](int64_t c) {
       return c < static_cast<int64_t>(names.size()) ? names[static_cast<size_t>(c)]
                                                     : std::to_string(c);

@@ -3,7 +3,10 @@
 # 3 ranks (uneven ranges): one CSV row per sample in file order, class names from the file,
 # probabilities that sum to 1, and predictions whose confusion matrix and accuracy are those of
 # the run's last evaluation (eval_report.json); then bad input, each a one-line error naming the
-# file and the rank, with a non-zero exit.
+# file and the rank, with a non-zero exit; then class names (Note [Class names of a run]): a
+# test file naming its classes unlike the training file is refused by frost-train, a run keeps
+# its training file's names in classes.json, and frost-predict names its predictions from them
+# and refuses a file that names the classes otherwise.
 source "$(dirname "$0")/lib.sh"
 T="$FROST_BIN/frost-train"
 P="$FROST_BIN/frost-predict"
@@ -103,3 +106,43 @@ expect_error "missing data" "$WORK/none.h5" --run "$WORK/run" --data "$WORK/none
 if "$P" --run "$WORK/run" --data "$WORK/test.h5" > "$WORK/bad.txt" 2>&1; then fail "--out missing: accepted"; fi
 expect_in "$WORK/bad.txt" "frost-predict: error: --out is required"
 pass "bad input: missing --out"
+
+# ---- class names: one index, one class ---------------------------------------------------------
+names() {  # names FILE JSON_LIST: the label_values attribute, as frost-prep text writes it
+  "$PY" - "$1" "$2" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "a") as f:
+    f.attrs["label_values"] = sys.argv[2]
+PY
+}
+cp "$WORK/train.h5" "$WORK/named-train.h5"
+names "$WORK/named-train.h5" '["ant", "bee, the", "cat"]'
+cp "$WORK/test.h5" "$WORK/other-test.h5"
+names "$WORK/other-test.h5" '["ant", "bee, the", "cow"]'
+if train -np 2 "$T" --config "$WORK/run.ini" --data.train "$WORK/named-train.h5" \
+  --data.test "$WORK/other-test.h5" --log.dir "$WORK/mismatch" > "$WORK/mismatch.txt" 2>&1; then
+  fail "frost-train accepted a test file that names class 2 otherwise"
+fi
+expect_in "$WORK/mismatch.txt" "class 2 is 'cat' in data.train $WORK/named-train.h5 but 'cow' in data.test $WORK/other-test.h5"
+[[ ! -e "$WORK/mismatch/model.pt" ]] || fail "the refused run wrote a model"
+pass "frost-train refuses train/test files that name a class differently"
+
+train -np 2 "$T" --config "$WORK/run.ini" --data.train "$WORK/named-train.h5" --train.epochs 1 \
+  --log.dir "$WORK/named" > "$WORK/named.txt" 2>&1 || { cat "$WORK/named.txt"; fail "frost-train (named) failed"; }
+"$PY" - "$WORK/named/classes.json" <<'PY'
+import json, sys
+got = json.load(open(sys.argv[1]))["classes"]
+assert got == ["ant", "bee, the", "cat"], got
+PY
+make_data "$WORK/unnamed.h5" --n 7 --dim 8 --classes 3 --seed 2
+"$P" --run "$WORK/named" --data "$WORK/unnamed.h5" --out "$WORK/named.csv" > "$WORK/named-pred.txt" 2>&1 ||
+  { cat "$WORK/named-pred.txt"; fail "frost-predict on a file without names failed"; }
+"$PY" - "$WORK/named.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+names = {r[2] for r in rows[1:]}
+assert names and names <= {"ant", "bee, the", "cat"}, names
+PY
+expect_error "other class names" "class 2 is 'cat' in the run '$WORK/named' (classes.json) but 'cow' in --data $WORK/other-test.h5" \
+  --run "$WORK/named" --data "$WORK/other-test.h5"
+pass "classes.json: predictions named from the run; a file naming the classes otherwise is refused"

@@ -529,7 +529,10 @@ TEST(Metrics, BucketTimelineRecordPerStepAnyWorld) {
     ASSERT_EQ(r["allreduce_ms"].size(), r["bytes"].size());
     const double backward_ms = r["backward_ms"].get<double>();
     EXPECT_GE(backward_ms, 0.0);
-    EXPECT_LE(backward_ms, train_rows[i]["backward_ms"].get<double>() + 1e-3);
+    // The timeline ends at finalize()'s start, which follows the train record's end of backward
+    // by however long the host takes to get there (descheduled on a loaded machine: it was seen
+    // 11 us later), so the bound is the whole step, which holds both.
+    EXPECT_LE(backward_ms, train_rows[i]["step_ms"].get<double>());
     int64_t bytes = 0;
     double previous = 0.0;
     for (size_t k = 0; k < r["bytes"].size(); ++k) {

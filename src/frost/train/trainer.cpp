@@ -156,7 +156,8 @@ struct Trainer::Impl {
   MetricsLog metrics;                           // open on rank 0 only
   std::unique_ptr<FeatureCache> feature_cache;  // train.feature_cache = memory | disk
   std::unique_ptr<Evaluator> evaluator;         // with data.test
-  std::vector<std::string> class_names;         // of data.test, rank 0 (eval_report.json)
+  std::vector<std::string> class_names;         // of data.test (eval_report.json)
+  std::vector<std::string> train_class_names;   // of data.train (classes.json)
   ModelSelection selection;                     // Note [Model selection] in checkpoint.h
   std::vector<double> image_mean, image_std;    // images: the normalisation in use
   std::optional<CheckpointFile> checkpoint;     // --resume: read in set_up, applied in run
@@ -356,13 +357,23 @@ void Trainer::Impl::open_data() {
       return data::H5Dataset::open(split_list(cfg.data.test), open_options);
     }));
     evaluator = std::make_unique<Evaluator>(*test_set, cfg, comm);
-    if (rank == 0) {  // for eval_report.json
-      class_names = with_error_context("data.test", [&] {
-        return data::read_class_names(test_set->paths().front(), test_set->info().num_classes);
-      });
-    }
+    class_names = with_error_context("data.test", [&] {  // eval_report.json
+      return data::read_class_names(test_set->paths().front(), test_set->info().num_classes);
+    });
   }
   const data::DatasetInfo& info = train_set->info();
+  // Note [Class names of a run] in class_names.h: one index, one class, in both files.
+  train_class_names = with_error_context("data.train", [&] {
+    return data::read_class_names(train_set->paths().front(), info.num_classes);
+  });
+  if (test_set) {
+    const std::string mismatch =
+        data::class_name_mismatch(train_class_names, "data.train " + train_set->paths().front(),
+                                  class_names, "data.test " + test_set->paths().front());
+    FROST_CHECK(mismatch.empty(), "the data files name their classes differently: ", mismatch,
+                "; a label index must mean one class in both (prepare both files together, "
+                "e.g. one frost-prep call with its train/test split)");
+  }
   // train.task against each file's task attribute (Note [Tasks] in step.h): a file of another
   // task must not train, or be scored, as this one.
   const auto check_task = [&](const data::H5Dataset& set, const char* key) {
@@ -811,6 +822,13 @@ void Trainer::Impl::open_run_dir(bool resumed) {
                                    {"mean", image_mean},
                                    {"std", image_std}};
     fs::write_file_atomic(cfg.log.dir + "/" + kNormalisationRecord, record.dump(1) + "\n");
+  }
+  // Note [Class names of a run] in class_names.h: what frost-predict names its classes with.
+  const std::string names_path = cfg.log.dir + "/" + data::kRunClassNames;
+  if (!train_class_names.empty()) {
+    fs::write_file_atomic(names_path, nlohmann::json{{"classes", train_class_names}}.dump(1) + "\n");
+  } else {
+    fs::remove_tree(names_path);  // a replaced run's record would name other classes
   }
   metrics.open(cfg.log.dir + "/metrics.jsonl", resumed);
   metrics.open_csv(cfg.log.dir, resumed, cfg.log.csv, cfg.train.task, evaluator != nullptr);

@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "frost/core/error.h"
+#include "frost/core/fs.h"
 #include "frost/data/class_names.h"
 #include "frost/data/h5_dataset.h"
 #include "h5_test_util.h"
@@ -52,6 +54,41 @@ TEST(ClassNames, LabelValuesThatAreNotAListOfStringsNameTheFile) {
     EXPECT_NE(std::string(e.what()).find(path + ": root attribute label_values holds a number"),
               std::string::npos)
         << e.what();
+  }
+}
+
+// Note [Class names of a run]: the first index where both lists name a class differently; a
+// list without names, or a shorter one that agrees with the start of the longer, is no mismatch.
+TEST(ClassNames, MismatchNamesTheFirstDifferingIndex) {
+  const std::vector<std::string> abc = {"ant", "bee", "cat"};
+  EXPECT_EQ(class_name_mismatch(abc, "A", abc, "B"), "");
+  EXPECT_EQ(class_name_mismatch(abc, "A", {}, "B"), "");
+  EXPECT_EQ(class_name_mismatch({}, "A", abc, "B"), "");
+  EXPECT_EQ(class_name_mismatch(abc, "A", {"ant", "bee"}, "B"), "");
+  EXPECT_EQ(class_name_mismatch(abc, "train.h5", {"ant", "cow", "dog"}, "test.h5"),
+            "class 1 is 'bee' in train.h5 but 'cow' in test.h5");
+  EXPECT_EQ(class_name_mismatch({"bee", "ant"}, "A", {"ant", "bee"}, "B"),
+            "class 0 is 'bee' in A but 'ant' in B");
+}
+
+TEST(ClassNames, RunRecordReadBackOrAbsentOrAnError) {
+  const std::string dir = frost::testing::test_tmpdir() + "/run-class-names";
+  fs::remove_tree(dir);
+  std::filesystem::create_directories(dir);
+  EXPECT_TRUE(read_run_class_names(dir).empty());  // no record: an older run, or no names
+  const auto put = [&](const std::string& text) {
+    std::ofstream(dir + "/" + kRunClassNames) << text;
+  };
+  put(R"({"classes": ["ant", "bee, the"]})");
+  EXPECT_EQ(read_run_class_names(dir), (std::vector<std::string>{"ant", "bee, the"}));
+  for (const std::string bad : {"{", R"({"names": []})", R"({"classes": [1]})", "[]"}) {
+    put(bad);
+    try {
+      read_run_class_names(dir);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(dir + "/classes.json"), std::string::npos) << e.what();
+    }
   }
 }
 
