@@ -211,6 +211,7 @@ std::vector<TextRecord> read_jsonl(const std::string& path, const std::string& t
   std::vector<TextRecord> out;
   size_t pos = data.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
   int64_t first_with_pair = 0, first_without_pair = 0;
+  int64_t first_string_label = 0, first_integer_label = 0;  // classification: names vs integers
   for (int64_t line = 1; pos < data.size(); ++line) {
     size_t eol = data.find('\n', pos);
     if (eol == std::string::npos) eol = data.size();
@@ -245,6 +246,22 @@ std::vector<TextRecord> read_jsonl(const std::string& path, const std::string& t
     const auto lab = j.find(label_field);
     FROST_CHECK(lab != j.end(), path, ": line ", line, ": the object has no \"", label_field,
                 "\" key (--text-field, --label-field and --pair-field name others)");
+    if (task == Task::kClassification && (lab->is_string() || lab->is_number_integer())) {
+      // 1 and "1" are one class, but an integer among names ("pos", "neg") would be a class of
+      // its own: a slip, refused naming both lines.
+      int64_t ignored = 0;
+      const bool is_name = lab->is_string() && !parse_int_label(lab->get<std::string>(), &ignored);
+      const bool is_integer = lab->is_number_integer();
+      if (is_name && first_string_label == 0) first_string_label = line;
+      if (is_integer && first_integer_label == 0) first_integer_label = line;
+      FROST_CHECK(!(is_name && first_integer_label != 0) && !(is_integer && first_string_label != 0),
+                  path, ": line ", line, ": \"", label_field, "\" is ",
+                  is_name ? "the name " : "the integer ", lab->dump(), " but line ",
+                  is_name ? first_integer_label : first_string_label, "'s is ",
+                  is_name ? "an integer" : "a name",
+                  "; an integer label next to named classes would be a class of its own (write "
+                  "every class label as a name, or every one as an integer)");
+    }
     if (lab->is_string()) {
       rec.label = lab->get<std::string>();
     } else if (task == Task::kClassification) {

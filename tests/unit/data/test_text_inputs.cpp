@@ -133,6 +133,15 @@ TEST(PrepTextJsonl, SameRowsAsTheCsvOfTheSameData) {
   EXPECT_EQ(c.label_values, (Strings{"-2", "1"}));
   EXPECT_EQ(all_rows(c), all_rows(a));  // -2 -> 0 as neg -> 0
   EXPECT_EQ(read_int64_attr(c.train.path, "class_ids"), (std::vector<int64_t>{-2, 1}));
+  // 1 and "1" are one class (an integer is refused only next to named classes).
+  const TextPrepOptions mixed = options_for(dir + "/m", "data.jsonl",
+                                            "{\"label\": 1, \"text\": \"good film\"}\n"
+                                            "{\"label\": \"-2\", \"text\": \"bad films\"}\n"
+                                            "{\"label\": \"1\", \"text\": \"very good, very\"}\n"
+                                            "{\"label\": -2, \"text\": \"not good\"}\n");
+  const TextPrepSummary m = prep_text(mixed);
+  EXPECT_EQ(m.label_values, (Strings{"-2", "1"}));
+  EXPECT_EQ(all_rows(m), all_rows(a));
   // The same file read as CSV fails, naming it.
   named.format = "csv";
   EXPECT_CONTAINS(error_of([&] { prep_text(named); }), named.csv_path + ": line 1:");
@@ -156,6 +165,11 @@ TEST(PrepTextJsonl, BadLinesNameFileAndLine) {
       {ok + "{\"label\": 1.5, \"text\": \"bad\"}\n",
        "line 2: \"label\" is a JSON non-integer number (1.5)"},
       {ok + "{\"label\": true, \"text\": \"bad\"}\n", "line 2: \"label\" is a JSON boolean"},
+      // One class label written as a number among string labels would become a class of its own.
+      {ok + "{\"label\": 1, \"text\": \"bad\"}\n",
+       "line 2: \"label\" is the integer 1 but line 1's is a name"},
+      {"{\"label\": 0, \"text\": \"x\"}\n{\"label\": \"1\", \"text\": \"y\"}\n" + ok,
+       "line 3: \"label\" is the name \"a\" but line 1's is an integer"},
       {ok + "{\"label\": \"b\", \"text\": \"  \"}\n", "line 2: \"text\" is empty"},
       {ok + "{\"label\": \"b\", \"text\": \"\"}\n", "line 2: \"text\" is empty"},
       {ok + "{\"label\": \"\", \"text\": \"bad\"}\n", "line 2: the label is empty"},
