@@ -481,9 +481,23 @@ ImagePrepSummary prep_images(const ImagePrepOptions& o) {
     const std::string test_dir = is_dir(root + "/test") ? root + "/test" : root + "/val";
     if (is_dir(root + "/train") && is_dir(test_dir)) {
       Listing tr = list_class_root(root + "/train"), te = list_class_root(test_dir);
-      FROST_CHECK(tr.classes == te.classes, root, "/train and ", test_dir,
-                  " hold different class folders (", tr.classes.size(), " and ", te.classes.size(),
-                  "); both splits need the same classes");
+      if (tr.classes != te.classes) {  // name the first class folder one side lacks
+        const auto only_in = [](const std::vector<std::string>& a,
+                                const std::vector<std::string>& b) {
+          for (const auto& c : a) {
+            if (std::find(b.begin(), b.end(), c) == b.end()) return c;
+          }
+          return std::string();
+        };
+        const std::string train_only = only_in(tr.classes, te.classes);
+        const std::string test_only = only_in(te.classes, tr.classes);
+        throw Error(detail::str_cat(
+            root, "/train and ", test_dir, " hold different class folders (", tr.classes.size(),
+            " and ", te.classes.size(), "): ",
+            train_only.empty() ? "'" + test_only + "' is in " + test_dir + " only"
+                               : "'" + train_only + "' is in " + root + "/train only",
+            "; both splits need the same classes"));
+      }
       classes = tr.classes;
       train_items = std::move(tr.items);
       test_items = std::move(te.items);

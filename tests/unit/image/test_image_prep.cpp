@@ -443,7 +443,8 @@ TEST(PrepImages, LayoutErrors) {
   frost::fs::create_directories(split + "/test/a");
   frost::image::write_png(split + "/test/a/0.png", gradient(8, 8, 1));
   o.src_dir = split;
-  EXPECT_CONTAINS(error_of([&] { prep_images(o); }), "hold different class folders");
+  EXPECT_CONTAINS(error_of([&] { prep_images(o); }),
+                  "hold different class folders (2 and 1): 'b' is in " + split + "/train only");
   EXPECT_TRUE(empty_or_missing(dir + "/out"));
   // Options.
   o.size = 0;
