@@ -11,6 +11,22 @@ pass() { echo "ok: $*"; }
 expect_in() { grep -qF -- "$2" "$1" || { echo "---- $1:" >&2; tail -40 "$1" >&2; fail "expected '$2' in $1"; }; }
 make_data() { "$PY" "$FROST_SRC/tests/e2e/make_data.py" "$@"; }
 train() { "$FROST_MPIRUN" --quiet "$@"; }
+# one_step_run: $WORK/train.h5 (32 rows of 4 features, 2 classes) and $WORK/run.ini, a tiny MLP
+# that trains one step: for tests of what happens around training (start-up, launchers).
+one_step_run() {
+  make_data "$WORK/train.h5" --n 32 --dim 4 --classes 2
+  cat > "$WORK/run.ini" <<INI
+[model]
+backbone = mlp
+mlp_hidden = 8
+[data]
+train = $WORK/train.h5
+batch_size = 8
+[train]
+epochs = 1
+max_steps = 1
+INI
+}
 # wait_for_holds DIR N PID: waits until ranks 0..N-1 hold at a FROST_FAULT_INJECT action=hold
 # site (their marker files DIR/held.R exist; Note [Holding a rank] in
 # src/frost/core/fault_injection.h). Returns 1 when the job PID ends first, or after 600 s.

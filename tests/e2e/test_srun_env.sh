@@ -12,18 +12,7 @@
 #      SLURM_CPUS_PER_TASK.
 source "$(dirname "$0")/lib.sh"
 T="$FROST_BIN/frost-train"
-make_data "$WORK/train.h5" --n 32 --dim 4 --classes 2
-cat > "$WORK/run.ini" <<INI
-[model]
-backbone = mlp
-mlp_hidden = 8
-[data]
-train = $WORK/train.h5
-batch_size = 8
-[train]
-epochs = 1
-max_steps = 1
-INI
+one_step_run
 slurm=(SLURM_JOB_ID=4242 SLURM_JOBID=4242 SLURM_STEP_ID=0 SLURM_STEPID=0 SLURM_NODELIST="$(hostname)"
        SLURM_NTASKS=2 SLURM_STEP_NUM_TASKS=2 SLURM_CPUS_PER_TASK=1 SLURM_PROCID=1 SLURM_LOCALID=1)
 

@@ -7,18 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 T="$FROST_BIN/frost-train"
 command -v taskset > /dev/null || { echo "SKIP: taskset (util-linux) not found"; exit 77; }
-make_data "$WORK/train.h5" --n 32 --dim 4 --classes 2
-cat > "$WORK/run.ini" <<INI
-[model]
-backbone = mlp
-mlp_hidden = 8
-[data]
-train = $WORK/train.h5
-batch_size = 8
-[train]
-epochs = 1
-max_steps = 1
-INI
+one_step_run
 # run NAME [env ...] -- LAUNCHER...: one training run; its stderr in $WORK/NAME.log
 run() {
   local name=$1
