@@ -136,7 +136,7 @@ refused task_mismatch "data.train $WORK/reg_train.h5 has task = regression but t
 refused test_task_mismatch "data.test $WORK/cls.h5 has task = classification but train.task = multilabel" \
   --data.train "$WORK/ml_train.h5" --data.test "$WORK/cls.h5" --train.task multilabel --model.backbone mlp --log.dir "$WORK/x2"
 refused metric_mismatch "eval.metric = eval_accuracy is not a metric of train.task = regression; use one of: eval_loss | mae | rmse | r2" \
-  --data.train "$WORK/reg_train.h5" --train.task regression --model.backbone mlp --log.dir "$WORK/x3"
+  --data.train "$WORK/reg_train.h5" --train.task regression --eval.metric eval_accuracy --model.backbone mlp --log.dir "$WORK/x3"
 refused metric_mismatch2 "eval.metric = r2 is not a metric of train.task = multilabel" \
   --data.train "$WORK/ml_train.h5" --train.task multilabel --eval.metric r2 --model.backbone mlp --log.dir "$WORK/x4"
 "$PY" - "$WORK/ml_train.h5" "$WORK/typo.h5" <<'PY'

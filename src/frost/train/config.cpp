@@ -385,7 +385,7 @@ void describe(OptionTable& t, Config& c) {
                "eval_accuracy | macro_f1 | micro_f1 | r2 (higher is better) | eval_loss | mae | "
                "rmse (lower is better); classification and multilabel: eval_accuracy (multilabel: "
                "exact match), macro_f1, micro_f1, eval_loss; regression: eval_loss (MSE), mae, "
-               "rmse, r2");
+               "rmse, r2. Default: eval_accuracy, or eval_loss for train.task = regression");
   t.add("log.overwrite", &c.log.overwrite,
         "allow starting in a run directory that already holds a finished run (its outputs are "
         "replaced)");
@@ -914,6 +914,11 @@ ParseResult parse_args(int argc, const char* const* argv) {
     return result;
   }
   t.convert_choices();
+  // eval.metric's default is the task's own: eval_accuracy has no meaning for regression, so a
+  // regression run that does not name a metric selects by eval_loss (MSE). A metric given
+  // explicitly is checked against the task by validate().
+  if (vm["eval.metric"].defaulted() && c.train.task == data::Task::kRegression)
+    c.eval.metric = EvalMetric::kLoss;
   c.validate();
   return result;
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "frost/core/error.h"
@@ -218,7 +219,21 @@ TEST(TaskMetrics, EvalMetricDirectionAndTask) {
   auto has = [](const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
   };
-  std::string e = config_error({"--data.train", "x", "--train.task", "regression"});
+  // Not given: each task's own default (regression: eval_loss), in the config.ini of the run.
+  for (const auto& [task, metric] :
+       std::vector<std::pair<std::string, EvalMetric>>{{"classification", EvalMetric::kAccuracy},
+                                                       {"multilabel", EvalMetric::kAccuracy},
+                                                       {"regression", EvalMetric::kLoss}}) {
+    const char* argv[] = {"frost-train", "--data.train", "x", "--train.task", task.c_str()};
+    const Config parsed = parse_args(5, argv).config;
+    EXPECT_EQ(parsed.eval.metric, metric) << task;
+    EXPECT_NE(parsed.to_ini().find(std::string("metric = ") + to_string(metric) + "\n"),
+              std::string::npos)
+        << task;
+  }
+  // Given: checked against the task.
+  std::string e = config_error(
+      {"--data.train", "x", "--train.task", "regression", "--eval.metric", "eval_accuracy"});
   EXPECT_TRUE(has(e, "config key eval.metric = eval_accuracy is not a metric of train.task = "
                      "regression; use one of: eval_loss | mae | rmse | r2"))
       << e;
