@@ -7,7 +7,9 @@
 #      them, the tokenizer attributes; the same from tokenizer.json and from the model folder;
 #   2. the fixture's sentence pairs (a CSV with a text_pair column) write <s> a </s></s> b </s>
 #      as Hugging Face truncates them (longest_first), and no /token_type_ids;
-#   3. a vocab.json without merges.txt, a malformed merges line and a vocab.json without <pad>
+#   3. frost-train fine-tunes a tiny BERT with RoBERTa's one token type and pad id 1 on the
+#      pairs (files without /token_type_ids) for two steps;
+#   4. a vocab.json without merges.txt, a malformed merges line and a vocab.json without <pad>
 #      exit 1 with one error line naming the file (and line), and write nothing.
 source "$(dirname "$0")/lib.sh"
 PREP="$FROST_BIN/frost-prep"
@@ -85,7 +87,26 @@ expect_in "$WORK/pairs.txt" "(csv, sentence pairs)"
 check "$WORK/pairs" pairs
 pass "pairs: <s> a </s></s> b </s>, longest_first as Hugging Face, no token_type_ids"
 
-# ---- 3. bad tokenizer files -----------------------------------------------------------------
+# ---- 3. the pairs train (one token type, pad id 1) -------------------------------------------
+cat > "$WORK/bert.json" <<'JSON'
+{"model_type": "bert", "vocab_size": 658, "hidden_size": 16, "num_hidden_layers": 1,
+ "num_attention_heads": 2, "intermediate_size": 32, "hidden_act": "gelu",
+ "max_position_embeddings": 32, "type_vocab_size": 1, "pad_token_id": 1,
+ "layer_norm_eps": 1e-5, "initializer_range": 0.02, "hidden_dropout_prob": 0.0,
+ "attention_probs_dropout_prob": 0.0}
+JSON
+train -np 1 "$FROST_BIN/frost-train" --model.backbone bert --model.hf_config "$WORK/bert.json" \
+  --model.export_format none --data.train "$WORK/pairs/train.h5" --data.test "" \
+  --data.batch_size 4 --train.max_steps 2 --train.threads 1 --log.level warn --log.every 1 \
+  --log.dir "$WORK/run" > "$WORK/run.log" 2>&1 || { cat "$WORK/run.log" >&2; fail "frost-train on BPE pairs failed"; }
+"$PY" -c 'import json, math, sys
+r = [json.loads(l) for l in open(sys.argv[1])]
+losses = [x["loss"] for x in r if x.get("kind") == "train"]
+assert len(losses) == 2 and all(math.isfinite(l) for l in losses), losses' "$WORK/run/metrics.jsonl" ||
+  fail "expected 2 finite train losses in $WORK/run/metrics.jsonl"
+pass "a BERT with one token type and pad id 1 trains on the BPE pairs (no /token_type_ids)"
+
+# ---- 4. bad tokenizer files -----------------------------------------------------------------
 bad() {  # bad NAME EXPECTED_TEXT PREP_ARGS...
   local name=$1 want=$2 rc=0
   shift 2
