@@ -9,7 +9,7 @@
 #    tree and modules/<name>/, one prefix per dependency, standing in for a site's module tree:
 #    symbolic links to the files of the installed Debian packages, laid out as their own
 #    prefixes (dpkg -L, /usr stripped): hdf5, boost, spdlog (with fmt), nlohmann_json,
-#    googletest, utf8proc; and modules/libtorch, the venv's LibTorch (hard links when the user
+#    googletest, utf8proc, pcre2; and modules/libtorch, the venv's LibTorch (hard links when the user
 #    cannot read the venv). MPI comes from PATH (mpicc), as a module puts it there.
 # 2. As that user, with a fresh environment (no sudo, no apt, no pip; nothing written outside its
 #    home): launch/check_deps.sh must report every required dependency; then the plain CMake
@@ -51,6 +51,7 @@ modules = {
     "nlohmann_json": ["/usr/share/cmake/nlohmann_json/nlohmann_jsonConfig.cmake"],
     "googletest": [f"/usr/lib/{ma}/cmake/GTest/GTestConfig.cmake", "/usr/include/gmock/gmock.h"],
     "utf8proc": [f"/usr/lib/{ma}/pkgconfig/libutf8proc.pc"],
+    "pcre2": [f"/usr/lib/{ma}/pkgconfig/libpcre2-8.pc"],
 }
 for name, keys in modules.items():
     pkgs = set()
@@ -106,7 +107,7 @@ mods=$work/modules
 cd "$work/src"
 export CCACHE_DISABLE=1  # a fresh build, timed as such
 # What a user's `module load` lines would have set.
-export CMAKE_PREFIX_PATH="$mods/spdlog:$mods/nlohmann_json:$mods/googletest:$mods/utf8proc"
+export CMAKE_PREFIX_PATH="$mods/spdlog:$mods/nlohmann_json:$mods/googletest:$mods/utf8proc:$mods/pcre2"
 export HDF5_ROOT=$mods/hdf5 BOOST_ROOT=$mods/boost
 export FROST_LIBTORCH=$mods/libtorch FROST_VENV=$work/no-venv
 
@@ -135,8 +136,8 @@ expect_cache spdlog_DIR "$mods/spdlog"
 expect_cache fmt_DIR "$mods/spdlog"
 expect_cache nlohmann_json_DIR "$mods/nlohmann_json"
 expect_cache GTest_DIR "$mods/googletest"
-# (utf8proc: pkg-config finds modules/utf8proc's .pc first, but the file names prefix=/usr, so
-# its library resolves there; nothing to read back.)
+# (utf8proc, pcre2: pkg-config finds the modules' .pc files first, but they name prefix=/usr,
+# so their libraries resolve there; nothing to read back.)
 # shellcheck disable=SC2086
 cmake --build build -j "$FROST_JOBS" --target $targets
 t2=$(date +%s)

@@ -164,12 +164,13 @@ fmnist=${FROST_FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
 python3 "$root/tests/gpu/slice_idx.py" "$fmnist" "$out/data/fashion-mnist-small" 3000 1000
 
 # ---- 3. Debian runtime packages --------------------------------------------------------------
-# Seed set (docs/gpu.md): OpenMPI 4.1 runtime, HDF5, Boost.Program_options, spdlog/fmt, utf8proc.
+# Seed set (docs/gpu.md): OpenMPI 4.1 runtime, HDF5, Boost.Program_options, spdlog/fmt, utf8proc,
+# PCRE2.
 # The ldd pass below adds whatever else is found missing. The base set is assumed on every node.
 runtime_pkgs=(openmpi-bin openmpi-common libopenmpi3 libhwloc15 libevent-2.1-7 libevent-core-2.1-7
   libevent-pthreads-2.1-7 libpmix2 libnuma1 libltdl7 libmunge2 libnl-3-200 libnl-route-3-200
   libhdf5-103-1 libhdf5-hl-100 libsz2 libaec0 libcurl4 libboost-program-options1.74.0
-  libspdlog1.10 libfmt9 libutf8proc2)
+  libspdlog1.10 libfmt9 libutf8proc2 libpcre2-8-0)
 base_pkgs=" libc6 libgcc-s1 libstdc++6 zlib1g libcrypt1 "
 mkdir -p "$deb_cache"
 fetch_debs() {  # fetch_debs PKG...: into the cache (apt-get download), once per package version
@@ -260,7 +261,7 @@ if ((with_dev)); then
   rm -rf "$dev_out"
   mkdir -p "$dev_out/debs"
   dev_pkgs=(libopenmpi-dev libhdf5-dev libboost-program-options-dev libboost1.74-dev libspdlog-dev
-    libfmt-dev libutf8proc-dev nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev libaec-dev
+    libfmt-dev libutf8proc-dev libpcre2-dev nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev libaec-dev
     libcurl4-openssl-dev libjpeg-dev libjpeg62-turbo-dev libssl-dev libevent-dev libhwloc-dev
     libnuma-dev libltdl-dev libibverbs-dev libpmix-dev zlib1g)
   fetch_debs "${dev_pkgs[@]}"

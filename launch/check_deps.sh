@@ -153,6 +153,8 @@ check_lib "libjpeg(-turbo)" jpeglib.h "jpeg turbojpeg" libjpeg-turbo JPEG_ROOT l
 check_lib "libpng" png.h "png png16" libpng PNG_ROOT libpng-dev
 if f=$(find_pc libutf8proc); then ok "utf8proc" "$f"
 else missing "utf8proc" "libutf8proc.pc" "load a utf8proc module or add <prefix>/lib/pkgconfig to PKG_CONFIG_PATH (or the prefix to CMAKE_PREFIX_PATH) [Debian: libutf8proc-dev]"; fi
+if f=$(find_pc libpcre2-8); then ok "PCRE2" "$f"
+else missing "PCRE2" "libpcre2-8.pc" "load a pcre2 module or add <prefix>/lib/pkgconfig to PKG_CONFIG_PATH (or the prefix to CMAKE_PREFIX_PATH) [Debian: libpcre2-dev]"; fi
 if f=$(find_config GTest); then ok "GoogleTest + GMock" "$f"
 else check_lib "GoogleTest + GMock" gmock/gmock.h "gmock gtest" googletest GTest_ROOT "libgtest-dev libgmock-dev"; fi
 

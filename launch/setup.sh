@@ -54,6 +54,7 @@ packages=(
   libboost-program-options-dev libspdlog-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
   libutf8proc-dev         # Unicode tables for the WordPiece tokenizer
+  libpcre2-dev            # Unicode regex (GPT-2 pattern) for the byte-level BPE tokenizer
   libjpeg62-turbo-dev libpng-dev  # JPEG/PNG decoding: frost-prep images
   clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes: tests/fuzz.sh (ctest -L fuzz)
   dataset-fashion-mnist

@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 build=${FROST_FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${FROST_FUZZ_JOBS:-2}
 all_targets=(fuzz_safetensors_header fuzz_config fuzz_idx fuzz_wordpiece fuzz_wordpiece_vocab
-             fuzz_csv fuzz_torch_pickle)
+             fuzz_bpe fuzz_csv fuzz_torch_pickle)
 
 smoke=0
 seconds=60

@@ -4,7 +4,7 @@
 //   frost-prep text --input FILE --vocab VOCAB --out DIR [--format csv|jsonl|auto]
 //                   [--text-field text] [--label-field label] [--pair-field text_pair]
 //                   [--lower-case true|false] [--max-len 128] [--test-frac 0.2] [--seed 0]
-//                   [--chunk-rows N]
+//                   [--merges merges.txt] [--add-prefix-space true|false] [--chunk-rows N]
 //   frost-prep synthetic --kind image|tokens --rows N --out DIR [--shape C,H,W] [--seq-len L]
 //                   [--min-len N] [--vocab-size V] [--num-classes K] [--seed S] [--raw]
 //                   [--chunk-rows N]
@@ -44,6 +44,7 @@ constexpr const char* kUsage =
     "       frost-prep text --input FILE --vocab VOCAB --out DIR [--format csv|jsonl|auto]\n"
     "                       [--text-field F] [--label-field F] [--pair-field F]\n"
     "                       [--lower-case true|false] [--max-len N] [--test-frac F]\n"
+    "                       [--merges FILE] [--add-prefix-space true|false]\n"
     "                       [--seed S] [--chunk-rows N]\n"
     "       frost-prep synthetic --kind image|tokens --rows N --out DIR [--shape C,H,W]\n"
     "                       [--seq-len L] [--min-len N] [--vocab-size V] [--num-classes K]\n"
@@ -57,11 +58,14 @@ constexpr const char* kUsage =
     "OUT/train.h5 and OUT/test.h5, keeping the listed classes relabelled 0..k-1 in ascending\n"
     "class order.\n"
     "text: tokenizes a CSV with 'label' and 'text' columns, or a JSONL file of objects with\n"
-    "'label' and 'text' keys, with a BERT WordPiece vocabulary and writes a seeded, stratified\n"
-    "split as OUT/train.h5 and OUT/test.h5 (token ids and attention mask, [N, max-len]). A\n"
-    "'text_pair' column or key makes sentence pairs ([CLS] a [SEP] b [SEP], with token type\n"
-    "ids). The case follows the model's tokenizer files beside vocab.txt, else --lower-case,\n"
-    "else the vocabulary (cased when it has capitalised words).\n"
+    "'label' and 'text' keys, with a BERT WordPiece vocabulary (--vocab vocab.txt) or a\n"
+    "RoBERTa byte-level BPE (--vocab vocab.json [--merges merges.txt], or tokenizer.json, or\n"
+    "the model folder) and writes a seeded, stratified split as OUT/train.h5 and OUT/test.h5\n"
+    "(token ids and attention mask, [N, max-len]). A 'text_pair' column or key makes sentence\n"
+    "pairs ([CLS] a [SEP] b [SEP], with token type ids; RoBERTa: <s> a </s></s> b </s>, no\n"
+    "token types). WordPiece: the case follows the model's tokenizer files beside vocab.txt,\n"
+    "else --lower-case, else the vocabulary (cased when it has capitalised words); BPE: cased\n"
+    "unless tokenizer.json or --lower-case says otherwise.\n"
     "synthetic: writes OUT/train.h5 of N random rows of real shapes for benchmarks: uint8\n"
     "images [N, C, H, W] (uniform bytes) or int32 token ids [N, L] with attention mask\n"
     "([CLS], random ids, [SEP], padding; lengths uniform in [min-len, L]); labels uniform\n"
@@ -118,7 +122,14 @@ int prep_text(const po::variables_map& vm) {
     FROST_CHECK(v == "true" || v == "false", "--lower-case '", v, "' is not one of: true | false");
     options.lower_case = v == "true";
   }
+  if (vm.count("add-prefix-space")) {
+    const std::string v = vm["add-prefix-space"].as<std::string>();
+    FROST_CHECK(v == "true" || v == "false", "--add-prefix-space '", v,
+                "' is not one of: true | false");
+    options.add_prefix_space = v == "true";
+  }
   options.vocab_path = vm["vocab"].as<std::string>();
+  if (vm.count("merges")) options.merges_path = vm["merges"].as<std::string>();
   options.out_dir = vm["out"].as<std::string>();
   options.max_len = vm["max-len"].as<int64_t>();
   options.test_frac = vm["test-frac"].as<double>();
@@ -157,11 +168,19 @@ int prep_text(const po::variables_map& vm) {
             << per_class(s.test_per_class) << ")\n"
             << "  " << (s.case_decision.lower_case ? "lower-cased" : "cased (text kept as written)")
             << ": " << s.case_decision.source << "\n"
-            << "  tokens per row incl. [CLS]/[SEP]: median " << quantile(0.5) << ", p95 "
+            << "  tokens per row incl. " << (s.bpe ? "<s>/</s>" : "[CLS]/[SEP]") << ": median " << quantile(0.5) << ", p95 "
             << quantile(0.95) << ", p99 " << quantile(0.99) << ", max " << lengths.back()
             << "; over 64: " << longer_than(64) << ", over 128: " << longer_than(128)
             << "; truncated to --max-len " << s.max_len << ": " << s.num_truncated << "\n"
-            << "  vocabulary " << options.vocab_path << " (" << s.vocab_size << " tokens)\n"
+            << "  " << (s.bpe ? "byte-level BPE " : "WordPiece vocabulary ")
+            << (!s.tokenizer_files.tokenizer_json.empty()
+                    ? s.tokenizer_files.tokenizer_json
+                    : s.tokenizer_files.vocab +
+                          (s.bpe ? " + " + s.tokenizer_files.merges : std::string()))
+            << " (" << s.vocab_size << " tokens, pad id " << s.pad_id
+            << (s.bpe ? std::string(", add_prefix_space ") + (s.add_prefix_space ? "true" : "false")
+                      : std::string())
+            << ")\n"
             << std::fixed << std::setprecision(3) << "  time: read " << s.read_s
             << " s, tokenize " << s.tokenize_s << " s, write " << s.write_s << " s\n";
   return 0;
@@ -357,7 +376,13 @@ int run(int argc, char** argv) {
        "when no tokenizer_config.json or tokenizer.json sits beside VOCAB, and an error when "
        "it contradicts them")
       ("vocab", po::value<std::string>()->value_name("VOCAB"),
-       "WordPiece vocab.txt of a BERT (e.g. all-MiniLM-L6-v2's)")
+       "WordPiece vocab.txt of a BERT (e.g. all-MiniLM-L6-v2's); byte-level BPE vocab.json "
+       "(RoBERTa's; with merges.txt) or tokenizer.json; or the model folder holding them")
+      ("merges", po::value<std::string>()->value_name("FILE"),
+       "byte-level BPE merges.txt (default: the one beside vocab.json)")
+      ("add-prefix-space", po::value<std::string>()->value_name("BOOL"),
+       "true | false: byte-level BPE only, put a space before each text (RoBERTa: false; "
+       "an error when it contradicts tokenizer.json)")
       ("max-len", po::value<int64_t>()->default_value(128)->value_name("N"),
        "tokens per row incl. [CLS] and [SEP]; longer texts are truncated (pairs: the longer "
        "text first, as Hugging Face's longest_first), shorter padded")

@@ -27,7 +27,8 @@ mkfile() { mkdir -p "$(dirname "$1")" && : > "$1"; }
 for f in include/boost/program_options.hpp lib/libboost_program_options.so \
          lib/cmake/spdlog/spdlogConfig.cmake share/cmake/nlohmann_json/nlohmann_jsonConfig.cmake \
          include/zlib.h lib64/libz.so include/jpeglib.h lib/libjpeg.so include/png.h \
-         lib/libpng16.so lib/pkgconfig/libutf8proc.pc lib/cmake/GTest/GTestConfig.cmake; do
+         lib/libpng16.so lib/pkgconfig/libutf8proc.pc lib/pkgconfig/libpcre2-8.pc \
+         lib/cmake/GTest/GTestConfig.cmake; do
   mkfile "$mod/$f"
 done
 run_env=(env -i HOME="$WORK" PATH="$bin" FROST_SYSTEM_PREFIXES="$WORK/sys" CMAKE_PREFIX_PATH="$mod"
@@ -52,6 +53,7 @@ expect_in "$WORK/out1" "ok       zlib                   $mod/include/zlib.h, $mo
 expect_in "$WORK/out1" "ok       libpng                 $mod/include/png.h, $mod/lib/libpng16.so"
 expect_in "$WORK/out1" "ok       spdlog                 $mod/lib/cmake/spdlog/spdlogConfig.cmake"
 expect_in "$WORK/out1" "ok       utf8proc               $mod/lib/pkgconfig/libutf8proc.pc"
+expect_in "$WORK/out1" "ok       PCRE2                  $mod/lib/pkgconfig/libpcre2-8.pc"
 [[ ! -e $WORK/called ]] || fail "--no-install called: $(cat "$WORK/called")"
 [[ ! -e $WORK/build ]] || fail "--no-install created the build folder though dependencies are missing"
 [[ $(grep -c '^  MISSING' "$WORK/out1") == 3 ]] || fail "expected exactly 3 MISSING lines"

@@ -148,6 +148,16 @@ def make_wordpiece():
     write(t, "long_word", "x" * 101 + " " + "ж" * 100 + " un" + "aff" * 30 + "able")
     write(t, "combining", "e\u0301\u0302\u0303\u0304 \u1100\u1161\u11a8 \uac00 \u0130 \ufb01")
 
+    t = "fuzz_bpe"
+    # split("\n"), not splitlines(): the texts hold U+2028 and U+0085 unescaped.
+    cases = read("tests", "fixtures", "bpe_cases.jsonl").decode("utf-8").split("\n")
+    for i, line in enumerate([c for c in cases if c][:60]):
+        c = json.loads(line)
+        write(t, "case_%02d" % i, c["text"] + ("\n" + c["pair"] if "pair" in c else ""))
+    write(t, "specials", "a<s>b </s><pad> <S> <mask> <s")
+    write(t, "invalid_utf8", b"caf\xc3 \xff\xfe ok \xed\xa0\x80 \xf4\x90\x80\x80 \xc0\xaf end\xe2\x82")
+    write(t, "spaces", "  a \t\n\n b  \u00a0\u3000\u0085 c   ")
+
     v = "fuzz_wordpiece_vocab"
     write(v, "minimal", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n")
     write(v, "small", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\nun\n##aff\n##able\n,\n!\nhello\n")

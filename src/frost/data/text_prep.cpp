@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -20,6 +22,7 @@
 #include "frost/core/fs.h"
 #include "frost/data/dataset_info.h"
 #include "frost/data/h5_dataset.h"
+#include "frost/text/bpe.h"
 #include "frost/text/wordpiece.h"
 
 namespace frost::data {
@@ -333,11 +336,98 @@ std::pair<int64_t, int64_t> longest_first(int64_t n1, int64_t n2, int64_t budget
   return swap ? std::make_pair(l, s) : std::make_pair(s, l);
 }
 
+TokenizerFiles find_tokenizer_files(const std::string& vocab_path,
+                                    const std::string& merges_path) {
+  namespace sfs = std::filesystem;
+  std::error_code ec;
+  TokenizerFiles f;
+  auto is_file = [](const std::string& p) {
+    std::error_code e;
+    return sfs::is_regular_file(p, e);
+  };
+  if (sfs::is_directory(vocab_path, ec)) {
+    const std::string d = vocab_path + "/";
+    if (is_file(d + "vocab.json") && (is_file(d + "merges.txt") || !merges_path.empty())) {
+      f.bpe = true;
+      f.vocab = d + "vocab.json";
+      f.merges = merges_path.empty() ? d + "merges.txt" : merges_path;
+      return f;
+    }
+    FROST_CHECK(!is_file(d + "vocab.json") || is_file(d + "vocab.txt"), vocab_path,
+                ": has vocab.json but no merges.txt; a byte-level BPE (RoBERTa) needs both "
+                "(--merges names a merges file elsewhere)");
+    if (is_file(d + "vocab.txt")) {
+      FROST_CHECK(merges_path.empty(), "--merges ", merges_path, " is for a byte-level BPE, but ",
+                  vocab_path, " holds a WordPiece vocab.txt");
+      f.vocab = d + "vocab.txt";
+      return f;
+    }
+    FROST_CHECK(is_file(d + "tokenizer.json"), vocab_path,
+                ": holds no tokenizer: looked for vocab.json + merges.txt (byte-level BPE: "
+                "RoBERTa, GPT-2), vocab.txt (WordPiece: BERT, DistilBERT) and tokenizer.json");
+    f.bpe = true;
+    f.tokenizer_json = d + "tokenizer.json";
+    FROST_CHECK(merges_path.empty(), "--merges ", merges_path, " is not used with ",
+                f.tokenizer_json, ", which holds its merges");
+    return f;
+  }
+  const std::string base = sfs::path(vocab_path).filename().string();
+  if (base == "tokenizer.json") {
+    FROST_CHECK(merges_path.empty(), "--merges ", merges_path, " is not used with ", vocab_path,
+                ", which holds its merges");
+    f.bpe = true;
+    f.tokenizer_json = vocab_path;
+    return f;
+  }
+  if (ends_with(vocab_path, ".json")) {
+    f.bpe = true;
+    f.vocab = vocab_path;
+    const std::string beside = sfs::path(vocab_path).parent_path().empty()
+                                   ? std::string("merges.txt")
+                                   : (sfs::path(vocab_path).parent_path() / "merges.txt").string();
+    f.merges = merges_path.empty() ? beside : merges_path;
+    FROST_CHECK(!merges_path.empty() || is_file(beside), vocab_path,
+                ": a byte-level BPE vocab.json needs its merges file: --merges names it (there "
+                "is no ", beside, ")");
+    return f;
+  }
+  FROST_CHECK(merges_path.empty(), "--merges ", merges_path, " is for a byte-level BPE vocab.json, but ",
+              vocab_path, " is a WordPiece vocab.txt");
+  f.vocab = vocab_path;
+  return f;
+}
+
+std::vector<int32_t> layout_row(const RowLayout& layout, const std::vector<int32_t>& a,
+                                const std::vector<int32_t>* b, int64_t max_len, int64_t* second) {
+  const bool pairs = b != nullptr;
+  const int64_t specials = layout.specials(pairs);
+  FROST_CHECK(max_len >= specials, "max_len ", max_len, " leaves no room for the ", specials,
+              " special tokens of a ", pairs ? "sentence pair" : "text");
+  const auto na = static_cast<int64_t>(a.size());
+  const auto nb = pairs ? static_cast<int64_t>(b->size()) : int64_t{0};
+  const auto [ka, kb] = pairs ? longest_first(na, nb, max_len - specials)
+                              : std::make_pair(std::min(na, max_len - specials), int64_t{0});
+  std::vector<int32_t> row;
+  row.reserve(static_cast<size_t>(ka + kb + specials));
+  row.push_back(layout.cls);
+  row.insert(row.end(), a.begin(), a.begin() + ka);
+  row.push_back(layout.sep);
+  if (pairs && layout.double_sep) row.push_back(layout.sep);
+  if (second != nullptr) *second = static_cast<int64_t>(row.size());
+  if (pairs) {
+    row.insert(row.end(), b->begin(), b->begin() + kb);
+    row.push_back(layout.sep);
+  }
+  return row;
+}
+
 // ---- prep_text -------------------------------------------------------------------------------
 
 TextPrepSummary prep_text(const TextPrepOptions& options) {
   FROST_CHECK(!options.csv_path.empty(), "--input must name the input CSV or JSONL file");
-  FROST_CHECK(!options.vocab_path.empty(), "--vocab must name the WordPiece vocab.txt");
+  FROST_CHECK(!options.vocab_path.empty(),
+              "--vocab must name the WordPiece vocab.txt, the byte-level BPE vocab.json (or "
+              "tokenizer.json), or the model folder holding them");
   FROST_CHECK(!options.out_dir.empty(), "--out must name the output directory");
   FROST_CHECK(options.max_len >= 2 && options.max_len <= (1 << 20),
               "--max-len must be in [2, 1048576] (room for [CLS] and [SEP]), got ",
@@ -360,18 +450,59 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
 
   // 1. Read the input and the vocabulary; decide the case; map the labels.
   Clock::time_point t0 = Clock::now();
-  text::WordPieceTokenizer tokenizer =
-      text::WordPieceTokenizer::from_vocab_file(options.vocab_path, /*lower_case=*/true);
-  {
-    std::vector<std::string> tokens(static_cast<size_t>(tokenizer.vocab_size()));
+  const TokenizerFiles files = find_tokenizer_files(options.vocab_path, options.merges_path);
+  summary.tokenizer_files = files;
+  summary.bpe = files.bpe;
+  std::optional<text::WordPieceTokenizer> wordpiece;
+  std::optional<text::ByteLevelBpeTokenizer> bpe;
+  std::function<std::vector<int32_t>(const std::string&)> piece_ids;
+  RowLayout layout;
+  auto word = [](bool b) { return b ? "true" : "false"; };
+  if (!files.bpe) {
+    FROST_CHECK(!options.add_prefix_space, "--add-prefix-space is for a byte-level BPE (RoBERTa); ",
+                files.vocab, " is a WordPiece vocab.txt");
+    wordpiece = text::WordPieceTokenizer::from_vocab_file(files.vocab, /*lower_case=*/true);
+    std::vector<std::string> tokens(static_cast<size_t>(wordpiece->vocab_size()));
     for (int32_t i = 0; i < static_cast<int32_t>(tokens.size()); ++i)
-      tokens[static_cast<size_t>(i)] = tokenizer.id_to_token(i);
-    summary.case_decision = decide_lower_case(options.vocab_path, options.lower_case, tokens);
+      tokens[static_cast<size_t>(i)] = wordpiece->id_to_token(i);
+    summary.case_decision = decide_lower_case(files.vocab, options.lower_case, tokens);
     if (!summary.case_decision.lower_case)
-      tokenizer = text::WordPieceTokenizer::from_tokens(std::move(tokens), false,
-                                                        options.vocab_path);
+      wordpiece = text::WordPieceTokenizer::from_tokens(std::move(tokens), false, files.vocab);
+    summary.vocab_size = wordpiece->vocab_size();
+    summary.pad_id = wordpiece->pad_id();
+    layout = {wordpiece->cls_id(), wordpiece->sep_id(), false};
+    piece_ids = [&](const std::string& s) { return wordpiece->piece_ids(s); };
+  } else if (!files.tokenizer_json.empty()) {
+    bpe = text::ByteLevelBpeTokenizer::from_tokenizer_json(files.tokenizer_json);
+    const text::BpeOptions& o = bpe->options();
+    FROST_CHECK(!options.lower_case || *options.lower_case == o.lower_case, "--lower-case ",
+                word(*options.lower_case), " contradicts ", files.tokenizer_json, ", whose ",
+                o.lower_case ? "normalizer lower-cases" : "tokenizer does not lower-case",
+                "; drop --lower-case, or fix the file if it is wrong");
+    FROST_CHECK(!options.add_prefix_space || *options.add_prefix_space == o.add_prefix_space,
+                "--add-prefix-space ", word(*options.add_prefix_space), " contradicts ",
+                "pre_tokenizer.add_prefix_space ", word(o.add_prefix_space), " in ",
+                files.tokenizer_json, "; drop --add-prefix-space, or fix the file if it is wrong");
+    summary.case_decision = {o.lower_case, std::string(o.lower_case ? "a Lowercase normalizer"
+                                                                     : "no Lowercase normalizer") +
+                                               " in " + files.tokenizer_json};
+  } else {
+    text::BpeOptions o;
+    o.lower_case = options.lower_case.value_or(false);
+    o.add_prefix_space = options.add_prefix_space.value_or(false);
+    bpe = text::ByteLevelBpeTokenizer::from_files(files.vocab, files.merges, o);
+    summary.case_decision = {o.lower_case, options.lower_case
+                                               ? std::string("--lower-case ") + word(o.lower_case)
+                                               : std::string("RoBERTa's default (byte-level BPE "
+                                                             "keeps the case)")};
   }
-  summary.vocab_size = tokenizer.vocab_size();
+  if (bpe) {
+    summary.vocab_size = bpe->vocab_size();
+    summary.pad_id = bpe->pad_id();
+    summary.add_prefix_space = bpe->options().add_prefix_space;
+    layout = {bpe->bos_id(), bpe->eos_id(), true};
+    piece_ids = [&](const std::string& s) { return bpe->piece_ids(s); };
+  }
   const bool jsonl = options.format == "jsonl" ||
                      (options.format == "auto" &&
                       (ends_with(path, ".jsonl") || ends_with(path, ".json-lines")));
@@ -385,8 +516,10 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
               "; need at least 2 (one for train.h5, one for test.h5)");
   const bool pairs = records.front().has_pair;
   summary.pairs = pairs;
-  FROST_CHECK(!pairs || options.max_len >= 3, "--max-len must be >= 3 for sentence pairs "
-              "(room for [CLS] and two [SEP]), got ", options.max_len);
+  FROST_CHECK(!pairs || options.max_len >= layout.specials(true),
+              "--max-len must be >= ", layout.specials(true), " for sentence pairs (room for ",
+              files.bpe ? "<s>, </s></s> and </s>" : "[CLS] and two [SEP]", "), got ",
+              options.max_len);
 
   // multilabel, regression: /targets from the label column; one "class" for the split below.
   const bool targets_task = options.task != Task::kClassification;
@@ -441,35 +574,30 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
               options.label_field, "' the right field?)");
   summary.read_s = seconds_since(t0);
 
-  // 2. Tokenize every row: [CLS] a [SEP] (pairs: [CLS] a [SEP] b [SEP]), truncated, padded.
+  // 2. Tokenize every row (RowLayout), truncated, padded.
   t0 = Clock::now();
   const int64_t len = options.max_len;
-  std::vector<int32_t> ids(static_cast<size_t>(n * len), tokenizer.pad_id());
+  // Token types only for WordPiece pairs: RoBERTa has one token type (type_vocab_size 1).
+  const bool write_types = pairs && !files.bpe;
+  std::vector<int32_t> ids(static_cast<size_t>(n * len), summary.pad_id);
   std::vector<uint8_t> mask(static_cast<size_t>(n * len), 0);
-  std::vector<uint8_t> types(pairs ? static_cast<size_t>(n * len) : 0, 0);
+  std::vector<uint8_t> types(write_types ? static_cast<size_t>(n * len) : 0, 0);
   summary.token_lengths.resize(static_cast<size_t>(n));
   for (int64_t r = 0; r < n; ++r) {
     const TextRecord& rec = records[static_cast<size_t>(r)];
-    const std::vector<int32_t> a = tokenizer.piece_ids(rec.text);
-    const std::vector<int32_t> b = pairs ? tokenizer.piece_ids(rec.pair) : std::vector<int32_t>();
-    const auto na = static_cast<int64_t>(a.size()), nb = static_cast<int64_t>(b.size());
-    const int64_t specials = pairs ? 3 : 2;
-    const int64_t full = na + nb + specials;
+    const std::vector<int32_t> a = piece_ids(rec.text);
+    const std::vector<int32_t> b = pairs ? piece_ids(rec.pair) : std::vector<int32_t>();
+    const int64_t full =
+        static_cast<int64_t>(a.size() + b.size()) + layout.specials(pairs);
     summary.token_lengths[static_cast<size_t>(r)] = full;
     if (full > len) ++summary.num_truncated;
-    const auto [ka, kb] = pairs ? longest_first(na, nb, len - specials)
-                                : std::make_pair(std::min(na, len - specials), int64_t{0});
-    int32_t* row = ids.data() + r * len;
-    row[0] = tokenizer.cls_id();
-    std::copy(a.begin(), a.begin() + ka, row + 1);
-    row[ka + 1] = tokenizer.sep_id();
-    if (pairs) {
-      std::copy(b.begin(), b.begin() + kb, row + ka + 2);
-      row[ka + kb + 2] = tokenizer.sep_id();
-      std::fill(types.begin() + r * len + ka + 2, types.begin() + r * len + ka + kb + 3,
-                uint8_t{1});
-    }
-    std::fill(mask.begin() + r * len, mask.begin() + r * len + ka + kb + specials, uint8_t{1});
+    int64_t second = 0;
+    const std::vector<int32_t> row = layout_row(layout, a, pairs ? &b : nullptr, len, &second);
+    const auto used = static_cast<int64_t>(row.size());
+    std::copy(row.begin(), row.end(), ids.begin() + r * len);
+    if (write_types)
+      std::fill(types.begin() + r * len + second, types.begin() + r * len + used, uint8_t{1});
+    std::fill(mask.begin() + r * len, mask.begin() + r * len + used, uint8_t{1});
   }
   summary.tokenize_s = seconds_since(t0);
 
@@ -508,12 +636,15 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
   info.num_targets = targets_task ? targets.k : 0;
   info.task = task_name(options.task);
   info.has_attention_mask = true;
-  info.has_token_type_ids = pairs;
+  info.has_token_type_ids = write_types;
   WriteOptions wopt;
   wopt.chunk_rows = options.chunk_rows;
   wopt.int64_attributes["max_len"] = {len};
   wopt.int64_attributes["vocab_size"] = {summary.vocab_size};
   wopt.int64_attributes["lower_case"] = {summary.case_decision.lower_case ? 1 : 0};
+  wopt.int64_attributes["pad_id"] = {summary.pad_id};
+  wopt.string_attributes["tokenizer"] = files.bpe ? "byte_level_bpe" : "wordpiece";
+  if (files.bpe) wopt.int64_attributes["add_prefix_space"] = {summary.add_prefix_space ? 1 : 0};
   if (all_int && !targets_task) wopt.int64_attributes["class_ids"] = class_ids;
   wopt.string_attributes["label_values"] = nlohmann::json(summary.label_values).dump();
 
@@ -522,7 +653,7 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
     const auto m = static_cast<int64_t>(rows.size());
     std::vector<int32_t> split_ids(static_cast<size_t>(m * len));
     std::vector<uint8_t> split_mask(static_cast<size_t>(m * len));
-    std::vector<uint8_t> split_types(pairs ? static_cast<size_t>(m * len) : 0);
+    std::vector<uint8_t> split_types(write_types ? static_cast<size_t>(m * len) : 0);
     std::vector<int64_t> split_labels(static_cast<size_t>(m));
     const auto tk = static_cast<size_t>(targets.k);
     std::vector<float> split_targets(static_cast<size_t>(m) * tk);
@@ -533,7 +664,7 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
                 split_targets.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(i) * tk));
       std::copy(ids.begin() + r * len, ids.begin() + (r + 1) * len, split_ids.begin() + i * len);
       std::copy(mask.begin() + r * len, mask.begin() + (r + 1) * len, split_mask.begin() + i * len);
-      if (pairs)
+      if (write_types)
         std::copy(types.begin() + r * len, types.begin() + (r + 1) * len,
                   split_types.begin() + i * len);
       split_labels[static_cast<size_t>(i)] = labels[static_cast<size_t>(r)];
@@ -542,7 +673,7 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
     info.num_samples = m;
     wopt.attention_mask = split_mask.data();
     wopt.targets = targets_task ? split_targets.data() : nullptr;
-    wopt.token_type_ids = pairs ? split_types.data() : nullptr;
+    wopt.token_type_ids = write_types ? split_types.data() : nullptr;
     write_dataset(split.path, info, split_ids.data(),
                   targets_task ? nullptr : split_labels.data(), wopt);
   };

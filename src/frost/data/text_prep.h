@@ -3,15 +3,21 @@
 //
 //   CSV (RFC 4180, a header naming the columns) or JSONL (one JSON object per line)
 //     --WordPieceTokenizer--> [CLS] a [SEP] (or [CLS] a [SEP] b [SEP] for sentence pairs),
-//                             truncated to max_len (pairs: longest_first), padded with [PAD]
+//     or --ByteLevelBpeTokenizer--> <s> a </s> (or <s> a </s></s> b </s>; RoBERTa),
+//                             truncated to max_len (pairs: longest_first), padded with the
+//                             vocabulary's pad token ([PAD]; RoBERTa's <pad>, id 1)
 //     --seeded stratified split--> OUT/train.h5, OUT/test.h5
+// (Note [Choosing the tokenizer] says which tokenizer a --vocab selects.)
 //
 // Each file: input_kind tokens, /inputs int32 [N, max_len], /attention_mask uint8 [N, max_len]
-// (1 for [CLS], pieces and [SEP], 0 for padding), for pairs /token_type_ids uint8
-// [N, max_len] (0 for [CLS] a [SEP], 1 for b [SEP], 0 for padding, as Hugging Face), /labels
-// int64 [N]; root attributes num_classes k, max_len (int64 [1]), vocab_size (int64 [1]),
-// lower_case (int64 [1]: 1 when the text was lower-cased), label_values (string: JSON list of
-// the original label of each class, e.g. ["-1","1"]) and, when every label is an integer,
+// (1 for the special tokens and pieces, 0 for padding), for WordPiece pairs /token_type_ids
+// uint8 [N, max_len] (0 for [CLS] a [SEP], 1 for b [SEP], 0 for padding, as Hugging Face;
+// byte-level BPE pairs have none: RoBERTa has one token type, and a file without
+// /token_type_ids trains with all zeros), /labels int64 [N]; root attributes num_classes k,
+// max_len (int64 [1]), vocab_size (int64 [1]), pad_id (int64 [1]), tokenizer (string:
+// "wordpiece" or "byte_level_bpe"), lower_case (int64 [1]: 1 when the text was lower-cased),
+// for byte-level BPE add_prefix_space (int64 [1]), label_values (string: JSON list of the
+// original label of each class, e.g. ["-1","1"]) and, when every label is an integer,
 // class_ids (int64 [k], like fashion-mnist's).
 //
 // No LibTorch here (frost::data).
@@ -39,7 +45,15 @@ struct TextPrepOptions {
   std::string pair_field = "text_pair";   ///< column or key of the second text of a pair;
                                           ///< pairs when the CSV header has it or the first
                                           ///< JSONL record has it (then every record must)
-  std::string vocab_path;     ///< WordPiece vocab.txt (e.g. all-MiniLM-L6-v2's)
+  /// WordPiece vocab.txt (e.g. all-MiniLM-L6-v2's), byte-level BPE vocab.json (RoBERTa's, with
+  /// merges_path) or tokenizer.json, or a model folder holding them (Note [Choosing the
+  /// tokenizer]).
+  std::string vocab_path;
+  std::string merges_path;    ///< byte-level BPE merges.txt; empty: the one beside vocab.json
+  /// Byte-level BPE: put a space before each text (step 3 of Note [Byte-level BPE pipeline]);
+  /// unset: tokenizer.json's setting, else false (RoBERTa's default). Must not contradict
+  /// tokenizer.json.
+  std::optional<bool> add_prefix_space;
   std::string out_dir;        ///< created if missing; receives train.h5 and test.h5
   int64_t max_len = 128;      ///< tokens per row incl. [CLS] and [SEP](s), >= 2 (pairs: >= 3)
   double test_frac = 0.2;     ///< fraction of each class that goes to test.h5, in (0, 1)
@@ -82,6 +96,51 @@ struct CaseDecision {
 /// `requested`.
 CaseDecision decide_lower_case(const std::string& vocab_path, std::optional<bool> requested,
                                const std::vector<std::string>& tokens);
+
+/// Note [Choosing the tokenizer]
+/// ------------------------------
+/// frost-prep text --vocab PATH [--merges merges.txt]:
+///   * PATH a folder: vocab.json + merges.txt there -> byte-level BPE (RoBERTa, GPT-2); else
+///     vocab.txt -> WordPiece (BERT, DistilBERT, MiniLM); else tokenizer.json -> byte-level BPE
+///     when its model.type is BPE; else an error naming what was looked for;
+///   * PATH named tokenizer.json -> byte-level BPE from it (model, pre-tokenizer, normalizer
+///     and special tokens all in the file);
+///   * another PATH ending in .json -> a byte-level BPE vocab.json, with --merges or, without
+///     it, the merges.txt beside it (an error when there is none);
+///   * anything else -> a WordPiece vocab.txt (--merges is then an error).
+/// The case of a WordPiece model follows Note [Cased or uncased]; a byte-level BPE is cased
+/// (RoBERTa's tokenizer has no normalizer) unless tokenizer.json has a Lowercase normalizer or
+/// --lower-case true asks (an option contradicting tokenizer.json is an error).
+struct TokenizerFiles {
+  bool bpe = false;            ///< byte-level BPE; false: WordPiece
+  std::string vocab;           ///< vocab.txt or vocab.json ("" for tokenizer.json)
+  std::string merges;          ///< merges.txt (BPE from vocab.json)
+  std::string tokenizer_json;  ///< tokenizer.json (BPE from it)
+};
+
+/// Applies Note [Choosing the tokenizer] to --vocab and --merges. Throws frost::Error naming
+/// the path for a folder without a tokenizer, a vocab.json without merges, or --merges with a
+/// WordPiece vocabulary.
+TokenizerFiles find_tokenizer_files(const std::string& vocab_path, const std::string& merges_path);
+
+/// The token layout of a row (before padding): WordPiece [CLS] a [SEP] (pairs: + b [SEP]),
+/// byte-level BPE <s> a </s> (pairs: + </s> b </s>, RoBERTa's RobertaProcessing).
+struct RowLayout {
+  int32_t cls = -1, sep = -1;
+  bool double_sep = false;  ///< </s></s> between a pair's texts (RoBERTa)
+  /// Special tokens of a row: 2, pairs 3 (WordPiece) or 4 (byte-level BPE).
+  int64_t specials(bool pairs) const { return pairs ? (double_sep ? 4 : 3) : 2; }
+};
+
+/// The ids of one row from the pieces of its text(s) (b == nullptr: one text), truncated to at
+/// most max_len ids: one text by dropping pieces from the end, a pair by longest_first on
+/// max_len - layout.specials(true); not padded. *second (when given) receives the index of the
+/// first id of b's segment (WordPiece: b's first piece; the rest of the row from there has
+/// token type 1), or the row's length for one text. Throws frost::Error when max_len is below
+/// layout.specials(pairs).
+std::vector<int32_t> layout_row(const RowLayout& layout, const std::vector<int32_t>& a,
+                                const std::vector<int32_t>* b, int64_t max_len,
+                                int64_t* second = nullptr);
 
 /// One record of a JSONL input: the fields prep_text takes, as strings.
 struct TextRecord {
@@ -126,14 +185,18 @@ struct TextPrepSummary {
   std::vector<std::string> label_values;
   bool integer_labels = false;  ///< every label was an integer (class_ids written)
   std::string format;           ///< "csv" or "jsonl", as read
-  bool pairs = false;           ///< sentence pairs (/token_type_ids written)
+  bool pairs = false;           ///< sentence pairs (WordPiece: /token_type_ids written)
+  bool bpe = false;             ///< byte-level BPE (RoBERTa); false: WordPiece
+  TokenizerFiles tokenizer_files;  ///< what --vocab selected
+  bool add_prefix_space = false;   ///< byte-level BPE: as used
+  int32_t pad_id = 0;              ///< the pad token's id (RoBERTa: 1)
   CaseDecision case_decision;   ///< how the text was cased (Note [Cased or uncased])
   std::vector<int64_t> train_per_class, test_per_class;  ///< rows of each class
   ///< (multilabel, regression: one entry, all rows)
   int64_t vocab_size = 0;
   int64_t max_len = 0;
-  /// Per data row (file order): [CLS] + pieces + [SEP] (pairs: [CLS] a [SEP] b [SEP]) before
-  /// truncation.
+  /// Per data row (file order): the length of the row before truncation, special tokens
+  /// included (RowLayout).
   std::vector<int64_t> token_lengths;
   int64_t num_truncated = 0;                       ///< rows whose token_lengths > max_len
   double read_s = 0, tokenize_s = 0, write_s = 0;  ///< wall time of the three phases
