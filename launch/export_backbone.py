@@ -42,17 +42,19 @@ difference of the features exceeds 1e-4 (float32 reordering only; a wrong export
 orders of magnitude more).
 
 Runs with the project's Python (the venv launch/setup.sh fills, with timm from
-launch/requirements-tools.txt): started with another interpreter that lacks torch, it re-runs
-itself with $FROST_PYTHON, else $FROST_VENV/bin/python, else .cache/venv/bin/python.
+launch/requirements-tools.txt): started by another interpreter, it re-runs itself with
+$FROST_PYTHON, else $FROST_VENV/bin/python, else .cache/venv/bin/python.
 Exit status: 0 done, 1 check failed, 2 bad input (one line on stderr starting with
 "export_backbone: error:").
 """
 import argparse
+import difflib
 import hashlib
 import json
 import os
 import sys
 import tempfile
+import zipfile
 
 PROG = "export_backbone"
 CHECK_TOLERANCE = 1e-4
@@ -65,23 +67,36 @@ class ExportError(Exception):
     pass
 
 
-def reexec_with_project_python():
-    """When this interpreter has no torch, runs the script again with the project's Python."""
+def project_python():
+    """The project's Python: $FROST_PYTHON, else $FROST_VENV/bin/python, else the venv
+    launch/setup.sh fills (.cache/venv/bin/python); None when there is none."""
     here = os.path.dirname(os.path.abspath(__file__))
     py = os.environ.get("FROST_PYTHON") or os.path.join(
         os.environ.get("FROST_VENV") or os.path.join(here, "..", ".cache", "venv"), "bin", "python")
-    if os.environ.get("FROST_EXPORT_REEXEC") or not os.access(py, os.X_OK):
-        sys.exit(f"{PROG}: error: no torch in {sys.executable} and no Python at {py}: run "
-                 "launch/setup.sh (it fills the venv) or set FROST_PYTHON")
+    return py if os.access(py, os.X_OK) else None
+
+
+def run_with_project_python():
+    """Re-runs this script with the project's Python when another interpreter started it (a
+    system python3 may have no torch, or another torch without timm)."""
+    py = project_python()
+    if py is None or os.environ.get("FROST_EXPORT_REEXEC"):
+        return
+    prefix = os.path.dirname(os.path.dirname(os.path.abspath(py)))
+    if os.path.realpath(prefix) == os.path.realpath(sys.prefix):
+        return
     os.environ["FROST_EXPORT_REEXEC"] = "1"
     os.execv(py, [py, os.path.abspath(__file__)] + sys.argv[1:])
 
 
+if __name__ == "__main__":
+    run_with_project_python()
 try:
     import torch
     import torch.nn as nn
 except ImportError:
-    reexec_with_project_python()
+    sys.exit(f"{PROG}: error: no torch in {sys.executable}: run launch/setup.sh (it fills the "
+             "venv .cache/venv) or set FROST_PYTHON")
 
 
 def parse_size(text):
@@ -99,6 +114,11 @@ def parse_size(text):
 # ---- building the model ---------------------------------------------------------------------
 
 
+def similar(name, names):
+    close = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
 def build_timm(name, channels, size):
     """timm.create_model without a classifier; returns (model, data_config, classifier_prefix)."""
     try:
@@ -108,9 +128,7 @@ def build_timm(name, channels, size):
         raise ExportError(f"timm is not installed ({e}): launch/setup.sh installs it from "
                           "launch/requirements-tools.txt")
     if not timm.is_model(name):
-        close = timm.list_models(f"*{name.split('_')[0]}*")[:8]
-        raise ExportError(f"unknown timm model '{name}'"
-                          + (f" (similar: {', '.join(close)})" if close else ""))
+        raise ExportError(f"unknown timm model '{name}'" + similar(name, timm.list_models()))
     kwargs = dict(pretrained=False, num_classes=0, in_chans=channels, scriptable=True)
     model = None
     if size is not None:
@@ -132,9 +150,7 @@ def build_torchvision(name, channels):
     import torchvision
     from torchvision import models as tvm
     if name not in tvm.list_models():
-        close = [m for m in tvm.list_models() if m.split("_")[0] == name.split("_")[0]][:8]
-        raise ExportError(f"unknown torchvision model '{name}'"
-                          + (f" (similar: {', '.join(close)})" if close else ""))
+        raise ExportError(f"unknown torchvision model '{name}'" + similar(name, tvm.list_models()))
     if channels != 3:
         raise ExportError(f"--channels {channels}: torchvision models take 3 channels; use a timm "
                           "model (in_chans) or prepare the data with 3 channels "
@@ -170,6 +186,9 @@ def build_torchvision(name, channels):
 def read_state_dict(path):
     if not os.path.isfile(path):
         raise ExportError(f"--weights: no such file '{path}'")
+    if not path.endswith(".safetensors") and not zipfile.is_zipfile(path):
+        raise ExportError(f"--weights '{path}': not a torch.save zip archive nor .safetensors (a "
+                          "legacy pickle: load it and torch.save it again with PyTorch >= 1.6)")
     try:
         if path.endswith(".safetensors"):
             from safetensors.torch import load_file
@@ -177,8 +196,9 @@ def read_state_dict(path):
         else:
             sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 -- any reader error is one line about this file
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ExportError(f"--weights '{path}': cannot read it as a state dict: {msg[:300]}")
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ExportError(f"--weights '{path}': cannot read it as a state dict: "
+                          f"{type(e).__name__}: {msg[:300]}")
     for wrapper in ("state_dict", "model", "model_state_dict"):
         if isinstance(sd, dict) and isinstance(sd.get(wrapper), dict):
             sd = sd[wrapper]
@@ -232,7 +252,13 @@ def sha256(path):
 
 
 def features_of(module, x, what):
-    out = module(x)
+    try:
+        out = module(x)
+    except Exception as e:  # noqa: BLE001 -- a model that cannot run at this size, ...
+        msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise ExportError(f"{what} fails on an input {list(x.shape)} in "
+                          f"{'train' if module.training else 'eval'} mode: {msg[:300]} (another "
+                          "--input-size?)")
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != x.shape[0]:
         desc = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ExportError(f"{what} returns {desc} for input {list(x.shape)} in "
