@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Exports a torchvision or timm model as a Frost TorchScript backbone (model.backbone = torchscript).
+"""Exports a torchvision or timm model as a Frost TorchScript backbone (model.backbone =
+torchscript).
 
     launch/export_backbone.py SPEC OUT.pt [--weights FILE] [--input-size H[,W]] [--channels C]
                               [--check]
@@ -323,9 +324,12 @@ def export(args):
     gen = torch.Generator().manual_seed(0)
     example = torch.randn(2, args.channels, h, w, generator=gen)
     with torch.no_grad():
+        # A train-mode forward updates BatchNorm's running statistics: put them back after.
+        state = {k: v.clone() for k, v in model.state_dict().items()}
         model.train()
         features_of(model, example, args.spec)
         model.eval()
+        model.load_state_dict(state)
         feature_dim = int(features_of(model, example, args.spec).shape[1])
 
     scripted, mode = to_torchscript(model, example)
