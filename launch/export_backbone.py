@@ -51,6 +51,7 @@ Exit status: 0 done, 1 check failed, 2 bad input (one line on stderr starting wi
 import argparse
 import difflib
 import hashlib
+import inspect
 import json
 import os
 import sys
@@ -92,12 +93,19 @@ def run_with_project_python():
 
 if __name__ == "__main__":
     run_with_project_python()
-try:
-    import torch
-    import torch.nn as nn
-except ImportError:
-    sys.exit(f"{PROG}: error: no torch in {sys.executable}: run launch/setup.sh (it fills the "
-             "venv .cache/venv) or set FROST_PYTHON")
+torch = nn = None  # imported by load_torch() once the arguments are checked (errors come fast)
+
+
+def load_torch():
+    global torch, nn
+    if torch is None:
+        try:
+            import torch as torch_module
+            import torch.nn as nn_module
+        except ImportError:
+            raise ExportError(f"no torch in {sys.executable}: run launch/setup.sh (it fills the "
+                              "venv .cache/venv) or set FROST_PYTHON")
+        torch, nn = torch_module, nn_module
 
 
 def parse_size(text):
@@ -122,6 +130,7 @@ def similar(name, names):
 
 def build_timm(name, channels, size):
     """timm.create_model without a classifier; returns (model, data_config, classifier_prefix)."""
+    load_torch()
     try:
         import timm
         import timm.data
@@ -148,6 +157,7 @@ def build_timm(name, channels, size):
 def build_torchvision(name, channels):
     """get_model(NAME, weights=None) with its classifier Linear replaced by Identity (Note
     [Classifier removal] in the module docstring); returns (model, data_config, prefixes)."""
+    load_torch()
     import torchvision
     from torchvision import models as tvm
     if name not in tvm.list_models():
@@ -268,8 +278,37 @@ def features_of(module, x, what):
     return out
 
 
+def single_input_forward(model, source, example):
+    """Note [forward(x) only]: Frost calls forward(x), or forward(x, attention_mask) for text
+    encoders (a second argument gets the mask). Some timm models take more (ViT:
+    forward(x, attn_mask=None, is_causal=False)); for them the class of `model` becomes a
+    subclass whose forward(x) is timm's own composition forward_head(forward_features(x)), the
+    same parameters under the same names. The eval-mode features on `example` must be bitwise
+    those of the original forward. Other models with extra arguments are refused."""
+    params = list(inspect.signature(model.forward).parameters.values())
+    if len(params) <= 1:
+        return
+    if source != "timm" or not all(hasattr(model, f) for f in ("forward_features", "forward_head")):
+        names = ", ".join(p.name for p in params)
+        raise ExportError(f"forward takes {len(params)} arguments ({names}); a Frost image "
+                          "backbone takes forward(x)")
+    with torch.no_grad():
+        want = model(example)
+        base = type(model)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.forward_head(self.forward_features(x))
+
+        model.__class__ = type(base.__name__ + "Features", (base,), {"forward": forward})
+        got = model(example)
+    if not torch.equal(want, got):
+        raise ExportError("forward_head(forward_features(x)) differs from the model's forward(x); "
+                          "cannot give it a single-input forward")
+
+
 def to_torchscript(model, example):
     """torch.jit.script, else torch.jit.trace at the example's size; adds feature_dim = D."""
+    load_torch()
     try:
         scripted, mode = torch.jit.script(model), "script"
     except Exception as e:  # noqa: BLE001 -- whatever the compiler refuses, tracing may do
@@ -298,6 +337,8 @@ def export(args):
     if ":" not in args.spec:
         raise ExportError(f"SPEC '{args.spec}': expected torchvision:NAME or timm:NAME")
     source, name = args.spec.split(":", 1)
+    if source not in ("timm", "torchvision"):
+        raise ExportError(f"SPEC '{args.spec}': unknown source '{source}' (torchvision | timm)")
     if args.channels < 1:
         raise ExportError(f"--channels {args.channels}: must be >= 1")
     size = parse_size(args.input_size) if args.input_size else None
@@ -306,6 +347,9 @@ def export(args):
         raise ExportError(f"OUT '{out}': expected a .pt file name (the sidecar is OUT.json)")
     if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
         raise ExportError(f"OUT '{out}': no such folder")
+    if args.weights and not os.path.isfile(args.weights):
+        raise ExportError(f"--weights: no such file '{args.weights}'")
+    load_torch()
 
     if source == "timm":
         model, cfg, classifier = build_timm(name, args.channels, size)
@@ -332,10 +376,17 @@ def export(args):
         model.load_state_dict(state)
         feature_dim = int(features_of(model, example, args.spec).shape[1])
 
+    single_input_forward(model, source, example)
     scripted, mode = to_torchscript(model, example)
     # The contract's int attribute; a scripted module keeps it as an attribute of its type, a
     # traced one gets it registered the same way (tracing keeps no Python attributes).
-    scripted._c._register_attribute("feature_dim", torch._C.IntType.get(), feature_dim)
+    if scripted._c.hasattr("feature_dim"):
+        if not isinstance(scripted.feature_dim, int):
+            raise ExportError(f"{args.spec} has an attribute feature_dim that is a "
+                              f"{type(scripted.feature_dim).__name__}, not the int D Frost reads")
+        scripted.feature_dim = feature_dim
+    else:
+        scripted._c._register_attribute("feature_dim", torch._C.IntType.get(), feature_dim)
 
     import torchvision
     try:
