@@ -221,8 +221,7 @@ def read_state_dict(path):
     return sd
 
 
-def load_weights(model, path, classifier_prefixes, channels):
-    sd = read_state_dict(path)
+def load_weights(model, sd, path, classifier_prefixes, channels):
     sd = {k: v for k, v in sd.items()
           if not any(k == p or k.startswith(p + ".") for p in classifier_prefixes)}
     own = model.state_dict()
@@ -350,6 +349,7 @@ def export(args):
     if args.weights and not os.path.isfile(args.weights):
         raise ExportError(f"--weights: no such file '{args.weights}'")
     load_torch()
+    weights = read_state_dict(args.weights) if args.weights else None  # before the model: fast
 
     if source == "timm":
         model, cfg, classifier = build_timm(name, args.channels, size)
@@ -358,7 +358,7 @@ def export(args):
     else:
         raise ExportError(f"SPEC '{args.spec}': unknown source '{source}' (torchvision | timm)")
     if args.weights:
-        load_weights(model, args.weights, classifier, args.channels)
+        load_weights(model, weights, args.weights, classifier, args.channels)
     else:
         print(f"{PROG}: warning: no --weights: {args.spec} keeps its random initialisation "
               "(the sidecar says \"weights\": null)", file=sys.stderr)
