@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # launch/export_backbone.py through its command line, then frost-train: a timm ConvNeXt exported
 # for grey 32x32 images (--channels 1 --input-size 32, random init: the sidecar says weights
-# null and the tool warns) fine-tunes for two steps with the head strategy (frozen backbone:
+# null and the tool warns; with 3-channel --weights the stem is adapted) fine-tunes for two steps with the head strategy (frozen backbone:
 # its tensors stay as exported) and with full fine-tuning (they change); frost-train logs the
 # sidecar's data.* values, warns when the run's differ, and refuses a sidecar whose feature_dim
 # is not the module's. The CLI's errors: tests/e2e/test_export_backbone_errors.sh.
@@ -27,6 +27,21 @@ print(d["data.mean"], d["data.std"], d["data.image_size"])
 PY
 ) || fail "net.json"
 pass "CLI export (--channels 1, --input-size 32, --check) and its sidecar"
+
+# --channels 1 with 3-channel weights: the stem is adapted as timm does (adapt_input_conv sums
+# the input channels for one channel); everything else is the file's.
+"$PY" -c "
+import sys, timm, torch
+torch.save(timm.create_model('convnext_atto', pretrained=False).state_dict(), sys.argv[1])" "$WORK/cx3.pth"
+"$X" timm:convnext_atto "$WORK/grey.pt" --channels 1 --input-size 32 --weights "$WORK/cx3.pth" --check \
+  > "$WORK/grey.out" 2>&1 || { cat "$WORK/grey.out" >&2; fail "export with --channels 1 --weights"; }
+"$PY" - "$WORK/cx3.pth" "$WORK/grey.pt" <<'PY' || fail "the adapted stem"
+import sys, torch
+sd, m = torch.load(sys.argv[1], weights_only=True), torch.jit.load(sys.argv[2]).state_dict()
+assert torch.equal(m["stem.0.weight"], sd["stem.0.weight"].sum(1, keepdim=True))
+assert all(torch.equal(v, sd[k]) for k, v in m.items() if k != "stem.0.weight")
+PY
+pass "--channels 1 adapts a 3-channel stem from --weights"
 
 make_data "$WORK/train.h5" --n 16 --kind image --hw 32 --classes 2
 run() {  # run NAME STRATEGY MEAN STD [ARGS...]: frost-train on the exported module
