@@ -353,10 +353,8 @@ def export(args):
 
     if source == "timm":
         model, cfg, classifier = build_timm(name, args.channels, size)
-    elif source == "torchvision":
-        model, cfg, classifier = build_torchvision(name, args.channels)
     else:
-        raise ExportError(f"SPEC '{args.spec}': unknown source '{source}' (torchvision | timm)")
+        model, cfg, classifier = build_torchvision(name, args.channels)
     if args.weights:
         load_weights(model, weights, args.weights, classifier, args.channels)
     else:
