@@ -88,14 +88,15 @@ if ! cmp -s launch/requirements-torch.txt "$stamp" 2>/dev/null; then
     { echo "frost setup: error: the venv $venv cannot import torch (see pip's output above)" >&2; exit 1; }
   cp launch/requirements-torch.txt "$stamp"
 fi
-# The Python tools' packages (launch/frost-log: TensorBoard; launch/frost-plot: matplotlib), all
-# pinned; reinstalled when launch/requirements-tools.txt changes.
+# The Python tools' packages (launch/frost-log: TensorBoard; launch/frost-plot: matplotlib;
+# launch/export_backbone.py: timm), all pinned; reinstalled when launch/requirements-tools.txt
+# changes.
 tools_stamp=$venv/.frost-requirements-tools
 if ! cmp -s launch/requirements-tools.txt "$tools_stamp" 2>/dev/null; then
-  echo "frost setup: installing launch/requirements-tools.txt (TensorBoard, matplotlib) into $venv" >&2
+  echo "frost setup: installing launch/requirements-tools.txt (TensorBoard, matplotlib, timm) into $venv" >&2
   "$venv/bin/pip" install --quiet --no-deps -r launch/requirements-tools.txt
-  "$venv/bin/python" -c 'import tensorboard.summary, matplotlib' ||
-    { echo "frost setup: error: the venv $venv cannot import tensorboard or matplotlib (see pip's output above)" >&2; exit 1; }
+  "$venv/bin/python" -c 'import tensorboard.summary, matplotlib, timm' ||
+    { echo "frost setup: error: the venv $venv cannot import tensorboard, matplotlib or timm (see pip's output above)" >&2; exit 1; }
   cp launch/requirements-tools.txt "$tools_stamp"
 fi
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

@@ -1,0 +1,390 @@
+#!/usr/bin/env python3
+"""Exports a torchvision or timm model as a Frost TorchScript backbone (model.backbone = torchscript).
+
+    launch/export_backbone.py SPEC OUT.pt [--weights FILE] [--input-size H[,W]] [--channels C]
+                              [--check]
+
+SPEC is torchvision:NAME (torchvision.models.get_model(NAME, weights=None)) or timm:NAME
+(timm.create_model(NAME, pretrained=False, num_classes=0)). Nothing is downloaded: weights come
+only from --weights, a state dict file (.pth / .pt / .bin read with torch.load(weights_only=True),
+or .safetensors), loaded strictly into the model without its classifier; keys of the classifier
+in the file are dropped, any other missing or unexpected key is an error that lists them.
+Without --weights the model keeps its random initialisation, and the sidecar says so
+("weights": null).
+
+Writes two files, each to a temporary name in the same folder, then fsync and rename, so a
+failed run leaves neither half-written:
+  OUT.pt    the feature extractor as TorchScript (torch.jit.script when it compiles, else
+            torch.jit.trace at the input size): forward(x [B, C, H, W] float32) -> [B, D]
+            pooled features, classifier removed, an int attribute feature_dim = D (the contract
+            of src/frost/models/torchscript_backbone.h). Parameter names are the model's own
+            (no wrapper prefix), so Frost's backbone blocks follow the model's stages.
+  OUT.json  the sidecar: spec, feature_dim, input_size [C, H, W], mean, std, interpolation,
+            crop_pct (timm: timm.data.resolve_data_config of the model; torchvision: the
+            transforms() of the model's DEFAULT weights enum, else ImageNet's 224 / 0.875),
+            export (script | trace), versions of torch / torchvision / timm, weights (file name
+            and sha256, or null), and the Frost data.* values to set (frost_data).
+
+Classifier removal (Note [Classifier removal]): timm models get num_classes=0 (their
+forward then returns the pooled pre-logits features, timm's reset_classifier(0)). torchvision
+models have no such switch: the last nn.Linear in module order whose out_features is the
+model's num_classes (1000) is replaced by nn.Identity -- fc (ResNet, RegNet), heads.head (ViT),
+head (Swin), classifier.N (EfficientNet, ConvNeXt after its LayerNorm2d + Flatten, MobileNet's
+last layer). A model without such a Linear, or whose output is then not [B, D] in both train
+and eval mode (e.g. Inception's auxiliary outputs), is refused with a message.
+
+--input-size H[,W]: the size the export is traced and checked at (default: the model's own
+input size); timm models that take img_size (ViT, Swin, ...) are built at it. --channels C:
+input channels (default 3; timm's in_chans; a 3-channel stem in --weights is adapted to C with
+timm's adapt_input_conv). --check: runs the Python model and the TorchScript module (reloaded
+from OUT.pt) on a seeded random batch in eval mode and fails when the largest absolute
+difference of the features exceeds 1e-4 (float32 reordering only; a wrong export differs by
+orders of magnitude more).
+
+Runs with the project's Python (the venv launch/setup.sh fills, with timm from
+launch/requirements-tools.txt): started with another interpreter that lacks torch, it re-runs
+itself with $FROST_PYTHON, else $FROST_VENV/bin/python, else .cache/venv/bin/python.
+Exit status: 0 done, 1 check failed, 2 bad input (one line on stderr starting with
+"export_backbone: error:").
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+
+PROG = "export_backbone"
+CHECK_TOLERANCE = 1e-4
+# ImageNet preprocessing (torchvision's ImageClassification defaults, timm's IMAGENET_DEFAULT_*).
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
+class ExportError(Exception):
+    pass
+
+
+def reexec_with_project_python():
+    """When this interpreter has no torch, runs the script again with the project's Python."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    py = os.environ.get("FROST_PYTHON") or os.path.join(
+        os.environ.get("FROST_VENV") or os.path.join(here, "..", ".cache", "venv"), "bin", "python")
+    if os.environ.get("FROST_EXPORT_REEXEC") or not os.access(py, os.X_OK):
+        sys.exit(f"{PROG}: error: no torch in {sys.executable} and no Python at {py}: run "
+                 "launch/setup.sh (it fills the venv) or set FROST_PYTHON")
+    os.environ["FROST_EXPORT_REEXEC"] = "1"
+    os.execv(py, [py, os.path.abspath(__file__)] + sys.argv[1:])
+
+
+try:
+    import torch
+    import torch.nn as nn
+except ImportError:
+    reexec_with_project_python()
+
+
+def parse_size(text):
+    try:
+        parts = [int(p) for p in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise ExportError(f"--input-size '{text}': expected H or H,W (positive integers)")
+    return parts
+
+
+# ---- building the model ---------------------------------------------------------------------
+
+
+def build_timm(name, channels, size):
+    """timm.create_model without a classifier; returns (model, data_config, classifier_prefix)."""
+    try:
+        import timm
+        import timm.data
+    except ImportError as e:
+        raise ExportError(f"timm is not installed ({e}): launch/setup.sh installs it from "
+                          "launch/requirements-tools.txt")
+    if not timm.is_model(name):
+        close = timm.list_models(f"*{name.split('_')[0]}*")[:8]
+        raise ExportError(f"unknown timm model '{name}'"
+                          + (f" (similar: {', '.join(close)})" if close else ""))
+    kwargs = dict(pretrained=False, num_classes=0, in_chans=channels, scriptable=True)
+    model = None
+    if size is not None:
+        try:  # models with a fixed token grid (ViT, Swin, ...) are built for the size
+            model = timm.create_model(name, img_size=tuple(size), **kwargs)
+        except TypeError:
+            model = None  # a CNN: any size works, nothing to set
+    if model is None:
+        model = timm.create_model(name, **kwargs)
+    cfg = timm.data.resolve_data_config({}, model=model)
+    classifier = model.pretrained_cfg.get("classifier") or "head"
+    prefixes = [classifier] if isinstance(classifier, str) else list(classifier)
+    return model, cfg, prefixes
+
+
+def build_torchvision(name, channels):
+    """get_model(NAME, weights=None) with its classifier Linear replaced by Identity (Note
+    [Classifier removal] in the module docstring); returns (model, data_config, prefixes)."""
+    import torchvision
+    from torchvision import models as tvm
+    if name not in tvm.list_models():
+        close = [m for m in tvm.list_models() if m.split("_")[0] == name.split("_")[0]][:8]
+        raise ExportError(f"unknown torchvision model '{name}'"
+                          + (f" (similar: {', '.join(close)})" if close else ""))
+    if channels != 3:
+        raise ExportError(f"--channels {channels}: torchvision models take 3 channels; use a timm "
+                          "model (in_chans) or prepare the data with 3 channels "
+                          "(frost-prep images --channels 3)")
+    model = tvm.get_model(name, weights=None)
+    num_classes = 1000
+    last = None
+    for qual, mod in model.named_modules():
+        if isinstance(mod, nn.Linear):
+            last = (qual, mod)
+    if last is None or last[1].out_features != num_classes:
+        raise ExportError(f"torchvision model '{name}': cannot find its classifier (the last "
+                          f"nn.Linear with {num_classes} outputs); export it by hand "
+                          "(docs/weights.md, TorchScript backbones)")
+    qual, linear = last
+    parent = model.get_submodule(qual.rsplit(".", 1)[0]) if "." in qual else model
+    setattr(parent, qual.rsplit(".", 1)[-1], nn.Identity())
+    cfg = {"input_size": (3, 224, 224), "interpolation": "bilinear", "mean": IMAGENET_MEAN,
+           "std": IMAGENET_STD, "crop_pct": 0.875}
+    try:
+        t = tvm.get_model_weights(name).DEFAULT.transforms()
+        crop, resize = t.crop_size[0], t.resize_size[0]
+        cfg = {"input_size": (3, crop, crop), "interpolation": t.interpolation.value,
+               "mean": list(t.mean), "std": list(t.std), "crop_pct": round(crop / resize, 4)}
+    except (ValueError, AttributeError, KeyError, IndexError, TypeError):
+        pass  # no weights enum: ImageNet's defaults
+    return model, cfg, [qual]
+
+
+# ---- weights ----------------------------------------------------------------------------------
+
+
+def read_state_dict(path):
+    if not os.path.isfile(path):
+        raise ExportError(f"--weights: no such file '{path}'")
+    try:
+        if path.endswith(".safetensors"):
+            from safetensors.torch import load_file
+            sd = load_file(path)
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 -- any reader error is one line about this file
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ExportError(f"--weights '{path}': cannot read it as a state dict: {msg[:300]}")
+    for wrapper in ("state_dict", "model", "model_state_dict"):
+        if isinstance(sd, dict) and isinstance(sd.get(wrapper), dict):
+            sd = sd[wrapper]
+    if not isinstance(sd, dict) or not sd or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise ExportError(f"--weights '{path}': not a state dict (a dict of name -> tensor)")
+    if all(k.startswith("module.") for k in sd):  # saved from DistributedDataParallel
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def load_weights(model, path, classifier_prefixes, channels):
+    sd = read_state_dict(path)
+    sd = {k: v for k, v in sd.items()
+          if not any(k == p or k.startswith(p + ".") for p in classifier_prefixes)}
+    own = model.state_dict()
+    for k, v in list(sd.items()):  # a 3-channel stem for --channels C (timm's adapt_input_conv)
+        if (k in own and v.dim() == 4 and own[k].dim() == 4 and v.shape[1] == 3 and channels != 3
+                and own[k].shape[1] == channels and v.shape[0] == own[k].shape[0]):
+            from timm.models import adapt_input_conv
+            sd[k] = adapt_input_conv(channels, v)
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    shapes = [f"{k} {list(sd[k].shape)} vs {list(own[k].shape)}" for k in own
+              if k in sd and sd[k].shape != own[k].shape]
+
+    def some(names):
+        return ", ".join(names[:6]) + (f" ... ({len(names)} in all)" if len(names) > 6 else "")
+
+    problems = []
+    if missing:
+        problems.append(f"missing {some(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {some(unexpected)}")
+    if shapes:
+        problems.append(f"shape mismatch (file vs model) {some(shapes)}")
+    if problems:
+        raise ExportError(f"--weights '{path}' does not fit the model: " + "; ".join(problems))
+    model.load_state_dict(sd, strict=True)
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ---- export -----------------------------------------------------------------------------------
+
+
+def features_of(module, x, what):
+    out = module(x)
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != x.shape[0]:
+        desc = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ExportError(f"{what} returns {desc} for input {list(x.shape)} in "
+                          f"{'train' if module.training else 'eval'} mode; a backbone must return "
+                          "pooled features [B, D]")
+    return out
+
+
+def to_torchscript(model, example):
+    """torch.jit.script, else torch.jit.trace at the example's size; adds feature_dim = D."""
+    try:
+        scripted, mode = torch.jit.script(model), "script"
+    except Exception as e:  # noqa: BLE001 -- whatever the compiler refuses, tracing may do
+        print(f"{PROG}: torch.jit.script failed ({str(e).strip().splitlines()[0][:200]}); "
+              "tracing at the input size instead", file=sys.stderr)
+        with torch.no_grad():
+            scripted, mode = torch.jit.trace(model, example, check_trace=False), "trace"
+    return scripted, mode
+
+
+def atomic_write(path, write):
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def export(args):
+    if ":" not in args.spec:
+        raise ExportError(f"SPEC '{args.spec}': expected torchvision:NAME or timm:NAME")
+    source, name = args.spec.split(":", 1)
+    if args.channels < 1:
+        raise ExportError(f"--channels {args.channels}: must be >= 1")
+    size = parse_size(args.input_size) if args.input_size else None
+    out = args.out
+    if not out.endswith(".pt"):
+        raise ExportError(f"OUT '{out}': expected a .pt file name (the sidecar is OUT.json)")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise ExportError(f"OUT '{out}': no such folder")
+
+    if source == "timm":
+        model, cfg, classifier = build_timm(name, args.channels, size)
+    elif source == "torchvision":
+        model, cfg, classifier = build_torchvision(name, args.channels)
+    else:
+        raise ExportError(f"SPEC '{args.spec}': unknown source '{source}' (torchvision | timm)")
+    if args.weights:
+        load_weights(model, args.weights, classifier, args.channels)
+    else:
+        print(f"{PROG}: warning: no --weights: {args.spec} keeps its random initialisation "
+              "(the sidecar says \"weights\": null)", file=sys.stderr)
+    h, w = size if size is not None else list(cfg["input_size"][1:])
+
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    example = torch.randn(2, args.channels, h, w, generator=gen)
+    with torch.no_grad():
+        model.train()
+        features_of(model, example, args.spec)
+        model.eval()
+        feature_dim = int(features_of(model, example, args.spec).shape[1])
+
+    scripted, mode = to_torchscript(model, example)
+    # The contract's int attribute; a scripted module keeps it as an attribute of its type, a
+    # traced one gets it registered the same way (tracing keeps no Python attributes).
+    scripted._c._register_attribute("feature_dim", torch._C.IntType.get(), feature_dim)
+
+    import torchvision
+    try:
+        import timm
+        timm_version = timm.__version__
+    except ImportError:
+        timm_version = None
+    mean, std = [float(v) for v in cfg["mean"]], [float(v) for v in cfg["std"]]
+    if len(mean) != args.channels:  # e.g. --channels 1: timm keeps the 3-channel statistics
+        mean = [sum(mean) / len(mean)] * args.channels
+        std = [sum(std) / len(std)] * args.channels
+    sidecar = {
+        "spec": args.spec,
+        "feature_dim": feature_dim,
+        "input_size": [args.channels, h, w],
+        "mean": mean,
+        "std": std,
+        "interpolation": cfg.get("interpolation"),
+        "crop_pct": cfg.get("crop_pct"),
+        "export": mode,
+        "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
+                     "timm": timm_version},
+        "weights": None if not args.weights else {
+            "file": os.path.basename(args.weights), "sha256": sha256(args.weights)},
+        "frost_data": {
+            "data.image_size": h if h == w else None,
+            "data.normalize": "custom",
+            "data.mean": ",".join(f"{v:g}" for v in mean),
+            "data.std": ",".join(f"{v:g}" for v in std),
+            "data.eval_crop_pct": cfg.get("crop_pct"),
+        },
+    }
+
+    sidecar_path = out[:-len(".pt")] + ".json"
+    atomic_write(out, lambda p: torch.jit.save(scripted, p))
+
+    def write_json(p):
+        with open(p, "w") as f:
+            json.dump(sidecar, f, indent=2)
+            f.write("\n")
+    atomic_write(sidecar_path, write_json)
+    print(f"{PROG}: wrote {out} ({mode}, feature_dim {feature_dim}, input "
+          f"{args.channels}x{h}x{w}) and {sidecar_path}")
+
+    if args.check:
+        loaded = torch.jit.load(out)
+        loaded.eval()
+        x = torch.randn(4, args.channels, h, w, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            want = features_of(model, x, args.spec)
+            got = features_of(loaded, x, out)
+        diff = (want - got).abs().max().item() if got.shape == want.shape else float("inf")
+        ok = diff <= CHECK_TOLERANCE and int(loaded.feature_dim) == feature_dim
+        print(f"{PROG}: check: max |features(Python) - features(TorchScript)| = {diff:.3g} on a "
+              f"seeded [4, {args.channels}, {h}, {w}] batch (tolerance {CHECK_TOLERANCE:g}): "
+              f"{'ok' if ok else 'FAILED'}")
+        if not ok:
+            return 1
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="export_backbone.py",
+                                description="Export a torchvision or timm model as a Frost "
+                                            "TorchScript backbone (see the module docstring).")
+    p.add_argument("spec", metavar="SPEC", help="torchvision:NAME or timm:NAME")
+    p.add_argument("out", metavar="OUT.pt", help="TorchScript file to write (sidecar: OUT.json)")
+    p.add_argument("--weights", help="state dict file (.pth/.pt/.bin or .safetensors)")
+    p.add_argument("--input-size", help="H or H,W (default: the model's input size)")
+    p.add_argument("--channels", type=int, default=3, help="input channels (default 3)")
+    p.add_argument("--check", action="store_true",
+                   help="compare TorchScript and Python features on a seeded batch")
+    args = p.parse_args(argv)
+    try:
+        return export(args)
+    except ExportError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
