@@ -113,14 +113,18 @@ def map_state_dict(src, target, src_name="source"):
     ValueError naming the first module or tensor that does not correspond (Note
     [EfficientNet-Lite0 name mapping])."""
     sm, tm = modules(src), modules(target)
-    if len(sm) != len(tm):
-        raise ValueError(f"{src_name} has {len(sm)} modules, {TIMM_NAME} has {len(tm)}")
     out = collections.OrderedDict()
     used = set()
-    for (sp, sparams), (tp, tparams) in zip(sm, tm):
+    for i in range(max(len(sm), len(tm))):
+        if i >= len(sm) or i >= len(tm):
+            extra = f"{src_name} module '{sm[i][0]}'" if i < len(sm) else f"{TIMM_NAME} module '{tm[i][0]}'"
+            raise ValueError(f"{src_name} has {len(sm)} modules, {TIMM_NAME} {len(tm)}: "
+                             f"nothing matches {extra}")
+        (sp, sparams), (tp, tparams) = sm[i], tm[i]
         ks, kt = kind(sparams), kind(tparams)
         if ks != kt or ks == "other":
-            raise ValueError(f"{src_name} module '{sp}' is a {ks}, {TIMM_NAME} module '{tp}' a {kt}")
+            raise ValueError(f"{src_name} module '{sp}' (kind {ks}) does not match {TIMM_NAME} "
+                             f"module '{tp}' (kind {kt})")
         if set(sparams) != set(tparams):
             raise ValueError(f"{src_name} module '{sp}' holds {sorted(sparams)}, "
                              f"{TIMM_NAME} module '{tp}' holds {sorted(tparams)}")
