@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Exports a torchvision or timm model as a Frost TorchScript backbone (model.backbone = torchscript).
+"""Exports a torchvision or timm model as a Frost TorchScript backbone (model.backbone =
+torchscript).
 
     launch/export_backbone.py SPEC OUT.pt [--weights FILE] [--input-size H[,W]] [--channels C]
                               [--check]
@@ -42,17 +43,20 @@ difference of the features exceeds 1e-4 (float32 reordering only; a wrong export
 orders of magnitude more).
 
 Runs with the project's Python (the venv launch/setup.sh fills, with timm from
-launch/requirements-tools.txt): started with another interpreter that lacks torch, it re-runs
-itself with $FROST_PYTHON, else $FROST_VENV/bin/python, else .cache/venv/bin/python.
+launch/requirements-tools.txt): started by another interpreter, it re-runs itself with
+$FROST_PYTHON, else $FROST_VENV/bin/python, else .cache/venv/bin/python.
 Exit status: 0 done, 1 check failed, 2 bad input (one line on stderr starting with
 "export_backbone: error:").
 """
 import argparse
+import difflib
 import hashlib
+import inspect
 import json
 import os
 import sys
 import tempfile
+import zipfile
 
 PROG = "export_backbone"
 CHECK_TOLERANCE = 1e-4
@@ -65,23 +69,43 @@ class ExportError(Exception):
     pass
 
 
-def reexec_with_project_python():
-    """When this interpreter has no torch, runs the script again with the project's Python."""
+def project_python():
+    """The project's Python: $FROST_PYTHON, else $FROST_VENV/bin/python, else the venv
+    launch/setup.sh fills (.cache/venv/bin/python); None when there is none."""
     here = os.path.dirname(os.path.abspath(__file__))
     py = os.environ.get("FROST_PYTHON") or os.path.join(
         os.environ.get("FROST_VENV") or os.path.join(here, "..", ".cache", "venv"), "bin", "python")
-    if os.environ.get("FROST_EXPORT_REEXEC") or not os.access(py, os.X_OK):
-        sys.exit(f"{PROG}: error: no torch in {sys.executable} and no Python at {py}: run "
-                 "launch/setup.sh (it fills the venv) or set FROST_PYTHON")
+    return py if os.access(py, os.X_OK) else None
+
+
+def run_with_project_python():
+    """Re-runs this script with the project's Python when another interpreter started it (a
+    system python3 may have no torch, or another torch without timm)."""
+    py = project_python()
+    if py is None or os.environ.get("FROST_EXPORT_REEXEC"):
+        return
+    prefix = os.path.dirname(os.path.dirname(os.path.abspath(py)))
+    if os.path.realpath(prefix) == os.path.realpath(sys.prefix):
+        return
     os.environ["FROST_EXPORT_REEXEC"] = "1"
     os.execv(py, [py, os.path.abspath(__file__)] + sys.argv[1:])
 
 
-try:
-    import torch
-    import torch.nn as nn
-except ImportError:
-    reexec_with_project_python()
+if __name__ == "__main__":
+    run_with_project_python()
+torch = nn = None  # imported by load_torch() once the arguments are checked (errors come fast)
+
+
+def load_torch():
+    global torch, nn
+    if torch is None:
+        try:
+            import torch as torch_module
+            import torch.nn as nn_module
+        except ImportError:
+            raise ExportError(f"no torch in {sys.executable}: run launch/setup.sh (it fills the "
+                              "venv .cache/venv) or set FROST_PYTHON")
+        torch, nn = torch_module, nn_module
 
 
 def parse_size(text):
@@ -99,8 +123,14 @@ def parse_size(text):
 # ---- building the model ---------------------------------------------------------------------
 
 
+def similar(name, names):
+    close = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
 def build_timm(name, channels, size):
     """timm.create_model without a classifier; returns (model, data_config, classifier_prefix)."""
+    load_torch()
     try:
         import timm
         import timm.data
@@ -108,9 +138,7 @@ def build_timm(name, channels, size):
         raise ExportError(f"timm is not installed ({e}): launch/setup.sh installs it from "
                           "launch/requirements-tools.txt")
     if not timm.is_model(name):
-        close = timm.list_models(f"*{name.split('_')[0]}*")[:8]
-        raise ExportError(f"unknown timm model '{name}'"
-                          + (f" (similar: {', '.join(close)})" if close else ""))
+        raise ExportError(f"unknown timm model '{name}'" + similar(name, timm.list_models()))
     kwargs = dict(pretrained=False, num_classes=0, in_chans=channels, scriptable=True)
     model = None
     if size is not None:
@@ -129,12 +157,11 @@ def build_timm(name, channels, size):
 def build_torchvision(name, channels):
     """get_model(NAME, weights=None) with its classifier Linear replaced by Identity (Note
     [Classifier removal] in the module docstring); returns (model, data_config, prefixes)."""
+    load_torch()
     import torchvision
     from torchvision import models as tvm
     if name not in tvm.list_models():
-        close = [m for m in tvm.list_models() if m.split("_")[0] == name.split("_")[0]][:8]
-        raise ExportError(f"unknown torchvision model '{name}'"
-                          + (f" (similar: {', '.join(close)})" if close else ""))
+        raise ExportError(f"unknown torchvision model '{name}'" + similar(name, tvm.list_models()))
     if channels != 3:
         raise ExportError(f"--channels {channels}: torchvision models take 3 channels; use a timm "
                           "model (in_chans) or prepare the data with 3 channels "
@@ -170,6 +197,9 @@ def build_torchvision(name, channels):
 def read_state_dict(path):
     if not os.path.isfile(path):
         raise ExportError(f"--weights: no such file '{path}'")
+    if not path.endswith(".safetensors") and not zipfile.is_zipfile(path):
+        raise ExportError(f"--weights '{path}': not a torch.save zip archive nor .safetensors (a "
+                          "legacy pickle: load it and torch.save it again with PyTorch >= 1.6)")
     try:
         if path.endswith(".safetensors"):
             from safetensors.torch import load_file
@@ -177,8 +207,9 @@ def read_state_dict(path):
         else:
             sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 -- any reader error is one line about this file
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ExportError(f"--weights '{path}': cannot read it as a state dict: {msg[:300]}")
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ExportError(f"--weights '{path}': cannot read it as a state dict: "
+                          f"{type(e).__name__}: {msg[:300]}")
     for wrapper in ("state_dict", "model", "model_state_dict"):
         if isinstance(sd, dict) and isinstance(sd.get(wrapper), dict):
             sd = sd[wrapper]
@@ -190,8 +221,7 @@ def read_state_dict(path):
     return sd
 
 
-def load_weights(model, path, classifier_prefixes, channels):
-    sd = read_state_dict(path)
+def load_weights(model, sd, path, classifier_prefixes, channels):
     sd = {k: v for k, v in sd.items()
           if not any(k == p or k.startswith(p + ".") for p in classifier_prefixes)}
     own = model.state_dict()
@@ -232,7 +262,13 @@ def sha256(path):
 
 
 def features_of(module, x, what):
-    out = module(x)
+    try:
+        out = module(x)
+    except Exception as e:  # noqa: BLE001 -- a model that cannot run at this size, ...
+        msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise ExportError(f"{what} fails on an input {list(x.shape)} in "
+                          f"{'train' if module.training else 'eval'} mode: {msg[:300]} (another "
+                          "--input-size?)")
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != x.shape[0]:
         desc = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ExportError(f"{what} returns {desc} for input {list(x.shape)} in "
@@ -241,8 +277,37 @@ def features_of(module, x, what):
     return out
 
 
+def single_input_forward(model, source, example):
+    """Note [forward(x) only]: Frost calls forward(x), or forward(x, attention_mask) for text
+    encoders (a second argument gets the mask). Some timm models take more (ViT:
+    forward(x, attn_mask=None, is_causal=False)); for them the class of `model` becomes a
+    subclass whose forward(x) is timm's own composition forward_head(forward_features(x)), the
+    same parameters under the same names. The eval-mode features on `example` must be bitwise
+    those of the original forward. Other models with extra arguments are refused."""
+    params = list(inspect.signature(model.forward).parameters.values())
+    if len(params) <= 1:
+        return
+    if source != "timm" or not all(hasattr(model, f) for f in ("forward_features", "forward_head")):
+        names = ", ".join(p.name for p in params)
+        raise ExportError(f"forward takes {len(params)} arguments ({names}); a Frost image "
+                          "backbone takes forward(x)")
+    with torch.no_grad():
+        want = model(example)
+        base = type(model)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.forward_head(self.forward_features(x))
+
+        model.__class__ = type(base.__name__ + "Features", (base,), {"forward": forward})
+        got = model(example)
+    if not torch.equal(want, got):
+        raise ExportError("forward_head(forward_features(x)) differs from the model's forward(x); "
+                          "cannot give it a single-input forward")
+
+
 def to_torchscript(model, example):
     """torch.jit.script, else torch.jit.trace at the example's size; adds feature_dim = D."""
+    load_torch()
     try:
         scripted, mode = torch.jit.script(model), "script"
     except Exception as e:  # noqa: BLE001 -- whatever the compiler refuses, tracing may do
@@ -271,6 +336,8 @@ def export(args):
     if ":" not in args.spec:
         raise ExportError(f"SPEC '{args.spec}': expected torchvision:NAME or timm:NAME")
     source, name = args.spec.split(":", 1)
+    if source not in ("timm", "torchvision"):
+        raise ExportError(f"SPEC '{args.spec}': unknown source '{source}' (torchvision | timm)")
     if args.channels < 1:
         raise ExportError(f"--channels {args.channels}: must be >= 1")
     size = parse_size(args.input_size) if args.input_size else None
@@ -279,6 +346,10 @@ def export(args):
         raise ExportError(f"OUT '{out}': expected a .pt file name (the sidecar is OUT.json)")
     if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
         raise ExportError(f"OUT '{out}': no such folder")
+    if args.weights and not os.path.isfile(args.weights):
+        raise ExportError(f"--weights: no such file '{args.weights}'")
+    load_torch()
+    weights = read_state_dict(args.weights) if args.weights else None  # before the model: fast
 
     if source == "timm":
         model, cfg, classifier = build_timm(name, args.channels, size)
@@ -287,7 +358,7 @@ def export(args):
     else:
         raise ExportError(f"SPEC '{args.spec}': unknown source '{source}' (torchvision | timm)")
     if args.weights:
-        load_weights(model, args.weights, classifier, args.channels)
+        load_weights(model, weights, args.weights, classifier, args.channels)
     else:
         print(f"{PROG}: warning: no --weights: {args.spec} keeps its random initialisation "
               "(the sidecar says \"weights\": null)", file=sys.stderr)
@@ -297,15 +368,25 @@ def export(args):
     gen = torch.Generator().manual_seed(0)
     example = torch.randn(2, args.channels, h, w, generator=gen)
     with torch.no_grad():
+        # A train-mode forward updates BatchNorm's running statistics: put them back after.
+        state = {k: v.clone() for k, v in model.state_dict().items()}
         model.train()
         features_of(model, example, args.spec)
         model.eval()
+        model.load_state_dict(state)
         feature_dim = int(features_of(model, example, args.spec).shape[1])
 
+    single_input_forward(model, source, example)
     scripted, mode = to_torchscript(model, example)
     # The contract's int attribute; a scripted module keeps it as an attribute of its type, a
     # traced one gets it registered the same way (tracing keeps no Python attributes).
-    scripted._c._register_attribute("feature_dim", torch._C.IntType.get(), feature_dim)
+    if scripted._c.hasattr("feature_dim"):
+        if not isinstance(scripted.feature_dim, int):
+            raise ExportError(f"{args.spec} has an attribute feature_dim that is a "
+                              f"{type(scripted.feature_dim).__name__}, not the int D Frost reads")
+        scripted.feature_dim = feature_dim
+    else:
+        scripted._c._register_attribute("feature_dim", torch._C.IntType.get(), feature_dim)
 
     import torchvision
     try:

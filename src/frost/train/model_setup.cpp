@@ -4,6 +4,9 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,6 +23,84 @@ std::vector<int64_t> parse_sizes(const std::string& s) {
   std::vector<int64_t> out;
   for (const auto& item : split_list(s)) out.push_back(std::stoll(item));
   return out;
+}
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : sep) + item;
+  return out;
+}
+
+/// Note [Backbone sidecar]: launch/export_backbone.py writes X.json beside X.pt with the
+/// module's feature_dim and the preprocessing its weights expect (frost_data: data.image_size,
+/// data.normalize = custom, data.mean, data.std, data.eval_crop_pct). frost-train reads it when
+/// it is there: a feature_dim other than the module's is an error (the files do not belong
+/// together), and rank 0 logs the data.* values it recommends, with a warning for each one the
+/// run sets otherwise. It changes no option: the data.* keys stay the user's to set.
+void check_torchscript_sidecar(const Config& cfg, int64_t feature_dim, int rank) {
+  const std::filesystem::path sidecar =
+      std::filesystem::path(cfg.model.torchscript).replace_extension(".json");
+  if (!std::filesystem::is_regular_file(sidecar)) return;
+  nlohmann::json side;
+  {
+    std::ifstream in(sidecar);
+    std::stringstream text;
+    text << in.rdbuf();
+    side = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  }
+  FROST_CHECK(
+      side.is_object() && side.contains("feature_dim") && side["feature_dim"].is_number_integer(),
+      "model.torchscript: the sidecar '", sidecar.string(),
+      "' is not an export_backbone.py sidecar (a JSON object with an integer "
+      "feature_dim); remove or rewrite it");
+  const int64_t side_dim = side["feature_dim"].get<int64_t>();
+  FROST_CHECK(side_dim == feature_dim, "model.torchscript: '", cfg.model.torchscript,
+              "' has feature_dim ", feature_dim, " but its sidecar '", sidecar.string(), "' says ",
+              side_dim, ": the two files are from different exports");
+  if (rank != 0 || !side.contains("frost_data") || !side["frost_data"].is_object()) return;
+  const nlohmann::json& rec = side["frost_data"];
+  std::vector<std::string> parts;
+  std::vector<std::string> differ;
+  const auto compare = [&](const std::string& key, const std::string& want,
+                           const std::string& have) {
+    parts.push_back(key + " = " + want);
+    if (want != have) differ.push_back(key + " = " + have + " (recommended " + want + ")");
+  };
+  const auto text_of = [](const nlohmann::json& v) {
+    return v.is_string() ? v.get<std::string>() : v.dump();
+  };
+  if (rec.contains("data.image_size") && rec["data.image_size"].is_number_integer()) {
+    compare("data.image_size", text_of(rec["data.image_size"]),
+            std::to_string(cfg.data.image_size));
+  }
+  if (rec.contains("data.normalize") && rec["data.normalize"].is_string()) {
+    compare("data.normalize", text_of(rec["data.normalize"]), to_string(cfg.data.normalize));
+  }
+  for (const auto& [key, have] :
+       {std::pair<std::string, std::string>{"data.mean", cfg.data.norm_mean},
+        {"data.std", cfg.data.norm_std}}) {
+    if (!rec.contains(key) || !rec[key].is_string()) continue;
+    // Compared as numbers: "0.5,0.5,0.5" and "0.50, 0.5, .5" are the same values.
+    const std::string want = text_of(rec[key]);
+    bool same = false;
+    try {
+      same = parse_number_list(key, want) == parse_number_list(key, have);
+    } catch (const Error&) {
+      same = false;
+    }
+    parts.push_back(key + " = " + want);
+    if (!same)
+      differ.push_back(key + " = " + (have.empty() ? "(unset)" : have) + " (recommended " + want +
+                       ")");
+  }
+  spdlog::info("model.torchscript: sidecar {} ({}): feature_dim {}, recommends {}",
+               sidecar.string(), side.value("spec", std::string("?")), side_dim, join(parts, ", "));
+  if (!differ.empty()) {
+    spdlog::warn(
+        "model.torchscript: the run's preprocessing differs from what the backbone's "
+        "sidecar {} recommends: {}",
+        sidecar.string(), join(differ, "; "));
+  }
 }
 
 }  // namespace
@@ -69,6 +150,9 @@ models::Classifier build_model(const Config& cfg, const data::DatasetInfo& info,
   // Seeded the same on every rank (rank 0's copy is broadcast by the Trainer anyway).
   torch::manual_seed(cfg.train.seed);
   models::Classifier model(models::make_backbone(backbone_spec(cfg, info)), num_classes);
+  if (cfg.model.backbone == BackboneKind::kTorchScript) {
+    check_torchscript_sidecar(cfg, model->backbone->feature_dim(), rank);
+  }
   if (!cfg.model.weights.empty()) {
     models::LoadOptions load;
     load.prefix_map.emplace_back(cfg.model.weights_prefix, "");

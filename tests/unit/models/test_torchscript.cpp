@@ -11,6 +11,8 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "frost/core/error.h"
+#include "frost/models/blocks.h"
 #include "frost/models/models.h"
 #include "frost/models/safetensors.h"
 #include "frost/models/torchscript_backbone.h"
@@ -330,6 +333,61 @@ TEST(TorchScriptStrategy, FullChangesBackbone) {
     EXPECT_FALSE(torch::equal(t, backbone_before.at(name))) << name << " did not change under full";
   }
 }
+
+// ---- models exported by launch/export_backbone.py ---------------------------------------
+// tests/e2e/test_export_backbone.sh exports timm and torchvision models with the tool
+// (tests/e2e/export_backbone_fixtures.py) and runs these tests with FROST_EXPORT_BACKBONE_DIR
+// set; without it they skip, saying so.
+
+std::string export_dir() {
+  const char* dir = std::getenv("FROST_EXPORT_BACKBONE_DIR");
+  return dir == nullptr ? "" : dir;
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << "cannot open " << path;
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+/// The exported NAME.pt through make_torchscript_backbone: its features on the fixture input
+/// x [2, 3, 64, 64] = sin(0.11 j) equal the Python model's (NAME_expected.txt), feature_dim
+/// comes from the module attribute, and its parameters carry the Python model's names in the
+/// same order (no wrapper prefix), so backbone blocks follow the model's stages.
+void expect_exported_parity(const std::string& name) {
+  const std::string dir = export_dir();
+  if (dir.empty()) {
+    GTEST_SKIP() << "FROST_EXPORT_BACKBONE_DIR is not set: tests/e2e/test_export_backbone.sh "
+                    "exports the models with launch/export_backbone.py and runs this test";
+  }
+  const torch::Tensor expected = read_values(dir + "/" + name + "_expected.txt");
+  auto backbone = make_torchscript_backbone(dir + "/" + name + ".pt");
+  ASSERT_EQ(expected.dim(), 2);
+  EXPECT_EQ(backbone->feature_dim(), expected.size(1));
+  backbone->eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = torch::sin(torch::arange(2 * 3 * 64 * 64, torch::kFloat64).mul(0.11))
+                              .reshape({2, 3, 64, 64})
+                              .to(torch::kFloat32);
+  const torch::Tensor y = backbone->forward(x);
+  ASSERT_EQ(y.sizes(), expected.sizes());
+  const double scale = std::max(1.0, expected.abs().max().item<double>());
+  EXPECT_LE((y - expected).abs().max().item<double>(), 1e-5 * scale) << name;
+
+  std::vector<std::string> params;
+  for (const auto& p : backbone->named_parameters()) params.push_back(p.key());
+  EXPECT_EQ(params, read_lines(dir + "/" + name + "_params.txt"));
+  EXPECT_GE(group_blocks(params).size(), 4U) << name << ": too few backbone blocks";
+}
+
+TEST(ExportedBackboneFixtures, TimmViT) { expect_exported_parity("vit"); }
+TEST(ExportedBackboneFixtures, TimmConvNeXt) { expect_exported_parity("convnext"); }
+TEST(ExportedBackboneFixtures, TimmEfficientNet) { expect_exported_parity("efficientnet"); }
+TEST(ExportedBackboneFixtures, TorchvisionResNet) { expect_exported_parity("resnet"); }
 
 }  // namespace
 }  // namespace frost::models
