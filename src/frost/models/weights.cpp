@@ -461,7 +461,10 @@ std::vector<std::pair<std::string, torch::Tensor>> strip_prefix(
 }  // namespace
 
 std::string default_export_format(ClassifierImpl& model) {
-  if (bert_config_of(*model.backbone) != nullptr) return "huggingface-bert";
+  const BertConfig* bert = bert_config_of(*model.backbone);
+  if (bert != nullptr) {  // Note [Encoder variants]: RoBERTa and DistilBERT are not exported
+    return bert->model_type == "bert" ? "huggingface-bert" : "none";
+  }
   if (!resnet_layout(state_dict_items(*model.backbone)).arch.empty()) return "torchvision";
   return "none";
 }
@@ -505,6 +508,11 @@ void export_model(ClassifierImpl& model, const std::string& dir, const std::stri
                 "(model.backbone = bert); this backbone's first key is '",
                 backbone.empty() ? std::string("(none)") : backbone.front().first,
                 "'. Use model.export_format = none or torchvision");
+    FROST_CHECK(config->model_type == "bert",
+                "model.export_format = huggingface-bert writes a BertForSequenceClassification, "
+                "but this backbone is of model_type \"", config->model_type,
+                "\" (config.json), whose Hugging Face classification head differs; use "
+                "model.export_format = none (model.pt is always written)");
     // BertForSequenceClassification: backbone.X -> bert.X, head -> classifier. The index
     // buffers position_ids / token_type_ids are not persistent in transformers >= 4.31 (and
     // ignored when missing by older versions), so they are left out.
