@@ -922,9 +922,12 @@ void Trainer::Impl::save_model() {
   }
   ExportFormat format = cfg.model.export_format;
   if (format == ExportFormat::kAuto) {
-    format = is_resnet(cfg.model.backbone)               ? ExportFormat::kTorchvision
-             : cfg.model.backbone == BackboneKind::kBert ? ExportFormat::kHuggingFaceBert
-                                                         : ExportFormat::kNone;
+    // bert -> huggingface-bert for model_type bert only (Note [Encoder variants]).
+    format = is_resnet(cfg.model.backbone) ? ExportFormat::kTorchvision
+             : cfg.model.backbone == BackboneKind::kBert &&
+                     models::default_export_format(*model) == "huggingface-bert"
+                 ? ExportFormat::kHuggingFaceBert
+                 : ExportFormat::kNone;
   }
   if (format == ExportFormat::kHuggingFaceBert && cfg.model.pooling == Pooling::kMean) {
     spdlog::warn(
