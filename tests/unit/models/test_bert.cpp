@@ -1,9 +1,11 @@
 // Tests of src/frost/models/bert.cpp: Hugging Face BertModel parity (names, shapes, outputs of
-// a tiny random model and of the real all-MiniLM-L6-v2 checkpoint), config.json I/O, padding
-// invariance, dropout, initialisation, and the errors for bad inputs.
+// a tiny random model and of the real all-MiniLM-L6-v2 checkpoint), RobertaModel and
+// DistilBertModel parity (tiny random models), config.json I/O, padding invariance, dropout,
+// initialisation, and the errors for bad inputs.
 //
 // Fixtures in tests/fixtures/ were written by make_bert_parity.py (transformers 4.36.2 on
-// Debian's python3-torch 1.13). The MiniLM test needs the checkpoint in
+// Debian's python3-torch 1.13); those of RoBERTa and DistilBERT (EncoderVariants.*) by
+// make_encoder_parity.py (transformers 5.25.0, torch 2.11). The MiniLM test needs the checkpoint in
 // <repo>/.cache/models/all-MiniLM-L6-v2/ (launch/fetch_assets.sh) and fails without it.
 
 #include <ATen/autocast_mode.h>
