@@ -3,7 +3,8 @@
 # src/frost/models/bert.cpp): the tiny parity checkpoints of tests/fixtures (written by
 # make_encoder_parity.py with transformers) train for two steps with a frozen backbone
 # (train.strategy = head: only the head's parameters train) and with everything training
-# (full), on 1 and 2 ranks; a RobertaForSequenceClassification-style file ("roberta." prefix,
+# (full), on 1 and 2 ranks (RoBERTa exported as RobertaForSequenceClassification, DistilBERT
+# not); a RobertaForSequenceClassification-style file ("roberta." prefix,
 # no pooler, a classifier) loads with model.weights_prefix = roberta.; sentence pairs with
 # token types are refused by both, naming the variant.
 source "$(dirname "$0")/lib.sh"
@@ -54,8 +55,10 @@ for v in roberta distilbert; do
   [[ $(trainable "$v-head") == 66 ]] || fail "$v head: trainable_params $(trainable "$v-head"), expected 66"
   [[ $(trainable "$v-full") == $(( params[$v] + 66 )) ]] ||
     fail "$v full: trainable_params $(trainable "$v-full"), expected $(( params[$v] + 66 ))"
-  [[ ! -e $WORK/run-$v-full/model.safetensors ]] || fail "$v: exported under BERT's names"
 done
+# model.export_format = auto: RoBERTa as RobertaForSequenceClassification, DistilBERT not at all.
+expect_in "$WORK/run-roberta-full/config.json" '"RobertaForSequenceClassification"'
+[[ ! -e $WORK/run-distilbert-full/model.safetensors ]] || fail "distilbert: exported"
 pass "RoBERTa and DistilBERT checkpoints train with a frozen backbone (1 rank) and fully (2 ranks)"
 
 # A RobertaForSequenceClassification-style file: roberta.* without the pooler, plus classifier.*.

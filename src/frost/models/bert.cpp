@@ -55,8 +55,13 @@
 //     (it is absent from a DistilBertModel checkpoint, and fresh in a fine-tuning run), so
 //     Frost's linear head on h[:, 0] stands in for the classifier alone. pooling = mean is as
 //     for BERT.
-// Export (model.export_format = huggingface-bert) writes a BertForSequenceClassification and
-// is refused for the variants; model.pt is written for every variant.
+// Export (model.export_format = huggingface-bert) writes a BertForSequenceClassification, and for
+// RoBERTa a RobertaForSequenceClassification: its classifier is dense -> tanh -> out_proj on
+// the first token's hidden state, which is Frost's pooler followed by the head, so
+// pooler.dense -> classifier.dense, head -> classifier.out_proj, the rest under "roberta."
+// (the same logits with pooling = cls). DistilBERT is refused: its classifier is
+// pre_classifier -> ReLU -> classifier, which Frost's h[:, 0] -> head is not. model.pt is
+// written for every variant.
 
 // Note [Attention through SDPA]
 // The attention formula above is computed by at::scaled_dot_product_attention (as HF's "sdpa"
@@ -745,11 +750,15 @@ BertConfig BertConfig::from_json_file(const std::string& path) {
 
 std::string BertConfig::to_json(int64_t num_labels) const {
   FROST_CHECK(num_labels >= 1, "BertConfig::to_json: num_labels must be >= 1, got ", num_labels);
-  FROST_CHECK(model_type == "bert", "BertConfig::to_json: writes a BertForSequenceClassification "
-              "config, not one of model_type \"", model_type, "\" (Note [Encoder variants])");
+  FROST_CHECK(model_type == "bert" || is_roberta(), "BertConfig::to_json: writes a "
+              "BertForSequenceClassification or RobertaForSequenceClassification config, not one "
+              "of model_type \"", model_type, "\" (Note [Encoder variants])");
   nlohmann::json j;
-  j["architectures"] = nlohmann::json::array({"BertForSequenceClassification"});
-  j["model_type"] = "bert";
+  j["architectures"] = nlohmann::json::array(
+      {model_type == "bert"      ? "BertForSequenceClassification"
+       : model_type == "roberta" ? "RobertaForSequenceClassification"
+                                 : "XLMRobertaForSequenceClassification"});
+  j["model_type"] = model_type;  // RoBERTa: bos 0 and eos 2 are RobertaConfig's defaults
   j["vocab_size"] = vocab_size;
   j["hidden_size"] = hidden_size;
   j["num_hidden_layers"] = num_hidden_layers;

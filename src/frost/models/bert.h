@@ -56,8 +56,9 @@ struct BertConfig {
   /// defaults; layer_norm_eps 1e-12 as DistilBertModel hard-codes it); sinusoidal_pos_embds =
   /// true is refused. Throws frost::Error naming the file and the bad field.
   static BertConfig from_json_file(const std::string& path);
-  /// config.json text of a BertForSequenceClassification with `num_labels` labels. Throws
-  /// frost::Error for the other variants (Note [Encoder variants]: no export).
+  /// config.json text of a BertForSequenceClassification (RoBERTa:
+  /// RobertaForSequenceClassification, XLMRobertaForSequenceClassification) with `num_labels`
+  /// labels. Throws frost::Error for DistilBERT (Note [Encoder variants]: not exported).
   std::string to_json(int64_t num_labels) const;
 };
 

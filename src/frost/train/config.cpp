@@ -193,7 +193,8 @@ void describe(OptionTable& t, Config& c) {
   t.add_choice(
       "model.export_format", &c.model.export_format,
       "also export model.safetensors + model.json under the source framework's names: auto "
-      "(resnet -> torchvision, bert -> huggingface-bert (not RoBERTa/DistilBERT), else none) | "
+      "(resnet -> torchvision, bert -> huggingface-bert (RoBERTa too; not DistilBERT), else "
+      "none) | "
       "none | torchvision | "
       "huggingface-bert");
   t.add_choice("model.channels_last", &c.model.channels_last,

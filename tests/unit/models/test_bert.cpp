@@ -14,9 +14,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -820,17 +822,64 @@ TEST(EncoderVariants, ConfigErrorsNameFileAndField) {
   EXPECT_EQ(r.pad_token_id, 0);
 }
 
-// Export writes BertForSequenceClassification only: the variants are refused, and auto picks
-// none for them (model.pt is always written).
-TEST(EncoderVariants, HuggingFaceExportRefused) {
-  for (const std::string variant : {"roberta", "distilbert"}) {
-    const BertConfig config = BertConfig::from_json_file(fixture_path(variant + "_tiny_config.json"));
+// Export: RoBERTa as RobertaForSequenceClassification (pooler.dense -> classifier.dense, head ->
+// classifier.out_proj, the rest under roberta.); DistilBERT refused, auto gives none.
+TEST(EncoderVariants, HuggingFaceExportOfRobertaAndNotDistilBert) {
+  {
+    const BertConfig config = BertConfig::from_json_file(fixture_path("distilbert_tiny_config.json"));
     Classifier model(make_bert_backbone(config, "cls"), 2);
-    EXPECT_EQ(default_export_format(*model), "none") << variant;
-    expect_error_containing([&] { export_model(*model, tmp_path("export_" + variant), "huggingface-bert"); },
-                            "model_type \"" + variant + "\"");
-    expect_error_containing([&] { config.to_json(2); }, "BertForSequenceClassification");
+    EXPECT_EQ(default_export_format(*model), "none");
+    expect_error_containing([&] { export_model(*model, tmp_path("export_distilbert"), "huggingface-bert"); },
+                            "model_type \"distilbert\"");
+    expect_error_containing([&] { config.to_json(2); }, "RobertaForSequenceClassification");
   }
+  const BertConfig config = BertConfig::from_json_file(fixture_path("roberta_tiny_config.json"));
+  torch::manual_seed(8);
+  Classifier model(make_bert_backbone(config, "cls"), 3);
+  load_weights(*model->backbone, fixture_path("roberta_tiny_model.safetensors"), LoadOptions{});
+  EXPECT_EQ(default_export_format(*model), "huggingface-bert");
+  // With FROST_EXPORT_DIR set, the export and Frost's logits go to $FROST_EXPORT_DIR/roberta for
+  // tests/e2e/check_export_hf_bert.py (transformers' from_pretrained; not run by ctest).
+  const char* env_dir = std::getenv("FROST_EXPORT_DIR");
+  const bool keep = env_dir != nullptr && *env_dir;
+  const std::string dir = keep ? std::string(env_dir) + "/roberta" : tmp_path("export_roberta");
+  export_model(*model, dir, "huggingface-bert");
+  if (keep) {
+    model->eval();
+    torch::NoGradGuard no_grad;
+    const SafetensorsFile ref = SafetensorsFile::open(fixture_path("roberta_tiny_parity.safetensors"));
+    const torch::Tensor ids = ref.get("input_ids", c10::ScalarType::Undefined);
+    const torch::Tensor mask = ref.get("attention_mask", c10::ScalarType::Undefined);
+    write_safetensors(dir + "/check.safetensors",
+                      {{"input_ids", ids}, {"attention_mask", mask}, {"logits", model->forward(ids, mask)}});
+  }
+  const SafetensorsFile file = SafetensorsFile::open(dir + "/model.safetensors");
+  std::set<std::string> keys;
+  for (const auto& k : file.keys()) keys.insert(k);
+  for (const std::string name : {"roberta.embeddings.word_embeddings.weight",
+                                 "roberta.embeddings.token_type_embeddings.weight",
+                                 "roberta.encoder.layer.1.output.LayerNorm.bias",
+                                 "classifier.dense.weight", "classifier.dense.bias",
+                                 "classifier.out_proj.weight", "classifier.out_proj.bias"}) {
+    EXPECT_TRUE(keys.count(name)) << name;
+  }
+  EXPECT_EQ(keys.size(), state_dict_items(*model).size());
+  for (const auto& k : keys) {
+    EXPECT_TRUE(k.rfind("roberta.", 0) == 0 || k.rfind("classifier.", 0) == 0) << k;
+    EXPECT_EQ(k.find("pooler"), std::string::npos) << k;
+  }
+  EXPECT_TRUE(torch::equal(file.get("classifier.out_proj.weight"), model->head->weight));
+  std::ifstream config_json(dir + "/config.json");
+  const auto json = nlohmann::json::parse(config_json);
+  EXPECT_EQ(json.at("architectures"), nlohmann::json::array({"RobertaForSequenceClassification"}));
+  EXPECT_EQ(json.at("model_type"), "roberta");
+  EXPECT_EQ(json.at("pad_token_id"), 1);
+  EXPECT_EQ(json.at("type_vocab_size"), 1);
+  // The exported config reads back as the same encoder.
+  const BertConfig back = BertConfig::from_json_file(dir + "/config.json");
+  EXPECT_TRUE(back.is_roberta());
+  EXPECT_EQ(back.max_position_embeddings, config.max_position_embeddings);
+  EXPECT_DOUBLE_EQ(back.layer_norm_eps, 1e-5);
 }
 
 }  // namespace
