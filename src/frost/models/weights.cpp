@@ -461,7 +461,10 @@ std::vector<std::pair<std::string, torch::Tensor>> strip_prefix(
 }  // namespace
 
 std::string default_export_format(ClassifierImpl& model) {
-  if (bert_config_of(*model.backbone) != nullptr) return "huggingface-bert";
+  const BertConfig* bert = bert_config_of(*model.backbone);
+  if (bert != nullptr) {  // Note [Encoder variants]: RoBERTa and DistilBERT are not exported
+    return bert->is_distilbert() ? "none" : "huggingface-bert";
+  }
   if (!resnet_layout(state_dict_items(*model.backbone)).arch.empty()) return "torchvision";
   return "none";
 }
@@ -505,6 +508,13 @@ void export_model(ClassifierImpl& model, const std::string& dir, const std::stri
                 "(model.backbone = bert); this backbone's first key is '",
                 backbone.empty() ? std::string("(none)") : backbone.front().first,
                 "'. Use model.export_format = none or torchvision");
+    FROST_CHECK(!config->is_distilbert(),
+                "model.export_format = huggingface-bert writes a BertForSequenceClassification "
+                "or RobertaForSequenceClassification, but this backbone is of model_type \"",
+                config->model_type, "\" (config.json), whose Hugging Face classification head "
+                "(pre_classifier, ReLU, classifier) differs from Frost's; use "
+                "model.export_format = none (model.pt is always written)");
+    const bool roberta = config->is_roberta();  // Note [Encoder variants]
     // BertForSequenceClassification: backbone.X -> bert.X, head -> classifier. The index
     // buffers position_ids / token_type_ids are not persistent in transformers >= 4.31 (and
     // ignored when missing by older versions), so they are left out.
@@ -514,10 +524,16 @@ void export_model(ClassifierImpl& model, const std::string& dir, const std::stri
       const bool index_buffer =
           buffers.count(t.unsafeGetTensorImpl()) != 0 &&
           (ends_with(name, "position_ids") || ends_with(name, "token_type_ids"));
-      if (!index_buffer) tensors.emplace_back("bert." + name, t);
+      if (index_buffer) continue;
+      if (roberta && name.rfind("pooler.dense.", 0) == 0) {
+        tensors.emplace_back("classifier.dense." + name.substr(13), t);
+      } else {
+        tensors.emplace_back((roberta ? "roberta." : "bert.") + name, t);
+      }
     }
-    tensors.emplace_back("classifier.weight", model.head->weight);
-    tensors.emplace_back("classifier.bias", model.head->bias);
+    const std::string head = roberta ? "classifier.out_proj." : "classifier.";
+    tensors.emplace_back(head + "weight", model.head->weight);
+    tensors.emplace_back(head + "bias", model.head->bias);
     model_json = config->to_json(num_classes);
   }
 

@@ -71,15 +71,17 @@ LoadReport load_weights(torch::nn::Module& module, const std::string& path,
 /// pattern's text before the '*' ("head.*" matches "head.weight"; "*" matches everything).
 bool weights_pattern_matches(const std::string& pattern, const std::string& name);
 
-/// The export format that fits `model`'s backbone: "huggingface-bert" for a BERT backbone,
-/// "torchvision" for a ResNet (resnet18/34/50 layout), else "none".
+/// The export format that fits `model`'s backbone: "huggingface-bert" for a BERT or RoBERTa
+/// backbone, "torchvision" for a ResNet (resnet18/34/50 layout), else (DistilBERT too) "none".
 std::string default_export_format(ClassifierImpl& model);
 
 /// Exports `model` as `dir`/model.safetensors + `dir`/model.json, with the source framework's
 /// names so that the file loads there: format "torchvision" (backbone.X -> X, head -> fc) or
 /// "huggingface-bert" (backbone.X -> bert.X, head -> classifier; model.json is a
 /// BertForSequenceClassification config.json, also written as config.json so that
-/// from_pretrained(dir) works; the position_ids / token_type_ids buffers are left out).
+/// from_pretrained(dir) works; the position_ids / token_type_ids buffers are left out; RoBERTa:
+/// a RobertaForSequenceClassification, backbone.pooler.dense -> classifier.dense, head ->
+/// classifier.out_proj, other backbone.X -> roberta.X; Note [Encoder variants] in bert.cpp).
 /// model.safetensors carries the metadata {"format": "pt"} (transformers requires it).
 /// torchvision's model.json: {"format", "arch", "num_classes", "width", "in_channels",
 /// "small_input"}. Each file is written atomically. Creates `dir`. Throws frost::Error for an

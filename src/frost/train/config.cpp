@@ -173,16 +173,17 @@ void describe(OptionTable& t, Config& c) {
         "{'model': state_dict, 'optimizer': ...}); empty = the file's top-level dict");
   t.add("model.weights_prefix", &c.model.weights_prefix,
         "prefix of the backbone keys in model.weights to strip, e.g. 'bert.' for a "
-        "BertForSequenceClassification checkpoint");
+        "BertForSequenceClassification checkpoint ('roberta.', 'distilbert.' for theirs)");
   t.add("model.weights_ignore", &c.model.weights_ignore,
         "comma-separated key patterns (trailing '*' = any suffix) of model.weights that may be "
         "left unused (heads of the source task)");
   t.add("model.hf_config", &c.model.hf_config,
-        "bert: the checkpoint's Hugging Face config.json (empty = config.json next to "
-        "model.weights)");
+        "bert: the checkpoint's Hugging Face config.json, whose model_type picks bert, roberta, "
+        "xlm-roberta or distilbert (empty = config.json next to model.weights)");
   t.add_choice(
       "model.pooling", &c.model.pooling,
-      "bert: cls (BertPooler on [CLS], as BertForSequenceClassification) | mean (mean over tokens, "
+      "bert: cls (BertPooler on [CLS], as BertForSequenceClassification; DistilBERT: the first "
+      "token's hidden state) | mean (mean over tokens, "
       "as sentence-transformers)");
   t.add(
       "model.torchscript", &c.model.torchscript,
@@ -192,7 +193,9 @@ void describe(OptionTable& t, Config& c) {
   t.add_choice(
       "model.export_format", &c.model.export_format,
       "also export model.safetensors + model.json under the source framework's names: auto "
-      "(resnet -> torchvision, bert -> huggingface-bert, else none) | none | torchvision | "
+      "(resnet -> torchvision, bert -> huggingface-bert (RoBERTa too; not DistilBERT), else "
+      "none) | "
+      "none | torchvision | "
       "huggingface-bert");
   t.add_choice("model.channels_last", &c.model.channels_last,
                "ResNet: parameters and input images in the channels_last (NHWC) memory layout, "

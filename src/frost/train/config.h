@@ -117,7 +117,9 @@ struct ModelConfig {
   /// torch.save files: '.'-separated dict keys to the state dict ("" = the top level)
   std::string weights_key;
   std::string weights_prefix;  ///< prefix of the file's backbone keys to strip (e.g. "bert.")
-  std::string weights_ignore = "fc.*,classifier.*,cls.*,pooler.*,embeddings.position_ids";
+  std::string weights_ignore =  // the heads of BERT/RoBERTa/DistilBERT task models, torchvision's fc
+      "fc.*,classifier.*,cls.*,pooler.*,embeddings.position_ids,lm_head.*,pre_classifier.*,"
+      "vocab_transform.*,vocab_layer_norm.*,vocab_projector.*";
   std::string hf_config;            ///< bert: config.json ("" = config.json next to model.weights)
   Pooling pooling = Pooling::kCls;  ///< bert: [CLS] pooler or mean over tokens
   std::string torchscript;          ///< torchscript: module saved with torch.jit.save

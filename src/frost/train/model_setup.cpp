@@ -13,6 +13,7 @@
 #include "frost/core/error.h"
 #include "frost/core/strings.h"
 #include "frost/data/dataset_info.h"
+#include "frost/models/bert.h"
 #include "frost/models/weights.h"
 #include "frost/train/augment.h"
 
@@ -157,8 +158,14 @@ models::Classifier build_model(const Config& cfg, const data::DatasetInfo& info,
     models::LoadOptions load;
     load.prefix_map.emplace_back(cfg.model.weights_prefix, "");
     load.allow_unexpected = split_list(cfg.model.weights_ignore);
+    load.allow_missing = models::bert_optional_weights(*model->backbone);  // RoBERTa's pooler
     load.state_dict_key = cfg.model.weights_key;
     const auto report = models::load_weights(*model->backbone, cfg.model.weights, load);
+    if (rank == 0 && !report.missing.empty()) {
+      spdlog::info("model.weights: {} has no {} ({} tensors; a RoBERTa checkpoint without "
+                   "the pooler): initialised afresh, as transformers does",
+                   cfg.model.weights, report.missing.front(), report.missing.size());
+    }
     if (rank == 0) {
       spdlog::info(
           "model.weights: {} backbone tensors loaded from {}{}", report.loaded, cfg.model.weights,

@@ -922,15 +922,19 @@ void Trainer::Impl::save_model() {
   }
   ExportFormat format = cfg.model.export_format;
   if (format == ExportFormat::kAuto) {
-    format = is_resnet(cfg.model.backbone)               ? ExportFormat::kTorchvision
-             : cfg.model.backbone == BackboneKind::kBert ? ExportFormat::kHuggingFaceBert
-                                                         : ExportFormat::kNone;
+    // bert -> huggingface-bert, except DistilBERT (Note [Encoder variants]).
+    format = is_resnet(cfg.model.backbone) ? ExportFormat::kTorchvision
+             : cfg.model.backbone == BackboneKind::kBert &&
+                     models::default_export_format(*model) == "huggingface-bert"
+                 ? ExportFormat::kHuggingFaceBert
+                 : ExportFormat::kNone;
   }
   if (format == ExportFormat::kHuggingFaceBert && cfg.model.pooling == Pooling::kMean) {
     spdlog::warn(
-        "model.pooling = mean: the exported BertForSequenceClassification classifies from "
-        "the pooler ([CLS]); to reproduce Frost's logits in transformers, mean-pool "
-        "BertModel's last_hidden_state over the attention mask and apply classifier.*");
+        "model.pooling = mean: the exported Bert/RobertaForSequenceClassification classifies "
+        "from the first token ([CLS], <s>); to reproduce Frost's logits in transformers, "
+        "mean-pool the encoder's last_hidden_state over the attention mask and apply the "
+        "head (classifier.*, RoBERTa: classifier.out_proj.*)");
   }
   if (format != ExportFormat::kNone) {
     models::export_model(*model, cfg.log.dir, to_string(format));

@@ -1,25 +1,31 @@
 // Tests of src/frost/models/bert.cpp: Hugging Face BertModel parity (names, shapes, outputs of
-// a tiny random model and of the real all-MiniLM-L6-v2 checkpoint), config.json I/O, padding
-// invariance, dropout, initialisation, and the errors for bad inputs.
+// a tiny random model and of the real all-MiniLM-L6-v2 checkpoint), RobertaModel and
+// DistilBertModel parity (tiny random models), config.json I/O, padding invariance, dropout,
+// initialisation, and the errors for bad inputs.
 //
 // Fixtures in tests/fixtures/ were written by make_bert_parity.py (transformers 4.36.2 on
-// Debian's python3-torch 1.13). The MiniLM test needs the checkpoint in
+// Debian's python3-torch 1.13); those of RoBERTa and DistilBERT (EncoderVariants.*) by
+// make_encoder_parity.py (transformers 5.25.0, torch 2.11). The MiniLM test needs the checkpoint in
 // <repo>/.cache/models/all-MiniLM-L6-v2/ (launch/fetch_assets.sh) and fails without it.
 
 #include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "frost/core/error.h"
 #include "frost/models/bert.h"
+#include "frost/models/blocks.h"
 #include "frost/models/models.h"
 #include "frost/models/safetensors.h"
 #include "frost/models/weights.h"
@@ -438,8 +444,8 @@ TEST(BertConfig, FromJsonFileErrorsNameFileAndField) {
   write_file(path, R"({"hidden_size": "32"})");
   expect_error_containing([&] { BertConfig::from_json_file(path); },
                           "bert_config_bad.json: field 'hidden_size' must be an integer");
-  write_file(path, R"({"model_type": "roberta"})");
-  expect_error_containing([&] { BertConfig::from_json_file(path); }, "expected \"bert\"");
+  write_file(path, R"({"model_type": "electra"})");
+  expect_error_containing([&] { BertConfig::from_json_file(path); }, "model_type \"electra\" is not supported");
   write_file(path, R"({"hidden_act": "relu"})");
   expect_error_containing([&] { BertConfig::from_json_file(path); }, "hidden_act 'relu'");
   write_file(path, R"({"position_embedding_type": "relative_key"})");
@@ -499,6 +505,381 @@ TEST(BertConfig, ToJsonWritesSequenceClassificationConfig) {
   EXPECT_DOUBLE_EQ(r.initializer_range, c.initializer_range);
 
   expect_error_containing([&] { c.to_json(0); }, "num_labels must be >= 1");
+}
+
+// ---- RoBERTa and DistilBERT (Note [Encoder variants]) --------------------------------
+// Fixtures by make_encoder_parity.py (transformers 5.25.0, SDPA attention, torch 2.11).
+
+/// "name dim0 dim1 ..." per state_dict entry of `backbone`.
+std::vector<std::string> names_and_shapes(const BackboneImpl& backbone) {
+  std::vector<std::string> out;
+  for (const auto& [name, tensor] : state_dict_items(backbone)) {
+    std::ostringstream os;
+    os << name;
+    for (int64_t d : tensor.sizes()) os << ' ' << d;
+    out.push_back(os.str());
+  }
+  return out;
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << "missing fixture " << path;
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+struct VariantParity {
+  double hidden = 0, cls = 0, mean = 0;
+};
+
+/// Loads `variant`_tiny_model.safetensors into cls and mean backbones and compares them with
+/// `variant`_tiny_parity.safetensors.
+VariantParity variant_parity(const std::string& variant) {
+  torch::NoGradGuard no_grad;
+  const BertConfig config = BertConfig::from_json_file(fixture_path(variant + "_tiny_config.json"));
+  const SafetensorsFile file = SafetensorsFile::open(fixture_path(variant + "_tiny_parity.safetensors"));
+  const torch::Tensor ids = file.get("input_ids", c10::ScalarType::Undefined);
+  const torch::Tensor mask = file.get("attention_mask", c10::ScalarType::Undefined);
+  auto cls = make_bert_backbone(config, "cls");
+  auto mean = make_bert_backbone(config, "mean");
+  for (auto* backbone : {cls.get(), mean.get()}) {
+    const LoadReport report =
+        load_weights(*backbone, fixture_path(variant + "_tiny_model.safetensors"), LoadOptions{});
+    EXPECT_EQ(report.loaded, static_cast<int64_t>(state_dict_items(*backbone).size()));
+    EXPECT_TRUE(report.missing.empty() && report.unexpected.empty());
+    backbone->eval();
+  }
+  VariantParity r;
+  const auto hidden = bert_last_hidden_state(*cls, ids, mask);
+  EXPECT_EQ(hidden.sizes(), file.get("last_hidden_state").sizes());
+  r.hidden = masked_max_abs_diff(hidden, file.get("last_hidden_state"), mask);
+  r.cls = max_abs_diff(cls->forward(ids, mask), file.get("cls"));
+  r.mean = max_abs_diff(mean->forward(ids, mask), file.get("mean_pooled"));
+  std::cout << "[ parity   ] tiny " << variant << " vs transformers: max |diff| last_hidden_state "
+            << r.hidden << ", cls " << r.cls << ", mean pooling " << r.mean << "\n";
+  return r;
+}
+
+TEST(EncoderVariants, RobertaNamesAndShapesMatchTransformers) {
+  const BertConfig config = BertConfig::from_json_file(fixture_path("roberta_tiny_config.json"));
+  EXPECT_EQ(config.model_type, "roberta");
+  EXPECT_EQ(config.pad_token_id, 1);
+  EXPECT_EQ(config.type_vocab_size, 1);
+  EXPECT_DOUBLE_EQ(config.layer_norm_eps, 1e-5);
+  EXPECT_EQ(config.max_length(), 38);  // 40 positions, the first two (0 and pad) unused
+  auto backbone = make_bert_backbone(config, "cls");
+  // transformers 5 registers position_embeddings after LayerNorm (4.x before token types):
+  // the names and shapes are what loading depends on, so compare them as sets.
+  std::vector<std::string> expected = read_lines(fixture_path("roberta_tiny_state_dict.txt"));
+  std::vector<std::string> actual = names_and_shapes(*backbone);
+  std::sort(expected.begin(), expected.end());
+  std::sort(actual.begin(), actual.end());
+  EXPECT_EQ(actual, expected);
+  EXPECT_TRUE(backbone->buffers().empty());
+}
+
+TEST(EncoderVariants, DistilBertNamesAndShapesMatchTransformers) {
+  const BertConfig config = BertConfig::from_json_file(fixture_path("distilbert_tiny_config.json"));
+  EXPECT_EQ(config.model_type, "distilbert");
+  EXPECT_EQ(config.hidden_size, 32);
+  EXPECT_EQ(config.num_hidden_layers, 2);
+  EXPECT_EQ(config.num_attention_heads, 4);
+  EXPECT_EQ(config.intermediate_size, 37);
+  EXPECT_EQ(config.type_vocab_size, 0);
+  EXPECT_DOUBLE_EQ(config.layer_norm_eps, 1e-12);
+  EXPECT_DOUBLE_EQ(config.hidden_dropout_prob, 0.1);
+  EXPECT_DOUBLE_EQ(config.attention_probs_dropout_prob, 0.1);
+  auto backbone = make_bert_backbone(config, "cls");
+  // names, shapes and order of DistilBertModel.state_dict()
+  EXPECT_EQ(names_and_shapes(*backbone), read_lines(fixture_path("distilbert_tiny_state_dict.txt")));
+  int64_t num_parameters = 0;
+  for (const auto& p : backbone->parameters()) num_parameters += p.numel();
+  EXPECT_EQ(num_parameters, 18090);  // printed by make_encoder_parity.py
+  EXPECT_EQ(backbone->feature_dim(), 32);
+}
+
+TEST(EncoderVariants, RobertaTinyModelMatchesTransformers) {
+  const VariantParity r = variant_parity("roberta");
+  EXPECT_LE(r.hidden, 1e-5);
+  EXPECT_LE(r.cls, 1e-5);  // pooler_output
+  EXPECT_LE(r.mean, 1e-5);
+}
+
+TEST(EncoderVariants, DistilBertTinyModelMatchesTransformers) {
+  const VariantParity r = variant_parity("distilbert");
+  EXPECT_LE(r.hidden, 1e-5);
+  EXPECT_LE(r.cls, 1e-5);  // last_hidden_state[:, 0]
+  EXPECT_LE(r.mean, 1e-5);
+}
+
+// RoBERTa's position ids come from the ids (pad_token_id), not from the attention mask: a
+// padded row equals the row alone at its real tokens, and the same ids under BERT's positions
+// (0..L-1) give other hidden states.
+TEST(EncoderVariants, RobertaPositionsCountNonPaddingIds) {
+  torch::NoGradGuard no_grad;
+  const BertConfig config = BertConfig::from_json_file(fixture_path("roberta_tiny_config.json"));
+  auto roberta = make_bert_backbone(config, "cls");
+  load_weights(*roberta, fixture_path("roberta_tiny_model.safetensors"), LoadOptions{});
+  roberta->eval();
+  const torch::Tensor alone = torch::tensor({{0, 40, 41, 2}}, torch::kLong);
+  const torch::Tensor padded = torch::tensor({{0, 40, 41, 2, 1, 1}}, torch::kLong);
+  const torch::Tensor mask = torch::tensor({{1, 1, 1, 1, 0, 0}}, torch::kLong);
+  const auto h_alone = bert_last_hidden_state(*roberta, alone);
+  EXPECT_LE(max_abs_diff(bert_last_hidden_state(*roberta, padded, mask).narrow(1, 0, 4), h_alone),
+            1e-5);
+  // Left padding shifts no position: pad ids first, then the same tokens.
+  const torch::Tensor left = torch::tensor({{1, 1, 0, 40, 41, 2}}, torch::kLong);
+  const torch::Tensor left_mask = torch::tensor({{0, 0, 1, 1, 1, 1}}, torch::kLong);
+  EXPECT_LE(max_abs_diff(bert_last_hidden_state(*roberta, left, left_mask).narrow(1, 2, 4),
+                         h_alone),
+            1e-5);
+  BertConfig as_bert = config;
+  as_bert.model_type = "bert";
+  auto bert = make_bert_backbone(as_bert, "cls");
+  load_weights(*bert, fixture_path("roberta_tiny_model.safetensors"), LoadOptions{});
+  bert->eval();
+  EXPECT_GT(max_abs_diff(bert_last_hidden_state(*bert, alone), h_alone), 1e-3);
+
+  // 38 tokens fit 40 positions after the offset; 39 do not.
+  EXPECT_NO_THROW(roberta->forward(torch::full({1, 38}, 5, torch::kLong)));
+  expect_error_containing([&] { roberta->forward(torch::full({1, 39}, 5, torch::kLong)); },
+                          "sequence length 39 exceeds max_position_embeddings - pad_token_id - 1 = 38");
+  // The pad row of the position embeddings starts at zero, as in nn.Embedding(padding_idx=1).
+  auto fresh = make_bert_backbone(config, "cls");
+  for (const auto& [name, t] : state_dict_items(*fresh)) {
+    if (name == "embeddings.position_embeddings.weight") {
+      EXPECT_TRUE(torch::equal(t[1], torch::zeros_like(t[1])));
+      EXPECT_GT(t[2].abs().sum().item<double>(), 0.0);
+    }
+  }
+}
+
+// A RobertaForSequenceClassification checkpoint: "roberta." prefix, no pooler, a classifier.
+// As for BERT, the prefix is model.weights_prefix and the head keys model.weights_ignore; the
+// pooler may be missing (bert_optional_weights) and keeps its initialisation.
+TEST(EncoderVariants, RobertaCheckpointWithPrefixAndNoPooler) {
+  const std::string path = tmp_path("roberta_for_sequence_classification.safetensors");
+  {
+    const SafetensorsFile base = SafetensorsFile::open(fixture_path("roberta_tiny_model.safetensors"));
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    for (const std::string& key : base.keys()) {
+      if (key.rfind("pooler.", 0) != 0) tensors.emplace_back("roberta." + key, base.get(key));
+    }
+    tensors.emplace_back("classifier.dense.weight", torch::zeros({32, 32}));
+    tensors.emplace_back("classifier.out_proj.weight", torch::zeros({3, 32}));
+    write_safetensors(path, tensors, {{"format", "pt"}});
+  }
+  const BertConfig config = BertConfig::from_json_file(fixture_path("roberta_tiny_config.json"));
+  auto backbone = make_bert_backbone(config, "mean");
+  EXPECT_EQ(bert_optional_weights(*backbone), std::vector<std::string>{"pooler.*"});
+  LoadOptions options;
+  options.prefix_map = {{"roberta.", ""}};
+  options.allow_unexpected = {"classifier.*"};
+  // Without the allowance the missing pooler is named.
+  EXPECT_CONTAINS(error_of([&] { load_weights(*backbone, path, options); }),
+                  "pooler.dense.weight");
+  options.allow_missing = bert_optional_weights(*backbone);
+  const LoadReport report = load_weights(*backbone, path, options);
+  EXPECT_EQ(report.missing, (std::vector<std::string>{"pooler.dense.weight", "pooler.dense.bias"}));
+  EXPECT_EQ(report.unexpected.size(), 2u);
+  // The encoder loaded: mean pooling matches transformers.
+  torch::NoGradGuard no_grad;
+  backbone->eval();
+  const SafetensorsFile ref = SafetensorsFile::open(fixture_path("roberta_tiny_parity.safetensors"));
+  EXPECT_LE(max_abs_diff(backbone->forward(ref.get("input_ids", c10::ScalarType::Undefined),
+                                           ref.get("attention_mask", c10::ScalarType::Undefined)),
+                         ref.get("mean_pooled")),
+            1e-5);
+  // BERT and DistilBERT checkpoints keep their pooler strict / have none.
+  EXPECT_TRUE(bert_optional_weights(*make_bert_backbone(tiny_config(), "cls")).empty());
+}
+
+// Wrong names: a DistilBERT checkpoint into a RoBERTa model (and the reverse) names the keys.
+TEST(EncoderVariants, WrongCheckpointNamesTheKeys) {
+  auto roberta = make_bert_backbone(
+      BertConfig::from_json_file(fixture_path("roberta_tiny_config.json")), "cls");
+  auto distil = make_bert_backbone(
+      BertConfig::from_json_file(fixture_path("distilbert_tiny_config.json")), "cls");
+  const std::string e1 = error_of([&] {
+    load_weights(*roberta, fixture_path("distilbert_tiny_model.safetensors"), LoadOptions{});
+  });
+  EXPECT_CONTAINS(e1, "encoder.layer.0.attention.self.query.weight");
+  EXPECT_CONTAINS(e1, "transformer.layer.0.attention.q_lin.weight");
+  const std::string e2 = error_of([&] {
+    load_weights(*distil, fixture_path("roberta_tiny_model.safetensors"), LoadOptions{});
+  });
+  EXPECT_CONTAINS(e2, "transformer.layer.1.ffn.lin2.weight");
+  EXPECT_CONTAINS(e2, "embeddings.token_type_embeddings.weight");
+}
+
+TEST(EncoderVariants, TokenTypesRefusedUnlessZero) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor ids = torch::tensor({{0, 40, 41, 2, 2, 50, 2}}, torch::kLong);
+  const torch::Tensor mask = torch::ones_like(ids);
+  torch::Tensor types = torch::zeros_like(ids);
+  types[0].narrow(0, 4, 3).fill_(1);
+  for (const std::string variant : {"roberta", "distilbert"}) {
+    auto cls = make_bert_backbone(
+        BertConfig::from_json_file(fixture_path(variant + "_tiny_config.json")), "cls");
+    cls->eval();
+    // All-zero types are the path without types.
+    EXPECT_TRUE(torch::equal(cls->forward_with_types(ids, mask, torch::zeros_like(ids)),
+                             cls->forward(ids, mask)))
+        << variant;
+    Classifier model(cls, 3);
+    model->eval();
+    const std::string error = error_of([&] { model->forward(ids, mask, types.to(torch::kUInt8)); });
+    if (variant == "roberta") {
+      EXPECT_CONTAINS(error, "RoBERTa backbone: token_type_ids must lie in [0, 1)");
+      EXPECT_CONTAINS(error, "single token type");
+    } else {
+      EXPECT_CONTAINS(error, "DistilBERT backbone: the model has no token type embeddings");
+    }
+  }
+}
+
+TEST(EncoderVariants, DistilBertPoolingAndTraining) {
+  torch::manual_seed(0);
+  const BertConfig config = BertConfig::from_json_file(fixture_path("distilbert_tiny_config.json"));
+  auto cls = make_bert_backbone(config, "cls");
+  cls->eval();
+  torch::NoGradGuard no_grad;
+  const auto ids = torch::randint(1, 99, {2, 5}, torch::kLong);
+  // cls = the first token's last hidden state, no parameters.
+  EXPECT_TRUE(torch::equal(cls->forward(ids), bert_last_hidden_state(*cls, ids).select(1, 0)));
+  // relu activation builds and changes the output; dropout only in training.
+  BertConfig relu = config;
+  relu.hidden_act = "relu";
+  torch::manual_seed(0);
+  auto a = make_bert_backbone(relu, "cls");
+  a->eval();
+  EXPECT_GT(max_abs_diff(a->forward(ids), cls->forward(ids)), 1e-4);
+  a->train();
+  EXPECT_FALSE(torch::equal(a->forward(ids), a->forward(ids)));
+}
+
+// Every parameter of both variants trains; the blocks are the stem, one per layer and (RoBERTa)
+// the pooler, as for BERT (Note [Backbone blocks]).
+TEST(EncoderVariants, EveryParameterTrainsAndBlocksFollowTheLayers) {
+  torch::manual_seed(0);
+  for (const std::string variant : {"roberta", "distilbert"}) {
+    auto backbone = make_bert_backbone(
+        BertConfig::from_json_file(fixture_path(variant + "_tiny_config.json")), "cls");
+    const auto ids = torch::randint(3, 99, {2, 5}, torch::kLong);
+    backbone->forward(ids).sum().backward();
+    std::vector<std::string> names;
+    for (const auto& p : backbone->named_parameters()) {
+      names.push_back(p.key());
+      EXPECT_TRUE(p.value().grad().defined()) << variant << " " << p.key();
+    }
+    std::vector<std::string> blocks;
+    for (const auto& b : group_blocks(names)) blocks.push_back(b.name);
+    const std::vector<std::string> expected =
+        variant == "roberta"
+            ? std::vector<std::string>{"embeddings", "encoder.layer.0", "encoder.layer.1", "pooler"}
+            : std::vector<std::string>{"embeddings", "transformer.layer.0", "transformer.layer.1"};
+    EXPECT_EQ(blocks, expected) << variant;
+  }
+}
+
+TEST(EncoderVariants, ConfigErrorsNameFileAndField) {
+  const std::string path = tmp_path("encoder_config_bad.json");
+  write_file(path, R"({"model_type": "gpt2"})");
+  const std::string error = error_of([&] { BertConfig::from_json_file(path); });
+  EXPECT_CONTAINS(error, "encoder_config_bad.json: model_type \"gpt2\" is not supported");
+  EXPECT_CONTAINS(error, "bert, roberta, xlm-roberta, distilbert");
+  write_file(path, R"({"model_type": "distilbert", "sinusoidal_pos_embds": true})");
+  expect_error_containing([&] { BertConfig::from_json_file(path); },
+                          "encoder_config_bad.json: sinusoidal_pos_embds is true");
+  write_file(path, R"({"model_type": "distilbert", "activation": "silu"})");
+  expect_error_containing([&] { BertConfig::from_json_file(path); }, "activation 'silu'");
+  write_file(path, R"({"model_type": "distilbert", "dim": "32"})");
+  expect_error_containing([&] { BertConfig::from_json_file(path); }, "field 'dim' must be an integer");
+  write_file(path, R"({"model_type": "distilbert", "dim": 30, "n_heads": 4})");
+  expect_error_containing([&] { BertConfig::from_json_file(path); }, "multiple of num_attention_heads");
+  write_file(path, R"({"model_type": "roberta", "max_position_embeddings": 2})");
+  expect_error_containing([&] { BertConfig::from_json_file(path); }, "must exceed pad_token_id + 1");
+
+  // Defaults: HF RobertaConfig / XLMRobertaConfig / DistilBertConfig.
+  write_file(path, R"({"model_type": "roberta"})");
+  BertConfig r = BertConfig::from_json_file(path);
+  EXPECT_EQ(r.pad_token_id, 1);
+  EXPECT_EQ(r.vocab_size, 50265);
+  write_file(path, R"({"model_type": "xlm-roberta", "vocab_size": 250002})");
+  r = BertConfig::from_json_file(path);
+  EXPECT_TRUE(r.is_roberta());
+  EXPECT_EQ(r.pad_token_id, 1);
+  EXPECT_EQ(r.vocab_size, 250002);
+  write_file(path, R"({"model_type": "distilbert"})");
+  r = BertConfig::from_json_file(path);
+  EXPECT_EQ(r.hidden_size, 768);
+  EXPECT_EQ(r.num_hidden_layers, 6);
+  EXPECT_EQ(r.intermediate_size, 3072);
+  EXPECT_EQ(r.pad_token_id, 0);
+}
+
+// Export: RoBERTa as RobertaForSequenceClassification (pooler.dense -> classifier.dense, head ->
+// classifier.out_proj, the rest under roberta.); DistilBERT refused, auto gives none.
+TEST(EncoderVariants, HuggingFaceExportOfRobertaAndNotDistilBert) {
+  {
+    const BertConfig config = BertConfig::from_json_file(fixture_path("distilbert_tiny_config.json"));
+    Classifier model(make_bert_backbone(config, "cls"), 2);
+    EXPECT_EQ(default_export_format(*model), "none");
+    expect_error_containing([&] { export_model(*model, tmp_path("export_distilbert"), "huggingface-bert"); },
+                            "model_type \"distilbert\"");
+    expect_error_containing([&] { config.to_json(2); }, "RobertaForSequenceClassification");
+  }
+  const BertConfig config = BertConfig::from_json_file(fixture_path("roberta_tiny_config.json"));
+  torch::manual_seed(8);
+  Classifier model(make_bert_backbone(config, "cls"), 3);
+  load_weights(*model->backbone, fixture_path("roberta_tiny_model.safetensors"), LoadOptions{});
+  EXPECT_EQ(default_export_format(*model), "huggingface-bert");
+  // With FROST_EXPORT_DIR set, the export and Frost's logits go to $FROST_EXPORT_DIR/roberta for
+  // tests/e2e/check_export_hf_bert.py (transformers' from_pretrained; not run by ctest).
+  const char* env_dir = std::getenv("FROST_EXPORT_DIR");
+  const bool keep = env_dir != nullptr && *env_dir;
+  const std::string dir = keep ? std::string(env_dir) + "/roberta" : tmp_path("export_roberta");
+  export_model(*model, dir, "huggingface-bert");
+  if (keep) {
+    model->eval();
+    torch::NoGradGuard no_grad;
+    const SafetensorsFile ref = SafetensorsFile::open(fixture_path("roberta_tiny_parity.safetensors"));
+    const torch::Tensor ids = ref.get("input_ids", c10::ScalarType::Undefined);
+    const torch::Tensor mask = ref.get("attention_mask", c10::ScalarType::Undefined);
+    write_safetensors(dir + "/check.safetensors",
+                      {{"input_ids", ids}, {"attention_mask", mask}, {"logits", model->forward(ids, mask)}});
+  }
+  const SafetensorsFile file = SafetensorsFile::open(dir + "/model.safetensors");
+  std::set<std::string> keys;
+  for (const auto& k : file.keys()) keys.insert(k);
+  for (const std::string name : {"roberta.embeddings.word_embeddings.weight",
+                                 "roberta.embeddings.token_type_embeddings.weight",
+                                 "roberta.encoder.layer.1.output.LayerNorm.bias",
+                                 "classifier.dense.weight", "classifier.dense.bias",
+                                 "classifier.out_proj.weight", "classifier.out_proj.bias"}) {
+    EXPECT_TRUE(keys.count(name)) << name;
+  }
+  EXPECT_EQ(keys.size(), state_dict_items(*model).size());
+  for (const auto& k : keys) {
+    EXPECT_TRUE(k.rfind("roberta.", 0) == 0 || k.rfind("classifier.", 0) == 0) << k;
+    EXPECT_EQ(k.find("pooler"), std::string::npos) << k;
+  }
+  EXPECT_TRUE(torch::equal(file.get("classifier.out_proj.weight"), model->head->weight));
+  std::ifstream config_json(dir + "/config.json");
+  const auto json = nlohmann::json::parse(config_json);
+  EXPECT_EQ(json.at("architectures"), nlohmann::json::array({"RobertaForSequenceClassification"}));
+  EXPECT_EQ(json.at("model_type"), "roberta");
+  EXPECT_EQ(json.at("pad_token_id"), 1);
+  EXPECT_EQ(json.at("type_vocab_size"), 1);
+  // The exported config reads back as the same encoder.
+  const BertConfig back = BertConfig::from_json_file(dir + "/config.json");
+  EXPECT_TRUE(back.is_roberta());
+  EXPECT_EQ(back.max_position_embeddings, config.max_position_embeddings);
+  EXPECT_DOUBLE_EQ(back.layer_norm_eps, 1e-5);
 }
 
 }  // namespace
