@@ -353,7 +353,9 @@ TokenizerFiles find_tokenizer_files(const std::string& vocab_path,
       f.merges = merges_path.empty() ? d + "merges.txt" : merges_path;
       return f;
     }
-    FROST_CHECK(!is_file(d + "vocab.json") || is_file(d + "vocab.txt"), vocab_path,
+    FROST_CHECK(!is_file(d + "vocab.json") || is_file(d + "vocab.txt") ||
+                    is_file(d + "tokenizer.json"),
+                vocab_path,
                 ": has vocab.json but no merges.txt; a byte-level BPE (RoBERTa) needs both "
                 "(--merges names a merges file elsewhere)");
     if (is_file(d + "vocab.txt")) {
@@ -371,8 +373,8 @@ TokenizerFiles find_tokenizer_files(const std::string& vocab_path,
                 f.tokenizer_json, ", which holds its merges");
     return f;
   }
-  const std::string base = sfs::path(vocab_path).filename().string();
-  if (base == "tokenizer.json") {
+  FROST_CHECK(sfs::exists(vocab_path, ec), "--vocab ", vocab_path, ": no such file or folder");
+  if (ends_with(vocab_path, "tokenizer.json")) {  // also e.g. roberta-base-tokenizer.json
     FROST_CHECK(merges_path.empty(), "--merges ", merges_path, " is not used with ", vocab_path,
                 ", which holds its merges");
     f.bpe = true;
@@ -430,7 +432,8 @@ TextPrepSummary prep_text(const TextPrepOptions& options) {
               "tokenizer.json), or the model folder holding them");
   FROST_CHECK(!options.out_dir.empty(), "--out must name the output directory");
   FROST_CHECK(options.max_len >= 2 && options.max_len <= (1 << 20),
-              "--max-len must be in [2, 1048576] (room for [CLS] and [SEP]), got ",
+              "--max-len must be in [2, 1048576] (room for the two special tokens: [CLS] and [SEP], "
+              "or <s> and </s>), got ",
               options.max_len);
   FROST_CHECK(std::isfinite(options.test_frac) && options.test_frac > 0 && options.test_frac < 1,
               "--test-frac must be in (0, 1), got ", options.test_frac);

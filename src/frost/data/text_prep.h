@@ -103,8 +103,9 @@ CaseDecision decide_lower_case(const std::string& vocab_path, std::optional<bool
 ///   * PATH a folder: vocab.json + merges.txt there -> byte-level BPE (RoBERTa, GPT-2); else
 ///     vocab.txt -> WordPiece (BERT, DistilBERT, MiniLM); else tokenizer.json -> byte-level BPE
 ///     when its model.type is BPE; else an error naming what was looked for;
-///   * PATH named tokenizer.json -> byte-level BPE from it (model, pre-tokenizer, normalizer
-///     and special tokens all in the file);
+///   * PATH whose name ends in tokenizer.json (tokenizer.json, roberta-base-tokenizer.json)
+///     -> byte-level BPE from it (model, pre-tokenizer, normalizer and special tokens all in
+///     the file);
 ///   * another PATH ending in .json -> a byte-level BPE vocab.json, with --merges or, without
 ///     it, the merges.txt beside it (an error when there is none);
 ///   * anything else -> a WordPiece vocab.txt (--merges is then an error).
@@ -119,8 +120,8 @@ struct TokenizerFiles {
 };
 
 /// Applies Note [Choosing the tokenizer] to --vocab and --merges. Throws frost::Error naming
-/// the path for a folder without a tokenizer, a vocab.json without merges, or --merges with a
-/// WordPiece vocabulary.
+/// the path for a --vocab that does not exist, a folder without a tokenizer, a vocab.json
+/// without merges, or --merges with a WordPiece vocabulary.
 TokenizerFiles find_tokenizer_files(const std::string& vocab_path, const std::string& merges_path);
 
 /// The token layout of a row (before padding): WordPiece [CLS] a [SEP] (pairs: + b [SEP]),

@@ -219,6 +219,9 @@ ByteLevelBpeTokenizer ByteLevelBpeTokenizer::from_files(const std::string& vocab
     merges.emplace_back(text.substr(0, space), text.substr(space + 1));
     lines.push_back(line);
   }
+  FROST_CHECK(!merges.empty(), merges_txt, ": holds no merges (",
+              data.empty() ? "the file is empty" : "only a #version line",
+              "); a byte-level BPE's merges.txt lists one merge per line (is it truncated?)");
   return from_parts(std::move(vocab), std::move(merges), options, vocab_json, {}, merges_txt,
                     lines);
 }
@@ -287,6 +290,9 @@ ByteLevelBpeTokenizer ByteLevelBpeTokenizer::from_tokenizer_json(const std::stri
       merges.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
     }
   }
+  FROST_CHECK(!merges.empty(), path,
+              ": holds no merges (model.merges is empty); a byte-level BPE tokenizer.json lists "
+              "its merges (is it truncated?)");
   std::vector<BpeSpecial> specials;
   for (const auto& t : j.value("added_tokens", nlohmann::json::array())) {
     if (!t.is_object() || !t.value("special", false)) continue;
@@ -310,11 +316,8 @@ ByteLevelBpeTokenizer ByteLevelBpeTokenizer::from_parts(
   FROST_CHECK(!vocab.empty(), source, ": the BPE vocabulary is empty");
   ByteLevelBpeTokenizer t;
   t.options_ = options;
-  int32_t max_id = 0;
-  for (const auto& [token, id] : vocab) max_id = std::max(max_id, id);
-  t.tokens_.assign(static_cast<size_t>(max_id) + 1, std::string());
-  for (const auto& [token, id] : vocab) t.tokens_[static_cast<size_t>(id)] = token;
   t.ids_ = std::move(vocab);
+  const auto& vocab_ids = t.ids_;
   auto special = [&](const char* name) {
     const int32_t id = t.token_to_id(name);
     FROST_CHECK(id >= 0, source, ": the BPE vocabulary (", t.ids_.size(), " tokens) has no ",
@@ -329,6 +332,26 @@ ByteLevelBpeTokenizer ByteLevelBpeTokenizer::from_parts(
     const std::string& sym = byte_symbol(static_cast<uint8_t>(b));
     FROST_CHECK(t.token_to_id(sym) >= 0, source, ": the BPE vocabulary has no token for byte ",
                 b, " ('", sym, "'); a byte-level vocabulary holds all 256 byte symbols");
+  }
+  // Ids 0..N-1, each once (as every GPT-2/RoBERTa vocabulary): a stray id would size the id
+  // table (2e9 -> 64 GB) and a shared one makes id -> token ambiguous.
+  const auto n = static_cast<int64_t>(vocab_ids.size());
+  int32_t max_id = 0;
+  for (const auto& [token, id] : vocab_ids) {
+    FROST_CHECK(id >= 0 && id < n, source, ": the id of ", nlohmann::json(token).dump(), " is ",
+                id, ", outside 0..", n - 1, " (a vocabulary of ", n,
+                " tokens holds each id 0..N-1 once)");
+    max_id = std::max(max_id, id);
+  }
+  t.tokens_.assign(static_cast<size_t>(max_id) + 1, std::string());
+  std::vector<bool> seen(t.tokens_.size(), false);
+  for (const auto& [token, id] : vocab_ids) {
+    const auto i = static_cast<size_t>(id);
+    FROST_CHECK(!seen[i], source, ": ", nlohmann::json(t.tokens_[i]).dump(), " and ",
+                nlohmann::json(token).dump(), " both have id ", id,
+                " (a vocabulary holds each id 0..N-1 once)");
+    seen[i] = true;
+    t.tokens_[i] = token;
   }
   t.ranks_.reserve(merges.size());
   for (size_t i = 0; i < merges.size(); ++i) {

@@ -125,6 +125,24 @@ TEST(PrepTextBpe, ChoosingTheTokenizer) {
   sfs::create_directories(dir + "/empty");
   EXPECT_CONTAINS(error_of([&] { find_tokenizer_files(dir + "/empty", ""); }),
                   "holds no tokenizer: looked for vocab.json + merges.txt");
+  // vocab.json without merges.txt, but tokenizer.json: the folder order of the Note goes on
+  // to tokenizer.json.
+  sfs::create_directories(dir + "/json_only");
+  sfs::copy_file(tiny_dir() + "/vocab.json", dir + "/json_only/vocab.json");
+  sfs::copy_file(tiny_dir() + "/tokenizer.json", dir + "/json_only/tokenizer.json");
+  f = find_tokenizer_files(dir + "/json_only", "");
+  EXPECT_TRUE(f.bpe);
+  EXPECT_EQ(f.tokenizer_json, dir + "/json_only/tokenizer.json");
+  // A tokenizer.json under another name ends in tokenizer.json.
+  sfs::copy_file(tiny_dir() + "/tokenizer.json", dir + "/roberta-tokenizer.json");
+  EXPECT_EQ(find_tokenizer_files(dir + "/roberta-tokenizer.json", "").tokenizer_json,
+            dir + "/roberta-tokenizer.json");
+  // A --vocab that does not exist is named as such, not as a missing merges file.
+  for (const std::string& missing : {dir + "/nosuch/vocab.json", dir + "/nosuch/vocab.txt",
+                                     dir + "/nosuch/tokenizer.json"}) {
+    EXPECT_CONTAINS(error_of([&] { find_tokenizer_files(missing, ""); }),
+                    "--vocab " + missing + ": no such file or folder");
+  }
 }
 
 TextPrepOptions bpe_options(const std::string& dir, const std::string& csv) {

@@ -190,6 +190,31 @@ TEST(BpeFiles, ErrorsNameTheFileAndLine) {
   write_file(vocab, "{\"a\": -3}");
   EXPECT_CONTAINS(error_of([&] { ByteLevelBpeTokenizer::from_files(vocab, merges); }),
                   "the id of \"a\" is -3");
+
+  // Ids are 0..N-1, each once: a stray large id is named (it would size the id table).
+  v = tiny_vocab({"ab"});
+  const auto n = static_cast<int64_t>(v.size());
+  v["ab"] = 2000000000;
+  write_file(vocab, nlohmann::json(v).dump());
+  EXPECT_CONTAINS(error_of([&] { ByteLevelBpeTokenizer::from_files(vocab, merges); }),
+                  vocab + ": the id of \"ab\" is 2000000000, outside 0.." +
+                      std::to_string(n - 1));
+  v = tiny_vocab({"ab"});
+  v["ab"] = 1;  // <pad>'s id
+  write_file(vocab, nlohmann::json(v).dump());
+  e = error_of([&] { ByteLevelBpeTokenizer::from_files(vocab, merges); });
+  EXPECT_CONTAINS(e, vocab + ": ");
+  EXPECT_CONTAINS(e, "both have id 1");
+
+  // A merges file without merges (empty, or only the #version line): a truncated download
+  // would tokenize byte by byte without a word.
+  write_file(vocab, nlohmann::json(tiny_vocab({"ab"})).dump());
+  for (const char* text : {"", "#version: 0.2\n"}) {
+    write_file(merges, text);
+    EXPECT_CONTAINS(error_of([&] { ByteLevelBpeTokenizer::from_files(vocab, merges); }),
+                    merges + ": holds no merges")
+        << "'" << text << "'";
+  }
 }
 
 TEST(BpeFiles, TokenizerJsonRefusesOtherModels) {
@@ -206,6 +231,13 @@ TEST(BpeFiles, TokenizerJsonRefusesOtherModels) {
       "pre_tokenizer": {"type": "Metaspace"}})");
   EXPECT_CONTAINS(error_of([&] { ByteLevelBpeTokenizer::from_tokenizer_json(path); }),
                   "a byte-level BPE has {\"type\": \"ByteLevel\"");
+  // The tiny fixture's tokenizer.json with its merges emptied: refused as from merges.txt.
+  std::ifstream in(fixture_path("bpe_tiny") + "/tokenizer.json");
+  nlohmann::json j = nlohmann::json::parse(in);
+  j["model"]["merges"] = nlohmann::json::array();
+  write_file(path, j.dump());
+  EXPECT_CONTAINS(error_of([&] { ByteLevelBpeTokenizer::from_tokenizer_json(path); }),
+                  path + ": holds no merges");
 }
 
 // ---- Hugging Face parity -------------------------------------------------------------------
