@@ -6,7 +6,8 @@
 # (full), on 1 and 2 ranks (RoBERTa exported as RobertaForSequenceClassification, DistilBERT
 # not); a RobertaForSequenceClassification-style file ("roberta." prefix,
 # no pooler, a classifier) loads with model.weights_prefix = roberta.; sentence pairs with
-# token types are refused by both, naming the variant.
+# token types are refused by both, naming the variant; RoBERTa refuses data padded with
+# another id than its pad_token_id (WordPiece [PAD] = 0).
 source "$(dirname "$0")/lib.sh"
 PREP="$FROST_BIN/frost-prep"
 FIX="$FROST_SRC/tests/fixtures"
@@ -27,14 +28,24 @@ PYEOF
   --max-len 12 --test-frac 0.25 --seed 1 > "$WORK/prep.txt"
 "$PREP" text --input "$WORK/pairs.jsonl" --vocab "$WORK/vocab.txt" --out "$WORK/pairs" \
   --max-len 12 --test-frac 0.25 --seed 1 > "$WORK/prep-pairs.txt"
+# RoBERTa pads with id 1 (the tiny config's pad_token_id, as roberta-base): the same texts
+# through a vocabulary with [PAD] at id 1 (frost-train refuses data padded with another id).
+{ printf '%s\n' '[UNK]' '[PAD]' '[CLS]' '[SEP]' '[MASK]'; tail -n +6 "$WORK/vocab.txt"; } > "$WORK/vocab-pad1.txt"
+"$PREP" text --input "$WORK/texts.jsonl" --vocab "$WORK/vocab-pad1.txt" --out "$WORK/data-roberta" \
+  --max-len 12 --test-frac 0.25 --seed 1 > "$WORK/prep-roberta.txt"
+"$PREP" text --input "$WORK/pairs.jsonl" --vocab "$WORK/vocab-pad1.txt" --out "$WORK/pairs-roberta" \
+  --max-len 12 --test-frac 0.25 --seed 1 > "$WORK/prep-pairs-roberta.txt"
+data_of() { [[ $1 == roberta ]] && echo "$WORK/data-roberta" || echo "$WORK/data"; }
 
 common=(--data.batch_size 8 --train.threads 1 --log.level info --log.every 1
   --train.max_steps 2 --model.backbone bert --optim.lr 1e-3)
 run() {  # run NAME NP VARIANT [ARGS...]; WEIGHTS= another model.weights
   local name=$1 np=$2 variant=$3
   shift 3
-  train -np "$np" "$FROST_BIN/frost-train" "${common[@]}" --data.train "$WORK/data/train.h5" \
-    --data.test "$WORK/data/test.h5" --model.hf_config "$FIX/${variant}_tiny_config.json" \
+  local data
+  data=$(data_of "$variant")
+  train -np "$np" "$FROST_BIN/frost-train" "${common[@]}" --data.train "$data/train.h5" \
+    --data.test "$data/test.h5" --model.hf_config "$FIX/${variant}_tiny_config.json" \
     --model.weights "${WEIGHTS:-$FIX/${variant}_tiny_model.safetensors}" --log.dir "$WORK/run-$name" "$@" \
     > "$WORK/run-$name.log" 2>&1 || { cat "$WORK/run-$name.log" >&2; fail "frost-train $name failed"; }
   (( $(grep -c '"kind":"train"' "$WORK/run-$name/metrics.jsonl") == 2 )) ||
@@ -88,7 +99,7 @@ expect_in "$WORK/run-roberta-prefixed.log" "has no pooler.dense.weight (2 tensor
 expect_in "$WORK/run-roberta-prefixed.log" "model.weights: 37 backbone tensors loaded"
 # Without the prefix: one error naming the keys and the prefix hint, no run.
 rc=0
-train -np 1 "$FROST_BIN/frost-train" "${common[@]}" --data.train "$WORK/data/train.h5" \
+train -np 1 "$FROST_BIN/frost-train" "${common[@]}" --data.train "$WORK/data-roberta/train.h5" \
   --model.hf_config "$FIX/roberta_tiny_config.json" --model.weights "$WORK/roberta_clf.safetensors" \
   --log.dir "$WORK/run-noprefix" > "$WORK/noprefix.log" 2>&1 || rc=$?
 (( rc != 0 )) || fail "a prefixed file without model.weights_prefix trained"
@@ -99,7 +110,9 @@ pass "a RobertaForSequenceClassification file loads with model.weights_prefix = 
 # Sentence pairs (token types 1 in the second segment): refused by both, naming the variant.
 for v in roberta distilbert; do
   rc=0
-  train -np 1 "$FROST_BIN/frost-train" "${common[@]}" --data.train "$WORK/pairs/train.h5" \
+  pairs=$WORK/pairs
+  [[ $v == roberta ]] && pairs=$WORK/pairs-roberta
+  train -np 1 "$FROST_BIN/frost-train" "${common[@]}" --data.train "$pairs/train.h5" \
     --data.test "" --model.hf_config "$FIX/${v}_tiny_config.json" --log.dir "$WORK/run-pairs-$v" \
     > "$WORK/pairs-$v.log" 2>&1 || rc=$?
   (( rc != 0 )) || fail "$v trained on token types"
@@ -107,3 +120,16 @@ done
 expect_in "$WORK/pairs-roberta.log" "RoBERTa has a single token type"
 expect_in "$WORK/pairs-distilbert.log" "DistilBERT backbone: the model has no token type embeddings"
 pass "token types refused by RoBERTa and DistilBERT"
+
+# Data padded with BERT's [PAD] = 0 for RoBERTa (pad_token_id 1): another model's ids, refused
+# before any step (Note [Padding id of a run]).
+rc=0
+train -np 1 "$FROST_BIN/frost-train" "${common[@]}" --data.train "$WORK/data/train.h5" \
+  --data.test "" --model.hf_config "$FIX/roberta_tiny_config.json" \
+  --model.weights "$FIX/roberta_tiny_model.safetensors" --log.dir "$WORK/run-pad0" \
+  > "$WORK/pad0.log" 2>&1 || rc=$?
+(( rc != 0 )) || fail "RoBERTa trained on data padded with id 0"
+expect_in "$WORK/pad0.log" "data.train $WORK/data/train.h5 was tokenized with pad id 0 (wordpiece), but the roberta encoder's config.json has pad_token_id = 1"
+[[ ! -e $WORK/run-pad0/metrics.jsonl ]] || ! grep -q '"kind":"train"' "$WORK/run-pad0/metrics.jsonl" ||
+  fail "run-pad0: a step was taken"
+pass "RoBERTa refuses data padded with another id"

@@ -8,7 +8,8 @@
 #   2. the fixture's sentence pairs (a CSV with a text_pair column) write <s> a </s></s> b </s>
 #      as Hugging Face truncates them (longest_first), and no /token_type_ids;
 #   3. frost-train fine-tunes a tiny BERT with RoBERTa's one token type and pad id 1 on the
-#      pairs (files without /token_type_ids) for two steps;
+#      pairs (files without /token_type_ids) for two steps, and refuses them for an encoder
+#      with pad_token_id 0 (another model's ids);
 #   4. a vocab.json without merges.txt, a malformed merges line and a vocab.json without <pad>
 #      exit 1 with one error line naming the file (and line), and write nothing.
 source "$(dirname "$0")/lib.sh"
@@ -105,6 +106,16 @@ losses = [x["loss"] for x in r if x.get("kind") == "train"]
 assert len(losses) == 2 and all(math.isfinite(l) for l in losses), losses' "$WORK/run/metrics.jsonl" ||
   fail "expected 2 finite train losses in $WORK/run/metrics.jsonl"
 pass "a BERT with one token type and pad id 1 trains on the BPE pairs (no /token_type_ids)"
+# The same file with an encoder that pads with 0 (BERT's WordPiece): another model's ids.
+sed 's/"pad_token_id": 1/"pad_token_id": 0/' "$WORK/bert.json" > "$WORK/bert-pad0.json"
+if train -np 1 "$FROST_BIN/frost-train" --model.backbone bert --model.hf_config "$WORK/bert-pad0.json" \
+  --model.export_format none --data.train "$WORK/pairs/train.h5" --data.test "" \
+  --data.batch_size 4 --train.max_steps 2 --train.threads 1 --log.level warn \
+  --log.dir "$WORK/run-pad0" > "$WORK/run-pad0.log" 2>&1; then
+  fail "frost-train accepted BPE data (pad id 1) for an encoder with pad_token_id 0"
+fi
+expect_in "$WORK/run-pad0.log" "data.train $WORK/pairs/train.h5 was tokenized with pad id 1 (byte_level_bpe), but the bert encoder's config.json has pad_token_id = 0"
+pass "an encoder whose pad_token_id differs from the file's pad_id is refused, naming both"
 
 # ---- 4. bad tokenizer files -----------------------------------------------------------------
 bad() {  # bad NAME EXPECTED_TEXT PREP_ARGS...

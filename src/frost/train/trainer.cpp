@@ -26,10 +26,12 @@
 #include "frost/data/class_names.h"
 #include "frost/data/h5_dataset.h"
 #include "frost/data/sampler.h"
+#include "frost/data/token_file.h"
 // replicas: gradient buckets, broadcast from rank 0, cross-rank checks
 #include "frost/distributed/grad_reducer.h"
 #include "frost/distributed/state_sync.h"
 // model.pt and the export under the source framework's names
+#include "frost/models/bert.h"
 #include "frost/models/weights.h"
 // the Trainer's parts, in the order a run uses them
 #include "frost/train/augment.h"        // data.augment, data.normalize
@@ -50,6 +52,25 @@
 namespace frost::train {
 
 namespace {
+
+// Note [Padding id of a run] in data/token_file.h: a token file made by another model's
+// tokenizer is refused when its recorded pad_id is not the encoder's pad_token_id.
+void check_padding_id(const models::BertConfig& bert, const data::H5Dataset& set,
+                      const char* key) {
+  for (const std::string& path : set.paths()) {
+    const data::TokenizerRecord record =
+        with_error_context(key, [&] { return data::read_tokenizer_record(path); });
+    if (record.pad_id < 0 || record.pad_id == bert.pad_token_id) continue;
+    throw Error(std::string(key) + " " + path + " was tokenized with pad id " +
+                std::to_string(record.pad_id) +
+                (record.tokenizer.empty() ? "" : " (" + record.tokenizer + ")") + ", but the " +
+                bert.model_type + " encoder's config.json has pad_token_id = " +
+                std::to_string(bert.pad_token_id) +
+                ": the ids come from another model's tokenizer; run frost-prep text with this "
+                "model's own vocabulary (vocab.txt for BERT/DistilBERT, vocab.json + merges.txt "
+                "for RoBERTa)");
+  }
+}
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
@@ -281,6 +302,10 @@ void Trainer::Impl::set_up() {
 
   open_data();
   model = build_model(cfg, train_set->info(), num_classes, rank);
+  if (const models::BertConfig* bert = models::bert_config_of(*model->backbone)) {
+    check_padding_id(*bert, *train_set, "data.train");
+    if (test_set) check_padding_id(*bert, *test_set, "data.test");
+  }
   model->to(device.device);
 
   // ---- strategy: what trains (before buckets and optimizer are built: invariant 1)
