@@ -59,19 +59,19 @@ def check_output_path(path):
 
 def temp_beside(path):
     """A new empty temporary file in the folder of `path` (made, with its parents, when
-    missing), with the mode of a normal new file (mkstemp's is 0600). Returns its name."""
+    missing). Returns its name; commit() gives it its final mode."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        os.fchmod(fd, file_mode())
-    finally:
-        os.close(fd)
+    os.close(fd)
     return tmp
 
 
 def commit(tmp, path):
-    """fsyncs `tmp` and renames it to `path`."""
+    """Gives `tmp` the mode of a normal new file (mkstemp's is 0600, and writers that replace
+    the file themselves, such as safetensors' save_file, make it 0600 again), fsyncs it and
+    renames it to `path`."""
+    os.chmod(tmp, file_mode())
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
