@@ -505,9 +505,9 @@ def main(argv=None):
     except ExportError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:  # writing, renaming, a folder that cannot be made: one line, no traceback
-        where = f" '{e.filename}'" if e.filename else ""
-        print(f"{PROG}: error: cannot write the result{where}: {e.strerror or e}", file=sys.stderr)
+    except OSError as e:  # reading, writing, renaming, making a folder: one line, no traceback
+        where = f"'{e.filename}': " if e.filename else ""
+        print(f"{PROG}: error: {where}{e.strerror or e} (nothing written)", file=sys.stderr)
         return 2
 
 

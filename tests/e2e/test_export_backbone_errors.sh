@@ -5,7 +5,8 @@
 # exit 2 with one "export_backbone: error:" line and leave no file behind; so do argument errors
 # (argparse's), an empty --weights, a torch.save file holding its state dict under another key
 # (the error names it; --weights-key takes it), and output paths that cannot be files (OUT.pt or
-# OUT.json an existing folder, a parent that is a file), checked before any work. Then an export
+# OUT.json an existing folder, a parent that is a file), checked before any work, and a disk that
+# fills while OUT.pt is written (an OSError: one line, no traceback). Then an export
 # into folders that do not exist yet, with umask 027: they are made, and the files have mode 0640
 # (not mkstemp's 0600).
 source "$(dirname "$0")/lib.sh"
@@ -72,6 +73,27 @@ bad "OUT.json '$WORK/side.json' is a folder" timm:convnext_atto "$WORK/side.pt" 
 echo file > "$WORK/afile"
 bad "is not a folder" timm:convnext_atto "$WORK/afile/sub/bad.pt" --input-size 32
 pass "OUT.pt / OUT.json a folder, a parent a file: exit 2, one error line, nothing written"
+
+# a disk that fills while OUT.pt is written: one line, exit 2, no temporary or output file left
+rc=0
+"$PY" - "$FROST_SRC/launch" "$WORK/full/x.pt" > "$WORK/full.out" 2> "$WORK/full.err" <<'PYEOF' || rc=$?
+import errno, os, sys
+sys.path.insert(0, sys.argv[1])
+import export_backbone as eb
+import torch
+def no_space(module, path):
+    with open(path, "wb") as f:
+        f.write(b"partial")
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+torch.jit.save = no_space
+sys.exit(eb.main(["timm:convnext_atto", sys.argv[2], "--input-size", "32"]))
+PYEOF
+[[ $rc -eq 2 ]] || { cat "$WORK/full.err" >&2; fail "a full disk: exit $rc, expected 2"; }
+[[ $(grep -c 'export_backbone: error:' "$WORK/full.err") -eq 1 ]] && ! grep -q Traceback "$WORK/full.err" ||
+  { cat "$WORK/full.err" >&2; fail "a full disk: expected one error line"; }
+expect_in "$WORK/full.err" "No space left on device (nothing written)"
+[[ -z $(ls -A "$WORK/full") ]] || fail "a full disk left $(ls -A "$WORK/full")"
+pass "a full disk while writing: exit 2, one error line, nothing left"
 
 # missing folders are made; the files get a normal file's mode (umask 027: 0640)
 rc=0
