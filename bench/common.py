@@ -31,8 +31,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The peer's Python: launch/setup.sh's venv, whose torch 2.11 is also the LibTorch Frost links
-# (one PyTorch version on both sides).
-VENV = os.path.join(ROOT, ".cache", "venv")
+# (one PyTorch version on both sides): $FROST_VENV as for launch/setup.sh, else .cache/venv.
+VENV = os.path.abspath(os.environ.get("FROST_VENV") or os.path.join(ROOT, ".cache", "venv"))
 PY = os.path.join(VENV, "bin", "python")
 # The drivers and the peer run in that venv (torch, h5py, numpy): a driver started with another
 # Python (e.g. /usr/bin/python3) re-executes itself there once the venv exists.

@@ -52,8 +52,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 # In the repository, run in launch/setup.sh's venv (torch 2.11, the LibTorch Frost links), as the
-# other drivers do; in a bundle there is no venv and the Python that started this script is used.
-_VENV_PY = os.path.join(ROOT, ".cache", "venv", "bin", "python")
+# other drivers do ($FROST_VENV as for launch/setup.sh, else .cache/venv); in a bundle there is no
+# venv and the Python that started this script is used.
+_VENV_PY = os.path.join(os.path.abspath(os.environ.get("FROST_VENV") or os.path.join(ROOT, ".cache", "venv")),
+                        "bin", "python")
 if (os.access(_VENV_PY, os.X_OK) and os.path.realpath(sys.prefix) != os.path.realpath(os.path.dirname(os.path.dirname(_VENV_PY)))
         and not os.environ.get("FROST_NODE_PYTHON")):
     os.execv(_VENV_PY, [_VENV_PY] + sys.argv)

