@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "frost/core/error.h"
+#include "frost/text/read_file.h"
 #include "frost/core/fs.h"
 #include "frost/data/dataset_info.h"
 #include "frost/data/h5_dataset.h"
@@ -102,15 +103,6 @@ bool blank(const std::string& s) {
   return s.find_first_not_of(" \t\r\n\v\f") == std::string::npos;
 }
 
-std::string read_text_file(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  FROST_CHECK(in, path, ": cannot open the ", what, " (", std::strerror(errno), ")");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  FROST_CHECK(!in.bad(), path, ": error reading the ", what);
-  return ss.str();
-}
-
 // The records of a CSV table (label, text, pair as strings).
 std::vector<TextRecord> csv_records(const std::string& path, const TextPrepOptions& o) {
   const CsvTable table = read_csv(path);
@@ -146,7 +138,7 @@ std::optional<bool> tokenizer_file_flag(const std::string& path, bool config) {
   if (!probe) return std::nullopt;
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_text_file(path, "tokenizer file"));
+    j = nlohmann::json::parse(text::read_text_file(path, "tokenizer file"));
   } catch (const nlohmann::json::exception& e) {
     throw Error(detail::str_cat(path, ": is not valid JSON (", e.what(),
                                 "); it sits beside the vocabulary and says whether the model "
@@ -210,7 +202,7 @@ CaseDecision decide_lower_case(const std::string& vocab_path, std::optional<bool
 std::vector<TextRecord> read_jsonl(const std::string& path, const std::string& text_field,
                                    const std::string& label_field, const std::string& pair_field,
                                    Task task) {
-  const std::string data = read_text_file(path, "JSONL file");
+  const std::string data = text::read_text_file(path, "JSONL file");
   std::vector<TextRecord> out;
   size_t pos = data.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
   int64_t first_with_pair = 0, first_without_pair = 0;

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "frost/core/error.h"
+#include "frost/text/read_file.h"
 #include "frost/text/wordpiece.h"
 
 namespace frost::text {
@@ -111,18 +112,9 @@ size_t space_run(const std::string& s, size_t from, size_t to, bool back) {
   return bytes;
 }
 
-std::string read_file(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  FROST_CHECK(in, path, ": cannot open the ", what, " (", std::strerror(errno), ")");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  FROST_CHECK(!in.bad(), path, ": error reading the ", what);
-  return ss.str();
-}
-
 nlohmann::json parse_json(const std::string& path, const char* what) {
   try {
-    return nlohmann::json::parse(read_file(path, what));
+    return nlohmann::json::parse(read_text_file(path, what));
   } catch (const nlohmann::json::exception& e) {
     throw Error(detail::str_cat(path, ": the ", what, " is not valid JSON (", e.what(), ")"));
   }
@@ -198,7 +190,7 @@ ByteLevelBpeTokenizer ByteLevelBpeTokenizer::from_files(const std::string& vocab
                                                         const std::string& merges_txt,
                                                         const BpeOptions& options) {
   auto vocab = vocab_from_json(parse_json(vocab_json, "BPE vocabulary"), vocab_json);
-  const std::string data = read_file(merges_txt, "BPE merges file");
+  const std::string data = read_text_file(merges_txt, "BPE merges file");
   std::vector<std::pair<std::string, std::string>> merges;
   std::vector<int64_t> lines;
   size_t pos = 0;
