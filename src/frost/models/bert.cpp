@@ -350,10 +350,12 @@ class BertLayerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(BertLayer);
 
-/// HF BertEncoder: `layer` is a ModuleList, so its children are named 0, 1, ...
-class BertEncoderImpl : public torch::nn::Module {
+/// The stack of `Layer`s of HF BertEncoder (BertLayer) and of DistilBERT's Transformer
+/// (DistilLayer): `layer` is a ModuleList, so its children are named 0, 1, ...
+template <typename Layer>
+class LayerStackImpl : public torch::nn::Module {
  public:
-  explicit BertEncoderImpl(const BertConfig& c) {
+  explicit LayerStackImpl(const BertConfig& c) {
     auto list = register_module("layer", torch::nn::ModuleList());
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
       layers_.emplace_back(c);
@@ -367,9 +369,9 @@ class BertEncoderImpl : public torch::nn::Module {
   }
 
  private:
-  std::vector<BertLayer> layers_;
+  std::vector<Layer> layers_;
 };
-TORCH_MODULE(BertEncoder);
+TORCH_MODULE_IMPL(BertEncoder, LayerStackImpl<BertLayer>);
 
 /// DistilBERT's MultiHeadSelfAttention: out_lin(attention(q_lin x, k_lin x, v_lin x)).
 class DistilAttentionImpl : public torch::nn::Module {
@@ -440,25 +442,7 @@ class DistilLayerImpl : public torch::nn::Module {
 TORCH_MODULE(DistilLayer);
 
 /// DistilBERT's Transformer: `layer` is a ModuleList (children 0, 1, ...).
-class DistilTransformerImpl : public torch::nn::Module {
- public:
-  explicit DistilTransformerImpl(const BertConfig& c) {
-    auto list = register_module("layer", torch::nn::ModuleList());
-    for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-      layers_.emplace_back(c);
-      list->push_back(layers_.back());
-    }
-  }
-
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& additive_mask) {
-    for (auto& layer : layers_) x = layer->forward(x, additive_mask);
-    return x;
-  }
-
- private:
-  std::vector<DistilLayer> layers_;
-};
-TORCH_MODULE(DistilTransformer);
+TORCH_MODULE_IMPL(DistilTransformer, LayerStackImpl<DistilLayer>);
 
 /// HF BertPooler: tanh(dense(h[:, 0])).
 class BertPoolerImpl : public torch::nn::Module {
